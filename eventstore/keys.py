@@ -1,0 +1,89 @@
+"""Shard routing and the key names of a shard (see ARCHITECTURE §1).
+
+``shard_of`` is a stable hash (CRC-32), never Python's ``hash()``: a key lands on the same shard
+in every process and release. Every key of shard ``k`` carries the hash tag ``{<ns>:s<k>}`` so a
+Lua script can touch all of them and Redis Cluster moves a shard as one hash slot.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The shard that owns ``key`` (an aggregate or job id) among ``shards`` shards."""
+    return zlib.crc32(key.encode("utf-8")) % shards
+
+
+@dataclass(frozen=True)
+class ShardKeys:
+    """The Redis keys of one shard."""
+
+    namespace: str
+    shard: int
+
+    @property
+    def tag(self) -> str:
+        return "{%s:s%d}" % (self.namespace, self.shard)
+
+    @property
+    def events(self) -> str:
+        return f"{self.tag}:events"
+
+    @property
+    def head(self) -> str:
+        return f"{self.tag}:head"
+
+    @property
+    def event_ids(self) -> str:
+        return f"{self.tag}:eids"
+
+    @property
+    def commands(self) -> str:
+        return f"{self.tag}:commands"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.tag}:dlq"
+
+    @property
+    def live(self) -> str:
+        return f"{self.tag}:live"
+
+    def aggregate(self, aggregate_id: str) -> str:
+        return f"{self.tag}:agg:{aggregate_id}"
+
+    def retry(self, group: str) -> str:
+        return f"{self.tag}:retry:{group}"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.tag}:idem:{key}"
+
+    def tracking(self, name: str) -> str:
+        return f"{self.tag}:tracking:{name}"
+
+    def state(self, job_id: str) -> str:
+        return f"{self.tag}:state:{job_id}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """All shards of one deployment: ``namespace`` and the fixed shard count."""
+
+    namespace: str = "eco2"
+    shards: int = 4
+
+    def shard_of(self, key: str) -> int:
+        return shard_of(key, self.shards)
+
+    def keys(self, shard: int) -> ShardKeys:
+        if not 0 <= shard < self.shards:
+            raise ValueError(f"shard {shard} is outside 0..{self.shards - 1}")
+        return ShardKeys(self.namespace, shard)
+
+    def keys_for(self, key: str) -> ShardKeys:
+        return self.keys(self.shard_of(key))
+
+    def all(self) -> list[ShardKeys]:
+        return [ShardKeys(self.namespace, k) for k in range(self.shards)]

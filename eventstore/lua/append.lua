@@ -1,0 +1,142 @@
+-- Append events of one or more aggregates of ONE shard, atomically.
+--
+-- KEYS[1] {tag}:events   shard log, entry id <position>-0
+-- KEYS[2] {tag}:head     last position assigned (integer)
+-- KEYS[3] {tag}:eids     hash event id -> "<position>:<version>" (idempotency)
+-- KEYS[4] tracking key or "" (hash tag of the shard) -- process recorders only
+-- KEYS[5..4+A] {tag}:agg:<aggregate_id>, one per aggregate, in ARGV order
+--
+-- ARGV[1] A: number of aggregates
+-- ARGV[2] dedupe: "1" = an event id already recorded makes the call an idempotent retry
+-- ARGV[3] tracking notification id or ""
+-- then, per aggregate: expected, count
+--   expected: an integer = the aggregate's current version must equal it (0 = new)
+--             "*" = append after whatever is there
+--             "=" = events carry explicit versions; each must exceed the current version
+-- then, per event (in aggregate order), 9 values: id agg atype ver type sv data meta ts
+--   (ver is used only in "=" mode; otherwise versions are assigned here)
+--
+-- Returns {"ok"|"dup", pos1, ver1, pos2, ver2, ...}
+-- Errors: "CONFLICT <agg> <current> <expected>", "DUPLICATE_PARTIAL <id>",
+--         "TRACKING <current> <given>", "BADARGS <why>".
+-- Everything is checked before the first write: Lua does not roll back.
+
+local A = tonumber(ARGV[1])
+local dedupe = ARGV[2] == "1"
+local tracking = ARGV[3]
+if not A or A < 1 then return redis.error_reply("BADARGS no aggregates") end
+
+local function current_version(key)
+  local last = redis.call("XREVRANGE", key, "+", "-", "COUNT", 1)
+  if #last == 0 then return nil end
+  return tonumber(string.match(last[1][1], "^(%d+)-"))
+end
+
+-- Parse the plan.
+local plan = {}
+local arg = 4
+local total = 0
+for i = 1, A do
+  local expected = ARGV[arg]
+  local n = tonumber(ARGV[arg + 1])
+  arg = arg + 2
+  if not n or n < 1 then return redis.error_reply("BADARGS empty aggregate batch") end
+  plan[i] = {key = KEYS[4 + i], expected = expected, n = n}
+  total = total + n
+end
+local first_event = arg
+if #ARGV ~= first_event - 1 + total * 9 then
+  return redis.error_reply("BADARGS expected " .. total * 9 .. " event values")
+end
+
+-- Idempotency: all known -> return the original positions; some known -> refuse.
+if dedupe then
+  local known, result = 0, {"dup"}
+  for e = 0, total - 1 do
+    local rec = redis.call("HGET", KEYS[3], ARGV[first_event + e * 9])
+    if rec then
+      known = known + 1
+      local pos, ver = string.match(rec, "^(%d+):(%-?%d+)$")
+      result[#result + 1] = tonumber(pos)
+      result[#result + 1] = tonumber(ver)
+    end
+  end
+  if known == total then return result end
+  if known > 0 then
+    for e = 0, total - 1 do
+      local id = ARGV[first_event + e * 9]
+      if redis.call("HEXISTS", KEYS[3], id) == 1 then
+        return redis.error_reply("DUPLICATE_PARTIAL " .. id)
+      end
+    end
+  end
+end
+
+-- Optimistic concurrency, per aggregate; assign versions.
+local versions = {}
+local e = 0
+for i = 1, A do
+  local p = plan[i]
+  local current = current_version(p.key)
+  local agg = ARGV[first_event + e * 9 + 1]
+  if p.expected == "=" then
+    local floor = current
+    for j = 0, p.n - 1 do
+      local v = tonumber(ARGV[first_event + (e + j) * 9 + 3])
+      if not v or v < 0 then return redis.error_reply("BADARGS version") end
+      if floor ~= nil and v <= floor then
+        return redis.error_reply("CONFLICT " .. agg .. " " .. tostring(current) .. " " .. (v - 1))
+      end
+      floor = v
+      versions[e + j] = v
+    end
+  else
+    local base = current or 0
+    if p.expected ~= "*" then
+      local want = tonumber(p.expected)
+      if want == nil then return redis.error_reply("BADARGS expected version") end
+      if base ~= want then
+        return redis.error_reply("CONFLICT " .. agg .. " " .. base .. " " .. want)
+      end
+    end
+    for j = 0, p.n - 1 do versions[e + j] = base + j + 1 end
+  end
+  e = e + p.n
+end
+
+if tracking ~= "" then
+  local given = tonumber(tracking)
+  local current = tonumber(redis.call("GET", KEYS[4]) or "0")
+  if not given or given <= current then
+    return redis.error_reply("TRACKING " .. current .. " " .. tracking)
+  end
+end
+
+-- Write.
+local result = {"ok"}
+local head = tonumber(redis.call("GET", KEYS[2]) or "0")
+e = 0
+for i = 1, A do
+  local p = plan[i]
+  for j = 0, p.n - 1 do
+    local b = first_event + (e + j) * 9
+    local ver = versions[e + j]
+    head = head + 1
+    local fields = {
+      "id", ARGV[b], "agg", ARGV[b + 1], "atype", ARGV[b + 2], "ver", ver,
+      "type", ARGV[b + 4], "sv", ARGV[b + 5], "data", ARGV[b + 6], "meta", ARGV[b + 7],
+      "ts", ARGV[b + 8],
+    }
+    redis.call("XADD", KEYS[1], head .. "-0", unpack(fields))
+    fields[#fields + 1] = "pos"
+    fields[#fields + 1] = head
+    redis.call("XADD", p.key, ver .. "-1", unpack(fields))
+    if dedupe then redis.call("HSET", KEYS[3], ARGV[b], head .. ":" .. ver) end
+    result[#result + 1] = head
+    result[#result + 1] = ver
+  end
+  e = e + p.n
+end
+redis.call("SET", KEYS[2], head)
+if tracking ~= "" then redis.call("SET", KEYS[4], tracking) end
+return result

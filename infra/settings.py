@@ -1,0 +1,167 @@
+"""Typed settings: the only module that reads the environment.
+
+Every value has a documented environment variable. A value that is present but malformed fails
+loudly at start-up (``SettingsError``) rather than at first use.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from exc
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a number") from exc
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean")
+
+
+def _str(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    raw = env.get(name)
+    return default if raw is None or raw == "" else raw
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: set[str]) -> str:
+    value = _str(env, name, default) or default
+    if value not in allowed:
+        raise SettingsError(f"{name}={value!r} must be one of {sorted(allowed)}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    # The log
+    redis_url: str | None = None  # ECO2 REDIS_URL; None → embedded redis-server under data_dir
+    namespace: str = "eco2"  # ECO2_NAMESPACE; hash tags are {<namespace>:s<k>}
+    shards: int = 4  # ECO2_SHARDS; fixed per deployment
+    aof_fsync: str = "everysec"  # ECO2_AOF_FSYNC for the embedded Redis: everysec | always
+    max_deliveries: int = 5  # ECO2_MAX_DELIVERIES before an entry is dead-lettered
+    claim_idle_ms: int = 30_000  # ECO2_CLAIM_IDLE_MS: a pending entry idle this long is reclaimed
+    claim_interval_s: float = 1.0  # ECO2_CLAIM_INTERVAL_S between claim sweeps
+    handler_workers: int = 64  # ECO2_HANDLER_WORKERS: concurrent messages per subscriber
+
+    # Read models
+    database_url: str | None = None  # DATABASE_URL; None → embedded Postgres under data_dir
+    db_schema: str = "public"  # ECO2_DB_SCHEMA: where read models live (tests use their own)
+
+    # Runtime
+    data_dir: Path = field(default_factory=lambda: Path(".eco2"))  # ECO2_DATA_DIR
+    host: str = "127.0.0.1"  # ECO2_HOST
+    port: int = 8000  # ECO2_PORT
+    public_url: str | None = None  # ECO2_PUBLIC_URL: absolute base for upload/cdn URLs
+    production: bool = False  # ECO2_PRODUCTION: turns the dev login off, cookies Secure
+    log_level: str = "info"  # ECO2_LOG_LEVEL
+
+    # Secrets (development defaults; production requires real ones)
+    secret_key: str = "dev-secret-change-me"  # ECO2_SECRET_KEY signs JWTs and upload URLs
+
+    # Uploads
+    upload_max_bytes: int = 10 * 1024 * 1024  # ECO2_UPLOAD_MAX_BYTES
+    upload_ttl_s: int = 900  # ECO2_UPLOAD_TTL_S
+    image_hosts: tuple[str, ...] = ()  # ECO2_IMAGE_HOSTS: comma list of extra allowed hosts
+
+    # LLM
+    default_model: str = "local"  # ECO2_MODEL: local | gpt-* | gemini-*
+    openai_api_key: str | None = None  # OPENAI_API_KEY
+    openai_base_url: str | None = None  # OPENAI_BASE_URL
+    gemini_api_key: str | None = None  # GEMINI_API_KEY
+    gemini_base_url: str | None = None  # GOOGLE_GEMINI_BASE_URL
+    llm_timeout_s: float = 60.0  # ECO2_LLM_TIMEOUT_S
+    llm_retries: int = 2  # ECO2_LLM_RETRIES
+    latency_profile: str = "none"  # ECO2_LATENCY: none | production | fast
+
+    # Character gRPC service
+    grpc_port: int = 50051  # ECO2_GRPC_PORT
+    grpc_timeout_s: float = 2.0  # ECO2_GRPC_TIMEOUT_S
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from ``env`` (default ``os.environ``), validating each."""
+        e = os.environ if env is None else env
+        hosts = _str(e, "ECO2_IMAGE_HOSTS", "") or ""
+        return cls(
+            redis_url=_str(e, "REDIS_URL", None),
+            namespace=_str(e, "ECO2_NAMESPACE", "eco2") or "eco2",
+            shards=_int(e, "ECO2_SHARDS", 4, minimum=1),
+            aof_fsync=_choice(e, "ECO2_AOF_FSYNC", "everysec", {"everysec", "always"}),
+            max_deliveries=_int(e, "ECO2_MAX_DELIVERIES", 5, minimum=1),
+            claim_idle_ms=_int(e, "ECO2_CLAIM_IDLE_MS", 30_000, minimum=1),
+            claim_interval_s=_float(e, "ECO2_CLAIM_INTERVAL_S", 1.0),
+            handler_workers=_int(e, "ECO2_HANDLER_WORKERS", 64, minimum=1),
+            database_url=_str(e, "DATABASE_URL", None),
+            db_schema=_str(e, "ECO2_DB_SCHEMA", "public") or "public",
+            data_dir=Path(_str(e, "ECO2_DATA_DIR", ".eco2") or ".eco2"),
+            host=_str(e, "ECO2_HOST", "127.0.0.1") or "127.0.0.1",
+            port=_int(e, "ECO2_PORT", 8000, minimum=0),
+            public_url=_str(e, "ECO2_PUBLIC_URL", None),
+            production=_bool(e, "ECO2_PRODUCTION", False),
+            log_level=_str(e, "ECO2_LOG_LEVEL", "info") or "info",
+            secret_key=_secret(e),
+            upload_max_bytes=_int(e, "ECO2_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1),
+            upload_ttl_s=_int(e, "ECO2_UPLOAD_TTL_S", 900, minimum=1),
+            image_hosts=tuple(h.strip() for h in hosts.split(",") if h.strip()),
+            default_model=_str(e, "ECO2_MODEL", "local") or "local",
+            openai_api_key=_str(e, "OPENAI_API_KEY", None),
+            openai_base_url=_str(e, "OPENAI_BASE_URL", None),
+            gemini_api_key=_str(e, "GEMINI_API_KEY", None),
+            gemini_base_url=_str(e, "GOOGLE_GEMINI_BASE_URL", None),
+            llm_timeout_s=_float(e, "ECO2_LLM_TIMEOUT_S", 60.0),
+            llm_retries=_int(e, "ECO2_LLM_RETRIES", 2),
+            latency_profile=_choice(e, "ECO2_LATENCY", "none", {"none", "production", "fast"}),
+            grpc_port=_int(e, "ECO2_GRPC_PORT", 50051),
+            grpc_timeout_s=_float(e, "ECO2_GRPC_TIMEOUT_S", 2.0),
+        )
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some values replaced (tests, embedded services filling in URLs)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise SettingsError(f"unknown settings: {sorted(unknown)}")
+        return replace(self, **changes)
+
+
+def _secret(env: Mapping[str, str]) -> str:
+    secret = _str(env, "ECO2_SECRET_KEY", None)
+    if secret is None:
+        if _bool(env, "ECO2_PRODUCTION", False):
+            raise SettingsError("ECO2_SECRET_KEY must be set when ECO2_PRODUCTION is on")
+        return "dev-secret-change-me"
+    if len(secret) < 16:
+        raise SettingsError("ECO2_SECRET_KEY must be at least 16 characters")
+    return secret
