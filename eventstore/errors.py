@@ -1,0 +1,38 @@
+"""Errors of the event store.
+
+    EventStoreError
+    ├── ConcurrencyConflict      expected_version did not match; nothing was written
+    ├── PartialDuplicate         some (not all) event ids of an append were already recorded
+    ├── InvalidAppend            the append was malformed (validated before any write)
+    └── TrackingConflict         a process recorder's tracking position was not new
+"""
+
+from __future__ import annotations
+
+
+class EventStoreError(Exception):
+    """Base of the event store's errors."""
+
+
+class ConcurrencyConflict(EventStoreError):
+    """The aggregate moved on: its current version is not the one the writer expected."""
+
+    def __init__(self, aggregate_id: str, current: int | None, expected: int | None) -> None:
+        super().__init__(
+            f"aggregate {aggregate_id!r} is at version {current}, expected {expected}"
+        )
+        self.aggregate_id = aggregate_id
+        self.current = current
+        self.expected = expected
+
+
+class PartialDuplicate(EventStoreError):
+    """An append mixed already-recorded event ids with new ones: refused as a whole."""
+
+
+class InvalidAppend(EventStoreError):
+    """The append itself is wrong (empty, mixed aggregates, unknown type, invalid data)."""
+
+
+class TrackingConflict(EventStoreError):
+    """A tracking position at or below the recorded one: the upstream event was processed."""

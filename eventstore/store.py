@@ -1,0 +1,210 @@
+"""The async event store on sharded Redis Streams (ARCHITECTURE §1).
+
+``EventStore`` appends events of one aggregate atomically (one Lua call: version check,
+idempotency by event id, contiguous shard positions), reads an aggregate or a shard log, tails a
+shard, and appends commands with a client idempotency key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from eventstore.errors import InvalidAppend
+from eventstore.keys import Layout
+from eventstore.scripts import script_source, translate_script_error
+from schemas.envelope import Envelope
+from schemas.registry import MessageRegistry, RegistryError
+
+ANY: Literal["any"] = "any"
+ExpectedVersion = int | Literal["any"]
+IDEMPOTENCY_TTL_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Where an appended event landed."""
+
+    shard: int
+    position: int
+    version: int
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    records: list[Recorded]
+    duplicate: bool  # True: an idempotent retry, nothing was written
+
+    @property
+    def last_version(self) -> int:
+        return self.records[-1].version
+
+
+@dataclass(frozen=True)
+class CommandReceipt:
+    shard: int
+    entry_id: str
+    command_id: str
+    aggregate_id: str
+    duplicate: bool
+
+
+class EventStore:
+    """Append and read events and commands. ``redis`` must decode responses to ``str``."""
+
+    def __init__(
+        self, redis: aioredis.Redis, layout: Layout, registry: MessageRegistry | None = None
+    ) -> None:
+        if not redis.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("EventStore needs a Redis client with decode_responses=True")
+        self.redis = redis
+        self.layout = layout
+        self.registry = registry
+        self._append = redis.register_script(script_source("append"))
+        self._append_command = redis.register_script(script_source("append_command"))
+
+    # -- writing -------------------------------------------------------------------------
+
+    async def append(
+        self, events: Sequence[Envelope], *, expected_version: ExpectedVersion
+    ) -> AppendResult:
+        """Append ``events`` (all of one aggregate) after ``expected_version``.
+
+        ``expected_version`` is the aggregate's current version (0 for a new one) or ``ANY``.
+        Raises ``ConcurrencyConflict`` (nothing written) when it does not match. Retrying with
+        the same event ids writes nothing and returns the original positions.
+        """
+        keys, args = self._plan(events, expected_version)
+        try:
+            reply = await self._append(keys=keys, args=args)
+        except ResponseError as exc:
+            raise translate_script_error(str(exc)) from exc
+        return _result(reply, self.layout.shard_of(events[0].aggregate_id))
+
+    async def append_batch(
+        self, batches: Sequence[tuple[Sequence[Envelope], ExpectedVersion]]
+    ) -> list[AppendResult]:
+        """Several appends (each one aggregate) pipelined in one round trip.
+
+        Each append is atomic on its own; a failing one raises after the others are applied.
+        """
+        plans = [self._plan(events, expected) for events, expected in batches]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys, args in plans:
+                await self._append(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute(raise_on_error=False)
+        results = []
+        for (events, _), reply in zip(batches, replies, strict=True):
+            if isinstance(reply, ResponseError):
+                raise translate_script_error(str(reply)) from reply
+            results.append(_result(reply, self.layout.shard_of(events[0].aggregate_id)))
+        return results
+
+    def _plan(
+        self, events: Sequence[Envelope], expected: ExpectedVersion
+    ) -> tuple[list[str], list[Any]]:
+        if not events:
+            raise InvalidAppend("nothing to append")
+        aggregate_id = events[0].aggregate_id
+        if any(e.aggregate_id != aggregate_id for e in events):
+            raise InvalidAppend("one append writes to one aggregate")
+        if expected != ANY and (not isinstance(expected, int) or expected < 0):
+            raise InvalidAppend(f"expected_version must be >= 0 or ANY, not {expected!r}")
+        if len({e.id for e in events}) != len(events):
+            raise InvalidAppend("event ids repeat within the append")
+        self._validate(events)
+        shard = self.layout.keys_for(aggregate_id)
+        keys = [shard.events, shard.head, shard.event_ids, "", shard.aggregate(aggregate_id)]
+        args: list[Any] = [1, "1", "", "*" if expected == ANY else expected, len(events)]
+        for e in events:
+            f = e.to_fields()
+            args += [f["id"], f["agg"], f["atype"], f["ver"], f["type"], f["sv"], f["data"],
+                     f["meta"], f["ts"]]
+        return keys, args
+
+    def _validate(self, events: Sequence[Envelope]) -> None:
+        if self.registry is None:
+            return
+        for e in events:
+            try:
+                self.registry.decode(e.type, e.schema_version, e.data)
+            except RegistryError as exc:
+                raise InvalidAppend(f"event {e.id} ({e.type}) rejected: {exc}") from exc
+
+    async def append_command(
+        self, command: Envelope, *, idempotency_key: str | None = None
+    ) -> CommandReceipt:
+        """Append a command to its target aggregate's shard, once per ``idempotency_key``.
+
+        A repeated key returns the first command's receipt (``duplicate=True``) and writes
+        nothing. Keys are kept for 24 h. Callers scope keys per user.
+        """
+        self._validate([command])
+        shard = self.layout.keys_for(command.aggregate_id)
+        idem = shard.idempotency(idempotency_key) if idempotency_key else ""
+        args: list[Any] = [IDEMPOTENCY_TTL_S]
+        for field, value in command.to_fields().items():
+            args += [field, value]
+        entry, cid, status, agg = await self._append_command(keys=[shard.commands, idem], args=args)
+        return CommandReceipt(shard.shard, entry, cid, agg, status == "dup")
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def read_aggregate(
+        self, aggregate_id: str, *, after_version: int = 0, limit: int | None = None
+    ) -> list[Envelope]:
+        """Events of one aggregate with version > ``after_version``, in version order."""
+        keys = self.layout.keys_for(aggregate_id)
+        entries = await self.redis.xrange(
+            keys.aggregate(aggregate_id), min=f"{after_version + 1}-0", count=limit
+        )
+        return [Envelope.from_fields(fields, shard=keys.shard) for _, fields in entries]
+
+    async def version_of(self, aggregate_id: str) -> int:
+        """The aggregate's current version (0 when it has no events)."""
+        keys = self.layout.keys_for(aggregate_id)
+        last = await self.redis.xrevrange(keys.aggregate(aggregate_id), count=1)
+        return int(last[0][0].split("-", 1)[0]) if last else 0
+
+    async def read_shard(
+        self, shard: int, *, after_position: int = 0, limit: int = 1000
+    ) -> list[Envelope]:
+        """Up to ``limit`` entries of the shard log with position > ``after_position``."""
+        keys = self.layout.keys(shard)
+        entries = await self.redis.xrange(keys.events, min=f"{after_position + 1}-0", count=limit)
+        return [_from_log(entry_id, fields, shard) for entry_id, fields in entries]
+
+    async def head(self, shard: int) -> int:
+        """The last position written to the shard log (0 when empty)."""
+        return int(await self.redis.get(self.layout.keys(shard).head) or 0)
+
+    async def tail(
+        self, shard: int, *, after_position: int = 0, batch: int = 1000, block_ms: int = 1000
+    ) -> AsyncIterator[list[Envelope]]:
+        """Batches of the shard log from ``after_position`` on, waiting for new entries."""
+        keys = self.layout.keys(shard)
+        last = f"{after_position}-0"
+        while True:
+            reply = await self.redis.xread({keys.events: last}, count=batch, block=block_ms)
+            if not reply:
+                continue
+            entries = reply[0][1]
+            last = entries[-1][0]
+            yield [_from_log(entry_id, fields, shard) for entry_id, fields in entries]
+
+
+def _from_log(entry_id: str, fields: dict[str, str], shard: int) -> Envelope:
+    return Envelope.from_fields(fields, position=int(entry_id.split("-", 1)[0]), shard=shard)
+
+
+def _result(reply: list[Any], shard: int) -> AppendResult:
+    status, *numbers = reply
+    records = [
+        Recorded(shard, int(numbers[i]), int(numbers[i + 1])) for i in range(0, len(numbers), 2)
+    ]
+    return AppendResult(records, duplicate=status == "dup")
+
