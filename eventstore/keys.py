@@ -25,7 +25,7 @@ class ShardKeys:
 
     @property
     def tag(self) -> str:
-        return "{%s:s%d}" % (self.namespace, self.shard)
+        return "{" + f"{self.namespace}:s{self.shard}" + "}"
 
     @property
     def events(self) -> str:
