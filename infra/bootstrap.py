@@ -1,0 +1,55 @@
+"""All wiring in one place: pools, clients, stores and adapters, built from settings.
+
+Entry points (gateway lifespan, workers, projectors, CLI) call ``open_resources``; tests call it
+with their own settings (and may replace adapters with in-memory twins afterwards).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+import schemas
+from eventstore.keys import Layout
+from eventstore.store import EventStore
+from infra.settings import Settings
+
+
+@dataclass
+class Resources:
+    """What handlers, projectors and the gateway are given. Built only by ``open_resources``."""
+
+    settings: Settings
+    layout: Layout
+    redis: aioredis.Redis
+    store: EventStore
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def redis_client(settings: Settings, **kwargs: Any) -> aioredis.Redis:
+    """A decoded-responses async Redis client with explicit timeouts."""
+    if settings.redis_url is None:
+        raise RuntimeError("REDIS_URL is not resolved (start embedded services first)")
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 30,
+        "max_connections": 256,
+    }
+    options.update(kwargs)
+    return aioredis.Redis.from_url(settings.redis_url, **options)
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    """Open every shared resource for ``settings``; close them all on exit."""
+    async with AsyncExitStack() as stack:
+        redis = redis_client(settings)
+        stack.push_async_callback(redis.aclose)
+        layout = Layout(settings.namespace, settings.shards)
+        store = EventStore(redis, layout, schemas.registry)
+        yield Resources(settings=settings, layout=layout, redis=redis, store=store)
