@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,7 +27,6 @@ class Resources:
     layout: Layout
     redis: aioredis.Redis
     store: EventStore
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def redis_client(settings: Settings, **kwargs: Any) -> aioredis.Redis:
