@@ -1,0 +1,159 @@
+"""The Redis side shared by the eventsourcing recorders: one pool, one shard, ``append.lua``.
+
+Every event insert is one ``EVALSHA`` of the async store's ``append.lua`` in ``"="`` mode (the
+library chooses versions), without event-id dedupe (versions already make a retry conflict),
+with an optional tracking position for process recorders. Writes the script cannot serve
+(tracking alone, snapshots) are ``WATCH``/``MULTI`` transactions on the same keys.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any, cast
+
+import redis
+from eventsourcing.persistence import (
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
+    StoredEvent,
+    Tracking,
+)
+from redis.client import Pipeline
+
+from eventstore import es_codec
+from eventstore.keys import ShardKeys
+
+# A stream entry as redis-py returns it without decode_responses: (entry id, fields).
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+SCRIPT_CONFLICTS = ("CONFLICT", "TRACKING", "DUPLICATE_PARTIAL")
+
+
+def load_append_script() -> str:
+    """The text of ``eventstore/lua/append.lua`` from the installed package."""
+    return resources.files("eventstore").joinpath("lua/append.lua").read_text("utf-8")
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Re-raise redis-py errors as eventsourcing's persistence errors."""
+    try:
+        yield
+    except redis.ResponseError as exc:
+        word = str(exc).partition(" ")[0]
+        if word in SCRIPT_CONFLICTS:
+            raise IntegrityError(str(exc)) from exc
+        if word == "BADARGS":
+            raise ProgrammingError(str(exc)) from exc
+        raise DatabaseError(str(exc)) from exc
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise OperationalError(str(exc)) from exc
+    except redis.RedisError as exc:
+        raise PersistenceError(str(exc)) from exc
+
+
+def group_by_originator(
+    stored_events: Sequence[StoredEvent],
+) -> list[tuple[str, list[int]]]:
+    """Indexes of ``stored_events`` per originator, originators in order of first appearance.
+
+    ``append.lua`` takes each aggregate's events as one run; grouping keeps a batch such as
+    ``a1, b1, a2`` valid, and the indexes map the script's positions back to input order.
+    """
+    groups: dict[str, list[int]] = {}
+    for index, stored in enumerate(stored_events):
+        groups.setdefault(str(stored.originator_id), []).append(index)
+    return list(groups.items())
+
+
+class RedisDatastore:
+    """One connection pool and one shard of the log, shared by a factory's recorders.
+
+    Thread-safe: redis-py takes a pooled connection per command.
+    """
+
+    def __init__(self, client: redis.Redis, keys: ShardKeys, *, uuid_ids: bool = True) -> None:
+        self.client = client
+        self.keys = keys
+        self.uuid_ids = uuid_ids
+        self._append = client.register_script(load_append_script())
+
+    def append(
+        self, stored_events: Sequence[StoredEvent], tracking: Tracking | None = None
+    ) -> list[int]:
+        """Record events (and a tracking position) atomically; their positions, in input order.
+
+        Raises ``IntegrityError`` when a version is already taken or the tracking position is
+        not new; nothing is written then.
+        """
+        groups = group_by_originator(stored_events)
+        keys = self.keys
+        script_keys: list[str] = [
+            keys.events,
+            keys.head,
+            keys.event_ids,
+            keys.tracking(tracking.application_name) if tracking else keys.tag,
+        ]
+        args: list[Any] = [len(groups), "0", str(tracking.notification_id) if tracking else ""]
+        for agg, indexes in groups:
+            script_keys.append(keys.aggregate(agg))
+            args += ["=", len(indexes)]
+        ts = repr(time.time())
+        for _, indexes in groups:
+            for index in indexes:
+                args += es_codec.event_values(stored_events[index], ts)
+        with translated_errors():
+            reply = self._append(keys=script_keys, args=args)
+        # reply: [b"ok", pos1, ver1, pos2, ver2, ...] in group order.
+        positions = [0] * len(stored_events)
+        order = [index for _, indexes in groups for index in indexes]
+        for slot, index in enumerate(order):
+            positions[index] = int(reply[1 + 2 * slot])
+        return positions
+
+    def transaction(self, body: Callable[[Pipeline], None], *watched: str) -> None:
+        """Run ``body`` as an optimistic transaction on the ``watched`` keys.
+
+        ``body`` reads (and may raise, e.g. ``IntegrityError``), then calls ``pipe.multi()`` and
+        queues its writes; a concurrent change of a watched key re-runs it.
+        """
+        with translated_errors():
+            self.client.transaction(body, *watched)
+
+    def select_stream(
+        self,
+        key: str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        """Events of a stream whose entry ids are ``<version>-1``, filtered by version."""
+        if (limit is not None and limit < 1) or (lte is not None and lte < 0):
+            return []
+        low = "-" if gt is None or gt < 0 else f"{gt + 1}-0"
+        high = "+" if lte is None else f"{lte}-1"
+        entries = self.read_range(key, low, high, limit, desc=desc)
+        return [es_codec.stored_event_of(fields, uuid_ids=self.uuid_ids) for _, fields in entries]
+
+    def read_range(
+        self, key: str, low: str, high: str, count: int | None, *, desc: bool = False
+    ) -> list[Entry]:
+        """XRANGE (or XREVRANGE) of ``key`` between entry ids ``low`` and ``high``."""
+        with translated_errors():
+            if desc:
+                entries = self.client.xrevrange(key, max=high, min=low, count=count)
+            else:
+                entries = self.client.xrange(key, min=low, max=high, count=count)
+        return cast(list[Entry], entries)
+
+    def close(self) -> None:
+        """Close the pool's connections."""
+        self.client.close()
