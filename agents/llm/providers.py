@@ -1,0 +1,192 @@
+"""Which provider serves a model name, a router that picks the adapter per call, and the vision
+request every remote provider is given.
+
+``provider_for("gpt-4o-mini") == "openai"``; ``ModelRouter`` implements ``LLM`` and ``Vision``
+and forwards each call to the adapter of the provider its ``model`` argument names (the
+constructor's default model when the call gives none), so a per-request ``model`` field selects
+the provider.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.llm.ports import (
+    LLM,
+    ChatMessage,
+    Completion,
+    ImageInput,
+    LLMUnavailable,
+    T,
+    ToolSpec,
+    Vision,
+    VisionResult,
+)
+from schemas.classification import UNCLASSIFIED, Classification
+
+Provider = Literal["local", "openai", "gemini"]
+
+# OpenAI's reasoning models are named o1, o3-mini, o4-mini, …
+_OPENAI_REASONING = re.compile(r"o\d+(-.*)?")
+
+
+class UnknownModelError(ValueError):
+    """A model name no provider serves (a client error: the gateway answers 422)."""
+
+
+def provider_for(model: str | None) -> Provider:
+    """The provider serving ``model``: ``gpt-*``/``o<N>*`` → openai, ``gemini-*`` → gemini,
+    ``local`` or empty → local; anything else raises ``UnknownModelError``."""
+    name = (model or "").strip().lower()
+    if name in ("", "local"):
+        return "local"
+    if name.startswith(("gpt-", "chatgpt-")) or _OPENAI_REASONING.fullmatch(name):
+        return "openai"
+    if name.startswith("gemini-"):
+        return "gemini"
+    raise UnknownModelError(
+        f"unknown model {model!r}: use 'local', a gpt-*/o* model (OpenAI) or a gemini-* model"
+    )
+
+
+class ModelRouter:
+    """``LLM`` and ``Vision`` dispatching each call to the adapter of its model's provider."""
+
+    def __init__(
+        self,
+        *,
+        default_model: str,
+        llms: Mapping[Provider, LLM],
+        visions: Mapping[Provider, Vision],
+    ) -> None:
+        provider_for(default_model)  # fail at start-up on a misspelt default, not per call
+        self.default_model = default_model
+        self._llms = dict(llms)
+        self._visions = dict(visions)
+
+    def supports(self, model: str | None) -> bool:
+        """Whether a call with ``model`` can be served (known name, provider configured);
+        the gateway checks this to reject a request up front."""
+        try:
+            provider = provider_for(model or self.default_model)
+        except UnknownModelError:
+            return False
+        return provider in self._llms and provider in self._visions
+
+    def _resolve(self, model: str | None, adapters: Mapping[Provider, object]) -> str:
+        chosen = model or self.default_model
+        provider = provider_for(chosen)
+        if provider not in adapters:
+            raise LLMUnavailable(
+                f"model {chosen!r} needs the {provider} provider, which is not configured"
+            )
+        return chosen
+
+    def _llm(self, model: str | None) -> tuple[LLM, str]:
+        chosen = self._resolve(model, self._llms)
+        return self._llms[provider_for(chosen)], chosen
+
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str | None = None,
+        tools: Sequence[ToolSpec] = (),
+    ) -> Completion:
+        """One reply from the provider of ``model`` (see ``LLM.complete``)."""
+        llm, chosen = self._llm(model)
+        return await llm.complete(messages, model=chosen, tools=tools)
+
+    async def structured(
+        self, messages: Sequence[ChatMessage], schema: type[T], *, model: str | None = None
+    ) -> T:
+        """A reply validated into ``schema`` from the provider of ``model``."""
+        llm, chosen = self._llm(model)
+        return await llm.structured(messages, schema, model=chosen)
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, model: str | None = None
+    ) -> AsyncIterator[str]:
+        """Text deltas from the provider of ``model``; routing errors surface on iteration."""
+        llm, chosen = self._llm(model)
+        async for delta in llm.stream(messages, model=chosen):
+            yield delta
+
+    async def classify(
+        self, image: ImageInput, *, hint: str | None = None, model: str | None = None
+    ) -> VisionResult:
+        """Classify ``image`` with the vision adapter of ``model``'s provider."""
+        chosen = self._resolve(model, self._visions)
+        vision = self._visions[provider_for(chosen)]
+        return await vision.classify(image, hint=hint, model=chosen)
+
+
+# --- The vision request of the remote providers ------------------------------------------------
+
+VISION_INSTRUCTIONS = """\
+You classify the single item in a photo for Korean separate waste disposal (분리배출).
+Answer with:
+- major_category: one of 재활용폐기물, 일반종량제폐기물, 불연성종량제폐기물, 음식물류폐기물,
+  공사장생활폐기물, 대형폐기물, 생활계유해폐기물, 미분류.
+- middle_category: for 재활용폐기물 one of 종이, 종이팩, 무색페트병, 플라스틱류, 비닐류, 발포합성수지,
+  유리병, 금속류, 의류및원단, 전지, 조명제품, 전기전자제품; otherwise a short Korean label or "".
+- minor_category: the specific item in Korean (e.g. 먹는샘물PET병, 택배상자, 음료캔) or "".
+- situation_tags: what matters for disposal, e.g. 내용물있음, 라벨부착, 뚜껑있음, 오염됨, 파손됨,
+  복합재질.
+- confidence between 0 and 1.
+- question: "" when you are sure. When you cannot tell what the item is, never guess: set
+  major_category to 미분류 and ask the user, in Korean, what the item is.
+"""
+
+_DEFAULT_QUESTION = "사진만으로는 어떤 물건인지 알 수 없어요. 무엇인지 알려 주시겠어요?"
+
+
+class VisionReply(BaseModel):
+    """The structured output remote vision models are asked for (flat, strict-schema friendly)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    major_category: str
+    middle_category: str
+    minor_category: str
+    situation_tags: list[str]
+    confidence: float = Field(ge=0.0, le=1.0)
+    question: str
+
+    def to_result(self) -> VisionResult:
+        """The port's ``VisionResult``; an unclassified reply always carries a question."""
+        question = self.question.strip() or None
+        if self.major_category == UNCLASSIFIED and question is None:
+            question = _DEFAULT_QUESTION
+        return VisionResult(
+            classification=Classification(
+                major_category=self.major_category,
+                middle_category=self.middle_category,
+                minor_category=self.minor_category,
+            ),
+            situation_tags=list(self.situation_tags),
+            confidence=self.confidence,
+            question=question,
+        )
+
+
+def vision_user_text(image: ImageInput, hint: str | None) -> str:
+    """The text sent next to the image: what the user said about it and its file name."""
+    lines = ["Classify the item in this photo."]
+    if hint:
+        lines.append(f"The user says: {hint}")
+    if image.filename:
+        lines.append(f"File name: {image.filename}")
+    return "\n".join(lines)
+
+
+def unclassified_without_image() -> VisionResult:
+    """The answer when there is no image to send: ask the user rather than guess."""
+    return VisionResult(
+        classification=Classification(major_category=UNCLASSIFIED),
+        question=_DEFAULT_QUESTION,
+    )
