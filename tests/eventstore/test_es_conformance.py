@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from typing import Any
 
 import pytest
 import redis
-from eventsourcing.tests.application import ExampleApplicationTestCase
+from eventsourcing.tests.application import ApplicationTestCase, ExampleApplicationTestCase
 from eventsourcing.tests.persistence import (
     AggregateRecorderTestCase,
     ApplicationRecorderTestCase,
@@ -95,7 +96,9 @@ class TestSnapshotRecorder(FreshNamespaces, AggregateRecorderTestCase):
         return self.new_factory().aggregate_recorder("snapshots")
 
 
-class TestApplicationRecorder(FreshNamespaces, ApplicationRecorderTestCase[RedisApplicationRecorder]):
+class TestApplicationRecorder(
+    FreshNamespaces, ApplicationRecorderTestCase[RedisApplicationRecorder]
+):
     def create_recorder(self) -> RedisApplicationRecorder:
         recorder = self.new_factory().application_recorder()
         assert isinstance(recorder, RedisApplicationRecorder)
@@ -160,10 +163,8 @@ class TestRedisFactory(FreshNamespaces, InfrastructureFactoryTestCase[RedisFacto
         return RedisProcessRecorder
 
 
-class TestExampleApplication(FreshNamespaces, ExampleApplicationTestCase):
-    """The library's bank-account application, configured only through the environment."""
-
-    expected_factory_topic = f"{MODULE}:RedisFactory"
+class PersistenceModuleInEnviron(FreshNamespaces):
+    """Applications read ``os.environ``: point it at our module and a fresh namespace."""
 
     def setUp(self) -> None:
         super().setUp()
@@ -180,8 +181,25 @@ class TestExampleApplication(FreshNamespaces, ExampleApplicationTestCase):
         super().tearDown()
 
 
+class TestExampleApplication(PersistenceModuleInEnviron, ExampleApplicationTestCase):
+    """The library's bank-account application, configured only through the environment."""
+
+    expected_factory_topic = f"{MODULE}:RedisFactory"
+
+
+class TestApplication(PersistenceModuleInEnviron, ApplicationTestCase):
+    """The library's application tests (caching, 100-thread contention) on our recorders."""
+
+    def test_application_log(self) -> None:
+        # The base test records a DeprecationWarning that pyproject's filters would swallow.
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            super().test_application_log()
+
+
 del AggregateRecorderTestCase
 del ApplicationRecorderTestCase
+del ApplicationTestCase
 del ExampleApplicationTestCase
 del InfrastructureFactoryTestCase
 del NonInterleavingNotificationIDsBaseCase
