@@ -4,6 +4,9 @@ Every event insert is one ``EVALSHA`` of the async store's ``append.lua`` in ``"
 library chooses versions), without event-id dedupe (versions already make a retry conflict),
 with an optional tracking position for process recorders. Writes the script cannot serve
 (tracking alone, snapshots) are ``WATCH``/``MULTI`` transactions on the same keys.
+
+Retries: redis-py retries a command after a timeout. Versions are explicit, so a retried
+append that had in fact run is refused (``IntegrityError``), never recorded twice.
 """
 
 from __future__ import annotations
