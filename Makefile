@@ -1,0 +1,41 @@
+# One-command set-up: every target creates .venv and installs the project on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.eco2-installed
+TEST_TIMEOUT ?= 300
+PYTEST_ARGS ?=
+
+.PHONY: up services test lint clean clean-data distclean
+
+up: $(STAMP)
+	$(BIN)/eco2 up
+
+services: $(STAMP)
+	$(BIN)/eco2 services
+
+test: $(STAMP)
+	$(BIN)/pytest -q --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the dependencies change.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+# Deletes the embedded Redis log and Postgres data: everything `eco2 up` stored.
+clean-data:
+	rm -rf .eco2
+
+distclean: clean clean-data
+	rm -rf $(VENV)

@@ -1,0 +1,202 @@
+"""The ``eco2`` command line. ``eco2 up`` runs the whole system on one machine.
+
+Other packages add their command groups in :data:`SUBCOMMANDS` below, one line each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+
+from infra.embedded import EmbeddedServiceError, resolve_services
+from infra.settings import Settings, SettingsError
+from infra.supervisor import ProcessSpec, Supervisor
+
+app = typer.Typer(
+    name="eco2",
+    help="Eco² — event-sourced backend of an AI recycling assistant.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+
+# Command groups owned by other packages: name -> "module:attribute" of a typer.Typer.
+SUBCOMMANDS: dict[str, str] = {
+    # "dlq": "eventstore.dlq_cli:app",
+}
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """Environment that makes a child's ``Settings.from_env()`` agree with ours.
+
+    Only what this run decided (service URLs, data dir, address) is set; everything else the
+    children inherit from our own environment.
+    """
+    env = {
+        "ECO2_DATA_DIR": str(settings.data_dir),
+        "ECO2_HOST": settings.host,
+        "ECO2_PORT": str(settings.port),
+    }
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+    if settings.database_url:
+        env["DATABASE_URL"] = settings.database_url
+    return env
+
+
+def processes(settings: Settings) -> list[ProcessSpec]:
+    """Every process ``eco2 up`` runs (the one place to add workers and projectors)."""
+    env = child_env(settings)
+    python = sys.executable
+    return [
+        ProcessSpec(
+            name="gateway",
+            argv=(
+                python,
+                "-m",
+                "uvicorn",
+                "gateway.app:create_app",
+                "--factory",
+                "--host",
+                settings.host,
+                "--port",
+                str(settings.port),
+                "--log-level",
+                settings.log_level,
+            ),
+            env=env,
+        ),
+    ]
+
+
+def load_settings(
+    *, host: str | None = None, port: int | None = None, data_dir: Path | None = None
+) -> Settings:
+    """Settings from the environment with command-line overrides; exits 2 on a bad value."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return settings.with_(**overrides)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _services(settings: Settings) -> Iterator[Settings]:
+    """Resolve Redis/Postgres, print what is used, stop embedded ones on exit.
+
+    SIGTERM is turned into KeyboardInterrupt so a ``kill`` unwinds like Ctrl-C and the embedded
+    servers are stopped rather than orphaned.
+    """
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        resolved, stack = resolve_services(settings)
+    except EmbeddedServiceError as exc:
+        console.print(f"[red]cannot start embedded services:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    with stack:
+        for name, given, used in (
+            ("redis", settings.redis_url, resolved.redis_url),
+            ("postgres", settings.database_url, resolved.database_url),
+        ):
+            origin = "configured" if given else f"embedded, data in {resolved.data_dir}"
+            console.print(f"[bold]{name:<9}[/bold] {used}  [dim]({origin})[/dim]", soft_wrap=True)
+        try:
+            yield resolved
+        finally:
+            # asyncio.run() restores default handlers; keep SIGTERM graceful while we clean up.
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+async def _announce_when_healthy(settings: Settings) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    async with httpx.AsyncClient(timeout=1.0) as client:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{base}/health")).status_code == 200:
+                    console.print(f"[bold green]Eco² is up: {base}[/bold green]  (Ctrl-C to stop)")
+                    return
+            await asyncio.sleep(0.2)
+
+
+async def _run_processes(settings: Settings) -> int:
+    supervisor = Supervisor(processes(settings))
+    announce = asyncio.create_task(_announce_when_healthy(settings))
+    try:
+        return await supervisor.run()
+    finally:
+        announce.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await announce
+
+
+HostOption = Annotated[str | None, typer.Option(help="Address to serve on [ECO2_HOST].")]
+PortOption = Annotated[int | None, typer.Option(help="Port to serve on [ECO2_PORT].")]
+DataDirOption = Annotated[
+    Path | None, typer.Option(help="Folder for embedded Redis/Postgres data [ECO2_DATA_DIR].")
+]
+
+
+@app.command()
+def up(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption = None) -> None:
+    """Run everything on this machine until Ctrl-C.
+
+    Uses REDIS_URL / DATABASE_URL when set, otherwise starts embedded Redis (AOF on) and
+    PostgreSQL under the data dir.
+    """
+    settings = load_settings(host=host, port=port, data_dir=data_dir)
+    code = 130
+    with contextlib.suppress(KeyboardInterrupt), _services(settings) as resolved:
+        code = asyncio.run(_run_processes(resolved))
+    raise typer.Exit(code)
+
+
+@app.command()
+def services(data_dir: DataDirOption = None) -> None:
+    """Start only Redis and PostgreSQL (embedded unless configured), print their URLs, wait."""
+    settings = load_settings(data_dir=data_dir)
+    with contextlib.suppress(KeyboardInterrupt), _services(settings) as resolved:
+        console.print(f"export REDIS_URL={resolved.redis_url}", soft_wrap=True)
+        console.print(f"export DATABASE_URL={resolved.database_url}", soft_wrap=True)
+        console.print("[dim]Ctrl-C to stop[/dim]")
+        while True:
+            signal.pause()
+
+
+def _load_typer(target: str) -> typer.Typer:
+    module_name, _, attribute = target.partition(":")
+    group = getattr(importlib.import_module(module_name), attribute)
+    if not isinstance(group, typer.Typer):
+        raise TypeError(f"{target} is not a typer.Typer")
+    return group
+
+
+for _name, _target in SUBCOMMANDS.items():
+    app.add_typer(_load_typer(_target), name=_name)
+
+
+if __name__ == "__main__":
+    app()

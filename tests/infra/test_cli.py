@@ -1,0 +1,91 @@
+"""``eco2 up`` end to end: embedded services, gateway /health, clean Ctrl-C; config errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from typer.testing import CliRunner
+
+from infra.cli import app, processes
+from infra.embedded._process import free_port
+from infra.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_processes_start_the_gateway_with_resolved_urls() -> None:
+    settings = Settings.from_env({}).with_(
+        redis_url="redis://127.0.0.1:1/0", database_url="postgresql://p@127.0.0.1:2/eco2", port=8123
+    )
+    [gateway] = processes(settings)
+    assert gateway.name == "gateway"
+    assert "gateway.app:create_app" in gateway.argv and "--factory" in gateway.argv
+    assert gateway.argv[gateway.argv.index("--port") + 1] == "8123"
+    assert gateway.env["REDIS_URL"] == "redis://127.0.0.1:1/0"
+    assert gateway.env["DATABASE_URL"] == "postgresql://p@127.0.0.1:2/eco2"
+
+
+def test_bad_setting_exits_2_with_the_variable_named() -> None:
+    result = CliRunner().invoke(app, ["up"], env={"ECO2_SHARDS": "many"})
+    assert result.exit_code == 2
+    assert "ECO2_SHARDS='many' is not an integer" in result.output
+
+
+def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    alive = []
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+@pytest.mark.e2e
+def test_up_serves_health_and_stops_cleanly_on_ctrl_c(data_dir: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    env["ECO2_DATA_DIR"] = str(data_dir / "eco2")
+    log_path = data_dir / "up.log"
+    with log_path.open("wb") as log:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "up", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert up.poll() is None, f"eco2 up exited early:\n{log_path.read_text()}"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"no /health in 60s:\n{log_path.read_text()}"
+            time.sleep(0.2)
+        children = psutil.Process(up.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "redis-server" in names and "postgres" in names and "uvicorn" in names
+
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=30) == 0, log_path.read_text()
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    output = log_path.read_text()
+    assert f"Eco² is up: http://127.0.0.1:{port}" in output
+    assert "(embedded, data in" in output
+    assert _alive(children) == []

@@ -1,0 +1,129 @@
+"""Embedded Redis and PostgreSQL really start, keep data, are reused, and stop."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis
+
+from infra.embedded import EmbeddedPostgres, EmbeddedRedis, resolve_services
+from infra.embedded._process import pid_alive
+from infra.embedded.redis_server import bundled_redis_server
+from infra.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
+
+
+def test_bundled_redis_runs_with_aof_and_keeps_appends(settings: Settings) -> None:
+    server = EmbeddedRedis(settings, prefer_bundled=True)
+    with server as url:
+        client = _client(url)
+        info = client.info("server")
+        assert Path(info["executable"]).resolve() == bundled_redis_server()
+        assert client.config_get("appendonly") == {"appendonly": "yes"}
+        assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
+        assert client.config_get("dir")["dir"] == str(settings.data_dir / "redis" / "data")
+        client.xadd("log", {"n": "1"}, id="1-0")
+        client.close()
+        pid = server.pid
+    assert not pid_alive(pid)
+
+    # A fresh server on the same data dir replays the AOF.
+    with EmbeddedRedis(settings, prefer_bundled=True) as url:
+        client = _client(url)
+        assert client.xrange("log") == [("1-0", {"n": "1"})]
+        client.close()
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server on PATH")
+def test_redis_from_path_honours_fsync_setting(settings: Settings) -> None:
+    with EmbeddedRedis(settings.with_(aof_fsync="always")) as url:
+        client = _client(url)
+        executable = client.info("server")["executable"]
+        assert Path(executable).resolve() == Path(shutil.which("redis-server") or "").resolve()
+        assert client.config_get("appendonly") == {"appendonly": "yes"}
+        assert client.config_get("appendfsync") == {"appendfsync": "always"}
+        client.close()
+
+
+def test_nested_use_reuses_without_stopping(settings: Settings) -> None:
+    with EmbeddedRedis(settings, prefer_bundled=True) as outer_url:
+        inner = EmbeddedRedis(settings, prefer_bundled=True)
+        with inner as inner_url:
+            assert inner_url == outer_url
+            assert not inner.owned
+        assert _client(outer_url).ping()
+
+
+def test_server_left_by_a_killed_run_is_adopted_and_stopped(settings: Settings) -> None:
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from infra.embedded import EmbeddedRedis
+        from infra.settings import Settings
+        with EmbeddedRedis(Settings(data_dir=Path({str(settings.data_dir)!r})), prefer_bundled=True) as url:
+            print(url, flush=True)
+            time.sleep(60)
+        """
+    )
+    run = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout is not None
+        left_url = run.stdout.readline().strip()
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    assert _client(left_url).ping()  # survived its owner
+
+    server = EmbeddedRedis(settings, prefer_bundled=True)
+    with server as url:
+        assert url == left_url
+        assert server.owned
+        pid = server.pid
+    assert not pid_alive(pid)
+
+
+def test_postgres_starts_creates_database_and_answers(settings: Settings) -> None:
+    import asyncio
+
+    async def query(url: str) -> tuple[str, int]:
+        conn = await asyncpg.connect(url, timeout=10)
+        try:
+            row = await conn.fetchrow("SELECT current_database() AS db, 6 * 7 AS answer")
+            assert row is not None
+            return row["db"], row["answer"]
+        finally:
+            await conn.close()
+
+    server = EmbeddedPostgres(settings)
+    with server as url:
+        assert url.startswith("postgresql://postgres@127.0.0.1:") and url.endswith("/eco2")
+        assert asyncio.run(query(url)) == ("eco2", 42)
+        pid = server.pid
+        if os.geteuid() == 0:
+            assert (settings.data_dir / "pg" / "data").stat().st_uid != 0
+    assert not pid_alive(pid)
+
+
+def test_configured_urls_are_used_and_nothing_is_started(settings: Settings) -> None:
+    given = settings.with_(redis_url="redis://example:1/0", database_url="postgresql://x@y/z")
+    resolved, stack = resolve_services(given)
+    with stack:
+        assert resolved.redis_url == "redis://example:1/0"
+        assert resolved.database_url == "postgresql://x@y/z"
+        assert resolved.data_dir.is_absolute()
+    assert not (settings.data_dir / "redis").exists()
+    assert not (settings.data_dir / "pg").exists()

@@ -1,0 +1,60 @@
+"""Settings parse every variable and fail loudly on bad values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.settings import Settings, SettingsError
+
+
+def test_defaults_without_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings.redis_url is None and settings.database_url is None
+    assert settings.aof_fsync == "everysec"
+    assert settings.data_dir == Path(".eco2")
+
+
+def test_values_are_parsed() -> None:
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "redis://h:1/0",
+            "ECO2_SHARDS": "8",
+            "ECO2_AOF_FSYNC": "always",
+            "ECO2_PRODUCTION": "yes",
+            "ECO2_SECRET_KEY": "s" * 32,
+            "ECO2_IMAGE_HOSTS": "a.example, b.example,",
+            "ECO2_DATA_DIR": "/var/eco2",
+        }
+    )
+    assert settings.redis_url == "redis://h:1/0"
+    assert settings.shards == 8
+    assert settings.aof_fsync == "always"
+    assert settings.production is True
+    assert settings.image_hosts == ("a.example", "b.example")
+    assert settings.data_dir == Path("/var/eco2")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ECO2_SHARDS": "four"}, "ECO2_SHARDS='four' is not an integer"),
+        ({"ECO2_SHARDS": "0"}, "ECO2_SHARDS=0 must be >= 1"),
+        ({"ECO2_AOF_FSYNC": "no"}, "ECO2_AOF_FSYNC='no' must be one of"),
+        ({"ECO2_PRODUCTION": "maybe"}, "ECO2_PRODUCTION='maybe' is not a boolean"),
+        ({"ECO2_PRODUCTION": "1"}, "ECO2_SECRET_KEY must be set"),
+        ({"ECO2_SECRET_KEY": "short"}, "at least 16 characters"),
+        ({"ECO2_LLM_TIMEOUT_S": "soon"}, "is not a number"),
+    ],
+)
+def test_bad_values_fail_loudly(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
+        Settings.from_env(env)
+
+
+def test_with_rejects_unknown_fields() -> None:
+    settings = Settings.from_env({})
+    assert settings.with_(port=9000).port == 9000
+    with pytest.raises(SettingsError, match="unknown settings"):
+        settings.with_(prot=9000)
