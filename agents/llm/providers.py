@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from agents.llm.ports import (
     LLM,
@@ -63,10 +63,16 @@ class ModelRouter:
         llms: Mapping[Provider, LLM],
         visions: Mapping[Provider, Vision],
     ) -> None:
-        provider_for(default_model)  # fail at start-up on a misspelt default, not per call
         self.default_model = default_model
         self._llms = dict(llms)
         self._visions = dict(visions)
+        # fail at start-up on a misspelt or unconfigured default, not on every call
+        provider = provider_for(default_model)
+        if provider not in self._llms or provider not in self._visions:
+            raise ValueError(
+                f"default model {default_model!r} needs the {provider} provider, "
+                "which is not configured (is its API key set?)"
+            )
 
     def supports(self, model: str | None) -> bool:
         """Whether a call with ``model`` can be served (known name, provider configured);
@@ -113,8 +119,14 @@ class ModelRouter:
     ) -> AsyncIterator[str]:
         """Text deltas from the provider of ``model``; routing errors surface on iteration."""
         llm, chosen = self._llm(model)
-        async for delta in llm.stream(messages, model=chosen):
-            yield delta
+        deltas = llm.stream(messages, model=chosen)
+        try:
+            async for delta in deltas:
+                yield delta
+        finally:
+            close = getattr(deltas, "aclose", None)
+            if close is not None:  # a consumer leaving early must release the HTTP stream now
+                await close()
 
     async def classify(
         self, image: ImageInput, *, hint: str | None = None, model: str | None = None
@@ -154,7 +166,7 @@ class VisionReply(BaseModel):
     middle_category: str
     minor_category: str
     situation_tags: list[str]
-    confidence: float = Field(ge=0.0, le=1.0)
+    confidence: float  # clamped to [0, 1] below rather than failing the whole reply
     question: str
 
     def to_result(self) -> VisionResult:
@@ -169,7 +181,7 @@ class VisionReply(BaseModel):
                 minor_category=self.minor_category,
             ),
             situation_tags=list(self.situation_tags),
-            confidence=self.confidence,
+            confidence=min(1.0, max(0.0, self.confidence)),
             question=question,
         )
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,3 +63,17 @@ def blocked_response(reason: str = "SAFETY") -> dict[str, Any]:
 def error(code: int, message: str, status: str) -> dict[str, Any]:
     """A Google API error body (``status`` like ``RESOURCE_EXHAUSTED``)."""
     return {"error": {"code": code, "message": message, "status": status}}
+
+
+def field(obj: dict[str, Any], camel_name: str) -> Any:
+    """A field of a request body by its camelCase name; the SDK sends some in snake_case
+    (``parameters_json_schema``, ``mime_type``), which the API accepts too."""
+    if camel_name in obj:
+        return obj[camel_name]
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in camel_name)
+    return obj[snake]
+
+
+def decode_bytes(value: str) -> bytes:
+    """Bytes of a request body (the SDK sends URL-safe base64)."""
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
