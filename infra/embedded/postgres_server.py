@@ -86,7 +86,8 @@ class EmbeddedPostgres(EmbeddedServer):
         return self.user.uid, self.user.gid, []
 
     def prepare(self) -> None:
-        if (self.pgdata / "PG_VERSION").exists():
+        done = self.home / "initdb.done"
+        if done.exists():
             return
         if self.pgdata.exists():
             shutil.rmtree(self.pgdata)  # a previous initdb was interrupted half-way
@@ -119,6 +120,7 @@ class EmbeddedPostgres(EmbeddedServer):
             raise EmbeddedServiceError(
                 f"initdb failed ({result.returncode}):\n{result.stderr.decode(errors='replace')}"
             )
+        done.touch()
 
     def spawn(self, port: int, log: int) -> subprocess.Popen[bytes]:
         uid, gid, groups = self._run_as()

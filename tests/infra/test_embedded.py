@@ -96,26 +96,32 @@ def test_server_left_by_a_killed_run_is_adopted_and_stopped(settings: Settings) 
     assert not pid_alive(pid)
 
 
-def test_postgres_starts_creates_database_and_answers(settings: Settings) -> None:
+def test_postgres_starts_creates_database_and_keeps_data(settings: Settings) -> None:
     import asyncio
 
-    async def query(url: str) -> tuple[str, int]:
+    async def query(url: str, sql: str) -> list[tuple[object, ...]]:
         conn = await asyncpg.connect(url, timeout=10)
         try:
-            row = await conn.fetchrow("SELECT current_database() AS db, 6 * 7 AS answer")
-            assert row is not None
-            return row["db"], row["answer"]
+            return [tuple(row) for row in await conn.fetch(sql)]
         finally:
             await conn.close()
+
+    # Leftovers of an initdb that was interrupted half-way are replaced, not trusted.
+    (settings.data_dir / "pg" / "data").mkdir(parents=True)
+    (settings.data_dir / "pg" / "data" / "PG_VERSION").write_text("junk\n")
 
     server = EmbeddedPostgres(settings)
     with server as url:
         assert url.startswith("postgresql://postgres@127.0.0.1:") and url.endswith("/eco2")
-        assert asyncio.run(query(url)) == ("eco2", 42)
+        assert asyncio.run(query(url, "SELECT current_database(), 6 * 7")) == [("eco2", 42)]
+        asyncio.run(query(url, "CREATE TABLE kept AS SELECT 1 AS n"))
         pid = server.pid
         if os.geteuid() == 0:
             assert (settings.data_dir / "pg" / "data").stat().st_uid != 0
     assert not pid_alive(pid)
+
+    with EmbeddedPostgres(settings) as url:
+        assert asyncio.run(query(url, "SELECT n FROM kept")) == [(1,)]
 
 
 def test_configured_urls_are_used_and_nothing_is_started(settings: Settings) -> None:
