@@ -11,12 +11,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import redis.asyncio as aioredis
 
 import schemas
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from infra.settings import Settings
+from readmodels.db import create_pool
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Resources:
     layout: Layout
     redis: aioredis.Redis
     store: EventStore
+    pg: asyncpg.Pool[asyncpg.Record] | None  # read models; None when DATABASE_URL is unset
 
 
 def redis_client(settings: Settings, **kwargs: Any) -> aioredis.Redis:
@@ -51,4 +54,9 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         stack.push_async_callback(redis.aclose)
         layout = Layout(settings.namespace, settings.shards)
         store = EventStore(redis, layout, schemas.registry)
-        yield Resources(settings=settings, layout=layout, redis=redis, store=store)
+        pg = None
+        if settings.database_url is not None:
+            # min_size=0: nothing connects until used; search_path = settings.db_schema.
+            pg = await create_pool(settings.database_url, settings.db_schema)
+            stack.push_async_callback(pg.close)
+        yield Resources(settings=settings, layout=layout, redis=redis, store=store, pg=pg)
