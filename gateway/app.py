@@ -1,15 +1,27 @@
-"""The gateway's Starlette application: resources are created in the lifespan."""
+"""The gateway's Starlette application: resources are created in the lifespan.
+
+Every route is listed in ``ROUTES`` below — the one place to add more.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+import schemas
+from gateway import images, ops, scan_api, sse
+from gateway.errors import exception_handlers
+from gateway.job_reads import JobReads
+from gateway.live_hub import LiveHub
+from gateway.metrics import GatewayMetrics
+from gateway.state import STATE_KEY, GatewayState, LiveConfig
+from infra.bootstrap import open_resources
 from infra.settings import Settings
 
 
@@ -17,13 +29,47 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+ROUTES: list[BaseRoute] = [
+    # operations
+    Route("/health", health),
+    Route("/ready", ops.ready),
+    Route("/metrics", ops.metrics),
+    # images (issue 3): signed upload URLs, the upload, serving
+    Route("/api/v1/images/{channel}", images.create_upload, methods=["POST"]),
+    Route("/uploads/{key:path}", images.put_upload, methods=["PUT"]),
+    Route("/media/{key:path}", images.serve_media, methods=["GET"]),
+    # scan (issue 3) and its live stream (issue 4)
+    Route("/api/v1/scan", scan_api.submit_scan, methods=["POST"]),
+    Route("/api/v1/scan/categories", scan_api.scan_categories, methods=["GET"]),
+    Route("/api/v1/scan/{job_id}/events", sse.scan_events, methods=["GET"]),
+    # chat live stream (chat events register their live mapping later)
+    Route("/api/v1/chat/{job_id}/events", sse.chat_events, methods=["GET"]),
+]
+
+
+def create_app(settings: Settings | None = None, *, live: LiveConfig | None = None) -> Starlette:
     """Build the gateway. ``settings`` defaults to the environment's."""
     settings = settings or Settings.from_env()
+    live = live or LiveConfig()
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         app.state.settings = settings
-        yield
+        async with open_resources(settings) as resources:
+            assert settings.redis_url is not None  # open_resources refuses otherwise
+            async with LiveHub.open(
+                settings.redis_url, resources.layout,
+                queue_size=live.queue_size, read_pool_size=live.read_pool_size,
+            ) as hub:
+                state = GatewayState(
+                    resources=resources,
+                    hub=hub,
+                    reads=JobReads(hub.reader, resources.layout, schemas.registry),
+                    metrics=GatewayMetrics(),
+                    live=live,
+                )
+                yield {STATE_KEY: state}
 
-    return Starlette(routes=[Route("/health", health)], lifespan=lifespan)
+    return Starlette(
+        routes=list(ROUTES), lifespan=lifespan, exception_handlers=exception_handlers()
+    )

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 import schemas
 from eventstore.keys import Layout
 from eventstore.store import EventStore
+from infra.media import FileMediaStore, MediaStore
 from infra.settings import Settings
 from readmodels.db import create_pool
 
@@ -30,6 +31,7 @@ class Resources:
     redis: aioredis.Redis
     store: EventStore
     pg: asyncpg.Pool[asyncpg.Record] | None  # read models; None when DATABASE_URL is unset
+    media: MediaStore  # uploaded images (gateway writes, scan handler reads)
 
 
 def redis_client(settings: Settings, **kwargs: Any) -> aioredis.Redis:
@@ -59,4 +61,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             # min_size=0: nothing connects until used; search_path = settings.db_schema.
             pg = await create_pool(settings.database_url, settings.db_schema)
             stack.push_async_callback(pg.close)
-        yield Resources(settings=settings, layout=layout, redis=redis, store=store, pg=pg)
+        media = FileMediaStore(settings.data_dir / "media")
+        yield Resources(
+            settings=settings, layout=layout, redis=redis, store=store, media=media, pg=pg
+        )

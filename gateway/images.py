@@ -1,0 +1,140 @@
+"""Images: signed upload URLs, the upload itself, and serving stored images.
+
+``POST /api/v1/images/{channel}`` hands out a signed, expiring ``PUT`` URL for a fresh key;
+``PUT /uploads/<key>?expires&ct&sig`` stores the body (no cookies: the URL is the credential;
+403 only here, never elsewhere); ``GET /media/<key>`` serves it (the ``cdn_url``).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.auth import current_user
+from gateway.bodies import parse_body
+from gateway.errors import (
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    UploadSignatureInvalid,
+)
+from gateway.signing import signed_upload_url, verify_upload
+from gateway.state import gateway_state
+from infra.media import (
+    CHANNELS,
+    SNIFF_BYTES,
+    cdn_url,
+    is_valid_key,
+    new_key,
+    normalize_content_type,
+    sniff_image_type,
+)
+from infra.settings import Settings
+
+ALLOWED = "jpeg, png, webp, gif or heic images"
+
+
+class UploadRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(min_length=1, max_length=100)
+
+
+def public_base(request: Request, settings: Settings) -> str:
+    """The absolute base URL clients reach us at: ``public_url`` or the request's own."""
+    return (settings.public_url or str(request.base_url)).rstrip("/")
+
+
+async def create_upload(request: Request) -> JSONResponse:
+    await current_user(request)
+    gw = gateway_state(request)
+    settings = gw.resources.settings
+    channel = request.path_params["channel"]
+    if channel not in CHANNELS:
+        raise NotFound(f"unknown image channel {channel!r}; use one of {', '.join(CHANNELS)}")
+    body = await parse_body(request, UploadRequest)
+    content_type = normalize_content_type(body.content_type)
+    if content_type is None:
+        raise UnsupportedMediaType(f"content_type {body.content_type!r}: only {ALLOWED}")
+    key = new_key(channel, content_type)
+    base = public_base(request, settings)
+    upload_url, expires = signed_upload_url(
+        base, settings.secret_key, key, content_type, settings.upload_ttl_s
+    )
+    return JSONResponse(
+        {
+            "key": key,
+            "upload_url": upload_url,
+            "cdn_url": cdn_url(base, key),
+            "expires_in": settings.upload_ttl_s,
+            "expires_at": expires,
+            "required_headers": {"Content-Type": content_type},
+            "max_bytes": settings.upload_max_bytes,
+        }
+    )
+
+
+async def put_upload(request: Request) -> JSONResponse:
+    gw = gateway_state(request)
+    settings = gw.resources.settings
+    key = request.path_params["key"]
+    query = request.query_params
+    signed_type = verify_upload(
+        settings.secret_key, key,
+        expires=query.get("expires"), content_type=query.get("ct"), sig=query.get("sig"),
+    )
+    if not is_valid_key(key):  # unreachable with our own signatures; kept as a guard
+        raise UploadSignatureInvalid("upload URL does not name a valid key")
+    declared = normalize_content_type(request.headers.get("content-type"))
+    if declared is None:
+        raise UnsupportedMediaType(f"Content-Type must be one of the {ALLOWED}")
+    if declared != normalize_content_type(signed_type):
+        raise UnsupportedMediaType(f"Content-Type must be {signed_type}, as the URL was issued")
+    limit = settings.upload_max_bytes
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(f"image exceeds {limit} bytes")
+    data = bytearray()
+    sniffed: str | None = None
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:  # stop reading: the rest is never buffered
+            raise PayloadTooLarge(f"image exceeds {limit} bytes")
+        if sniffed is None and len(data) >= SNIFF_BYTES:
+            sniffed = _sniff(bytes(data[:SNIFF_BYTES]))
+    if sniffed is None:
+        sniffed = _sniff(bytes(data))
+    await gw.resources.media.put(key, bytes(data))
+    return JSONResponse(
+        {
+            "key": key,
+            "cdn_url": cdn_url(public_base(request, settings), key),
+            "size": len(data),
+            "content_type": sniffed,
+        }
+    )
+
+
+def _sniff(head: bytes) -> str:
+    kind = sniff_image_type(head)
+    if kind is None:
+        raise UnsupportedMediaType(f"the file is not one of the {ALLOWED}")
+    return kind
+
+
+async def serve_media(request: Request) -> Response:
+    gw = gateway_state(request)
+    stored = await gw.resources.media.get(request.path_params["key"])
+    if stored is None:
+        raise NotFound("no such image")
+    return Response(
+        stored.data,
+        media_type=stored.content_type,
+        headers={
+            # Keys are never reused for other content: cache forever.
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -1,0 +1,118 @@
+"""What the gateway reads about a job: who owns it, its events, its snapshot's version.
+
+Ownership is the ``user_id`` of the job's first event (``ScanQueued``), else of its snapshot,
+else of the *pending owner* record the gateway writes at submit time — a job whose command is
+accepted but whose first event is not appended yet still belongs to its user, so opening its
+stream right after ``POST /scan`` works (the stream is registered before it reads, so nothing
+appended later is missed). Without any of the three the job is unknown (404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import cast
+
+import redis.asyncio as aioredis
+
+from eventstore.keys import Layout
+from projections.snapshot import parse_snapshot
+from schemas.envelope import Envelope, MalformedEntry
+from schemas.registry import Message, MessageRegistry, RegistryError
+
+log = logging.getLogger(__name__)
+
+Entries = list[tuple[str, dict[str, str]]]  # XRANGE with decoded responses
+PENDING_OWNER_TTL_S = 24 * 3600  # as long as the store keeps idempotency keys
+
+
+def pending_owner_key(layout: Layout, job_id: str) -> str:
+    # Same shard (hash tag) as the job. TODO(lead): move to ShardKeys.owner(job_id).
+    return f"{layout.keys_for(job_id).tag}:owner:{job_id}"
+
+
+async def record_pending_owner(
+    redis: aioredis.Redis, layout: Layout, job_id: str, user_id: str,
+    ttl_s: int = PENDING_OWNER_TTL_S,
+) -> None:
+    """Remember who submitted ``job_id`` until its first event carries it."""
+    await redis.set(pending_owner_key(layout, job_id), user_id, ex=ttl_s)
+
+
+@dataclass(frozen=True)
+class JobOwner:
+    user_id: str
+    kind: str  # aggregate type; "" while the job has no events yet
+
+
+class JobReads:
+    """Reads for one gateway process; ``redis`` is the live hub's bounded reader."""
+
+    def __init__(self, redis: aioredis.Redis, layout: Layout, registry: MessageRegistry) -> None:
+        self.redis = redis
+        self.layout = layout
+        self.registry = registry
+
+    async def owner(self, job_id: str) -> JobOwner | None:
+        """The job's owner, or None for a job nobody submitted."""
+        keys = self.layout.keys_for(job_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xrange(keys.aggregate(job_id), count=1)
+            pipe.get(keys.state(job_id))
+            pipe.get(pending_owner_key(self.layout, job_id))
+            replies = await pipe.execute()
+        first = cast(Entries, replies[0])
+        state = cast(str | None, replies[1])
+        pending = cast(str | None, replies[2])
+        if first:
+            envelope = Envelope.from_fields(first[0][1], shard=keys.shard)
+            user = self._user_of(envelope)
+            if user:
+                return JobOwner(user, envelope.aggregate_type)
+        view = parse_snapshot(state)
+        if view is not None and view.user_id:
+            return JobOwner(view.user_id, view.kind)
+        return JobOwner(pending, "") if pending else None
+
+    def _user_of(self, envelope: Envelope) -> str | None:
+        try:
+            user = getattr(self.registry.decode_envelope(envelope), "user_id", None)
+        except RegistryError:
+            user = None
+        return user if isinstance(user, str) and user else envelope.metadata.user_id
+
+    async def events(self, job_id: str, *, after: int = 0) -> list[tuple[Envelope, Message | None]]:
+        """The job's events with version > ``after``; the message is None when undecodable
+        (written by a newer release): such an event is counted but not shown."""
+        keys = self.layout.keys_for(job_id)
+        entries = cast(Entries, await self.redis.xrange(keys.aggregate(job_id), min=f"{after + 1}-0"))
+        out: list[tuple[Envelope, Message | None]] = []
+        for entry_id, fields in entries:
+            try:
+                envelope = Envelope.from_fields(fields, shard=keys.shard)
+            except MalformedEntry:
+                log.warning("job %s: malformed entry %s skipped", job_id, entry_id)
+                continue
+            try:
+                out.append((envelope, self.registry.decode_envelope(envelope)))
+            except RegistryError as exc:
+                log.warning("job %s v%d not shown: %s", job_id, envelope.version, exc)
+                out.append((envelope, None))
+        return out
+
+    async def snapshot_version(self, job_id: str) -> int:
+        view = parse_snapshot(await self.redis.get(self.layout.keys_for(job_id).state(job_id)))
+        return view.version if view else 0
+
+    async def wait_snapshot(self, job_id: str, version: int, wait_s: float) -> bool:
+        """Wait until the job's snapshot holds ``version`` (read-your-writes before ``done``)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            if await self.snapshot_version(job_id) >= version:
+                return True
+            if time.monotonic() >= deadline:
+                log.warning("job %s: snapshot not at v%d after %.1fs", job_id, version, wait_s)
+                return False
+            await asyncio.sleep(0.02)

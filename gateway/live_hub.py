@@ -1,0 +1,252 @@
+"""Per-process fan-out of live job messages: O(shards) Redis connections, any number of clients.
+
+``LiveHub`` holds ONE pub/sub connection per shard (``{tag}:live``) and hands each published
+message to the subscriptions of its job — bounded per-client queues, so a slow client never
+holds up the others: when its queue overflows it is told so and disconnected (it resumes by
+``Last-Event-ID``). When a shard's pub/sub connection is re-established, every subscription of
+that shard is asked to re-sync from the log, because messages published meanwhile are lost.
+
+Catch-up reads (the job's stream, snapshots, ownership) go through ``reader``: a small blocking
+pool, so a thousand clients connecting at once queue for a few connections instead of opening
+a thousand. All connections carry a client name with this hub's ``token`` (``CLIENT LIST``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import os
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from eventstore.keys import Layout
+from projections.live_view import LiveEvent
+
+log = logging.getLogger(__name__)
+
+
+class Signal(enum.Enum):
+    TIMEOUT = "timeout"  # nothing arrived in time (send a keepalive)
+    RESYNC = "resync"  # live messages may have been lost: re-read the job's stream
+    OVERFLOW = "overflow"  # the client fell too far behind: disconnect it
+
+
+class Subscription:
+    """One client's view of the hub: the live messages of one job, in arrival order."""
+
+    def __init__(self, hub: LiveHub, job_id: str, shard: int, max_items: int) -> None:
+        self.hub = hub
+        self.job_id = job_id
+        self.shard = shard
+        self.max_items = max_items
+        self.overflowed = False
+        self._resync = False
+        self._items: deque[LiveEvent] = deque()
+        self._wake = asyncio.Event()
+        self.closed = False
+
+    def deliver(self, item: LiveEvent) -> None:
+        if self.overflowed:
+            return
+        if len(self._items) >= self.max_items:
+            self.overflowed = True
+            self._items.clear()
+        else:
+            self._items.append(item)
+        self._wake.set()
+
+    def resync(self) -> None:
+        self._resync = True
+        self._wake.set()
+
+    async def next(self, wait_s: float) -> LiveEvent | Signal:
+        """The next live message or signal, waiting up to ``wait_s`` seconds."""
+        if not (self._items or self.overflowed or self._resync):
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait_s)
+            except TimeoutError:
+                return Signal.TIMEOUT
+        if self.overflowed:
+            return Signal.OVERFLOW
+        if self._resync:
+            self._resync = False
+            return Signal.RESYNC
+        if self._items:
+            return self._items.popleft()
+        return Signal.TIMEOUT
+
+    def close(self) -> None:
+        """Leave the hub (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self.hub._remove(self)
+
+
+class _ShardWatcher:
+    """Bound method target for redis-py's (weakly held) reconnect callbacks."""
+
+    def __init__(self, hub: LiveHub, shard: int) -> None:
+        self.hub = hub
+        self.shard = shard
+
+    async def on_connect(self, connection: Any) -> None:
+        # redis-py re-subscribed on this reconnect; what was published meanwhile is gone.
+        self.hub._resync_shard(self.shard)
+
+
+class LiveHub:
+    """Fan-out of ``{tag}:live`` to per-client subscriptions. Use ``LiveHub.open(...)``."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        layout: Layout,
+        *,
+        queue_size: int = 256,
+        read_pool_size: int = 8,
+        name: str = "eco2-sse",
+    ) -> None:
+        self.layout = layout
+        self.queue_size = queue_size
+        self.token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.name = name
+        common: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 5}
+        self._sub_client = aioredis.Redis.from_url(
+            redis_url, client_name=f"{name}-sub-{self.token}", **common
+        )
+        read_pool = aioredis.BlockingConnectionPool.from_url(
+            redis_url,
+            max_connections=read_pool_size,
+            timeout=30,
+            client_name=f"{name}-read-{self.token}",
+            socket_timeout=30,
+            **common,
+        )
+        self.reader = aioredis.Redis(connection_pool=read_pool)
+        self._subs: dict[str, set[Subscription]] = {}
+        self._by_shard: list[set[Subscription]] = [set() for _ in range(layout.shards)]
+        self._watchers = [_ShardWatcher(self, k) for k in range(layout.shards)]
+        self._ready = [asyncio.Event() for _ in range(layout.shards)]
+        self._connected = [False] * layout.shards
+        self._tasks: list[asyncio.Task[None]] = []
+        self.published = 0  # messages received from Redis (for metrics)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, redis_url: str, layout: Layout, **options: Any) -> AsyncIterator[LiveHub]:
+        """A started hub (every shard subscribed), closed on exit."""
+        hub = cls(redis_url, layout, **options)
+        try:
+            await hub.start()
+            yield hub
+        finally:
+            await hub.aclose()
+
+    async def start(self, wait_s: float = 10.0) -> None:
+        """Subscribe every shard; returns once all subscriptions are confirmed."""
+        self._tasks = [asyncio.create_task(self._run_shard(k)) for k in range(self.layout.shards)]
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self._ready)), wait_s)
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._sub_client.aclose()
+        await self.reader.aclose()
+        await self.reader.connection_pool.disconnect()
+
+    # -- clients --------------------------------------------------------------------------
+
+    def subscribe(self, job_id: str) -> Subscription:
+        """Register for ``job_id``'s live messages; do this BEFORE reading its history."""
+        sub = Subscription(self, job_id, self.layout.shard_of(job_id), self.queue_size)
+        self._subs.setdefault(job_id, set()).add(sub)
+        self._by_shard[sub.shard].add(sub)
+        if not self._connected[sub.shard]:
+            sub.resync()  # the shard is reconnecting: re-read once it is back
+        return sub
+
+    def _remove(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.job_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.job_id]
+        self._by_shard[sub.shard].discard(sub)
+
+    @property
+    def clients(self) -> int:
+        return sum(len(s) for s in self._by_shard)
+
+    @property
+    def pubsub_connections(self) -> int:
+        return sum(self._connected)
+
+    async def redis_connections(self) -> int:
+        """Connections this hub holds right now, counted by the server (``CLIENT LIST``)."""
+        clients = await self.reader.client_list()
+        return sum(1 for c in clients if self.token in (c.get("name") or ""))
+
+    # -- the shard readers ----------------------------------------------------------------
+
+    def _resync_shard(self, shard: int) -> None:
+        for sub in list(self._by_shard[shard]):
+            sub.resync()
+
+    def _dispatch(self, raw: str) -> None:
+        try:
+            data = json.loads(raw)
+            item = LiveEvent(str(data["job_id"]), int(data["seq"]), str(data["stage"]), raw)
+        except (ValueError, KeyError, TypeError):
+            log.warning("live: ignoring a malformed message: %.200s", raw)
+            return
+        self.published += 1
+        for sub in list(self._subs.get(item.job_id, ())):
+            sub.deliver(item)
+
+    async def _run_shard(self, shard: int) -> None:
+        channel = self.layout.keys(shard).live
+        backoff = 0.1
+        first = True
+        while True:
+            pubsub = self._sub_client.pubsub()
+            try:
+                await pubsub.subscribe(channel)
+                while True:  # the confirmation, before anyone relies on this shard
+                    reply = await pubsub.get_message(timeout=5.0)
+                    if reply is None:
+                        raise TimeoutError(f"no SUBSCRIBE confirmation for {channel}")
+                    if reply["type"] == "subscribe":
+                        break
+                assert pubsub.connection is not None
+                pubsub.connection.register_connect_callback(self._watchers[shard].on_connect)
+                self._connected[shard] = True
+                self._ready[shard].set()
+                if not first:
+                    self._resync_shard(shard)
+                first, backoff = False, 0.1
+                async for reply in pubsub.listen():
+                    if reply["type"] == "message":
+                        self._dispatch(reply["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._connected[shard] = False
+                log.warning("live: shard %d subscription lost (%s); retrying", shard, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                self._connected[shard] = False
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -1,0 +1,136 @@
+"""Prometheus metrics of a gateway process, in its own registry (no global state).
+
+Gauges the gateway keeps itself (open SSE streams, hub connections) plus figures read from the
+log at scrape time by ``LogCollector``: DLQ size per shard and, per consumer group, pending
+entries, lag (Redis 7 reports it; on Redis 6.2 the event log's lag is computed from its
+contiguous positions) and the group's retry backlog. Other packages may register their own
+collectors on ``GatewayMetrics.registry``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from eventstore.keys import Layout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GroupFigures:
+    stream: str  # "events" | "commands"
+    group: str
+    shard: int
+    pending: int
+    lag: int | None
+    retry_backlog: int
+
+
+class LogCollector(Collector):
+    """DLQ sizes and consumer-group figures, as of the last ``refresh``."""
+
+    def __init__(self) -> None:
+        self.dlq: dict[int, int] = {}
+        self.groups: list[GroupFigures] = []
+
+    async def refresh(self, redis: aioredis.Redis, layout: Layout) -> None:
+        """Read the figures (one pipelined round trip per step) right before a scrape."""
+        async with redis.pipeline(transaction=False) as pipe:
+            for keys in layout.all():
+                pipe.xlen(keys.dlq)
+                pipe.get(keys.head)
+                pipe.xinfo_groups(keys.events)
+                pipe.xinfo_groups(keys.commands)
+            replies = await pipe.execute(raise_on_error=False)
+        dlq: dict[int, int] = {}
+        found: list[tuple[str, int, dict[str, Any], int]] = []
+        for k in range(layout.shards):
+            size, head, events, commands = replies[4 * k: 4 * k + 4]
+            dlq[k] = size if isinstance(size, int) else 0
+            head_pos = int(head) if isinstance(head, str) and head.isdigit() else 0
+            for stream, groups in (("events", events), ("commands", commands)):
+                if isinstance(groups, list):  # an error reply: the stream does not exist yet
+                    found += [(stream, k, g, head_pos) for g in groups]
+        async with redis.pipeline(transaction=False) as pipe:
+            for _, k, g, _ in found:
+                pipe.xlen(layout.keys(k).retry(str(g["name"])))
+            backlogs = await pipe.execute(raise_on_error=False)
+        self.dlq = dlq
+        self.groups = [
+            GroupFigures(
+                stream, str(g["name"]), k, int(g.get("pending") or 0), _lag(stream, g, head),
+                backlog if isinstance(backlog, int) else 0,
+            )
+            for (stream, k, g, head), backlog in zip(found, backlogs, strict=True)
+        ]
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        dlq = GaugeMetricFamily("eco2_dlq_entries", "Dead letters per shard", labels=["shard"])
+        for shard, size in sorted(self.dlq.items()):
+            dlq.add_metric([str(shard)], size)
+        yield dlq
+        labels = ["stream", "group", "shard"]
+        lag = GaugeMetricFamily(
+            "eco2_consumer_group_lag", "Entries not yet delivered to the group", labels=labels
+        )
+        pending = GaugeMetricFamily(
+            "eco2_consumer_group_pending", "Delivered, not yet acknowledged", labels=labels
+        )
+        retry = GaugeMetricFamily(
+            "eco2_consumer_group_retry_backlog", "Entries waiting for a retry", labels=labels
+        )
+        for g in self.groups:
+            key = [g.stream, g.group, str(g.shard)]
+            pending.add_metric(key, g.pending)
+            retry.add_metric(key, g.retry_backlog)
+            if g.lag is not None:
+                lag.add_metric(key, g.lag)
+        yield lag
+        yield pending
+        yield retry
+
+
+def _lag(stream: str, group: dict[str, Any], head: int) -> int | None:
+    lag = group.get("lag")
+    if isinstance(lag, int):
+        return lag
+    if stream == "events":  # positions are contiguous: head − last delivered position
+        last = str(group.get("last-delivered-id") or "0-0").split("-", 1)[0]
+        return max(head - int(last), 0) if last.isdigit() else None
+    return None
+
+
+class GatewayMetrics:
+    """The gateway's metrics and the registry ``/metrics`` renders."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.sse_connections = Gauge(
+            "eco2_sse_connections", "Open SSE streams", ["stream"], registry=self.registry
+        )
+        self.sse_slow_disconnects = Counter(
+            "eco2_sse_slow_client_disconnects", "Streams closed because the client fell behind",
+            registry=self.registry,
+        )
+        self.hub_pubsub = Gauge(
+            "eco2_sse_hub_pubsub_connections", "Live pub/sub connections (one per shard)",
+            registry=self.registry,
+        )
+        self.hub_redis = Gauge(
+            "eco2_sse_hub_redis_connections",
+            "Redis connections held by the SSE hub (CLIENT LIST, at scrape time)",
+            registry=self.registry,
+        )
+        self.log = LogCollector()
+        self.registry.register(self.log)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,132 @@
+"""``POST /api/v1/scan`` (append the command, answer 202 at once) and the category list."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+import schemas
+from agents.llm.providers import provider_for
+from gateway.auth import current_user
+from gateway.bodies import parse_body
+from gateway.errors import InvalidRequest
+from gateway.images import public_base
+from gateway.job_reads import record_pending_owner
+from gateway.state import gateway_state
+from infra.media import MediaStore, key_from_url
+from infra.settings import Settings
+from schemas.envelope import Metadata
+from schemas.scan import SCAN_JOB, RequestScan
+
+# uuid5 namespace of job ids derived from (user, idempotency key): a retry gets the same id,
+# hence the same shard, where the store finds the first command.
+JOB_NAMESPACE = uuid.UUID("0c7f6a0e-52d3-5d1e-9b64-5f3c2a9e8d41")
+IDEMPOTENCY_HEADER = "x-idempotency-key"
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")  # printable ASCII, no spaces
+
+# Top-level categories of the Korean separate-disposal taxonomy (DOMAIN.md); 미분류 is not one.
+MAJOR_CATEGORIES = (
+    "재활용폐기물",
+    "일반종량제폐기물",
+    "불연성종량제폐기물",
+    "음식물류폐기물",
+    "공사장생활폐기물",
+    "대형폐기물",
+    "생활계유해폐기물",
+)
+
+
+class ScanRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    image_url: str = Field(min_length=1, max_length=2048)
+    user_input: str | None = Field(default=None, max_length=2000)
+    model: str | None = Field(default=None, max_length=100)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str | None) -> str | None:
+        if value:
+            provider_for(value)  # UnknownModelError is a ValueError: a 422 naming "model"
+        return value or None
+
+
+def job_id_for(user_id: str, idempotency_key: str | None) -> str:
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(JOB_NAMESPACE, f"{user_id}\x1f{idempotency_key}"))
+
+
+async def check_image_url(url: str, base: str, settings: Settings, media: MediaStore) -> None:
+    """``url`` must be one of our uploaded images or on an allowed host; it is never fetched."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest("image_url", "must be an absolute http(s) URL")
+    own = urlsplit(base)
+    key = key_from_url(url, settings)
+    if key is not None and (parts.scheme, parts.netloc) == (own.scheme, own.netloc):
+        if not await media.exists(key):
+            raise InvalidRequest("image_url", "no image has been uploaded at this URL")
+        return
+    if parts.hostname.lower() in {h.lower() for h in settings.image_hosts}:
+        return
+    raise InvalidRequest(
+        "image_url", "must be an image uploaded through /api/v1/images or on an allowed host"
+    )
+
+
+def _idempotency_key(request: Request) -> str | None:
+    raw = request.headers.get(IDEMPOTENCY_HEADER)
+    if raw is None or raw.strip() == "":
+        return None
+    key = raw.strip()
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise InvalidRequest("X-Idempotency-Key", "must be 1..200 printable ASCII characters")
+    return key
+
+
+async def submit_scan(request: Request) -> JSONResponse:
+    user_id = await current_user(request)
+    gw = gateway_state(request)
+    res = gw.resources
+    body = await parse_body(request, ScanRequest)
+    await check_image_url(body.image_url, public_base(request, res.settings), res.settings, res.media)
+    idem = _idempotency_key(request)
+    job_id = job_id_for(user_id, idem)
+    # Before the command exists, so an SSE stream opened right after the 202 finds its owner.
+    await record_pending_owner(res.redis, res.layout, job_id, user_id)
+    command = schemas.registry.envelope(
+        RequestScan(
+            job_id=job_id, user_id=user_id, image_url=body.image_url,
+            user_input=body.user_input, model=body.model,
+        ),
+        aggregate_id=job_id,
+        aggregate_type=SCAN_JOB,
+        metadata=Metadata(user_id=user_id, correlation_id=job_id),
+    )
+    store_key = None
+    if idem is not None:
+        digest = hashlib.sha256(f"{user_id}\x1f{idem}".encode()).hexdigest()[:40]
+        store_key = f"scan:{digest}"
+    receipt = await res.store.append_command(command, idempotency_key=store_key)
+    job_id = receipt.aggregate_id
+    return JSONResponse(
+        {
+            "job_id": job_id,
+            "stream_url": f"/api/v1/scan/{job_id}/events",
+            "result_url": f"/api/v1/scan/{job_id}/result",
+            "status": "queued",
+        },
+        status_code=202,
+    )
+
+
+async def scan_categories(request: Request) -> JSONResponse:
+    await current_user(request)
+    return JSONResponse(list(MAJOR_CATEGORIES))

@@ -1,0 +1,235 @@
+"""SSE streams of a job (``/api/v1/scan/{job}/events``, ``/api/v1/chat/{job}/events``).
+
+Exact resume, gap-free and duplicate-free:
+
+1. register with the ``LiveHub`` FIRST, so nothing published from now on is missed;
+2. read the job's stream (``{tag}:agg:<job>``) and send every event after ``Last-Event-ID``
+   (all of them on a fresh connection); a malformed or foreign id (not an integer, or beyond
+   the job's version) is a clear reset: a comment saying so, then the full history;
+3. forward live messages: a version already sent is skipped, the next one is sent as is, and a
+   version gap (or a lost pub/sub connection, or a quiet keepalive interval) is filled from the
+   job's stream. ``id:`` is the version, ``event:`` the stage; the stream ends after ``done``.
+
+``done`` read from the job's stream is held until the job's snapshot holds it (bounded by
+``LiveConfig.done_wait_s``): the snapshot projector may lag the log, and a client that has
+seen ``done`` must be able to read its result at once. Live messages need no such wait — the
+projector publishes only after writing the snapshot.
+
+A reconnect to a finished job that already had ``done`` gets ``204`` (EventSource stops
+reconnecting). Unknown jobs and other users' jobs are 404.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from gateway.auth import current_user
+from gateway.errors import NotFound
+from gateway.job_reads import JobReads
+from gateway.live_hub import LiveHub, Signal, Subscription
+from gateway.metrics import GatewayMetrics
+from gateway.state import LiveConfig, gateway_state
+from projections.live_view import JobView, LiveEvent, apply_event
+from schemas.envelope import Envelope
+from schemas.registry import Message
+from schemas.scan import SCAN_JOB
+
+log = logging.getLogger(__name__)
+
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+History = Sequence[tuple[Envelope, Message | None]]
+
+
+def resume_point(raw: str | None, current: int) -> tuple[int, str | None]:
+    """(version the client already has, reset note or None) for a ``Last-Event-ID`` value."""
+    if raw is None or raw.strip() == "":
+        return 0, None
+    text = raw.strip()
+    if not text.isdigit():
+        return 0, f"reset: Last-Event-ID {text[:40]!r} is not a version; replaying from the start"
+    if int(text) > current:
+        return 0, (
+            f"reset: Last-Event-ID {text} is beyond this job (at version {current}); "
+            "replaying from the start"
+        )
+    return int(text), None
+
+
+def to_sse(event: LiveEvent) -> ServerSentEvent:
+    return ServerSentEvent(data=event.data, event=event.stage, id=str(event.version))
+
+
+def keepalive() -> ServerSentEvent:
+    return ServerSentEvent(data=json.dumps({"ts": time.time()}), event="keepalive")
+
+
+class JobStream:
+    """The exact-resume state machine of one connection."""
+
+    def __init__(
+        self, job_id: str, sub: Subscription, reads: JobReads, config: LiveConfig, *, sent: int
+    ) -> None:
+        self.job_id = job_id
+        self.sub = sub
+        self.reads = reads
+        self.config = config
+        self.sent = sent  # the client has every version <= sent
+        self.folded = 0  # versions folded into view (catch-up only; live messages are not)
+        self.view: JobView | None = None
+        self.finished = False
+
+    async def run(
+        self, history: History, note: str | None, metrics: GatewayMetrics | None = None,
+        stream: str = "scan",
+    ) -> AsyncIterator[ServerSentEvent]:
+        gauge = metrics.sse_connections.labels(stream) if metrics else None
+        if gauge:
+            gauge.inc()
+        try:
+            if note:
+                yield ServerSentEvent(comment=note)
+            async for event in self._feed(history):
+                yield event
+            while not self.finished:
+                item = await self.sub.next(self.config.keepalive_s)
+                if item is Signal.OVERFLOW:
+                    if metrics:
+                        metrics.sse_slow_disconnects.inc()
+                    yield ServerSentEvent(comment="too far behind: reconnect with Last-Event-ID")
+                    return
+                if item is Signal.TIMEOUT:
+                    yield keepalive()
+                if isinstance(item, Signal):  # timeout or resync: anything missed is in the log
+                    async for event in self._catch_up():
+                        yield event
+                    continue
+                if item.version <= self.sent:
+                    continue
+                if item.version > self.sent + 1:  # a gap: fill it from the job's stream
+                    async for event in self._catch_up():
+                        yield event
+                if item.version == self.sent + 1 and not self.finished:
+                    self.sent = item.version
+                    self.finished = item.terminal
+                    yield to_sse(item)
+        finally:
+            self.sub.close()
+            if gauge:
+                gauge.dec()
+
+    async def _catch_up(self) -> AsyncIterator[ServerSentEvent]:
+        async for event in self._feed(await self.reads.events(self.job_id, after=self.folded)):
+            yield event
+
+    async def _feed(self, history: History) -> AsyncIterator[ServerSentEvent]:
+        for envelope, message in history:
+            if envelope.version <= self.folded:
+                continue
+            self.folded = envelope.version
+            live = None
+            if message is not None:
+                self.view, live = apply_event(self.view, envelope, message)
+            if envelope.version <= self.sent:
+                continue
+            self.sent = envelope.version
+            if live is None:
+                continue
+            if live.terminal:
+                await self.reads.wait_snapshot(self.job_id, live.version, self.config.done_wait_s)
+                self.finished = True
+            yield to_sse(live)
+            if self.finished:
+                return
+
+
+class _EventStream(EventSourceResponse):
+    """An ``EventSourceResponse`` that treats a client who stopped reading as a disconnect."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            log.info("sse: dropped a client that stopped reading")
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A registered stream with the job's history read after registration."""
+
+    stream: JobStream
+    history: History
+    note: str | None  # the reset notice for a malformed or foreign Last-Event-ID
+
+    def events(
+        self, metrics: GatewayMetrics | None = None, kind: str = "scan"
+    ) -> AsyncIterator[ServerSentEvent]:
+        return self.stream.run(self.history, self.note, metrics, kind)
+
+
+async def open_job_stream(
+    hub: LiveHub, reads: JobReads, config: LiveConfig, job_id: str, last_event_id: str | None
+) -> Opened | None:
+    """Register for ``job_id`` and read its history; None when the client already has the
+    job's final event (nothing will ever follow)."""
+    sub = hub.subscribe(job_id)  # FIRST: from here on nothing published is missed
+    try:
+        history = await reads.events(job_id)
+    except BaseException:
+        sub.close()
+        raise
+    current = history[-1][0].version if history else 0
+    start, note = resume_point(last_event_id, current)
+    if start and start >= current and _finished(history):
+        sub.close()
+        return None
+    return Opened(JobStream(job_id, sub, reads, config, sent=start), history, note)
+
+
+async def _job_events(request: Request, *, stream: str, kinds: frozenset[str] | None) -> Response:
+    user_id = await current_user(request)
+    gw = gateway_state(request)
+    job_id = request.path_params["job_id"]
+    if not _JOB_ID.fullmatch(job_id):
+        raise NotFound("job not found")
+    owner = await gw.reads.owner(job_id)
+    if owner is None or owner.user_id != user_id or (kinds and owner.kind and owner.kind not in kinds):
+        raise NotFound("job not found")
+    raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+    opened = await open_job_stream(gw.hub, gw.reads, gw.live, job_id, raw)
+    if opened is None:
+        return Response(status_code=204)  # it already has `done`: EventSource stops retrying
+    return _EventStream(
+        opened.events(gw.metrics, stream),
+        ping=0,  # our own `keepalive` events (named, as the client expects)
+        send_timeout=gw.live.send_timeout_s,
+        background=BackgroundTask(opened.stream.sub.close),  # also if the body never started
+    )
+
+
+def _finished(history: History) -> bool:
+    view: JobView | None = None
+    for envelope, message in history:
+        if message is not None:
+            view, _ = apply_event(view, envelope, message)
+    return bool(view and view.terminal)
+
+
+async def scan_events(request: Request) -> Response:
+    return await _job_events(request, stream="scan", kinds=frozenset({SCAN_JOB}))
+
+
+async def chat_events(request: Request) -> Response:
+    # Chat turns register their live mappings later; the machinery is the same.
+    return await _job_events(request, stream="chat", kinds=None)

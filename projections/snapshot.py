@@ -1,0 +1,182 @@
+"""The snapshot projector: each job's latest state in ``{tag}:state:<job>``, then its live message.
+
+For every event of a job it folds the event into the job's ``JobView`` (``live_view``) and, in
+ONE Lua call, compare-and-sets the snapshot (only a higher version replaces it) and PUBLISHes the
+event's SSE message on ``{tag}:live``. Because both happen in the same script, a subscriber that
+receives a message can already read the snapshot it belongs to (read-your-writes for the result
+endpoint), and a crash can never leave a written snapshot whose message was not published.
+
+Redelivery is harmless: an event at or below the snapshot's version is a no-op. Out-of-order
+delivery is harmless too: when the snapshot is behind by more than one version, the missing
+events are folded from the job's own stream first, so the snapshot never skips facts.
+
+Run it under the consumer runner (``snapshot_subscription``) or, in tests and the benchmark,
+with the simple tail loop ``run_snapshot_tail``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from functools import partial
+from typing import cast
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+from redis.exceptions import NoScriptError
+
+import schemas
+from eventstore.consumer import Subscription
+from eventstore.keys import Layout
+from projections.live_view import JobView, apply_event, mapped_classes
+from schemas.envelope import Envelope, MalformedEntry
+from schemas.registry import Message, MessageRegistry, RegistryError
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_GROUP = "snapshot"
+SNAPSHOT_TTL_S = 7 * 24 * 3600  # a finished job's snapshot lives a week; the log keeps the rest
+
+# KEYS[1] {tag}:state:<job>  KEYS[2] {tag}:live
+# ARGV[1] version  ARGV[2] snapshot JSON  ARGV[3] SSE message JSON ("" = none)  ARGV[4] ttl s
+# Returns 1 when written (and published), 0 when the stored snapshot is at or past ARGV[1].
+CAS_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, decoded = pcall(cjson.decode, current)
+  if ok and type(decoded) == 'table' then
+    local stored = tonumber(decoded['version'])
+    if stored and stored >= tonumber(ARGV[1]) then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[4]))
+if ARGV[3] ~= '' then redis.call('PUBLISH', KEYS[2], ARGV[3]) end
+return 1
+"""
+_CAS_SHA = hashlib.sha1(CAS_SCRIPT.encode()).hexdigest()
+
+
+async def read_snapshot(redis: aioredis.Redis, layout: Layout, job_id: str) -> JobView | None:
+    """The job's stored snapshot, or None (none yet, expired, or unreadable)."""
+    raw = await redis.get(layout.keys_for(job_id).state(job_id))
+    return parse_snapshot(raw)
+
+
+def parse_snapshot(raw: str | bytes | None) -> JobView | None:
+    """A stored snapshot as a ``JobView``, or None when absent or unreadable."""
+    if not raw:
+        return None
+    try:
+        return JobView.model_validate_json(raw)
+    except ValidationError:
+        return None  # written by an incompatible release: rebuilt from the log
+
+
+async def project_snapshot(
+    envelope: Envelope,
+    message: Message,
+    *,
+    redis: aioredis.Redis,
+    layout: Layout,
+    registry: MessageRegistry = schemas.registry,
+    ttl_s: int = SNAPSHOT_TTL_S,
+) -> bool:
+    """Move the job's snapshot to ``envelope.version`` and publish its SSE message.
+
+    Returns False (nothing written) for events without a live mapping and for versions the
+    snapshot already holds. ``redis`` must decode responses.
+    """
+    if type(message) not in mapped_classes():
+        return False
+    job_id = envelope.aggregate_id
+    keys = layout.keys_for(job_id)
+    view = parse_snapshot(await redis.get(keys.state(job_id)))
+    base = view.version if view else 0
+    if base >= envelope.version:
+        return False
+    if base < envelope.version - 1:
+        # Events this projector has not folded yet (out-of-order or redelivered): read them.
+        entries = cast(
+            list[tuple[str, dict[str, str]]],
+            await redis.xrange(
+                keys.aggregate(job_id), min=f"{base + 1}-0", max=f"{envelope.version - 1}-1"
+            ),
+        )
+        for _, fields in entries:
+            earlier = Envelope.from_fields(fields, shard=keys.shard)
+            view, _ = apply_event(view, earlier, registry.decode_envelope(earlier))
+    view, live = apply_event(view, envelope, message)
+    args: list[str | int] = [envelope.version, view.model_dump_json(), live.data if live else "", ttl_s]
+    try:
+        written = await redis.evalsha(_CAS_SHA, 2, keys.state(job_id), keys.live, *args)
+    except NoScriptError:
+        written = await redis.eval(CAS_SCRIPT, 2, keys.state(job_id), keys.live, *args)
+    return bool(written)
+
+
+def snapshot_subscription(
+    redis: aioredis.Redis, layout: Layout, registry: MessageRegistry = schemas.registry
+) -> Subscription:
+    """The snapshot projector as a consumer-group subscription on every shard's event log."""
+    handler = partial(_handle, redis=redis, layout=layout, registry=registry)
+    return Subscription(
+        group=SNAPSHOT_GROUP,
+        source="events",
+        handlers={cls: handler for cls in mapped_classes()},
+    )
+
+
+async def _handle(
+    envelope: Envelope,
+    message: Message,
+    *,
+    redis: aioredis.Redis,
+    layout: Layout,
+    registry: MessageRegistry,
+) -> None:
+    await project_snapshot(envelope, message, redis=redis, layout=layout, registry=registry)
+
+
+async def run_snapshot_tail(
+    redis: aioredis.Redis,
+    layout: Layout,
+    registry: MessageRegistry = schemas.registry,
+    *,
+    shards: list[int] | None = None,
+    after: dict[int, int] | None = None,
+    block_ms: int = 1000,
+    batch: int = 500,
+) -> None:
+    """Project every shard's log from ``after[shard]`` (default 0) on, until cancelled.
+
+    A single-process stand-in for the consumer runner (tests, benchmark): no group, no
+    checkpoint; restarting it re-projects from the start, which the snapshot ignores.
+    """
+    starts = after or {}
+
+    async def tail(shard: int) -> None:
+        stream = layout.keys(shard).events
+        last = f"{starts.get(shard, 0)}-0"
+        while True:
+            reply = cast(
+                list[tuple[str, list[tuple[str, dict[str, str]]]]],
+                await redis.xread({stream: last}, count=batch, block=block_ms),
+            )
+            for _, entries in reply or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    position = int(entry_id.split("-", 1)[0])
+                    try:
+                        envelope = Envelope.from_fields(fields, position=position, shard=shard)
+                        message = registry.decode_envelope(envelope)
+                    except (MalformedEntry, RegistryError) as exc:
+                        log.warning("snapshot: skipping %s/%s: %s", stream, entry_id, exc)
+                        continue
+                    await project_snapshot(
+                        envelope, message, redis=redis, layout=layout, registry=registry
+                    )
+
+    async with asyncio.TaskGroup() as group:
+        for shard in shards if shards is not None else range(layout.shards):
+            group.create_task(tail(shard))

@@ -1,0 +1,64 @@
+"""Gateway fixtures: settings on a throwaway namespace, the app with its lifespan, a projector."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+import schemas
+from eventstore.keys import Layout
+from eventstore.store import EventStore
+from gateway.app import create_app
+from gateway.state import LiveConfig
+from infra.settings import Settings
+from projections.snapshot import run_snapshot_tail
+from tests.gateway.helpers import asgi_client
+
+FAST = LiveConfig(keepalive_s=0.5, done_wait_s=2.0, send_timeout_s=5.0)
+
+
+@pytest.fixture
+def settings(redis_url: str, namespace: str, tmp_path: Path) -> Settings:
+    return Settings(
+        redis_url=redis_url,
+        namespace=namespace,
+        shards=4,
+        data_dir=tmp_path,
+        secret_key="test-secret-0123456789abcdef",
+        upload_max_bytes=4096,
+        upload_ttl_s=60,
+        image_hosts=("images.example.org",),
+    )
+
+
+@pytest.fixture
+def store(redis_client: aioredis.Redis, settings: Settings) -> EventStore:
+    return EventStore(redis_client, Layout(settings.namespace, settings.shards), schemas.registry)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(create_app(settings, live=FAST)) as c:
+        yield c
+
+
+@pytest.fixture
+async def projector(redis_url: str, settings: Settings) -> AsyncIterator[None]:
+    """The snapshot projector tailing every shard while the test runs."""
+    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    task = asyncio.create_task(
+        run_snapshot_tail(redis, Layout(settings.namespace, settings.shards), block_ms=200)
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await redis.aclose()
