@@ -1,0 +1,123 @@
+"""The ``scans`` read model: one row per scan job, what ``GET /scan/{job}/result`` serves."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from projections.changes import Changes
+from projections.projection import Projection, event_time
+from readmodels import tables
+from schemas.envelope import Envelope
+from schemas.scan import (
+    PROGRESS,
+    AnswerCompleted,
+    RewardCompleted,
+    RuleCompleted,
+    ScanCompleted,
+    ScanFailed,
+    ScanQueued,
+    Stage,
+    StageStarted,
+    VisionCompleted,
+)
+
+SCANS = Projection("scans", 1, tables.SCANS)
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _touch(changes: Changes, envelope: Envelope, **values: Any) -> None:
+    changes.set(
+        "scans",
+        envelope.aggregate_id,
+        version=envelope.version,
+        updated_at=event_time(envelope),
+        **values,
+    )
+
+
+@SCANS.on(ScanQueued)
+def _queued(changes: Changes, event: ScanQueued, envelope: Envelope) -> None:
+    _touch(
+        changes,
+        envelope,
+        user_id=event.user_id,
+        status="queued",
+        stage=Stage.QUEUED.value,
+        progress=PROGRESS[Stage.QUEUED],
+        image_url=event.image_url,
+        user_input=event.user_input,
+        created_at=event_time(envelope),
+    )
+
+
+@SCANS.on(StageStarted)
+def _stage(changes: Changes, event: StageStarted, envelope: Envelope) -> None:
+    _touch(changes, envelope, status="processing", stage=event.stage.value, progress=event.progress)
+
+
+@SCANS.on(VisionCompleted)
+def _vision(changes: Changes, event: VisionCompleted, envelope: Envelope) -> None:
+    result = {
+        "classification": event.classification.model_dump(mode="json"),
+        "situation_tags": event.situation_tags,
+        "confidence": event.confidence,
+        "question": event.question,
+    }
+    _touch(changes, envelope, classification=_dump(result), progress=PROGRESS[Stage.VISION])
+
+
+@SCANS.on(RuleCompleted)
+def _rule(changes: Changes, event: RuleCompleted, envelope: Envelope) -> None:
+    _touch(
+        changes,
+        envelope,
+        disposal_rules=_dump(event.disposal_rules),
+        rule_found=event.disposal_rules is not None,
+        progress=PROGRESS[Stage.RULE],
+    )
+
+
+@SCANS.on(AnswerCompleted)
+def _answer(changes: Changes, event: AnswerCompleted, envelope: Envelope) -> None:
+    _touch(
+        changes,
+        envelope,
+        answer=_dump(event.answer.model_dump(mode="json")),
+        rule_found=event.rule_found,
+        progress=PROGRESS[Stage.ANSWER],
+    )
+
+
+@SCANS.on(RewardCompleted)
+def _reward(changes: Changes, event: RewardCompleted, envelope: Envelope) -> None:
+    reward = None if event.reward is None else event.reward.model_dump(mode="json")
+    _touch(changes, envelope, reward=_dump(reward), progress=PROGRESS[Stage.REWARD])
+
+
+@SCANS.on(ScanCompleted)
+def _completed(changes: Changes, event: ScanCompleted, envelope: Envelope) -> None:
+    _touch(
+        changes,
+        envelope,
+        status="completed",
+        stage=Stage.DONE.value,
+        progress=PROGRESS[Stage.DONE],
+        finished_at=event_time(envelope),
+    )
+
+
+@SCANS.on(ScanFailed)
+def _failed(changes: Changes, event: ScanFailed, envelope: Envelope) -> None:
+    error = {"stage": event.stage.value, "message": event.error, "code": event.code}
+    _touch(
+        changes,
+        envelope,
+        status="failed",
+        stage=Stage.DONE.value,
+        error=_dump(error),
+        finished_at=event_time(envelope),
+    )

@@ -1,0 +1,159 @@
+"""The live projector of one (projection, shard): log → batch → one transaction → repeat.
+
+It never exits on its own: when Redis or Postgres is unavailable it backs off and resumes from
+the checkpoint stored in Postgres, which is the only state that matters (a batch that was being
+applied when the process died was rolled back with its checkpoint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from projections.commit import CommitRejected, apply_batch, ensure_checkpoints
+from projections.context import ReadSide
+from projections.metrics import ProjectionMetrics
+from projections.projection import Projection
+from projections.reading import Batch, ShardReader
+from readmodels.versions import active_version, suffix_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProjectorOptions:
+    batch_size: int = 1000
+    block_ms: int = 1000  # longest idle wait for new events before re-reading the state
+    lease_retry_s: float = 2.0  # how often a process retries the leases it does not hold
+    backoff_initial_s: float = 0.1
+    backoff_max_s: float = 5.0
+
+
+class Backoff:
+    """Exponential delays between retries, reset after a success."""
+
+    def __init__(self, options: ProjectorOptions) -> None:
+        self.options = options
+        self.delay = options.backoff_initial_s
+
+    def reset(self) -> None:
+        self.delay = self.options.backoff_initial_s
+
+    def next(self) -> float:
+        delay = self.delay
+        self.delay = min(self.delay * 2, self.options.backoff_max_s)
+        return delay
+
+
+class StaleTables(Exception):
+    """The active tables were built by another code version of the projection."""
+
+
+class ShardProjector:
+    def __init__(
+        self,
+        side: ReadSide,
+        projection: Projection,
+        shard: int,
+        options: ProjectorOptions,
+        metrics: ProjectionMetrics,
+    ) -> None:
+        self.side = side
+        self.projection = projection
+        self.shard = shard
+        self.options = options
+        self.metrics = metrics
+        self.reader = ShardReader(
+            side.redis, side.layout, side.registry, projection.wire_names(side.registry)
+        )
+        self.labels = {"projection": projection.name, "shard": str(shard)}
+        self.position = 0
+        self.version = 0
+
+    async def run(self) -> None:
+        """Project forever (until cancelled)."""
+        backoff = Backoff(self.options)
+        while True:
+            try:
+                await self._run_once(backoff)
+            except CommitRejected as exc:
+                log.info("%s shard %s: %s; reloading", self.projection.name, self.shard, exc)
+                self.metrics.errors.labels(**self.labels, kind="rejected").inc()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                kind = "stale" if isinstance(exc, StaleTables) else type(exc).__name__
+                self.metrics.errors.labels(**self.labels, kind=kind).inc()
+                log.warning(
+                    "%s shard %s: %s: %s (retrying)",
+                    self.projection.name,
+                    self.shard,
+                    type(exc).__name__,
+                    exc,
+                )
+                await asyncio.sleep(backoff.next())
+
+    async def _load(self) -> tuple[int, str, int]:
+        name = self.projection.name
+        async with self.side.pool.acquire() as conn:
+            version = await active_version(conn, name)
+            if version is None:
+                raise StaleTables(f"{name} has no tables yet (migrations not applied)")
+            code = await conn.fetchval(
+                "SELECT code_version FROM projection_versions WHERE name = $1 AND version = $2",
+                name,
+                version,
+            )
+            if code != self.projection.version:
+                raise StaleTables(
+                    f"{name} v{version} was built by code version {code}, this is"
+                    f" {self.projection.version}: run `eco2 projections rebuild {name}`"
+                )
+            suffix = suffix_of(version)
+            await ensure_checkpoints(conn, name, suffix, [self.shard])
+            position = await conn.fetchval(
+                "SELECT position FROM checkpoints"
+                " WHERE projection = $1 AND suffix = $2 AND shard = $3",
+                name,
+                suffix,
+                self.shard,
+            )
+        return version, suffix, int(position)
+
+    async def _run_once(self, backoff: Backoff) -> None:
+        self.version, _, self.position = await self._load()
+        while True:
+            batch = await self.reader.read(self.shard, self.position, self.options.batch_size)
+            if batch.size == 0:
+                await self._observe()
+                await self.reader.wait(self.shard, self.position, self.options.block_ms)
+                return  # re-read version and checkpoint: a rebuild may have switched meanwhile
+            await self._apply(batch)
+            backoff.reset()
+
+    async def _apply(self, batch: Batch) -> None:
+        async with self.side.pool.acquire() as conn:
+            outcome = await apply_batch(
+                conn,
+                self.projection,
+                suffix_of(self.version),
+                self.shard,
+                batch,
+                live_version=self.version,
+            )
+        self.position = outcome.position
+        self.metrics.applied.labels(**self.labels).inc(outcome.applied)
+        for reason, count in (
+            ("unknown", batch.unknown),
+            ("malformed", batch.malformed),
+            ("failed", outcome.failed),
+        ):
+            if count:
+                self.metrics.skipped.labels(**self.labels, reason=reason).inc(count)
+        await self._observe()
+
+    async def _observe(self) -> None:
+        head = await self.reader.head(self.shard)
+        self.metrics.position.labels(**self.labels).set(self.position)
+        self.metrics.lag.labels(**self.labels).set(max(head - self.position, 0))
