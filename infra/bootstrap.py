@@ -15,8 +15,17 @@ import asyncpg
 import redis.asyncio as aioredis
 
 import schemas
+from agents.knowledge import KnowledgeBase
+from agents.llm.gemini_adapter import GeminiAdapter
+from agents.llm.latency import LatencyProfile
+from agents.llm.local import LocalLLM, LocalVision
+from agents.llm.openai_adapter import OpenAIAdapter
+from agents.llm.ports import LLM, Vision
+from agents.llm.providers import ModelRouter, Provider
+from commands.characters import CharacterService
 from eventstore.keys import Layout
 from eventstore.store import EventStore
+from gateway.grpc_characters.client import GrpcCharacters
 from infra.media import FileMediaStore, MediaStore
 from infra.settings import Settings
 from readmodels.db import create_pool
@@ -32,6 +41,10 @@ class Resources:
     store: EventStore
     pg: asyncpg.Pool[asyncpg.Record] | None  # read models; None when DATABASE_URL is unset
     media: MediaStore  # uploaded images (gateway writes, scan handler reads)
+    kb: KnowledgeBase  # disposal rules, items, characters (loaded once, read-only)
+    llm: ModelRouter  # LLM port; the provider is picked per call by its `model`
+    vision: ModelRouter  # Vision port: the same router as `llm`
+    characters: CharacterService  # the character gRPC service's client (explicit timeout)
 
 
 def redis_client(settings: Settings, **kwargs: Any) -> aioredis.Redis:
@@ -62,6 +75,41 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             pg = await create_pool(settings.database_url, settings.db_schema)
             stack.push_async_callback(pg.close)
         media = FileMediaStore(settings.data_dir / "media")
-        yield Resources(
-            settings=settings, layout=layout, redis=redis, store=store, media=media, pg=pg
+        kb = KnowledgeBase.load()
+        router = await stack.enter_async_context(model_router(settings, kb))
+        # The channel connects lazily: opening resources never waits for the service.
+        characters = GrpcCharacters(
+            f"{settings.host}:{settings.grpc_port}", timeout_s=settings.grpc_timeout_s
         )
+        stack.push_async_callback(characters.aclose)
+        yield Resources(
+            settings=settings, layout=layout, redis=redis, store=store, media=media, pg=pg,
+            kb=kb, llm=router, vision=router, characters=characters,
+        )
+
+
+@asynccontextmanager
+async def model_router(settings: Settings, kb: KnowledgeBase) -> AsyncIterator[ModelRouter]:
+    """The LLM/vision router: local always (with the simulated latency profile), OpenAI and
+    Gemini when their keys are set; remote adapters are closed on exit."""
+    latency = LatencyProfile.named(settings.latency_profile)
+    llms: dict[Provider, LLM] = {"local": LocalLLM(kb, latency=latency)}
+    visions: dict[Provider, Vision] = {"local": LocalVision(kb, latency=latency)}
+    async with AsyncExitStack() as stack:
+        if settings.openai_api_key:
+            openai = await stack.enter_async_context(
+                OpenAIAdapter(
+                    settings.openai_api_key, settings.openai_base_url,
+                    settings.llm_timeout_s, settings.llm_retries,
+                )
+            )
+            llms["openai"] = visions["openai"] = openai
+        if settings.gemini_api_key:
+            gemini = await stack.enter_async_context(
+                GeminiAdapter(
+                    settings.gemini_api_key, settings.gemini_base_url,
+                    settings.llm_timeout_s, settings.llm_retries,
+                )
+            )
+            llms["gemini"] = visions["gemini"] = gemini
+        yield ModelRouter(default_model=settings.default_model, llms=llms, visions=visions)

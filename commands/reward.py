@@ -1,0 +1,184 @@
+"""The reward handler: ``AnswerCompleted`` → character ownership → ``reward`` → ``done``.
+
+It runs as its own consumer group on the events log. Exactly-once effect under at-least-once
+delivery comes from deterministic event ids:
+
+- ownership is ``CharacterGranted`` on the user's aggregate with the id of (user, character), so
+  two jobs or two deliveries can never grant the same character twice;
+- the job's ``StageStarted(reward)``, ``RewardCompleted`` and ``ScanCompleted`` carry the ids of
+  (job, step), so a redelivery re-appends nothing.
+
+When the character service does not answer, the job still finishes now (``reward: null``,
+``deferred``) and ``RetryLater`` asks for the event again; the retry grants the ownership.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import schemas
+from agents.knowledge import Character
+from commands.characters import CharacterService, CharacterServiceUnavailable
+from commands.scan_job import ScanJob, caused_by, effect_id, job_event, load_job
+from eventstore.consumer import RetryLater
+from eventstore.errors import ConcurrencyConflict
+from eventstore.store import EventStore
+from schemas.classification import RECYCLABLE
+from schemas.envelope import Envelope
+from schemas.registry import MessageRegistry
+from schemas.scan import (
+    PROGRESS,
+    AnswerCompleted,
+    Reward,
+    RewardCompleted,
+    ScanCompleted,
+    Stage,
+    StageStarted,
+)
+from schemas.users import USER, CharacterGranted
+
+log = logging.getLogger(__name__)
+
+# Optimistic-concurrency retries before giving the message back to the runner.
+CONFLICT_ATTEMPTS = 8
+
+
+def reward_label(event: AnswerCompleted) -> str | None:
+    """The match label a scan earns (DOMAIN.md), or None for no reward.
+
+    A recyclable (재활용폐기물) with a rule found and an answer listing no insufficiencies earns
+    the character whose match label is the middle category.
+    """
+    c = event.classification
+    if c.major_category != RECYCLABLE or not event.rule_found or event.answer.insufficiencies:
+        return None
+    return c.middle_category.strip() or None
+
+
+async def handle_answer_completed(
+    envelope: Envelope,
+    event: AnswerCompleted,
+    *,
+    store: EventStore,
+    characters: CharacterService,
+    registry: MessageRegistry = schemas.registry,
+) -> None:
+    """Grant the scan's character (once per user) and finish the job with reward → done."""
+    job_id = envelope.aggregate_id
+    job = await load_job(store, job_id, registry)
+    if job.failed is not None:
+        return
+    if job.completed is not None and (job.reward is None or not job.reward.deferred):
+        return  # a duplicate delivery of a finished job
+
+    label = reward_label(event)
+    reward: Reward | None = None
+    unavailable: CharacterServiceUnavailable | None = None
+    if label is not None:
+        try:
+            character = await characters.match(label)
+        except CharacterServiceUnavailable as exc:
+            unavailable = exc
+        else:
+            if character is not None:
+                newly = await grant_character(
+                    store, event.user_id, character, job_id=job_id, cause=envelope,
+                    registry=registry,
+                )
+                reward = _reward(character, label, newly_acquired=newly)
+
+    await _finish_job(
+        store, job, envelope, event, RewardCompleted(reward=reward, deferred=unavailable is not None),
+        registry,
+    )
+    if unavailable is not None:
+        log.warning("reward of job %s deferred: %s", job_id, unavailable)
+        raise RetryLater(f"reward deferred: {unavailable}")
+
+
+async def _finish_job(
+    store: EventStore,
+    job: ScanJob,
+    cause: Envelope,
+    answer: AnswerCompleted,
+    rewarded: RewardCompleted,
+    registry: MessageRegistry,
+) -> None:
+    """Append reward started → reward completed → done once (reward always before done)."""
+    finish = [
+        (StageStarted(stage=Stage.REWARD, progress=PROGRESS[Stage.ANSWER]), "reward.started"),
+        (rewarded, "reward"),
+        (ScanCompleted(user_id=answer.user_id), "done"),
+    ]
+    batch = [
+        job_event(registry, job.job_id, step, message, cause=cause, user_id=answer.user_id)
+        for message, step in finish
+    ]
+    for _ in range(CONFLICT_ATTEMPTS):
+        if job.finished:
+            return
+        try:
+            await store.append(batch, expected_version=job.version)
+            return
+        except ConcurrencyConflict:
+            job = await load_job(store, job.job_id, registry)
+    raise ConcurrencyConflict(job.job_id, None, job.version)
+
+
+async def grant_character(
+    store: EventStore,
+    user_id: str,
+    character: Character,
+    *,
+    job_id: str,
+    cause: Envelope,
+    registry: MessageRegistry = schemas.registry,
+) -> bool:
+    """Record that ``user_id`` owns ``character``, at most once ever.
+
+    Returns whether this job is the one that acquired it (True also on a redelivery of the job
+    that did), False when the user already owned it from another scan.
+    """
+    granted_type, _ = registry.wire_name(CharacterGranted)
+    grant = registry.envelope(
+        CharacterGranted(
+            character_code=character.code, character_name=character.name, source_job_id=job_id
+        ),
+        aggregate_id=user_id,
+        aggregate_type=USER,
+        metadata=caused_by(cause, user_id),
+        id=effect_id("grant", user_id, character.code),
+    )
+
+    for _ in range(CONFLICT_ATTEMPTS):
+        events = await store.read_aggregate(user_id)
+        for e in events:
+            if e.type == granted_type and e.data.get("character_code") == character.code:
+                return e.data.get("source_job_id") == job_id
+        try:
+            result = await store.append([grant], expected_version=events[-1].version if events else 0)
+        except ConcurrencyConflict:
+            continue  # the user's aggregate moved on: look again
+        if not result.duplicate:
+            return True
+        # Granted by a concurrent delivery between our read and append: read who did.
+    raise ConcurrencyConflict(user_id, None, None)
+
+
+def _reward(character: Character, label: str, *, newly_acquired: bool) -> Reward:
+    return Reward(
+        code=character.code,
+        name=character.name,
+        dialog=character.dialog,
+        match_reason=f"{label}{_object_particle(label)} 올바르게 분리배출했어요",
+        type=character.type,
+        newly_acquired=newly_acquired,
+    )
+
+
+def _object_particle(word: str) -> str:
+    """을 after a final consonant (받침), 를 after a vowel."""
+    last = word[-1:] or "를"
+    if "가" <= last <= "힣":
+        return "을" if (ord(last) - ord("가")) % 28 else "를"
+    return "을(를)"

@@ -1,0 +1,130 @@
+"""The scan job's aggregate as handlers see it: its events folded into one state.
+
+Handlers never keep state between deliveries: they load the job's events, fold them with
+``ScanJob.from_events`` and continue from there, so a redelivered half-done job picks up at the
+first stage that is not recorded yet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventstore.store import EventStore
+from schemas.envelope import Envelope, Metadata
+from schemas.registry import Event, MessageRegistry
+from schemas.scan import (
+    SCAN_JOB,
+    AnswerCompleted,
+    RewardCompleted,
+    RuleCompleted,
+    ScanCompleted,
+    ScanFailed,
+    ScanQueued,
+    Stage,
+    StageStarted,
+    VisionCompleted,
+)
+
+# uuid5 namespace of every id a handler derives; changing it would re-run old jobs' effects.
+EFFECT_NAMESPACE = uuid.UUID("6f1d8a52-3c0e-5b7a-9d4e-2a8c1b7e5f30")
+
+
+def effect_id(*parts: str) -> uuid.UUID:
+    """A deterministic event id for one effect, e.g. ``effect_id(job_id, "vision")``.
+
+    The same cause and step always give the same id, so a redelivered message re-appends
+    nothing (the store drops events whose ids it already holds).
+    """
+    return uuid.uuid5(EFFECT_NAMESPACE, "\x1f".join(parts))
+
+
+@dataclass
+class ScanJob:
+    """Everything the scan chain and the reward handler need to know about one job."""
+
+    job_id: str
+    version: int = 0
+    queued: ScanQueued | None = None
+    started: set[Stage] = field(default_factory=set)
+    vision: VisionCompleted | None = None
+    rule: RuleCompleted | None = None
+    answer: AnswerCompleted | None = None
+    reward: RewardCompleted | None = None
+    completed: ScanCompleted | None = None
+    failed: ScanFailed | None = None
+
+    @property
+    def finished(self) -> bool:
+        """A ``done`` (completed or failed) is recorded: nothing more may be appended."""
+        return self.completed is not None or self.failed is not None
+
+    def apply(self, event: Event, version: int) -> None:
+        self.version = version
+        match event:
+            case ScanQueued():
+                self.queued = event
+            case StageStarted():
+                self.started.add(event.stage)
+            case VisionCompleted():
+                self.vision = event
+            case RuleCompleted():
+                self.rule = event
+            case AnswerCompleted():
+                self.answer = event
+            case RewardCompleted():
+                self.reward = event
+            case ScanCompleted():
+                self.completed = event
+            case ScanFailed():
+                self.failed = event
+
+    @classmethod
+    def from_events(
+        cls, job_id: str, envelopes: Iterable[Envelope], registry: MessageRegistry
+    ) -> ScanJob:
+        job = cls(job_id)
+        for envelope in envelopes:
+            message = registry.decode_envelope(envelope)
+            if isinstance(message, Event):
+                job.apply(message, envelope.version)
+        return job
+
+
+async def load_job(store: EventStore, job_id: str, registry: MessageRegistry) -> ScanJob:
+    """The job's current state, read from its own stream."""
+    return ScanJob.from_events(job_id, await store.read_aggregate(job_id), registry)
+
+
+def job_event(
+    registry: MessageRegistry,
+    job_id: str,
+    step: str,
+    event: Event,
+    *,
+    cause: Envelope,
+    user_id: str,
+) -> Envelope:
+    """An event of the job's aggregate with the deterministic id of ``step``."""
+    return registry.envelope(
+        event,
+        aggregate_id=job_id,
+        aggregate_type=SCAN_JOB,
+        metadata=caused_by(cause, user_id),
+        id=effect_id(job_id, step),
+    )
+
+
+def caused_by(cause: Envelope, user_id: str) -> Metadata:
+    """Metadata of an effect of ``cause``: same correlation, causation = the cause's id."""
+    meta = cause.metadata
+    extra: dict[str, Any] = dict(meta.model_extra or {})
+    return Metadata(
+        correlation_id=meta.correlation_id or str(cause.id),
+        causation_id=str(cause.id),
+        user_id=user_id,
+        trace=dict(meta.trace),
+        **extra,
+    )
