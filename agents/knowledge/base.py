@@ -1,0 +1,234 @@
+"""The knowledge base: item matching, situation tags, disposal rules, retrieval, characters.
+
+Built once from the data files (``KnowledgeBase.load``) and read-only afterwards, so one
+instance is shared by every handler. All indexes are built at load; a match is a few dictionary
+probes over the text's positions, well under a millisecond.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from agents.knowledge.files import KnowledgeData, load_data
+from agents.knowledge.models import (
+    CategorySummary,
+    Character,
+    DisposalRule,
+    ItemMatch,
+    KnownItem,
+    RuleHit,
+    SituationTag,
+)
+from agents.knowledge.search import CategorySearch
+from agents.knowledge.text import FuzzyIndex, ascii_tokens, compact, has_hangul
+from schemas.classification import RECYCLABLE, Classification
+
+EXACT_SCORE, PRIMARY_SCORE, SECONDARY_SCORE, FUZZY_WEIGHT = 1.0, 0.9, 0.8, 0.85
+MIN_FUZZY_SIMILARITY = 0.8
+
+
+@dataclass(frozen=True)
+class _Alias:
+    text: str  # compact form (Hangul aliases) or space-joined tokens (latin aliases)
+    item: int
+    tokens: tuple[str, ...] = ()
+
+
+class KnowledgeBase:
+    """Read-only view over the validated data; see the package docstring for the API."""
+
+    def __init__(self, data: KnowledgeData) -> None:
+        self._data = data
+        self._items = data.items
+        self._item_by_name = {item.name: item for item in data.items}
+        self._rules = data.rules
+        self._exact: dict[str, int] = {}
+        self._by_first: dict[str, list[_Alias]] = defaultdict(list)
+        self._latin: list[_Alias] = []
+        for index, item in enumerate(data.items):
+            for alias in (item.name, *item.aliases):
+                key = compact(alias)
+                self._exact[key] = index
+                if has_hangul(alias) or not ascii_tokens(alias):
+                    self._by_first[key[0]].append(_Alias(key, index))
+                else:
+                    tokens = tuple(ascii_tokens(alias))
+                    self._latin.append(_Alias(" ".join(tokens), index, tokens))
+        self._fuzzy = FuzzyIndex(
+            (alias.item, alias.text) for aliases in self._by_first.values() for alias in aliases
+        )
+        self._notes = {(i.middle, i.minor): i.note for i in data.items if i.note}
+        self._characters = {c.match_label: c for c in data.characters if not c.is_default}
+        self._default = next(c for c in data.characters if c.is_default)
+        self._categories = CategorySearch(data.majors, data.rules)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> KnowledgeBase:
+        """Load and validate the data directory (default: the package's ``data/``)."""
+        return cls(load_data(path))
+
+    # -- items -------------------------------------------------------------------------------
+
+    def match(self, text: str) -> ItemMatch | None:
+        """The item ``text`` names: exact alias, else the most specific alias inside the text
+        (a primary item beats a part like "송장"; longer beats shorter; later beats earlier,
+        since Korean puts the head noun last: "기름 묻은 비닐"), else a typo-tolerant match."""
+        matches = self._scan(text)
+        return matches[0] if matches else None
+
+    def _scan(self, text: str) -> list[ItemMatch]:
+        """Every item found in ``text``, best first (one entry per item)."""
+        key = compact(text)
+        for phrase in self._data.ignore_phrases:
+            key = key.replace(phrase, "")
+        tokens = ascii_tokens(text)
+        if not key and not tokens:
+            return []
+        if key in self._exact:
+            return [self._result(self._exact[key], EXACT_SCORE, key, "exact")]
+        ranked: dict[int, tuple[tuple[bool, int, int], str]] = {}
+        for start, first in enumerate(key):
+            for alias in self._by_first.get(first, ()):
+                if key.startswith(alias.text, start):
+                    rank = (
+                        not self._items[alias.item].secondary,
+                        len(alias.text),
+                        start + len(alias.text),
+                    )
+                    if rank > ranked.get(alias.item, ((False, 0, 0), ""))[0]:
+                        ranked[alias.item] = (rank, alias.text)
+        joined = f" {' '.join(tokens)} "
+        for alias in self._latin:
+            if f" {alias.text} " in joined:
+                rank = (not self._items[alias.item].secondary, len(alias.text), 0)
+                if rank > ranked.get(alias.item, ((False, 0, 0), ""))[0]:
+                    ranked[alias.item] = (rank, alias.text)
+        results = [
+            self._result(index, PRIMARY_SCORE if rank[0] else SECONDARY_SCORE, matched, "substring")
+            for index, (rank, matched) in sorted(
+                ranked.items(), key=lambda kv: kv[1][0], reverse=True
+            )
+        ]
+        if not results and key:
+            fuzzy = self._fuzzy.search(key, min_similarity=MIN_FUZZY_SIMILARITY)
+            results = [
+                self._result(index, round(FUZZY_WEIGHT * similarity, 3), name, "fuzzy")
+                for index, (similarity, name) in sorted(
+                    fuzzy.items(), key=lambda kv: kv[1][0], reverse=True
+                )
+            ]
+        return results
+
+    def _result(
+        self, index: int, score: float, matched: str, method: Literal["exact", "substring", "fuzzy"]
+    ) -> ItemMatch:
+        item = self._items[index]
+        return ItemMatch(
+            item=item,
+            classification=item.classification,
+            default_tags=list(item.default_tags),
+            score=score,
+            matched=matched,
+            method=method,
+        )
+
+    def item(self, name: str) -> KnownItem | None:
+        return self._item_by_name.get(name)
+
+    def items(self) -> list[KnownItem]:
+        return list(self._items)
+
+    # -- situations --------------------------------------------------------------------------
+
+    def situation_tags(self, text: str) -> list[str]:
+        """Situation tag codes revealed by ``text`` ("라벨 안 뗀" → label_attached), in vocabulary order."""
+        key = compact(text)
+        found: list[str] = []
+        for tag in self._data.tags:
+            if any(cue in key for cue in tag.cues) or (
+                not any(neg in key for neg in tag.negations)
+                and any(cue in key for cue in tag.weak_cues)
+            ):
+                found.append(tag.code)
+        return found
+
+    def situation_vocabulary(self) -> list[SituationTag]:
+        return list(self._data.tags)
+
+    def adjust_for_tags(
+        self, classification: Classification, tags: Sequence[str]
+    ) -> Classification:
+        """Reclassify when a situation changes the category itself (a broken glass bottle is
+        no longer glass recycling but non-combustible waste); otherwise unchanged."""
+        redirect = self._data.redirects.get(classification.middle_category, {})
+        for tag in tags:
+            if tag in redirect:
+                return self._item_by_name[redirect[tag]].classification
+        return classification
+
+    # -- rules and retrieval -----------------------------------------------------------------
+
+    def rule_for(self, classification: Classification) -> DisposalRule | None:
+        """The disposal rule of ``classification``'s middle category (falling back to the item
+        named by its minor category), or ``None`` when the knowledge base has none."""
+        rule = self._rules.get(classification.middle_category)
+        if rule is None or rule.major_category != classification.major_category:
+            names = (classification.minor_category, classification.middle_category)
+            found = next((m for m in map(self.match, filter(None, names)) if m), None)
+            if found is None or found.method == "fuzzy":
+                return None
+            rule = self._rules[found.item.middle]
+        minor = classification.minor_category
+        note = self._notes.get((rule.middle_category, minor))
+        return rule.model_copy(
+            update={"minor_category": minor, "notes": [note, *rule.notes] if note else rule.notes}
+        )
+
+    def search(self, query: str, k: int = 3) -> list[RuleHit]:
+        """Rules relevant to ``query``: named items first, then categories by n-gram overlap."""
+        hits: list[RuleHit] = []
+        for found in self._scan(query):
+            rule = self._rules[found.item.middle]
+            hits.append(
+                RuleHit(
+                    kind="item",
+                    title=found.item.name,
+                    score=found.score,
+                    classification=found.classification,
+                    rule=rule,
+                    text=f"{found.item.name}: {self._categories.summary(rule)}",
+                )
+            )
+        hits.extend(self._categories.search(query))
+        hits.sort(key=lambda hit: hit.score, reverse=True)
+        return hits[: max(k, 0)]
+
+    def categories(self) -> list[CategorySummary]:
+        return [
+            CategorySummary(name=name, description=description, middles=list(middles))
+            for name, description, middles in self._data.majors
+        ]
+
+    # -- characters --------------------------------------------------------------------------
+
+    def characters(self) -> list[Character]:
+        return list(self._data.characters)
+
+    def default_character(self) -> Character:
+        return self._default
+
+    def character_for_middle(self, middle: str) -> Character | None:
+        return self._characters.get(middle)
+
+    def reward_for(
+        self, classification: Classification, *, rule_found: bool, insufficiencies: Sequence[str]
+    ) -> Character | None:
+        """DOMAIN.md's reward rule: the character of the middle category, only for a
+        recyclable with a rule and an answer that lists no insufficiencies."""
+        if classification.major_category != RECYCLABLE or not rule_found or insufficiencies:
+            return None
+        return self.character_for_middle(classification.middle_category)

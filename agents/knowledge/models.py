@@ -1,0 +1,128 @@
+"""What the knowledge base hands out: items, rules, retrieval hits, characters, tags."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.classification import Classification
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class SituationTag(BaseModel):
+    """A situation the user can describe ("라벨 안 뗀") and the phrases that reveal it.
+
+    Cues are matched on the compact text (no spaces): ``cues`` win outright, then any of
+    ``negations`` ("라벨 뗐어요") cancels the tag, then ``weak_cues`` ("라벨") set it.
+    ``issue`` is the default insufficiency for recyclables; a middle category may override it.
+    """
+
+    model_config = _FROZEN
+
+    code: str = Field(min_length=1, pattern=r"^[a-z_]+$")
+    label: NonEmpty
+    cues: tuple[str, ...] = ()
+    negations: tuple[str, ...] = ()
+    weak_cues: tuple[str, ...] = ()
+    issue: str | None = None
+    informational: bool = False
+
+
+class Character(BaseModel):
+    """A collectible character; ``match_label`` is the middle category it rewards."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    code: str = Field(min_length=1, pattern=r"^char-[a-z]+$")
+    name: NonEmpty
+    type: NonEmpty
+    dialog: NonEmpty
+    match_label: str | None = None
+    is_default: bool = Field(default=False, alias="default")
+
+
+class KnownItem(BaseModel):
+    """A named item (minor category or everyday thing) and how people write it."""
+
+    model_config = _FROZEN
+
+    name: str
+    major: str
+    middle: str
+    minor: str
+    aliases: tuple[str, ...] = ()
+    default_tags: tuple[str, ...] = ()
+    secondary: bool = False  # a part or residue ("송장", "뚜껑"): loses to any primary item named
+    note: str | None = None
+
+    @property
+    def classification(self) -> Classification:
+        return Classification(
+            major_category=self.major, middle_category=self.middle, minor_category=self.minor
+        )
+
+
+class ItemMatch(BaseModel):
+    """The item a text names, how it was found and how sure we are (0..1)."""
+
+    model_config = _FROZEN
+
+    item: KnownItem
+    classification: Classification
+    default_tags: list[str]
+    score: float
+    matched: str  # the alias (or window) that matched
+    method: Literal["exact", "substring", "fuzzy"]
+
+
+class DisposalRule(BaseModel):
+    """How to dispose of one middle category; ``model_dump()`` is the API's ``disposal_rules``.
+
+    ``situation_issues`` maps a situation tag to the insufficiency it causes for this category
+    (tags absent from the map are fine as they are).
+    """
+
+    model_config = _FROZEN
+
+    major_category: str
+    middle_category: str
+    minor_category: str = ""
+    description: str = ""
+    steps: dict[str, str]
+    not_accepted: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    situation_issues: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def classification(self) -> Classification:
+        return Classification(
+            major_category=self.major_category,
+            middle_category=self.middle_category,
+            minor_category=self.minor_category,
+        )
+
+
+class RuleHit(BaseModel):
+    """One retrieval result for chat RAG: an item or a category, with its rule and a summary."""
+
+    model_config = _FROZEN
+
+    kind: Literal["item", "category"]
+    title: str
+    score: float
+    classification: Classification
+    rule: DisposalRule
+    text: str
+
+
+class CategorySummary(BaseModel):
+    """A top-level (major) category and its middle categories."""
+
+    model_config = _FROZEN
+
+    name: str
+    description: str
+    middles: list[str]

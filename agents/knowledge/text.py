@@ -1,0 +1,122 @@
+"""Text normalisation and typo-tolerant matching for Korean item names.
+
+Matching works on a *compact* form (lower case, Hangul/latin/digits only, no spaces) so that
+"종이 박스", "종이박스" and "종이박스를" line up. Typos are scored on the jamo decomposition
+(ㅌㅐㄱㅂㅔ vs ㅌㅐㄱㅂㅐ is one edit) because a one-syllable typo changes several syllable
+n-grams but only one jamo.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+
+_HANGUL_FIRST, _HANGUL_LAST = 0xAC00, 0xD7A3
+_NOT_COMPACT = re.compile(r"[^0-9a-z가-힣]+")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
+_HAS_HANGUL = re.compile(r"[가-힣]")
+
+
+def compact(text: str) -> str:
+    """Lower-cased text with everything but Hangul syllables, latin letters and digits removed."""
+    return _NOT_COMPACT.sub("", text.lower())
+
+
+def ascii_tokens(text: str) -> list[str]:
+    """Latin/digit words, splitting camelCase and snake_case (for filenames like petBottle_1.jpg)."""
+    return _ASCII_TOKEN.findall(_CAMEL.sub(" ", text).lower())
+
+
+def has_hangul(text: str) -> bool:
+    return bool(_HAS_HANGUL.search(text))
+
+
+def jamo(text: str) -> str:
+    """Decompose Hangul syllables into lead/vowel/tail jamo; other characters pass through."""
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if _HANGUL_FIRST <= code <= _HANGUL_LAST:
+            index = code - _HANGUL_FIRST
+            out.append(chr(0x1100 + index // 588))
+            out.append(chr(0x1161 + (index % 588) // 28))
+            if index % 28:
+                out.append(chr(0x11A7 + index % 28))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def bigrams(text: str) -> set[str]:
+    if len(text) < 2:
+        return {text} if text else set()
+    return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance, giving up (returning ``limit + 1``) once it must exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+class FuzzyIndex:
+    """Jamo-bigram inverted index over names; scores a text by its best-matching window.
+
+    Only names of at least ``min_jamo`` jamo take part: short names match by substring only,
+    because one edit in a two-syllable word too often turns it into another real word.
+    """
+
+    def __init__(self, names: Iterable[tuple[int, str]], *, min_jamo: int = 6) -> None:
+        self._names: dict[int, list[tuple[str, str, set[str]]]] = defaultdict(list)
+        self._postings: dict[str, set[tuple[int, int]]] = defaultdict(set)
+        for key, name in names:
+            decomposed = jamo(name)
+            if len(decomposed) < min_jamo:
+                continue
+            grams = bigrams(decomposed)
+            slot = (key, len(self._names[key]))
+            self._names[key].append((name, decomposed, grams))
+            for gram in grams:
+                self._postings[gram].add(slot)
+
+    def search(self, text: str, *, min_similarity: float) -> dict[int, tuple[float, str]]:
+        """``key → (similarity, name)`` for names similar to some window of compact ``text``."""
+        text_grams = bigrams(jamo(text))
+        shared: dict[tuple[int, int], int] = defaultdict(int)
+        for gram in text_grams:
+            for slot in self._postings.get(gram, ()):
+                shared[slot] += 1
+        found: dict[int, tuple[float, str]] = {}
+        for (key, pos), count in shared.items():
+            name, decomposed, grams = self._names[key][pos]
+            if count < 0.5 * len(grams):
+                continue
+            similarity = _best_window(name, decomposed, text)
+            if similarity >= min_similarity and similarity > found.get(key, (0.0, ""))[0]:
+                found[key] = (similarity, name)
+        return found
+
+
+def _best_window(name: str, name_jamo: str, text: str) -> float:
+    best = 0.0
+    limit = max(1, len(name_jamo) // 4)
+    for width in (len(name) - 1, len(name), len(name) + 1):
+        if width < 1 or width > len(text):
+            continue
+        for start in range(len(text) - width + 1):
+            window = jamo(text[start : start + width])
+            distance = edit_distance(name_jamo, window, limit)
+            if distance <= limit:
+                best = max(best, 1.0 - distance / max(len(name_jamo), len(window)))
+    return best
