@@ -35,6 +35,8 @@ console = Console(highlight=False)
 # Command groups owned by other packages: name -> "module:attribute" of a typer.Typer.
 SUBCOMMANDS: dict[str, str] = {
     # "dlq": "eventstore.dlq_cli:app",
+    "worker": "commands.cli:worker_app",
+    "grpc": "commands.cli:grpc_app",
 }
 
 

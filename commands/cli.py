@@ -1,0 +1,77 @@
+"""Command groups of the scan processes: ``eco2 worker scan|reward`` and ``eco2 grpc characters``.
+
+Registered in ``infra.cli.SUBCOMMANDS``; ``eco2 up`` runs the same commands as child processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import typer
+from rich.console import Console
+
+from commands.workers import WorkerKind, run_worker
+from infra.settings import Settings, SettingsError
+
+console = Console(highlight=False, stderr=True)
+
+worker_app = typer.Typer(
+    help="Run a handler worker (consumer group) until Ctrl-C.", no_args_is_help=True
+)
+grpc_app = typer.Typer(help="Run a gRPC service until Ctrl-C.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+def _run_worker(kind: WorkerKind) -> None:
+    settings = _settings()
+    if settings.redis_url is None:
+        console.print("[red]REDIS_URL is not set[/red] (run `eco2 up`, or `eco2 services` first)")
+        raise typer.Exit(2)
+    asyncio.run(run_worker(kind, settings))
+
+
+@worker_app.command("scan")
+def worker_scan() -> None:
+    """The scan chain: RequestScan commands → queued, vision, rule, answer events."""
+    _run_worker("scan")
+
+
+@worker_app.command("reward")
+def worker_reward() -> None:
+    """The reward handler: AnswerCompleted events → ownership, reward, done."""
+    _run_worker("reward")
+
+
+@grpc_app.command("characters")
+def grpc_characters() -> None:
+    """The character service (catalog, match, default) on ECO2_HOST:ECO2_GRPC_PORT."""
+    from agents.knowledge import KnowledgeBase
+    from gateway.grpc_characters.server import serve
+
+    settings = _settings()
+    characters = KnowledgeBase.load().characters()
+
+    async def main() -> None:
+        task = asyncio.create_task(serve(characters, host=settings.host, port=settings.grpc_port))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())

@@ -1,0 +1,113 @@
+"""The scan workers: consumer groups running the scan chain and the reward handler.
+
+``eco2 worker scan``   group ``scan``,   commands log, ``RequestScan``     → ``handle_request_scan``
+``eco2 worker reward`` group ``reward``, events log,   ``AnswerCompleted`` → ``handle_answer_completed``
+
+Both are built by ``subscription`` from the bootstrap ``Resources``; the model of each scan is
+chosen per request (``RequestScan.model`` through the resources' ``ModelRouter``) and the
+simulated latency comes from ``settings.latency_profile`` (wired into the local adapters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Literal, get_args
+
+import schemas
+from commands.reward import handle_answer_completed
+from commands.scan_chain import handle_request_scan
+from eventstore.consumer import Runner, RunnerOptions, Subscription, consumer_name
+from infra.bootstrap import Resources, open_resources
+from infra.media import key_from_url
+from infra.settings import Settings
+from schemas.envelope import Envelope
+from schemas.registry import Message
+from schemas.scan import AnswerCompleted, RequestScan
+
+log = logging.getLogger(__name__)
+
+WorkerKind = Literal["scan", "reward"]
+WORKER_KINDS: tuple[WorkerKind, ...] = get_args(WorkerKind)
+
+
+def subscription(kind: WorkerKind, resources: Resources) -> Subscription:
+    """The consumer group of worker ``kind`` with its handler bound to ``resources``."""
+    if kind == "scan":
+
+        async def on_request_scan(envelope: Envelope, message: Message) -> None:
+            if not isinstance(message, RequestScan):
+                raise TypeError(f"scan worker got {type(message).__name__}")
+            await handle_request_scan(
+                envelope,
+                message,
+                store=resources.store,
+                vision=resources.vision,
+                llm=resources.llm,
+                kb=resources.kb,
+                media=resources.media,
+                media_key=lambda url: key_from_url(url, resources.settings),
+            )
+
+        return Subscription("scan", "commands", {RequestScan: on_request_scan})
+
+    if kind == "reward":
+
+        async def on_answer_completed(envelope: Envelope, message: Message) -> None:
+            if not isinstance(message, AnswerCompleted):
+                raise TypeError(f"reward worker got {type(message).__name__}")
+            await handle_answer_completed(
+                envelope, message, store=resources.store, characters=resources.characters
+            )
+
+        return Subscription("reward", "events", {AnswerCompleted: on_answer_completed})
+
+    raise ValueError(f"unknown worker {kind!r}; known: {', '.join(WORKER_KINDS)}")
+
+
+def runner_options(settings: Settings) -> RunnerOptions:
+    """Delivery settings of the workers (concurrency, claims, dead-lettering)."""
+    return RunnerOptions(
+        workers=settings.handler_workers,
+        max_deliveries=settings.max_deliveries,
+        claim_idle_ms=settings.claim_idle_ms,
+        claim_interval_s=settings.claim_interval_s,
+    )
+
+
+def build_runner(kind: WorkerKind, resources: Resources, *, consumer: str | None = None) -> Runner:
+    """A runner of worker ``kind`` over every shard."""
+    sub = subscription(kind, resources)
+    return Runner(
+        resources.redis,
+        resources.layout,
+        schemas.registry,
+        sub,
+        consumer=consumer or consumer_name(sub.group),
+        options=runner_options(resources.settings),
+    )
+
+
+async def run_worker(kind: WorkerKind, settings: Settings) -> None:
+    """Run worker ``kind`` until SIGINT/SIGTERM, then finish in-flight messages and exit."""
+    async with open_resources(settings) as resources:
+        runner = build_runner(kind, resources)
+        task = asyncio.create_task(runner.run())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("worker %s started (consumer group %r)", kind, runner.group.group)
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if task.done():
+            task.result()  # the runner died: surface why
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        # Unacked work is redelivered by a claim in another process; finishing is polite.
+        await asyncio.wait_for(runner.drain(), timeout=10)

@@ -1,0 +1,93 @@
+"""The reward handler: DOMAIN.md's rule, ownership once per (user, character), deferral."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from commands.characters import InMemoryCharacters
+from eventstore.consumer import RetryLater
+from schemas.registry import Message
+from schemas.scan import RewardCompleted, ScanCompleted
+from schemas.users import CharacterGranted
+from tests.commands.conftest import ScanWorld, knowledge
+
+pytestmark = [pytest.mark.redis, pytest.mark.asyncio]
+
+
+def reward_of(messages: list[Message]) -> RewardCompleted:
+    rewards = [m for m in messages if isinstance(m, RewardCompleted)]
+    assert len(rewards) == 1
+    return rewards[0]
+
+
+async def grants(world: ScanWorld, user: str) -> list[str]:
+    return [m.character_code for m in await world.messages(user) if isinstance(m, CharacterGranted)]
+
+
+@pytest.mark.parametrize(
+    ("hint", "name"),
+    [
+        ("택배박스", "페이피"),
+        ("깨끗한 플라스틱 용기", "플리"),
+        ("건전지", "배리"),
+        ("스티로폼", "폼이"),
+        ("형광등", "라이티"),
+        ("헌 옷", "코튼"),
+    ],
+)
+async def test_recyclable_with_rule_and_no_insufficiency_earns_its_character(
+    world: ScanWorld, hint: str, name: str
+) -> None:
+    reward = reward_of(await world.messages(await world.scan(hint)))
+    assert reward.reward is not None and reward.reward.name == name
+
+
+@pytest.mark.parametrize("hint", ["치킨뼈", "영수증", "깨진 유리", "생수병 라벨 안 뗀"])
+async def test_no_reward_outside_the_rule(world: ScanWorld, hint: str) -> None:
+    user = f"user-{uuid.uuid4().hex[:6]}"
+    messages = await world.messages(await world.scan(hint, user_id=user))
+    assert reward_of(messages).reward is None
+    assert isinstance(messages[-1], ScanCompleted)
+    assert await grants(world, user) == []
+
+
+async def test_each_character_is_owned_once_per_user(world: ScanWorld) -> None:
+    user = "user-collector"
+    first = reward_of(await world.messages(await world.scan("페트병", user_id=user)))
+    again = reward_of(await world.messages(await world.scan("생수병", user_id=user)))
+    assert first.reward is not None and first.reward.newly_acquired
+    assert again.reward is not None and again.reward.name == "페티"
+    assert not again.reward.newly_acquired  # still shown, nothing new recorded
+    assert await grants(world, user) == ["char-petty"]
+
+
+async def test_concurrent_scans_of_one_user_grant_once(world: ScanWorld) -> None:
+    user = "user-racer"
+    jobs = await asyncio.gather(*(world.scan("음료 캔", user_id=user) for _ in range(6)))
+    rewards = [reward_of(await world.messages(job)).reward for job in jobs]
+    assert all(r is not None and r.name == "메탈리" for r in rewards)
+    assert sum(1 for r in rewards if r is not None and r.newly_acquired) == 1
+    assert await grants(world, user) == ["char-metally"]
+
+
+async def test_outage_defers_the_reward_then_the_retry_grants_it(world: ScanWorld) -> None:
+    user = "user-deferred"
+    envelope = world.command(await world.upload(), "우유팩", user_id=user)
+    await world.run_chain(envelope)
+    job_id = envelope.aggregate_id
+    down = InMemoryCharacters(knowledge().characters(), fail=True)
+    with pytest.raises(RetryLater):
+        await world.run_reward(job_id, characters=down)
+    messages = await world.messages(job_id)
+    reward = reward_of(messages)
+    assert reward.reward is None and reward.deferred
+    assert isinstance(messages[-1], ScanCompleted)  # the job is done now, not waiting
+    assert await grants(world, user) == []
+
+    await world.run_reward(job_id)  # the retry, service back up
+    await world.run_reward(job_id)  # and a duplicate of it
+    assert await grants(world, user) == ["char-factory"]
+    assert await world.messages(job_id) == messages  # nothing appended to the job
