@@ -20,7 +20,9 @@ from schemas.classification import RECYCLABLE
 DATA = Path(__file__).parent / "data" / "scan_labelled.jsonl"
 
 
-def _reward(kb: KnowledgeBase, major: str, middle: str, rule_found: bool, issues: list[str]) -> str | None:
+def _reward(
+    kb: KnowledgeBase, major: str, middle: str, rule_found: bool, issues: list[str]
+) -> str | None:
     # DOMAIN.md, restated here independently of KnowledgeBase.reward_for
     if major != RECYCLABLE or not rule_found or issues:
         return None

@@ -1,0 +1,212 @@
+"""Knowledge base content, matching, situation tags, rules, retrieval and characters."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from agents.knowledge import KnowledgeBase
+from schemas.classification import RECYCLABLE, UNCLASSIFIED, Classification
+
+RECYCLABLE_MIDDLES = [
+    "종이", "종이팩", "무색페트병", "플라스틱류", "비닐류", "발포합성수지",
+    "유리병", "금속류", "의류및원단", "전지", "조명제품", "전기전자제품",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.load()
+
+
+def test_covers_domain_taxonomy(kb: KnowledgeBase) -> None:
+    majors = {c.name: c.middles for c in kb.categories()}
+    assert set(majors) == {
+        RECYCLABLE, "일반종량제폐기물", "불연성종량제폐기물", "음식물류폐기물",
+        "공사장생활폐기물", "대형폐기물", "생활계유해폐기물", UNCLASSIFIED,
+    }  # fmt: skip
+    assert majors[RECYCLABLE] == RECYCLABLE_MIDDLES
+    assert len(kb.items()) >= 150
+    for middles in majors.values():
+        for middle in middles:
+            rule = kb.rule_for(
+                Classification(major_category=_major(kb, middle), middle_category=middle)
+            )
+            assert rule is not None and rule.steps
+
+
+def _major(kb: KnowledgeBase, middle: str) -> str:
+    return next(c.name for c in kb.categories() if middle in c.middles)
+
+
+@pytest.mark.parametrize(
+    ("text", "middle", "method"),
+    [
+        ("페트병", "무색페트병", "exact"),
+        ("생수병", "무색페트병", "exact"),
+        ("택배박스", "종이", "exact"),
+        ("스티로폼", "발포합성수지", "exact"),
+        ("우유팩", "종이팩", "exact"),
+        ("건전지", "전지", "exact"),
+        ("형광등", "조명제품", "exact"),
+        ("치킨뼈", "음식물아닌찌꺼기", "exact"),
+        ("영수증", "재활용불가종이", "exact"),
+        ("깨진 유리", "깨진유리·도자기", "exact"),
+        ("소주병", "유리병", "exact"),
+        ("맥주캔", "금속류", "exact"),
+        ("부탄가스", "금속류", "exact"),
+        ("칫솔", "생활잡화", "exact"),
+        ("볼펜", "생활잡화", "exact"),
+        ("기저귀", "위생용품", "exact"),
+        ("달걀껍데기", "음식물아닌찌꺼기", "exact"),
+        ("라벨 안 뗀 생수병이에요", "무색페트병", "substring"),
+        ("우유 곽", "종이팩", "exact"),  # spacing does not matter
+        ("soda_can", "금속류", "exact"),
+        ("my_soda_can_2", "금속류", "substring"),
+        ("petBottle", "무색페트병", "exact"),
+        ("스티로포옴 상자", "발포합성수지", "fuzzy"),  # typo
+        ("형광둥", "조명제품", "fuzzy"),
+    ],
+)
+def test_match_items_aliases_and_typos(
+    kb: KnowledgeBase, text: str, middle: str, method: str
+) -> None:
+    found = kb.match(text)
+    assert found is not None, text
+    assert (found.classification.middle_category, found.method) == (middle, method)
+    assert 0 < found.score <= 1
+
+
+def test_match_prefers_the_item_over_its_parts_and_the_head_noun(kb: KnowledgeBase) -> None:
+    # "송장" and "음식물" are secondary: the thing they are on wins
+    assert kb.match("택배박스 송장 안 뗐어요").item.name == "택배 상자"  # type: ignore[union-attr]
+    assert kb.match("음식물 묻은 비닐봉지").classification.middle_category == "비닐류"  # type: ignore[union-attr]
+    # a part alone is still found
+    assert kb.match("송장").item.name == "택배 송장"  # type: ignore[union-attr]
+    # longer, more specific names win over the words inside them
+    assert kb.match("스티로폼 박스").item.name == "스티로폼 상자"  # type: ignore[union-attr]
+    assert kb.match("노트북 배터리").classification.middle_category == "전지"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "text", ["", "   ", "이거 뭐예요?", "안녕하세요", "스캔해줘", "IMG_2034", "photo_001"]
+)
+def test_no_match_for_texts_without_an_item(kb: KnowledgeBase, text: str) -> None:
+    assert kb.match(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "tags"),
+    [
+        ("라벨 안 뗀 페트병", ["label_attached"]),
+        ("라벨 뗐어요", []),
+        ("내용물 남아있는 우유팩", ["contents_left"]),
+        ("다 비웠어요", []),
+        ("기름 묻은 비닐", ["contaminated"]),
+        ("오염 없이 깨끗해요", []),
+        ("깨진 병", ["broken"]),
+        ("택배 송장 그대로", ["tape_attached"]),
+        ("테이프랑 송장 다 뗐어요", []),
+        ("가스 남은 부탄가스", ["pressurized"]),
+        ("음료 남았어요", ["contents_left"]),
+        ("뚜껑 닫은 소주병 보증금", ["cap_attached", "deposit_bottle"]),
+        ("코팅된 종이", ["coated"]),
+    ],
+)
+def test_situation_tags_from_hint(kb: KnowledgeBase, text: str, tags: list[str]) -> None:
+    assert kb.situation_tags(text) == tags
+
+
+def test_every_tag_has_a_korean_label(kb: KnowledgeBase) -> None:
+    vocabulary = {t.code: t.label for t in kb.situation_vocabulary()}
+    for code in (
+        "contents_left",
+        "label_attached",
+        "cap_attached",
+        "contaminated",
+        "broken",
+        "mixed_material",
+    ):
+        assert vocabulary[code]
+
+
+def test_rule_for_returns_steps_exclusions_notes_and_is_dumpable(kb: KnowledgeBase) -> None:
+    pet = Classification(
+        major_category=RECYCLABLE, middle_category="무색페트병", minor_category="먹는샘물PET병"
+    )
+    rule = kb.rule_for(pet)
+    assert rule is not None
+    assert list(rule.steps)[:2] == ["비우기", "헹구기"] and "라벨 떼기" in rule.steps
+    assert rule.not_accepted and rule.notes
+    assert rule.minor_category == "먹는샘물PET병"
+    dumped = rule.model_dump(mode="json")
+    assert dumped["steps"]["비우기"] and dumped["middle_category"] == "무색페트병"
+    assert "label_attached" in rule.situation_issues and "cap_attached" not in rule.situation_issues
+    appliance = kb.rule_for(
+        Classification(major_category=RECYCLABLE, middle_category="전기전자제품")
+    )
+    assert appliance is not None and "1599-0903" in appliance.steps["배출하기"]
+
+
+def test_rule_for_falls_back_to_the_item_and_knows_when_it_has_none(kb: KnowledgeBase) -> None:
+    # a provider may answer with an item name instead of our middle category
+    loose = Classification(
+        major_category=RECYCLABLE, middle_category="페트", minor_category="생수병"
+    )
+    assert kb.rule_for(loose).middle_category == "무색페트병"  # type: ignore[union-attr]
+    unknown = Classification(
+        major_category=RECYCLABLE, middle_category="우주선", minor_category="로켓"
+    )
+    assert kb.rule_for(unknown) is None
+    item_note = kb.rule_for(
+        Classification(
+            major_category="일반종량제폐기물", middle_category="생활잡화", minor_category="아이스팩"
+        )
+    )
+    assert item_note is not None and "아이스팩" in item_note.notes[0]
+
+
+def test_broken_glass_bottle_is_reclassified(kb: KnowledgeBase) -> None:
+    bottle = kb.match("소주병").classification  # type: ignore[union-attr]
+    assert kb.adjust_for_tags(bottle, ["broken"]).middle_category == "깨진유리·도자기"
+    assert kb.adjust_for_tags(bottle, ["cap_attached"]) == bottle
+
+
+def test_search_ranks_named_items_first_then_categories(kb: KnowledgeBase) -> None:
+    hits = kb.search("우유팩 어떻게 버려?", k=3)
+    assert hits[0].kind == "item" and hits[0].title == "우유팩"
+    assert hits[0].rule.middle_category == "종이팩" and "헹구기" in hits[0].text
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    bulky = kb.search("대형폐기물 신고는 어떻게 해요", k=5)
+    assert {h.rule.major_category for h in bulky[:2]} == {"대형폐기물"}
+    typo = kb.search("택베박스 버리는 법")
+    assert typo[0].rule.middle_category == "종이"
+    assert kb.search("오늘 날씨 어때", k=3) == []
+    assert len(kb.search("페트병", k=1)) == 1
+
+
+def test_characters_and_reward_rule(kb: KnowledgeBase) -> None:
+    characters = kb.characters()
+    assert len(characters) == 13
+    assert kb.default_character().name == "이코"
+    assert {c.match_label for c in characters if not c.is_default} == set(RECYCLABLE_MIDDLES)
+    assert kb.character_for_middle("무색페트병").name == "페티"  # type: ignore[union-attr]
+    assert kb.character_for_middle("음식물쓰레기") is None
+    pet = Classification(major_category=RECYCLABLE, middle_category="무색페트병")
+    assert kb.reward_for(pet, rule_found=True, insufficiencies=[]).code == "char-petty"  # type: ignore[union-attr]
+    assert kb.reward_for(pet, rule_found=True, insufficiencies=["라벨"]) is None
+    assert kb.reward_for(pet, rule_found=False, insufficiencies=[]) is None
+    bone = Classification(major_category="일반종량제폐기물", middle_category="음식물아닌찌꺼기")
+    assert kb.reward_for(bone, rule_found=True, insufficiencies=[]) is None
+
+
+def test_match_is_fast(kb: KnowledgeBase) -> None:
+    texts = ["라벨 안 뗀 생수병", "택배박스 송장 그대로", "기름 묻은 비닐", "건전지", "형광둥"]
+    rounds = 200
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for text in texts:
+            kb.match(text)
+    per_match = (time.perf_counter() - started) / (rounds * len(texts))
+    assert per_match < 0.001, f"{per_match * 1e6:.0f} µs per match"
