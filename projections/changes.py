@@ -13,8 +13,9 @@ Kinds of change, by table and primary key:
 - ``execute``: an arbitrary statement, run in order after the changes recorded before it
   (an escape hatch; ``{model}`` placeholders become the physical table names).
 
-Rows are written table by table in key order, which keeps concurrent batches of different shards
-from deadlocking on rows they share (a user's points, statistics).
+Rows of *shared* tables (rows that batches of several shards write: a user's points,
+statistics) are written in key order, so concurrent batches never deadlock on them; other tables
+are written with one statement per shape of row.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ class _Statement:
 class Changes:
     """What one batch does to a projection's tables."""
 
-    def __init__(self, group: TableGroup) -> None:
+    def __init__(self, group: TableGroup, *, shared: frozenset[str] = frozenset()) -> None:
         self.group = group
+        self.shared = shared  # tables whose rows several shards write: strict key order
         self._segments: list[dict[tuple[str, Key], _Row] | _Statement] = [{}]
 
     def __bool__(self) -> bool:
@@ -117,15 +119,19 @@ class Changes:
     def _statements(
         self, rows: dict[tuple[str, Key], _Row], names: dict[str, str]
     ) -> list[tuple[str, list[tuple[Any, ...]]]]:
-        # Rows are written table by table in key order, one executemany per run of rows with
-        # the same columns: every transaction locks shared rows in the same global order.
         by_table: dict[str, list[tuple[Key, _Row]]] = {}
         for (table, key), row in rows.items():
             by_table.setdefault(table, []).append((key, row))
         out = []
         for table in sorted(by_table):
             spec = self.group.table(table)
-            members = sorted(by_table[table], key=lambda kr: kr[0])
+            if table in self.shared:
+                # Batches of other shards write these rows too: every transaction locks them
+                # in the same (key) order, one executemany per run of same-shaped rows.
+                members = sorted(by_table[table], key=lambda kr: kr[0])
+            else:
+                # Rows of one shard only: fewest statements, one per shape.
+                members = sorted(by_table[table], key=lambda kr: (_shape(kr[1]), kr[0]))
             for shape, run in groupby(members, key=lambda kr: _shape(kr[1])):
                 once, set_cols, add_cols = shape
                 sql = _upsert_sql(names[table], spec.key, set_cols, add_cols, once=once)

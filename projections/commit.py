@@ -13,15 +13,16 @@ every later batch sees the new version, so the live projector follows the switch
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import asyncpg
 
 from projections.changes import Changes
+from projections.fold import Counts, fold
 from projections.projection import Projection
-from projections.reading import Batch, Decoded
+from projections.reading import Batch, ShardReader, position_of
 
 if TYPE_CHECKING:
     from readmodels.db import Conn
@@ -48,8 +49,7 @@ class VersionSwitched(CommitRejected):
 @dataclass(frozen=True)
 class Outcome:
     position: int
-    applied: int  # events whose changes were written
-    failed: int  # events skipped because their handler or their rows failed
+    counts: Counts
 
 
 async def ensure_checkpoints(conn: Conn, name: str, suffix: str, shards: Iterable[int]) -> None:
@@ -69,25 +69,6 @@ async def load_checkpoints(conn: Conn, name: str, suffix: str) -> dict[int, int]
     return {int(r["shard"]): int(r["position"]) for r in rows}
 
 
-def fold(projection: Projection, events: Sequence[Decoded]) -> tuple[Changes, int]:
-    """The changes of ``events``; a handler that raises skips its event (returned count)."""
-    changes = Changes(projection.group)
-    failed = 0
-    for item in events:
-        try:
-            projection.apply(changes, item.message, item.envelope)
-        except Exception:
-            failed += 1
-            log.exception(
-                "%s: handler failed on %s at shard %s position %s; skipped",
-                projection.name,
-                type(item.message).__name__,
-                item.envelope.shard,
-                item.envelope.position,
-            )
-    return changes, failed
-
-
 async def commit(
     conn: Conn,
     projection: Projection,
@@ -101,6 +82,10 @@ async def commit(
 ) -> None:
     """Write ``changes`` and move the checkpoint ``old → new`` atomically (or raise)."""
     async with conn.transaction():
+        # No need to wait for the WAL flush: the changes and their checkpoint commit together,
+        # so a crash that loses this transaction loses its checkpoint too, and the batch is
+        # applied again from the log. Readers see the commit at once either way.
+        await conn.execute("SET LOCAL synchronous_commit = off")
         if live_version is not None:
             active = await conn.fetchval(
                 "SELECT active_version FROM projections WHERE name = $1 FOR SHARE",
@@ -125,18 +110,19 @@ async def commit(
 async def apply_batch(
     conn: Conn,
     projection: Projection,
+    reader: ShardReader,
     suffix: str,
-    shard: int,
     batch: Batch,
     *,
     live_version: int | None = None,
 ) -> Outcome:
     """Apply ``batch`` (whose checkpoint is ``batch.after``) in one transaction.
 
-    If the database rejects the batch's data, the events are applied one transaction each and
-    only the offending ones are skipped, so one bad event never stalls the shard.
+    If the database rejects the batch's data, the entries are applied one transaction each and
+    only the offending events are skipped, so one bad event never stalls the shard.
     """
-    changes, failed = fold(projection, batch.events)
+    shard = batch.shard
+    folded = fold(projection, reader, shard, batch.entries)
     try:
         await commit(
             conn,
@@ -145,16 +131,16 @@ async def apply_batch(
             shard,
             batch.after,
             batch.last_position,
-            changes,
+            folded.changes,
             live_version=live_version,
         )
-        return Outcome(batch.last_position, len(batch.events) - failed, failed)
+        return Outcome(batch.last_position, folded.counts)
     except EVENT_DATA_ERRORS:
         log.warning("%s shard %s: batch rejected, applying one by one", projection.name, shard)
-    position, applied, failed = batch.after, 0, 0
-    for item in batch.events:
-        assert item.envelope.position is not None
-        single, bad = fold(projection, [item])
+    del folded
+    total, position = Counts(), batch.after
+    for entry in batch.entries:
+        single = fold(projection, reader, shard, [entry])
         try:
             await commit(
                 conn,
@@ -162,18 +148,16 @@ async def apply_batch(
                 suffix,
                 shard,
                 position,
-                item.envelope.position,
-                single,
+                position_of(entry[0]),
+                single.changes,
                 live_version=live_version,
             )
-            applied += 1 - bad
-            failed += bad
         except EVENT_DATA_ERRORS:
             log.exception(
                 "%s: event at shard %s position %s rejected; skipped",
                 projection.name,
                 shard,
-                item.envelope.position,
+                position_of(entry[0]),
             )
             await commit(
                 conn,
@@ -181,21 +165,12 @@ async def apply_batch(
                 suffix,
                 shard,
                 position,
-                item.envelope.position,
-                Changes(projection.group),
+                position_of(entry[0]),
+                projection.changes(),
                 live_version=live_version,
             )
-            failed += 1
-        position = item.envelope.position
-    if position < batch.last_position:
-        await commit(
-            conn,
-            projection,
-            suffix,
-            shard,
-            position,
-            batch.last_position,
-            Changes(projection.group),
-            live_version=live_version,
-        )
-    return Outcome(batch.last_position, applied, failed)
+            single.counts.failed += single.counts.applied
+            single.counts.applied = 0
+        total.add(single.counts)
+        position = position_of(entry[0])
+    return Outcome(batch.last_position, total)

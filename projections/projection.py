@@ -34,7 +34,14 @@ class Projection:
     name: str
     version: int
     group: TableGroup
+    # Tables whose rows events of several shards write (e.g. points added by scan jobs on any
+    # shard to a user's row): written in key order so concurrent batches cannot deadlock.
+    shared: frozenset[str] = frozenset()
     handlers: dict[type[Message], Handler[Any]] = field(default_factory=dict)
+
+    def changes(self) -> Changes:
+        """An empty change set for this projection's tables."""
+        return Changes(self.group, shared=self.shared)
 
     def on(self, cls: type[M]) -> Callable[[Handler[M]], Handler[M]]:
         """Decorator: register the handler of event class ``cls``."""

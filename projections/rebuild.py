@@ -134,7 +134,7 @@ async def _switch(
                 batch = await reader.read(shard, position, batch_size, upto=live[shard])
                 if batch.size == 0:
                     break
-                position = (await apply_batch(conn, projection, suffix, shard, batch)).position
+                position = (await apply_batch(conn, projection, reader, suffix, batch)).position
         await versions.activate(conn, projection.group, version)
     log.info("%s: readers switched from v%s to v%s", name, previous, version)
     return previous

@@ -80,11 +80,11 @@ async def replay(
             batch = await reader.read(shard, position, batch_size, upto=targets[shard])
             if batch.size == 0:  # the log ends before the target (trimmed or not yet written)
                 return
-            outcome = await _apply_retrying(side, projection, suffix, shard, batch)
+            outcome = await _apply_retrying(side, projection, reader, suffix, batch)
             position = outcome.position
             progress.position[shard] = position
-            progress.applied += outcome.applied
-            progress.skipped += batch.skipped + outcome.failed
+            progress.applied += outcome.counts.applied
+            progress.skipped += outcome.counts.skipped
             if on_progress is not None:
                 on_progress(progress)
 
@@ -93,12 +93,12 @@ async def replay(
 
 
 async def _apply_retrying(
-    side: ReadSide, projection: Projection, suffix: str, shard: int, batch: Batch
+    side: ReadSide, projection: Projection, reader: ShardReader, suffix: str, batch: Batch
 ) -> Outcome:
     for attempt in range(ROLLBACK_RETRIES):
         try:
             async with side.pool.acquire() as conn:
-                return await apply_batch(conn, projection, suffix, shard, batch)
+                return await apply_batch(conn, projection, reader, suffix, batch)
         except asyncpg.TransactionRollbackError:  # deadlock or serialization: try again
             if attempt == ROLLBACK_RETRIES - 1:
                 raise

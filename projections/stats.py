@@ -13,7 +13,9 @@ from readmodels import tables
 from schemas.envelope import Envelope
 from schemas.scan import RewardCompleted, VisionCompleted
 
-STATS = Projection("stats", 1, tables.STATS)
+STATS = Projection(
+    "stats", 1, tables.STATS, shared=frozenset({"stats_scans_daily", "stats_rewards"})
+)
 
 KST = timezone(timedelta(hours=9), "KST")
 

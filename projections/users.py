@@ -14,7 +14,7 @@ from schemas.envelope import Envelope
 from schemas.scan import ScanCompleted
 from schemas.users import ProfileUpdated, UserDeleted, UserLoggedIn, UserRegistered
 
-USERS = Projection("users", 1, tables.USERS)
+USERS = Projection("users", 1, tables.USERS, shared=frozenset({"users"}))
 
 POINTS_PER_SCAN = 10
 

@@ -137,17 +137,18 @@ class ShardProjector:
             outcome = await apply_batch(
                 conn,
                 self.projection,
+                self.reader,
                 suffix_of(self.version),
-                self.shard,
                 batch,
                 live_version=self.version,
             )
         self.position = outcome.position
-        self.metrics.applied.labels(**self.labels).inc(outcome.applied)
+        counts = outcome.counts
+        self.metrics.applied.labels(**self.labels).inc(counts.applied)
         for reason, count in (
-            ("unknown", batch.unknown),
-            ("malformed", batch.malformed),
-            ("failed", outcome.failed),
+            ("unknown", counts.unknown),
+            ("malformed", counts.malformed),
+            ("failed", counts.failed),
         ):
             if count:
                 self.metrics.skipped.labels(**self.labels, reason=reason).inc(count)

@@ -1,0 +1,252 @@
+"""``eco2 bench rebuild``: rebuild throughput over a large synthetic log, against COPY.
+
+Loads ``events`` synthetic scan-chain events into a throwaway namespace (pipelined appends),
+rebuilds each projection from position 0 into a throwaway schema, and measures in the same run
+Postgres ``COPY`` of (a) the rows the scans rebuild produced and (b) one row per event — the
+ceilings a projector cannot beat. Prints a table and appends it to ``BENCHMARKS.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import schemas
+from eventstore.keys import Layout
+from eventstore.store import EventStore
+from infra.bootstrap import redis_client
+from infra.settings import Settings
+from projections.builtin import select
+from projections.context import ReadSide
+from projections.rebuild import rebuild
+from projections.synthetic import SyntheticLog
+from readmodels.db import connect, create_pool, quote_ident
+from readmodels.migrate import migrate
+from readmodels.tables import SCANS
+
+if TYPE_CHECKING:
+    from readmodels.db import Pool
+
+bench_app = typer.Typer(help="Benchmarks.")
+console = Console()
+
+EVENT_COLUMNS = ["shard", "position", "aggregate_id", "type", "data", "recorded_at"]
+
+
+async def _load(store: EventStore, events: int) -> tuple[int, float, list[tuple[Any, ...]]]:
+    log = SyntheticLog(schemas.registry, users=2_000)
+    rows: list[tuple[Any, ...]] = []
+    started = time.perf_counter()
+    while len(rows) < events:
+        for chunk in log.appends(1_000, chunk=1_000):
+            results = await store.append_batch(chunk)
+            for (envelopes, _), result in zip(chunk, results, strict=True):
+                for env, rec in zip(envelopes, result.records, strict=True):
+                    rows.append(
+                        (
+                            rec.shard,
+                            rec.position,
+                            env.aggregate_id,
+                            env.type,
+                            json.dumps(env.data, ensure_ascii=False),
+                            dt.datetime.fromtimestamp(env.timestamp, dt.UTC),
+                        )
+                    )
+    return len(rows), time.perf_counter() - started, rows
+
+
+async def _copy_ceilings(pool: Pool, event_rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """Time COPY of the rebuilt scans rows and of one row per event into fresh tables."""
+    scratch = "s" + uuid.uuid4().hex[:8]
+    spec = SCANS.tables[0]
+    async with pool.acquire() as conn:
+        records = await conn.fetch("SELECT * FROM scans")
+        scan_rows = [tuple(r) for r in records]
+        names = list(records[0].keys()) if records else []
+        for statement in spec.create_sql(scratch):
+            await conn.execute(statement)
+        started = time.perf_counter()
+        await conn.copy_records_to_table(spec.physical(scratch), records=scan_rows, columns=names)
+        scans_s = time.perf_counter() - started
+        await conn.execute(
+            "CREATE TABLE bench_events (shard integer, position bigint, aggregate_id text,"
+            " type text, data jsonb, recorded_at timestamptz, PRIMARY KEY (shard, position))"
+        )
+        started = time.perf_counter()
+        await conn.copy_records_to_table("bench_events", records=event_rows, columns=EVENT_COLUMNS)
+        events_s = time.perf_counter() - started
+    return {"scan_rows": len(scan_rows), "copy_scans_s": scans_s, "copy_events_s": events_s}
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+async def _server_versions(pool: Pool, store: EventStore) -> str:
+    async with pool.acquire() as conn:
+        pg = str(await conn.fetchval("SHOW server_version"))
+    info: dict[str, Any] = await store.redis.info("server")
+    return f"PostgreSQL {pg}, Redis {info.get('redis_version', '?')}"
+
+
+async def _drop_namespace(store: EventStore) -> None:
+    pattern = "{" + store.layout.namespace + ":*"
+    batch: list[str] = []
+    async for key in store.redis.scan_iter(match=pattern, count=5_000):
+        batch.append(key)
+        if len(batch) >= 2_000:
+            await store.redis.unlink(*batch)
+            batch = []
+    if batch:
+        await store.redis.unlink(*batch)
+
+
+async def bench_rebuild(
+    settings: Settings, events: int, *, projections: list[str] | None = None, batch_size: int = 5000
+) -> dict[str, Any]:
+    """Run the benchmark against ``settings``' Redis and Postgres; returns the figures."""
+    if settings.database_url is None:
+        raise RuntimeError("DATABASE_URL is not resolved (start embedded services first)")
+    tag = uuid.uuid4().hex[:10]
+    layout = Layout(f"bench{tag}", settings.shards)
+    schema = f"bench_{tag}"
+    redis = redis_client(settings)
+    pool = await create_pool(settings.database_url, schema, max_size=settings.shards + 4)
+    store = EventStore(redis, layout, schemas.registry)
+    result: dict[str, Any] = {"events": events, "shards": settings.shards}
+    try:
+        await migrate(pool)
+        loaded, load_s, event_rows = await _load(store, events)
+        result.update(loaded=loaded, load_s=load_s, servers=await _server_versions(pool, store))
+        side = ReadSide(pool, settings.database_url, schema, redis, layout, schemas.registry)
+        rebuilds: dict[str, dict[str, float]] = {}
+        for projection in select(projections):
+            report = await rebuild(side, projection, batch_size=batch_size)
+            rebuilds[projection.name] = {
+                "entries": report.entries,
+                "applied": report.applied,
+                "seconds": report.seconds,
+                "rate": report.rate,
+            }
+        result["rebuild"] = rebuilds
+        result.update(await _copy_ceilings(pool, event_rows))
+    finally:
+        await pool.close()
+        conn = await connect(settings.database_url, "public")
+        try:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+        finally:
+            await conn.close()
+        await _drop_namespace(store)
+        await redis.aclose()
+    return result
+
+
+def report_table(result: dict[str, Any]) -> Table:
+    table = Table("measure", "events", "seconds", "events/s", "vs COPY")
+    loaded = result["loaded"]
+    copy_events_rate = loaded / result["copy_events_s"]
+    copy_scans_rate = loaded / result["copy_scans_s"]
+    table.add_row(
+        "load (pipelined appends)",
+        f"{loaded:,}",
+        f"{result['load_s']:.1f}",
+        f"{loaded / result['load_s']:,.0f}",
+        "",
+    )
+    for name, r in result["rebuild"].items():
+        table.add_row(
+            f"rebuild {name}",
+            f"{int(r['entries']):,}",
+            f"{r['seconds']:.1f}",
+            f"{r['rate']:,.0f}",
+            f"{r['rate'] / copy_events_rate:.0%}",
+        )
+    table.add_row(
+        "COPY one row per event",
+        f"{loaded:,}",
+        f"{result['copy_events_s']:.1f}",
+        f"{copy_events_rate:,.0f}",
+        "100%",
+    )
+    table.add_row(
+        f"COPY the {result['scan_rows']:,} rebuilt scans rows",
+        f"({loaded:,})",
+        f"{result['copy_scans_s']:.2f}",
+        f"{copy_scans_rate:,.0f}",
+        "",
+    )
+    return table
+
+
+def markdown(result: dict[str, Any], command: str) -> str:
+    loaded = result["loaded"]
+    copy_events_rate = loaded / result["copy_events_s"]
+    copy_scans_rate = loaded / result["copy_scans_s"]
+    lines = [
+        "## Rebuild throughput (`eco2 bench rebuild`)",
+        "",
+        f"- command: `{command}`",
+        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {_machine()}; {result['servers']}; {result['shards']} shards",
+        f"- log: {loaded:,} synthetic events (scan chains, 1 in 20 failing, user registrations"
+        " and character grants), loaded by pipelined appends",
+        "",
+        "| measure | events | seconds | events/s | vs COPY (one row per event) |",
+        "|---|---:|---:|---:|---:|",
+        f"| load (pipelined appends) | {loaded:,} | {result['load_s']:.1f} |"
+        f" {loaded / result['load_s']:,.0f} | |",
+    ]
+    for name, r in result["rebuild"].items():
+        lines.append(
+            f"| rebuild `{name}` | {int(r['entries']):,} | {r['seconds']:.1f} | {r['rate']:,.0f} |"
+            f" {r['rate'] / copy_events_rate:.0%} |"
+        )
+    lines += [
+        f"| COPY one row per event (ceiling) | {loaded:,} | {result['copy_events_s']:.1f} |"
+        f" {copy_events_rate:,.0f} | 100% |",
+        f"| COPY the {result['scan_rows']:,} rebuilt `scans` rows | ({loaded:,}) |"
+        f" {result['copy_scans_s']:.2f} | {copy_scans_rate:,.0f} | |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+@bench_app.command("rebuild")
+def rebuild_command(
+    events: Annotated[int, typer.Option(help="Synthetic events to load.")] = 1_000_000,
+    output: Annotated[Path, typer.Option(help="Markdown file to append to.")] = Path(
+        "BENCHMARKS.md"
+    ),
+    batch_size: Annotated[int, typer.Option(help="Log entries per transaction.")] = 5000,
+) -> None:
+    """Rebuild events/s over a synthetic log, with Postgres COPY as the ceiling."""
+    result = asyncio.run(bench_rebuild(Settings.from_env(), events, batch_size=batch_size))
+    console.print(report_table(result))
+    command = f"eco2 bench rebuild --events {events} --batch-size {batch_size}"
+    with output.open("a", encoding="utf-8") as f:
+        f.write("\n" + markdown(result, command))
+    console.print(f"appended to {output}")
+
+
+if __name__ == "__main__":
+    bench_app()

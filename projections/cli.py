@@ -1,0 +1,211 @@
+"""``eco2 projections …``: list, status, rebuild, verify, run (for analysts and operators).
+
+Mounted by ``infra/cli.py`` as ``app.add_typer(projections_app, name="projections")``; also
+runnable alone as ``python -m projections.cli``. Settings come from the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from infra.bootstrap import open_resources
+from infra.settings import Settings
+from projections.builtin import PROJECTIONS, select
+from projections.context import ReadSide
+from projections.rebuild import rebuild
+from projections.replay import ReplayProgress, heads
+from projections.runner import run_projectors
+from projections.status import projection_status
+from projections.verify import VerifyReport, verify
+from readmodels.migrate import migrate
+
+projections_app = typer.Typer(help="Read-model projections: status, rebuild, verify, run.")
+console = Console()
+T = TypeVar("T")
+
+Names = Annotated[list[str], typer.Argument(help="Projection names, or 'all'.")]
+
+
+def _names(names: list[str]) -> list[str]:
+    return list(PROJECTIONS) if names == ["all"] else names
+
+
+def _run(job: Callable[[ReadSide], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with open_resources(Settings.from_env()) as resources:
+            side = ReadSide.from_resources(resources)
+            await migrate(side.pool)
+            return await job(side)
+
+    return asyncio.run(main())
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>9,.0f} events/s"),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _tracker(bar: Progress, description: str) -> Callable[[ReplayProgress], None]:
+    task = bar.add_task(description, total=None, rate=0.0)
+
+    def update(progress: ReplayProgress) -> None:
+        bar.update(task, completed=progress.done, total=progress.total, rate=progress.rate)
+
+    return update
+
+
+@projections_app.command("list")
+def list_command() -> None:
+    """The projections of this release and the events each one handles."""
+    table = Table("projection", "code version", "tables", "handles")
+    for p in PROJECTIONS.values():
+        table.add_row(
+            p.name,
+            str(p.version),
+            ", ".join(t.name for t in p.group.tables),
+            ", ".join(sorted(cls.__name__ for cls in p.handlers)),
+        )
+    console.print(table)
+
+
+@projections_app.command("status")
+def status_command() -> None:
+    """Active table version, checkpoints, lag and versions on disk of every projection."""
+
+    async def job(side: ReadSide) -> None:
+        log_heads = await heads(side)
+        table = Table(
+            "projection", "active", "code", "shard", "checkpoint", "head", "lag", "versions"
+        )
+        for p in PROJECTIONS.values():
+            async with side.pool.acquire() as conn:
+                st = await projection_status(conn, p)
+            for shard, head in log_heads.items():
+                position = st.positions.get(shard, 0)
+                table.add_row(
+                    p.name if shard == 0 else "",
+                    f"v{st.active}" if shard == 0 else "",
+                    ("" if shard else f"{st.built_by}" + (" (stale)" if st.stale else "")),
+                    str(shard),
+                    str(position),
+                    str(head),
+                    str(max(head - position, 0)),
+                    ", ".join(st.versions) if shard == 0 else "",
+                )
+        console.print(table)
+
+    _run(job)
+
+
+@projections_app.command("rebuild")
+def rebuild_command(
+    names: Names,
+    batch_size: Annotated[int, typer.Option(help="Log entries per transaction.")] = 5000,
+) -> None:
+    """Rebuild into new tables from position 0, then switch readers atomically."""
+
+    async def job(side: ReadSide) -> None:
+        for projection in select(_names(names)):
+            with _progress_bar() as bar:
+                report = await rebuild(
+                    side,
+                    projection,
+                    batch_size=batch_size,
+                    on_progress=_tracker(bar, f"rebuild {projection.name}"),
+                )
+            console.print(
+                f"{report.name}: v{report.previous} → v{report.version}, {report.entries:,}"
+                f" log entries ({report.applied:,} applied, {report.skipped:,} skipped) in"
+                f" {report.seconds:.1f} s = {report.rate:,.0f} events/s"
+            )
+
+    _run(job)
+
+
+def print_verify(report: VerifyReport) -> None:
+    positions = ", ".join(f"{s}:{p}" for s, p in sorted(report.positions.items()))
+    console.print(f"[bold]{report.name}[/] v{report.version} at positions {positions}")
+    table = Table("table", "live rows", "rebuilt rows", "live md5", "rebuilt md5", "result")
+    for t in report.tables:
+        table.add_row(
+            t.table,
+            str(t.live_rows),
+            str(t.rebuilt_rows),
+            t.live_checksum,
+            t.rebuilt_checksum,
+            "[green]same" if t.clean else "[red]DIFFERENT",
+        )
+    console.print(table)
+    for t in report.tables:
+        for label, keys in (
+            ("only in live", t.only_live),
+            ("only in rebuild", t.only_rebuilt),
+            ("different", t.different),
+        ):
+            for key in keys:
+                console.print(f"  {t.table}: {label}: {key}")
+
+
+@projections_app.command("verify")
+def verify_command(names: Names) -> None:
+    """Replay into scratch tables up to the live checkpoints and compare checksums.
+
+    Exit code 1 when any table differs."""
+
+    async def job(side: ReadSide) -> bool:
+        clean = True
+        for projection in select(_names(names)):
+            with _progress_bar() as bar:
+                report = await verify(
+                    side, projection, on_progress=_tracker(bar, f"verify {projection.name}")
+                )
+            print_verify(report)
+            clean = clean and report.clean
+        return clean
+
+    if not _run(job):
+        raise typer.Exit(1)
+
+
+@projections_app.command("run")
+def run_command(
+    names: Annotated[list[str] | None, typer.Argument(help="Projections (default: all).")] = None,
+) -> None:
+    """Run live projectors (shards are shared with other processes through leases)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def main() -> None:
+        async with open_resources(Settings.from_env()) as resources:
+            await run_projectors(resources, names or None)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    projections_app()
