@@ -1,0 +1,266 @@
+"""Run handler functions over a consumer group on every shard (the raw batched path).
+
+At-least-once delivery, bounded concurrency, batched acks; a failing entry goes to the group's
+retry stream until ``max_deliveries`` attempts, then to the DLQ — it never blocks its shard.
+Entries left by a crashed consumer are claimed after ``claim_idle_ms`` and redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from eventstore.groups import ConsumerGroup, Delivery, Source
+from eventstore.keys import Layout
+from schemas.envelope import Envelope, MalformedEntry
+from schemas.registry import Message, MessageRegistry, RegistryError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope, Message], Awaitable[None]]
+
+
+class RetryLater(Exception):
+    """Raised by a handler to ask for redelivery later (counts as an attempt)."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer group and the handlers it runs, by message class."""
+
+    group: str
+    source: Source
+    handlers: Mapping[type[Message], Handler]
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    workers: int = 64  # messages handled concurrently per process
+    batch: int = 100  # entries read per XREADGROUP
+    block_ms: int = 1000
+    max_deliveries: int = 5
+    claim_idle_ms: int = 30_000
+    claim_interval_s: float = 1.0
+    retry_backoff_s: float = 0.05  # doubled per attempt, capped at 2 s
+    start: str = "0"  # where a new group starts: "0" = the backlog, "$" = new entries only
+
+
+def consumer_name(prefix: str) -> str:
+    """A consumer name unique to this process."""
+    return f"{prefix}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def decode(delivery: Delivery, registry: MessageRegistry) -> tuple[Envelope, Message]:
+    """The envelope and message of a delivery; raises ``MalformedEntry`` / ``RegistryError``."""
+    position = None
+    if delivery.stream.endswith(":events"):
+        position = int(delivery.entry_id.split("-", 1)[0])
+    envelope = Envelope.from_fields(delivery.fields, position=position, shard=delivery.shard)
+    return envelope, registry.decode_envelope(envelope)
+
+
+class Dispatcher:
+    """Decide what happens to one delivery: handled and acked, retried, or dead-lettered."""
+
+    def __init__(
+        self,
+        group: ConsumerGroup,
+        subscription: Subscription,
+        registry: MessageRegistry,
+        options: RunnerOptions,
+    ) -> None:
+        self.group = group
+        self.subscription = subscription
+        self.registry = registry
+        self.options = options
+
+    async def process(self, delivery: Delivery) -> bool:
+        """Handle ``delivery``. True: ack it now; False: it was already moved (retry/DLQ)."""
+        if delivery.attempts >= self.options.max_deliveries:
+            await self.group.dead_letter(
+                delivery,
+                f"gave up after {delivery.attempts} deliveries (consumer crashed or timed out)",
+                attempts=delivery.attempts,
+            )
+            return False
+        try:
+            envelope, message = decode(delivery, self.registry)
+        except (MalformedEntry, RegistryError) as exc:
+            # Poison: retrying cannot help. Dead-letter at once, the shard moves on.
+            await self.group.dead_letter(delivery, f"{type(exc).__name__}: {exc}", attempts=1)
+            return False
+        handler = self.subscription.handlers.get(type(message))
+        if handler is None:
+            return True
+        try:
+            await handler(envelope, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return await self._failed(delivery, exc)
+        return True
+
+    async def _failed(self, delivery: Delivery, exc: Exception) -> bool:
+        attempts = delivery.attempts + 1
+        error = f"{type(exc).__name__}: {exc}"
+        if attempts >= self.options.max_deliveries:
+            log.error("dead-lettering %s after %d attempts: %s", delivery.origin, attempts, error)
+            await self.group.dead_letter(delivery, error, attempts=attempts)
+        else:
+            if not isinstance(exc, RetryLater):
+                log.warning("attempt %d of %s failed: %s", attempts, delivery.origin, error)
+            delay = min(self.options.retry_backoff_s * 2 ** (attempts - 1), 2.0)
+            await asyncio.sleep(delay)
+            await self.group.retry(delivery, error)
+        return False
+
+
+class Runner:
+    """Consume a subscription on ``shards`` (default all) until cancelled."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        layout: Layout,
+        registry: MessageRegistry,
+        subscription: Subscription,
+        *,
+        consumer: str | None = None,
+        options: RunnerOptions | None = None,
+        shards: list[int] | None = None,
+    ) -> None:
+        self.options = options or RunnerOptions()
+        self.group = ConsumerGroup(
+            redis,
+            layout,
+            group=subscription.group,
+            source=subscription.source,
+            consumer=consumer or consumer_name(subscription.group),
+        )
+        self.dispatcher = Dispatcher(self.group, subscription, registry, self.options)
+        self.shards = shards if shards is not None else list(range(layout.shards))
+        self._slots = asyncio.Semaphore(self.options.workers)
+        self._in_flight: dict[str, set[str]] = defaultdict(set)
+        self._acks: dict[str, list[str]] = defaultdict(list)
+        self._ack_ready = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.processed = 0
+        self._busy = 0
+        self._stopped = asyncio.Event()
+
+    async def run(self) -> None:
+        """Consume until cancelled or ``stop()``; then finish in-flight work and flush acks.
+
+        Loops end by a flag rather than by cancellation: cancelling a blocking XREADGROUP in
+        redis-py can leave its connection stuck, so a read is always allowed to finish
+        (at most ``block_ms``).
+        """
+        await self.group.ensure(self.shards, start=self.options.start)
+        loops = [asyncio.create_task(self._read_loop(shard)) for shard in self.shards]
+        loops += [asyncio.create_task(self._claim_loop()), asyncio.create_task(self._ack_loop())]
+        try:
+            await self._stopped.wait()
+        finally:
+            self._stopped.set()
+            self._ack_ready.set()
+            _, stuck = await asyncio.wait(loops, timeout=self.options.block_ms / 1000 + 5)
+            for task in stuck:
+                task.cancel()
+            await self.drain()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def _read_loop(self, shard: int) -> None:
+        while not self._stopped.is_set():
+            await self._slots.acquire()  # wait for room, without reserving it
+            self._slots.release()
+            count = max(1, min(self.options.batch, self.options.workers - self._busy))
+            try:
+                deliveries = await self.group.read(shard, count=count, block_ms=self.options.block_ms)
+            except Exception:
+                log.exception("read from shard %d failed; retrying", shard)
+                await asyncio.sleep(1)
+                continue
+            for delivery in deliveries:
+                self._in_flight[delivery.stream].add(delivery.entry_id)
+            for delivery in deliveries:
+                await self._slots.acquire()
+                self._start(delivery)
+
+    def _start(self, delivery: Delivery) -> None:
+        self._in_flight[delivery.stream].add(delivery.entry_id)
+        self._busy += 1
+        task = asyncio.create_task(self._handle(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, delivery: Delivery) -> None:
+        try:
+            ack = await self.dispatcher.process(delivery)
+            if ack:
+                self._acks[delivery.stream].append(delivery.entry_id)
+                self._ack_ready.set()
+            self.processed += 1
+        except Exception:
+            # Redis trouble while retrying/dead-lettering: leave it pending; a claim retries it.
+            log.exception("could not settle %s", delivery.origin)
+        finally:
+            self._in_flight[delivery.stream].discard(delivery.entry_id)
+            self._busy -= 1
+            self._slots.release()
+
+    async def _ack_loop(self) -> None:
+        while not self._stopped.is_set():
+            await self._ack_ready.wait()
+            self._ack_ready.clear()
+            await asyncio.sleep(0.002)  # let a few more complete: one XACK per batch
+            pending, self._acks = self._acks, defaultdict(list)
+            for stream, ids in pending.items():
+                try:
+                    await self.group.ack(stream, *ids)
+                except Exception:
+                    log.exception("ack failed; entries will be redelivered by a claim")
+
+    async def _claim_loop(self) -> None:
+        touch_every = max(self.options.claim_idle_ms / 3000, 0.05)
+        last_touch = 0.0
+        loop = asyncio.get_running_loop()
+        while not self._stopped.is_set():
+            await asyncio.sleep(min(self.options.claim_interval_s, touch_every))
+            try:
+                if loop.time() - last_touch >= touch_every:
+                    for stream, ids in list(self._in_flight.items()):
+                        await self.group.touch(stream, list(ids))
+                    last_touch = loop.time()
+                for shard in self.shards:
+                    if self._busy >= self.options.workers:
+                        break
+                    claimed = await self.group.claim(
+                        shard, min_idle_ms=self.options.claim_idle_ms, count=self.options.batch
+                    )
+                    for delivery in claimed:
+                        if delivery.entry_id in self._in_flight[delivery.stream]:
+                            continue
+                        await self._slots.acquire()
+                        self._start(delivery)
+            except Exception:
+                log.exception("claim sweep failed; retrying")
+
+    async def drain(self) -> None:
+        """Wait for in-flight handlers and flush acks (for clean shutdown and tests)."""
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=30)
+        pending, self._acks = self._acks, defaultdict(list)
+        for stream, ids in pending.items():
+            with contextlib.suppress(Exception):
+                await self.group.ack(stream, *ids)

@@ -1,0 +1,165 @@
+"""Consumer groups on a shard's streams: read, ack, claim, retry and dead-letter.
+
+Each group reads two streams per shard: the source (``{tag}:commands`` or ``{tag}:events``) and
+its own retry stream ``{tag}:retry:<group>`` (failed attempts and DLQ replays land there, so a
+replay reaches that group only). Prior attempts travel with an entry in ``_attempts``; a crashed
+consumer's entries are found by XAUTOCLAIM and their delivery counts read from XPENDING.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from eventstore.keys import Layout, ShardKeys
+
+Source = Literal["commands", "events"]
+ATTEMPTS = "_attempts"  # prior failed attempts, carried by retry entries
+ORIGIN = "_origin"  # "<stream>/<id>" of the entry a retry came from
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One entry handed to a consumer."""
+
+    shard: int
+    stream: str
+    entry_id: str
+    fields: dict[str, str]
+    attempts: int  # failed or crashed deliveries before this one
+
+    @property
+    def origin(self) -> str:
+        return self.fields.get(ORIGIN) or f"{self.stream}/{self.entry_id}"
+
+
+def _source_key(keys: ShardKeys, source: Source) -> str:
+    return keys.commands if source == "commands" else keys.events
+
+
+class ConsumerGroup:
+    """One consumer of one group over chosen shards."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        layout: Layout,
+        *,
+        group: str,
+        source: Source,
+        consumer: str,
+    ) -> None:
+        self.redis = redis
+        self.layout = layout
+        self.group = group
+        self.source = source
+        self.consumer = consumer
+
+    def streams(self, shard: int) -> tuple[str, str]:
+        """(source stream, retry stream) of ``shard``."""
+        keys = self.layout.keys(shard)
+        return _source_key(keys, self.source), keys.retry(self.group)
+
+    async def ensure(self, shards: range | list[int], *, start: str = "0") -> None:
+        """Create the group on every stream of ``shards`` (idempotent).
+
+        ``start="0"`` consumes the existing backlog; ``"$"`` only what arrives from now on.
+        """
+        for shard in shards:
+            for stream in self.streams(shard):
+                try:
+                    await self.redis.xgroup_create(stream, self.group, id=start, mkstream=True)
+                except ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+
+    async def read(self, shard: int, *, count: int, block_ms: int) -> list[Delivery]:
+        """New entries of the shard's source and retry streams for this consumer."""
+        source, retry = self.streams(shard)
+        reply = await self.redis.xreadgroup(
+            self.group, self.consumer, {retry: ">", source: ">"}, count=count, block=block_ms
+        )
+        deliveries = []
+        for stream, entries in reply or []:
+            for entry_id, fields in entries:
+                if fields is None:  # deleted while pending
+                    continue
+                attempts = int(fields.get(ATTEMPTS, 0))
+                deliveries.append(Delivery(shard, stream, entry_id, fields, attempts))
+        return deliveries
+
+    async def ack(self, stream: str, *entry_ids: str) -> None:
+        if entry_ids:
+            await self.redis.xack(stream, self.group, *entry_ids)
+
+    async def touch(self, stream: str, entry_ids: list[str]) -> None:
+        """Reset the idle time of entries still being worked on, so no one claims them."""
+        if entry_ids:
+            await self.redis.xclaim(
+                stream, self.group, self.consumer, 0, entry_ids, justid=True
+            )
+
+    async def claim(self, shard: int, *, min_idle_ms: int, count: int = 100) -> list[Delivery]:
+        """Take over entries idle longer than ``min_idle_ms`` (their consumer likely died)."""
+        claimed: list[Delivery] = []
+        for stream in self.streams(shard):
+            reply = await self.redis.xautoclaim(
+                stream, self.group, self.consumer, min_idle_ms, "0-0", count=count
+            )
+            entries = [(i, f) for i, f in reply[1] if f is not None]
+            for entry_id, _ in reply[1]:
+                if _ is None:  # trimmed away: nothing left to process
+                    await self.ack(stream, entry_id)
+            if not entries:
+                continue
+            pending = await self.redis.xpending_range(
+                stream, self.group, min=entries[0][0], max=entries[-1][0], count=len(entries) * 2
+            )
+            delivered = {p["message_id"]: int(p["times_delivered"]) for p in pending}
+            for entry_id, fields in entries:
+                crashed = max(delivered.get(entry_id, 1) - 1, 0)
+                attempts = int(fields.get(ATTEMPTS, 0)) + crashed
+                claimed.append(Delivery(shard, stream, entry_id, fields, attempts))
+        return claimed
+
+    async def retry(self, delivery: Delivery, error: str) -> None:
+        """Re-queue a failed entry on this group's retry stream and ack the original."""
+        keys = self.layout.keys(delivery.shard)
+        fields = _original_fields(delivery)
+        fields[ATTEMPTS] = str(delivery.attempts + 1)
+        fields[ORIGIN] = delivery.origin
+        fields["_error"] = error[:2000]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(keys.retry(self.group), fields)
+            pipe.xack(delivery.stream, self.group, delivery.entry_id)
+            await pipe.execute()
+
+    async def dead_letter(self, delivery: Delivery, error: str, *, attempts: int) -> str:
+        """Move an entry to ``{tag}:dlq`` with its error and attempts, and ack it."""
+        keys = self.layout.keys(delivery.shard)
+        stream, _, entry_id = delivery.origin.rpartition("/")
+        fields: dict[str, Any] = _original_fields(delivery)
+        fields.update(
+            {
+                "dlq_stream": stream,
+                "dlq_entry": entry_id,
+                "dlq_group": self.group,
+                "dlq_attempts": str(attempts),
+                "dlq_error": error[:4000],
+                "dlq_consumer": self.consumer,
+                "dlq_at": repr(time.time()),
+            }
+        )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(keys.dlq, fields)
+            pipe.xack(delivery.stream, self.group, delivery.entry_id)
+            dlq_id, _ = await pipe.execute()
+        return str(dlq_id)
+
+
+def _original_fields(delivery: Delivery) -> dict[str, str]:
+    return {k: v for k, v in delivery.fields.items() if not k.startswith("_")}
