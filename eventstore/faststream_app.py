@@ -1,0 +1,123 @@
+"""Run a subscription as FastStream subscribers: one batch subscriber per shard stream.
+
+Each shard's source stream and the group's retry stream get a ``StreamSub`` in the consumer
+group (batches of up to ``batch`` entries, ``max_workers`` batches at a time). Entries written by
+our Lua script carry no ``__data__`` field, so FastStream hands them over as plain field dicts.
+FastStream acks a batch when the handler returns; failures inside it were already moved to the
+retry stream or the DLQ by the shared ``Dispatcher``. A claim task recovers entries of crashed
+consumers, which FastStream alone would leave pending forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import redis.asyncio as aioredis
+from faststream import FastStream
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisStreamMessage
+
+from eventstore.consumer import Dispatcher, RunnerOptions, Subscription, consumer_name
+from eventstore.groups import ConsumerGroup, Delivery
+from eventstore.keys import Layout
+from schemas.registry import MessageRegistry
+
+log = logging.getLogger(__name__)
+
+
+def faststream_app(
+    redis_url: str,
+    layout: Layout,
+    registry: MessageRegistry,
+    subscription: Subscription,
+    *,
+    options: RunnerOptions | None = None,
+    consumer: str | None = None,
+) -> FastStream:
+    """A FastStream application consuming ``subscription`` on every shard."""
+    options = options or RunnerOptions()
+    consumer = consumer or consumer_name(subscription.group)
+    broker = RedisBroker(redis_url, logger=None)
+    redis = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=5)
+    group = ConsumerGroup(
+        redis, layout, group=subscription.group, source=subscription.source, consumer=consumer
+    )
+    dispatcher = Dispatcher(group, subscription, registry, options)
+
+    for shard in range(layout.shards):
+        for stream in group.streams(shard):
+            _subscribe(broker, dispatcher, shard, stream, consumer, options)
+
+    app = FastStream(broker)
+    claimer: list[asyncio.Task[None]] = []
+
+    @app.on_startup
+    async def create_groups() -> None:
+        # Groups exist before the subscribers start: FastStream would create them at "$"
+        # (skipping the backlog) or stop on NOGROUP.
+        await group.ensure(range(layout.shards), start=options.start)
+
+    @app.after_startup
+    async def start_claims() -> None:
+        claimer.append(asyncio.create_task(_claim_loop(group, dispatcher, options, layout)))
+
+    @app.on_shutdown
+    async def stop_claims() -> None:
+        for task in claimer:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await redis.aclose()
+
+    return app
+
+
+def _subscribe(
+    broker: RedisBroker,
+    dispatcher: Dispatcher,
+    shard: int,
+    stream: str,
+    consumer: str,
+    options: RunnerOptions,
+) -> None:
+    sub = StreamSub(
+        stream,
+        group=dispatcher.subscription.group,
+        consumer=consumer,
+        batch=True,
+        max_records=options.batch,
+        polling_interval=options.block_ms,
+    )
+
+    async def on_batch(body: list[dict[str, Any]], msg: RedisStreamMessage) -> None:
+        ids = msg.raw_message["message_ids"]
+        deliveries = [
+            Delivery(shard, stream, _text(entry_id), fields, int(fields.get("_attempts", 0)))
+            for entry_id, fields in zip(ids, body, strict=True)
+        ]
+        await asyncio.gather(*(dispatcher.process(d) for d in deliveries))
+
+    broker.subscriber(stream=sub, max_workers=max(1, options.workers // options.batch))(
+        on_batch
+    )
+
+
+async def _claim_loop(
+    group: ConsumerGroup, dispatcher: Dispatcher, options: RunnerOptions, layout: Layout
+) -> None:
+    while True:
+        await asyncio.sleep(options.claim_interval_s)
+        try:
+            for shard in range(layout.shards):
+                for delivery in await group.claim(shard, min_idle_ms=options.claim_idle_ms):
+                    if await dispatcher.process(delivery):
+                        await group.ack(delivery.stream, delivery.entry_id)
+        except Exception:
+            log.exception("claim sweep failed; retrying")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

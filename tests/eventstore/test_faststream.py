@@ -1,0 +1,68 @@
+"""The FastStream path: same delivery and dead-letter semantics as the raw runner."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from faststream import FastStream
+
+from eventstore.consumer import RunnerOptions, Subscription
+from eventstore.dlq import DeadLetters
+from eventstore.faststream_app import faststream_app
+from eventstore.keys import Layout
+from eventstore.store import EventStore
+from schemas.envelope import Envelope
+from schemas.registry import Message
+from tests.eventstore.messages import ItemAdded, test_registry
+
+pytestmark = pytest.mark.redis
+
+FAST = RunnerOptions(block_ms=50, claim_idle_ms=300, claim_interval_s=0.05, retry_backoff_s=0.01)
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastStream) -> AsyncIterator[None]:
+    task = asyncio.create_task(app.run())
+    try:
+        yield
+    finally:
+        app.exit()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_faststream_path_handles_everything_and_dead_letters_poison(
+    redis_client: aioredis.Redis, layout: Layout, redis_url: str
+) -> None:
+    store = EventStore(redis_client, layout, test_registry)
+    names = [f"n{i}" for i in range(200)] + ["poison"]
+    for i in range(0, len(names), 20):
+        agg = str(uuid.uuid4())
+        envs = [test_registry.envelope(ItemAdded(name=n), aggregate_id=agg) for n in names[i : i + 20]]
+        await store.append(envs, expected_version=0)
+    seen: list[str] = []
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        assert isinstance(message, ItemAdded)
+        if message.name == "poison":
+            raise ValueError("indigestible")
+        seen.append(message.name)
+
+    app = faststream_app(
+        redis_url, layout, test_registry, Subscription("fs", "events", {ItemAdded: handle}),
+        options=FAST,
+    )
+    letters = DeadLetters(redis_client, layout)
+    async with running(app):
+        async with asyncio.timeout(20):
+            while len(seen) < 200 or not await letters.list():
+                await asyncio.sleep(0.05)
+    assert sorted(seen) == sorted(names[:-1])
+    [letter] = await letters.list()
+    assert "indigestible" in letter.error and letter.attempts == FAST.max_deliveries
+    for shard in range(layout.shards):
+        assert (await redis_client.xpending(layout.keys(shard).events, "fs"))["pending"] == 0
