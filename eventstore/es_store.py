@@ -31,6 +31,7 @@ from redis.client import Pipeline
 
 from eventstore import es_codec
 from eventstore.keys import ShardKeys
+from eventstore.scripts import pack_event
 
 # A stream entry as redis-py returns it without decode_responses: (entry id, fields).
 Entry = tuple[bytes, dict[bytes, bytes]]
@@ -110,7 +111,7 @@ class RedisDatastore:
         ts = repr(time.time())
         for _, indexes in groups:
             for index in indexes:
-                args += es_codec.event_values(stored_events[index], ts)
+                args.append(pack_event(es_codec.event_values(stored_events[index], ts)))
         with translated_errors():
             reply = self._append(keys=script_keys, args=args)
         # reply: [b"ok", pos1, ver1, pos2, ver2, ...] in group order.

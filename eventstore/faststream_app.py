@@ -100,9 +100,9 @@ def _subscribe(
         ]
         await asyncio.gather(*(dispatcher.process(d) for d in deliveries))
 
-    broker.subscriber(stream=sub, max_workers=max(1, options.workers // options.batch))(
-        on_batch
-    )
+    # A batch subscriber ignores FastStream's max_workers: concurrency comes from handling a
+    # batch's entries together (asyncio.gather above).
+    broker.subscriber(stream=sub)(on_batch)
 
 
 async def _claim_loop(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from importlib import resources
 
 from eventstore.errors import (
@@ -11,6 +13,15 @@ from eventstore.errors import (
     PartialDuplicate,
     TrackingConflict,
 )
+
+
+def pack_event(values: Sequence[str | bytes]) -> str:
+    """One event's 9 values as the single JSON-array argument ``append.lua`` expects."""
+    return json.dumps(
+        [v.decode("utf-8") if isinstance(v, bytes) else v for v in values],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 def script_source(name: str) -> str:

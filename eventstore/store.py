@@ -16,7 +16,7 @@ from redis.exceptions import ResponseError
 
 from eventstore.errors import InvalidAppend
 from eventstore.keys import Layout
-from eventstore.scripts import script_source, translate_script_error
+from eventstore.scripts import pack_event, script_source, translate_script_error
 from schemas.envelope import Envelope
 from schemas.registry import MessageRegistry, RegistryError
 
@@ -120,16 +120,15 @@ class EventStore:
         shard = self.layout.keys_for(aggregate_id)
         keys = [shard.events, shard.head, shard.event_ids, "", shard.aggregate(aggregate_id)]
         args: list[Any] = [1, "1", "", "*" if expected == ANY else expected, len(events)]
-        for e in events:
-            f = e.to_fields()
-            args += [f["id"], f["agg"], f["atype"], f["ver"], f["type"], f["sv"], f["data"],
-                     f["meta"], f["ts"]]
+        args += [pack_event(list(e.to_fields().values())) for e in events]
         return keys, args
 
     def _validate(self, events: Sequence[Envelope]) -> None:
         if self.registry is None:
             return
         for e in events:
+            if e.validated:
+                continue
             try:
                 self.registry.decode(e.type, e.schema_version, e.data)
             except RegistryError as exc:

@@ -29,7 +29,7 @@ import time
 from typing import Any
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
 class Metadata(BaseModel):
@@ -59,6 +59,13 @@ class Envelope(BaseModel):
     timestamp: float = Field(default_factory=time.time)
     position: int | None = None  # shard-log position, known once recorded
     shard: int | None = None
+    # True when ``data`` was dumped from a validated message (``MessageRegistry.envelope``):
+    # the store need not validate it again.
+    _validated: bool = PrivateAttr(default=False)
+
+    @property
+    def validated(self) -> bool:
+        return self._validated
 
     def to_fields(self) -> dict[str, str]:
         """The flat Redis field map of this envelope (without ``pos``)."""

@@ -129,7 +129,7 @@ class MessageRegistry:
     ) -> Envelope:
         """Wrap ``message`` for the log. Validation already happened when it was built."""
         name, version = self.wire_name(type(message))
-        return Envelope(
+        envelope = Envelope(
             aggregate_id=aggregate_id,
             aggregate_type=aggregate_type,
             type=name,
@@ -138,6 +138,8 @@ class MessageRegistry:
             metadata=metadata or Metadata(),
             **fields,
         )
+        envelope._validated = True
+        return envelope
 
 
 registry = MessageRegistry()

@@ -13,8 +13,10 @@
 --   expected: an integer = the aggregate's current version must equal it (0 = new)
 --             "*" = append after whatever is there
 --             "=" = events carry explicit versions; each must exceed the current version
--- then, per event (in aggregate order), 9 values: id agg atype ver type sv data meta ts
---   (ver is used only in "=" mode; otherwise versions are assigned here)
+-- then, per event (in aggregate order), ONE value: a JSON array of 9 strings
+--   [id, agg, atype, ver, type, sv, data, meta, ts]  (ver is used only in "=" mode;
+--   otherwise versions are assigned here). One packed argument per event keeps the client's
+--   command packing cheap; cjson unpacks it inside Redis.
 --
 -- Returns {"ok"|"dup", pos1, ver1, pos2, ver2, ...}
 -- Errors: "CONFLICT <agg> <current> <expected>", "DUPLICATE_PARTIAL <id>",
@@ -45,15 +47,23 @@ for i = 1, A do
   total = total + n
 end
 local first_event = arg
-if #ARGV ~= first_event - 1 + total * 9 then
-  return redis.error_reply("BADARGS expected " .. total * 9 .. " event values")
+if #ARGV ~= first_event - 1 + total then
+  return redis.error_reply("BADARGS expected " .. total .. " packed events")
+end
+local events = {}
+for e = 0, total - 1 do
+  local ok, ev = pcall(cjson.decode, ARGV[first_event + e])
+  if not ok or type(ev) ~= "table" or #ev ~= 9 then
+    return redis.error_reply("BADARGS event " .. e .. " is not a JSON array of 9 strings")
+  end
+  events[e] = ev
 end
 
 -- Idempotency: all known -> return the original positions; some known -> refuse.
 if dedupe then
   local known, result = 0, {"dup"}
   for e = 0, total - 1 do
-    local rec = redis.call("HGET", KEYS[3], ARGV[first_event + e * 9])
+    local rec = redis.call("HGET", KEYS[3], events[e][1])
     if rec then
       known = known + 1
       local pos, ver = string.match(rec, "^(%d+):(%-?%d+)$")
@@ -64,7 +74,7 @@ if dedupe then
   if known == total then return result end
   if known > 0 then
     for e = 0, total - 1 do
-      local id = ARGV[first_event + e * 9]
+      local id = events[e][1]
       if redis.call("HEXISTS", KEYS[3], id) == 1 then
         return redis.error_reply("DUPLICATE_PARTIAL " .. id)
       end
@@ -78,11 +88,11 @@ local e = 0
 for i = 1, A do
   local p = plan[i]
   local current = current_version(p.key)
-  local agg = ARGV[first_event + e * 9 + 1]
+  local agg = events[e][2]
   if p.expected == "=" then
     local floor = current
     for j = 0, p.n - 1 do
-      local v = tonumber(ARGV[first_event + (e + j) * 9 + 3])
+      local v = tonumber(events[e + j][4])
       if not v or v < 0 then return redis.error_reply("BADARGS version") end
       if floor ~= nil and v <= floor then
         return redis.error_reply("CONFLICT " .. agg .. " " .. tostring(current) .. " " .. (v - 1))
@@ -119,19 +129,18 @@ e = 0
 for i = 1, A do
   local p = plan[i]
   for j = 0, p.n - 1 do
-    local b = first_event + (e + j) * 9
+    local ev = events[e + j]
     local ver = versions[e + j]
     head = head + 1
     local fields = {
-      "id", ARGV[b], "agg", ARGV[b + 1], "atype", ARGV[b + 2], "ver", ver,
-      "type", ARGV[b + 4], "sv", ARGV[b + 5], "data", ARGV[b + 6], "meta", ARGV[b + 7],
-      "ts", ARGV[b + 8],
+      "id", ev[1], "agg", ev[2], "atype", ev[3], "ver", ver,
+      "type", ev[5], "sv", ev[6], "data", ev[7], "meta", ev[8], "ts", ev[9],
     }
     redis.call("XADD", KEYS[1], head .. "-0", unpack(fields))
     fields[#fields + 1] = "pos"
     fields[#fields + 1] = head
     redis.call("XADD", p.key, ver .. "-1", unpack(fields))
-    if dedupe then redis.call("HSET", KEYS[3], ARGV[b], head .. ":" .. ver) end
+    if dedupe then redis.call("HSET", KEYS[3], ev[1], head .. ":" .. ver) end
     result[#result + 1] = head
     result[#result + 1] = ver
   end

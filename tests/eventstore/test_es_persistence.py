@@ -32,6 +32,7 @@ from eventstore.es_recorders import RedisApplicationRecorder
 from eventstore.es_store import load_append_script
 from eventstore.es_tracking import RedisProcessRecorder
 from eventstore.keys import Layout, ShardKeys, shard_of
+from eventstore.scripts import pack_event
 from schemas.envelope import Envelope
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -218,7 +219,7 @@ def test_events_appended_by_the_async_stores_script_are_readable(
     script = raw.register_script(load_append_script())
     script(
         keys=[keys.events, keys.head, keys.event_ids, keys.tag, keys.aggregate("job-1")],
-        args=[1, "1", "", 0, 1, *values],
+        args=[1, "1", "", 0, 1, pack_event(values)],
     )
     recorder = application_recorder(make_factory(factories, namespace, ECO2_ES_SHARD="0"))
 
