@@ -1,7 +1,9 @@
 """Run a subscription as FastStream subscribers: one batch subscriber per shard stream.
 
 Each shard's source stream and the group's retry stream get a ``StreamSub`` in the consumer
-group (batches of up to ``batch`` entries, ``max_workers`` batches at a time). Entries written by
+group: in batch mode (default: throughput) up to ``batch`` entries per read, handled together;
+with ``batch=False`` one entry per call and FastStream's ``max_workers=options.workers`` calls at a
+time (slow, I/O-bound handlers). Entries written by
 our Lua script carry no ``__data__`` field, so FastStream hands them over as plain field dicts.
 FastStream acks a batch when the handler returns; failures inside it were already moved to the
 retry stream or the DLQ by the shared ``Dispatcher``. A claim task recovers entries of crashed
@@ -36,6 +38,7 @@ def faststream_app(
     *,
     options: RunnerOptions | None = None,
     consumer: str | None = None,
+    batch: bool = True,
 ) -> FastStream:
     """A FastStream application consuming ``subscription`` on every shard."""
     options = options or RunnerOptions()
@@ -49,7 +52,7 @@ def faststream_app(
 
     for shard in range(layout.shards):
         for stream in group.streams(shard):
-            _subscribe(broker, dispatcher, shard, stream, consumer, options)
+            _subscribe(broker, dispatcher, shard, stream, consumer, options, batch=batch)
 
     app = FastStream(broker)
     claimer: list[asyncio.Task[None]] = []
@@ -82,15 +85,30 @@ def _subscribe(
     stream: str,
     consumer: str,
     options: RunnerOptions,
+    *,
+    batch: bool,
 ) -> None:
     sub = StreamSub(
         stream,
         group=dispatcher.subscription.group,
         consumer=consumer,
-        batch=True,
-        max_records=options.batch,
+        batch=batch,
+        max_records=options.batch if batch else None,
         polling_interval=options.block_ms,
     )
+
+    async def on_entry(msg: RedisStreamMessage) -> None:
+        # A single entry without __data__ arrives with an empty body: read the raw fields.
+        [entry_id] = msg.raw_message["message_ids"]
+        raw = msg.raw_message["data"]
+        assert isinstance(raw, dict)
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        attempts = int(fields.get("_attempts", 0))
+        await dispatcher.process(Delivery(shard, stream, _text(entry_id), fields, attempts))
+
+    if not batch:
+        broker.subscriber(stream=sub, max_workers=options.workers)(on_entry)
+        return
 
     async def on_batch(body: list[dict[str, Any]], msg: RedisStreamMessage) -> None:
         ids = msg.raw_message["message_ids"]

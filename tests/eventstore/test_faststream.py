@@ -35,8 +35,9 @@ async def running(app: FastStream) -> AsyncIterator[None]:
         await asyncio.wait_for(task, 10)
 
 
+@pytest.mark.parametrize("batch", [True, False], ids=["batch", "max_workers"])
 async def test_faststream_path_handles_everything_and_dead_letters_poison(
-    redis_client: aioredis.Redis, layout: Layout, redis_url: str
+    redis_client: aioredis.Redis, layout: Layout, redis_url: str, batch: bool
 ) -> None:
     store = EventStore(redis_client, layout, test_registry)
     names = [f"n{i}" for i in range(200)] + ["poison"]
@@ -55,6 +56,7 @@ async def test_faststream_path_handles_everything_and_dead_letters_poison(
     app = faststream_app(
         redis_url, layout, test_registry, Subscription("fs", "events", {ItemAdded: handle}),
         options=FAST,
+        batch=batch,
     )
     letters = DeadLetters(redis_client, layout)
     async with running(app):
