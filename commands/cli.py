@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +19,7 @@ from commands.workers import WorkerKind, run_worker
 from infra.settings import Settings, SettingsError
 
 console = Console(highlight=False, stderr=True)
+T = TypeVar("T")
 
 worker_app = typer.Typer(
     help="Run a handler worker (consumer group) until Ctrl-C.", no_args_is_help=True
@@ -37,12 +40,21 @@ def _settings() -> Settings:
     return settings
 
 
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on uvloop when it is installed (a cheaper event loop), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def _run_worker(kind: WorkerKind) -> None:
     settings = _settings()
     if settings.redis_url is None:
         console.print("[red]REDIS_URL is not set[/red] (run `eco2 up`, or `eco2 services` first)")
         raise typer.Exit(2)
-    asyncio.run(run_worker(kind, settings))
+    run_async(run_worker(kind, settings))
 
 
 @worker_app.command("scan")

@@ -115,7 +115,7 @@ async def _next_events(
     if job.vision is None:
         if Stage.VISION not in job.started:
             started = [StageStarted(stage=Stage.VISION, progress=PROGRESS[Stage.QUEUED])]
-        return started + await run_vision(
+        seen = await run_vision(
             user_id=request.user_id,
             image_url=request.image_url,
             hint=request.user_input,
@@ -124,6 +124,10 @@ async def _next_events(
             media=media,
             media_key=media_key,
         )
+        # The rule is a local lookup: record it with the vision result (one append, not two).
+        if isinstance(seen[0], VisionCompleted):
+            seen += run_rule(seen[0], kb=kb)
+        return started + seen
     if job.rule is None:
         if Stage.RULE not in job.started:
             started = [StageStarted(stage=Stage.RULE, progress=PROGRESS[Stage.VISION])]

@@ -58,7 +58,10 @@ def redis_client(settings: Settings, **kwargs: Any) -> aioredis.Redis:
         "max_connections": 256,
     }
     options.update(kwargs)
-    return aioredis.Redis.from_url(settings.redis_url, **options)
+    # Blocking pool: with more concurrent handlers than connections, a call waits for a free
+    # connection (up to `timeout`) instead of failing at once with "Too many connections".
+    pool = aioredis.BlockingConnectionPool.from_url(settings.redis_url, timeout=20, **options)
+    return aioredis.Redis.from_pool(pool)
 
 
 @asynccontextmanager

@@ -34,9 +34,11 @@ console = Console(highlight=False)
 
 # Command groups owned by other packages: name -> "module:attribute" of a typer.Typer.
 SUBCOMMANDS: dict[str, str] = {
-    # "dlq": "eventstore.dlq_cli:app",
+    "dlq": "eventstore.cli:dlq_app",
+    "projections": "projections.cli:projections_app",
     "worker": "commands.cli:worker_app",
     "grpc": "commands.cli:grpc_app",
+    "bench": "infra.cli_bench:bench_app",
 }
 
 

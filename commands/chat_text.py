@@ -1,0 +1,111 @@
+"""The answer text of a turn that may be run more than once: only ever appended to.
+
+A redelivered turn regenerates its answer, but part of it may already be *committed* (emitted
+as ``TokensEmitted`` and possibly shown). ``AnswerText`` decides what to emit so that the
+concatenated deltas always equal the final answer, with no text repeated:
+
+- while the new text is a prefix of the committed text, nothing is emitted (already there);
+- once it runs past the committed text and continues it, only the rest is emitted;
+- if it *diverges* from the committed text (a non-deterministic model wrote something else),
+  the committed part cannot be taken back: the new answer is emitted in full after a blank
+  line, and the final answer is ``committed + "\\n\\n" + new``. The client shows exactly that,
+  and the recorded message is exactly that.
+
+``TokenBuffer`` coalesces deltas into events: every ``max_tokens`` tokens or ``interval_s``
+seconds, whichever comes first (ARCHITECTURE §2: not one event per token).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+SEPARATOR = "\n\n"
+
+
+class _Mode(Enum):
+    REPLAY = "replay"  # the new text is still inside the committed text
+    EXTEND = "extend"  # the new text continues the committed text
+    DIVERGED = "diverged"  # the new text differs: it follows the committed text in full
+
+
+class AnswerText:
+    """What to emit while a (re)generated answer streams in."""
+
+    def __init__(self, committed: str = "") -> None:
+        self.committed = committed
+        self.emitted = committed  # everything in the log plus what this run emitted
+        self.generated = ""  # this run's text
+        self._mode = _Mode.REPLAY if committed else _Mode.EXTEND
+
+    @property
+    def diverged(self) -> bool:
+        return self._mode is _Mode.DIVERGED
+
+    def feed(self, chunk: str) -> str:
+        """Take the next chunk of this run's text; returns the text to emit now."""
+        if not chunk:
+            return ""
+        self.generated += chunk
+        out = chunk
+        if self._mode is _Mode.REPLAY:
+            if self.committed.startswith(self.generated):
+                return ""
+            if self.generated.startswith(self.committed):
+                self._mode = _Mode.EXTEND
+                out = self.generated[len(self.committed):]
+            else:
+                self._mode = _Mode.DIVERGED
+                out = SEPARATOR + self.generated
+        self.emitted += out
+        return out
+
+    def finish(self, answer: str | None) -> str:
+        """The run's final answer is ``answer``: returns what is still to emit. Afterwards
+        ``emitted`` is the turn's answer (equal to the concatenated deltas)."""
+        if answer and answer.startswith(self.generated):
+            return self.feed(answer[len(self.generated):])
+        # The graph's answer is not what it streamed (or it streamed nothing that matters):
+        # what was streamed stands; an answer never streamed is emitted now.
+        if answer and not self.generated:
+            return self.feed(answer)
+        return ""
+
+
+@dataclass
+class TokenBuffer:
+    """Deltas waiting to become one ``TokensEmitted``."""
+
+    max_tokens: int = 20
+    interval_s: float = 0.05
+    text: str = ""
+    node: str = "answer"
+    tokens: int = 0
+    since: float = field(default=0.0)
+
+    def add(self, text: str, node: str, *, now: float | None = None) -> None:
+        if not text:
+            return
+        if not self.text:
+            self.since = time.monotonic() if now is None else now
+            self.node = node
+        self.text += text
+        self.tokens += 1
+
+    @property
+    def full(self) -> bool:
+        return self.tokens >= self.max_tokens
+
+    def due_in(self, *, now: float | None = None) -> float | None:
+        """Seconds until the pending text must go out (None: nothing pending)."""
+        if not self.text:
+            return None
+        now = time.monotonic() if now is None else now
+        return max(0.0, self.since + self.interval_s - now)
+
+    def take(self) -> tuple[str, str]:
+        """(text, node) pending, and empty the buffer."""
+        text, node = self.text, self.node
+        self.text, self.tokens = "", 0
+        return text, node

@@ -1,0 +1,365 @@
+"""The chat turn handler: ``SendChatMessage`` / ``ProvideInput`` → one run of the chat graph.
+
+A turn is a loop over its recorded state (``TurnState``), like the scan chain:
+
+1. queue it: the user's message on the chat (``MessageRecorded``, id of the turn's step) and
+   ``TurnQueued`` on the turn;
+2. run the graph with the last 10 messages before this turn and the previous intent (both
+   folded from the chat's events), appending node progress, the answer as coalesced deltas, and
+   at the end the assistant's message on the chat, then ``TurnCompleted``;
+3. or stop at ``NeedsInput`` with ``TurnWaiting`` and return — no worker waits for the user;
+   ``ProvideInput`` records ``InputReceived`` and runs the turn again with the location.
+
+Redelivery never duplicates: recorded steps keep their ids, committed text is continued, never
+repeated (``AnswerText``), a finished or waiting turn is a no-op, and an assistant message
+already recorded finishes the turn without running the graph again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import schemas
+from agents.chat.turn import (
+    GeoPoint,
+    HistoryItem,
+    NeedsInput,
+    NodeUpdate,
+    Token,
+    TurnInput,
+    TurnResult,
+)
+from agents.chat.turn import TurnFailed as GraphTurnFailed
+from commands.chat_pacing import Tick, paced
+from commands.chat_session import ChatSession, load_chat
+from commands.chat_text import AnswerText, TokenBuffer
+from commands.chat_turn_state import (
+    TurnState,
+    assistant_message_id,
+    load_turn,
+    turn_effect,
+    user_message_id,
+)
+from commands.chat_writer import TurnMoved, TurnWriter
+from commands.scan_job import caused_by
+from eventstore.consumer import RetryLater
+from eventstore.store import ANY, EventStore
+from schemas.chat import (
+    CHAT,
+    InputReceived,
+    MessageRecorded,
+    Persistence,
+    ProvideInput,
+    SendChatMessage,
+    TurnCompleted,
+    TurnFailed,
+    TurnOutcome,
+    TurnQueued,
+    TurnWaiting,
+)
+from schemas.envelope import Envelope
+from schemas.registry import MessageRegistry
+
+log = logging.getLogger(__name__)
+
+ChatUpdate = NodeUpdate | Token | NeedsInput | TurnResult
+MAX_ROUNDS = 8  # runs after someone else moved the turn; then the runner delivers it again
+
+CHAT_NOT_FOUND = "대화를 찾을 수 없어요. 새 대화에서 다시 질문해 주세요."
+INTERNAL_ERROR = "답변을 만드는 중 문제가 생겼어요. 잠시 후 다시 시도해 주세요."
+NO_ANSWER = "답변을 만들지 못했어요. 질문을 조금 바꿔서 다시 시도해 주세요."
+CANCELLED = "요청을 취소했어요. 다른 질문이 있으면 편하게 물어봐 주세요."
+
+
+class ChatGraph(Protocol):
+    """The chat graph (``agents.chat``): one stateless run per turn."""
+
+    def run(self, turn: TurnInput) -> AsyncIterator[ChatUpdate]:
+        """Progress, answer deltas, then one ``TurnResult`` or ``NeedsInput``; raises the
+        graph's ``TurnFailed`` when a CLOSE node failed."""
+        ...
+
+
+@dataclass(frozen=True)
+class Coalescing:
+    """When answer deltas become an event: every ``max_tokens`` tokens or ``interval_s``."""
+
+    max_tokens: int = 20
+    interval_s: float = 0.05
+
+
+async def handle_send_message(
+    envelope: Envelope,
+    command: SendChatMessage,
+    *,
+    store: EventStore,
+    graph: ChatGraph,
+    registry: MessageRegistry = schemas.registry,
+    coalescing: Coalescing = Coalescing(),
+) -> None:
+    """Run the turn of ``command`` from wherever it stands (no-op when finished or waiting)."""
+    turn = await load_turn(store, command.job_id, registry)
+    if turn.queued is None:
+        turn = await _queue(envelope, command, turn, store=store, registry=registry)
+    await _run_turn(envelope, turn, store=store, graph=graph, registry=registry,
+                    coalescing=coalescing)
+
+
+async def handle_provide_input(
+    envelope: Envelope,
+    command: ProvideInput,
+    *,
+    store: EventStore,
+    graph: ChatGraph,
+    registry: MessageRegistry = schemas.registry,
+    coalescing: Coalescing = Coalescing(),
+) -> None:
+    """Resume the turn waiting at ``command.waiting_version`` (no-op for any other state)."""
+    turn = await load_turn(store, command.job_id, registry)
+    if turn.queued is None or turn.finished:
+        return
+    if turn.is_waiting:
+        if turn.waiting_version != command.waiting_version:
+            return  # an answer to an earlier question
+        writer = TurnWriter(store, registry, turn, cause=envelope, user_id=turn.queued.user_id)
+        received = InputReceived(type=command.type, data=command.data, location=command.location)
+        try:
+            await writer.append(received, "input", str(command.waiting_version))
+        except TurnMoved:
+            turn = await load_turn(store, command.job_id, registry)
+    elif turn.input_version <= command.waiting_version:
+        return  # not answered by this command: nothing of ours to continue
+    await _run_turn(envelope, turn, store=store, graph=graph, registry=registry,
+                    coalescing=coalescing)
+
+
+async def _queue(
+    envelope: Envelope,
+    command: SendChatMessage,
+    turn: TurnState,
+    *,
+    store: EventStore,
+    registry: MessageRegistry,
+) -> TurnState:
+    """Record the user's message on the chat, then ``TurnQueued`` (a failed ``done`` instead
+    when the chat is gone or not the user's)."""
+    job_id = command.job_id
+    chat = await load_chat(store, command.chat_id, registry)
+    writer = TurnWriter(store, registry, turn, cause=envelope, user_id=command.user_id)
+    queued = TurnQueued(
+        chat_id=command.chat_id, user_id=command.user_id, message=command.message,
+        image_url=command.image_url, user_location=command.user_location, model=command.model,
+        user_message_id=user_message_id(job_id),
+    )
+    if chat.visible_to(command.user_id):
+        user_message = MessageRecorded(
+            message_id=user_message_id(job_id), role="user", content=command.message,
+            image_url=command.image_url, metadata={"job_id": job_id}, turn_id=job_id,
+        )
+        await _record_on_chat(store, registry, chat.chat_id, user_message, "user_message",
+                              job_id=job_id, cause=envelope, user_id=command.user_id)
+    try:
+        await writer.append(queued, "queued")
+        if not chat.visible_to(command.user_id):
+            failed = TurnFailed(user_id=command.user_id, chat_id=command.chat_id,
+                                message=CHAT_NOT_FOUND, code="chat_not_found")
+            await writer.append(failed, "failed")
+    except TurnMoved:
+        return await load_turn(store, job_id, registry)
+    return writer.turn
+
+
+async def _run_turn(
+    envelope: Envelope,
+    turn: TurnState,
+    *,
+    store: EventStore,
+    graph: ChatGraph,
+    registry: MessageRegistry,
+    coalescing: Coalescing,
+) -> None:
+    for _ in range(MAX_ROUNDS):
+        if turn.queued is None or turn.finished or turn.is_waiting:
+            return
+        try:
+            await _run_once(envelope, turn, store=store, graph=graph, registry=registry,
+                            coalescing=coalescing)
+            return
+        except TurnMoved as exc:
+            log.info("turn %s moved under this run (%s); re-reading it", turn.job_id, exc)
+            turn = await load_turn(store, turn.job_id, registry)
+    raise RetryLater(f"turn {turn.job_id} kept changing; trying again later")
+
+
+async def _run_once(
+    envelope: Envelope,
+    turn: TurnState,
+    *,
+    store: EventStore,
+    graph: ChatGraph,
+    registry: MessageRegistry,
+    coalescing: Coalescing,
+) -> None:
+    queued = turn.queued
+    assert queued is not None
+    writer = TurnWriter(store, registry, turn, cause=envelope, user_id=queued.user_id)
+    chat = await load_chat(store, queued.chat_id, registry)
+    recorded = chat.message(assistant_message_id(turn.job_id))
+    if recorded is not None:  # the answer is on the chat already: only `done` is missing
+        outcome = _outcome(turn, chat, recorded.content, recorded.intent or "general",
+                           recorded.metadata, recorded.created_at)
+        await writer.append(_completed(turn, outcome), "completed")
+        return
+    text = AnswerText(turn.text)
+    buffer = TokenBuffer(coalescing.max_tokens, coalescing.interval_s)
+
+    async def flush() -> None:
+        pending, node = buffer.take()
+        await writer.tokens(pending, node)
+
+    if turn.cancelled:
+        result = TurnResult(intent="general", intents=[], answer=CANCELLED)
+    else:
+        result = None
+        try:
+            updates = paced(graph.run(_turn_input(turn, chat)), buffer.due_in)
+            async with contextlib.aclosing(updates) as items:
+              async for item in items:
+                if isinstance(item, Tick):
+                    await flush()
+                elif isinstance(item, Token):
+                    if buffer.text and item.node != buffer.node:
+                        await flush()
+                    buffer.add(text.feed(item.content), item.node)
+                    if buffer.full:
+                        await flush()
+                elif isinstance(item, NodeUpdate):
+                    await flush()
+                    await writer.progress(item.node, item.status, item.message, item.detail)
+                elif isinstance(item, NeedsInput):
+                    await flush()
+                    waiting = TurnWaiting(input_type=item.input_type, message=item.message)
+                    await writer.append(waiting, "waiting", str(turn.input_version))
+                    return
+                elif isinstance(item, TurnResult):
+                    result = item
+        except GraphTurnFailed as exc:
+            await _fail(writer, buffer, exc.message, "node_failed")
+            return
+        except TurnMoved:
+            raise
+        except Exception:
+            # A bug or an unguarded failure in the graph: the user is told, never left waiting.
+            log.exception("chat turn %s: the graph crashed", turn.job_id)
+            await _fail(writer, buffer, INTERNAL_ERROR, "internal_error")
+            return
+        if result is None:
+            await _fail(writer, buffer, NO_ANSWER, "no_answer")
+            return
+    buffer.add(text.finish(result.answer), "answer")
+    await flush()
+    metadata = {
+        "job_id": turn.job_id, "intents": list(result.intents),
+        "subagents": list(result.subagents), "skipped": list(result.skipped),
+        "sources": list(result.sources),
+    }
+    answer = MessageRecorded(
+        message_id=assistant_message_id(turn.job_id), role="assistant", content=text.emitted,
+        intent=result.intent, metadata=metadata, turn_id=turn.job_id,
+    )
+    created_at = await _record_on_chat(
+        store, registry, queued.chat_id, answer, "assistant_message",
+        job_id=turn.job_id, cause=envelope, user_id=queued.user_id,
+    )
+    outcome = _outcome(turn, chat, text.emitted, result.intent, metadata, created_at)
+    await writer.append(_completed(turn, outcome), "completed")
+
+
+async def _fail(writer: TurnWriter, buffer: TokenBuffer, message: str, code: str) -> None:
+    """End the turn with a failed ``done`` (after the text generated so far)."""
+    if buffer.text:
+        pending, node = buffer.take()
+        await writer.tokens(pending, node)
+    queued = writer.turn.queued
+    assert queued is not None
+    failed = TurnFailed(user_id=queued.user_id, chat_id=queued.chat_id, message=message, code=code)
+    await writer.append(failed, "failed")
+
+
+def _turn_input(turn: TurnState, chat: ChatSession) -> TurnInput:
+    queued = turn.queued
+    assert queued is not None
+    location = turn.location
+    return TurnInput(
+        chat_id=queued.chat_id,
+        user_id=queued.user_id,
+        message=queued.message,
+        image_url=queued.image_url,
+        location=GeoPoint(latitude=location.latitude, longitude=location.longitude)
+        if location else None,
+        history=[
+            HistoryItem(role="assistant" if m.role == "assistant" else "user",
+                        content=m.content, intent=m.intent)
+            for m in chat.history_for(turn.job_id)
+        ],
+        previous_intent=chat.previous_intent(turn.job_id),
+        model=queued.model,
+    )
+
+
+def _outcome(
+    turn: TurnState, chat: ChatSession, answer: str, intent: str,
+    metadata: dict[str, object], created_at: float,
+) -> TurnOutcome:
+    def names(key: str) -> list[object]:
+        value = metadata.get(key)
+        return list(value) if isinstance(value, list) else []
+
+    return TurnOutcome(
+        intent=intent,
+        intents=[str(i) for i in names("intents")],
+        answer=answer,
+        subagents=[str(s) for s in names("subagents")],
+        skipped=names("skipped"),
+        sources=names("sources"),
+        persistence=Persistence(
+            conversation_id=chat.chat_id,
+            user_message=user_message_id(turn.job_id),
+            assistant_message=assistant_message_id(turn.job_id),
+            assistant_message_created_at=datetime.fromtimestamp(created_at, UTC).isoformat(),
+        ),
+    )
+
+
+def _completed(turn: TurnState, outcome: TurnOutcome) -> TurnCompleted:
+    queued = turn.queued
+    assert queued is not None
+    return TurnCompleted(user_id=queued.user_id, chat_id=queued.chat_id, result=outcome)
+
+
+async def _record_on_chat(
+    store: EventStore,
+    registry: MessageRegistry,
+    chat_id: str,
+    event: MessageRecorded,
+    step: str,
+    *,
+    job_id: str,
+    cause: Envelope,
+    user_id: str,
+) -> float:
+    """Record a message on the chat once (its id is the turn's step); when it was recorded."""
+    envelope = registry.envelope(
+        event, aggregate_id=chat_id, aggregate_type=CHAT,
+        metadata=caused_by(cause, user_id), id=turn_effect(job_id, step),
+    )
+    result = await store.append([envelope], expected_version=ANY)
+    if not result.duplicate:
+        return envelope.timestamp
+    chat = await load_chat(store, chat_id, registry)
+    recorded = chat.message(event.message_id)
+    return recorded.created_at if recorded else envelope.timestamp

@@ -1,0 +1,82 @@
+"""Appending a turn's events: deterministic ids, optimistic versions, coalesced text.
+
+Every event of a turn has the id of its step (``turn_effect(job, step)``), so a run repeated
+after a crash re-creates the ids of what the first run already recorded; those are skipped
+here (the folded ``TurnState`` knows them) instead of being sent again. Each append expects
+the version this writer last saw: if someone else moved the turn on, ``TurnMoved`` is raised
+and the handler re-reads the turn before going on, so two runs never interleave their text.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from commands.chat_turn_state import TurnState, turn_effect
+from commands.scan_job import caused_by
+from eventstore.errors import ConcurrencyConflict, PartialDuplicate
+from eventstore.store import EventStore
+from schemas.chat import CHAT_TURN, NodeProgressed, NodeStatus, TokensEmitted
+from schemas.envelope import Envelope
+from schemas.registry import Event, MessageRegistry
+
+
+class TurnMoved(Exception):
+    """The turn changed under this writer (another run appended): re-read it."""
+
+
+class TurnWriter:
+    """Appends the events of one run of a turn, in order."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        registry: MessageRegistry,
+        turn: TurnState,
+        *,
+        cause: Envelope,
+        user_id: str,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.turn = turn
+        self.cause = cause
+        self.user_id = user_id
+        self._occurrences: Counter[tuple[str, str]] = Counter()
+
+    async def append(self, event: Event, *step: str) -> bool:
+        """Append ``event`` as ``step``; False when that step is already recorded."""
+        event_id = turn_effect(self.turn.job_id, *step)
+        if str(event_id) in self.turn.event_ids:
+            return False
+        envelope = self.registry.envelope(
+            event,
+            aggregate_id=self.turn.job_id,
+            aggregate_type=CHAT_TURN,
+            metadata=caused_by(self.cause, self.user_id),
+            id=event_id,
+        )
+        try:
+            result = await self.store.append([envelope], expected_version=self.turn.version)
+        except (ConcurrencyConflict, PartialDuplicate) as exc:
+            raise TurnMoved(str(exc)) from exc
+        if result.duplicate:  # recorded by another run since we read the turn
+            raise TurnMoved(f"step {'/'.join(step)} was recorded by another run")
+        recorded = envelope.model_copy(update={"version": result.last_version})
+        self.turn.apply(event, recorded)
+        return True
+
+    async def progress(
+        self, node: str, status: NodeStatus, message: str | None, detail: dict[str, object]
+    ) -> None:
+        """A node's progress; the n-th (node, status) of a run is the same step in every run."""
+        k = self._occurrences[(node, status)]
+        self._occurrences[(node, status)] += 1
+        event = NodeProgressed(node=node, status=status, message=message, detail=dict(detail))
+        await self.append(event, "node", node, status, str(k))
+
+    async def tokens(self, text: str, node: str) -> None:
+        """The next delta of the answer text (``seq`` continues the committed deltas)."""
+        if not text:
+            return
+        seq = self.turn.last_seq + 1
+        await self.append(TokensEmitted(content=text, seq=seq, node=node), "tokens", str(seq))

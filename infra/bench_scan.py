@@ -1,0 +1,437 @@
+"""``eco2 bench scan``: N concurrent users scanning through the HTTP API, done read from the log.
+
+Each simulated user uploads one photo, then repeats until the time is up: ``POST /api/v1/scan``
+→ wait for its job's ``done`` (seen by tailing the shard logs) → again. The bench starts its own
+stack (gateway, character service, scan and reward workers) on a fresh namespace with the
+chosen latency profile, and reports completion, scans/min and end-to-end p50/p95 next to the
+original system's figures and the ideal (the simulated model time of one scan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from types import TracebackType
+from typing import Annotated, Any
+
+import httpx
+import redis.asyncio as aioredis
+import typer
+
+from agents.llm.latency import LatencyProfile
+from commands.cli import run_async
+from eventstore.keys import Layout
+from infra.settings import Settings
+from schemas import registry
+from schemas.scan import ScanCompleted, ScanFailed
+
+bench_app = typer.Typer(help="Load benchmarks against a stack started for the run.")
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(120)  # passes the upload's content sniffing
+# What users type next to their photo: most earn a character, some never do.
+HINTS = (
+    "생수병", "페트병", "택배박스", "신문지", "우유팩", "음료 캔", "참치캔", "소주병",
+    "플라스틱 용기", "과자 봉지", "스티로폼", "건전지", "형광등", "헌 옷", "고장난 선풍기",
+    "치킨뼈", "영수증", "깨진 유리",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ScanStack:
+    """Gateway, character service and scan/reward workers as child processes on one namespace.
+
+    Used by this bench and the scan e2e tests; ``kill`` sends a signal to one child (``-9``
+    mid-job), leaving the others to claim its work.
+    """
+
+    def __init__(
+        self, settings: Settings, *, namespace: str, latency: str = "none",
+        scan_workers: int = 1, reward_workers: int = 1, handler_workers: int = 64,
+        claim_idle_ms: int = 30_000, data_dir: Path | None = None,
+    ) -> None:
+        if settings.redis_url is None:
+            raise ValueError("the stack needs REDIS_URL")
+        self.settings = settings
+        self.namespace = namespace
+        self.layout = Layout(namespace, settings.shards)
+        self.port, self.grpc_port = free_port(), free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._tmp = tempfile.TemporaryDirectory(prefix="eco2-stack-")
+        self.data_dir = data_dir or Path(self._tmp.name)
+        self.env = {
+            **os.environ,
+            "REDIS_URL": settings.redis_url,
+            "ECO2_NAMESPACE": namespace,
+            "ECO2_SHARDS": str(settings.shards),
+            "ECO2_LATENCY": latency,
+            "ECO2_HANDLER_WORKERS": str(handler_workers),
+            "ECO2_CLAIM_IDLE_MS": str(claim_idle_ms),
+            "ECO2_CLAIM_INTERVAL_S": "0.2",
+            "ECO2_HOST": "127.0.0.1",
+            "ECO2_PORT": str(self.port),
+            "ECO2_GRPC_PORT": str(self.grpc_port),
+            "ECO2_DATA_DIR": str(self.data_dir),
+            "ECO2_LOG_LEVEL": "warning",
+        }
+        self.env.pop("DATABASE_URL", None)  # the scan path needs no read models
+        cli = (sys.executable, "-m", "infra.cli")
+        self.commands: dict[str, tuple[str, ...]] = {
+            "grpc": (*cli, "grpc", "characters"),
+            "gateway": (
+                sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory",
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+                "--no-access-log",
+            ),
+        }
+        for i in range(scan_workers):
+            self.commands[f"scan-{i}"] = (*cli, "worker", "scan")
+        for i in range(reward_workers):
+            self.commands[f"reward-{i}"] = (*cli, "worker", "reward")
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+
+    def start(self, name: str) -> None:
+        log = (Path(self._tmp.name) / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        self.processes[name].send_signal(sig)
+        self.processes[name].wait(timeout=10)
+
+    def log_of(self, name: str) -> str:
+        path = Path(self._tmp.name) / f"{name}.log"
+        return path.read_text("utf-8", errors="replace")[-3000:] if path.exists() else ""
+
+    async def __aenter__(self) -> ScanStack:
+        try:
+            self.start("grpc")
+            await self._wait(lambda: _accepts(self.grpc_port), "grpc")
+            for name in self.commands:
+                if name != "grpc":
+                    self.start(name)
+            await self._wait(lambda: _accepts(self.port), "gateway")
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def _wait(self, ready: Callable[[], bool], name: str, within_s: float = 30) -> None:
+        deadline = time.monotonic() + within_s
+        while not ready():
+            if self.processes[name].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start:\n{self.log_of(name)}")
+            await asyncio.sleep(0.1)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.processes.values():
+            try:
+                await asyncio.to_thread(proc.wait, 10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        await self.redis.aclose()
+        self._tmp.cleanup()
+
+    async def forget(self) -> None:
+        """Delete every key of the stack's namespace."""
+        async with aioredis.Redis.from_url(self.env["REDIS_URL"]) as client:
+            keys = [k async for k in client.scan_iter(match=f"{{{self.namespace}:*", count=1000)]
+            for start in range(0, len(keys), 500):
+                await client.delete(*keys[start : start + 500])
+
+
+def _accepts(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
+    return False
+
+BENCHMARKS = Path("BENCHMARKS.md")
+START, END = "<!-- bench-scan:start -->", "<!-- bench-scan:end -->"
+ORIGINAL_ROWS = (
+    "| original (24 nodes, 52 vCPU) | 500 | production | 100 % | 367.9 | – | 83.3 |",
+    "| original (24 nodes, 52 vCPU) | 1000 | production | 97.8 % | 373 | – | 173 |",
+)
+
+
+class DoneWatcher:
+    """Tails every shard log from its current head and records each job's ``done``."""
+
+    def __init__(self, redis: aioredis.Redis, layout: Layout) -> None:
+        self.redis = redis
+        self.layout = layout
+        self.done: dict[str, tuple[str, float]] = {}  # job id → (status, monotonic time)
+        self._waiters: dict[str, asyncio.Future[tuple[str, float]]] = {}
+        self._names = {
+            registry.wire_name(ScanCompleted)[0]: "completed",
+            registry.wire_name(ScanFailed)[0]: "failed",
+        }
+
+    async def run(self) -> None:
+        streams: dict[Any, Any] = {}
+        for keys in self.layout.all():
+            head: Any = await self.redis.get(keys.head)
+            streams[keys.events] = f"{head or 0}-0"
+        while True:
+            reply: Any = await self.redis.xread(streams, count=2000, block=500)
+            now = time.monotonic()
+            for stream, entries in reply or []:
+                streams[stream] = entries[-1][0]
+                for _, fields in entries:
+                    status = self._names.get(fields.get("type", ""))
+                    if status is not None:
+                        self._finish(fields["agg"], status, now)
+
+    def _finish(self, job_id: str, status: str, at: float) -> None:
+        self.done.setdefault(job_id, (status, at))
+        waiter = self._waiters.pop(job_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(self.done[job_id])
+
+    async def wait(self, job_id: str) -> tuple[str, float]:
+        """(status, monotonic time) of the job's ``done``, waiting for it if need be."""
+        if job_id in self.done:
+            return self.done[job_id]
+        waiter = self._waiters.setdefault(job_id, asyncio.get_running_loop().create_future())
+        return await waiter
+
+
+@dataclass
+class BenchResult:
+    users: int
+    latency: str
+    duration_s: float
+    ideal_s: float
+    latencies: list[float] = field(default_factory=list)
+    submitted: int = 0
+    completed: int = 0
+    failed: int = 0
+    errors: int = 0  # submissions the API refused or that never finished
+
+    @property
+    def completion(self) -> float:
+        return 100.0 * self.completed / self.submitted if self.submitted else 0.0
+
+    @property
+    def scans_per_min(self) -> float:
+        return self.completed * 60.0 / self.duration_s
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def upload_photo(client: httpx.AsyncClient, user_id: str) -> str:
+    """Upload one photo for ``user_id`` the way the app does; returns its ``cdn_url``."""
+    headers = {"X-User-Id": user_id}
+    issued = (await client.post(
+        "/api/v1/images/scan", json={"filename": "photo.png", "content_type": "image/png"},
+        headers=headers,
+    )).raise_for_status().json()
+    (await client.put(issued["upload_url"], content=PNG, headers={"Content-Type": "image/png"})
+     ).raise_for_status()
+    return str(issued["cdn_url"])
+
+
+async def user_loop(
+    client: httpx.AsyncClient, watcher: DoneWatcher, result: BenchResult, *,
+    user_id: str, image_url: str, hint: str, deadline: float, start_delay: float,
+    done_timeout: float,
+) -> None:
+    """One simulated user: scan its photo, wait for ``done``, repeat until ``deadline``."""
+    await asyncio.sleep(start_delay)
+    headers = {"X-User-Id": user_id}
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        result.submitted += 1
+        reply = await client.post(
+            "/api/v1/scan", json={"image_url": image_url, "user_input": hint},
+            headers=headers,
+        )
+        if reply.status_code != 202:
+            result.errors += 1
+            await asyncio.sleep(1)
+            continue
+        try:
+            async with asyncio.timeout(done_timeout):
+                status, at = await watcher.wait(reply.json()["job_id"])
+        except TimeoutError:
+            result.errors += 1
+            continue
+        if status == "completed":
+            result.completed += 1
+            result.latencies.append(at - started)
+        else:
+            result.failed += 1
+
+
+async def run_bench(
+    *, settings: Settings, users: int, latency: str, duration_s: float, ramp_s: float,
+    scan_workers: int,
+) -> BenchResult:
+    profile = LatencyProfile.named(latency)
+    result = BenchResult(users, latency, duration_s, profile.total_s)
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    async with ScanStack(
+        settings, namespace=namespace, latency=latency, scan_workers=scan_workers,
+        handler_workers=max(64, 2 * users),
+    ) as stack, watched(stack) as watcher:
+        async with http_clients(stack.base_url) as clients:
+            # Photos are uploaded before the clock starts: the bench measures scans.
+            gate = asyncio.Semaphore(32)
+
+            async def upload(i: int) -> str:
+                async with gate:
+                    return await upload_photo(clients[i % len(clients)], f"bench-{i}")
+
+            images = await asyncio.gather(*(upload(i) for i in range(users)))
+            rng = random.Random(7)
+            began = time.monotonic()
+            deadline = began + duration_s
+            await asyncio.gather(*(
+                user_loop(
+                    clients[i % len(clients)], watcher, result, user_id=f"bench-{i}",
+                    image_url=image, hint=rng.choice(HINTS), deadline=deadline,
+                    start_delay=ramp_s * i / users, done_timeout=max(60.0, 10 * profile.total_s),
+                )
+                for i, image in enumerate(images)
+            ))
+            result.duration_s = time.monotonic() - began
+    await stack.forget()
+    return result
+
+
+@asynccontextmanager
+async def http_clients(base_url: str, count: int = 16) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """Several small clients: one httpx pool with hundreds of connections spends its time
+    scanning them (quadratic), which would make the bench measure itself."""
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    clients = [httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) for _ in range(count)]
+    try:
+        yield clients
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+
+
+@asynccontextmanager
+async def watched(stack: ScanStack) -> AsyncIterator[DoneWatcher]:
+    watcher = DoneWatcher(stack.redis, stack.layout)
+    task = asyncio.create_task(watcher.run())
+    await asyncio.sleep(0.1)  # the watcher has read the heads before the first submission
+    try:
+        yield watcher
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def table_row(r: BenchResult) -> str:
+    return (
+        f"| Eco² (this repo, 2 cores) | {r.users} | {r.latency} | {r.completion:.1f} % "
+        f"| {r.scans_per_min:.1f} | {r.percentile(50):.1f} | {r.percentile(95):.1f} |"
+    )
+
+
+def record(result: BenchResult, path: Path = BENCHMARKS) -> None:
+    """Put ``result`` in the scan table of BENCHMARKS.md (one row per users × latency)."""
+    text = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
+    old_rows: list[str] = []
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        block, tail = rest.split(END, 1)
+        old_rows = [line for line in block.splitlines() if line.startswith("| Eco²")]
+    else:
+        head, tail = text.rstrip("\n") + "\n\n", "\n"
+    key = (str(result.users), result.latency)
+    rows = [r for r in old_rows if tuple(c.strip() for c in r.split("|")[2:4]) != key]
+    rows.append(table_row(result))
+    ideal = f"| ideal (simulated model time) | – | {result.latency} | 100 % | – | " \
+            f"{result.ideal_s:.1f} | {result.ideal_s:.1f} |"
+    block = "\n".join([
+        "## Scan: `eco2 bench scan`",
+        "",
+        "Users submit a scan through `POST /api/v1/scan`, wait for its `done` on the log, repeat.",
+        "Latency is end to end (submit → `done` observed). Target: 100 % and p95 ≤ 1.25 × ideal.",
+        "",
+        "| system | users | latency | completion | scans/min | p50 s | p95 s |",
+        "|---|---|---|---|---|---|---|",
+        *ORIGINAL_ROWS, ideal, *sorted(rows),
+        "",
+        f"Last run {date.today().isoformat()}: {result.submitted} scans submitted, "
+        f"{result.completed} completed, {result.failed} failed, {result.errors} errors, "
+        f"{result.duration_s:.0f} s.",
+    ])
+    path.write_text(f"{head}{START}\n{block}\n{END}{tail}", "utf-8")
+
+
+def report(result: BenchResult) -> str:
+    p95 = result.percentile(95)
+    verdict = "met" if result.completion == 100 and p95 <= 1.25 * result.ideal_s else "missed"
+    return (
+        f"users={result.users} latency={result.latency} submitted={result.submitted} "
+        f"completed={result.completed} failed={result.failed} errors={result.errors}\n"
+        f"completion={result.completion:.2f}% scans/min={result.scans_per_min:.1f} "
+        f"p50={result.percentile(50):.2f}s p95={p95:.2f}s p99={result.percentile(99):.2f}s "
+        f"ideal={result.ideal_s:.2f}s → target {verdict} (p95 ≤ {1.25 * result.ideal_s:.2f}s)"
+    )
+
+
+@bench_app.command("scan")
+def scan(
+    users: Annotated[int, typer.Option(min=1, help="Concurrent users.")] = 100,
+    latency: Annotated[str, typer.Option(help="none | fast | production")] = "production",
+    duration: Annotated[float, typer.Option(help="Seconds of submitting.")] = 120.0,
+    ramp: Annotated[float, typer.Option(help="Seconds over which users start.")] = 10.0,
+    scan_workers: Annotated[int, typer.Option(help="Scan worker processes.")] = 1,
+    write: Annotated[bool, typer.Option(help="Record the result in BENCHMARKS.md.")] = True,
+) -> None:
+    """Drive N users against a fresh stack; uses REDIS_URL or an embedded Redis."""
+    from infra.embedded import resolve_services
+
+    settings = Settings.from_env()
+    if settings.redis_url is None:
+        settings, services = resolve_services(settings.with_(database_url="unused"))
+    else:
+        services = None
+    try:
+        result = run_async(run_bench(
+            settings=settings, users=users, latency=latency, duration_s=duration, ramp_s=ramp,
+            scan_workers=scan_workers,
+        ))
+    finally:
+        if services is not None:
+            services.close()
+    typer.echo(report(result))
+    if write:
+        record(result)
+        typer.echo(f"recorded in {BENCHMARKS}")
+
