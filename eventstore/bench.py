@@ -6,21 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
+import platform
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 import redis.asyncio as aioredis
+import typer
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from rich.console import Console
+from rich.table import Table
 
 from eventstore.consumer import Runner, RunnerOptions, Subscription
 from eventstore.faststream_app import faststream_app
 from eventstore.keys import Layout
 from eventstore.store import EventStore
+from infra.settings import Settings
 from schemas.envelope import Envelope
 from schemas.registry import Event, Message, MessageRegistry
 
@@ -206,3 +213,54 @@ async def run_append_bench(redis_url: str, *, events: int = 50_000) -> list[Figu
                     await redis.delete(*keys[i : i + 500])
         await redis.aclose()
     return figures
+
+
+bench_app = typer.Typer(help="Benchmarks.")
+
+
+@bench_app.command("append")
+def append_command(
+    events: Annotated[int, typer.Option(help="Scale: single appends = events/2, batched = 2×.")]
+    = 50_000,
+    record: Annotated[bool, typer.Option(help="Append the table to BENCHMARKS.md.")] = True,
+) -> None:
+    """Append and consume throughput of the log, with baselines from the same run."""
+    settings = Settings.from_env()
+    if settings.redis_url is None:
+        raise typer.BadParameter("REDIS_URL is not set")
+    figures = asyncio.run(run_append_bench(settings.redis_url, events=events))
+    baseline = figures[0].rate
+    table = Table(title="eco2 bench append")
+    for column in ("measurement", "events", "events/s", "× raw XADD"):
+        table.add_column(column)
+    rows = []
+    for f in figures:
+        row = (f.name, f"{f.events:,}", f"{f.rate:,.0f}", f"{f.rate / baseline:.2f}")
+        table.add_row(*row)
+        rows.append(row)
+    Console().print(table)
+    if record:
+        record_benchmark(
+            "eco2 bench append",
+            f"eco2 bench append --events {events}",
+            ["measurement", "events", "events/s", "× raw XADD"],
+            rows,
+        )
+
+
+def record_benchmark(title: str, command: str, header: list[str], rows: list[tuple[str, ...]],
+                     notes: str = "") -> None:
+    """Append one result table to BENCHMARKS.md (command, machine, date, figures)."""
+    machine = f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()}"
+    lines = [
+        f"\n## {title} — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n",
+        f"- command: `{command}`",
+        f"- machine: {machine}\n",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+    if notes:
+        lines += ["", notes]
+    with open("BENCHMARKS.md", "a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
