@@ -1,22 +1,61 @@
 """Shared fixtures: real Redis and Postgres, one throwaway namespace/schema per test.
 
-Tests read ``REDIS_URL`` / ``DATABASE_URL`` and default to the local servers; every test gets
-its own key namespace (Redis) or schema (Postgres) so runs never collide.
+Tests read ``REDIS_URL`` / ``DATABASE_URL``. When one is unset they use the local server on its
+standard port if one answers, else start an embedded one for the session (``infra.embedded``)
+and export its URL, so subprocesses agree. Every test gets its own key namespace (Redis) or
+schema (Postgres), so runs never collide.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
 from eventstore.keys import Layout
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _resolve_services() -> tuple[str, str]:
+    redis_url = os.environ.get("REDIS_URL")
+    database_url = os.environ.get("DATABASE_URL")
+    if redis_url is None and _answers(6379):
+        redis_url = "redis://127.0.0.1:6379/0"
+    if database_url is None and _answers(5432):
+        database_url = "postgresql://postgres@127.0.0.1:5432/test"
+    if redis_url is None or database_url is None:
+        from infra.embedded import EmbeddedPostgres, EmbeddedRedis
+        from infra.settings import Settings
+
+        settings = Settings.from_env({}).with_(data_dir=Path(tempfile.mkdtemp(prefix="eco2-test-")))
+        if redis_url is None:
+            redis_server = EmbeddedRedis(settings)
+            redis_url = redis_server.__enter__()
+            atexit.register(redis_server.stop)
+        if database_url is None:
+            pg_server = EmbeddedPostgres(settings)
+            database_url = pg_server.__enter__()
+            atexit.register(pg_server.stop)
+    os.environ["REDIS_URL"], os.environ["DATABASE_URL"] = redis_url, database_url
+    return redis_url, database_url
+
+
+REDIS_URL, DATABASE_URL = _resolve_services()
 
 
 @pytest.fixture
