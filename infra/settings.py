@@ -64,6 +64,15 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: set[str]) 
     return value
 
 
+# Where the PWA runs in development (vite and CRA dev servers); production lists its own.
+DEV_ORIGINS = (
+    "http://localhost:5173",
+    "http://127.0.0.1:5173",
+    "http://localhost:3000",
+    "http://127.0.0.1:3000",
+)
+
+
 @dataclass(frozen=True)
 class Settings:
     # The log
@@ -110,6 +119,31 @@ class Settings:
     grpc_port: int = 50051  # ECO2_GRPC_PORT
     grpc_timeout_s: float = 2.0  # ECO2_GRPC_TIMEOUT_S
 
+    # Auth: JWT cookies, OAuth providers, the dev login (issue 6)
+    access_token_ttl_s: int = 3 * 3600  # ECO2_ACCESS_TOKEN_TTL_S: lifetime of s_access
+    refresh_token_ttl_s: int = 30 * 86400  # ECO2_REFRESH_TOKEN_TTL_S: lifetime of s_refresh
+    oauth_state_ttl_s: int = 600  # ECO2_OAUTH_STATE_TTL_S: how long a started login stays valid
+    oauth_timeout_s: float = 10.0  # ECO2_OAUTH_TIMEOUT_S: token and userinfo calls
+    dev_login: bool = True  # ECO2_DEV_LOGIN (default: on unless production); never in production
+    kakao_client_id: str | None = None  # ECO2_KAKAO_CLIENT_ID; unset → kakao uses the dev login
+    kakao_client_secret: str | None = None  # ECO2_KAKAO_CLIENT_SECRET
+    kakao_base_url: str | None = None  # ECO2_KAKAO_BASE_URL: replaces kauth/kapi.kakao.com
+    google_client_id: str | None = None  # ECO2_GOOGLE_CLIENT_ID; unset → google uses the dev login
+    google_client_secret: str | None = None  # ECO2_GOOGLE_CLIENT_SECRET
+    google_base_url: str | None = None  # ECO2_GOOGLE_BASE_URL: replaces Google's OAuth hosts
+    naver_client_id: str | None = None  # ECO2_NAVER_CLIENT_ID; unset → naver is unavailable
+    naver_client_secret: str | None = None  # ECO2_NAVER_CLIENT_SECRET
+    naver_base_url: str | None = None  # ECO2_NAVER_BASE_URL: replaces nid/openapi.naver.com
+
+    # Edge: CORS, rate limits, body limits, logs (issue 6)
+    cors_origins: tuple[str, ...] = DEV_ORIGINS  # ECO2_CORS_ORIGINS: comma list of origins
+    rate_limit_window_s: int = 60  # ECO2_RATE_LIMIT_WINDOW_S
+    rate_limit_user: int = 120  # ECO2_RATE_LIMIT_USER: commands per window per user; 0 = off
+    rate_limit_ip: int = 600  # ECO2_RATE_LIMIT_IP: commands per window per client IP; 0 = off
+    max_body_bytes: int = 1024 * 1024  # ECO2_MAX_BODY_BYTES (uploads: upload_max_bytes)
+    trust_forwarded: bool = False  # ECO2_TRUST_FORWARDED: honour X-Forwarded-For/-Proto
+    log_json: bool = True  # ECO2_LOG_JSON: one JSON object per log line
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every setting from ``env`` (default ``os.environ``), validating each."""
@@ -146,6 +180,27 @@ class Settings:
             latency_profile=_choice(e, "ECO2_LATENCY", "none", {"none", "production", "fast"}),
             grpc_port=_int(e, "ECO2_GRPC_PORT", 50051),
             grpc_timeout_s=_float(e, "ECO2_GRPC_TIMEOUT_S", 2.0),
+            access_token_ttl_s=_int(e, "ECO2_ACCESS_TOKEN_TTL_S", 3 * 3600, minimum=1),
+            refresh_token_ttl_s=_int(e, "ECO2_REFRESH_TOKEN_TTL_S", 30 * 86400, minimum=1),
+            oauth_state_ttl_s=_int(e, "ECO2_OAUTH_STATE_TTL_S", 600, minimum=1),
+            oauth_timeout_s=_float(e, "ECO2_OAUTH_TIMEOUT_S", 10.0),
+            dev_login=_bool(e, "ECO2_DEV_LOGIN", not _bool(e, "ECO2_PRODUCTION", False)),
+            kakao_client_id=_str(e, "ECO2_KAKAO_CLIENT_ID", None),
+            kakao_client_secret=_str(e, "ECO2_KAKAO_CLIENT_SECRET", None),
+            kakao_base_url=_str(e, "ECO2_KAKAO_BASE_URL", None),
+            google_client_id=_str(e, "ECO2_GOOGLE_CLIENT_ID", None),
+            google_client_secret=_str(e, "ECO2_GOOGLE_CLIENT_SECRET", None),
+            google_base_url=_str(e, "ECO2_GOOGLE_BASE_URL", None),
+            naver_client_id=_str(e, "ECO2_NAVER_CLIENT_ID", None),
+            naver_client_secret=_str(e, "ECO2_NAVER_CLIENT_SECRET", None),
+            naver_base_url=_str(e, "ECO2_NAVER_BASE_URL", None),
+            cors_origins=_origins(e),
+            rate_limit_window_s=_int(e, "ECO2_RATE_LIMIT_WINDOW_S", 60, minimum=1),
+            rate_limit_user=_int(e, "ECO2_RATE_LIMIT_USER", 120),
+            rate_limit_ip=_int(e, "ECO2_RATE_LIMIT_IP", 600),
+            max_body_bytes=_int(e, "ECO2_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
+            trust_forwarded=_bool(e, "ECO2_TRUST_FORWARDED", False),
+            log_json=_bool(e, "ECO2_LOG_JSON", True),
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -155,6 +210,17 @@ class Settings:
         if unknown:
             raise SettingsError(f"unknown settings: {sorted(unknown)}")
         return replace(self, **changes)
+
+
+def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = _str(env, "ECO2_CORS_ORIGINS", None)
+    if raw is None:
+        return () if _bool(env, "ECO2_PRODUCTION", False) else DEV_ORIGINS
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+            raise SettingsError(f"ECO2_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port])")
+    return origins
 
 
 def _secret(env: Mapping[str, str]) -> str:
