@@ -12,7 +12,7 @@ import platform
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -87,7 +87,7 @@ async def batched_appends(store: EventStore, total: int, per_call: int = 100) ->
                 ([tick(f"batch-{c}", k) for k in range(per_call)], 0)
                 for c in range(first, min(first + pipelined, calls))
             ]
-            await store.append_batch(batch)  # type: ignore[arg-type]
+            await store.append_batch(batch)
 
     async def work() -> None:
         await asyncio.gather(*(pipeline(s * pipelined) for s in range(4)))
@@ -248,7 +248,7 @@ def append_command(
         )
 
 
-def record_benchmark(title: str, command: str, header: list[str], rows: list[tuple[str, ...]],
+def record_benchmark(title: str, command: str, header: list[str], rows: Sequence[Sequence[str]],
                      notes: str = "") -> None:
     """Append one result table to BENCHMARKS.md (command, machine, date, figures)."""
     machine = f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()}"

@@ -66,7 +66,7 @@ def list_(shard: Shard = None, group: Group = None, type_: EventType = None, err
           limit: int = 100) -> None:
     """Dead letters matching the filters."""
     where = _filter(shard, group, type_, error, None)
-    letters = _with_letters(lambda dlq: dlq.list(where, limit=limit))
+    letters = _with_letters(lambda dlq: dlq.find(where, limit=limit))
     console.print(_table(f"{len(letters)} dead letter(s)", letters))
 
 
@@ -74,7 +74,7 @@ def list_(shard: Shard = None, group: Group = None, type_: EventType = None, err
 def show(dlq_id: str, shard: Shard = None) -> None:
     """Everything recorded about one dead letter: origin, error, attempts, payload."""
     where = _filter(shard, None, None, None, [dlq_id])
-    letters = _with_letters(lambda dlq: dlq.list(where))
+    letters = _with_letters(lambda dlq: dlq.find(where))
     if not letters:
         console.print(f"[red]no dead letter {dlq_id}[/red]")
         raise typer.Exit(1)

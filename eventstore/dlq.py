@@ -59,7 +59,7 @@ class DeadLetters:
         self.redis = redis
         self.layout = layout
 
-    async def list(self, where: DeadLetterFilter | None = None, limit: int = 1000) -> list[DeadLetter]:
+    async def find(self, where: DeadLetterFilter | None = None, limit: int = 1000) -> list[DeadLetter]:
         """Dead letters matching ``where``, oldest first per shard."""
         where = where or DeadLetterFilter()
         shards = [where.shard] if where.shard is not None else range(self.layout.shards)
@@ -81,7 +81,7 @@ class DeadLetters:
         self, where: DeadLetterFilter, *, dry_run: bool = False
     ) -> list[DeadLetter]:
         """Send matching dead letters back to their group's retry stream (attempts reset)."""
-        letters = await self.list(where, limit=1_000_000)
+        letters = await self.find(where, limit=1_000_000)
         if dry_run:
             return letters
         for letter in letters:
@@ -96,7 +96,7 @@ class DeadLetters:
 
     async def purge(self, where: DeadLetterFilter, *, dry_run: bool = False) -> list[DeadLetter]:
         """Delete matching dead letters for good."""
-        letters = await self.list(where, limit=1_000_000)
+        letters = await self.find(where, limit=1_000_000)
         if not dry_run:
             for letter in letters:
                 await self.redis.xdel(self.layout.keys(letter.shard).dlq, letter.id)

@@ -63,7 +63,7 @@ class RedisSnapshotRecorder(AggregateRecorder):
                 for index in indexes:
                     stored = stored_events[index]
                     fields = es_codec.event_fields(stored, ts)
-                    pipe.xadd(key, fields, id=f"{stored.originator_version}-1")  # type: ignore[arg-type]
+                    pipe.xadd(key, fields, id=f"{stored.originator_version}-1")
 
         self.datastore.transaction(write, *(key for key, _ in groups))
         return None

@@ -43,7 +43,7 @@ def faststream_app(
     """A FastStream application consuming ``subscription`` on every shard."""
     options = options or RunnerOptions()
     consumer = consumer or consumer_name(subscription.group)
-    broker = RedisBroker(redis_url, logger=None)
+    broker = RedisBroker(redis_url, logger=None)  # type: ignore[arg-type]  # None: no access log per batch
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=5)
     group = ConsumerGroup(
         redis, layout, group=subscription.group, source=subscription.source, consumer=consumer

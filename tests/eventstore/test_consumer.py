@@ -103,7 +103,7 @@ async def test_poison_entry_dead_lettered_and_shard_moves_on(store: EventStore) 
         await wait_for(lambda: len(handled) == 3 and len(attempts) == FAST.max_deliveries)
         letters = DeadLetters(store.redis, store.layout)
         for _ in range(500):
-            found = await letters.list(DeadLetterFilter(group="g"))
+            found = await letters.find(DeadLetterFilter(group="g"))
             if found:
                 break
             await asyncio.sleep(0.02)
@@ -134,7 +134,7 @@ async def test_unknown_type_in_log_is_dead_lettered_not_crashed_on(store: EventS
     await store.redis.set(keys.head, 3)
     async with running(runner(store, "g", handle)):
         await wait_for(lambda: handled == ["after"])
-    letters = await DeadLetters(store.redis, store.layout).list()
+    letters = await DeadLetters(store.redis, store.layout).find()
     assert sorted(letter.error.split(":")[0] for letter in letters) == [
         "MalformedEntry",
         "UnknownMessageType",
@@ -161,18 +161,18 @@ async def test_dlq_replay_reaches_only_the_failed_group(store: EventStore) -> No
     async with running(runner(store, "flaky", flaky)), running(runner(store, "other", other)):
         await wait_for(lambda: other_seen == ["one"])
         for _ in range(200):
-            if await letters.list(DeadLetterFilter(group="flaky")):
+            if await letters.find(DeadLetterFilter(group="flaky")):
                 break
             await asyncio.sleep(0.02)
         assert await letters.replay(DeadLetterFilter(group="flaky"), dry_run=True)
-        assert len(await letters.list()) == 1  # dry run changed nothing
+        assert len(await letters.find()) == 1  # dry run changed nothing
         broken = False
         replayed = await letters.replay(DeadLetterFilter(group="flaky"))
         assert [r.type for r in replayed] == ["test.item_added"]
         await wait_for(lambda: fixed_seen == ["one"])
         await asyncio.sleep(0.2)
     assert other_seen == ["one"]  # the healthy group did not see it again
-    assert await letters.list() == []
+    assert await letters.find() == []
 
 
 async def test_purge_with_dry_run(store: EventStore) -> None:
@@ -183,13 +183,13 @@ async def test_purge_with_dry_run(store: EventStore) -> None:
     letters = DeadLetters(store.redis, store.layout)
     async with running(runner(store, "g", always_fails)):
         for _ in range(300):
-            if len(await letters.list()) == 2:
+            if len(await letters.find()) == 2:
                 break
             await asyncio.sleep(0.02)
     assert len(await letters.purge(DeadLetterFilter(error="nope"), dry_run=True)) == 2
-    assert len(await letters.list()) == 2
+    assert len(await letters.find()) == 2
     assert len(await letters.purge(DeadLetterFilter(error="nope"))) == 2
-    assert await letters.list() == []
+    assert await letters.find() == []
 
 
 async def test_killed_consumer_entry_is_claimed_by_another(

@@ -61,10 +61,10 @@ async def test_faststream_path_handles_everything_and_dead_letters_poison(
     letters = DeadLetters(redis_client, layout)
     async with running(app):
         async with asyncio.timeout(20):
-            while len(seen) < 200 or not await letters.list():
+            while len(seen) < 200 or not await letters.find():
                 await asyncio.sleep(0.05)
     assert sorted(seen) == sorted(names[:-1])
-    [letter] = await letters.list()
+    [letter] = await letters.find()
     assert "indigestible" in letter.error and letter.attempts == FAST.max_deliveries
     for shard in range(layout.shards):
         assert (await redis_client.xpending(layout.keys(shard).events, "fs"))["pending"] == 0
