@@ -144,6 +144,10 @@ class Settings:
     trust_forwarded: bool = False  # ECO2_TRUST_FORWARDED: honour X-Forwarded-For/-Proto
     log_json: bool = True  # ECO2_LOG_JSON: one JSON object per log line
 
+    # News collector for the info screen (issue 6)
+    news_feeds: tuple[str, ...] = ()  # ECO2_NEWS_FEEDS: ';'-separated "[category=]url" RSS/Atom
+    news_timeout_s: float = 10.0  # ECO2_NEWS_TIMEOUT_S per feed request
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every setting from ``env`` (default ``os.environ``), validating each."""
@@ -201,6 +205,8 @@ class Settings:
             max_body_bytes=_int(e, "ECO2_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
             trust_forwarded=_bool(e, "ECO2_TRUST_FORWARDED", False),
             log_json=_bool(e, "ECO2_LOG_JSON", True),
+            news_feeds=_feeds(e),
+            news_timeout_s=_float(e, "ECO2_NEWS_TIMEOUT_S", 10.0),
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -232,3 +238,13 @@ def _secret(env: Mapping[str, str]) -> str:
     if len(secret) < 16:
         raise SettingsError("ECO2_SECRET_KEY must be at least 16 characters")
     return secret
+
+
+def _feeds(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = _str(env, "ECO2_NEWS_FEEDS", "") or ""
+    entries = tuple(entry.strip() for entry in raw.split(";") if entry.strip())
+    for entry in entries:
+        url = entry.partition("=")[2] if "=" in entry.split("://", 1)[0] else entry
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(f"ECO2_NEWS_FEEDS entry {entry!r} is not [category=]http(s)://...")
+    return entries
