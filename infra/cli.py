@@ -39,6 +39,7 @@ SUBCOMMANDS: dict[str, str] = {
     "worker": "commands.cli:worker_app",
     "grpc": "commands.cli:grpc_app",
     "bench": "infra.cli_bench:bench_app",
+    "import": "infra.importers.cli:import_app",
 }
 
 
