@@ -18,23 +18,10 @@ from schemas.chat import (
     ChatDeleted,
     ChatRenamed,
     MessageRecorded,
+    auto_title,
 )
 from schemas.envelope import Envelope
 from schemas.registry import Event, MessageRegistry
-
-AUTO_TITLE_CHARS = 40  # an untitled chat is named after the start of its first message
-PREVIEW_CHARS = 100
-
-
-def auto_title(first_message: str) -> str:
-    """The title of a chat created without one: the start of its first user message."""
-    text = " ".join(first_message.split())
-    return text if len(text) <= AUTO_TITLE_CHARS else text[: AUTO_TITLE_CHARS - 1] + "…"
-
-
-def preview_of(content: str) -> str:
-    text = " ".join(content.split())
-    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True)

@@ -24,19 +24,10 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import schemas
-from agents.chat.turn import (
-    GeoPoint,
-    HistoryItem,
-    NeedsInput,
-    NodeUpdate,
-    Token,
-    TurnInput,
-    TurnResult,
-)
+from agents.chat.turn import GeoPoint, HistoryItem, NeedsInput, TurnInput, TurnResult
 from agents.chat.turn import TurnFailed as GraphTurnFailed
-from commands.chat_pacing import Tick, paced
 from commands.chat_session import ChatSession, load_chat
-from commands.chat_text import AnswerText, TokenBuffer
+from commands.chat_stream import AnswerStream, ChatUpdate, GraphCrashed
 from commands.chat_turn_state import (
     TurnState,
     assistant_message_id,
@@ -59,14 +50,12 @@ from schemas.chat import (
     TurnFailed,
     TurnOutcome,
     TurnQueued,
-    TurnWaiting,
 )
 from schemas.envelope import Envelope
 from schemas.registry import MessageRegistry
 
 log = logging.getLogger(__name__)
 
-ChatUpdate = NodeUpdate | Token | NeedsInput | TurnResult
 MAX_ROUNDS = 8  # runs after someone else moved the turn; then the runner delivers it again
 
 CHAT_NOT_FOUND = "대화를 찾을 수 없어요. 새 대화에서 다시 질문해 주세요."
@@ -214,80 +203,42 @@ async def _run_once(
                            recorded.metadata, recorded.created_at)
         await writer.append(_completed(turn, outcome), "completed")
         return
-    text = AnswerText(turn.text)
-    buffer = TokenBuffer(coalescing.max_tokens, coalescing.interval_s)
-
-    async def flush() -> None:
-        pending, node = buffer.take()
-        await writer.tokens(pending, node)
-
+    stream = AnswerStream(writer, max_tokens=coalescing.max_tokens,
+                          interval_s=coalescing.interval_s)
     if turn.cancelled:
-        result = TurnResult(intent="general", intents=[], answer=CANCELLED)
+        end: TurnResult | NeedsInput | None = TurnResult(intent="general", intents=[],
+                                                         answer=CANCELLED)
     else:
-        result = None
         try:
-            updates = paced(graph.run(_turn_input(turn, chat)), buffer.due_in)
-            async with contextlib.aclosing(updates) as items:
-              async for item in items:
-                if isinstance(item, Tick):
-                    await flush()
-                elif isinstance(item, Token):
-                    if buffer.text and item.node != buffer.node:
-                        await flush()
-                    buffer.add(text.feed(item.content), item.node)
-                    if buffer.full:
-                        await flush()
-                elif isinstance(item, NodeUpdate):
-                    await flush()
-                    await writer.progress(item.node, item.status, item.message, item.detail)
-                elif isinstance(item, NeedsInput):
-                    await flush()
-                    waiting = TurnWaiting(input_type=item.input_type, message=item.message)
-                    await writer.append(waiting, "waiting", str(turn.input_version))
-                    return
-                elif isinstance(item, TurnResult):
-                    result = item
+            end = await stream.consume(graph.run(_turn_input(turn, chat)))
         except GraphTurnFailed as exc:
-            await _fail(writer, buffer, exc.message, "node_failed")
+            await stream.fail(exc.message, "node_failed")
             return
-        except TurnMoved:
-            raise
-        except Exception:
+        except GraphCrashed:
             # A bug or an unguarded failure in the graph: the user is told, never left waiting.
             log.exception("chat turn %s: the graph crashed", turn.job_id)
-            await _fail(writer, buffer, INTERNAL_ERROR, "internal_error")
+            await stream.fail(INTERNAL_ERROR, "internal_error")
             return
-        if result is None:
-            await _fail(writer, buffer, NO_ANSWER, "no_answer")
-            return
-    buffer.add(text.finish(result.answer), "answer")
-    await flush()
-    metadata = {
-        "job_id": turn.job_id, "intents": list(result.intents),
-        "subagents": list(result.subagents), "skipped": list(result.skipped),
-        "sources": list(result.sources),
+    if isinstance(end, NeedsInput):
+        return  # TurnWaiting is recorded; ProvideInput runs the turn again
+    if end is None:
+        await stream.fail(NO_ANSWER, "no_answer")
+        return
+    answer_text = await stream.finish(end.answer)
+    metadata: dict[str, object] = {
+        "job_id": turn.job_id, "intents": list(end.intents), "subagents": list(end.subagents),
+        "skipped": list(end.skipped), "sources": list(end.sources),
     }
     answer = MessageRecorded(
-        message_id=assistant_message_id(turn.job_id), role="assistant", content=text.emitted,
-        intent=result.intent, metadata=metadata, turn_id=turn.job_id,
+        message_id=assistant_message_id(turn.job_id), role="assistant", content=answer_text,
+        intent=end.intent, metadata=metadata, turn_id=turn.job_id,
     )
     created_at = await _record_on_chat(
         store, registry, queued.chat_id, answer, "assistant_message",
         job_id=turn.job_id, cause=envelope, user_id=queued.user_id,
     )
-    outcome = _outcome(turn, chat, text.emitted, result.intent, metadata, created_at)
+    outcome = _outcome(turn, chat, answer_text, end.intent, metadata, created_at)
     await writer.append(_completed(turn, outcome), "completed")
-
-
-async def _fail(writer: TurnWriter, buffer: TokenBuffer, message: str, code: str) -> None:
-    """End the turn with a failed ``done`` (after the text generated so far)."""
-    if buffer.text:
-        pending, node = buffer.take()
-        await writer.tokens(pending, node)
-    queued = writer.turn.queued
-    assert queued is not None
-    failed = TurnFailed(user_id=queued.user_id, chat_id=queued.chat_id, message=message, code=code)
-    await writer.append(failed, "failed")
 
 
 def _turn_input(turn: TurnState, chat: ChatSession) -> TurnInput:

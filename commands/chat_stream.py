@@ -1,0 +1,90 @@
+"""One run of the chat graph turned into turn events: progress, coalesced text, the end.
+
+``AnswerStream.consume`` reads the graph's updates (``paced``, so pending text goes out within
+the coalescing interval even while the graph is quiet), appends node progress and text deltas
+through the ``TurnWriter`` and returns the run's terminal update. Errors of the graph come out
+as the graph's ``TurnFailed`` or as ``GraphCrashed``; errors of the store propagate unchanged
+(the runner retries those).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from agents.chat.turn import NeedsInput, NodeUpdate, Token, TurnResult
+from agents.chat.turn import TurnFailed as GraphTurnFailed
+from commands.chat_pacing import Tick, paced
+from commands.chat_text import AnswerText, TokenBuffer
+from commands.chat_writer import TurnWriter
+from schemas.chat import TurnFailed, TurnWaiting
+
+ChatUpdate = NodeUpdate | Token | NeedsInput | TurnResult
+
+
+class GraphCrashed(Exception):
+    """The graph raised something other than its ``TurnFailed`` (a bug, an unguarded call)."""
+
+
+class AnswerStream:
+    """The text and progress of one run, appended as they come."""
+
+    def __init__(self, writer: TurnWriter, *, max_tokens: int, interval_s: float) -> None:
+        self.writer = writer
+        self.text = AnswerText(writer.turn.text)
+        self.buffer = TokenBuffer(max_tokens, interval_s)
+
+    async def flush(self) -> None:
+        pending, node = self.buffer.take()
+        await self.writer.tokens(pending, node)
+
+    async def consume(self, updates: AsyncIterator[ChatUpdate]) -> TurnResult | NeedsInput | None:
+        """Append the run's progress and text; its ``TurnResult`` or ``NeedsInput`` (with
+        ``TurnWaiting`` appended), or None when the graph ended without either."""
+        async with contextlib.aclosing(paced(updates, self.buffer.due_in)) as items:
+            while True:
+                try:
+                    item = await anext(items)
+                except StopAsyncIteration:
+                    await self.flush()
+                    return None
+                except GraphTurnFailed:
+                    raise
+                except Exception as exc:
+                    raise GraphCrashed(f"{type(exc).__name__}: {exc}") from exc
+                if isinstance(item, Tick):
+                    await self.flush()
+                elif isinstance(item, Token):
+                    await self._token(item)
+                elif isinstance(item, NodeUpdate):
+                    await self.flush()
+                    await self.writer.progress(item.node, item.status, item.message, item.detail)
+                elif isinstance(item, NeedsInput):
+                    await self.flush()
+                    waiting = TurnWaiting(input_type=item.input_type, message=item.message)
+                    await self.writer.append(waiting, "waiting", str(self.writer.turn.input_version))
+                    return item
+                elif isinstance(item, TurnResult):
+                    return item
+
+    async def _token(self, token: Token) -> None:
+        if self.buffer.text and token.node != self.buffer.node:
+            await self.flush()
+        self.buffer.add(self.text.feed(token.content), token.node)
+        if self.buffer.full:
+            await self.flush()
+
+    async def finish(self, answer: str) -> str:
+        """Emit whatever of ``answer`` is still missing; the turn's answer (= all deltas)."""
+        self.buffer.add(self.text.finish(answer), "answer")
+        await self.flush()
+        return self.text.emitted
+
+    async def fail(self, message: str, code: str) -> None:
+        """End the turn with a failed ``done`` after the text generated so far."""
+        await self.flush()
+        queued = self.writer.turn.queued
+        assert queued is not None
+        failed = TurnFailed(user_id=queued.user_id, chat_id=queued.chat_id, message=message,
+                            code=code)
+        await self.writer.append(failed, "failed")
