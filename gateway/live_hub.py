@@ -72,7 +72,10 @@ class Subscription:
         if not (self._items or self.overflowed or self._resync):
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), wait_s)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races with the event being set, leaving a disconnected stream running.
+                async with asyncio.timeout(wait_s):
+                    await self._wake.wait()
             except TimeoutError:
                 return Signal.TIMEOUT
         if self.overflowed:
@@ -154,7 +157,9 @@ class LiveHub:
     async def start(self, wait_s: float = 10.0) -> None:
         """Subscribe every shard; returns once all subscriptions are confirmed."""
         self._tasks = [asyncio.create_task(self._run_shard(k)) for k in range(self.layout.shards)]
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self._ready)), wait_s)
+        async with asyncio.timeout(wait_s):
+            for ready in self._ready:
+                await ready.wait()
 
     async def aclose(self) -> None:
         for task in self._tasks:

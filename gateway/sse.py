@@ -21,6 +21,7 @@ reconnecting). Unknown jobs and other users' jobs are 404.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -67,6 +68,18 @@ def resume_point(raw: str | None, current: int) -> tuple[int, str | None]:
     return int(text), None
 
 
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that a library swallowed.
+
+    redis-py (8.1, Python 3.11) occasionally completes a command although the task was
+    cancelled meanwhile, dropping the ``CancelledError``; a disconnected client's stream would
+    then live on. anyio re-delivers cancellation by itself; plain asyncio callers do not.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def to_sse(event: LiveEvent) -> ServerSentEvent:
     return ServerSentEvent(data=event.data, event=event.stage, id=str(event.version))
 
@@ -103,6 +116,7 @@ class JobStream:
             async for event in self._feed(history):
                 yield event
             while not self.finished:
+                raise_if_cancelled()
                 item = await self.sub.next(self.config.keepalive_s)
                 if item is Signal.OVERFLOW:
                     if metrics:
@@ -130,7 +144,9 @@ class JobStream:
                 gauge.dec()
 
     async def _catch_up(self) -> AsyncIterator[ServerSentEvent]:
-        async for event in self._feed(await self.reads.events(self.job_id, after=self.folded)):
+        history = await self.reads.events(self.job_id, after=self.folded)
+        raise_if_cancelled()
+        async for event in self._feed(history):
             yield event
 
     async def _feed(self, history: History) -> AsyncIterator[ServerSentEvent]:
@@ -148,6 +164,7 @@ class JobStream:
                 continue
             if live.terminal:
                 await self.reads.wait_snapshot(self.job_id, live.version, self.config.done_wait_s)
+                raise_if_cancelled()
                 self.finished = True
             yield to_sse(live)
             if self.finished:
@@ -186,6 +203,7 @@ async def open_job_stream(
     sub = hub.subscribe(job_id)  # FIRST: from here on nothing published is missed
     try:
         history = await reads.events(job_id)
+        raise_if_cancelled()
     except BaseException:
         sub.close()
         raise
