@@ -1,0 +1,398 @@
+"""The OpenAPI document served at ``/docs`` (JSON) and a minimal viewer at ``/docs/ui``.
+
+``CATALOGUE`` describes every operation of the v1 contract (API.md) and our operations
+endpoints. The document is built from the app's own routes: an operation appears exactly when
+the app serves it, so the document can never promise a route that is missing, and a served
+route without a catalogue entry is listed by ``undocumented`` (a contract test fails on it).
+Schemas name the fields the client relies on; extra fields are allowed everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import BaseRoute, Route
+
+Schema = dict[str, Any]
+TITLE = "Eco² v1 API"
+VERSION = "1.0.0"
+_PARAM = re.compile(r"\{([^}:]+)(:[^}]+)?\}")
+
+# ---- schema helpers -------------------------------------------------------------------------
+STR: Schema = {"type": "string"}
+INT: Schema = {"type": "integer"}
+NUM: Schema = {"type": "number"}
+BOOL: Schema = {"type": "boolean"}
+ANY_OBJ: Schema = {"type": "object"}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {**schema, "nullable": True}
+
+
+def obj(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
+    """An object with these properties (``required`` must be present); extras allowed."""
+    return {"type": "object", "required": list(required),
+            "properties": {**required, **(optional or {})}}
+
+
+def arr(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def query(name: str, schema: Schema, *, required: bool = False) -> Schema:
+    return {"name": name, "in": "query", "required": required, "schema": schema}
+
+
+def path(name: str, schema: Schema | None = None) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": schema or STR}
+
+
+def json_body(schema: Schema, *, required: bool = True) -> Schema:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def ok(schema: Schema, description: str = "OK") -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+SSE = {"description": "Server-sent events (named events; see API.md, SSE rules)",
+       "content": {"text/event-stream": {"schema": STR}}}
+ERROR = {"description": "Error", "content": {"application/json": {"schema": ref("Error")}}}
+AUTH: list[Schema] = [{"bearerAuth": []}, {"cookieAuth": []}]
+
+
+def op(summary: str, responses: dict[str, Schema], *, tag: str, params: Iterable[Schema] = (),
+       body: Schema | None = None, auth: bool = True) -> Schema:
+    operation: Schema = {"summary": summary, "tags": [tag],
+                         "responses": {**responses, "default": ERROR}}
+    if params:
+        operation["parameters"] = list(params)
+    if body is not None:
+        operation["requestBody"] = body
+    operation["security"] = AUTH if auth else []
+    return operation
+
+
+# ---- components ----------------------------------------------------------------------------
+COMPONENTS: dict[str, Schema] = {
+    "Error": obj({"detail": STR, "code": STR},
+                 {"errors": arr(obj({"field": STR, "message": STR}))}),
+    "Center": obj({
+        "id": INT, "name": STR, "source": STR, "road_address": nullable(STR),
+        "latitude": NUM, "longitude": NUM, "distance_km": nullable(NUM),
+        "distance_text": nullable(STR), "store_category": STR, "pickup_categories": arr(STR),
+        "is_open": nullable(BOOL), "start_time": nullable(STR), "end_time": nullable(STR),
+        "phone": nullable(STR), "place_url": nullable(STR),
+    }, {"lot_address": nullable(STR), "detail": nullable(STR), "agency": nullable(STR),
+        "sample": BOOL}),
+    "Place": obj({"place_name": STR, "address": STR, "latitude": NUM, "longitude": NUM,
+                  "place_url": nullable(STR)}, {"id": INT, "distance_km": nullable(NUM)}),
+    "Article": obj({
+        "id": STR, "title": STR, "url": STR, "snippet": STR, "source": STR, "source_name": STR,
+        "published_at": {"type": "string", "format": "date-time"},
+        "thumbnail_url": nullable(STR),
+    }, {"category": STR, "sample": BOOL}),
+    "NewsPage": obj({"articles": arr(ref("Article")), "next_cursor": nullable(STR),
+                     "has_more": BOOL, "meta": ANY_OBJ}),
+    "Profile": obj({"username": STR, "nickname": nullable(STR), "display_name": nullable(STR),
+                    "phone_number": nullable(STR), "provider": nullable(STR),
+                    "last_login_at": nullable(STR)}),
+    "OwnedCharacter": obj({"id": STR, "code": STR, "name": STR, "type": STR, "dialog": STR,
+                           "acquired_at": nullable(STR)}),
+    "CatalogCharacter": obj({"name": STR, "type": STR, "dialog": STR, "match": nullable(STR)}),
+    "ScanResult": obj({
+        "task_id": STR, "status": {"type": "string", "enum": ["completed", "failed"]},
+        "message": nullable(STR), "pipeline_result": nullable(ANY_OBJ),
+        "reward": nullable(obj({"name": STR, "dialog": STR, "match_reason": nullable(STR),
+                                "type": STR})),
+        "error": nullable(ANY_OBJ),
+    }),
+    "ChatSummary": obj({"id": STR, "title": nullable(STR), "preview": nullable(STR),
+                        "message_count": INT, "last_message_at": nullable(STR),
+                        "created_at": nullable(STR)}),
+    "ChatMessage": obj({"id": STR, "role": {"type": "string", "enum": ["user", "assistant"]},
+                        "content": STR, "image_url": nullable(STR), "intent": nullable(STR),
+                        "metadata": nullable(ANY_OBJ), "created_at": nullable(STR)}),
+}
+SUCCESS = obj({"success": BOOL, "data": ANY_OBJ})
+ORIGIN_HEADER = {"name": "X-Frontend-Origin", "in": "header", "required": False, "schema": STR}
+COORD_LAT = {"type": "number", "minimum": -90, "maximum": 90}
+COORD_LON = {"type": "number", "minimum": -180, "maximum": 180}
+RADIUS = {"type": "number", "minimum": 100, "maximum": 50000}
+LIMIT = {"type": "integer", "minimum": 1}
+TEXT_Q = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"\S"}
+
+# ---- the catalogue: (method, path) → operation ----------------------------------------------
+_AUTH_PROVIDER = path("provider", {"type": "string", "enum": ["kakao", "google", "naver"]})
+CATALOGUE: dict[tuple[str, str], Schema] = {
+    # operations
+    ("GET", "/health"): op("Liveness", {"200": ok(obj({"status": STR}))}, tag="ops", auth=False),
+    ("GET", "/ready"): op("Readiness (Redis, live subscriptions)",
+                          {"200": ok(obj({"status": STR}))}, tag="ops", auth=False),
+    ("GET", "/metrics"): op("Prometheus metrics", {"200": {
+        "description": "text exposition format", "content": {"text/plain": {"schema": STR}}}},
+        tag="ops", auth=False),
+    ("GET", "/docs"): op("This document", {"200": ok(ANY_OBJ)}, tag="ops", auth=False),
+    ("GET", "/docs/ui"): op("A minimal viewer of this document", {"200": {
+        "description": "HTML", "content": {"text/html": {"schema": STR}}}},
+        tag="ops", auth=False),
+    # auth
+    ("GET", "/api/v1/auth/{provider}"): op(
+        "Start a login: the provider's authorization URL and its state",
+        {"200": ok(obj({"success": BOOL, "data": obj({
+            "provider": STR, "state": STR, "authorization_url": STR, "expires_at": STR})}))},
+        tag="auth", auth=False,
+        params=[_AUTH_PROVIDER, query("redirect_uri", STR), ORIGIN_HEADER]),
+    ("GET", "/api/v1/auth/{provider}/callback"): op(
+        "The provider's redirect: sets s_access/s_refresh, 302 to <origin>/#/home",
+        {"302": {"description": "to the frontend (#/home, or #/login on failure)"}},
+        tag="auth", auth=False,
+        params=[_AUTH_PROVIDER, query("code", STR), query("state", STR)]),
+    ("GET", "/api/v1/auth/dev/authorize"): op(
+        "The built-in dev provider's sign-in page",
+        {"200": {"description": "HTML form", "content": {"text/html": {"schema": STR}}}},
+        tag="auth", auth=False, params=[query("state", STR)]),
+    ("POST", "/api/v1/auth/dev/authorize"): op(
+        "Submit the dev sign-in form (303 to the callback)",
+        {"303": {"description": "to /auth/{provider}/callback"}}, tag="auth", auth=False,
+        body={"required": True, "content": {"application/x-www-form-urlencoded": {
+            "schema": obj({"state": STR}, {"nickname": STR})}}}),
+    ("POST", "/api/v1/auth/refresh"): op(
+        "Rotate the tokens (non-2xx when the refresh token is missing or invalid)",
+        {"201": ok(SUCCESS)}, tag="auth", auth=False),
+    ("POST", "/api/v1/auth/logout"): op(
+        "Revoke both tokens and clear the cookies",
+        {"200": ok(obj({"success": BOOL, "data": obj({"message": STR})}))},
+        tag="auth", auth=False),
+    # users and characters
+    ("GET", "/api/v1/users/me"): op("The caller's profile", {"200": ok(ref("Profile"))},
+                                    tag="users"),
+    ("PATCH", "/api/v1/users/me"): op(
+        "Change nickname and/or phone number", {"200": ok(ref("Profile"))}, tag="users",
+        body=json_body({"type": "object", "properties": {
+            "nickname": {"type": "string", "minLength": 1, "maxLength": 120},
+            "phone_number": {"type": "string", "minLength": 10, "maxLength": 20}}})),
+    ("DELETE", "/api/v1/users/me"): op("Delete the account (anonymised)",
+                                       {"204": {"description": "deleted"}}, tag="users"),
+    ("GET", "/api/v1/users/me/characters"): op(
+        "Characters the caller owns (at least 이코)", {"200": ok(arr(ref("OwnedCharacter")))},
+        tag="users"),
+    ("GET", "/api/v1/users/me/characters/{character_name}/ownership"): op(
+        "Whether the caller owns a character",
+        {"200": ok(obj({"character_name": STR, "owned": BOOL}))}, tag="users",
+        params=[path("character_name")]),
+    ("GET", "/api/v1/character/catalog"): op(
+        "The 13 collectible characters", {"200": ok(arr(ref("CatalogCharacter")))},
+        tag="users"),
+    # images
+    ("POST", "/api/v1/images/{channel}"): op(
+        "A signed, expiring upload URL for one image",
+        {"200": ok(obj({"key": STR, "upload_url": STR, "cdn_url": STR, "expires_in": INT,
+                        "required_headers": ANY_OBJ}))},
+        tag="images", params=[path("channel", {"type": "string", "enum": ["scan", "chat", "my"]})],
+        body=json_body(obj({"filename": {"type": "string", "minLength": 1, "maxLength": 255},
+                            "content_type": {"type": "string", "minLength": 1,
+                                             "maxLength": 100}}))),
+    # scan
+    ("POST", "/api/v1/scan"): op(
+        "Submit a scan (202 at once)",
+        {"202": ok(obj({"job_id": STR, "stream_url": STR, "result_url": STR, "status": STR}))},
+        tag="scan",
+        params=[{"name": "X-Idempotency-Key", "in": "header", "required": False,
+                 "schema": STR}],
+        body=json_body(obj({"image_url": {"type": "string", "minLength": 1, "maxLength": 2048}},
+                           {"user_input": nullable({"type": "string", "maxLength": 2000}),
+                            "model": nullable({"type": "string", "maxLength": 100})}))),
+    ("GET", "/api/v1/scan/categories"): op("The top-level categories", {"200": ok(arr(STR))},
+                                           tag="scan"),
+    ("GET", "/api/v1/scan/{job_id}/events"): op(
+        "The scan's progress stream", {"200": SSE}, tag="scan", params=[path("job_id")]),
+    ("GET", "/api/v1/scan/{job_id}/result"): op(
+        "The scan's result (202 while running)",
+        {"200": ok(ref("ScanResult")),
+         "202": ok(obj({"status": STR, "current_stage": nullable(STR),
+                        "progress": nullable(NUM)}), "still processing")},
+        tag="scan", params=[path("job_id")]),
+    # chat
+    ("GET", "/api/v1/chat"): op(
+        "The caller's chats, newest first",
+        {"200": ok(obj({"chats": arr(ref("ChatSummary")), "next_cursor": nullable(STR)}))},
+        tag="chat", params=[query("limit", {**LIMIT, "maximum": 100}), query("cursor", STR)]),
+    ("POST", "/api/v1/chat"): op(
+        "Start a chat", {"201": ok(obj({"id": STR, "title": nullable(STR),
+                                        "created_at": nullable(STR)}))},
+        tag="chat", body=json_body({"type": "object", "properties": {
+            "title": nullable({"type": "string", "maxLength": 200})}}, required=False)),
+    ("GET", "/api/v1/chat/{chat_id}"): op(
+        "A chat's history",
+        {"200": ok(obj({"id": STR, "title": nullable(STR), "messages": arr(ref("ChatMessage")),
+                        "has_more": BOOL, "next_cursor": nullable(STR),
+                        "created_at": nullable(STR)}))},
+        tag="chat", params=[path("chat_id"), query("limit", {**LIMIT, "maximum": 200}),
+                            query("cursor", STR)]),
+    ("PATCH", "/api/v1/chat/{chat_id}"): op(
+        "Rename a chat", {"204": {"description": "renamed"}}, tag="chat",
+        params=[path("chat_id")],
+        body=json_body(obj({"title": {"type": "string", "minLength": 1, "maxLength": 200}}))),
+    ("DELETE", "/api/v1/chat/{chat_id}"): op("Delete a chat", {"204": {"description": "gone"}},
+                                             tag="chat", params=[path("chat_id")]),
+    ("POST", "/api/v1/chat/{chat_id}/messages"): op(
+        "Send a message (202; the answer streams)",
+        {"202": ok(obj({"job_id": STR, "stream_url": STR, "status": STR}))},
+        tag="chat", params=[path("chat_id")],
+        body=json_body(obj({"message": {"type": "string", "minLength": 1, "maxLength": 4000}},
+                           {"image_url": nullable(STR),
+                            "user_location": nullable(obj({"latitude": COORD_LAT,
+                                                           "longitude": COORD_LON})),
+                            "model": nullable(STR)}))),
+    ("POST", "/api/v1/chat/{job_id}/input"): op(
+        "Answer a needs_input event", {"200": ok(obj({"status": STR, "job_id": STR}))},
+        tag="chat", params=[path("job_id")],
+        body=json_body(obj({"type": {"type": "string",
+                                     "enum": ["location", "confirmation", "cancel"]}},
+                           {"data": {}}))),
+    ("GET", "/api/v1/chat/{job_id}/events"): op(
+        "A chat turn's stream", {"200": SSE, "204": {"description": "already done"}},
+        tag="chat", params=[path("job_id")]),
+    # locations and info
+    ("GET", "/api/v1/locations/centers"): op(
+        "Drop-off points within the radius, nearest first", {"200": ok(arr(ref("Center")))},
+        tag="locations", params=[
+            query("lat", COORD_LAT, required=True), query("lon", COORD_LON, required=True),
+            query("radius", RADIUS), query("zoom", {"type": "integer", "minimum": 1,
+                                                    "maximum": 20}),
+            query("store_category", {"type": "string", "maxLength": 50}),
+            query("pickup_category", {"type": "string", "maxLength": 50}),
+            query("limit", {**LIMIT, "maximum": 200})]),
+    ("GET", "/api/v1/locations/centers/{center_id}"): op(
+        "One drop-off point", {"200": ok(ref("Center"))}, tag="locations",
+        params=[path("center_id", {"type": "integer", "minimum": 0}),
+                query("lat", COORD_LAT), query("lon", COORD_LON)]),
+    ("GET", "/api/v1/locations/search"): op(
+        "Places whose name or address contains the words of q", {"200": ok(arr(ref("Place")))},
+        tag="locations", params=[query("q", TEXT_Q, required=True), query("radius", RADIUS),
+                                 query("lat", COORD_LAT), query("lon", COORD_LON),
+                                 query("limit", {**LIMIT, "maximum": 50})]),
+    ("GET", "/api/v1/locations/suggest"): op(
+        "Autocomplete for the search box", {"200": ok(arr(ref("Place")))}, tag="locations",
+        params=[query("q", TEXT_Q, required=True), query("limit", {**LIMIT, "maximum": 20})]),
+    ("GET", "/api/v1/info/news"): op(
+        "News for the info screen, newest first", {"200": ok(ref("NewsPage"))}, tag="info",
+        params=[query("category", {"type": "string", "enum": [
+                    "all", "recycling", "policy", "climate", "lifestyle"]}),
+                query("cursor", {"type": "string", "maxLength": 200}),
+                query("limit", {**LIMIT, "maximum": 50})]),
+}
+
+
+# ---- building the document from the app's routes --------------------------------------------
+def template(path_: str) -> str:
+    """'/a/{id:int}/b' → '/a/{id}/b' (Starlette convertors dropped)."""
+    return _PARAM.sub(lambda m: "{" + m[1] + "}", path_)
+
+
+def shape(path_: str) -> str:
+    """'/a/{id:int}/b' → '/a/{}/b': parameter names do not matter for matching."""
+    return _PARAM.sub("{}", path_)
+
+
+def served(routes: Iterable[BaseRoute]) -> list[tuple[str, str]]:
+    """(method, OpenAPI path) of every HTTP route (HEAD, implied by GET, left out)."""
+    out = []
+    for route in routes:
+        if isinstance(route, Route):
+            for method in sorted(route.methods or {"GET"}):
+                if method != "HEAD":
+                    out.append((method, template(route.path)))
+    return out
+
+
+_BY_SHAPE = {(method, shape(p)): (p, operation) for (method, p), operation in CATALOGUE.items()}
+
+
+def undocumented(routes: Iterable[BaseRoute]) -> list[tuple[str, str]]:
+    """Served routes that the catalogue does not describe (the contract test lists them)."""
+    return [(m, p) for m, p in served(routes) if (m, shape(p)) not in _BY_SHAPE]
+
+
+def _renamed(operation: Schema, catalogue_path: str, served_path: str) -> Schema:
+    """The operation with its path parameters named as the served route names them."""
+    ours = [m[0] for m in _PARAM.findall(catalogue_path)]
+    theirs = [m[0] for m in _PARAM.findall(served_path)]
+    rename = dict(zip(ours, theirs, strict=True))
+    if all(a == b for a, b in rename.items()):
+        return operation
+    params = [{**p, "name": rename.get(p["name"], p["name"])} if p.get("in") == "path" else p
+              for p in operation.get("parameters", [])]
+    return {**operation, "parameters": params}
+
+
+def build_document(routes: Iterable[BaseRoute]) -> Schema:
+    """The OpenAPI 3.0 document of exactly the documented operations the routes serve."""
+    paths: dict[str, dict[str, Schema]] = {}
+    for method, served_path in served(routes):
+        found = _BY_SHAPE.get((method, shape(served_path)))
+        if found is None:
+            continue
+        catalogue_path, operation = found
+        paths.setdefault(served_path, {})[method.lower()] = _renamed(
+            operation, catalogue_path, served_path
+        )
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": TITLE, "version": VERSION,
+                 "description": "The Eco² PWA's v1 contract (API.md). Errors are "
+                                "{\"detail\", \"code\"}; extra fields may appear anywhere."},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": COMPONENTS,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "s_access"},
+            },
+        },
+    }
+
+
+async def openapi_json(request: Request) -> JSONResponse:
+    """GET /docs: the OpenAPI document of this app."""
+    return JSONResponse(build_document(request.app.routes))
+
+
+_VIEWER = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Eco² v1 API</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:60em}
+code{background:#f3f3f3;padding:0 .3em}details{margin:.3em 0}pre{background:#f8f8f8;padding:1em;
+overflow:auto}.m{display:inline-block;width:4.5em;font-weight:bold}</style></head>
+<body><h1>Eco² v1 API</h1><p>The raw document: <a href="/docs">/docs</a> (OpenAPI 3.0 JSON).</p>
+<div id="ops">loading…</div>
+<script>
+fetch("/docs").then(r => r.json()).then(doc => {
+  const root = document.getElementById("ops"); root.textContent = "";
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const d = document.createElement("details"), s = document.createElement("summary");
+      s.innerHTML = '<span class="m"></span><code></code> ';
+      s.children[0].textContent = method.toUpperCase(); s.children[1].textContent = path;
+      s.append(op.summary || ""); d.append(s);
+      const pre = document.createElement("pre"); pre.textContent = JSON.stringify(op, null, 1);
+      d.append(pre); root.append(d);
+    }
+  }
+});
+</script></body></html>
+"""
+
+
+async def openapi_viewer(request: Request) -> HTMLResponse:
+    """GET /docs/ui: a dependency-free page listing the operations of ``/docs``."""
+    return HTMLResponse(_VIEWER)
