@@ -17,9 +17,12 @@ from starlette.routing import BaseRoute, Route
 import schemas
 from gateway import images, ops, scan_api, sse
 from gateway.errors import exception_handlers
+from gateway.info_api import list_news
 from gateway.job_reads import JobReads
 from gateway.live_hub import LiveHub
+from gateway.locations_api import center_detail, list_centers, search_places, suggest_places
 from gateway.metrics import GatewayMetrics
+from gateway.openapi import openapi_json, openapi_viewer
 from gateway.state import STATE_KEY, GatewayState, LiveConfig
 from infra.bootstrap import open_resources
 from infra.settings import Settings
@@ -34,10 +37,18 @@ ROUTES: list[BaseRoute] = [
     Route("/health", health),
     Route("/ready", ops.ready),
     Route("/metrics", ops.metrics),
+    Route("/docs", openapi_json, methods=["GET"]),
+    Route("/docs/ui", openapi_viewer, methods=["GET"]),
     # images (issue 3): signed upload URLs, the upload, serving
     Route("/api/v1/images/{channel}", images.create_upload, methods=["POST"]),
     Route("/uploads/{key:path}", images.put_upload, methods=["PUT"]),
     Route("/media/{key:path}", images.serve_media, methods=["GET"]),
+    # locations and info (issue 6), from read models
+    Route("/api/v1/locations/centers", list_centers, methods=["GET"]),
+    Route("/api/v1/locations/centers/{center_id:int}", center_detail, methods=["GET"]),
+    Route("/api/v1/locations/search", search_places, methods=["GET"]),
+    Route("/api/v1/locations/suggest", suggest_places, methods=["GET"]),
+    Route("/api/v1/info/news", list_news, methods=["GET"]),
     # scan (issue 3) and its live stream (issue 4)
     Route("/api/v1/scan", scan_api.submit_scan, methods=["POST"]),
     Route("/api/v1/scan/categories", scan_api.scan_categories, methods=["GET"]),
