@@ -10,18 +10,21 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 import schemas
-from gateway import images, ops, scan_api, sse
+from gateway import auth_api, images, ops, query_api, scan_api, sse, users_api
+from gateway.edge import EdgeMiddleware, configure_logging
 from gateway.errors import exception_handlers
 from gateway.info_api import list_news
 from gateway.job_reads import JobReads
 from gateway.live_hub import LiveHub
 from gateway.locations_api import center_detail, list_centers, search_places, suggest_places
 from gateway.metrics import GatewayMetrics
+from gateway.oauth import dev as dev_login
 from gateway.openapi import openapi_json, openapi_viewer
 from gateway.state import STATE_KEY, GatewayState, LiveConfig
 from infra.bootstrap import open_resources
@@ -53,6 +56,24 @@ ROUTES: list[BaseRoute] = [
     Route("/api/v1/scan", scan_api.submit_scan, methods=["POST"]),
     Route("/api/v1/scan/categories", scan_api.scan_categories, methods=["GET"]),
     Route("/api/v1/scan/{job_id}/events", sse.scan_events, methods=["GET"]),
+    Route("/api/v1/scan/{job_id}/result", query_api.scan_result, methods=["GET"]),
+    # auth (issue 6): login URL, provider callback, refresh, logout, the dev provider's page
+    Route("/api/v1/auth/refresh", auth_api.refresh, methods=["POST"]),
+    Route("/api/v1/auth/logout", auth_api.logout, methods=["POST"]),
+    Route("/api/v1/auth/dev/authorize", dev_login.authorize_page, methods=["GET"]),
+    Route("/api/v1/auth/dev/authorize", dev_login.authorize_submit, methods=["POST"]),
+    Route("/api/v1/auth/{provider}", auth_api.start_login, methods=["GET"]),
+    Route("/api/v1/auth/{provider}/callback", auth_api.callback, methods=["GET"]),
+    # users and characters (issues 4 and 6), from read models
+    Route("/api/v1/users/me", users_api.get_me, methods=["GET"]),
+    Route("/api/v1/users/me", users_api.patch_me, methods=["PATCH"]),
+    Route("/api/v1/users/me", users_api.delete_me, methods=["DELETE"]),
+    Route("/api/v1/users/me/characters", query_api.my_characters, methods=["GET"]),
+    Route(
+        "/api/v1/users/me/characters/{character_name}/ownership",
+        query_api.character_ownership, methods=["GET"],
+    ),
+    Route("/api/v1/character/catalog", query_api.character_catalog, methods=["GET"]),
     # chat live stream (chat events register their live mapping later)
     Route("/api/v1/chat/{job_id}/events", sse.chat_events, methods=["GET"]),
 ]
@@ -66,6 +87,7 @@ def create_app(settings: Settings | None = None, *, live: LiveConfig | None = No
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         app.state.settings = settings
+        configure_logging(settings)
         async with open_resources(settings) as resources:
             assert settings.redis_url is not None  # open_resources refuses otherwise
             async with LiveHub.open(
@@ -82,5 +104,6 @@ def create_app(settings: Settings | None = None, *, live: LiveConfig | None = No
                 yield {STATE_KEY: state}
 
     return Starlette(
-        routes=list(ROUTES), lifespan=lifespan, exception_handlers=exception_handlers()
+        routes=list(ROUTES), lifespan=lifespan, exception_handlers=exception_handlers(),
+        middleware=[Middleware(EdgeMiddleware, settings=settings)],
     )

@@ -1,27 +1,90 @@
 """Who is calling: the user id every route and stream acts for.
 
-Until the auth issue lands this reads a development header, ``X-User-Id``; the cookie
-(``s_access``) and ``Authorization: Bearer`` checks will slot in here, so routes keep calling
-``current_user`` unchanged.
+A request carries an access token as the ``s_access`` cookie (browsers) or as
+``Authorization: Bearer <token>`` (scripts). ``current_user`` is the one check every route
+calls: missing, malformed, badly signed or expired → 401 (the client refreshes and retries);
+a valid token that was revoked (logout, refresh-token reuse, account deletion) → 403 (the
+client logs out). Tests mint tokens with ``gateway.auth_tokens.mint_access_token``.
 """
 
 from __future__ import annotations
 
-import re
-
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from gateway.auth_store import AuthStore
+from gateway.auth_tokens import TokenClaims, TokenCodec, TokenError
 from gateway.errors import Unauthorized
+from gateway.state import gateway_state
+from infra.settings import Settings
 
-DEV_USER_HEADER = "x-user-id"
-_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
+ACCESS_COOKIE = "s_access"
+REFRESH_COOKIE = "s_refresh"
+USER_SCOPE_KEY = "eco2.user_id"  # the authenticated user, for logs and repeated calls
+
+
+class TokenRevoked(HTTPException):
+    """A valid token that was revoked: 403, the one case the client logs out on.
+
+    An ``HTTPException`` so the errors table answers with its status.
+    TODO(lead): a ``TokenRevoked: (403, "token_revoked")`` row in gateway/errors.py.
+    """
+
+    def __init__(self, detail: str = "token revoked") -> None:
+        super().__init__(status_code=403, detail=detail)
+
+
+def presented_token(request: Request) -> str | None:
+    """The access token of the request: the Bearer header first, else the cookie."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(ACCESS_COOKIE) or None
+
+
+def auth_store(request: Request) -> AuthStore:
+    res = gateway_state(request).resources
+    return AuthStore(res.redis, res.settings.namespace)
+
+
+def token_codec(settings: Settings) -> TokenCodec:
+    return TokenCodec.from_settings(settings)
+
+
+async def access_claims(request: Request) -> TokenClaims:
+    """The verified, unrevoked claims of the request's access token (401 / 403 otherwise)."""
+    token = presented_token(request)
+    if token is None:
+        raise Unauthorized("authentication required")
+    settings = gateway_state(request).resources.settings
+    try:
+        claims = token_codec(settings).decode(token, "access")
+    except TokenError as exc:
+        raise Unauthorized("invalid or expired access token") from exc
+    if await auth_store(request).is_revoked(claims):
+        raise TokenRevoked()
+    return claims
 
 
 async def current_user(request: Request) -> str:
-    """The authenticated user's id; raises ``Unauthorized`` (401) without valid credentials."""
-    user_id = request.headers.get(DEV_USER_HEADER, "").strip()
-    if not user_id:
-        raise Unauthorized("authentication required")
-    if not _USER_ID.fullmatch(user_id):
-        raise Unauthorized("invalid user credentials")
-    return user_id
+    """The authenticated user's id; raises ``Unauthorized`` (401) without valid credentials
+    and ``TokenRevoked`` (403) for a revoked token."""
+    known = request.scope.get(USER_SCOPE_KEY)
+    if isinstance(known, str):
+        return known
+    claims = await access_claims(request)
+    request.scope[USER_SCOPE_KEY] = claims.sub
+    return claims.sub
+
+
+def peek_user(request: Request, settings: Settings) -> str | None:
+    """The user a request claims to be (signature and expiry checked, no Redis round trip):
+    enough to key a rate limit, never to authorise anything."""
+    token = presented_token(request)
+    if token is None:
+        return None
+    try:
+        return token_codec(settings).decode(token, "access").sub
+    except TokenError:
+        return None

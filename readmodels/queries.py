@@ -182,3 +182,15 @@ async def rewards_per_character(db: Executor) -> list[RewardCount]:
         " ORDER BY r.count DESC, r.character_code"
     )
     return [RewardCount(**dict(r)) for r in rows]
+
+
+async def applied_position(db: Executor, projection: str, shard: int) -> int:
+    """How far the active version of ``projection`` has applied shard ``shard``'s log (0
+    before it started): a read model reflects an event iff this is >= the event's position."""
+    value = await db.fetchval(
+        "SELECT c.position FROM checkpoints c JOIN projections p ON p.name = c.projection"
+        " AND c.suffix = 'v' || p.active_version WHERE c.projection = $1 AND c.shard = $2",
+        projection,
+        shard,
+    )
+    return 0 if value is None else int(value)

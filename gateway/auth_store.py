@@ -1,0 +1,106 @@
+"""What auth keeps in Redis, every key with a TTL: login states (each used once), dev-login
+codes, and the revocation list (token ids, sign-in sessions, per-user cut-offs).
+
+Keys live under ``{<namespace>:auth}``: outside the log, gone when they expire. A revocation
+lives exactly as long as the token it revokes could still be presented.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import cast
+
+import redis.asyncio as aioredis
+
+from gateway.auth_tokens import TokenClaims
+
+
+@dataclass(frozen=True)
+class LoginState:
+    """A started login, stored under its random ``state`` until the callback uses it."""
+
+    provider: str  # as requested: kakao | google | naver | dev
+    backend: str  # who signs in: the provider itself, or "dev"
+    origin: str  # the frontend origin to send the browser back to
+    redirect_uri: str  # the callback URL given to the provider (must match at the exchange)
+    expires_at: float
+
+
+class AuthStore:
+    """Auth state in Redis (``redis`` decodes responses)."""
+
+    def __init__(self, redis: aioredis.Redis, namespace: str) -> None:
+        self.redis = redis
+        self.prefix = "{" + f"{namespace}:auth" + "}"
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # -- login states ---------------------------------------------------------------------
+
+    async def put_state(self, state: str, login: LoginState, ttl_s: int) -> None:
+        """Remember a started login for ``ttl_s`` seconds."""
+        await self.redis.set(self._key("state", state), json.dumps(asdict(login)), ex=ttl_s)
+
+    async def peek_state(self, state: str) -> LoginState | None:
+        """The login ``state`` names, leaving it in place (the dev sign-in page)."""
+        return _login(cast(str | None, await self.redis.get(self._key("state", state))))
+
+    async def take_state(self, state: str) -> LoginState | None:
+        """The login ``state`` names, removed atomically: a state is checked once only."""
+        return _login(cast(str | None, await self.redis.getdel(self._key("state", state))))
+
+    async def put_code(self, code: str, subject: str, ttl_s: int) -> None:
+        """A one-time authorization code of the dev provider."""
+        await self.redis.set(self._key("code", code), subject, ex=ttl_s)
+
+    async def take_code(self, code: str) -> str | None:
+        return cast(str | None, await self.redis.getdel(self._key("code", code)))
+
+    # -- revocation -----------------------------------------------------------------------
+
+    async def revoke(self, claims: TokenClaims, *, session: bool = False) -> None:
+        """Revoke one token (and, with ``session``, every token of its sign-in session)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._key("jti", claims.jti), "1", ex=claims.remaining_s())
+            if session:
+                # A session lives at most one refresh lifetime from its last rotation.
+                pipe.set(self._key("fam", claims.fam), "1", ex=claims.remaining_s())
+            await pipe.execute()
+
+    async def revoke_session(self, family: str, ttl_s: int) -> None:
+        await self.redis.set(self._key("fam", family), "1", ex=ttl_s)
+
+    async def cut_off_user(self, user_id: str, ttl_s: int, now: float | None = None) -> None:
+        """Revoke every token of ``user_id`` issued up to now (account deletion)."""
+        at = int(time.time() if now is None else now)
+        await self.redis.set(self._key("user", user_id), str(at), ex=ttl_s)
+
+    async def is_revoked(self, claims: TokenClaims, *, token: bool = True) -> bool:
+        """True if the token (unless ``token`` is False), its session or its user's older
+        tokens were revoked."""
+        jti, fam, cutoff = await self.redis.mget(
+            self._key("jti", claims.jti), self._key("fam", claims.fam),
+            self._key("user", claims.sub),
+        )
+        return bool(jti and token) or bool(fam) or (
+            cutoff is not None and claims.iat <= int(cutoff)
+        )
+
+    async def use_refresh(self, claims: TokenClaims) -> bool:
+        """Mark a refresh token used; False if it was used (or revoked) before: rotation."""
+        first = await self.redis.set(
+            self._key("jti", claims.jti), "used", ex=claims.remaining_s(), nx=True
+        )
+        return bool(first)
+
+
+def _login(raw: str | None) -> LoginState | None:
+    if raw is None:
+        return None
+    try:
+        return LoginState(**json.loads(raw))
+    except (ValueError, TypeError):
+        return None

@@ -1,0 +1,212 @@
+"""Auth per API.md: the dev login as a browser does it (cookies set by the callback, 302 to
+``<origin>/#/home``), refresh rotation, logout revoking both tokens, 401 vs 403, state checked
+once, the dev provider off in production."""
+
+from __future__ import annotations
+
+import time
+from http.cookies import SimpleCookie
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.auth_tokens import TokenCodec, TokenError, bearer
+from infra.settings import Settings
+from tests.gateway.conftest import FAST
+from tests.gateway.helpers import ServerThread, asgi_client
+from tests.gateway.oauth_stub.browser import FRONTEND, dev_login, start_login
+
+pytestmark = pytest.mark.redis
+
+
+def set_cookies(response: httpx.Response) -> dict[str, SimpleCookie]:
+    out = {}
+    for header in response.headers.get_list("set-cookie"):
+        cookie: SimpleCookie = SimpleCookie()
+        cookie.load(header)
+        for name in cookie:
+            out[name] = cookie
+    return out
+
+
+async def test_dev_login_in_a_browser_like_flow_over_http(settings: Settings) -> None:
+    with ServerThread(create_app(settings, live=FAST)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as browser:
+            callback = await dev_login(browser, "재활용요정")
+            assert callback.status_code == 302
+            assert callback.headers["location"] == f"{FRONTEND}/#/home"
+            cookies = set_cookies(callback)
+            assert set(cookies) == {"s_access", "s_refresh"}
+            for name, jar in cookies.items():
+                morsel = jar[name]
+                assert morsel["httponly"] is True
+                assert morsel["samesite"].lower() == "lax"
+                assert not morsel["secure"]  # plain http here; https or production → Secure
+                assert morsel["path"] == "/"
+            assert int(cookies["s_access"]["s_access"]["max-age"]) == settings.access_token_ttl_s
+            assert int(cookies["s_refresh"]["s_refresh"]["max-age"]) == settings.refresh_token_ttl_s
+
+            me = await browser.get("/api/v1/users/me")  # the cookie jar sends s_access
+            assert me.status_code == 200, me.text
+            body = me.json()
+            assert body["username"] == "재활용요정"
+            assert body["nickname"] == body["display_name"] == "재활용요정"
+            assert body["provider"] == "dev"
+            assert body["phone_number"] is None
+            assert body["last_login_at"]
+
+
+async def test_start_login_shape_and_allowed_origins(client: httpx.AsyncClient) -> None:
+    data = await start_login(client, "google")
+    assert data["provider"] == "google"
+    assert data["authorization_url"].startswith("http://testserver/api/v1/auth/dev/authorize?state=")
+    assert len(data["state"]) >= 32 and data["expires_at"].endswith("Z")
+    r = await client.get("/api/v1/auth/kakao", headers={"X-Frontend-Origin": "https://evil.example"})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "X-Frontend-Origin"
+    r = await client.get("/api/v1/auth/naver", headers={"X-Frontend-Origin": FRONTEND})
+    assert r.status_code == 404  # naver has no dev mapping and is not configured
+    r = await client.get("/api/v1/auth/github", headers={"X-Frontend-Origin": FRONTEND})
+    assert r.status_code == 404
+
+
+async def test_a_state_is_used_once_and_failures_go_to_login(client: httpx.AsyncClient) -> None:
+    data = await start_login(client)
+    submit = await client.post(
+        "/api/v1/auth/dev/authorize", data={"state": data["state"], "nickname": "once"}
+    )
+    first = await client.get(submit.headers["location"])
+    assert first.headers["location"] == f"{FRONTEND}/#/home"
+    client.cookies.clear()
+    again = await client.get(submit.headers["location"])  # same code and state, replayed
+    assert (again.status_code, again.headers["location"]) == (302, f"{FRONTEND}/#/login")
+    assert "set-cookie" not in again.headers
+    forged = await client.get("/api/v1/auth/kakao/callback", params={"code": "x", "state": "nope"})
+    assert forged.headers["location"] == f"{FRONTEND}/#/login"
+    # a real state but a code nobody issued
+    data = await start_login(client)
+    bad = await client.get("/api/v1/auth/kakao/callback",
+                           params={"code": "invented", "state": data["state"]})
+    assert bad.headers["location"] == f"{FRONTEND}/#/login"
+    # the provider reported an error
+    data = await start_login(client)
+    denied = await client.get("/api/v1/auth/kakao/callback",
+                              params={"error": "access_denied", "state": data["state"]})
+    assert denied.headers["location"] == f"{FRONTEND}/#/login"
+    r = await client.post("/api/v1/auth/dev/authorize", data={"state": "nope", "nickname": "x"})
+    assert r.status_code == 422
+
+
+async def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_session(
+    client: httpx.AsyncClient,
+) -> None:
+    await dev_login(client, "rotator")
+    old_access, old_refresh = client.cookies["s_access"], client.cookies["s_refresh"]
+    r = await client.post("/api/v1/auth/refresh")
+    assert r.status_code == 201, r.text
+    assert r.json()["success"] is True
+    new_access, new_refresh = client.cookies["s_access"], client.cookies["s_refresh"]
+    assert new_access != old_access and new_refresh != old_refresh
+    assert (await client.get("/api/v1/users/me")).status_code == 200
+
+    # The spent refresh token again (a thief, or a replay): refused, and the session is revoked.
+    client.cookies.clear()
+    reuse = await client.post("/api/v1/auth/refresh", headers={"Cookie": f"s_refresh={old_refresh}"})
+    assert reuse.status_code == 403
+    r = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {new_access}"})
+    assert r.status_code == 403
+    r = await client.post("/api/v1/auth/refresh", headers={"Cookie": f"s_refresh={new_refresh}"})
+    assert r.status_code == 403
+
+
+async def test_refresh_without_or_with_a_bad_token_is_refused(client: httpx.AsyncClient,
+                                                              settings: Settings) -> None:
+    assert (await client.post("/api/v1/auth/refresh")).status_code == 401
+    r = await client.post("/api/v1/auth/refresh", headers={"Cookie": "s_refresh=not-a-jwt"})
+    assert r.status_code == 401
+    access = TokenCodec.from_settings(settings).issue("someone").access
+    r = await client.post("/api/v1/auth/refresh", headers={"Cookie": f"s_refresh={access}"})  # wrong type
+    assert r.status_code == 401
+
+
+async def test_logout_revokes_both_tokens_and_clears_cookies(client: httpx.AsyncClient) -> None:
+    await dev_login(client, "leaver")
+    access, refresh = client.cookies["s_access"], client.cookies["s_refresh"]
+    r = await client.post("/api/v1/auth/logout")
+    assert r.status_code == 200
+    assert r.json()["success"] is True and r.json()["data"]["message"]
+    cleared = set_cookies(r)
+    assert set(cleared) == {"s_access", "s_refresh"}
+    assert all(int(jar[name]["max-age"]) == 0 for name, jar in cleared.items())
+    assert "s_access" not in client.cookies
+    r = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {access}"})
+    assert r.status_code == 403  # revoked: the client logs out
+    r = await client.get("/api/v1/users/me", headers={"Cookie": f"s_access={access}"})
+    assert r.status_code == 403
+    r = await client.post("/api/v1/auth/refresh", headers={"Cookie": f"s_refresh={refresh}"})
+    assert r.status_code == 403
+    assert (await client.get("/api/v1/users/me")).status_code == 401  # nothing presented
+
+
+async def test_401_for_missing_invalid_or_expired_tokens(client: httpx.AsyncClient,
+                                                         settings: Settings) -> None:
+    assert (await client.get("/api/v1/users/me")).status_code == 401
+    r = await client.get("/api/v1/users/me", headers={"Authorization": "Bearer garbage"})
+    assert (r.status_code, r.json()["code"]) == (401, "unauthorized")
+    other = TokenCodec("another-secret-0123456789", access_ttl_s=60, refresh_ttl_s=60)
+    r = await client.get("/api/v1/users/me",
+                         headers={"Authorization": f"Bearer {other.issue('u1').access}"})
+    assert r.status_code == 401
+    expired = TokenCodec.from_settings(settings).issue("u1", now=time.time() - 4 * 3600).access
+    r = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {expired}"})
+    assert r.status_code == 401
+    r = await client.get("/api/v1/users/me", headers={"X-User-Id": "alice"})
+    assert r.status_code == 401  # the old development header is gone
+    r = await client.get("/api/v1/users/me", headers=bearer(settings, "never-registered"))
+    assert r.status_code == 404  # a valid token of an unknown user
+
+
+async def test_same_nickname_is_the_same_user_and_logins_are_recorded(
+    client: httpx.AsyncClient,
+) -> None:
+    await dev_login(client, "twice")
+    first = (await client.get("/api/v1/users/me")).json()
+    client.cookies.clear()
+    await dev_login(client, "twice", provider="google")
+    second = (await client.get("/api/v1/users/me")).json()
+    assert first["user_id"] == second["user_id"]
+    assert second["last_login_at"] >= first["last_login_at"]
+
+
+async def test_dev_login_is_off_in_production(settings: Settings) -> None:
+    prod = settings.with_(production=True, cors_origins=(FRONTEND,))
+    async with asgi_client(create_app(prod, live=FAST)) as client:
+        r = await client.get("/api/v1/auth/kakao", headers={"X-Frontend-Origin": FRONTEND})
+        assert r.status_code == 404
+        assert (await client.get("/api/v1/auth/dev/authorize?state=x")).status_code == 404
+    off = settings.with_(dev_login=False)
+    async with asgi_client(create_app(off, live=FAST)) as client:
+        r = await client.get("/api/v1/auth/google", headers={"X-Frontend-Origin": FRONTEND})
+        assert r.status_code == 404
+
+
+async def test_cookies_are_secure_behind_https(settings: Settings) -> None:
+    async with asgi_client(create_app(settings.with_(trust_forwarded=True), live=FAST)) as client:
+        client.headers["X-Forwarded-Proto"] = "https"
+        callback = await dev_login(client, "secure")
+        cookies = set_cookies(callback)
+        assert all(jar[name]["secure"] for name, jar in cookies.items())
+
+
+def test_token_codec_checks_type_signature_and_subject(settings: Settings) -> None:
+    codec = TokenCodec.from_settings(settings)
+    pair = codec.issue("user-1")
+    assert codec.decode(pair.access, "access").sub == "user-1"
+    assert codec.decode(pair.refresh, "refresh").fam == pair.access_claims.fam
+    with pytest.raises(TokenError):
+        codec.decode(pair.access, "refresh")
+    with pytest.raises(TokenError):
+        codec.decode(pair.access[:-2] + "xx", "access")
+    with pytest.raises(ValueError):
+        codec.issue("bad id with spaces")
