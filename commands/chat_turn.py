@@ -81,6 +81,9 @@ class Coalescing:
     interval_s: float = 0.05
 
 
+DEFAULT_COALESCING = Coalescing()
+
+
 async def handle_send_message(
     envelope: Envelope,
     command: SendChatMessage,
@@ -88,7 +91,7 @@ async def handle_send_message(
     store: EventStore,
     graph: ChatGraph,
     registry: MessageRegistry = schemas.registry,
-    coalescing: Coalescing = Coalescing(),
+    coalescing: Coalescing = DEFAULT_COALESCING,
 ) -> None:
     """Run the turn of ``command`` from wherever it stands (no-op when finished or waiting)."""
     turn = await load_turn(store, command.job_id, registry)
@@ -105,7 +108,7 @@ async def handle_provide_input(
     store: EventStore,
     graph: ChatGraph,
     registry: MessageRegistry = schemas.registry,
-    coalescing: Coalescing = Coalescing(),
+    coalescing: Coalescing = DEFAULT_COALESCING,
 ) -> None:
     """Resume the turn waiting at ``command.waiting_version`` (no-op for any other state)."""
     turn = await load_turn(store, command.job_id, registry)

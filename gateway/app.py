@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 import schemas
-from gateway import auth_api, images, ops, query_api, scan_api, sse, users_api
+from gateway import auth_api, chat_api, images, ops, query_api, scan_api, sse, users_api
 from gateway.edge import EdgeMiddleware, configure_logging
 from gateway.errors import exception_handlers
 from gateway.info_api import list_news
@@ -74,8 +74,15 @@ ROUTES: list[BaseRoute] = [
         query_api.character_ownership, methods=["GET"],
     ),
     Route("/api/v1/character/catalog", query_api.character_catalog, methods=["GET"]),
-    # chat live stream (chat events register their live mapping later)
-    Route("/api/v1/chat/{job_id}/events", sse.chat_events, methods=["GET"]),
+    # chat (issue 5): sessions, history, messages, input, and the turn's stream
+    Route("/api/v1/chat", chat_api.list_chats, methods=["GET"]),
+    Route("/api/v1/chat", chat_api.create_chat, methods=["POST"]),
+    Route("/api/v1/chat/{chat_id}", chat_api.get_chat, methods=["GET"]),
+    Route("/api/v1/chat/{chat_id}", chat_api.rename_chat, methods=["PATCH"]),
+    Route("/api/v1/chat/{chat_id}", chat_api.delete_chat, methods=["DELETE"]),
+    Route("/api/v1/chat/{chat_id}/messages", chat_api.send_message, methods=["POST"]),
+    Route("/api/v1/chat/{job_id}/input", chat_api.provide_input, methods=["POST"]),
+    Route("/api/v1/chat/{job_id}/events", chat_api.chat_events, methods=["GET"]),
 ]
 
 

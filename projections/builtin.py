@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from projections.characters import CHARACTERS
+from projections.chat import CHAT
 from projections.projection import Projection
 from projections.scans import SCANS
 from projections.stats import STATS
 from projections.users import USERS
 
-PROJECTIONS: dict[str, Projection] = {p.name: p for p in (SCANS, USERS, CHARACTERS, STATS)}
+PROJECTIONS: dict[str, Projection] = {
+    p.name: p for p in (SCANS, USERS, CHARACTERS, STATS, CHAT)
+}
 
 
 class UnknownProjection(KeyError):

@@ -73,6 +73,7 @@ class Transition:
     facts: Mapping[str, Any] = field(default_factory=dict)
     user_id: str | None = None
     final: dict[str, Any] | None = None  # the job's result when this ends it
+    extra: Mapping[str, Any] = field(default_factory=dict)  # more top-level fields (chat tokens)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ def apply_event(
     }
     if t.message is not None:
         payload["message"] = t.message
+    payload.update(t.extra)
     terminal = is_terminal(stage)
     new = view.model_copy(
         update={
@@ -262,3 +264,7 @@ def _failed(view: JobView, envelope: Envelope, m: ScanFailed) -> Transition:
         Stage.DONE, "failed", None, {"error": error}, message=m.error, user_id=m.user_id,
         final=summary,
     )
+
+
+# The chat turn's mapping lives with the chat projections; importing it registers it.
+from projections import chat as _chat  # noqa: E402, F401

@@ -1,0 +1,420 @@
+"""The Chat endpoints of API.md: sessions, messages, input, history, and the turn's SSE stream.
+
+Writes never wait for a model: a session change is one idempotent append to the chat's
+aggregate; a message or an input is one command for the chat worker (202 at once).
+Reads come from the ``chat`` read model (``projections.chat``), except when it has not applied
+the chat's last event yet — then the chat's own events are folded from Redis, so history read
+right after a turn's ``done`` already holds the answer (read-your-writes).
+Unknown chats and other users' chats are both 404 (no oracle).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+import schemas
+from agents.llm.providers import provider_for
+from commands.chat_session import ChatSession, load_chat
+from commands.chat_turn_state import TurnState
+from commands.scan_job import effect_id
+from eventstore.errors import ConcurrencyConflict
+from eventstore.store import ANY
+from gateway.auth import current_user
+from gateway.bodies import parse_body
+from gateway.errors import InvalidRequest, NotFound, NotReady
+from gateway.images import public_base
+from gateway.job_reads import record_pending_owner
+from gateway.scan_api import check_image_url
+from gateway.sse import Opened, open_job_stream
+from gateway.state import GatewayState, gateway_state
+from projections import chat as read
+from projections.chat import with_token_recovery
+from schemas.chat import (
+    CHAT,
+    CHAT_TURN,
+    MAX_MESSAGE_CHARS,
+    MAX_TITLE_CHARS,
+    ChatCreated,
+    ChatDeleted,
+    ChatRenamed,
+    ProvideInput,
+    SendChatMessage,
+    UserLocation,
+)
+from schemas.envelope import Metadata
+from schemas.registry import Command, Event
+
+log = logging.getLogger(__name__)
+
+# uuid5 namespaces of ids derived from (user, idempotency key): a retry gets the same id.
+CHAT_NAMESPACE = uuid.UUID("7d3c1b9e-0a4f-5e62-8c17-3b9f2e6a4d58")
+TURN_NAMESPACE = uuid.UUID("a2e95c4d-6b18-5f03-9d7e-1c4b8f2a6e39")
+IDEMPOTENCY_HEADER = "x-idempotency-key"
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+class TurnNotWaiting(ConcurrencyConflict):
+    """``POST /chat/{job}/input`` for a turn that asked nothing (409)."""
+
+    def __init__(self, job_id: str, version: int) -> None:
+        super().__init__(job_id, version, None)
+        self.args = ("this chat turn is not waiting for input",)
+
+
+# -- bodies ----------------------------------------------------------------------------------
+
+_BODY = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class CreateChatBody(BaseModel):
+    model_config = _BODY
+    title: str | None = Field(default=None, max_length=MAX_TITLE_CHARS)
+
+
+class RenameChatBody(BaseModel):
+    model_config = _BODY
+    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+
+
+class MessageBody(BaseModel):
+    model_config = _BODY
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    image_url: str | None = Field(default=None, max_length=2048)
+    user_location: UserLocation | None = None
+    model: str | None = Field(default=None, max_length=100)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str | None) -> str | None:
+        if value:
+            provider_for(value)  # UnknownModelError is a ValueError: 422 naming "model"
+        return value or None
+
+
+class InputBody(BaseModel):
+    model_config = _BODY
+    type: Literal["location", "confirmation", "cancel"]
+    data: Any = None
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _iso(ts: float | datetime | None) -> str | None:
+    if ts is None:
+        return None
+    moment = ts if isinstance(ts, datetime) else datetime.fromtimestamp(ts, UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def encode_cursor(cursor: read.Cursor) -> str:
+    raw = json.dumps([cursor[0].astimezone(UTC).isoformat(), cursor[1]]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str | None) -> read.Cursor | None:
+    if not text:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        moment, key = json.loads(raw)
+        return datetime.fromisoformat(moment), str(key)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise InvalidRequest("cursor", "not a cursor this API returned") from exc
+
+
+def _limit(request: Request, default: int, maximum: int) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise InvalidRequest("limit", f"must be an integer in 1..{maximum}")
+    return int(raw)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    raw = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
+    if not raw:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(raw):
+        raise InvalidRequest("X-Idempotency-Key", "must be 1..200 printable ASCII characters")
+    return raw
+
+
+def _new_id(namespace: uuid.UUID, user_id: str, key: str | None) -> str:
+    return str(uuid.uuid4() if key is None else uuid.uuid5(namespace, f"{user_id}\x1f{key}"))
+
+
+async def _own_chat(gw: GatewayState, request: Request, user_id: str) -> ChatSession:
+    chat_id = request.path_params["chat_id"]
+    if not _ID.fullmatch(chat_id):
+        raise NotFound("chat not found")
+    chat = await load_chat(gw.resources.store, chat_id, schemas.registry)
+    if not chat.visible_to(user_id):
+        raise NotFound("chat not found")
+    return chat
+
+
+async def _append_chat_event(gw: GatewayState, chat_id: str, user_id: str, event: Event,
+                             event_id: uuid.UUID | None = None) -> float:
+    """Append ``event`` to the chat; when it was recorded (the first time, for a retry)."""
+    envelope = schemas.registry.envelope(
+        event, aggregate_id=chat_id, aggregate_type=CHAT,
+        metadata=Metadata(user_id=user_id, correlation_id=chat_id),
+        **({"id": event_id} if event_id else {}),
+    )
+    result = await gw.resources.store.append([envelope], expected_version=ANY)
+    if result.duplicate:
+        first = await gw.resources.store.read_aggregate(chat_id, limit=1)
+        return first[0].timestamp if first else envelope.timestamp
+    return envelope.timestamp
+
+
+async def _append_command(gw: GatewayState, job_id: str, user_id: str, command: Command,
+                          store_key: str | None) -> str:
+    envelope = schemas.registry.envelope(
+        command, aggregate_id=job_id, aggregate_type=CHAT_TURN,
+        metadata=Metadata(user_id=user_id, correlation_id=job_id),
+    )
+    if store_key is not None:
+        store_key = "chat:" + hashlib.sha256(f"{user_id}\x1f{store_key}".encode()).hexdigest()[:40]
+    receipt = await gw.resources.store.append_command(envelope, idempotency_key=store_key)
+    return receipt.aggregate_id
+
+
+# -- sessions --------------------------------------------------------------------------------
+
+
+async def list_chats(request: Request) -> JSONResponse:
+    user_id = await current_user(request)
+    gw = gateway_state(request)
+    limit = _limit(request, 20, 100)
+    after = decode_cursor(request.query_params.get("cursor"))
+    if gw.resources.pg is None:
+        raise NotReady("chat read models are not configured (DATABASE_URL)")
+    rows = await read.list_chats(gw.resources.pg, user_id, limit=limit + 1, after=after)
+    page, more = rows[:limit], len(rows) > limit
+    chats = [
+        {"id": r.id, "title": r.title, "preview": r.preview, "message_count": r.message_count,
+         "last_message_at": _iso(r.last_message_at), "created_at": _iso(r.created_at)}
+        for r in page
+    ]
+    cursor = encode_cursor((page[-1].activity, page[-1].id)) if more and page else None
+    return JSONResponse({"chats": chats, "next_cursor": cursor})
+
+
+async def create_chat(request: Request) -> JSONResponse:
+    user_id = await current_user(request)
+    gw = gateway_state(request)
+    body = await parse_body(request, CreateChatBody)
+    chat_id = _new_id(CHAT_NAMESPACE, user_id, _idempotency_key(request))
+    created = ChatCreated(user_id=user_id, title=body.title or None)
+    at = await _append_chat_event(gw, chat_id, user_id, created, effect_id(chat_id, "chat", "created"))
+    return JSONResponse({"id": chat_id, "title": created.title, "created_at": _iso(at)},
+                        status_code=201)
+
+
+async def get_chat(request: Request) -> JSONResponse:
+    user_id = await current_user(request)
+    gw = gateway_state(request)
+    limit = _limit(request, 50, 200)
+    before = decode_cursor(request.query_params.get("cursor"))
+    chat_id = request.path_params["chat_id"]
+    if not _ID.fullmatch(chat_id):
+        raise NotFound("chat not found")
+    page = await _history_from_read_model(gw, chat_id, user_id, limit, before)
+    if page is None:  # the read model is behind this chat (or absent): fold its events
+        chat = await _own_chat(gw, request, user_id)
+        page = _history_from_fold(chat, limit, before)
+    return JSONResponse(page)
+
+
+async def _history_from_read_model(
+    gw: GatewayState, chat_id: str, user_id: str, limit: int, before: read.Cursor | None
+) -> dict[str, Any] | None:
+    pg, layout = gw.resources.pg, gw.resources.layout
+    if pg is None:
+        return None
+    keys = layout.keys_for(chat_id)
+    last = await gw.resources.redis.xrevrange(keys.aggregate(chat_id), count=1)
+    if not last:
+        raise NotFound("chat not found")
+    position = int(last[0][1].get("pos") or 0)
+    if not position or not await read.caught_up(pg, keys.shard, position):
+        return None
+    summary = await read.get_chat(pg, chat_id)
+    if summary is None or summary.deleted or summary.user_id != user_id:
+        raise NotFound("chat not found")
+    rows = await read.list_messages(pg, chat_id, limit=limit + 1, before=before)
+    page, more = rows[:limit], len(rows) > limit
+    messages = [
+        {"id": m.id, "role": m.role, "content": m.content, "image_url": m.image_url,
+         "intent": m.intent, "metadata": m.metadata, "created_at": _iso(m.created_at)}
+        for m in reversed(page)
+    ]
+    return {
+        "id": chat_id, "title": summary.title, "messages": messages, "has_more": more,
+        "next_cursor": encode_cursor((page[-1].created_at, page[-1].id)) if more else None,
+        "created_at": _iso(summary.created_at),
+    }
+
+
+def _history_from_fold(chat: ChatSession, limit: int, before: read.Cursor | None) -> dict[str, Any]:
+    def key(m: Any) -> tuple[datetime, str]:
+        return datetime.fromtimestamp(m.created_at, UTC), m.message_id
+
+    newest_first = sorted(chat.messages, key=key, reverse=True)
+    if before is not None:
+        newest_first = [m for m in newest_first if key(m) < before]
+    page, more = newest_first[:limit], len(newest_first) > limit
+    messages = [
+        {"id": m.message_id, "role": m.role, "content": m.content, "image_url": m.image_url,
+         "intent": m.intent, "metadata": m.metadata, "created_at": _iso(m.created_at)}
+        for m in reversed(page)
+    ]
+    return {
+        "id": chat.chat_id, "title": chat.title, "messages": messages, "has_more": more,
+        "next_cursor": encode_cursor(key(page[-1])) if more else None,
+        "created_at": _iso(chat.created_at),
+    }
+
+
+async def rename_chat(request: Request) -> Response:
+    user_id = await current_user(request)
+    gw = gateway_state(request)
+    body = await parse_body(request, RenameChatBody)
+    chat = await _own_chat(gw, request, user_id)
+    await _append_chat_event(gw, chat.chat_id, user_id, ChatRenamed(title=body.title))
+    return Response(status_code=204)
+
+
+async def delete_chat(request: Request) -> Response:
+    user_id = await current_user(request)
+    gw = gateway_state(request)
+    chat = await _own_chat(gw, request, user_id)
+    await _append_chat_event(gw, chat.chat_id, user_id, ChatDeleted(),
+                             effect_id(chat.chat_id, "chat", "deleted"))
+    return Response(status_code=204)
+
+
+# -- turns -----------------------------------------------------------------------------------
+
+
+async def send_message(request: Request) -> JSONResponse:
+    user_id = await current_user(request)
+    gw = gateway_state(request)
+    res = gw.resources
+    body = await parse_body(request, MessageBody)
+    if body.image_url:
+        await check_image_url(body.image_url, public_base(request, res.settings), res.settings,
+                              res.media)
+    chat = await _own_chat(gw, request, user_id)
+    key = _idempotency_key(request)
+    job_id = _new_id(TURN_NAMESPACE, user_id, key)
+    # Before the command exists, so a stream opened right after the 202 finds its owner.
+    await record_pending_owner(res.redis, res.layout, job_id, user_id)
+    command = SendChatMessage(
+        job_id=job_id, chat_id=chat.chat_id, user_id=user_id, message=body.message,
+        image_url=body.image_url, user_location=body.user_location, model=body.model,
+    )
+    job_id = await _append_command(gw, job_id, user_id, command, key and f"msg:{key}")
+    return JSONResponse(
+        {"job_id": job_id, "stream_url": f"/api/v1/chat/{job_id}/events", "status": "submitted"},
+        status_code=202,
+    )
+
+
+def _location(data: Any) -> UserLocation | None:
+    if not isinstance(data, dict):
+        return None
+    lat = data.get("latitude", data.get("lat"))
+    lon = data.get("longitude", data.get("lon", data.get("lng")))
+    if lat is None or lon is None:
+        return None
+    try:
+        return UserLocation(latitude=lat, longitude=lon)
+    except ValidationError as exc:
+        raise InvalidRequest("data", "latitude/longitude are out of range") from exc
+
+
+async def provide_input(request: Request) -> JSONResponse:
+    user_id = await current_user(request)
+    gw = gateway_state(request)
+    body = await parse_body(request, InputBody)
+    job_id = request.path_params["job_id"]
+    if not _ID.fullmatch(job_id):
+        raise NotFound("chat turn not found")
+    owner = await gw.reads.owner(job_id)
+    if owner is None or owner.user_id != user_id or owner.kind not in ("", CHAT_TURN):
+        raise NotFound("chat turn not found")
+    turn = TurnState.from_events(
+        job_id, await gw.resources.store.read_aggregate(job_id), schemas.registry
+    )
+    if not turn.is_waiting or turn.waiting is None:
+        raise TurnNotWaiting(job_id, turn.version)
+    location = _location(body.data)
+    if body.type != "cancel" and turn.waiting.input_type == "location" and location is None:
+        raise InvalidRequest("data", "the turn needs {\"latitude\", \"longitude\"}")
+    data = body.data if isinstance(body.data, dict) else {}
+    command = ProvideInput(
+        job_id=job_id, user_id=user_id, type=body.type, data=cast(dict[str, Any], data),
+        location=location, waiting_version=turn.waiting_version,
+    )
+    # One input per question: a double submit is the same command.
+    await _append_command(gw, job_id, user_id, command, f"input:{job_id}:{turn.waiting_version}")
+    return JSONResponse({"status": "received", "job_id": job_id})
+
+
+# -- the stream ------------------------------------------------------------------------------
+
+
+class _EventStream(EventSourceResponse):
+    """Treats a client that stopped reading as a disconnect."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            log.info("chat sse: dropped a client that stopped reading")
+
+
+async def chat_events(request: Request) -> Response:
+    """``GET /chat/{job}/events``: the scan stream's exact resume, plus ``token_recovery``
+    instead of the individual deltas when the client has nothing yet."""
+    user_id = await current_user(request)
+    gw = gateway_state(request)
+    job_id = request.path_params["job_id"]
+    if not _ID.fullmatch(job_id):
+        raise NotFound("job not found")
+    owner = await gw.reads.owner(job_id)
+    if owner is None or owner.user_id != user_id or owner.kind not in ("", CHAT_TURN):
+        raise NotFound("job not found")
+    raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+    opened = await open_job_stream(gw.hub, gw.reads, gw.live, job_id, raw)
+    if opened is None:
+        return Response(status_code=204)  # it already has `done`: EventSource stops retrying
+    if opened.stream.sent == 0:  # fresh (or reset): the text so far replaces the client's
+        opened = Opened(opened.stream, with_token_recovery(opened.history), opened.note)
+    return _EventStream(
+        opened.events(gw.metrics, "chat"),
+        ping=0,  # our own named `keepalive` events
+        send_timeout=gw.live.send_timeout_s,
+        background=BackgroundTask(opened.stream.sub.close),
+    )
