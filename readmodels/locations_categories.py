@@ -83,14 +83,28 @@ def normalize_pickup_category(value: str | None) -> str | None:
 
 def pickup_categories_in(text: str) -> tuple[str, ...]:
     """Every pickup category named in free text such as '폐건전지, 폐형광등' (dataset item
-    columns), in first-mention order. One-letter aliases ('약', '옷') are ignored here: they
-    occur inside unrelated words."""
+    columns), in first-mention order. Longer names win ('종이팩' is not also '종이');
+    one-letter aliases ('약', '옷') are ignored here: they occur inside unrelated words."""
     lowered = text.lower()
-    found: list[tuple[int, str]] = []
-    for canonical in PICKUP_CATEGORIES:
-        names = (canonical, *_PICKUP_ALIASES.get(canonical, ()))
-        positions = [lowered.find(n.lower()) for n in names if len(n) > 1]
-        hits = [p for p in positions if p >= 0]
-        if hits:
-            found.append((min(hits), canonical))
-    return tuple(canonical for _, canonical in sorted(found))
+    covered = [False] * len(lowered)
+    first: dict[str, int] = {}
+    for name, canonical in _NAMES_LONGEST_FIRST:
+        start = lowered.find(name)
+        while start >= 0:
+            end = start + len(name)
+            if not any(covered[start:end]):
+                covered[start:end] = [True] * len(name)
+                first[canonical] = min(first.get(canonical, start), start)
+            start = lowered.find(name, end)
+    return tuple(sorted(first, key=first.__getitem__))
+
+
+_NAMES_LONGEST_FIRST = sorted(
+    (
+        (name.lower(), canonical)
+        for canonical in PICKUP_CATEGORIES
+        for name in (canonical, *_PICKUP_ALIASES.get(canonical, ()))
+        if len(name) > 1
+    ),
+    key=lambda pair: -len(pair[0]),
+)

@@ -144,7 +144,10 @@ _UPSERT = (
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())"
     " ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, snippet = EXCLUDED.snippet,"
     " source = EXCLUDED.source, source_name = EXCLUDED.source_name,"
-    " category = EXCLUDED.category, published_at = EXCLUDED.published_at,"
+    " category = EXCLUDED.category,"
+    # An undated item is stamped with its collection time: keep the first, so collecting
+    # again does not push it back to the top of the feed.
+    " published_at = LEAST(news_articles.published_at, EXCLUDED.published_at),"
     " thumbnail_url = EXCLUDED.thumbnail_url, sample = EXCLUDED.sample,"
     " collected_at = EXCLUDED.collected_at"
 )
