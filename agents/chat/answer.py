@@ -1,0 +1,99 @@
+"""The answer stage: streams the LLM's reply as ``Token``s under the ``answer`` policy.
+
+Deltas are emitted as they arrive; the concatenation of the emitted deltas *is* the answer.
+A failure before the first delta is retried (per the policy); after it, a retry would repeat
+text, so the turn fails (CLOSE). Each wait for the next delta is bounded by the policy's
+timeout. A model that streams nothing gets the composed context as its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+from agents.chat.errors import CircuitOpen, TurnFailed
+from agents.chat.policies import RETRY_ON, NodeGuard
+from agents.chat.stages import Emit
+from agents.chat.turn import NodeUpdate, Token
+from agents.llm.ports import LLM, ChatMessage
+
+STAGE = "answer"
+FAILED = "답변을 쓰는 중 문제가 생겼어요. 잠시 후 다시 시도해 주세요."
+
+
+async def _next(deltas: AsyncIterator[str], timeout_s: float) -> str | None:
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await anext(deltas)
+    except StopAsyncIteration:
+        return None
+
+
+async def stream_answer(
+    llm: LLM,
+    messages: Sequence[ChatMessage],
+    *,
+    model: str | None,
+    fallback_text: str,
+    guard: NodeGuard,
+    emit: Emit,
+) -> str:
+    """Stream the answer, emitting ``Token``s; returns the full text. Raises ``TurnFailed``."""
+    policy = guard.policy(STAGE)
+    breaker = guard.breaker(STAGE)
+    try:
+        breaker.check()
+    except CircuitOpen as exc:
+        emit(
+            NodeUpdate(
+                node=STAGE, status="failed", message=FAILED, detail={"reason": "circuit_open"}
+            )
+        )
+        raise TurnFailed(FAILED, node=STAGE) from exc
+    emit(NodeUpdate(node=STAGE, status="started"))
+    parts: list[str] = []
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            deltas = llm.stream(messages, model=model)
+            try:
+                while (delta := await _next(deltas, policy.timeout_ms / 1000)) is not None:
+                    if delta:
+                        parts.append(delta)
+                        emit(Token(content=delta, node=STAGE))
+            finally:
+                close = getattr(deltas, "aclose", None)
+                if close is not None:  # release the provider's HTTP stream on any exit
+                    await close()
+            break
+        except Exception as exc:
+            if not parts and isinstance(exc, RETRY_ON) and attempts <= policy.retries:
+                continue
+            breaker.record_failure()
+            reason = "timeout" if isinstance(exc, TimeoutError) else "error"
+            emit(
+                NodeUpdate(
+                    node=STAGE,
+                    status="failed",
+                    message=FAILED,
+                    detail={
+                        "reason": reason,
+                        "attempts": attempts,
+                        "error": f"{type(exc).__name__}: {exc}"[:200],
+                    },
+                )
+            )
+            raise TurnFailed(FAILED, node=STAGE) from exc
+    breaker.record_success()
+    if not "".join(parts).strip():
+        # the model said nothing: the composed context is a complete answer on its own
+        parts.append(fallback_text)
+        emit(Token(content=fallback_text, node=STAGE))
+    text = "".join(parts)
+    emit(
+        NodeUpdate(
+            node=STAGE, status="completed", detail={"chars": len(text), "attempts": attempts}
+        )
+    )
+    return text

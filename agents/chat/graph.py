@@ -1,0 +1,217 @@
+"""The chat graph: intent → (vision) → Send fan-out to subagents → aggregator → answer.
+
+Built once per process by ``build_chat_graph(deps)`` (compiled LangGraph ``StateGraph``, no
+checkpointer: every turn is a fresh, stateless run). ``ChatGraph.run(turn)`` streams the run
+with ``astream(stream_mode=["updates", "custom"], version="v2")``: nodes emit ``NodeUpdate`` and
+``Token`` objects through LangGraph's stream writer, and the terminal ``TurnResult`` or
+``NeedsInput`` is taken from the node updates. Breakers live in the ``NodeGuard`` of the
+compiled graph, so they span turns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Send
+
+from agents.chat.aggregate import aggregate
+from agents.chat.answer import stream_answer
+from agents.chat.compose import answer_messages, compose_context
+from agents.chat.deps import ChatDeps
+from agents.chat.errors import TurnFailed
+from agents.chat.intents.model import Intent
+from agents.chat.nodes import classify, read_image
+from agents.chat.policies import NodeGuard
+from agents.chat.stages import (
+    STAGE_FOR_INTENT,
+    SUBAGENT_STAGES,
+    Runner,
+    run_stage,
+    stage_runners,
+)
+from agents.chat.state import ChatState, StageInput
+from agents.chat.subagents.base import SubTask
+from agents.chat.turn import ChatUpdate, NeedsInput, NodeUpdate, Token, TurnInput, TurnResult
+
+INTERNAL = "답변을 마치지 못했어요. 잠시 후 다시 시도해 주세요."
+
+
+def _template(state: ChatState) -> SubTask:
+    turn = state["turn"]
+    return SubTask(
+        stage="general",
+        intent="general",
+        query=turn.message,
+        message=turn.message,
+        location=turn.location,
+        history=turn.history,
+        model=turn.model,
+        item_hint=state.get("item_hint"),
+    )
+
+
+def plan_tasks(state: ChatState) -> list[SubTask]:
+    """One task per sub-query, plus weather next to a waste question when the location is known."""
+    decision = state["decision"]
+    template = _template(state)
+    tasks = [
+        template.model_copy(
+            update={
+                "stage": STAGE_FOR_INTENT[s.intent.value],
+                "intent": s.intent.value,
+                "query": s.text,
+            }
+        )
+        for s in decision.sub_queries
+    ]
+    if (
+        Intent.WASTE in decision.intents
+        and Intent.WEATHER not in decision.intents
+        and template.location is not None
+    ):
+        tasks.append(
+            template.model_copy(
+                update={"stage": "weather", "intent": "weather", "enrichment": True}
+            )
+        )
+    return tasks
+
+
+class ChatGraph:
+    """The compiled graph and its breakers; ``run`` is one turn."""
+
+    def __init__(self, compiled: CompiledStateGraph[Any, Any, Any, Any], guard: NodeGuard) -> None:
+        self.compiled = compiled
+        self.guard = guard
+
+    async def run(self, turn: TurnInput) -> AsyncIterator[ChatUpdate]:
+        """Stream one turn: ``NodeUpdate``/``Token`` items, then exactly one ``TurnResult`` or
+        ``NeedsInput``; raises ``TurnFailed`` when a CLOSE node fails."""
+        result: TurnResult | None = None
+        needs: NeedsInput | None = None
+        stream = self.compiled.astream(
+            {"turn": turn, "outcomes": []}, stream_mode=["updates", "custom"], version="v2"
+        )
+        async for part in stream:
+            if part["type"] == "custom":
+                data = part["data"]
+                if isinstance(data, NodeUpdate | Token):
+                    yield data
+            elif part["type"] == "updates":
+                for update in (part["data"] or {}).values():
+                    if not isinstance(update, dict):
+                        continue
+                    if isinstance(update.get("needs_input"), NeedsInput):
+                        needs = update["needs_input"]
+                    if isinstance(update.get("result"), TurnResult):
+                        result = update["result"]
+        if needs is not None:
+            yield needs
+        elif result is not None:
+            yield result
+        else:  # a graph that ends without either is a bug; never leave the handler waiting
+            raise TurnFailed(INTERNAL)
+
+
+class StageNode(Protocol):
+    async def __call__(self, state: StageInput) -> dict[str, Any]: ...
+
+
+def _stage_node(runner: Runner, guard: NodeGuard) -> StageNode:
+    """A subagent node: its input is the ``Send`` payload, its output one outcome."""
+
+    async def node(state: StageInput) -> dict[str, Any]:
+        outcome = await run_stage(
+            state["task"], runner=runner, guard=guard, emit=get_stream_writer()
+        )
+        return {"outcomes": [outcome]}
+
+    return node
+
+
+def build_chat_graph(deps: ChatDeps) -> ChatGraph:
+    """Compile the graph over ``deps`` (once per process; turns share only the breakers)."""
+    guard = NodeGuard(deps.policies, clock=deps.clock)
+    runners = stage_runners(deps)
+
+    async def intent_node(state: ChatState) -> dict[str, Any]:
+        return await classify(state["turn"], deps, guard, get_stream_writer())
+
+    async def vision_node(state: ChatState) -> dict[str, Any]:
+        return await read_image(state["turn"], deps, guard, get_stream_writer())
+
+    def after_intent(state: ChatState) -> str | list[Send]:
+        if state.get("needs_input") is not None:
+            return END
+        if state["turn"].image_url and deps.vision is not None:
+            return "vision"
+        return fan_out(state)
+
+    def fan_out(state: ChatState) -> list[Send]:
+        return [Send(task.stage, {"task": task}) for task in plan_tasks(state)]
+
+    async def aggregator_node(state: ChatState) -> dict[str, Any]:
+        emit = get_stream_writer()
+        emit(NodeUpdate(node="aggregator", status="started"))
+        plan = await aggregate(
+            state["decision"].sub_queries,
+            state.get("outcomes", []),
+            template=_template(state),
+            runners=runners,
+            guard=guard,
+            emit=emit,
+            vision_question=state.get("vision_question"),
+        )
+        emit(
+            NodeUpdate(
+                node="aggregator",
+                status="completed",
+                detail={
+                    "subagents": plan.subagents,
+                    "skipped": [s["node"] for s in plan.skipped],
+                    "questions": len(plan.questions),
+                },
+            )
+        )
+        return {"plan": plan}
+
+    async def answer_node(state: ChatState) -> dict[str, Any]:
+        turn, plan, decision = state["turn"], state["plan"], state["decision"]
+        context = compose_context(plan)
+        text = await stream_answer(
+            deps.llm,
+            answer_messages(turn, context),
+            model=turn.model,
+            fallback_text=context,
+            guard=guard,
+            emit=get_stream_writer(),
+        )
+        result = TurnResult(
+            intent=decision.primary.value,
+            intents=[i.value for i in decision.ordered_intents],
+            answer=text,
+            subagents=plan.subagents,
+            skipped=plan.skipped,
+            sources=plan.sources,
+        )
+        return {"result": result}
+
+    graph: StateGraph[ChatState, Any, Any, Any] = StateGraph(ChatState)
+    graph.add_node("intent", intent_node)
+    graph.add_node("vision", vision_node)
+    for stage in SUBAGENT_STAGES:
+        graph.add_node(stage, _stage_node(runners[stage], guard), input_schema=StageInput)
+    graph.add_node("aggregator", aggregator_node, defer=True)
+    graph.add_node("answer", answer_node)
+    graph.add_edge(START, "intent")
+    graph.add_conditional_edges("intent", after_intent, ["vision", *SUBAGENT_STAGES, END])
+    graph.add_conditional_edges("vision", fan_out, list(SUBAGENT_STAGES))
+    for stage in SUBAGENT_STAGES:
+        graph.add_edge(stage, "aggregator")
+    graph.add_edge("aggregator", "answer")
+    graph.add_edge("answer", END)
+    return ChatGraph(graph.compile(), guard)

@@ -1,0 +1,1 @@
+"""The chat's subagents, one module per stage; each ``run(task, <its ports>) -> Finding``."""

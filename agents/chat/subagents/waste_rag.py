@@ -1,0 +1,102 @@
+"""``waste_rag``: how to dispose of an item, retrieved from the knowledge base."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from agents.chat.korean import topic, with_means
+from agents.chat.subagents.base import Finding, SubTask, not_found
+from agents.knowledge import ItemMatch, RuleHit
+
+STAGE = "waste_rag"
+# Below this a hit is a guess (category n-gram overlap); the fallback chain is better.
+MIN_SCORE = 0.5
+MAX_ITEMS = 2
+# Where 시군구 rules differ enough that the answer should say so (DOMAIN.md).
+_LOCAL_RULES = frozenset({"대형폐기물", "음식물류폐기물", "일반종량제폐기물", "공사장생활폐기물"})
+
+
+class DisposalKnowledge(Protocol):
+    def search(self, query: str, k: int = 3) -> list[RuleHit]:
+        """Rules relevant to ``query``, best first."""
+        ...
+
+    def situation_tags(self, text: str) -> list[str]:
+        """Situation tag codes the text reveals ("라벨 안 뗀" → label_attached)."""
+        ...
+
+    def match(self, text: str) -> ItemMatch | None:
+        """The item ``text`` names, or None."""
+        ...
+
+
+def _buried_one_syllable(kb: DisposalKnowledge, query: str) -> str | None:
+    """The item name found only as one syllable inside a longer word ("책" in "정책", "캔" in
+    "스캔"): not a mention of that item. Words and particles after it are fine ("책은")."""
+    found = kb.match(query)
+    if found is None or found.method != "substring" or len(found.matched) != 1:
+        return None
+    if any(word.startswith(found.matched) for word in query.split()):
+        return None
+    return found.item.name
+
+
+def relevant_hits(kb: DisposalKnowledge, query: str) -> list[RuleHit]:
+    """Strong hits for ``query``: the named items (one per middle category, at most
+    ``MAX_ITEMS``), else the single best category."""
+    buried = _buried_one_syllable(kb, query)
+    hits = [h for h in kb.search(query, k=6) if h.score >= MIN_SCORE and h.title != buried]
+    items = [h for h in hits if h.kind == "item"]
+    if not items:
+        # No named item: the one best category, never a list of loosely related ones.
+        return hits[:1]
+    chosen: list[RuleHit] = []
+    for hit in items:  # several named items ("우유팩이랑 신문지") each get their rule
+        if all(h.rule.middle_category != hit.rule.middle_category for h in chosen):
+            chosen.append(hit)
+    return chosen[:MAX_ITEMS]
+
+
+def describe_hit(hit: RuleHit, tags: list[str]) -> str:
+    """A rule as a short Korean section: category, numbered steps, exclusions, a note."""
+    rule = hit.rule
+    where = rule.middle_category or rule.major_category
+    lines = [f"{topic(hit.title)} {with_means(where)} 버려요 ({rule.major_category})."]
+    lines += [f"{n}) {name}: {text}" for n, (name, text) in enumerate(rule.steps.items(), 1)]
+    issues = [rule.situation_issues[t] for t in tags if t in rule.situation_issues]
+    if issues:
+        lines.append("지금 말씀하신 상태라면: " + " ".join(dict.fromkeys(issues)))
+    if rule.not_accepted:
+        lines.append("이건 안 돼요: " + ", ".join(rule.not_accepted[:4]) + ".")
+    if rule.notes:
+        lines.append("참고: " + rule.notes[0])
+    if rule.major_category in _LOCAL_RULES:
+        lines.append("배출 요일·장소·수수료는 시군구마다 달라요. 사는 구청 안내도 확인해 주세요.")
+    return "\n".join(lines)
+
+
+async def run(task: SubTask, kb: DisposalKnowledge) -> Finding:
+    """The disposal rules for the item(s) the question (or the chat image) names."""
+    query = f"{task.item_hint} {task.query}" if task.item_hint else task.query
+    hits = relevant_hits(kb, query)
+    if not hits:
+        best = kb.search(query, k=1)
+        return not_found(STAGE, best_score=best[0].score if best else 0.0)
+    tags = kb.situation_tags(task.query)
+    return Finding(
+        stage=STAGE,
+        found=True,
+        title=" · ".join(h.title for h in hits) + " 버리는 법",
+        text="\n\n".join(describe_hit(h, tags) for h in hits),
+        sources=[
+            {
+                "type": "knowledge",
+                "title": h.title,
+                "category": h.rule.middle_category,
+                "major_category": h.rule.major_category,
+                "score": h.score,
+            }
+            for h in hits
+        ],
+        detail={"hits": [h.title for h in hits], "score": hits[0].score},
+    )
