@@ -2,6 +2,8 @@
 
 ``eco2 worker scan``   group ``scan``,   commands log, ``RequestScan``     → ``handle_request_scan``
 ``eco2 worker reward`` group ``reward``, events log,   ``AnswerCompleted`` → ``handle_answer_completed``
+``eco2 worker chat``   group ``chat``,   commands log, ``SendChatMessage``/``ProvideInput`` → the
+                       chat turn handler (``commands.chat_worker``) with the graph built once
 
 Both are built by ``subscription`` from the bootstrap ``Resources``; the model of each scan is
 chosen per request (``RequestScan.model`` through the resources' ``ModelRouter``) and the
@@ -29,7 +31,7 @@ from schemas.scan import AnswerCompleted, RequestScan
 
 log = logging.getLogger(__name__)
 
-WorkerKind = Literal["scan", "reward"]
+WorkerKind = Literal["scan", "reward", "chat"]
 WORKER_KINDS: tuple[WorkerKind, ...] = get_args(WorkerKind)
 
 
@@ -63,6 +65,12 @@ def subscription(kind: WorkerKind, resources: Resources) -> Subscription:
             )
 
         return Subscription("reward", "events", {AnswerCompleted: on_answer_completed})
+
+    if kind == "chat":
+        from commands.chat_worker import chat_subscription  # loads LangGraph: chat only
+        from infra.bootstrap import build_chat_graph_for
+
+        return chat_subscription(resources.store, build_chat_graph_for(resources))
 
     raise ValueError(f"unknown worker {kind!r}; known: {', '.join(WORKER_KINDS)}")
 

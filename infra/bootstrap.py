@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -26,9 +26,12 @@ from commands.characters import CharacterService
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from gateway.grpc_characters.client import GrpcCharacters
-from infra.media import FileMediaStore, MediaStore
+from infra.media import FileMediaStore, MediaStore, key_from_url
 from infra.settings import Settings
 from readmodels.db import create_pool
+
+if TYPE_CHECKING:
+    from agents.chat.graph import ChatGraph
 
 
 @dataclass
@@ -116,3 +119,28 @@ async def model_router(settings: Settings, kb: KnowledgeBase) -> AsyncIterator[M
             )
             llms["gemini"] = visions["gemini"] = gemini
         yield ModelRouter(default_model=settings.default_model, llms=llms, visions=visions)
+
+
+def build_chat_graph_for(resources: Resources) -> ChatGraph:
+    """The chat graph over these resources, for the chat worker (built once per process).
+
+    Models go through the resources' router (the turn's ``model`` picks the provider), images
+    through the upload media store; the data sources are the offline adapters over the shipped
+    samples until the live ones are wired here. LangGraph is imported only by this call, so
+    processes without chat never load it.
+    """
+    from agents.chat.deps import offline_chat_deps
+    from agents.chat.graph import build_chat_graph
+    from agents.chat.media import StoreChatMedia
+
+    settings = resources.settings
+    media = StoreChatMedia(
+        resources.media,
+        base_url=settings.public_url or f"http://{settings.host}:{settings.port}",
+        media_key=lambda url: key_from_url(url, settings),
+    )
+    deps = offline_chat_deps(
+        resources.kb, llm=resources.llm, vision=resources.vision,
+        characters=resources.characters, media=media,
+    )
+    return build_chat_graph(deps)
