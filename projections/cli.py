@@ -7,6 +7,7 @@ runnable alone as ``python -m projections.cli``. Settings come from the environm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -32,6 +33,7 @@ from projections.replay import ReplayProgress, heads
 from projections.runner import run_projectors
 from projections.status import projection_status
 from projections.verify import VerifyReport, verify
+from projections.worker import ProjectorOptions
 from readmodels.migrate import migrate
 
 projections_app = typer.Typer(help="Read-model projections: status, rebuild, verify, run.")
@@ -193,18 +195,19 @@ def verify_command(names: Names) -> None:
 @projections_app.command("run")
 def run_command(
     names: Annotated[list[str] | None, typer.Argument(help="Projections (default: all).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Log entries per transaction.")] = 1000,
+    lease_retry: Annotated[float, typer.Option(help="Seconds between lease attempts.")] = 2.0,
 ) -> None:
     """Run live projectors (shards are shared with other processes through leases)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    options = ProjectorOptions(batch_size=batch_size, lease_retry_s=lease_retry)
 
     async def main() -> None:
         async with open_resources(Settings.from_env()) as resources:
-            await run_projectors(resources, names or None)
+            await run_projectors(resources, names or None, options=options)
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

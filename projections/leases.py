@@ -3,6 +3,9 @@
 The locks are session-level and held on one dedicated connection per process, so they live
 exactly as long as that session: a process that dies (or loses its connection) frees every
 lease it held, and another process's next attempt takes them over.
+
+Each session also holds one *membership* lock (two-key form ``(class, n)``), so every process
+can count the live members in ``pg_locks`` and aim for its fair share of the leases.
 """
 
 from __future__ import annotations
@@ -22,9 +25,17 @@ log = logging.getLogger(__name__)
 HEALTH_TIMEOUT_S = 5.0
 
 
+MAX_MEMBERS = 1024
+
+
 def lease_key(schema: str, projection: str, shard: int) -> int:
     """The advisory-lock key of (projection, shard) in ``schema`` (stable across processes)."""
     return advisory_key("eco2-projector", schema, projection, shard)
+
+
+def member_class(schema: str) -> int:
+    """The first key of the membership locks of ``schema``'s projector processes (int4 > 0)."""
+    return advisory_key("eco2-projector-members", schema) & 0x7FFFFFFF
 
 
 class LeaseHolder:
@@ -36,6 +47,7 @@ class LeaseHolder:
         self._conn: asyncpg.Connection[asyncpg.Record] | None = None
         self.held: set[int] = set()
         self.sessions = 0  # incremented on every (re)connect: leases of older sessions are gone
+        self.member: int | None = None
 
     async def check(self) -> bool:
         """True if the lock session is alive (reconnecting when needed; leases then start empty).
@@ -51,13 +63,33 @@ class LeaseHolder:
             await self._drop()
         try:
             self._conn = await connect(self.dsn, self.schema, application="eco2-leases")
+            self.member = await self._join(self._conn)
         except Exception as exc:
             log.warning("cannot open the lease connection: %s", exc)
-            self._conn = None
+            await self._drop()
             return False
         self.held.clear()
         self.sessions += 1
         return True
+
+    async def _join(self, conn: asyncpg.Connection[asyncpg.Record]) -> int:
+        cls = member_class(self.schema)
+        for n in range(MAX_MEMBERS):
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1::int4, $2::int4)", cls, n):
+                return n
+        raise RuntimeError(f"more than {MAX_MEMBERS} projector processes")
+
+    async def members(self) -> int:
+        """How many projector processes (lock sessions) serve this schema right now."""
+        if self._conn is None:
+            return 1
+        count = await self._conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND objsubid = 2 AND classid = $1::int4::oid"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            member_class(self.schema),
+        )
+        return max(int(count), 1)
 
     async def try_acquire(self, key: int) -> bool:
         """Take the lease ``key`` if nobody holds it (never waits)."""
@@ -80,6 +112,7 @@ class LeaseHolder:
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         self.held.clear()
+        self.member = None
         if conn is not None:
             conn.terminate()
 
@@ -87,6 +120,7 @@ class LeaseHolder:
         """Close the session: every lease is released at once."""
         conn, self._conn = self._conn, None
         self.held.clear()
+        self.member = None
         if conn is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), HEALTH_TIMEOUT_S)

@@ -1,9 +1,10 @@
 """Running the live projectors of a process: leases decide which shards it serves.
 
-Every ``lease_retry_s`` the service checks its lock session, tries the leases of the
-(projection, shard) pairs it does not serve yet, and starts a ``ShardProjector`` for each one it
+Every ``lease_retry_s`` the service checks its lock session, counts the live projector
+processes, gives back leases above its fair share (so a process that just started gets its
+part), tries the free ones up to that share, and starts a ``ShardProjector`` for each one it
 gets. Several processes therefore spread the shards between them, and when one dies its
-session's locks are freed and the others take its shards over at their next attempt. When the
+session's locks are freed and the others (whose share has grown) take its shards over. When the
 lock session itself is lost (Postgres restarted or unreachable), every projector of the process
 stops at once: its leases are gone, and it resumes only after re-acquiring them.
 """
@@ -11,8 +12,8 @@ stops at once: its leases are gone, and it resumes only after re-acquiring them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -49,20 +50,23 @@ class ProjectorService:
         self.options = options or ProjectorOptions()
         self.metrics = metrics or projection_metrics()
         self.leases = LeaseHolder(side.dsn, side.schema)
-        self.workers: dict[Slot, asyncio.Task[None]] = {}
+        self.workers: dict[Slot, tuple[ShardProjector, asyncio.Task[None]]] = {}
         self._session = 0
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def owned(self) -> set[Slot]:
         """The (projection, shard) pairs this process serves right now."""
-        return {slot for slot, task in self.workers.items() if not task.done()}
+        return {slot for slot, (_, task) in self.workers.items() if not task.done()}
 
     async def run(self) -> None:
         """Serve as many shards as the leases allow, forever (until cancelled)."""
         backoff = Backoff(self.options)
+        self._task = asyncio.current_task()
         try:
             await self._migrate(backoff)
-            while True:
+            while not self._stopping:
                 healthy = await self._tick()
                 if healthy:
                     backoff.reset()
@@ -72,6 +76,12 @@ class ProjectorService:
         finally:
             await self._stop_all()
             await self.leases.close()
+
+    async def stop(self) -> None:
+        """Stop every projector, release the leases and make ``run`` return."""
+        self._stopping = True
+        if self._task is not None:
+            await finish(self._task)
 
     async def _migrate(self, backoff: Backoff) -> None:
         while True:
@@ -91,21 +101,29 @@ class ProjectorService:
             self._session = self.leases.sessions
         if not alive:
             return False
-        for slot, task in list(self.workers.items()):
+        for slot, (_, task) in list(self.workers.items()):
             if task.done():  # only on a bug: run() never returns; free the shard for others
                 await self._stop(slot)
         try:
-            for projection in self.projections:
-                for shard in range(self.side.layout.shards):
-                    slot = (projection.name, shard)
-                    if slot in self.workers:
-                        continue
-                    if await self.leases.try_acquire(self._key(slot)):
-                        self._start(projection, shard)
+            await self._balance()
         except Exception as exc:
             log.warning("lease attempt failed: %s", exc)
             return False
         return True
+
+    async def _balance(self) -> None:
+        """Hold about a fair share of the leases: give back the excess (so a process that just
+        joined gets its part), then try the free ones up to the share."""
+        slots = [(p, s) for p in self.projections for s in range(self.side.layout.shards)]
+        share = math.ceil(len(slots) / await self.leases.members())
+        for slot in sorted(self.workers)[share:]:
+            await self._stop(slot)
+        for projection, shard in slots:
+            if len(self.workers) >= share:
+                return
+            slot = (projection.name, shard)
+            if slot not in self.workers and await self.leases.try_acquire(self._key(slot)):
+                self._start(projection, shard)
 
     def _key(self, slot: Slot) -> int:
         return lease_key(self.side.schema, *slot)
@@ -113,23 +131,33 @@ class ProjectorService:
     def _start(self, projection: Projection, shard: int) -> None:
         worker = ShardProjector(self.side, projection, shard, self.options, self.metrics)
         slot = (projection.name, shard)
-        self.workers[slot] = asyncio.create_task(
-            worker.run(), name=f"projector-{projection.name}-{shard}"
-        )
+        task = asyncio.create_task(worker.run(), name=f"projector-{projection.name}-{shard}")
+        self.workers[slot] = (worker, task)
         self.metrics.owned.labels(projection=projection.name, shard=str(shard)).set(1)
         log.info("projector %s shard %s started", projection.name, shard)
 
     async def _stop(self, slot: Slot) -> None:
-        task = self.workers.pop(slot)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        worker, task = self.workers.pop(slot)
+        worker.stop()
+        await finish(task)
         self.metrics.owned.labels(projection=slot[0], shard=str(slot[1])).set(0)
         await self.leases.release(self._key(slot))
 
     async def _stop_all(self) -> None:
         for slot in list(self.workers):
             await self._stop(slot)
+
+
+async def finish(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it is done.
+
+    Cancels again while it runs: on Python 3.11 a cancellation that races with a finishing
+    ``wait_for`` inside a driver can be swallowed. Waits with ``asyncio.wait`` so the task's
+    CancelledError is never mistaken for a cancellation of the caller.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.2)
 
 
 async def run_projectors(

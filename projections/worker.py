@@ -70,11 +70,16 @@ class ShardProjector:
         self.labels = {"projection": projection.name, "shard": str(shard)}
         self.position = 0
         self.version = 0
+        self.stopping = False
+
+    def stop(self) -> None:
+        """Ask ``run`` to return at its next step (cancel the task to interrupt a wait)."""
+        self.stopping = True
 
     async def run(self) -> None:
-        """Project forever (until cancelled)."""
+        """Project until stopped or cancelled."""
         backoff = Backoff(self.options)
-        while True:
+        while not self.stopping:
             try:
                 await self._run_once(backoff)
             except CommitRejected as exc:
@@ -123,12 +128,14 @@ class ShardProjector:
 
     async def _run_once(self, backoff: Backoff) -> None:
         self.version, _, self.position = await self._load()
-        while True:
+        while not self.stopping:
             batch = await self.reader.read(self.shard, self.position, self.options.batch_size)
             if batch.size == 0:
                 await self._observe()
                 await self.reader.wait(self.shard, self.position, self.options.block_ms)
                 return  # re-read version and checkpoint: a rebuild may have switched meanwhile
+            if self.stopping:
+                return
             await self._apply(batch)
             backoff.reset()
 
