@@ -18,7 +18,7 @@ from gateway.app import create_app
 from gateway.state import LiveConfig
 from infra.settings import Settings
 from projections.snapshot import run_snapshot_tail
-from tests.gateway.helpers import asgi_client
+from tests.gateway.helpers import as_user, asgi_client
 
 FAST = LiveConfig(keepalive_s=0.5, done_wait_s=2.0, send_timeout_s=5.0)
 
@@ -62,3 +62,13 @@ async def projector(redis_url: str, settings: Settings) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await redis.aclose()
+
+
+@pytest.fixture
+def alice(settings: Settings) -> dict[str, str]:
+    return as_user(settings, "alice")
+
+
+@pytest.fixture
+def bob(settings: Settings) -> dict[str, str]:
+    return as_user(settings, "bob")

@@ -16,13 +16,15 @@ from infra.settings import Settings
 from tests.gateway.helpers import JPEG, PNG
 
 pytestmark = pytest.mark.redis
-USER = {"X-User-Id": "alice"}
 
 
-async def new_upload(client: httpx.AsyncClient, content_type: str = "image/png") -> dict[str, str]:
+async def new_upload(
+    client: httpx.AsyncClient, user: dict[str, str], content_type: str = "image/png"
+) -> dict[str, str]:
     r = await client.post(
-        "/api/v1/images/scan", json={"filename": "bottle.png", "content_type": content_type},
-        headers=USER,
+        "/api/v1/images/scan",
+        json={"filename": "bottle.png", "content_type": content_type},
+        headers=user,
     )
     assert r.status_code == 200, r.text
     return dict(r.json())
@@ -33,13 +35,17 @@ def path_of(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-async def test_upload_roundtrip_and_served_back(client: httpx.AsyncClient) -> None:
-    up = await new_upload(client)
+async def test_upload_roundtrip_and_served_back(
+    alice: dict[str, str], client: httpx.AsyncClient
+) -> None:
+    up = await new_upload(client, alice)
     assert up["upload_url"].startswith("http://testserver/uploads/scan/")
     assert up["cdn_url"] == f"http://testserver/media/{up['key']}"
     assert up["expires_in"] == 60
     assert up["required_headers"] == {"Content-Type": "image/png"}
-    put = await client.put(path_of(up["upload_url"]), content=PNG, headers={"Content-Type": "image/png"})
+    put = await client.put(
+        path_of(up["upload_url"]), content=PNG, headers={"Content-Type": "image/png"}
+    )
     assert put.status_code == 200, put.text
     assert put.json()["size"] == len(PNG)
     got = await client.get(path_of(up["cdn_url"]))
@@ -48,36 +54,48 @@ async def test_upload_roundtrip_and_served_back(client: httpx.AsyncClient) -> No
     assert got.headers["content-type"] == "image/png"
 
 
-async def test_every_route_needs_a_user_except_the_signed_put(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/images/scan", json={"filename": "a", "content_type": "image/png"})
+async def test_every_route_needs_a_user_except_the_signed_put(
+    alice: dict[str, str], client: httpx.AsyncClient
+) -> None:
+    r = await client.post(
+        "/api/v1/images/scan", json={"filename": "a", "content_type": "image/png"}
+    )
     assert r.status_code == 401
     assert r.json()["code"] == "unauthorized"
-    up = await new_upload(client)
-    put = await client.put(path_of(up["upload_url"]), content=PNG, headers={"Content-Type": "image/png"})
+    up = await new_upload(client, alice)
+    put = await client.put(
+        path_of(up["upload_url"]), content=PNG, headers={"Content-Type": "image/png"}
+    )
     assert put.status_code == 200  # no cookie, no header: the URL is the credential
 
 
-async def test_bad_requests_for_an_upload_url(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/images/scan", json={"content_type": "image/png"}, headers=USER)
+async def test_bad_requests_for_an_upload_url(
+    alice: dict[str, str], client: httpx.AsyncClient
+) -> None:
+    r = await client.post("/api/v1/images/scan", json={"content_type": "image/png"}, headers=alice)
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "filename"
     assert "filename" in r.json()["detail"]
     r = await client.post(
-        "/api/v1/images/scan", json={"filename": "a.txt", "content_type": "text/plain"}, headers=USER
+        "/api/v1/images/scan",
+        json={"filename": "a.txt", "content_type": "text/plain"},
+        headers=alice,
     )
     assert (r.status_code, r.json()["code"]) == (415, "unsupported_media_type")
     r = await client.post(
-        "/api/v1/images/videos", json={"filename": "a", "content_type": "image/png"}, headers=USER
+        "/api/v1/images/videos", json={"filename": "a", "content_type": "image/png"}, headers=alice
     )
     assert r.status_code == 404
-    r = await client.post("/api/v1/images/scan", content=b"{not json", headers=USER)
+    r = await client.post("/api/v1/images/scan", content=b"{not json", headers=alice)
     assert (r.status_code, r.json()["code"]) == (400, "malformed_body")
 
 
-async def test_non_image_upload_is_415(client: httpx.AsyncClient) -> None:
-    up = await new_upload(client)
+async def test_non_image_upload_is_415(alice: dict[str, str], client: httpx.AsyncClient) -> None:
+    up = await new_upload(client, alice)
     url = path_of(up["upload_url"])
-    r = await client.put(url, content=b"hello, not an image at all.....", headers={"Content-Type": "image/png"})
+    r = await client.put(
+        url, content=b"hello, not an image at all.....", headers={"Content-Type": "image/png"}
+    )
     assert (r.status_code, r.json()["code"]) == (415, "unsupported_media_type")
     r = await client.put(url, content=PNG, headers={"Content-Type": "text/plain"})
     assert r.status_code == 415
@@ -87,17 +105,22 @@ async def test_non_image_upload_is_415(client: httpx.AsyncClient) -> None:
 
 
 async def test_a_different_image_type_than_declared_is_stored_as_sniffed(
+    alice: dict[str, str],
     client: httpx.AsyncClient,
 ) -> None:
-    up = await new_upload(client, "image/png")
-    r = await client.put(path_of(up["upload_url"]), content=JPEG, headers={"Content-Type": "image/png"})
+    up = await new_upload(client, alice, "image/png")
+    r = await client.put(
+        path_of(up["upload_url"]), content=JPEG, headers={"Content-Type": "image/png"}
+    )
     assert r.status_code == 200
     got = await client.get(path_of(up["cdn_url"]))
     assert got.headers["content-type"] == "image/jpeg"
 
 
-async def test_too_large_is_413_with_and_without_content_length(client: httpx.AsyncClient) -> None:
-    up = await new_upload(client)
+async def test_too_large_is_413_with_and_without_content_length(
+    alice: dict[str, str], client: httpx.AsyncClient
+) -> None:
+    up = await new_upload(client, alice)
     url = path_of(up["upload_url"])
     big = PNG + b"\x00" * 5000  # the test limit is 4096 bytes
     r = await client.put(url, content=big, headers={"Content-Type": "image/png"})
@@ -114,9 +137,9 @@ async def test_too_large_is_413_with_and_without_content_length(client: httpx.As
 
 
 async def test_expired_and_forged_signatures_are_403(
-    client: httpx.AsyncClient, settings: Settings
+    alice: dict[str, str], client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    up = await new_upload(client)
+    up = await new_upload(client, alice)
     key = up["key"]
     expired, _ = signed_upload_url(
         "http://testserver", settings.secret_key, key, "image/png", 60, now=time.time() - 3600
@@ -134,13 +157,15 @@ async def test_expired_and_forged_signatures_are_403(
     ]
     for forged in forgeries:
         r = await client.put(
-            f"{parts.path}?{urlencode(forged)}", content=PNG,
+            f"{parts.path}?{urlencode(forged)}",
+            content=PNG,
             headers={"Content-Type": forged.get("ct", "image/png")},
         )
         assert (r.status_code, r.json()["code"]) == (403, "invalid_signature"), forged
     other_key = key.replace(key.split("/")[1][:4], "ffff")
-    r = await client.put(f"/uploads/{other_key}?{parts.query}", content=PNG,
-                         headers={"Content-Type": "image/png"})
+    r = await client.put(
+        f"/uploads/{other_key}?{parts.query}", content=PNG, headers={"Content-Type": "image/png"}
+    )
     assert r.status_code == 403
 
 

@@ -17,13 +17,13 @@ from schemas.scan import RequestScan
 from tests.gateway.helpers import PNG
 
 pytestmark = pytest.mark.redis
-ALICE = {"X-User-Id": "alice"}
-BOB = {"X-User-Id": "bob"}
 
 
-async def uploaded_image(client: httpx.AsyncClient) -> str:
+async def uploaded_image(client: httpx.AsyncClient, alice: dict[str, str]) -> str:
     r = await client.post(
-        "/api/v1/images/scan", json={"filename": "p.png", "content_type": "image/png"}, headers=ALICE
+        "/api/v1/images/scan",
+        json={"filename": "p.png", "content_type": "image/png"},
+        headers=alice,
     )
     up = r.json()
     parts = urlsplit(up["upload_url"])
@@ -43,12 +43,16 @@ async def commands(redis: aioredis.Redis, settings: Settings) -> list[Envelope]:
 
 
 async def test_accepted_scan_is_202_with_paths_and_one_command(
-    client: httpx.AsyncClient, redis_client: aioredis.Redis, settings: Settings
+    alice: dict[str, str],
+    client: httpx.AsyncClient,
+    redis_client: aioredis.Redis,
+    settings: Settings,
 ) -> None:
-    image = await uploaded_image(client)
+    image = await uploaded_image(client, alice)
     r = await client.post(
-        "/api/v1/scan", json={"image_url": image, "user_input": "생수병", "model": "local"},
-        headers=ALICE,
+        "/api/v1/scan",
+        json={"image_url": image, "user_input": "생수병", "model": "local"},
+        headers=alice,
     )
     assert r.status_code == 202, r.text
     body = r.json()
@@ -69,30 +73,36 @@ async def test_accepted_scan_is_202_with_paths_and_one_command(
 
 
 async def test_missing_and_invalid_fields_are_422_naming_the_field(
+    alice: dict[str, str],
     client: httpx.AsyncClient,
 ) -> None:
-    r = await client.post("/api/v1/scan", json={"user_input": "x"}, headers=ALICE)
+    r = await client.post("/api/v1/scan", json={"user_input": "x"}, headers=alice)
     assert r.status_code == 422
     assert r.json()["code"] == "validation_error"
     assert [e["field"] for e in r.json()["errors"]] == ["image_url"]
     assert "image_url" in r.json()["detail"]
-    r = await client.post("/api/v1/scan", headers=ALICE)  # no body at all
+    r = await client.post("/api/v1/scan", headers=alice)  # no body at all
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "image_url"
-    image = await uploaded_image(client)
-    r = await client.post("/api/v1/scan", json={"image_url": image, "model": "llama-3"}, headers=ALICE)
+    image = await uploaded_image(client, alice)
+    r = await client.post(
+        "/api/v1/scan", json={"image_url": image, "model": "llama-3"}, headers=alice
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "model"
     r = await client.post(
-        "/api/v1/scan", json={"image_url": image, "user_input": "x" * 2001}, headers=ALICE
+        "/api/v1/scan", json={"image_url": image, "user_input": "x" * 2001}, headers=alice
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "user_input"
     r = await client.post(
-        "/api/v1/scan", json={"image_url": image}, headers={**ALICE, "X-Idempotency-Key": "a b"}
+        "/api/v1/scan", json={"image_url": image}, headers={**alice, "X-Idempotency-Key": "a b"}
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "X-Idempotency-Key"
 
 
 async def test_image_url_must_be_ours_or_allow_listed(
-    client: httpx.AsyncClient, redis_client: aioredis.Redis, settings: Settings
+    alice: dict[str, str],
+    client: httpx.AsyncClient,
+    redis_client: aioredis.Redis,
+    settings: Settings,
 ) -> None:
     for url in [
         "https://evil.example.com/cat.png",
@@ -102,31 +112,35 @@ async def test_image_url_must_be_ours_or_allow_listed(
         "http://testserver/media/scan/" + "0" * 32 + ".png",  # ours, but never uploaded
         "http://elsewhere/media/scan/" + "0" * 32 + ".png",  # our path on a foreign host
     ]:
-        r = await client.post("/api/v1/scan", json={"image_url": url}, headers=ALICE)
+        r = await client.post("/api/v1/scan", json={"image_url": url}, headers=alice)
         assert r.status_code == 422, url
         assert r.json()["errors"][0]["field"] == "image_url"
     assert await commands(redis_client, settings) == []
     r = await client.post(
-        "/api/v1/scan", json={"image_url": "https://images.example.org/a.jpg"}, headers=ALICE
+        "/api/v1/scan", json={"image_url": "https://images.example.org/a.jpg"}, headers=alice
     )
     assert r.status_code == 202
 
 
 async def test_idempotency_key_gives_the_same_job_and_one_command(
-    client: httpx.AsyncClient, redis_client: aioredis.Redis, settings: Settings
+    alice: dict[str, str],
+    bob: dict[str, str],
+    client: httpx.AsyncClient,
+    redis_client: aioredis.Redis,
+    settings: Settings,
 ) -> None:
-    image = await uploaded_image(client)
-    headers = {**ALICE, "X-Idempotency-Key": "retry-123"}
+    image = await uploaded_image(client, alice)
+    headers = {**alice, "X-Idempotency-Key": "retry-123"}
     first = await client.post("/api/v1/scan", json={"image_url": image}, headers=headers)
     again = await client.post("/api/v1/scan", json={"image_url": image}, headers=headers)
     assert first.status_code == again.status_code == 202
     assert first.json()["job_id"] == again.json()["job_id"]
     assert len(await commands(redis_client, settings)) == 1
     other_user = await client.post(
-        "/api/v1/scan", json={"image_url": image}, headers={**BOB, "X-Idempotency-Key": "retry-123"}
+        "/api/v1/scan", json={"image_url": image}, headers={**bob, "X-Idempotency-Key": "retry-123"}
     )
     assert other_user.json()["job_id"] != first.json()["job_id"]
-    fresh = await client.post("/api/v1/scan", json={"image_url": image}, headers=ALICE)
+    fresh = await client.post("/api/v1/scan", json={"image_url": image}, headers=alice)
     assert fresh.json()["job_id"] not in (first.json()["job_id"], other_user.json()["job_id"])
     assert len(await commands(redis_client, settings)) == 3
 
@@ -136,14 +150,16 @@ async def test_scan_needs_a_user(client: httpx.AsyncClient) -> None:
     assert (r.status_code, r.json()["code"]) == (401, "unauthorized")
 
 
-async def test_categories(client: httpx.AsyncClient) -> None:
-    r = await client.get("/api/v1/scan/categories", headers=ALICE)
+async def test_categories(alice: dict[str, str], client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/scan/categories", headers=alice)
     assert r.status_code == 200
     assert "재활용폐기물" in r.json() and "대형폐기물" in r.json()
 
 
-async def test_unknown_route_and_method_use_the_error_shape(client: httpx.AsyncClient) -> None:
-    r = await client.get("/api/v1/nope", headers=ALICE)
+async def test_unknown_route_and_method_use_the_error_shape(
+    alice: dict[str, str], client: httpx.AsyncClient
+) -> None:
+    r = await client.get("/api/v1/nope", headers=alice)
     assert r.status_code == 404 and r.json()["code"] == "not_found" and "detail" in r.json()
-    r = await client.delete("/api/v1/scan", headers=ALICE)
+    r = await client.delete("/api/v1/scan", headers=alice)
     assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
