@@ -109,6 +109,12 @@ class ScanStack:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
 
+    def auth(self, user_id: str) -> dict[str, str]:
+        """Request headers acting as ``user_id`` (a bearer token the gateway accepts)."""
+        from gateway.auth_tokens import bearer
+
+        return bearer(Settings.from_env(self.env), user_id)
+
     def start(self, name: str) -> None:
         log = (Path(self._tmp.name) / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
@@ -249,9 +255,8 @@ class BenchResult:
         return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def upload_photo(client: httpx.AsyncClient, user_id: str) -> str:
-    """Upload one photo for ``user_id`` the way the app does; returns its ``cdn_url``."""
-    headers = {"X-User-Id": user_id}
+async def upload_photo(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    """Upload one photo as the user of ``headers`` the way the app does; returns its cdn_url."""
     issued = (await client.post(
         "/api/v1/images/scan", json={"filename": "photo.png", "content_type": "image/png"},
         headers=headers,
@@ -263,12 +268,11 @@ async def upload_photo(client: httpx.AsyncClient, user_id: str) -> str:
 
 async def user_loop(
     client: httpx.AsyncClient, watcher: DoneWatcher, result: BenchResult, *,
-    user_id: str, image_url: str, hint: str, deadline: float, start_delay: float,
+    headers: dict[str, str], image_url: str, hint: str, deadline: float, start_delay: float,
     done_timeout: float,
 ) -> None:
     """One simulated user: scan its photo, wait for ``done``, repeat until ``deadline``."""
     await asyncio.sleep(start_delay)
-    headers = {"X-User-Id": user_id}
     while time.monotonic() < deadline:
         started = time.monotonic()
         result.submitted += 1
@@ -310,15 +314,16 @@ async def run_bench(
 
             async def upload(i: int) -> str:
                 async with gate:
-                    return await upload_photo(clients[i % len(clients)], f"bench-{i}")
+                    return await upload_photo(clients[i % len(clients)], auth[i])
 
+            auth = [stack.auth(f"bench-{i}") for i in range(users)]
             images = await asyncio.gather(*(upload(i) for i in range(users)))
             rng = random.Random(7)
             began = time.monotonic()
             deadline = began + duration_s
             await asyncio.gather(*(
                 user_loop(
-                    clients[i % len(clients)], watcher, result, user_id=f"bench-{i}",
+                    clients[i % len(clients)], watcher, result, headers=auth[i],
                     image_url=image, hint=rng.choice(HINTS), deadline=deadline,
                     start_delay=ramp_s * i / users, done_timeout=max(60.0, 10 * profile.total_s),
                 )
