@@ -46,18 +46,22 @@ _DISCOURSE = frozenset(
      "그런데", "혹시", "저기", "저", "자", "그래서", "그니까", "암튼", "아무튼"}
 )
 # fmt: on
-_ELLIPTICAL_END = re.compile(r"(은|는|도|은요|는요|이요|요|건|거)\s*[?？]*$")
-_ELLIPTICAL_MAX_CHARS = 8
+# "X는?", "X도?", and "X는 어때?" (how about X) lean on the previous turn's question.
+_ELLIPTICAL_END = re.compile(r"(은|는|도|은요|는요|이요|요|건|거)(\s*어때요?)?\s*[?？]*$")
+_ELLIPTICAL_MAX_CHARS = 10
 
 
 def _split_words(clause: str, *, nouns: bool) -> list[str]:
     parts: list[list[str]] = [[]]
+    since_comma = 0
     for word in clause.split():
         bare = word.strip(",，")
         if bare in _OPENERS:
             parts.append([])
+            since_comma = 0
             continue
-        parts[-1].append(bare if word.endswith((",", "，")) else word)
+        parts[-1].append(word)
+        since_comma += 1
         linked = _VERB_LINK.search(bare) or (
             nouns
             and (
@@ -68,10 +72,12 @@ def _split_words(clause: str, *, nouns: bool) -> list[str]:
         )
         # A comma ends a clause only after a real clause (2+ words): "페트병, 캔, 유리병
         # 어떻게 버려?" is one list, not three requests.
-        comma = word.endswith((",", "，")) and len(parts[-1]) >= 2
-        if linked or comma:
+        comma = word.endswith((",", "，"))
+        if linked or (comma and since_comma >= 2):
             parts.append([])
-    return [" ".join(p) for p in parts if p]
+        if comma:
+            since_comma = 0
+    return [" ".join(p).strip(",， ") for p in parts if p]
 
 
 def split_clauses(message: str) -> list[str]:

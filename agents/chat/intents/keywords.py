@@ -49,21 +49,21 @@ _ORDERED = sorted(_BY_KEYWORD, key=len, reverse=True)
 
 
 def keyword_hits(text: str) -> dict[Intent, tuple[str, ...]]:
-    """Distinct keywords found in ``text`` per intent; a keyword inside a longer hit is not counted."""
+    """Distinct keywords in ``text`` per intent, in order of appearance; a keyword inside a
+    longer hit is not counted."""
     lowered = text.lower()
     taken = [False] * len(lowered)
-    found: dict[Intent, list[str]] = {}
+    first_seen: dict[str, int] = {}
     for word in _ORDERED:
         start = lowered.find(word)
-        hit = False
         while start != -1:
             end = start + len(word)
             if not any(taken[start:end]):
-                for i in range(start, end):
-                    taken[i] = True
-                hit = True
+                taken[start:end] = [True] * len(word)
+                first_seen.setdefault(word, start)
             start = lowered.find(word, start + 1)
-        if hit:
-            for intent in _BY_KEYWORD[word]:
-                found.setdefault(intent, []).append(word)
+    found: dict[Intent, list[str]] = {}
+    for word in sorted(first_seen, key=first_seen.__getitem__):
+        for intent in _BY_KEYWORD[word]:
+            found.setdefault(intent, []).append(word)
     return {intent: tuple(words) for intent, words in found.items()}

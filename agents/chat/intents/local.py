@@ -33,7 +33,7 @@ FOLLOW_UP_CARRY = 0.95
 # A clause this similar to an intent's examples names that intent on its own.
 STRONG_SIMILARITY = 0.3
 # Similarity of the implicit "none of these" option (see ``softmax_confidences``).
-REJECT_SIMILARITY = 0.1
+REJECT_SIMILARITY = 0.15
 
 
 def load_examples(path: Path = EXAMPLES_PATH) -> list[tuple[str, Intent]]:
@@ -82,7 +82,10 @@ class LocalIntentClassifier:
             named = [
                 i
                 for i in Intent
-                if i is not previous_intent and (hits.get(i) or sims[i] >= STRONG_SIMILARITY)
+                if i is not previous_intent
+                # general's keywords (안녕, 어때, 왜 …) name no topic, so only a close match
+                # ("고마워") lets general take over a follow-up.
+                and ((hits.get(i) and i is not Intent.GENERAL) or sims[i] >= STRONG_SIMILARITY)
             ]
             carry = self._carry * (1.0 - max((conf[i] for i in named), default=0.0))
             for intent in Intent:

@@ -17,6 +17,7 @@ from agents.chat.intents.model import Intent
 _TOP_WEIGHTS = (0.6, 0.25, 0.15)
 _PSEUDO = 0.1
 _MIN_WEIGHT = 0.02
+_MIN_POSTING = 0.03
 _NON_WORD = re.compile(r"[^0-9a-z가-힣ㄱ-ㅎㅏ-ㅣ]+")
 
 
@@ -66,10 +67,13 @@ class ExampleIndex:
             g: (math.log((n_docs + 1) / (d + 1)) + 1.0) * _concentration(df_by_intent[g], sizes)
             for g, d in df.items()
         }
+        self._n_docs = n_docs
         self._postings: dict[str, list[tuple[int, float]]] = {}
         for doc, c in enumerate(counts):
             for gram, weight in self._vector(c).items():
-                self._postings.setdefault(gram, []).append((doc, weight))
+                # Near-zero weights (n-grams every intent uses) would only cost time.
+                if weight >= _MIN_POSTING:
+                    self._postings.setdefault(gram, []).append((doc, weight))
 
     def _vector(self, counts: Mapping[str, int]) -> dict[str, float]:
         # Unknown n-grams are dropped: they cannot match any example anyway.
@@ -83,13 +87,15 @@ class ExampleIndex:
         The best match counts most (a one-word query matches one example well and the rest
         barely), the next two keep a single lucky overlap from dominating.
         """
-        dots: dict[int, float] = {}
+        dots = [0.0] * self._n_docs
         for gram, weight in self._vector(ngrams(text)).items():
-            for doc, doc_weight in self._postings[gram]:
-                dots[doc] = dots.get(doc, 0.0) + weight * doc_weight
+            if weight >= _MIN_POSTING:
+                for doc, doc_weight in self._postings.get(gram, ()):
+                    dots[doc] += weight * doc_weight
         per_intent: dict[Intent, list[float]] = {}
-        for doc, dot in dots.items():
-            per_intent.setdefault(self._labels[doc], []).append(dot)
+        for doc, dot in enumerate(dots):
+            if dot:
+                per_intent.setdefault(self._labels[doc], []).append(dot)
         out = {intent: 0.0 for intent in Intent}
         for intent, values in per_intent.items():
             best = sorted(values, reverse=True)
