@@ -28,7 +28,8 @@ EXAMPLES_PATH = Path(__file__).parent / "data" / "examples.jsonl"
 # (chosen by 10-fold cross-validation on the training examples, not on the evaluation set).
 TEMPERATURE = 0.03
 # An elliptical follow-up ("내일은?", "침대는?") says too little to be classified on its own
-# words; the previous intent is then the best evidence, so it gets at least this confidence.
+# words; the previous intent is then the best evidence and gets this confidence, scaled down
+# by whatever new topic the clause does name.
 FOLLOW_UP_CARRY = 0.95
 # A clause this similar to an intent's examples names that intent on its own.
 STRONG_SIMILARITY = 0.3
