@@ -12,6 +12,7 @@ bench_app = typer.Typer(help="Benchmarks; each appends its table to BENCHMARKS.m
 BENCH_MODULES = (
     "eventstore.bench",
     "infra.bench_scan",
+    "infra.bench_locations",
     "projections.bench",
 )
 

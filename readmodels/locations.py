@@ -38,6 +38,7 @@ _COLUMNS = (
     "id, name, source, road_address, lot_address, detail, latitude, longitude,"
     " store_category, pickup_categories, phone, place_url, start_time, end_time, agency, sample"
 )
+_QUALIFIED = ", ".join(f"l.{c.strip()}" for c in _COLUMNS.split(","))
 
 
 @dataclass(frozen=True)
@@ -126,13 +127,18 @@ async def _within(
     pickup: str | None, store: str | None, limit: int,
 ) -> list[Center]:
     box = box_around(lat, lon, radius_m)
+    # The inner query reads only columns the strip index carries (an index-only scan once
+    # the table is vacuumed); only the `limit` winners are fetched from the table.
     rows = await db.fetch(
-        f"SELECT * FROM (SELECT {_COLUMNS}, {HAVERSINE_SQL} AS distance_m FROM locations"
-        "  WHERE lat_band = ANY($3::integer[])"
-        "    AND longitude BETWEEN $4 AND $5 AND latitude BETWEEN $6 AND $7"
-        "    AND ($8::text IS NULL OR $8 = ANY(pickup_categories))"
-        "    AND ($9::text IS NULL OR store_category = $9)) near"
-        " WHERE distance_m <= $10 ORDER BY distance_m, id LIMIT $11",
+        f"SELECT {_QUALIFIED}, near.distance_m FROM ("
+        f"  SELECT id, {HAVERSINE_SQL} AS distance_m FROM locations"
+        "   WHERE lat_band = ANY($3::integer[])"
+        "     AND longitude BETWEEN $4 AND $5 AND latitude BETWEEN $6 AND $7"
+        "     AND ($8::text IS NULL OR $8 = ANY(pickup_categories))"
+        "     AND ($9::text IS NULL OR store_category = $9)"
+        f"    AND {HAVERSINE_SQL} <= $10"
+        "   ORDER BY distance_m, id LIMIT $11) near"
+        " JOIN locations l ON l.id = near.id ORDER BY near.distance_m, near.id",
         lat, lon, box.bands(), box.min_lon, box.max_lon, box.min_lat, box.max_lat,
         pickup, store, radius_m, limit,
     )

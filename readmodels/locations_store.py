@@ -110,3 +110,10 @@ async def delete_source(pool: Pool, source: str) -> int:
     async with pool.acquire() as conn:
         status = await conn.execute("DELETE FROM locations WHERE source = $1", source)
     return int(status.split()[-1])
+
+
+async def optimize_locations(pool: Pool) -> None:
+    """Refresh statistics and the visibility map after an import, so the nearest query's
+    index-only scan need not visit the table (VACUUM cannot run inside a transaction)."""
+    async with pool.acquire() as conn:
+        await conn.execute("VACUUM (ANALYZE) locations")

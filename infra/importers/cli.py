@@ -28,7 +28,7 @@ from infra.importers.samples import load_samples
 from infra.importers.tabular import ImportReport
 from infra.settings import Settings, SettingsError
 from readmodels.db import create_pool
-from readmodels.locations_store import replace_source, upsert_locations
+from readmodels.locations_store import optimize_locations, replace_source, upsert_locations
 from readmodels.migrate import migrate
 from readmodels.news import upsert_articles
 
@@ -89,6 +89,7 @@ def import_locations(
             report.written = await upsert_locations(pool, records)
         else:
             report.written = await replace_source(pool, dataset.source, records)
+        await optimize_locations(pool)
 
     _with_pool(job)
     console.print(report.summary())
@@ -114,6 +115,7 @@ def import_places(
             report.written = await upsert_locations(pool, records)
         else:
             report.written = await replace_source(pool, source, records)
+        await optimize_locations(pool)
 
     _with_pool(job)
     console.print(report.summary())

@@ -12,7 +12,7 @@ from infra.importers.places_json import PLACE_KINDS, read_places
 from infra.importers.public_bins import BIN_DATASETS, read_bins
 from infra.importers.tabular import ImportReport
 from readmodels.locations import count_locations
-from readmodels.locations_store import LocationRecord, upsert_locations
+from readmodels.locations_store import LocationRecord, optimize_locations, upsert_locations
 from readmodels.news import upsert_articles
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ async def load_samples(pool: Pool, *, only_if_empty: bool = True) -> SampleLoad:
         return SampleLoad([], skipped=True)
     records, reports = sample_locations()
     await upsert_locations(pool, records)
+    await optimize_locations(pool)
     news_report = ImportReport("news")
     articles = read_news_file(NEWS_SAMPLE, news_report)
     news_report.written = await upsert_articles(pool, articles)
