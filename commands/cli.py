@@ -69,6 +69,12 @@ def worker_reward() -> None:
     _run_worker("reward")
 
 
+@worker_app.command("snapshot")
+def worker_snapshot() -> None:
+    """The snapshot projector: job events → {tag}:state:<job>, then publish to {tag}:live."""
+    _run_worker("snapshot")
+
+
 @grpc_app.command("characters")
 def grpc_characters() -> None:
     """The character service (catalog, match, default) on ECO2_HOST:ECO2_GRPC_PORT."""

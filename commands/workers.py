@@ -31,7 +31,7 @@ from schemas.scan import AnswerCompleted, RequestScan
 
 log = logging.getLogger(__name__)
 
-WorkerKind = Literal["scan", "reward", "chat"]
+WorkerKind = Literal["scan", "reward", "chat", "snapshot"]
 WORKER_KINDS: tuple[WorkerKind, ...] = get_args(WorkerKind)
 
 
@@ -65,6 +65,11 @@ def subscription(kind: WorkerKind, resources: Resources) -> Subscription:
             )
 
         return Subscription("reward", "events", {AnswerCompleted: on_answer_completed})
+
+    if kind == "snapshot":
+        from projections.snapshot import snapshot_subscription
+
+        return snapshot_subscription(resources.redis, resources.layout)
 
     if kind == "chat":
         from commands.chat_worker import chat_subscription  # loads LangGraph: chat only

@@ -66,25 +66,38 @@ def processes(settings: Settings) -> list[ProcessSpec]:
     """Every process ``eco2 up`` runs (the one place to add workers and projectors)."""
     env = child_env(settings)
     python = sys.executable
+    eco2 = (python, "-m", "infra.cli")
+    gateway = (
+        python, "-m", "uvicorn", "gateway.app:create_app", "--factory",
+        "--host", settings.host, "--port", str(settings.port), "--log-level", settings.log_level,
+    )
     return [
-        ProcessSpec(
-            name="gateway",
-            argv=(
-                python,
-                "-m",
-                "uvicorn",
-                "gateway.app:create_app",
-                "--factory",
-                "--host",
-                settings.host,
-                "--port",
-                str(settings.port),
-                "--log-level",
-                settings.log_level,
-            ),
-            env=env,
-        ),
+        ProcessSpec(name="gateway", argv=gateway, env=env),
+        ProcessSpec(name="characters", argv=(*eco2, "grpc", "characters"), env=env),
+        ProcessSpec(name="scan", argv=(*eco2, "worker", "scan"), env=env),
+        ProcessSpec(name="reward", argv=(*eco2, "worker", "reward"), env=env),
+        ProcessSpec(name="chat", argv=(*eco2, "worker", "chat"), env=env),
+        ProcessSpec(name="snapshot", argv=(*eco2, "worker", "snapshot"), env=env),
+        ProcessSpec(name="projectors", argv=(*eco2, "projections", "run"), env=env),
     ]
+
+
+async def prepare_read_models(settings: Settings) -> None:
+    """Apply migrations and seed the character catalog before any process starts."""
+    import asyncpg
+
+    from readmodels.catalog import seed_catalog
+    from readmodels.migrate import migrate
+
+    pool = await asyncpg.create_pool(
+        settings.database_url, min_size=1, max_size=2, timeout=10,
+        server_settings={"search_path": settings.db_schema},
+    )
+    try:
+        await migrate(pool)
+        await seed_catalog(pool)
+    finally:
+        await pool.close()
 
 
 def load_settings(
@@ -149,6 +162,7 @@ async def _announce_when_healthy(settings: Settings) -> None:
 
 
 async def _run_processes(settings: Settings) -> int:
+    await prepare_read_models(settings)
     supervisor = Supervisor(processes(settings))
     announce = asyncio.create_task(_announce_when_healthy(settings))
     try:
