@@ -1,0 +1,427 @@
+"""``eco2 bench sse``: append → SSE client latency with many open streams, and the Redis
+connections one gateway process holds for them.
+
+The bench starts a gateway (uvicorn) and the snapshot projector (the consumer runner) as child
+processes on a fresh namespace, opens N SSE connections from this process (``jobs`` jobs, N/jobs
+clients each), then appends events at a fixed rate. Latency = client receive time − the moment
+the append was issued (same clock: both happen here), so it covers the append, the projector's
+snapshot + PUBLISH, the gateway's hub fan-out and HTTP. A raw Redis PUBLISH → SUBSCRIBE at the
+same rate is measured in the same run as the floor. Results go to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import httpx
+import redis.asyncio as aioredis
+import typer
+from httpx_sse import aconnect_sse
+
+import schemas
+from eventstore.keys import Layout
+from eventstore.store import ANY, EventStore
+from infra.settings import Settings
+from schemas.envelope import Envelope, Metadata
+from schemas.registry import Event
+from schemas.scan import SCAN_JOB, ScanCompleted, ScanQueued, Stage, StageStarted
+
+bench_app = typer.Typer(help="SSE fan-out benchmark.")
+BENCHMARKS = Path("BENCHMARKS.md")
+START, END = "<!-- bench-sse:start -->", "<!-- bench-sse:end -->"
+
+
+@dataclass
+class SseBenchResult:
+    connections: int
+    jobs: int
+    rate: float
+    duration_s: float
+    appended: int = 0
+    expected: int = 0  # deliveries expected: appended events × clients of their job
+    latencies_ms: list[float] = field(default_factory=list)
+    baseline_ms: list[float] = field(default_factory=list)
+    out_of_order: int = 0  # clients whose ids were not exactly 1..N
+    hub_connections: int | None = None
+    gateway_connections: int | None = None
+    gateway_cpu_pct: float | None = None
+    load_avg: tuple[float, float, float] | None = None  # the machine's, as appends start
+
+    @property
+    def lost(self) -> int:
+        return self.expected - len(self.latencies_ms)
+
+
+def percentile(samples: list[float], p: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def _event(job: str, event: Event, user: str) -> list[Envelope]:
+    return [schemas.registry.envelope(
+        event, aggregate_id=job, aggregate_type=SCAN_JOB, metadata=Metadata(user_id=user)
+    )]
+
+
+class _Children:
+    """The gateway and the snapshot projector as child processes."""
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.env, self.port = env, port
+        self.logs = tempfile.TemporaryDirectory(prefix="eco2-bench-sse-")
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self) -> None:
+        commands = {
+            "gateway": (sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory",
+                        "--host", "127.0.0.1", "--port", str(self.port), "--log-level",
+                        "warning", "--no-access-log", "--backlog", "4096"),
+            "projector": (sys.executable, "-m", "gateway.bench_sse"),
+        }
+        for name, command in commands.items():
+            log = (Path(self.logs.name) / f"{name}.log").open("ab")
+            self.procs[name] = subprocess.Popen(command, env=self.env, stdout=log, stderr=log)
+
+    def log(self, name: str) -> str:
+        return (Path(self.logs.name) / f"{name}.log").read_text("utf-8", "replace")[-3000:]
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.logs.cleanup()
+
+
+async def _wait_ready(http: httpx.AsyncClient, children: _Children) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if (await http.get("/ready")).status_code == 200:
+                return
+        if time.monotonic() > deadline or children.procs["gateway"].poll() is not None:
+            code = children.procs["gateway"].poll()
+            raise RuntimeError(f"gateway did not start (exit {code}):\n{children.log('gateway')}")
+        await asyncio.sleep(0.2)
+
+
+async def _baseline(redis_url: str, channel: str, rate: float, seconds: float) -> list[float]:
+    """Raw PUBLISH → SUBSCRIBE latency (ms) at ``rate`` messages/s."""
+    sub_client = aioredis.Redis.from_url(redis_url)
+    pub = aioredis.Redis.from_url(redis_url)
+    pubsub = sub_client.pubsub()
+    await pubsub.subscribe(channel)
+    await pubsub.get_message(timeout=5)  # the confirmation
+    out: list[float] = []
+    total = int(rate * seconds)
+
+    async def receive() -> None:
+        while len(out) < total:
+            msg = await pubsub.get_message(timeout=5)
+            if msg and msg["type"] == "message":
+                out.append((time.perf_counter() - float(msg["data"])) * 1000)
+
+    reader = asyncio.create_task(receive())
+    start = time.perf_counter()
+    for i in range(total):
+        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        await pub.publish(channel, repr(time.perf_counter()))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(reader, 10)
+    await pubsub.aclose()
+    await sub_client.aclose()
+    await pub.aclose()
+    return out
+
+
+def _psutil() -> Any:
+    """psutil when installed (only for the process figures), else None."""
+    try:
+        import psutil  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    return psutil
+
+
+def _redis_connections_of(pid: int, redis_url: str) -> int | None:
+    psutil = _psutil()
+    if psutil is None:
+        return None
+    port = urlsplit(redis_url).port or 6379
+    conns = psutil.Process(pid).net_connections(kind="tcp")
+    return sum(1 for c in conns if c.raddr and c.raddr.port == port and c.status == "ESTABLISHED")
+
+
+async def run_sse_bench(
+    settings: Settings, *, connections: int = 1000, jobs: int = 250, rate: float = 200.0,
+    duration_s: float = 10.0,
+) -> SseBenchResult:
+    """Run the benchmark against ``settings.redis_url`` on a fresh namespace (deleted after)."""
+    if settings.redis_url is None:
+        raise ValueError("the bench needs REDIS_URL")
+    from gateway.auth_tokens import bearer
+
+    namespace = f"bsse{uuid.uuid4().hex[:8]}"
+    port = _free_port()
+    env = {**os.environ, "REDIS_URL": settings.redis_url, "ECO2_NAMESPACE": namespace,
+           "ECO2_SHARDS": str(settings.shards), "ECO2_PORT": str(port), "ECO2_HOST": "127.0.0.1",
+           "ECO2_SECRET_KEY": secrets.token_hex(24), "ECO2_LOG_LEVEL": "warning"}
+    env.pop("DATABASE_URL", None)
+    child_settings = Settings.from_env(env)
+    layout = Layout(namespace, settings.shards)
+    result = SseBenchResult(connections, jobs, rate, duration_s)
+    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    store = EventStore(redis, layout, schemas.registry)
+    children = _Children(env, port)
+    job_ids = [str(uuid.uuid4()) for _ in range(jobs)]
+    owner = {job: f"bench-user-{i % 50}" for i, job in enumerate(job_ids)}
+    appended_at: dict[tuple[str, int], float] = {}
+    received: dict[int, list[int]] = {}
+    samples: list[float] = []
+    connected = asyncio.Event()
+    opened = 0
+    limits = httpx.Limits(max_connections=connections + 50, max_keepalive_connections=0)
+    try:
+        for job in job_ids:
+            await store.append(_event(job, ScanQueued(user_id=owner[job], image_url="http://b/x"),
+                                      owner[job]), expected_version=0)
+        children.start()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                                     limits=limits) as http:
+            await _wait_ready(http, children)
+            gate = asyncio.Semaphore(100)  # handshakes in flight
+
+            async def client(n: int, job: str) -> None:
+                nonlocal opened
+                ids: list[int] = []
+                received[n] = ids
+                headers = bearer(child_settings, owner[job])
+                async with gate:
+                    stream = aconnect_sse(http, "GET", f"/api/v1/scan/{job}/events",
+                                          headers=headers)
+                    es = await stream.__aenter__()
+                try:
+                    async for event in es.aiter_sse():
+                        if not event.id:
+                            continue
+                        version = int(event.id)
+                        ids.append(version)
+                        at = appended_at.get((job, version))
+                        if at is not None:
+                            samples.append((time.perf_counter() - at) * 1000)
+                        if version == 1:
+                            opened += 1
+                            if opened == connections:
+                                connected.set()
+                finally:
+                    await stream.__aexit__(None, None, None)
+
+            tasks = [asyncio.create_task(client(n, job_ids[n % jobs])) for n in range(connections)]
+            await asyncio.wait_for(connected.wait(), 120)
+            result.baseline_ms = await _baseline(
+                settings.redis_url, f"{{{namespace}:s0}}:baseline", rate, min(duration_s, 5.0)
+            )
+            gateway_pid = children.procs["gateway"].pid
+            cpu = _cpu_sampler(gateway_pid)
+            versions = dict.fromkeys(job_ids, 1)
+            with contextlib.suppress(OSError):
+                result.load_avg = os.getloadavg()
+            start = time.perf_counter()
+            total = int(rate * duration_s)
+            for i in range(total):
+                await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+                job = job_ids[i % jobs]
+                versions[job] += 1
+                appended_at[(job, versions[job])] = time.perf_counter()
+                await store.append(_event(job, StageStarted(stage=Stage.VISION, progress=50),
+                                          owner[job]), expected_version=ANY)
+            result.appended = total
+            metrics = (await http.get("/metrics")).text
+            hub = re.search(r"^eco2_sse_hub_redis_connections (\S+)$", metrics, re.M)
+            result.hub_connections = int(float(hub[1])) if hub else None
+            result.gateway_connections = _redis_connections_of(gateway_pid, settings.redis_url)
+            result.gateway_cpu_pct = cpu()
+            for job in job_ids:
+                await store.append(_event(job, ScanCompleted(user_id=owner[job]), owner[job]),
+                                   expected_version=ANY)
+            _, pending = await asyncio.wait(tasks, timeout=60)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        result.expected = sum(versions[job_ids[n % jobs]] - 1 for n in range(connections))
+        result.latencies_ms = samples
+        result.out_of_order = sum(
+            1 for n, ids in received.items()
+            if ids != list(range(1, versions[job_ids[n % jobs]] + 2))
+        )
+    finally:
+        children.stop()
+        keys = [k async for k in redis.scan_iter(match=f"{{{namespace}:*", count=1000)]
+        for i in range(0, len(keys), 500):
+            await redis.delete(*keys[i:i + 500])
+        await redis.aclose()
+    return result
+
+
+def _cpu_sampler(pid: int) -> Callable[[], float | None]:
+    psutil = _psutil()
+    if psutil is None:
+        return lambda: None
+    proc = psutil.Process(pid)
+    proc.cpu_percent(None)
+    return lambda: float(proc.cpu_percent(None))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, {platform.system()}"
+
+
+def _load(r: SseBenchResult) -> str:
+    return " / ".join(f"{x:.2f}" for x in r.load_avg) if r.load_avg else "n/a"
+
+
+def report(r: SseBenchResult) -> str:
+    p99 = percentile(r.latencies_ms, 99)
+    verdict = "met" if p99 <= 25 and r.lost == 0 and r.out_of_order == 0 else "missed"
+    return (
+        f"connections={r.connections} jobs={r.jobs} rate={r.rate:g}/s appended={r.appended} "
+        f"deliveries={len(r.latencies_ms)}/{r.expected} lost={r.lost} out-of-order={r.out_of_order}\n"
+        f"append→receive ms: p50={percentile(r.latencies_ms, 50):.2f} "
+        f"p90={percentile(r.latencies_ms, 90):.2f} p99={p99:.2f} max={max(r.latencies_ms, default=0):.2f}\n"
+        f"raw PUBLISH→SUBSCRIBE ms: p50={percentile(r.baseline_ms, 50):.2f} "
+        f"p99={percentile(r.baseline_ms, 99):.2f}\n"
+        f"Redis connections: hub {r.hub_connections}, gateway process {r.gateway_connections}; "
+        f"gateway CPU {r.gateway_cpu_pct}%, load average {_load(r)} → target {verdict} "
+        "(p99 ≤ 25 ms)"
+    )
+
+
+def record(r: SseBenchResult, command: str, path: Path = BENCHMARKS) -> None:
+    """Append this run's rows to the SSE section of BENCHMARKS.md (older runs are kept)."""
+    text = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
+    runs = ""
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        block, tail = rest.split(END, 1)
+        runs = block.split("<!-- runs -->", 1)[1].strip() if "<!-- runs -->" in block else ""
+    else:
+        head, tail = text.rstrip("\n") + "\n\n", "\n"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lat = r.latencies_ms
+    run = "\n".join([
+        f"### {stamp} — `{command}`",
+        "",
+        f"Machine: {_machine()}. Redis and all processes on this machine.",
+        "",
+        "| path | open streams | events/s | deliveries | p50 ms | p90 ms | p99 ms | max ms "
+        "| Redis conns (hub / gateway process) | lost / out of order |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| append → projector → pub/sub → gateway → SSE client | {r.connections} "
+        f"({r.jobs} jobs) | {r.rate:g} | {len(lat)} | {percentile(lat, 50):.2f} "
+        f"| {percentile(lat, 90):.2f} | {percentile(lat, 99):.2f} | {max(lat, default=0):.2f} "
+        f"| {r.hub_connections} / {r.gateway_connections} | {r.lost} / {r.out_of_order} |",
+        f"| baseline: raw Redis PUBLISH → SUBSCRIBE | 1 | {r.rate:g} | {len(r.baseline_ms)} "
+        f"| {percentile(r.baseline_ms, 50):.2f} | {percentile(r.baseline_ms, 90):.2f} "
+        f"| {percentile(r.baseline_ms, 99):.2f} | {max(r.baseline_ms, default=0):.2f} | – | – |",
+        "",
+        f"Gateway CPU during the run: {r.gateway_cpu_pct}% of one core; machine load average "
+        f"as appends started: {_load(r)} (other work on the machine inflates the tail).",
+    ])
+    block = "\n".join([
+        "## SSE: `eco2 bench sse`",
+        "",
+        "Latency from issuing an append to an SSE client receiving the event, with every stream",
+        "open on one gateway process; target p99 ≤ 25 ms with 1,000 streams and O(shards) Redis",
+        "connections (one pub/sub connection per shard + a small read pool). The hub figure is",
+        "`CLIENT LIST` of the hub's named connections; the process figure counts every",
+        "established Redis connection of the gateway (including its shared request pool).",
+        "",
+        "<!-- runs -->",
+        run,
+        *(["", runs] if runs else []),
+    ])
+    path.write_text(f"{head}{START}\n{block}\n{END}{tail}", "utf-8")
+
+
+@bench_app.command("sse")
+def sse(
+    connections: Annotated[int, typer.Option(min=1, help="Open SSE streams.")] = 1000,
+    jobs: Annotated[int, typer.Option(min=1, help="Jobs the streams follow.")] = 250,
+    rate: Annotated[float, typer.Option(min=1, help="Events appended per second.")] = 200.0,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds of appending.")] = 10.0,
+    write: Annotated[bool, typer.Option(help="Record the result in BENCHMARKS.md.")] = True,
+) -> None:
+    """Append → SSE receive latency with N open streams; uses REDIS_URL or an embedded Redis."""
+    from infra.embedded import resolve_services
+
+    settings = Settings.from_env()
+    services = None
+    if settings.redis_url is None:
+        settings, services = resolve_services(settings.with_(database_url="unused"))
+    try:
+        result = asyncio.run(run_sse_bench(
+            settings, connections=connections, jobs=jobs, rate=rate, duration_s=duration
+        ))
+    finally:
+        if services is not None:
+            services.close()
+    typer.echo(report(result))
+    if write:
+        command = (f"eco2 bench sse --connections {connections} --jobs {jobs} --rate {rate:g} "
+                   f"--duration {duration:g}")
+        record(result, command)
+        typer.echo(f"recorded in {BENCHMARKS}")
+
+
+async def _project() -> None:
+    """The snapshot projector under the consumer runner (the bench's child process)."""
+    from eventstore.consumer import Runner, RunnerOptions
+    from projections.snapshot import snapshot_subscription
+
+    settings = Settings.from_env()
+    assert settings.redis_url is not None
+    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    layout = Layout(settings.namespace, settings.shards)
+    runner = Runner(redis, layout, schemas.registry, snapshot_subscription(redis, layout),
+                    options=RunnerOptions(block_ms=1000))
+    await runner.run()
+
+
+if __name__ == "__main__":
+    asyncio.run(_project())
