@@ -145,6 +145,17 @@ CATALOGUE: dict[tuple[str, str], Schema] = {
     ("GET", "/docs/ui"): op("A minimal viewer of this document", {"200": {
         "description": "HTML", "content": {"text/html": {"schema": STR}}}},
         tag="ops", auth=False),
+    # the signed upload URL (no cookies: the URL is the credential) and stored images
+    ("PUT", "/uploads/{key}"): op(
+        "Store an image at a signed upload URL (query: expires, ct, sig)",
+        {"200": ok(ANY_OBJ)}, tag="images", auth=False, params=[path("key")],
+        body={"required": True, "content": {"image/*": {"schema": {
+            "type": "string", "format": "binary"}}}}),
+    ("GET", "/media/{key}"): op(
+        "A stored image (the cdn_url)",
+        {"200": {"description": "the image", "content": {"image/*": {"schema": {
+            "type": "string", "format": "binary"}}}}},
+        tag="images", auth=False, params=[path("key")]),
     # auth
     ("GET", "/api/v1/auth/{provider}"): op(
         "Start a login: the provider's authorization URL and its state",
