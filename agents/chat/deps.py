@@ -18,7 +18,7 @@ from agents.chat.subagents.recyclable_price_data import (
     InMemoryRecyclablePrices,
     RecyclablePrices,
 )
-from agents.chat.subagents.waste_rag import DisposalKnowledge
+from agents.chat.subagents.waste_rag import DisposalKnowledge, LocalKnowledge
 from agents.chat.subagents.weather import OfflineWeather, WeatherPort
 from agents.chat.subagents.web_search import OfflineWebSearch, WebSearchPort
 from agents.knowledge import KnowledgeBase
@@ -64,13 +64,14 @@ def offline_chat_deps(
     vision: Vision | None = None,
     characters: CharacterService | None = None,
     media: ChatMedia | None = None,
+    intents: IntentClassifier | None = None,
     clock: Clock | None = None,
 ) -> ChatDeps:
     """Every port offline: shipped samples, local LLM/classifier, no weather or web search."""
     kb = kb or KnowledgeBase.load()
     return ChatDeps(
         llm=llm or LocalLLM(kb),
-        kb=kb,
+        kb=LocalKnowledge(kb),
         characters=characters or InMemoryCharacters(kb.characters()),
         locations=InMemoryLocations.from_sample(),
         bulk_waste=InMemoryBulkWasteFees.from_sample(),
@@ -79,7 +80,7 @@ def offline_chat_deps(
         web_search=OfflineWebSearch(),
         image_gen=InfoCardRenderer(),
         media=media or InMemoryChatMedia(),
-        intents=LocalIntentClassifier(),
+        intents=intents or LocalIntentClassifier(),
         clock=clock or SystemClock(),
         vision=vision,
     )

@@ -108,7 +108,7 @@ def load_fees_csv(path: Path, *, source: str = "file") -> list[BulkWasteFee]:
 class BulkWasteFees(Protocol):
     async def fees(self, item: str, *, regions: Sequence[str] = ()) -> list[BulkWasteFee]:
         """Fee rows for ``item`` (matched on the item name), restricted to rows whose province or
-        district contains every word of ``regions`` ("서울", "강남구") when given."""
+        district starts with every word of ``regions`` ("서울", "강남구") when given."""
         ...
 
 
@@ -118,7 +118,8 @@ def matches(fee: BulkWasteFee, item: str, regions: Sequence[str]) -> bool:
     wanted = item.replace(" ", "")
     if not (wanted in name or name in wanted):
         return False
-    return all(r in fee.province or r in fee.district for r in regions)
+    # prefixes, not substrings: "대구" must not match 해운대구
+    return all(fee.province.startswith(r) or fee.district.startswith(r) for r in regions)
 
 
 class InMemoryBulkWasteFees:

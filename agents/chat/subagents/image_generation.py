@@ -130,10 +130,10 @@ class GeminiImageGenerator:
         raise SourceBadData("gemini image: the reply holds no image")
 
 
-def card_for(task: SubTask, kb: DisposalKnowledge) -> InfoCard:
+async def card_for(task: SubTask, kb: DisposalKnowledge) -> InfoCard:
     """The card for the item asked about, else the four principles of separate disposal."""
     query = f"{task.item_hint} {task.query}" if task.item_hint else task.query
-    hits = relevant_hits(kb, query) or relevant_hits(kb, task.message)
+    hits = await relevant_hits(kb, query) or await relevant_hits(kb, task.message)
     if not hits:
         return InfoCard(title=GENERIC_TITLE, steps=list(GENERIC_STEPS))
     rule = hits[0].rule
@@ -148,7 +148,7 @@ async def run(
     task: SubTask, kb: DisposalKnowledge, generator: ImageGenerator, media: ChatMedia
 ) -> Finding:
     """Generate the card image, store it, and point the answer at its URL."""
-    card = card_for(task, kb)
+    card = await card_for(task, kb)
     image = await generator.generate(card)
     url = await media.save_image(image.data, image.content_type)
     return Finding(

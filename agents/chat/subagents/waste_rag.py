@@ -6,7 +6,7 @@ from typing import Protocol
 
 from agents.chat.korean import topic, with_means
 from agents.chat.subagents.base import Finding, SubTask, not_found
-from agents.knowledge import ItemMatch, RuleHit
+from agents.knowledge import ItemMatch, KnowledgeBase, RuleHit
 
 STAGE = "waste_rag"
 # Below this a hit is a guess (category n-gram overlap); the fallback chain is better.
@@ -17,7 +17,10 @@ _LOCAL_RULES = frozenset({"대형폐기물", "음식물류폐기물", "일반종
 
 
 class DisposalKnowledge(Protocol):
-    def search(self, query: str, k: int = 3) -> list[RuleHit]:
+    """Retrieval over disposal rules. ``search`` is async so that a remote retriever (a vector
+    store) can stand in; the shipped adapter is the in-process knowledge base."""
+
+    async def search(self, query: str, k: int = 3) -> list[RuleHit]:
         """Rules relevant to ``query``, best first."""
         ...
 
@@ -28,6 +31,23 @@ class DisposalKnowledge(Protocol):
     def match(self, text: str) -> ItemMatch | None:
         """The item ``text`` names, or None."""
         ...
+
+
+class LocalKnowledge:
+    """``DisposalKnowledge`` over the in-process ``KnowledgeBase`` (offline and in production:
+    the knowledge base is our own data, loaded once)."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+
+    async def search(self, query: str, k: int = 3) -> list[RuleHit]:
+        return self.kb.search(query, k)
+
+    def situation_tags(self, text: str) -> list[str]:
+        return self.kb.situation_tags(text)
+
+    def match(self, text: str) -> ItemMatch | None:
+        return self.kb.match(text)
 
 
 def _buried_one_syllable(kb: DisposalKnowledge, query: str) -> str | None:
@@ -41,11 +61,11 @@ def _buried_one_syllable(kb: DisposalKnowledge, query: str) -> str | None:
     return found.item.name
 
 
-def relevant_hits(kb: DisposalKnowledge, query: str) -> list[RuleHit]:
+async def relevant_hits(kb: DisposalKnowledge, query: str) -> list[RuleHit]:
     """Strong hits for ``query``: the named items (one per middle category, at most
     ``MAX_ITEMS``), else the single best category."""
     buried = _buried_one_syllable(kb, query)
-    hits = [h for h in kb.search(query, k=6) if h.score >= MIN_SCORE and h.title != buried]
+    hits = [h for h in await kb.search(query, k=6) if h.score >= MIN_SCORE and h.title != buried]
     items = [h for h in hits if h.kind == "item"]
     if not items:
         # No named item: the one best category, never a list of loosely related ones.
@@ -78,9 +98,9 @@ def describe_hit(hit: RuleHit, tags: list[str]) -> str:
 async def run(task: SubTask, kb: DisposalKnowledge) -> Finding:
     """The disposal rules for the item(s) the question (or the chat image) names."""
     query = f"{task.item_hint} {task.query}" if task.item_hint else task.query
-    hits = relevant_hits(kb, query)
+    hits = await relevant_hits(kb, query)
     if not hits:
-        best = kb.search(query, k=1)
+        best = await kb.search(query, k=1)
         return not_found(STAGE, best_score=best[0].score if best else 0.0)
     tags = kb.situation_tags(task.query)
     return Finding(

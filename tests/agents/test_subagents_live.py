@@ -1,0 +1,353 @@
+"""Live adapters against loopback stub servers: request shape, parsing, timeouts, 5xx, bad data.
+
+The stub (``tests.agents.wirestub.WireStub``) is a real HTTP server, so each adapter's whole
+httpx / google-genai stack runs as in production, only the host differs.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from datetime import datetime
+from urllib.parse import parse_qs
+
+import pytest
+
+from agents.chat.errors import NodeFailed, SourceBadData, SourceUnavailable
+from agents.chat.policies import FailMode, ManualClock, NodeGuard, NodePolicy
+from agents.chat.subagents.bulk_waste_data import DataGoKrBulkWasteFees
+from agents.chat.subagents.image_generation import GeminiImageGenerator, InfoCard
+from agents.chat.subagents.infocard import render_info_card
+from agents.chat.subagents.places import KakaoLocalLocations
+from agents.chat.subagents.recyclable_price_data import DataGoKrRecyclablePrices
+from agents.chat.subagents.weather import KST, KmaWeather
+from agents.chat.subagents.web_search import KakaoWebSearch
+from tests.agents.stubs import payloads
+from tests.agents.wirestub import Reply, WireStub, gemini_wire
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def stub() -> Iterator[WireStub]:
+    with WireStub() as server:
+        yield server
+
+
+def query(stub: WireStub, n: int = -1) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(stub.requests[n].query).items()}
+
+
+# --- Kakao Local -------------------------------------------------------------------------------
+
+
+async def test_kakao_local_keyword_search(stub: WireStub) -> None:
+    stub.enqueue(
+        Reply.json(
+            payloads.kakao_reply(
+                [
+                    payloads.kakao_place("2", "을지로 폐건전지 수거함", 37.566, 126.991, 900),
+                    payloads.kakao_place("1", "시청 폐건전지 수거함", 37.5665, 126.978, 25),
+                    payloads.kakao_place("3", "먼 수거함", 37.60, 127.10, 9000),
+                ]
+            )
+        ),
+        path="/v2/local/search/keyword.json",
+    )
+    async with KakaoLocalLocations("rest-key", base_url=stub.base_url, timeout_s=2) as kakao:
+        places = await kakao.nearest(37.5663, 126.9779, 3000, "battery", 5)
+    assert [p.id for p in places] == ["kakao:1", "kakao:2"]  # nearest first, radius applied
+    assert places[0].latitude == 37.5665 and places[0].distance_m == 25
+    assert places[0].pickup_categories == ["battery"] and places[0].source == "kakao"
+    request = stub.requests[0]
+    assert request.headers["authorization"] == "KakaoAK rest-key"
+    assert query(stub) == {
+        "query": "폐건전지 수거함",
+        "x": "126.977900",
+        "y": "37.566300",
+        "radius": "3000",
+        "sort": "distance",
+        "size": "5",
+    }
+
+
+async def test_kakao_local_caps_radius_and_size(stub: WireStub) -> None:
+    stub.enqueue(Reply.json(payloads.kakao_reply([])))
+    async with KakaoLocalLocations("k", base_url=stub.base_url, timeout_s=2) as kakao:
+        assert await kakao.nearest(37.5, 127.0, 50_000, None, 40) == []
+    assert query(stub)["radius"] == "20000" and query(stub)["size"] == "15"
+
+
+async def test_kakao_local_timeout_and_server_errors(stub: WireStub) -> None:
+    async with KakaoLocalLocations("k", base_url=stub.base_url, timeout_s=0.2) as kakao:
+        stub.enqueue(Reply.json(payloads.kakao_reply([]), delay_s=1.0))
+        with pytest.raises(SourceUnavailable, match="in time"):
+            await kakao.nearest(37.5, 127.0, 1000, "pet", 5)
+        stub.enqueue(Reply.json({"errorType": "InternalError"}, status=500))
+        with pytest.raises(SourceUnavailable, match="500"):
+            await kakao.nearest(37.5, 127.0, 1000, "pet", 5)
+        stub.enqueue(Reply.json({"errorType": "AccessDeniedError"}, status=401))
+        with pytest.raises(SourceBadData, match="401"):
+            await kakao.nearest(37.5, 127.0, 1000, "pet", 5)
+        stub.enqueue(Reply(body=b"<html>oops</html>", content_type="text/html"))
+        with pytest.raises(SourceBadData, match="not JSON"):
+            await kakao.nearest(37.5, 127.0, 1000, "pet", 5)
+        stub.enqueue(Reply.json({"documents": [{"id": "1"}]}))
+        with pytest.raises(SourceBadData, match="unreadable"):
+            await kakao.nearest(37.5, 127.0, 1000, "pet", 5)
+
+
+async def test_node_policy_retries_a_500_against_the_live_adapter(stub: WireStub) -> None:
+    stub.enqueue(
+        Reply.json({}, status=503),
+        Reply.json(payloads.kakao_reply([payloads.kakao_place("1", "수거함", 37.5, 127.0, 10)])),
+    )
+    guard = NodeGuard(
+        {"collection_point": NodePolicy(2000, 2, 5, FailMode.FALLBACK)}, clock=ManualClock()
+    )
+    async with KakaoLocalLocations("k", base_url=stub.base_url, timeout_s=1) as kakao:
+        places = await guard.call(
+            "collection_point", lambda: kakao.nearest(37.5, 127.0, 1000, "pet", 5)
+        )
+        assert [p.name for p in places] == ["수거함"]
+        assert len(stub.requests) == 2
+        stub.enqueue(*[Reply.json({}, status=500)] * 3)
+        with pytest.raises(NodeFailed) as failed:
+            await guard.call("collection_point", lambda: kakao.nearest(37.5, 127.0, 1000, "pet", 5))
+        assert failed.value.attempts == 3 and failed.value.reason == "error"
+
+
+# --- Daum web search ---------------------------------------------------------------------------
+
+
+async def test_kakao_web_search_strips_highlights(stub: WireStub) -> None:
+    stub.enqueue(
+        Reply.json(
+            {
+                "meta": {"total_count": 1},
+                "documents": [
+                    payloads.kakao_web(
+                        "<b>투명 페트병</b> 분리배출 &amp; 의무화",
+                        "https://news.example/1",
+                        "공동주택 <b>투명</b> 페트병 별도 배출",
+                    )
+                ],
+            }
+        ),
+        path="/v2/search/web",
+    )
+    async with KakaoWebSearch("k", base_url=stub.base_url, timeout_s=2) as search:
+        [hit] = await search.search("투명 페트병 정책", 3)
+    assert hit.title == "투명 페트병 분리배출 & 의무화"
+    assert hit.snippet == "공동주택 투명 페트병 별도 배출"
+    assert query(stub) == {"query": "투명 페트병 정책", "size": "3", "sort": "accuracy"}
+
+
+async def test_kakao_web_search_failures(stub: WireStub) -> None:
+    async with KakaoWebSearch("k", base_url=stub.base_url, timeout_s=0.2) as search:
+        stub.enqueue(Reply.json({}, status=429))
+        with pytest.raises(SourceUnavailable):
+            await search.search("q", 3)
+        stub.enqueue(Reply.json({}, delay_s=1.0))
+        with pytest.raises(SourceUnavailable):
+            await search.search("q", 3)
+        stub.enqueue(Reply.json({"documents": [{"title": "no url"}]}))
+        with pytest.raises(SourceBadData):
+            await search.search("q", 3)
+
+
+# --- data.go.kr datasets -----------------------------------------------------------------------
+
+
+async def test_bulk_waste_api_parses_string_numbers(stub: WireStub) -> None:
+    items = [
+        {
+            "ctpvNm": "서울특별시",
+            "sggNm": "강남구",
+            "larWasNm": "소파",
+            "larWasSpcfct": "3인용 이상",
+            "fee": "12000",
+            "paidFreeYn": "유료",
+            "mngInstNm": "강남구청",
+        },
+        {
+            "ctpvNm": "부산광역시",
+            "sggNm": "해운대구",
+            "larWasNm": "소파",
+            "larWasSpcfct": "1인용",
+            "fee": "3,000",
+            "paidFreeYn": "유료",
+            "mngInstNm": "해운대구청",
+        },
+    ]
+    stub.enqueue(Reply.json(payloads.datagokr(items, wrap=True)))
+    async with DataGoKrBulkWasteFees(
+        "svc-key", base_url=stub.base_url, path="/fees", timeout_s=2
+    ) as api:
+        rows = await api.fees("소파", regions=["서울"])
+    assert [(r.region, r.fee, r.paid, r.source) for r in rows] == [
+        ("서울특별시 강남구", 12000, True, "data.go.kr")
+    ]
+    assert query(stub) == {
+        "serviceKey": "svc-key",
+        "pageNo": "1",
+        "numOfRows": "200",
+        "type": "json",
+        "larWasNm": "소파",
+    }
+
+
+async def test_data_go_kr_result_codes(stub: WireStub) -> None:
+    async with DataGoKrBulkWasteFees(
+        "k", base_url=stub.base_url, path="/fees", timeout_s=0.3
+    ) as api:
+        stub.enqueue(Reply.json(payloads.datagokr([], code="03")))
+        assert await api.fees("소파") == []
+        stub.enqueue(Reply.json(payloads.datagokr([], code="22")))
+        with pytest.raises(SourceUnavailable, match="quota"):
+            await api.fees("소파")
+        stub.enqueue(Reply.json(payloads.datagokr([], code="30")))
+        with pytest.raises(SourceBadData, match="30"):
+            await api.fees("소파")
+        stub.enqueue(Reply.json(payloads.datagokr([{"larWasNm": "소파", "fee": "비쌈"}])))
+        with pytest.raises(SourceBadData, match="unreadable row"):
+            await api.fees("소파")
+        stub.enqueue(Reply.json({}, status=502))
+        with pytest.raises(SourceUnavailable):
+            await api.fees("소파")
+        stub.enqueue(Reply.json({}, delay_s=1.0))
+        with pytest.raises(SourceUnavailable):
+            await api.fees("소파")
+
+
+async def test_recyclable_price_api_keeps_the_latest_month(stub: WireStub) -> None:
+    items = [
+        {
+            "조사년월": "202609",
+            "지역": "전국",
+            "품목분류": "고철",
+            "품목명": "고철 중량",
+            "단위": "원/kg",
+            "가격": "446",
+        },
+        {
+            "조사년월": "202610",
+            "지역": "전국",
+            "품목분류": "고철",
+            "품목명": "고철 중량",
+            "단위": "원/kg",
+            "가격": "420",
+        },
+        {
+            "조사년월": "202610",
+            "지역": "수도권",
+            "품목분류": "폐지",
+            "품목명": "골판지",
+            "단위": "원/kg",
+            "가격": "1,05",
+        },
+    ]
+    stub.enqueue(Reply.json(payloads.datagokr(items)))
+    async with DataGoKrRecyclablePrices(
+        "k", base_url=stub.base_url, path="/prices", timeout_s=2
+    ) as api:
+        rows = await api.survey()
+        assert [(r.month, r.region, r.item, r.price) for r in rows] == [
+            ("2026-10", "national", "고철 중량", 420.0),
+            ("2026-10", "capital", "골판지", 105.0),
+        ]
+        stub.enqueue(Reply.json(payloads.datagokr(items[:1])))
+        assert [r.price for r in await api.survey("2026-09")] == [446.0]
+    assert query(stub)["srvyYm"] == "202609" and "srvyYm" not in query(stub, 0)
+
+
+# --- KMA weather -------------------------------------------------------------------------------
+
+
+async def test_kma_current_weather(stub: WireStub) -> None:
+    values = {"T1H": "12.3", "RN1": "강수없음", "REH": "60", "PTY": "0", "WSD": "2.1"}
+    stub.enqueue(
+        Reply.json(
+            payloads.datagokr(
+                payloads.kma_items(values, base_date="20261001", base_time="1400", nx=60, ny=127)
+            )
+        )
+    )
+    now = datetime(2026, 10, 1, 14, 45, tzinfo=KST)
+    async with KmaWeather("k", base_url=stub.base_url, timeout_s=2, now=lambda: now) as kma:
+        report = await kma.current(37.5665, 126.9780)
+    assert (report.temperature_c, report.humidity_pct, report.rain_mm_1h, report.wind_ms) == (
+        12.3,
+        60.0,
+        0.0,
+        2.1,
+    )
+    assert not report.wet and report.observed_at == "2026-10-01 14:00"
+    q = query(stub)
+    assert (q["nx"], q["ny"], q["base_date"], q["base_time"], q["dataType"]) == (
+        "60",
+        "127",
+        "20261001",
+        "1400",
+        "JSON",
+    )
+
+
+async def test_kma_failures(stub: WireStub) -> None:
+    async with KmaWeather("k", base_url=stub.base_url, timeout_s=0.2) as kma:
+        stub.enqueue(Reply.json(payloads.datagokr([{"category": "UUU", "obsrValue": "1"}])))
+        with pytest.raises(SourceBadData, match="no temperature"):
+            await kma.current(37.5, 127.0)
+        stub.enqueue(Reply.json({}, status=500))
+        with pytest.raises(SourceUnavailable):
+            await kma.current(37.5, 127.0)
+        stub.enqueue(Reply.json({}, delay_s=1.0))
+        with pytest.raises(SourceUnavailable):
+            await kma.current(37.5, 127.0)
+
+
+# --- Gemini image ------------------------------------------------------------------------------
+
+MODEL = "gemini-2.5-flash-image"
+CARD = InfoCard(title="투명 페트병 분리배출", steps=["비우기", "라벨 떼기"], category="무색페트병")
+
+
+def image_reply(data: bytes) -> dict[str, object]:
+    part = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(data).decode()}}
+    return gemini_wire.generate_response(parts=[part])
+
+
+async def test_gemini_image_generation(stub: WireStub) -> None:
+    png = render_info_card("x", ["a"])
+    stub.enqueue(Reply.json(image_reply(png)), path=gemini_wire.generate_path(MODEL))
+    generator = GeminiImageGenerator("g-key", base_url=stub.base_url, timeout_s=5)
+    try:
+        image = await generator.generate(CARD)
+    finally:
+        await generator.aclose()
+    assert image.data == png and image.content_type == "image/png" and image.generator == MODEL
+    body = stub.requests[0].json()
+    assert "투명 페트병 분리배출" in str(body["contents"])
+    assert gemini_wire.field(body["generationConfig"], "responseModalities") == ["IMAGE"]
+    assert stub.requests[0].headers["x-goog-api-key"] == "g-key"
+
+
+async def test_gemini_image_failures(stub: WireStub) -> None:
+    generator = GeminiImageGenerator("k", base_url=stub.base_url, timeout_s=0.5)
+    try:
+        stub.enqueue(Reply.json(gemini_wire.error(503, "overloaded", "UNAVAILABLE"), status=503))
+        with pytest.raises(SourceUnavailable, match="503"):
+            await generator.generate(CARD)
+        stub.enqueue(
+            Reply.json(gemini_wire.error(400, "bad prompt", "INVALID_ARGUMENT"), status=400)
+        )
+        with pytest.raises(SourceBadData, match="400"):
+            await generator.generate(CARD)
+        stub.enqueue(Reply.json(gemini_wire.generate_response("I cannot draw that")))
+        with pytest.raises(SourceBadData, match="no image"):
+            await generator.generate(CARD)
+        stub.enqueue(Reply.json(image_reply(b"x"), delay_s=2.0))
+        with pytest.raises(SourceUnavailable, match="no answer"):
+            await generator.generate(CARD)
+    finally:
+        await generator.aclose()
