@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import OrderedDict
 from functools import partial
 from typing import cast
 
@@ -73,6 +74,31 @@ def parse_snapshot(raw: str | bytes | None) -> JobView | None:
         return None  # written by an incompatible release: rebuilt from the log
 
 
+class ViewCache:
+    """The views this process wrote last, so the next event of a job skips reading its
+    snapshot back (one Redis round trip less per event). Only a hint: the compare-and-set
+    still decides, and a lost race drops the entry."""
+
+    def __init__(self, max_items: int = 10_000) -> None:
+        self.max_items = max_items
+        self._views: OrderedDict[str, JobView] = OrderedDict()
+
+    def get(self, job_id: str) -> JobView | None:
+        view = self._views.get(job_id)
+        if view is not None:
+            self._views.move_to_end(job_id)
+        return view
+
+    def put(self, view: JobView) -> None:
+        self._views[view.job_id] = view
+        self._views.move_to_end(view.job_id)
+        while len(self._views) > self.max_items:
+            self._views.popitem(last=False)
+
+    def drop(self, job_id: str) -> None:
+        self._views.pop(job_id, None)
+
+
 async def project_snapshot(
     envelope: Envelope,
     message: Message,
@@ -81,6 +107,7 @@ async def project_snapshot(
     layout: Layout,
     registry: MessageRegistry = schemas.registry,
     ttl_s: int = SNAPSHOT_TTL_S,
+    cache: ViewCache | None = None,
 ) -> bool:
     """Move the job's snapshot to ``envelope.version`` and publish its SSE message.
 
@@ -91,7 +118,11 @@ async def project_snapshot(
         return False
     job_id = envelope.aggregate_id
     keys = layout.keys_for(job_id)
-    view = parse_snapshot(await redis.get(keys.state(job_id)))
+    view = cache.get(job_id) if cache is not None else None
+    if view is not None and view.version >= envelope.version:
+        return False
+    if view is None or view.version != envelope.version - 1:
+        view = parse_snapshot(await redis.get(keys.state(job_id)))
     base = view.version if view else 0
     if base >= envelope.version:
         return False
@@ -112,6 +143,11 @@ async def project_snapshot(
         written = await redis.evalsha(_CAS_SHA, 2, keys.state(job_id), keys.live, *args)
     except NoScriptError:
         written = await redis.eval(CAS_SCRIPT, 2, keys.state(job_id), keys.live, *args)
+    if cache is not None:
+        if written and not view.terminal:
+            cache.put(view)
+        else:  # another writer is ahead, or the job is over
+            cache.drop(job_id)
     return bool(written)
 
 
@@ -119,7 +155,7 @@ def snapshot_subscription(
     redis: aioredis.Redis, layout: Layout, registry: MessageRegistry = schemas.registry
 ) -> Subscription:
     """The snapshot projector as a consumer-group subscription on every shard's event log."""
-    handler = partial(_handle, redis=redis, layout=layout, registry=registry)
+    handler = partial(_handle, redis=redis, layout=layout, registry=registry, cache=ViewCache())
     return Subscription(
         group=SNAPSHOT_GROUP,
         source="events",
@@ -134,8 +170,11 @@ async def _handle(
     redis: aioredis.Redis,
     layout: Layout,
     registry: MessageRegistry,
+    cache: ViewCache,
 ) -> None:
-    await project_snapshot(envelope, message, redis=redis, layout=layout, registry=registry)
+    await project_snapshot(
+        envelope, message, redis=redis, layout=layout, registry=registry, cache=cache
+    )
 
 
 async def run_snapshot_tail(
@@ -154,6 +193,7 @@ async def run_snapshot_tail(
     checkpoint; restarting it re-projects from the start, which the snapshot ignores.
     """
     starts = after or {}
+    cache = ViewCache()
 
     async def tail(shard: int) -> None:
         stream = layout.keys(shard).events
@@ -174,7 +214,8 @@ async def run_snapshot_tail(
                         log.warning("snapshot: skipping %s/%s: %s", stream, entry_id, exc)
                         continue
                     await project_snapshot(
-                        envelope, message, redis=redis, layout=layout, registry=registry
+                        envelope, message, redis=redis, layout=layout, registry=registry,
+                        cache=cache,
                     )
 
     async with asyncio.TaskGroup() as group:

@@ -145,3 +145,32 @@ async def test_concurrent_projectors_agree(
     snapshot = await read_snapshot(redis_client, layout, job)
     assert snapshot is not None and snapshot.version == 10 and snapshot.terminal
     assert snapshot.result is not None and snapshot.result["reward"]["name"] == "페티"
+
+
+@pytest.mark.redis
+async def test_the_view_cache_saves_reads_but_never_decides(
+    store: EventStore, redis_client: aioredis.Redis, layout: Layout
+) -> None:
+    from projections.snapshot import ViewCache
+
+    job = str(uuid.uuid4())
+    await append(store, job, "alice", *full_scan("alice"))
+    events = await job_events(store, job)
+    cache = ViewCache(max_items=2)
+    for envelope, message in events[:5]:
+        assert await project_snapshot(envelope, message, redis=redis_client, layout=layout,
+                                      cache=cache)
+    cached = cache.get(job)
+    assert cached is not None and cached.version == 5
+    # Another projector process moves the job on; ours only knows v5.
+    for envelope, message in events[5:7]:
+        assert await project_snapshot(envelope, message, redis=redis_client, layout=layout)
+    # v6 again (a redelivery to us): folded from the stale cache, refused by the CAS.
+    assert not await project_snapshot(*events[5], redis=redis_client, layout=layout, cache=cache)
+    assert cache.get(job) is None
+    for envelope, message in events[7:]:
+        await project_snapshot(envelope, message, redis=redis_client, layout=layout, cache=cache)
+    snapshot = await read_snapshot(redis_client, layout, job)
+    assert snapshot is not None and snapshot.version == 10 and snapshot.terminal
+    assert snapshot == fold(events)  # the same as one uninterrupted fold
+    assert cache.get(job) is None  # finished jobs leave the cache
