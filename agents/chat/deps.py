@@ -66,8 +66,12 @@ def offline_chat_deps(
     media: ChatMedia | None = None,
     intents: IntentClassifier | None = None,
     clock: Clock | None = None,
+    default_model: str = "local",
 ) -> ChatDeps:
-    """Every port offline: shipped samples, local LLM/classifier, no weather or web search."""
+    """Every data source offline (shipped samples; no weather or web search), the local intent
+    classifier, and the given model ports (``llm`` default: the local LLM). ``default_model``
+    is the deployment's model (settings ``ECO2_MODEL``): remote ones classify intents with the
+    LLM. Live sources: ``agents.chat.live.live_sources``."""
     kb = kb or KnowledgeBase.load()
     return ChatDeps(
         llm=llm or LocalLLM(kb),
@@ -83,4 +87,5 @@ def offline_chat_deps(
         intents=intents or LocalIntentClassifier(),
         clock=clock or SystemClock(),
         vision=vision,
+        default_model=default_model,
     )

@@ -13,14 +13,23 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from agents.chat import (
+    GeoPoint,
+    Token,
+    TurnInput,
+    TurnResult,
+    build_chat_graph,
+    offline_chat_deps,
+)
 from agents.chat.errors import NodeFailed, SourceBadData, SourceUnavailable
+from agents.chat.live import LiveSources, live_sources
 from agents.chat.policies import FailMode, ManualClock, NodeGuard, NodePolicy
 from agents.chat.subagents.bulk_waste_data import DataGoKrBulkWasteFees
 from agents.chat.subagents.image_generation import GeminiImageGenerator, InfoCard
 from agents.chat.subagents.infocard import render_info_card
 from agents.chat.subagents.places import KakaoLocalLocations
 from agents.chat.subagents.recyclable_price_data import DataGoKrRecyclablePrices
-from agents.chat.subagents.weather import KST, KmaWeather
+from agents.chat.subagents.weather import KST, KmaWeather, OfflineWeather
 from agents.chat.subagents.web_search import KakaoWebSearch
 from tests.agents.stubs import payloads
 from tests.agents.wirestub import Reply, WireStub, gemini_wire
@@ -351,3 +360,53 @@ async def test_gemini_image_failures(stub: WireStub) -> None:
             await generator.generate(CARD)
     finally:
         await generator.aclose()
+
+
+# --- the graph on live sources -----------------------------------------------------------------
+
+
+async def test_graph_answers_from_live_sources(stub: WireStub) -> None:
+    offline = offline_chat_deps()
+    sources = LiveSources(
+        kakao_rest_key="kakao-key",
+        kakao_base_url=stub.base_url,
+        data_go_kr_key="svc",
+        data_go_kr_base_url=stub.base_url,
+        bulk_waste_base_url=stub.base_url,
+    )
+    stub.enqueue(
+        Reply.json(
+            payloads.kakao_reply(
+                [payloads.kakao_place("77", "카카오 투명페트병 수거함", 37.5665, 126.978, 30)]
+            )
+        ),
+        path="/v2/local/search/keyword.json",
+    )
+    values = {"T1H": "8.5", "RN1": "1.5", "REH": "95", "PTY": "1", "WSD": "3"}
+    stub.enqueue(
+        Reply.json(
+            payloads.datagokr(
+                payloads.kma_items(values, base_date="20261001", base_time="1400", nx=60, ny=127)
+            )
+        ),
+        path="getUltraSrtNcst",
+    )
+    async with live_sources(offline, sources) as deps:
+        assert isinstance(deps.locations, KakaoLocalLocations) and isinstance(
+            deps.weather, KmaWeather
+        )
+        graph = build_chat_graph(deps)
+        turn = TurnInput(
+            chat_id="c",
+            user_id="u",
+            message="페트병 어떻게 버려? 근처 수거함도 알려줘",
+            location=GeoPoint(latitude=37.5663, longitude=126.9779),
+        )
+        items = [item async for item in graph.run(turn)]
+    result = items[-1]
+    assert isinstance(result, TurnResult)
+    assert "카카오 투명페트병 수거함" in result.answer and "약 30m" in result.answer
+    assert "기온 8.5°C" in result.answer and "젖지 않게" in result.answer
+    assert result.subagents == ["waste_rag", "collection_point", "weather"]
+    assert "".join(i.content for i in items if isinstance(i, Token)) == result.answer
+    assert isinstance(offline.weather, OfflineWeather)  # the offline deps are left as they were
