@@ -96,5 +96,6 @@ async def test_lost_lock_session_stops_the_projectors_until_leases_return(
         await wait_caught_up(side)
     finally:
         await only.stop()
+    assert task.done()
     reports = await verify_all(side)
     assert all(r.clean for r in reports), describe(reports)
