@@ -48,12 +48,14 @@ def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def query(name: str, schema: Schema, *, required: bool = False) -> Schema:
-    return {"name": name, "in": "query", "required": required, "schema": schema}
+def query(name: str, schema: Schema, *, required: bool = False, example: Any = None) -> Schema:
+    param = {"name": name, "in": "query", "required": required, "schema": schema}
+    return param if example is None else {**param, "example": example}
 
 
-def path(name: str, schema: Schema | None = None) -> Schema:
-    return {"name": name, "in": "path", "required": True, "schema": schema or STR}
+def path(name: str, schema: Schema | None = None, *, example: Any = None) -> Schema:
+    param = {"name": name, "in": "path", "required": True, "schema": schema or STR}
+    return param if example is None else {**param, "example": example}
 
 
 def json_body(schema: Schema, *, required: bool = True) -> Schema:
@@ -278,24 +280,26 @@ CATALOGUE: dict[tuple[str, str], Schema] = {
     ("GET", "/api/v1/locations/centers"): op(
         "Drop-off points within the radius, nearest first", {"200": ok(arr(ref("Center")))},
         tag="locations", params=[
-            query("lat", COORD_LAT, required=True), query("lon", COORD_LON, required=True),
-            query("radius", RADIUS), query("zoom", {"type": "integer", "minimum": 1,
-                                                    "maximum": 20}),
+            query("lat", COORD_LAT, required=True, example=37.5665),
+            query("lon", COORD_LON, required=True, example=126.978),
+            query("radius", RADIUS, example=3000),
+            query("zoom", {"type": "integer", "minimum": 1, "maximum": 20}),
             query("store_category", {"type": "string", "maxLength": 50}),
             query("pickup_category", {"type": "string", "maxLength": 50}),
             query("limit", {**LIMIT, "maximum": 200})]),
     ("GET", "/api/v1/locations/centers/{center_id}"): op(
         "One drop-off point", {"200": ok(ref("Center"))}, tag="locations",
-        params=[path("center_id", {"type": "integer", "minimum": 0}),
-                query("lat", COORD_LAT), query("lon", COORD_LON)]),
+        params=[path("center_id", {"type": "integer", "minimum": 0}, example=1),
+                query("lat", COORD_LAT, example=37.5665), query("lon", COORD_LON, example=126.978)]),
     ("GET", "/api/v1/locations/search"): op(
         "Places whose name or address contains the words of q", {"200": ok(arr(ref("Place")))},
-        tag="locations", params=[query("q", TEXT_Q, required=True), query("radius", RADIUS),
-                                 query("lat", COORD_LAT), query("lon", COORD_LON),
-                                 query("limit", {**LIMIT, "maximum": 50})]),
+        tag="locations", params=[query("q", TEXT_Q, required=True, example="주민센터"),
+                                 query("radius", RADIUS), query("lat", COORD_LAT),
+                                 query("lon", COORD_LON), query("limit", {**LIMIT, "maximum": 50})]),
     ("GET", "/api/v1/locations/suggest"): op(
         "Autocomplete for the search box", {"200": ok(arr(ref("Place")))}, tag="locations",
-        params=[query("q", TEXT_Q, required=True), query("limit", {**LIMIT, "maximum": 20})]),
+        params=[query("q", TEXT_Q, required=True, example="리필"),
+                query("limit", {**LIMIT, "maximum": 20})]),
     ("GET", "/api/v1/info/news"): op(
         "News for the info screen, newest first", {"200": ok(ref("NewsPage"))}, tag="info",
         params=[query("category", {"type": "string", "enum": [
