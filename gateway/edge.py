@@ -158,7 +158,10 @@ class EdgeMiddleware:
         path: str = scope["path"]
         if path.startswith("/media/"):
             extra["cross-origin-resource-policy"] = "cross-origin"  # the PWA shows our images
-        if self.settings.production or scope.get("scheme") == "https":
+        forwarded = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        https = scope.get("scheme") == "https" or (
+            self.settings.trust_forwarded and forwarded == "https")
+        if self.settings.production or https:
             extra["strict-transport-security"] = HSTS
         origin = headers.get("origin")
         if self.origin_allowed(origin):
