@@ -320,11 +320,13 @@ def shape(path_: str) -> str:
     return _PARAM.sub("{}", path_)
 
 
-def served(routes: Iterable[BaseRoute]) -> list[tuple[str, str]]:
-    """(method, OpenAPI path) of every HTTP route (HEAD, implied by GET, left out)."""
+def served(routes: Iterable[BaseRoute], *, hidden: bool = False) -> list[tuple[str, str]]:
+    """(method, OpenAPI path) of every HTTP route (HEAD, implied by GET, left out). Routes
+    declared ``include_in_schema=False`` (the operators' admin API) are left out unless
+    ``hidden``."""
     out = []
     for route in routes:
-        if isinstance(route, Route):
+        if isinstance(route, Route) and (hidden or route.include_in_schema):
             for method in sorted(route.methods or {"GET"}):
                 if method != "HEAD":
                     out.append((method, template(route.path)))
