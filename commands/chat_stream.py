@@ -71,7 +71,8 @@ class AnswerStream:
         if self.buffer.text and token.node != self.buffer.node:
             await self.flush()
         self.buffer.add(self.text.feed(token.content), token.node)
-        if self.buffer.full:
+        # The turn's first text goes out at once (time to first token); later text coalesces.
+        if self.buffer.full or (self.buffer.text and not self.writer.turn.deltas):
             await self.flush()
 
     async def finish(self, answer: str) -> str:

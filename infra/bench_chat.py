@@ -1,0 +1,383 @@
+"""``eco2 bench chat``: N users chatting through the HTTP API and the SSE stream, like the PWA.
+
+Each simulated user opens a chat, then until the time is up: ``POST /chat/{id}/messages`` →
+read the turn's stream (reconnecting with ``Last-Event-ID`` if it drops) → time to first token
+(first ``token``/``token_recovery``) and end to end (``done``) → think → again. The stack
+(gateway, character service, chat worker(s), snapshot projector) runs as child processes on a
+fresh namespace with the chosen latency profile.
+
+The ideal of each question is its *simulated* time before the first answer delta (the model
+calls of the stages before the answer, plus the first delta's share of the answer's time),
+measured on an idle in-process graph; the target is 100 % completion and TTFT p95 ≤ 1.25 × the
+ideal p95 of the same turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from infra.bench_scan import ScanStack
+from infra.settings import Settings
+
+bench_app = typer.Typer(help="Chat load benchmark.")
+
+BENCHMARKS = Path("BENCHMARKS.md")
+START, END = "<!-- bench-chat:start -->", "<!-- bench-chat:end -->"
+SEOUL_CITY_HALL = {"latitude": 37.5665, "longitude": 126.9780}
+# What users ask (with the location the app sends when it has one).
+QUESTIONS: tuple[tuple[str, dict[str, float] | None], ...] = (
+    ("페트병 어떻게 버려?", None),
+    ("페트병 어떻게 버려? 근처 수거함도 알려줘", SEOUL_CITY_HALL),
+    ("우유팩은 종이류로 버리면 돼?", None),
+    ("깨진 유리는 어떻게 버려야 해?", None),
+    ("스티로폼 상자 분리배출 방법 알려줘", None),
+    ("근처 폐건전지 수거함 어디 있어?", SEOUL_CITY_HALL),
+    ("소파 버리려면 수수료 얼마야?", None),
+    ("요즘 고철 시세 얼마야?", None),
+    ("캐릭터는 어떻게 모아?", None),
+    ("헌 옷은 어디에 버려?", SEOUL_CITY_HALL),
+    ("분리수거 왜 해야 돼?", None),
+)
+
+
+class ChatStack(ScanStack):
+    """Gateway, character service, chat worker(s) and the snapshot projector (no scan workers)."""
+
+    def __init__(self, settings: Settings, *, namespace: str, latency: str, chat_workers: int,
+                 handler_workers: int) -> None:
+        super().__init__(settings, namespace=namespace, latency=latency, scan_workers=0,
+                         reward_workers=0, handler_workers=handler_workers)
+        # Every simulated user comes from 127.0.0.1: the per-IP limit would measure itself.
+        self.env.update({"ECO2_RATE_LIMIT_IP": "0", "ECO2_RATE_LIMIT_USER": "0"})
+        cli = (sys.executable, "-m", "infra.cli")
+        for i in range(chat_workers):
+            self.commands[f"chat-{i}"] = (*cli, "worker", "chat")
+        self.commands["snapshot"] = (sys.executable, "-m", "infra.bench_chat")
+
+    def headers(self, user_id: str) -> dict[str, str]:
+        from gateway.auth_tokens import bearer
+
+        return bearer(Settings.from_env(self.env), user_id)
+
+    async def wait_for_groups(self, groups: tuple[str, ...] = ("chat", "snapshot"),
+                              within_s: float = 60) -> None:
+        """Until every consumer group exists on every shard (the workers are reading)."""
+        deadline = time.monotonic() + within_s
+        for keys in self.layout.all():
+            for group, stream in zip(groups, (keys.commands, keys.events), strict=False):
+                while True:
+                    try:
+                        names = {g["name"] for g in await self.redis.xinfo_groups(stream)}
+                    except Exception:
+                        names = set()
+                    if group in names:
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"group {group} did not start:\n"
+                                           + self.log_of("chat-0") + self.log_of("snapshot"))
+                    await asyncio.sleep(0.2)
+
+
+@dataclass
+class Turn:
+    ttft: float | None = None
+    status: str | None = None
+    answer_ok: bool = False  # the streamed text equals done.result.answer
+
+
+@dataclass
+class ChatResult:
+    users: int
+    latency: str
+    think_s: float
+    duration_s: float
+    ttft: list[float] = field(default_factory=list)
+    e2e: list[float] = field(default_factory=list)
+    ideal: list[float] = field(default_factory=list)  # the ideal TTFT of each completed turn
+    submitted: int = 0
+    completed: int = 0
+    failed: int = 0
+    errors: int = 0
+    text_mismatches: int = 0
+
+    @property
+    def completion(self) -> float:
+        return 100.0 * self.completed / self.submitted if self.submitted else 0.0
+
+    @property
+    def turns_per_min(self) -> float:
+        return self.completed * 60.0 / self.duration_s
+
+    @staticmethod
+    def pct(values: list[float], p: float) -> float:
+        if not values:
+            return float("nan")
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def read_turn(client: httpx.AsyncClient, url: str, headers: dict[str, str],
+                    started: float) -> Turn:
+    """Follow one turn's stream like the PWA: text replaced by ``token_recovery``, appended by
+    ``token``; reconnect with ``Last-Event-ID`` when the stream drops before ``done``."""
+    turn, text, last_id = Turn(), "", ""
+    for _ in range(10):
+        extra = {"Last-Event-ID": last_id} if last_id else {}
+        async with client.stream("GET", url, headers={**headers, **extra}) as response:
+            if response.status_code == 204:
+                return turn
+            response.raise_for_status()
+            event, data = "", ""
+            async for line in response.aiter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data = line[5:].strip()
+                elif line.startswith("id:"):
+                    last_id = line[3:].strip()
+                elif line == "" and event:
+                    if event in ("token", "token_recovery") and turn.ttft is None:
+                        turn.ttft = time.monotonic() - started
+                    if event == "token":
+                        text += json.loads(data)["content"]
+                    elif event == "token_recovery":
+                        text = json.loads(data)["accumulated"]
+                    elif event == "done":
+                        payload = json.loads(data)
+                        turn.status = payload.get("status")
+                        answer = (payload.get("result") or {}).get("answer")
+                        turn.answer_ok = answer == text
+                        return turn
+                    event, data = "", ""
+    return turn
+
+
+async def user_loop(
+    client: httpx.AsyncClient, headers: dict[str, str], chat_id: str, result: ChatResult,
+    ideal: dict[str, float], *, deadline: float, start_delay: float, rng: random.Random,
+    timeout_s: float,
+) -> None:
+    await asyncio.sleep(start_delay)
+    while time.monotonic() < deadline:
+        question, location = rng.choice(QUESTIONS)
+        body: dict[str, Any] = {"message": question}
+        if location:
+            body["user_location"] = location
+        started = time.monotonic()
+        result.submitted += 1
+        reply = await client.post(f"/api/v1/chat/{chat_id}/messages", json=body, headers=headers)
+        if reply.status_code != 202:
+            result.errors += 1
+            await asyncio.sleep(1)
+            continue
+        try:
+            async with asyncio.timeout(timeout_s):
+                turn = await read_turn(client, reply.json()["stream_url"], headers, started)
+        except (TimeoutError, httpx.HTTPError):
+            result.errors += 1
+            continue
+        if turn.status != "completed" or turn.ttft is None:
+            result.failed += 1
+            continue
+        result.completed += 1
+        result.ttft.append(turn.ttft)
+        result.e2e.append(time.monotonic() - started)
+        result.ideal.append(ideal[question])
+        result.text_mismatches += not turn.answer_ok
+        if result.think_s > 0:
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * result.think_s)
+
+
+async def ideal_ttft(latency: str) -> dict[str, float]:
+    """Each question's simulated time to its first answer delta, on an idle in-process graph."""
+    from agents.chat.deps import offline_chat_deps
+    from agents.chat.graph import build_chat_graph
+    from agents.chat.turn import GeoPoint, Token, TurnInput
+    from agents.knowledge import KnowledgeBase
+    from agents.llm.latency import LatencyProfile
+    from agents.llm.local import LocalLLM
+
+    kb = KnowledgeBase.load()
+    graph = build_chat_graph(offline_chat_deps(kb, llm=LocalLLM(kb,
+                             latency=LatencyProfile.named(latency))))
+
+    async def first_token(question: str, location: dict[str, float] | None) -> float:
+        turn = TurnInput(chat_id="ideal", user_id="ideal", message=question,
+                         location=GeoPoint(**location) if location else None)
+        began = time.monotonic()
+        async for update in graph.run(turn):
+            if isinstance(update, Token):
+                return time.monotonic() - began
+        return time.monotonic() - began
+
+    values = await asyncio.gather(*(first_token(q, loc) for q, loc in QUESTIONS))
+    return {q: v for (q, _), v in zip(QUESTIONS, values, strict=True)}
+
+
+@asynccontextmanager
+async def clients(base_url: str, users: int) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """Enough small pools for one streaming connection per user (see bench_scan)."""
+    count = max(1, math.ceil(users / 24))
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    pool = [httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) for _ in range(count)]
+    try:
+        yield pool
+    finally:
+        await asyncio.gather(*(c.aclose() for c in pool))
+
+
+async def run_bench(*, settings: Settings, users: int, latency: str, duration_s: float,
+                    ramp_s: float, think_s: float, chat_workers: int) -> ChatResult:
+    ideal = await ideal_ttft(latency)
+    result = ChatResult(users, latency, think_s, duration_s)
+    stack = ChatStack(settings, namespace=f"bench{uuid.uuid4().hex[:8]}", latency=latency,
+                      chat_workers=chat_workers, handler_workers=max(64, users))
+    async with stack:
+        await stack.wait_for_groups()
+        async with clients(stack.base_url, users) as pool:
+            headers = [stack.headers(f"chat-bench-{i}") for i in range(users)]
+            gate = asyncio.Semaphore(32)
+
+            async def open_chat(i: int) -> str:
+                async with gate:
+                    r = await pool[i % len(pool)].post("/api/v1/chat", json={}, headers=headers[i])
+                    return str(r.raise_for_status().json()["id"])
+
+            chats = await asyncio.gather(*(open_chat(i) for i in range(users)))
+            rng = random.Random(11)
+            began = time.monotonic()
+            await asyncio.gather(*(
+                user_loop(pool[i % len(pool)], headers[i], chats[i], result, ideal,
+                          deadline=began + duration_s, start_delay=ramp_s * i / users,
+                          rng=random.Random(rng.random()), timeout_s=120)
+                for i in range(users)
+            ))
+            result.duration_s = time.monotonic() - began
+        await stack.forget()
+    return result
+
+
+def record(r: ChatResult, path: Path = BENCHMARKS) -> None:
+    """Put ``r`` in the chat table of BENCHMARKS.md (one row per users × latency × think)."""
+    text = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
+    rows: list[str] = []
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        block, tail = rest.split(END, 1)
+        rows = [line for line in block.splitlines() if line.startswith("| Eco²")]
+    else:
+        head, tail = text.rstrip("\n") + "\n\n", "\n"
+    key = (str(r.users), r.latency, f"{r.think_s:g}")
+    rows = [row for row in rows if tuple(c.strip() for c in row.split("|")[2:5]) != key]
+    rows.append(table_row(r))
+    block = "\n".join([
+        "## Chat: `eco2 bench chat`",
+        "",
+        "Users open a chat, then ask, read the turn's SSE stream to `done`, think, ask again.",
+        "TTFT = submit → first `token`; end to end = submit → `done`. Ideal = the simulated time",
+        "before the first answer delta (model calls of the stages before the answer + the first",
+        "delta's share), per question on an idle graph. Target: 100 % and TTFT p95 ≤ 1.25 × ideal.",
+        "",
+        "| system | users | latency | think s | completion | turns/min | TTFT p50 s | TTFT p95 s "
+        "| e2e p50 s | e2e p95 s | ideal TTFT p95 s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *sorted(rows),
+        "",
+        f"Last run {date.today().isoformat()}: {r.submitted} turns submitted, {r.completed} "
+        f"completed, {r.failed} failed, {r.errors} errors, {r.text_mismatches} text mismatches, "
+        f"{r.duration_s:.0f} s.",
+    ])
+    path.write_text(f"{head}{START}\n{block}\n{END}{tail}", "utf-8")
+
+
+def table_row(r: ChatResult) -> str:
+    p = ChatResult.pct
+    return (f"| Eco² (this repo, 2 cores) | {r.users} | {r.latency} | {r.think_s:g} "
+            f"| {r.completion:.1f} % | {r.turns_per_min:.0f} | {p(r.ttft, 50):.2f} "
+            f"| {p(r.ttft, 95):.2f} | {p(r.e2e, 50):.2f} | {p(r.e2e, 95):.2f} "
+            f"| {p(r.ideal, 95):.2f} |")
+
+
+def report(r: ChatResult) -> str:
+    p = ChatResult.pct
+    target = 1.25 * p(r.ideal, 95)
+    met = r.completion == 100 and p(r.ttft, 95) <= target
+    return (
+        f"users={r.users} latency={r.latency} think={r.think_s:g}s submitted={r.submitted} "
+        f"completed={r.completed} failed={r.failed} errors={r.errors} "
+        f"text_mismatches={r.text_mismatches}\n"
+        f"completion={r.completion:.2f}% turns/min={r.turns_per_min:.0f} "
+        f"ttft p50={p(r.ttft, 50):.2f}s p95={p(r.ttft, 95):.2f}s "
+        f"e2e p50={p(r.e2e, 50):.2f}s p95={p(r.e2e, 95):.2f}s "
+        f"ideal ttft p50={p(r.ideal, 50):.2f}s p95={p(r.ideal, 95):.2f}s "
+        f"→ target {'met' if met else 'missed'} (ttft p95 ≤ {target:.2f}s)"
+    )
+
+
+@bench_app.command("chat")
+def chat(
+    users: Annotated[int, typer.Option(min=1, help="Concurrent users.")] = 100,
+    latency: Annotated[str, typer.Option(help="none | fast | production")] = "production",
+    duration: Annotated[float, typer.Option(help="Seconds of asking.")] = 90.0,
+    ramp: Annotated[float, typer.Option(help="Seconds over which users start.")] = 10.0,
+    think: Annotated[float, typer.Option(help="Mean seconds a user reads before asking "
+                                              "again (0.5–1.5 × this).")] = 10.0,
+    chat_workers: Annotated[int, typer.Option(help="Chat worker processes.")] = 1,
+    write: Annotated[bool, typer.Option(help="Record the result in BENCHMARKS.md.")] = True,
+) -> None:
+    """Drive N chatting users against a fresh stack; uses REDIS_URL or an embedded Redis."""
+    from infra.embedded import resolve_services
+
+    settings = Settings.from_env()
+    services = None
+    if settings.redis_url is None:
+        settings, services = resolve_services(settings.with_(database_url="unused"))
+    try:
+        result = asyncio.run(run_bench(
+            settings=settings, users=users, latency=latency, duration_s=duration, ramp_s=ramp,
+            think_s=think, chat_workers=chat_workers,
+        ))
+    finally:
+        if services is not None:
+            services.close()
+    typer.echo(report(result))
+    if write:
+        record(result)
+        typer.echo(f"recorded in {BENCHMARKS}")
+
+
+async def _snapshot_projector() -> None:
+    """The stack's snapshot projector: the consumer-group runner over every shard's log."""
+    import schemas
+    from commands.workers import runner_options
+    from eventstore.consumer import Runner
+    from eventstore.keys import Layout
+    from infra.bootstrap import redis_client
+    from projections.snapshot import SNAPSHOT_GROUP, snapshot_subscription
+
+    settings = Settings.from_env()
+    redis = redis_client(settings)
+    layout = Layout(settings.namespace, settings.shards)
+    runner = Runner(redis, layout, schemas.registry,
+                    snapshot_subscription(redis, layout), consumer=f"{SNAPSHOT_GROUP}-bench",
+                    options=runner_options(settings))
+    await runner.run()
+
+
+if __name__ == "__main__":
+    asyncio.run(_snapshot_projector())
