@@ -43,7 +43,8 @@ def database_errors() -> Iterator[None]:
     """Postgres being down or restarting is a 503 for the client, not a 500."""
     try:
         yield
-    except (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, OSError) as exc:
+    except (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+            asyncpg.TooManyConnectionsError, OSError) as exc:
         raise NotReady("read models are unavailable") from exc
 
 
