@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from readmodels.locations_categories import normalize_pickup_category, normalize_store_category
+from readmodels.locations_categories import (
+    STORE_CATEGORIES,
+    normalize_pickup_category,
+    normalize_store_category,
+)
 from readmodels.locations_geo import HAVERSINE_SQL, box_around, distance_text, is_open_at
 
 if TYPE_CHECKING:
@@ -104,22 +108,32 @@ async def nearest(
     """Up to ``limit`` points within ``radius_m`` metres of (lat, lon), nearest first.
 
     ``category`` filters on what a point takes (a pickup category such as '전지' or
-    '의류및원단'; aliases like '폐건전지' are understood); ``store_category`` on what it is
-    (collection_bin | zero_waste_shop | recycling_center). Ties are broken by id.
+    '의류및원단'; aliases like '폐건전지' or 'battery' are understood) or, when it names one,
+    on what a point is (zero_waste_shop, recycling_center, '재활용센터', …);
+    ``store_category`` filters on what it is as well. Ties are broken by id.
     """
     check_origin(lat, lon)
     if not 0 < radius_m <= MAX_RADIUS_M:
         raise ValueError(f"radius_m must be in (0, {MAX_RADIUS_M}]")
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be in 1..{MAX_LIMIT}")
-    pickup = normalize_pickup_category(category)
-    store = normalize_store_category(store_category)
+    pickup, store = _filters(category, store_category)
     ring = min(float(radius_m), FIRST_RING_M)
     while True:
         found = await _within(db, lat, lon, ring, pickup, store, limit)
         if len(found) >= limit or ring >= radius_m:
             return found
         ring = min(float(radius_m), ring * RING_GROWTH)
+
+
+def _filters(category: str | None, store_category: str | None) -> tuple[str | None, str | None]:
+    """(pickup category, store category) to filter on; a ``category`` naming a kind of
+    place (the chat agents pass 'recycling_center' as readily as 'battery') filters on that."""
+    store = normalize_store_category(store_category)
+    as_store = normalize_store_category(category)
+    if as_store in STORE_CATEGORIES and store in (None, as_store):
+        return None, as_store
+    return normalize_pickup_category(category), store
 
 
 async def _within(

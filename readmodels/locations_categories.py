@@ -35,9 +35,11 @@ _STORE_ALIASES = {
     "bin": COLLECTION_BIN, "bins": COLLECTION_BIN, "collection": COLLECTION_BIN,
     "수거함": COLLECTION_BIN,
     "zerowaste": ZERO_WASTE_SHOP, "zero_waste": ZERO_WASTE_SHOP, "shop": ZERO_WASTE_SHOP,
-    "refill": ZERO_WASTE_SHOP, "제로웨이스트": ZERO_WASTE_SHOP, "제로웨이스트샵": ZERO_WASTE_SHOP,
+    "refill": ZERO_WASTE_SHOP, "refill_station": ZERO_WASTE_SHOP, "zero_waste_shop": ZERO_WASTE_SHOP,
+    "제로웨이스트": ZERO_WASTE_SHOP, "제로웨이스트샵": ZERO_WASTE_SHOP,
     "리필샵": ZERO_WASTE_SHOP,
     "center": RECYCLING_CENTER, "recycle_center": RECYCLING_CENTER,
+    "recycling_center": RECYCLING_CENTER,
     "재활용센터": RECYCLING_CENTER, "자원순환센터": RECYCLING_CENTER,
 }
 

@@ -82,6 +82,15 @@ async def test_filters_by_what_a_point_takes_and_what_it_is(pool: asyncpg.Pool) 
                                    store_category="collection_bin")
     assert both == []
     assert await locations.nearest(pool, *SEOUL, 50_000, "없는분류", 10) == []
+    # the chat agents' category names: kinds of place as well as what a place takes
+    by_kind = await locations.nearest(pool, *SEOUL, 50_000, "zero_waste_shop", 10)
+    assert [c.id for c in by_kind] == [c.id for c in shops]
+    assert await locations.nearest(pool, *SEOUL, 50_000, "refill_station", 10) == by_kind
+    english = await locations.nearest(pool, *SEOUL, 50_000, "battery", 30)
+    assert [c.id for c in english] == [c.id for c in batteries]
+    clash = await locations.nearest(pool, *SEOUL, 50_000, "zero_waste_shop", 10,
+                                    store_category="collection_bin")
+    assert clash == []  # kind from category and store_category disagree: nothing matches
 
 
 async def test_nothing_beyond_the_radius_and_bad_arguments_refused(pool: asyncpg.Pool) -> None:
