@@ -65,7 +65,8 @@ async def handle_answer_completed(
 ) -> None:
     """Grant the scan's character (once per user) and finish the job with reward → done."""
     job_id = envelope.aggregate_id
-    job = await load_job(store, job_id, registry)
+    # Only what follows the answer matters here: reward, done, or a failure.
+    job = await load_job(store, job_id, registry, after_version=envelope.version)
     if job.failed is not None:
         return
     if job.completed is not None and (job.reward is None or not job.reward.deferred):
@@ -121,7 +122,7 @@ async def _finish_job(
             await store.append(batch, expected_version=job.version)
             return
         except ConcurrencyConflict:
-            job = await load_job(store, job.job_id, registry)
+            job = await load_job(store, job.job_id, registry, after_version=job.version)
     raise ConcurrencyConflict(job.job_id, None, job.version)
 
 

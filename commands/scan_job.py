@@ -93,9 +93,19 @@ class ScanJob:
         return job
 
 
-async def load_job(store: EventStore, job_id: str, registry: MessageRegistry) -> ScanJob:
-    """The job's current state, read from its own stream."""
-    return ScanJob.from_events(job_id, await store.read_aggregate(job_id), registry)
+async def load_job(
+    store: EventStore, job_id: str, registry: MessageRegistry, *, after_version: int = 0
+) -> ScanJob:
+    """The job's current state, read from its own stream.
+
+    With ``after_version`` only later events are read (cheaper for a handler that knows the
+    job's history up to there): stages before it are then absent from the state, but
+    ``version`` and everything after it are exact.
+    """
+    envelopes = await store.read_aggregate(job_id, after_version=after_version)
+    job = ScanJob.from_events(job_id, envelopes, registry)
+    job.version = max(job.version, after_version)
+    return job
 
 
 def job_event(

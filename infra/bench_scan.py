@@ -91,6 +91,7 @@ class ScanStack:
             "ECO2_GRPC_PORT": str(self.grpc_port),
             "ECO2_DATA_DIR": str(self.data_dir),
             "ECO2_LOG_LEVEL": "warning",
+            "ECO2_RATE_LIMIT_IP": "0",  # every simulated user comes from 127.0.0.1
         }
         self.env.pop("DATABASE_URL", None)  # the scan path needs no read models
         cli = (sys.executable, "-m", "infra.cli")
@@ -99,7 +100,7 @@ class ScanStack:
             "gateway": (
                 sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory",
                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-                "--no-access-log",
+                "--no-access-log", "--timeout-keep-alive", "75",
             ),
         }
         for i in range(scan_workers):
@@ -266,6 +267,23 @@ async def upload_photo(client: httpx.AsyncClient, headers: dict[str, str]) -> st
     return str(issued["cdn_url"])
 
 
+async def submit_scan(
+    client: httpx.AsyncClient, headers: dict[str, str], image_url: str, hint: str
+) -> httpx.Response | None:
+    """``POST /api/v1/scan``, retried on a dropped connection under one idempotency key (a
+    keep-alive connection the server is closing can fail a request; the retry is safe)."""
+    key = {"X-Idempotency-Key": uuid.uuid4().hex}
+    for _ in range(3):
+        try:
+            return await client.post(
+                "/api/v1/scan", json={"image_url": image_url, "user_input": hint},
+                headers=headers | key,
+            )
+        except httpx.TransportError:
+            await asyncio.sleep(0.1)
+    return None
+
+
 async def user_loop(
     client: httpx.AsyncClient, watcher: DoneWatcher, result: BenchResult, *,
     headers: dict[str, str], image_url: str, hint: str, deadline: float, start_delay: float,
@@ -276,11 +294,8 @@ async def user_loop(
     while time.monotonic() < deadline:
         started = time.monotonic()
         result.submitted += 1
-        reply = await client.post(
-            "/api/v1/scan", json={"image_url": image_url, "user_input": hint},
-            headers=headers,
-        )
-        if reply.status_code != 202:
+        reply = await submit_scan(client, headers, image_url, hint)
+        if reply is None or reply.status_code != 202:
             result.errors += 1
             await asyncio.sleep(1)
             continue
