@@ -141,6 +141,12 @@ def build_chat_graph_for(resources: Resources) -> ChatGraph:
     )
     deps = offline_chat_deps(
         resources.kb, llm=resources.llm, vision=resources.vision,
-        characters=resources.characters, media=media,
+        characters=resources.characters, media=media, default_model=settings.default_model,
     )
+    if resources.pg is not None:  # the locations read model, not the in-memory sample
+        from dataclasses import replace
+
+        from agents.chat.subagents.places_pg import ReadModelLocations
+
+        deps = replace(deps, locations=ReadModelLocations(resources.pg))
     return build_chat_graph(deps)

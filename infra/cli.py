@@ -83,9 +83,11 @@ def processes(settings: Settings) -> list[ProcessSpec]:
 
 
 async def prepare_read_models(settings: Settings) -> None:
-    """Apply migrations and seed the character catalog before any process starts."""
+    """Apply migrations, seed the character catalog and (when empty) the sample locations
+    and news, before any process starts."""
     import asyncpg
 
+    from infra.importers.samples import load_samples
     from readmodels.catalog import seed_catalog
     from readmodels.migrate import migrate
 
@@ -96,6 +98,7 @@ async def prepare_read_models(settings: Settings) -> None:
     try:
         await migrate(pool)
         await seed_catalog(pool)
+        await load_samples(pool)  # only into an empty locations table
     finally:
         await pool.close()
 
