@@ -6,7 +6,7 @@ STAMP := $(VENV)/.eco2-installed
 TEST_TIMEOUT ?= 300
 PYTEST_ARGS ?=
 
-.PHONY: up services test lint clean clean-data distclean
+.PHONY: up services test lint clean clean-data distclean browser-deps
 
 up: $(STAMP)
 	$(BIN)/eco2 up
@@ -16,6 +16,13 @@ services: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS)
+
+# The browser tests (tests/browser, marker `browser`) need Debian's Chromium and Korean fonts;
+# without /usr/bin/chromium they are skipped. Needs root (CI runs as root).
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+		apt-get update && apt-get install -y chromium fonts-noto-cjk; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -27,6 +27,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.oauth import dev as dev_login
 from gateway.openapi import openapi_json, openapi_viewer
 from gateway.state import STATE_KEY, GatewayState, LiveConfig
+from gateway.web_routes import WEB_ROUTES
 from infra.bootstrap import open_resources
 from infra.settings import Settings
 
@@ -83,6 +84,8 @@ ROUTES: list[BaseRoute] = [
     Route("/api/v1/chat/{chat_id}/messages", chat_api.send_message, methods=["POST"]),
     Route("/api/v1/chat/{job_id}/input", chat_api.provide_input, methods=["POST"]),
     Route("/api/v1/chat/{job_id}/events", chat_api.chat_events, methods=["GET"]),
+    # the user page, the operations page and its admin API (issue 7)
+    *WEB_ROUTES,
 ]
 
 

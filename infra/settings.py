@@ -125,6 +125,9 @@ class Settings:
     oauth_state_ttl_s: int = 600  # ECO2_OAUTH_STATE_TTL_S: how long a started login stays valid
     oauth_timeout_s: float = 10.0  # ECO2_OAUTH_TIMEOUT_S: token and userinfo calls
     dev_login: bool = True  # ECO2_DEV_LOGIN (default: on unless production); never in production
+    # ECO2_ADMINS: comma list of user ids or usernames allowed on /ops and /api/v1/admin/*.
+    # Unset: "admin" (the dev sign-in's nickname) unless production, where nobody is by default.
+    admins: tuple[str, ...] = ()
     kakao_client_id: str | None = None  # ECO2_KAKAO_CLIENT_ID; unset → kakao uses the dev login
     kakao_client_secret: str | None = None  # ECO2_KAKAO_CLIENT_SECRET
     kakao_base_url: str | None = None  # ECO2_KAKAO_BASE_URL: replaces kauth/kapi.kakao.com
@@ -189,6 +192,7 @@ class Settings:
             oauth_state_ttl_s=_int(e, "ECO2_OAUTH_STATE_TTL_S", 600, minimum=1),
             oauth_timeout_s=_float(e, "ECO2_OAUTH_TIMEOUT_S", 10.0),
             dev_login=_bool(e, "ECO2_DEV_LOGIN", not _bool(e, "ECO2_PRODUCTION", False)),
+            admins=_admins(e),
             kakao_client_id=_str(e, "ECO2_KAKAO_CLIENT_ID", None),
             kakao_client_secret=_str(e, "ECO2_KAKAO_CLIENT_SECRET", None),
             kakao_base_url=_str(e, "ECO2_KAKAO_BASE_URL", None),
@@ -227,6 +231,13 @@ def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
         if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
             raise SettingsError(f"ECO2_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port])")
     return origins
+
+
+def _admins(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = _str(env, "ECO2_ADMINS", None)
+    if raw is None:
+        return () if _bool(env, "ECO2_PRODUCTION", False) else ("admin",)
+    return tuple(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
 
 
 def _secret(env: Mapping[str, str]) -> str:

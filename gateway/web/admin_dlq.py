@@ -1,0 +1,123 @@
+"""Dead letters over HTTP: the same ``eventstore.dlq.DeadLetters`` calls as ``eco2 dlq``.
+
+- ``GET  /api/v1/admin/dlq?shard&group&type&error&limit`` → ``{"dead_letters": [...]}``
+- ``GET  /api/v1/admin/dlq/{shard}/{dlq_id}`` → one dead letter with every recorded field
+- ``POST /api/v1/admin/dlq/replay`` ``{shard?, group?, type?, error?, ids?, dry_run?}`` → what
+  was (or would be) sent back to its failed group's retry stream
+- ``POST /api/v1/admin/dlq/purge`` (same body) → what was (or would be) deleted
+
+A replay or purge with no filter at all is refused: acting on every dead letter of every
+shard must be asked for explicitly (``"all": true``), as on a command line one would type it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from eventstore.dlq import DeadLetter, DeadLetterFilter, DeadLetters
+from gateway.bodies import parse_body
+from gateway.errors import InvalidRequest, NotFound
+from gateway.state import gateway_state
+from gateway.web.admin_auth import require_admin
+
+MAX_LIST = 500
+
+
+class DeadLetterAction(BaseModel):
+    """Which dead letters a replay or purge applies to (empty fields match everything)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shard: int | None = Field(default=None, ge=0)
+    group: str | None = Field(default=None, min_length=1, max_length=200)
+    type: str | None = Field(default=None, min_length=1, max_length=200)
+    error: str | None = Field(default=None, min_length=1, max_length=500)
+    ids: tuple[str, ...] = Field(default=(), max_length=1000)
+    dry_run: bool = False
+    all: bool = False  # required when no other filter is given
+
+    def where(self) -> DeadLetterFilter:
+        return DeadLetterFilter(
+            shard=self.shard, group=self.group, type=self.type, error=self.error, ids=self.ids
+        )
+
+    @property
+    def unfiltered(self) -> bool:
+        return (self.shard, self.group, self.type, self.error) == (None,) * 4 and not self.ids
+
+
+def summary(letter: DeadLetter) -> dict[str, Any]:
+    """A dead letter as a table row (no payload)."""
+    return {
+        "shard": letter.shard, "id": letter.id, "group": letter.group, "stream": letter.stream,
+        "entry": letter.entry, "type": letter.type, "attempts": letter.attempts,
+        "error": letter.error, "at": letter.at,
+        "at_iso": dt.datetime.fromtimestamp(letter.at, dt.UTC).isoformat(timespec="seconds"),
+        "aggregate_id": letter.fields.get("agg", ""),
+    }
+
+
+def _dead_letters(request: Request) -> DeadLetters:
+    res = gateway_state(request).resources
+    return DeadLetters(res.redis, res.layout)
+
+
+def _shard(request: Request, raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    shards = gateway_state(request).resources.layout.shards
+    if not raw.isdigit() or int(raw) >= shards:
+        raise InvalidRequest("shard", f"must be 0..{shards - 1}")
+    return int(raw)
+
+
+async def list_dead_letters(request: Request) -> JSONResponse:
+    await require_admin(request)
+    q = request.query_params
+    limit_raw = q.get("limit", "100")
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_LIST:
+        raise InvalidRequest("limit", f"must be 1..{MAX_LIST}")
+    where = DeadLetterFilter(
+        shard=_shard(request, q.get("shard")), group=q.get("group") or None,
+        type=q.get("type") or None, error=q.get("error") or None,
+    )
+    letters = await _dead_letters(request).find(where, limit=int(limit_raw))
+    return JSONResponse({"dead_letters": [summary(x) for x in letters]})
+
+
+async def show_dead_letter(request: Request) -> JSONResponse:
+    await require_admin(request)
+    shard = _shard(request, request.path_params["shard"])
+    dlq_id = request.path_params["dlq_id"]
+    letters = await _dead_letters(request).find(DeadLetterFilter(shard=shard, ids=(dlq_id,)))
+    if not letters:
+        raise NotFound(f"no dead letter {dlq_id} on shard {shard}")
+    letter = letters[0]
+    return JSONResponse({**summary(letter), "fields": dict(sorted(letter.fields.items()))})
+
+
+async def _action(request: Request) -> DeadLetterAction:
+    await require_admin(request)
+    body = await parse_body(request, DeadLetterAction)
+    if body.unfiltered and not body.all:
+        raise InvalidRequest("all", "no filter given: send \"all\": true to act on every dead letter")
+    if body.shard is not None:
+        _shard(request, str(body.shard))
+    return body
+
+
+async def replay_dead_letters(request: Request) -> JSONResponse:
+    body = await _action(request)
+    letters = await _dead_letters(request).replay(body.where(), dry_run=body.dry_run)
+    return JSONResponse({"dry_run": body.dry_run, "replayed": [summary(x) for x in letters]})
+
+
+async def purge_dead_letters(request: Request) -> JSONResponse:
+    body = await _action(request)
+    letters = await _dead_letters(request).purge(body.where(), dry_run=body.dry_run)
+    return JSONResponse({"dry_run": body.dry_run, "purged": [summary(x) for x in letters]})

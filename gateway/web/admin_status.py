@@ -1,0 +1,112 @@
+"""``GET /api/v1/admin/overview``: the log's health at a glance.
+
+Per shard: the log head (last position), stream lengths and dead letters; per consumer group
+and shard: lag, pending and retry backlog (the same figures ``/metrics`` exports, read by the
+same ``LogCollector``); per projection: the active table version and, per shard, its
+checkpoint and lag behind the head (what ``eco2 projections status`` prints).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio as aioredis
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from eventstore.keys import Layout
+from gateway.metrics import LogCollector
+from gateway.query_api import PG_ERRORS
+from gateway.state import gateway_state
+from gateway.web.admin_auth import require_admin
+from projections.builtin import PROJECTIONS
+from projections.status import projection_status
+
+if TYPE_CHECKING:
+    from readmodels.db import Pool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShardFigures:
+    shard: int
+    head: int  # last position of {tag}:events (0: empty)
+    events: int  # entries still in {tag}:events (less than head once trimmed)
+    commands: int  # entries in {tag}:commands
+    dead_letters: int
+
+
+async def shard_figures(redis: aioredis.Redis, layout: Layout) -> list[ShardFigures]:
+    """Head, stream lengths and DLQ size of every shard, in one pipelined round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for keys in layout.all():
+            pipe.get(keys.head)
+            pipe.xlen(keys.events)
+            pipe.xlen(keys.commands)
+            pipe.xlen(keys.dlq)
+        replies = await pipe.execute(raise_on_error=False)
+    out = []
+    for k in range(layout.shards):
+        head, events, commands, dlq = (_int(r) for r in replies[4 * k: 4 * k + 4])
+        out.append(ShardFigures(k, head, events, commands, dlq))
+    return out
+
+
+def _int(reply: Any) -> int:
+    if isinstance(reply, int):
+        return reply
+    if isinstance(reply, str | bytes) and reply.isdigit():
+        return int(reply)
+    return 0  # missing key or an error reply: nothing there yet
+
+
+async def projection_figures(pool: Pool, heads: dict[int, int]) -> list[dict[str, Any]]:
+    """Every projection's active version, staleness and per-shard checkpoint and lag."""
+    out = []
+    async with pool.acquire() as conn:
+        for projection in PROJECTIONS.values():
+            st = await projection_status(conn, projection)
+            shards = [
+                {"shard": s, "position": st.positions.get(s, 0), "head": head,
+                 "lag": max(head - st.positions.get(s, 0), 0)}
+                for s, head in sorted(heads.items())
+            ]
+            out.append({
+                "name": st.name, "active": st.active, "built_by": st.built_by,
+                "code_version": st.code_version, "stale": st.stale, "versions": st.versions,
+                "lag": sum(s["lag"] for s in shards), "shards": shards,
+            })
+    return out
+
+
+async def overview(request: Request) -> JSONResponse:
+    """``GET /api/v1/admin/overview`` → ``{"shards", "groups", "projections",
+    "projections_error"}`` (the error is set, and the list empty, when Postgres is away)."""
+    await require_admin(request)
+    res = gateway_state(request).resources
+    shards = await shard_figures(res.redis, res.layout)
+    collector = LogCollector()
+    await collector.refresh(res.redis, res.layout)
+    groups = sorted(
+        (asdict(g) for g in collector.groups), key=lambda g: (g["stream"], g["group"], g["shard"])
+    )
+    projections: list[dict[str, Any]] = []
+    error: str | None = None
+    if res.pg is None:
+        error = "DATABASE_URL is not set: no read models"
+    else:
+        try:
+            projections = await projection_figures(res.pg, {s.shard: s.head for s in shards})
+        except PG_ERRORS as exc:
+            log.warning("admin overview: read models unreachable: %s", exc)
+            error = f"read models unreachable: {type(exc).__name__}"
+    return JSONResponse({
+        "namespace": res.settings.namespace,
+        "shards": [asdict(s) for s in shards],
+        "groups": groups,
+        "projections": projections,
+        "projections_error": error,
+    })
