@@ -162,11 +162,14 @@ class LiveHub:
                 await ready.wait()
 
     async def aclose(self) -> None:
+        pending = {task for task in self._tasks if not task.done()}
+        while pending:  # cancel again if a library swallowed one (see sse.raise_if_cancelled)
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("live: shard reader ended with %r", task.exception())
         await self._sub_client.aclose()
         await self.reader.aclose()
         await self.reader.connection_pool.disconnect()
@@ -254,4 +257,4 @@ class LiveHub:
             finally:
                 self._connected[shard] = False
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
