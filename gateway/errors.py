@@ -3,6 +3,7 @@
     GatewayError
     ├── MalformedBody            400  the body is not the JSON object the route takes
     ├── Unauthorized             401  no or invalid credentials (the client refreshes, retries)
+    ├── TokenRevoked             403  a valid but revoked token: the one 403 the client logs out on
     ├── UploadForbidden          403  only on the signed upload URL (403 elsewhere = logout)
     │   ├── UploadExpired        403
     │   └── UploadSignatureInvalid 403
@@ -48,6 +49,10 @@ class MalformedBody(GatewayError): ...
 class Unauthorized(GatewayError): ...
 
 
+class TokenRevoked(GatewayError):
+    """A valid access token that was revoked (logout, reuse, deletion): 403."""
+
+
 class UploadForbidden(GatewayError): ...
 
 
@@ -81,6 +86,7 @@ class NotReady(GatewayError): ...
 ERROR_TABLE: dict[type[BaseException], tuple[int | None, str]] = {
     MalformedBody: (400, "malformed_body"),
     Unauthorized: (401, "unauthorized"),
+    TokenRevoked: (403, "token_revoked"),
     UploadForbidden: (403, "upload_forbidden"),
     UploadExpired: (403, "upload_url_expired"),
     UploadSignatureInvalid: (403, "invalid_signature"),
@@ -97,7 +103,9 @@ ERROR_TABLE: dict[type[BaseException], tuple[int | None, str]] = {
     HTTPException: (None, "http_error"),
     Exception: (500, "internal_error"),
 }
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+_HTTP_CODES = {
+    400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"
+}
 
 
 def lookup(exc: BaseException) -> tuple[int, str]:
