@@ -103,10 +103,11 @@ class ShardReader:
         )
         return Batch(shard, after, raw, position_of(raw[-1][0]) if raw else after)
 
-    async def wait(self, shard: int, after: int, block_ms: int) -> None:
-        """Block until the shard log has an entry after ``after`` or ``block_ms`` passes."""
+    async def wait(self, shard: int, after: int, block_ms: int) -> bool:
+        """Block until the shard log has an entry after ``after`` (True) or ``block_ms``
+        passes (False)."""
         key = self.layout.keys(shard).events
-        await self.redis.xread({key: f"{after}-0"}, count=1, block=block_ms)
+        return bool(await self.redis.xread({key: f"{after}-0"}, count=1, block=block_ms))
 
     async def head(self, shard: int) -> int:
         """The last position of the shard log (0 when empty)."""

@@ -132,8 +132,9 @@ class ShardProjector:
             batch = await self.reader.read(self.shard, self.position, self.options.batch_size)
             if batch.size == 0:
                 await self._observe()
-                await self.reader.wait(self.shard, self.position, self.options.block_ms)
-                return  # re-read version and checkpoint: a rebuild may have switched meanwhile
+                if await self.reader.wait(self.shard, self.position, self.options.block_ms):
+                    continue  # new events: apply them at once (a switch shows up at commit)
+                return  # idle: re-read version and checkpoint, a rebuild may have switched
             if self.stopping:
                 return
             await self._apply(batch)
