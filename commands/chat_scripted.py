@@ -61,6 +61,7 @@ class ScriptedChatGraph:
     node_delay_s: float = 0.0
     fail_with: str | None = None  # raise TurnFailed(message) after the intent stage
     crash: bool = False  # raise a RuntimeError after the intent stage
+    stall_after: int | None = None  # hang after this many tokens (a worker that dies mid-answer)
     runs: int = 0
     inputs: list[TurnInput] = field(default_factory=list)
 
@@ -89,7 +90,9 @@ class ScriptedChatGraph:
                          detail={"reason": "not_configured"})
         yield NodeUpdate(node="answer", status="started")
         answer = self.answer_for(turn)
-        for piece in pieces(answer):
+        for i, piece in enumerate(pieces(answer)):
+            if i == self.stall_after:
+                await asyncio.Event().wait()  # until cancelled
             yield Token(content=piece)
             await self._pause(self.token_delay_s)
         yield NodeUpdate(node="answer", status="completed")

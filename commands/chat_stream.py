@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from agents.chat.turn import NeedsInput, NodeUpdate, Token, TurnResult
 from agents.chat.turn import TurnFailed as GraphTurnFailed
-from commands.chat_pacing import Tick, paced
+from commands.chat_pacing import Idle, Tick, paced
 from commands.chat_text import AnswerText, TokenBuffer
 from commands.chat_writer import TurnWriter
 from schemas.chat import TurnFailed, TurnWaiting
@@ -34,9 +34,15 @@ class AnswerStream:
         self.text = AnswerText(writer.turn.text)
         self.buffer = TokenBuffer(max_tokens, interval_s)
 
-    async def flush(self) -> None:
+    def stage_text(self) -> None:
+        """Move the coalesced text into the next write."""
         pending, node = self.buffer.take()
-        await self.writer.tokens(pending, node)
+        self.writer.tokens(pending, node)
+
+    async def flush(self) -> None:
+        """Write the text and everything staged before it."""
+        self.stage_text()
+        await self.writer.write()
 
     async def consume(self, updates: AsyncIterator[ChatUpdate]) -> TurnResult | NeedsInput | None:
         """Append the run's progress and text; its ``TurnResult`` or ``NeedsInput`` (with
@@ -52,28 +58,30 @@ class AnswerStream:
                     raise
                 except Exception as exc:
                     raise GraphCrashed(f"{type(exc).__name__}: {exc}") from exc
-                if isinstance(item, Tick):
+                if isinstance(item, Idle):
+                    await self.writer.write()  # a burst is over: one append for all of it
+                elif isinstance(item, Tick):
                     await self.flush()
                 elif isinstance(item, Token):
-                    await self._token(item)
+                    self._token(item)
                 elif isinstance(item, NodeUpdate):
-                    await self.flush()
-                    await self.writer.progress(item.node, item.status, item.message, item.detail)
+                    self.stage_text()
+                    self.writer.progress(item.node, item.status, item.message, item.detail)
                 elif isinstance(item, NeedsInput):
-                    await self.flush()
+                    self.stage_text()
                     waiting = TurnWaiting(input_type=item.input_type, message=item.message)
                     await self.writer.append(waiting, "waiting", str(self.writer.turn.input_version))
                     return item
                 elif isinstance(item, TurnResult):
                     return item
 
-    async def _token(self, token: Token) -> None:
+    def _token(self, token: Token) -> None:
         if self.buffer.text and token.node != self.buffer.node:
-            await self.flush()
+            self.stage_text()
         self.buffer.add(self.text.feed(token.content), token.node)
         # The turn's first text goes out at once (time to first token); later text coalesces.
-        if self.buffer.full or (self.buffer.text and not self.writer.turn.deltas):
-            await self.flush()
+        if self.buffer.full or (self.buffer.text and not self.writer.has_text):
+            self.stage_text()
 
     async def finish(self, answer: str) -> str:
         """Emit whatever of ``answer`` is still missing; the turn's answer (= all deltas)."""
@@ -83,7 +91,7 @@ class AnswerStream:
 
     async def fail(self, message: str, code: str) -> None:
         """End the turn with a failed ``done`` after the text generated so far."""
-        await self.flush()
+        self.stage_text()
         queued = self.writer.turn.queued
         assert queued is not None
         failed = TurnFailed(user_id=queued.user_id, chat_id=queued.chat_id, message=message,

@@ -137,19 +137,33 @@ async def test_the_time_limit_flushes_text_while_the_graph_is_quiet(chat: Chat) 
     await task
 
 
-async def test_redelivery_mid_answer_continues_without_repeating_text(chat: Chat) -> None:
-    graph = ScriptedChatGraph(token_delay_s=0.01)
+async def run_until_stalled(chat: Chat, graph: ScriptedChatGraph) -> tuple[Envelope, SendChatMessage]:
+    """Start a turn whose graph hangs mid-answer, wait for its text, then kill it."""
     envelope, command = chat.send()
     task = asyncio.create_task(handle_send_message(envelope, command, store=chat.store,
                                                    graph=graph, coalescing=FAST))
-    while not text_of(await chat.messages(command.job_id)):
-        await asyncio.sleep(0.005)
-    await asyncio.sleep(0.05)
+    assert graph.stall_after is not None
+    wanted = "".join(pieces(graph.answer_for(TurnInput(chat_id="x", user_id="x",
+                                                       message=command.message)))[:1])
+    async with asyncio.timeout(5):
+        while len(text_of(await chat.messages(command.job_id))) < len(wanted) or (
+            await chat.store.version_of(command.job_id) == 0
+        ):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # the pending deltas before the stall are flushed by time
     task.cancel()  # the worker dies mid-answer
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    return envelope, command
+
+
+async def test_redelivery_mid_answer_continues_without_repeating_text(chat: Chat) -> None:
+    graph = ScriptedChatGraph(stall_after=8)
+    envelope, command = await run_until_stalled(chat, graph)
     committed = text_of(await chat.messages(command.job_id))
-    assert committed and len(committed) < len(graph.answer_for(graph.inputs[0]))
+    answer = graph.answer_for(graph.inputs[0])
+    assert committed == "".join(pieces(answer)[:8])  # every delta before the stall, no more
+    graph.stall_after = None
     await handle_send_message(envelope, command, store=chat.store, graph=graph, coalescing=FAST)
     messages = await chat.messages(command.job_id)
     done = done_of(messages)
@@ -165,16 +179,10 @@ async def test_redelivery_mid_answer_continues_without_repeating_text(chat: Chat
 
 
 async def test_a_regenerated_answer_that_differs_follows_the_committed_text(chat: Chat) -> None:
-    first = ScriptedChatGraph(token_delay_s=0.01, answer_for=lambda t: "첫 번째 답변은 " * 20)
-    envelope, command = chat.send()
-    task = asyncio.create_task(handle_send_message(envelope, command, store=chat.store,
-                                                   graph=first, coalescing=FAST))
-    while not text_of(await chat.messages(command.job_id)):
-        await asyncio.sleep(0.005)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    first = ScriptedChatGraph(stall_after=5, answer_for=lambda t: "첫 번째 답변은 " * 20)
+    envelope, command = await run_until_stalled(chat, first)
     committed = text_of(await chat.messages(command.job_id))
+    assert committed == "".join(pieces("첫 번째 답변은 " * 20)[:5])
     second = ScriptedChatGraph(answer_for=lambda t: "다른 답변입니다.")
     await handle_send_message(envelope, command, store=chat.store, graph=second, coalescing=FAST)
     messages = await chat.messages(command.job_id)
