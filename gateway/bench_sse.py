@@ -61,6 +61,8 @@ class SseBenchResult:
     hub_connections: int | None = None
     gateway_connections: int | None = None
     gateway_cpu_pct: float | None = None
+    projector_cpu_pct: float | None = None
+    clients_cpu_pct: float | None = None  # this process: the SSE clients and the appender
     load_avg: tuple[float, float, float] | None = None  # the machine's, as appends start
 
     @property
@@ -245,6 +247,8 @@ async def run_sse_bench(
             )
             gateway_pid = children.procs["gateway"].pid
             cpu = _cpu_sampler(gateway_pid)
+            projector_cpu = _cpu_sampler(children.procs["projector"].pid)
+            clients_cpu = _cpu_sampler(os.getpid())
             versions = dict.fromkeys(job_ids, 1)
             with contextlib.suppress(OSError):
                 result.load_avg = os.getloadavg()
@@ -263,6 +267,8 @@ async def run_sse_bench(
             result.hub_connections = int(float(hub[1])) if hub else None
             result.gateway_connections = _redis_connections_of(gateway_pid, settings.redis_url)
             result.gateway_cpu_pct = cpu()
+            result.projector_cpu_pct = projector_cpu()
+            result.clients_cpu_pct = clients_cpu()
             for job in job_ids:
                 await store.append(_event(job, ScanCompleted(user_id=owner[job]), owner[job]),
                                    expected_version=ANY)
@@ -327,7 +333,8 @@ def report(r: SseBenchResult) -> str:
         f"raw PUBLISH→SUBSCRIBE ms: p50={percentile(r.baseline_ms, 50):.2f} "
         f"p99={percentile(r.baseline_ms, 99):.2f}\n"
         f"Redis connections: hub {r.hub_connections}, gateway process {r.gateway_connections}; "
-        f"gateway CPU {r.gateway_cpu_pct}%, load average {_load(r)} → target {verdict} "
+        f"CPU % of a core: gateway {r.gateway_cpu_pct}, projector {r.projector_cpu_pct}, "
+        f"clients {r.clients_cpu_pct}; load average {_load(r)} → target {verdict} "
         "(p99 ≤ 25 ms)"
     )
 
@@ -360,8 +367,10 @@ def record(r: SseBenchResult, command: str, path: Path = BENCHMARKS) -> None:
         f"| {percentile(r.baseline_ms, 50):.2f} | {percentile(r.baseline_ms, 90):.2f} "
         f"| {percentile(r.baseline_ms, 99):.2f} | {max(r.baseline_ms, default=0):.2f} | – | – |",
         "",
-        f"Gateway CPU during the run: {r.gateway_cpu_pct}% of one core; machine load average "
-        f"as appends started: {_load(r)} (other work on the machine inflates the tail).",
+        f"CPU during the appends (% of one core): gateway {r.gateway_cpu_pct}, snapshot "
+        f"projector {r.projector_cpu_pct}, SSE clients + appender {r.clients_cpu_pct}. Machine "
+        f"load average as appends started: {_load(r)} (other work on the machine inflates "
+        "the tail).",
     ])
     block = "\n".join([
         "## SSE: `eco2 bench sse`",

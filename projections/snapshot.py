@@ -17,9 +17,11 @@ with the simple tail loop ``run_snapshot_tail``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import cast
 
@@ -151,11 +153,37 @@ async def project_snapshot(
     return bool(written)
 
 
+class JobLocks:
+    """One lock per job while it has events in flight: the runner handles many entries at
+    once, and events of one job applied in log order avoid compare-and-set races (a lost race
+    costs a gap read and a re-fold). asyncio locks are FIFO, so arrival order is kept."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, job_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(job_id) or (asyncio.Lock(), 0)
+        self._locks[job_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[job_id]
+            if users == 1:
+                del self._locks[job_id]
+            else:
+                self._locks[job_id] = (lock, users - 1)
+
+
 def snapshot_subscription(
     redis: aioredis.Redis, layout: Layout, registry: MessageRegistry = schemas.registry
 ) -> Subscription:
     """The snapshot projector as a consumer-group subscription on every shard's event log."""
-    handler = partial(_handle, redis=redis, layout=layout, registry=registry, cache=ViewCache())
+    handler = partial(
+        _handle, redis=redis, layout=layout, registry=registry, cache=ViewCache(),
+        locks=JobLocks(),
+    )
     return Subscription(
         group=SNAPSHOT_GROUP,
         source="events",
@@ -171,10 +199,12 @@ async def _handle(
     layout: Layout,
     registry: MessageRegistry,
     cache: ViewCache,
+    locks: JobLocks,
 ) -> None:
-    await project_snapshot(
-        envelope, message, redis=redis, layout=layout, registry=registry, cache=cache
-    )
+    async with locks.hold(envelope.aggregate_id):
+        await project_snapshot(
+            envelope, message, redis=redis, layout=layout, registry=registry, cache=cache
+        )
 
 
 async def run_snapshot_tail(
