@@ -241,6 +241,7 @@ class BenchResult:
     completed: int = 0
     failed: int = 0
     errors: int = 0  # submissions the API refused or that never finished
+    load: tuple[float, float] = (0.0, 0.0)  # 1-min load average at start and end (shared box)
 
     @property
     def completion(self) -> float:
@@ -386,6 +387,7 @@ async def run_bench(
             auth = [stack.auth(f"bench-{i}") for i in range(users)]
             images = await asyncio.gather(*(upload(i) for i in range(users)))
             rng = random.Random(7)
+            load_at_start = os.getloadavg()[0]
             began = time.monotonic()
             deadline = began + duration_s
             conns = [UserConnection(stack.base_url, auth[i]) for i in range(users)]
@@ -400,6 +402,7 @@ async def run_bench(
             for conn in conns:
                 conn.close()
             result.duration_s = time.monotonic() - began
+    result.load = (load_at_start, os.getloadavg()[0])
     await stack.forget()
     return result
 
@@ -463,7 +466,8 @@ def record(result: BenchResult, path: Path = BENCHMARKS) -> None:
         "",
         f"Last run {date.today().isoformat()}: {result.submitted} scans submitted, "
         f"{result.completed} completed, {result.failed} failed, {result.errors} errors, "
-        f"{result.duration_s:.0f} s.",
+        f"{result.duration_s:.0f} s of submitting; 1-min load average {result.load[0]:.1f} → "
+        f"{result.load[1]:.1f} on {os.cpu_count()} cores (other work on the machine counts).",
     ])
     path.write_text(f"{head}{START}\n{block}\n{END}{tail}", "utf-8")
 
@@ -476,7 +480,8 @@ def report(result: BenchResult) -> str:
         f"completed={result.completed} failed={result.failed} errors={result.errors}\n"
         f"completion={result.completion:.2f}% scans/min={result.scans_per_min:.1f} "
         f"p50={result.percentile(50):.2f}s p95={p95:.2f}s p99={result.percentile(99):.2f}s "
-        f"ideal={result.ideal_s:.2f}s → target {verdict} (p95 ≤ {1.25 * result.ideal_s:.2f}s)"
+        f"ideal={result.ideal_s:.2f}s → target {verdict} (p95 ≤ {1.25 * result.ideal_s:.2f}s)\n"
+        f"load average {result.load[0]:.1f} → {result.load[1]:.1f} on {os.cpu_count()} cores"
     )
 
 
