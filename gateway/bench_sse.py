@@ -58,6 +58,7 @@ class SseBenchResult:
     latencies_ms: list[float] = field(default_factory=list)
     baseline_ms: list[float] = field(default_factory=list)
     out_of_order: int = 0  # clients whose ids were not exactly 1..N
+    examples: list[str] = field(default_factory=list)  # a few of those, for the report
     hub_connections: int | None = None
     gateway_connections: int | None = None
     gateway_cpu_pct: float | None = None
@@ -226,7 +227,7 @@ async def run_sse_bench(
                     es = await stream.__aenter__()
                 try:
                     async for event in es.aiter_sse():
-                        if not event.id:
+                        if event.event == "keepalive" or not event.id:  # id: inherited
                             continue
                         version = int(event.id)
                         ids.append(version)
@@ -278,10 +279,15 @@ async def run_sse_bench(
             await asyncio.gather(*tasks, return_exceptions=True)
         result.expected = sum(versions[job_ids[n % jobs]] - 1 for n in range(connections))
         result.latencies_ms = samples
-        result.out_of_order = sum(
-            1 for n, ids in received.items()
+        bad = [
+            (n, ids) for n, ids in received.items()
             if ids != list(range(1, versions[job_ids[n % jobs]] + 2))
-        )
+        ]
+        result.out_of_order = len(bad)
+        result.examples = [
+            f"client {n} (job at v{versions[job_ids[n % jobs]] + 1}): {ids[:5]}…{ids[-5:]} "
+            f"({len(ids)} ids)" for n, ids in bad[:3]
+        ]
     finally:
         children.stop()
         keys = [k async for k in redis.scan_iter(match=f"{{{namespace}:*", count=1000)]
@@ -335,7 +341,7 @@ def report(r: SseBenchResult) -> str:
         f"Redis connections: hub {r.hub_connections}, gateway process {r.gateway_connections}; "
         f"CPU % of a core: gateway {r.gateway_cpu_pct}, projector {r.projector_cpu_pct}, "
         f"clients {r.clients_cpu_pct}; load average {_load(r)} → target {verdict} "
-        "(p99 ≤ 25 ms)"
+        "(p99 ≤ 25 ms)" + "".join(f"\n  {e}" for e in r.examples)
     )
 
 
