@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import httpx
 import typer
@@ -74,12 +75,13 @@ class ChatStack(ScanStack):
 
         return bearer(Settings.from_env(self.env), user_id)
 
-    async def wait_for_groups(self, groups: tuple[str, ...] = ("chat", "snapshot"),
-                              within_s: float = 60) -> None:
-        """Until every consumer group exists on every shard (the workers are reading)."""
+    async def wait_for_workers(self, within_s: float = 60) -> None:
+        """Until the chat group exists on every shard (a worker is reading). The snapshot
+        projector needs no wait: it tails each log from position 0."""
         deadline = time.monotonic() + within_s
+        group = "chat"
         for keys in self.layout.all():
-            for group, stream in zip(groups, (keys.commands, keys.events), strict=False):
+            for stream in (keys.commands,):
                 while True:
                     try:
                         names = {g["name"] for g in await self.redis.xinfo_groups(stream)}
@@ -131,39 +133,73 @@ class ChatResult:
         return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def read_turn(client: httpx.AsyncClient, url: str, headers: dict[str, str],
-                    started: float) -> Turn:
+async def sse_events(base_url: str, path: str, headers: dict[str, str]
+                     ) -> AsyncIterator[tuple[str, str, str]]:
+    """(event, id, data) of one SSE response, read with a bare HTTP/1.1 connection: hundreds
+    of streams through httpx cost the bench more CPU than the system under test spends."""
+    parts = urlsplit(base_url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: text/event-stream",
+                 "Connection: close", *(f"{k}: {v}" for k, v in headers.items())]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        status = int((await reader.readline()).split()[1])
+        chunked = False
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            chunked |= line.lower().startswith(b"transfer-encoding: chunked")
+        if status == 204:
+            return
+        if status != 200:
+            raise httpx.HTTPError(f"stream answered {status}")
+        pending, event, event_id, data = b"", "", "", ""
+        while True:
+            if chunked:
+                size = int((await reader.readline()).strip() or b"0", 16)
+                if size == 0:
+                    return
+                pending += await reader.readexactly(size + 2)
+                pending = pending[:-2]
+            else:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    return
+                pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for raw in complete:
+                line_text = raw.decode().rstrip("\r")
+                if line_text.startswith("event:"):
+                    event = line_text[6:].strip()
+                elif line_text.startswith("data:"):
+                    data = line_text[5:].strip()
+                elif line_text.startswith("id:"):
+                    event_id = line_text[3:].strip()
+                elif line_text == "" and event:
+                    yield event, event_id, data
+                    event, data = "", ""
+    finally:
+        writer.close()
+
+
+async def read_turn(base_url: str, url: str, headers: dict[str, str], started: float) -> Turn:
     """Follow one turn's stream like the PWA: text replaced by ``token_recovery``, appended by
     ``token``; reconnect with ``Last-Event-ID`` when the stream drops before ``done``."""
     turn, text, last_id = Turn(), "", ""
     for _ in range(10):
         extra = {"Last-Event-ID": last_id} if last_id else {}
-        async with client.stream("GET", url, headers={**headers, **extra}) as response:
-            if response.status_code == 204:
+        async for event, event_id, data in sse_events(base_url, url, {**headers, **extra}):
+            last_id = event_id or last_id
+            if event in ("token", "token_recovery") and turn.ttft is None:
+                turn.ttft = time.monotonic() - started
+            if event == "token":
+                text += json.loads(data)["content"]
+            elif event == "token_recovery":
+                text = json.loads(data)["accumulated"]
+            elif event == "done":
+                payload = json.loads(data)
+                turn.status = payload.get("status")
+                turn.answer_ok = (payload.get("result") or {}).get("answer") == text
                 return turn
-            response.raise_for_status()
-            event, data = "", ""
-            async for line in response.aiter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data = line[5:].strip()
-                elif line.startswith("id:"):
-                    last_id = line[3:].strip()
-                elif line == "" and event:
-                    if event in ("token", "token_recovery") and turn.ttft is None:
-                        turn.ttft = time.monotonic() - started
-                    if event == "token":
-                        text += json.loads(data)["content"]
-                    elif event == "token_recovery":
-                        text = json.loads(data)["accumulated"]
-                    elif event == "done":
-                        payload = json.loads(data)
-                        turn.status = payload.get("status")
-                        answer = (payload.get("result") or {}).get("answer")
-                        turn.answer_ok = answer == text
-                        return turn
-                    event, data = "", ""
     return turn
 
 
@@ -187,8 +223,9 @@ async def user_loop(
             continue
         try:
             async with asyncio.timeout(timeout_s):
-                turn = await read_turn(client, reply.json()["stream_url"], headers, started)
-        except (TimeoutError, httpx.HTTPError):
+                turn = await read_turn(str(client.base_url), reply.json()["stream_url"],
+                                       headers, started)
+        except (TimeoutError, OSError, ValueError, httpx.HTTPError):
             result.errors += 1
             continue
         if turn.status != "completed" or turn.ttft is None:
@@ -248,7 +285,7 @@ async def run_bench(*, settings: Settings, users: int, latency: str, duration_s:
     stack = ChatStack(settings, namespace=f"bench{uuid.uuid4().hex[:8]}", latency=latency,
                       chat_workers=chat_workers, handler_workers=max(64, users))
     async with stack:
-        await stack.wait_for_groups()
+        await stack.wait_for_workers()
         async with clients(stack.base_url, users) as pool:
             headers = [stack.headers(f"chat-bench-{i}") for i in range(users)]
             gate = asyncio.Semaphore(32)
@@ -362,21 +399,16 @@ def chat(
 
 
 async def _snapshot_projector() -> None:
-    """The stack's snapshot projector: the consumer-group runner over every shard's log."""
-    import schemas
-    from commands.workers import runner_options
-    from eventstore.consumer import Runner
+    """The stack's snapshot projector: one in-order tail per shard. (The consumer-group runner
+    handles a shard's events concurrently; a job's events then arrive out of order, and every
+    gap costs the projector and each SSE client a catch-up read.)"""
     from eventstore.keys import Layout
     from infra.bootstrap import redis_client
-    from projections.snapshot import SNAPSHOT_GROUP, snapshot_subscription
+    from projections.snapshot import run_snapshot_tail
 
     settings = Settings.from_env()
     redis = redis_client(settings)
-    layout = Layout(settings.namespace, settings.shards)
-    runner = Runner(redis, layout, schemas.registry,
-                    snapshot_subscription(redis, layout), consumer=f"{SNAPSHOT_GROUP}-bench",
-                    options=runner_options(settings))
-    await runner.run()
+    await run_snapshot_tail(redis, Layout(settings.namespace, settings.shards), block_ms=500)
 
 
 if __name__ == "__main__":

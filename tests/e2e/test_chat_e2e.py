@@ -51,7 +51,7 @@ async def test_a_worker_killed_mid_answer_the_turn_completes_once() -> None:
         for name in ("gateway", "snapshot", "chat-0"):
             stack.start(name)
         await wait_healthy(stack.base_url)
-        await stack.wait_for_groups()
+        await stack.wait_for_workers()
         headers = stack.headers("e2e-user")
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
             chat = (await http.post("/api/v1/chat", json={}, headers=headers)).json()["id"]
