@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import platform
 import re
 import secrets
 import subprocess
@@ -23,8 +22,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -37,45 +34,13 @@ from httpx_sse import aconnect_sse
 import schemas
 from eventstore.keys import Layout
 from eventstore.store import ANY, EventStore
+from gateway.bench_sse_record import BENCHMARKS, SseBenchResult, record, report
 from infra.settings import Settings
 from schemas.envelope import Envelope, Metadata
 from schemas.registry import Event
 from schemas.scan import SCAN_JOB, ScanCompleted, ScanQueued, Stage, StageStarted
 
 bench_app = typer.Typer(help="SSE fan-out benchmark.")
-BENCHMARKS = Path("BENCHMARKS.md")
-START, END = "<!-- bench-sse:start -->", "<!-- bench-sse:end -->"
-
-
-@dataclass
-class SseBenchResult:
-    connections: int
-    jobs: int
-    rate: float
-    duration_s: float
-    appended: int = 0
-    expected: int = 0  # deliveries expected: appended events × clients of their job
-    latencies_ms: list[float] = field(default_factory=list)
-    baseline_ms: list[float] = field(default_factory=list)
-    out_of_order: int = 0  # clients whose ids were not exactly 1..N
-    examples: list[str] = field(default_factory=list)  # a few of those, for the report
-    hub_connections: int | None = None
-    gateway_connections: int | None = None
-    gateway_cpu_pct: float | None = None
-    projector_cpu_pct: float | None = None
-    clients_cpu_pct: float | None = None  # this process: the SSE clients and the appender
-    load_avg: tuple[float, float, float] | None = None  # the machine's, as appends start
-
-    @property
-    def lost(self) -> int:
-        return self.expected - len(self.latencies_ms)
-
-
-def percentile(samples: list[float], p: float) -> float:
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def _event(job: str, event: Event, user: str) -> list[Envelope]:
@@ -312,86 +277,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, {platform.system()}"
-
-
-def _load(r: SseBenchResult) -> str:
-    return " / ".join(f"{x:.2f}" for x in r.load_avg) if r.load_avg else "n/a"
-
-
-def report(r: SseBenchResult) -> str:
-    p99 = percentile(r.latencies_ms, 99)
-    verdict = "met" if p99 <= 25 and r.lost == 0 and r.out_of_order == 0 else "missed"
-    return (
-        f"connections={r.connections} jobs={r.jobs} rate={r.rate:g}/s appended={r.appended} "
-        f"deliveries={len(r.latencies_ms)}/{r.expected} lost={r.lost} out-of-order={r.out_of_order}\n"
-        f"append→receive ms: p50={percentile(r.latencies_ms, 50):.2f} "
-        f"p90={percentile(r.latencies_ms, 90):.2f} p99={p99:.2f} max={max(r.latencies_ms, default=0):.2f}\n"
-        f"raw PUBLISH→SUBSCRIBE ms: p50={percentile(r.baseline_ms, 50):.2f} "
-        f"p99={percentile(r.baseline_ms, 99):.2f}\n"
-        f"Redis connections: hub {r.hub_connections}, gateway process {r.gateway_connections}; "
-        f"CPU % of a core: gateway {r.gateway_cpu_pct}, projector {r.projector_cpu_pct}, "
-        f"clients {r.clients_cpu_pct}; load average {_load(r)} → target {verdict} "
-        "(p99 ≤ 25 ms)" + "".join(f"\n  {e}" for e in r.examples)
-    )
-
-
-def record(r: SseBenchResult, command: str, path: Path = BENCHMARKS) -> None:
-    """Append this run's rows to the SSE section of BENCHMARKS.md (older runs are kept)."""
-    text = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
-    runs = ""
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        block, tail = rest.split(END, 1)
-        runs = block.split("<!-- runs -->", 1)[1].strip() if "<!-- runs -->" in block else ""
-    else:
-        head, tail = text.rstrip("\n") + "\n\n", "\n"
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lat = r.latencies_ms
-    run = "\n".join([
-        f"### {stamp} — `{command}`",
-        "",
-        f"Machine: {_machine()}. Redis and all processes on this machine.",
-        "",
-        "| path | open streams | events/s | deliveries | p50 ms | p90 ms | p99 ms | max ms "
-        "| Redis conns (hub / gateway process) | lost / out of order |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        f"| append → projector → pub/sub → gateway → SSE client | {r.connections} "
-        f"({r.jobs} jobs) | {r.rate:g} | {len(lat)} | {percentile(lat, 50):.2f} "
-        f"| {percentile(lat, 90):.2f} | {percentile(lat, 99):.2f} | {max(lat, default=0):.2f} "
-        f"| {r.hub_connections} / {r.gateway_connections} | {r.lost} / {r.out_of_order} |",
-        f"| baseline: raw Redis PUBLISH → SUBSCRIBE | 1 | {r.rate:g} | {len(r.baseline_ms)} "
-        f"| {percentile(r.baseline_ms, 50):.2f} | {percentile(r.baseline_ms, 90):.2f} "
-        f"| {percentile(r.baseline_ms, 99):.2f} | {max(r.baseline_ms, default=0):.2f} | – | – |",
-        "",
-        f"CPU during the appends (% of one core): gateway {r.gateway_cpu_pct}, snapshot "
-        f"projector {r.projector_cpu_pct}, SSE clients + appender {r.clients_cpu_pct}. Machine "
-        f"load average as appends started: {_load(r)} (other work on the machine inflates "
-        "the tail).",
-    ])
-    block = "\n".join([
-        "## SSE: `eco2 bench sse`",
-        "",
-        "Latency from issuing an append to an SSE client receiving the event, with every stream",
-        "open on one gateway process; target p99 ≤ 25 ms with 1,000 streams and O(shards) Redis",
-        "connections (one pub/sub connection per shard + a small read pool). The hub figure is",
-        "`CLIENT LIST` of the hub's named connections; the process figure counts every",
-        "established Redis connection of the gateway (including its shared request pool).",
-        "",
-        "<!-- runs -->",
-        run,
-        *(["", runs] if runs else []),
-    ])
-    path.write_text(f"{head}{START}\n{block}\n{END}{tail}", "utf-8")
 
 
 @bench_app.command("sse")
