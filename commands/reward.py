@@ -88,10 +88,8 @@ async def handle_answer_completed(
                 )
                 reward = _reward(character, label, newly_acquired=newly)
 
-    await _finish_job(
-        store, job, envelope, event, RewardCompleted(reward=reward, deferred=unavailable is not None),
-        registry,
-    )
+    rewarded = RewardCompleted(reward=reward, deferred=unavailable is not None)
+    await _finish_job(store, job, envelope, event, rewarded, registry)
     if unavailable is not None:
         log.warning("reward of job %s deferred: %s", job_id, unavailable)
         raise RetryLater(f"reward deferred: {unavailable}")
@@ -157,7 +155,8 @@ async def grant_character(
             if e.type == granted_type and e.data.get("character_code") == character.code:
                 return e.data.get("source_job_id") == job_id
         try:
-            result = await store.append([grant], expected_version=events[-1].version if events else 0)
+            version = events[-1].version if events else 0
+            result = await store.append([grant], expected_version=version)
         except ConcurrencyConflict:
             continue  # the user's aggregate moved on: look again
         if not result.duplicate:

@@ -412,7 +412,9 @@ async def http_clients(base_url: str, count: int = 16) -> AsyncIterator[list[htt
     """Several small clients: one httpx pool with hundreds of connections spends its time
     scanning them (quadratic), which would make the bench measure itself."""
     limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
-    clients = [httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) for _ in range(count)]
+    clients = [
+        httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) for _ in range(count)
+    ]
     try:
         yield clients
     finally:

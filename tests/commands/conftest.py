@@ -119,9 +119,8 @@ class ScanWorld:
         return envelope.aggregate_id
 
     async def messages(self, aggregate_id: str) -> list[Message]:
-        return [
-            schemas.registry.decode_envelope(e) for e in await self.store.read_aggregate(aggregate_id)
-        ]
+        envelopes = await self.store.read_aggregate(aggregate_id)
+        return [schemas.registry.decode_envelope(e) for e in envelopes]
 
 
 @pytest.fixture
