@@ -87,8 +87,10 @@ class TurnState:
     def cancelled(self) -> bool:
         return self.input is not None and self.input.type == "cancel"
 
-    def apply(self, event: Event, envelope: Envelope) -> None:
-        self.version = envelope.version
+    def apply(self, event: Event, envelope: Envelope, *, version: int | None = None) -> None:
+        """Fold ``event``; ``version`` when the envelope predates its append (a writer's)."""
+        version = envelope.version if version is None else version
+        self.version = version
         self.event_ids.add(str(envelope.id))
         match event:
             case TurnQueued():
@@ -96,9 +98,9 @@ class TurnState:
             case TokensEmitted():
                 self.deltas.append(event)
             case TurnWaiting():
-                self.waiting, self.waiting_version = event, envelope.version
+                self.waiting, self.waiting_version = event, version
             case InputReceived():
-                self.input, self.input_version = event, envelope.version
+                self.input, self.input_version = event, version
             case TurnCompleted():
                 self.completed = event
             case TurnFailed():

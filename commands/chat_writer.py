@@ -43,6 +43,7 @@ class TurnWriter:
         self.cause = cause
         self.user_id = user_id
         self._occurrences: Counter[tuple[str, str]] = Counter()
+        self._metadata = caused_by(cause, user_id)  # the same for every event of the run
         self._staged: list[tuple[Event, Envelope]] = []
         self._staged_ids: set[str] = set()
 
@@ -55,7 +56,7 @@ class TurnWriter:
             event,
             aggregate_id=self.turn.job_id,
             aggregate_type=CHAT_TURN,
-            metadata=caused_by(self.cause, self.user_id),
+            metadata=self._metadata,
             id=event_id,
         )
         self._staged.append((event, envelope))
@@ -77,7 +78,7 @@ class TurnWriter:
         if result.duplicate:  # recorded by another run since we read the turn
             raise TurnMoved("these steps were recorded by another run")
         for (event, envelope), record in zip(batch, result.records, strict=True):
-            self.turn.apply(event, envelope.model_copy(update={"version": record.version}))
+            self.turn.apply(event, envelope, version=record.version)
 
     async def append(self, event: Event, *step: str) -> bool:
         """Append ``event`` as ``step`` now (with anything staged before it)."""
