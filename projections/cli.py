@@ -28,7 +28,7 @@ from infra.bootstrap import open_resources
 from infra.settings import Settings
 from projections.builtin import PROJECTIONS, select
 from projections.context import ReadSide
-from projections.rebuild import rebuild
+from projections.rebuild import default_workers, rebuild
 from projections.replay import ReplayProgress, heads
 from projections.runner import run_projectors
 from projections.status import projection_status
@@ -126,6 +126,7 @@ def status_command() -> None:
 def rebuild_command(
     names: Names,
     batch_size: Annotated[int, typer.Option(help="Log entries per transaction.")] = 5000,
+    workers: Annotated[int, typer.Option(help="Replay processes (0: one per CPU).")] = 0,
 ) -> None:
     """Rebuild into new tables from position 0, then switch readers atomically."""
 
@@ -136,6 +137,7 @@ def rebuild_command(
                     side,
                     projection,
                     batch_size=batch_size,
+                    workers=workers or default_workers(side.layout.shards),
                     on_progress=_tracker(bar, f"rebuild {projection.name}"),
                 )
             console.print(

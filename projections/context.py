@@ -26,6 +26,7 @@ class ReadSide:
     redis: aioredis.Redis
     layout: Layout
     registry: MessageRegistry
+    redis_url: str | None = None  # lets a rebuild start worker processes (see ``parallel``)
 
     @classmethod
     def from_resources(cls, resources: Resources) -> ReadSide:
@@ -39,4 +40,5 @@ class ReadSide:
             redis=resources.redis,
             layout=resources.layout,
             registry=schemas.registry,
+            redis_url=settings.redis_url,
         )

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from projections.commit import apply_batch, load_checkpoints
+from projections.commit import apply_batch, ensure_checkpoints, load_checkpoints
 from projections.context import ReadSide
+from projections.parallel import parallel_replay
 from projections.projection import Projection
 from projections.reading import ShardReader
 from projections.replay import ProgressCallback, ReplayProgress, heads, replay
@@ -39,6 +41,11 @@ MAX_ROUNDS = 20
 
 class RebuildBusy(RuntimeError):
     """Another rebuild of the same projection is running."""
+
+
+def default_workers(shards: int) -> int:
+    """Replay processes for a rebuild: one per CPU, at most one per shard."""
+    return max(1, min(shards, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -74,32 +81,49 @@ async def rebuild(
     projection: Projection,
     *,
     batch_size: int = 5000,
+    workers: int = 1,
     on_progress: ProgressCallback | None = None,
     drop_previous: bool = True,
 ) -> RebuildReport:
-    """Build and switch to a new version of ``projection``'s tables; see the module doc."""
+    """Build and switch to a new version of ``projection``'s tables; see the module doc.
+
+    ``workers`` > 1 replays the bulk (up to the heads at the start) in that many processes.
+    """
     async with exclusive(side, projection):
         group = projection.group
+        shards = range(side.layout.shards)
         async with side.pool.acquire() as conn:
             await _prune(conn, projection)
             version = await versions.create_version(conn, group, projection.version)
-        suffix = versions.suffix_of(version)
-        progress: ReplayProgress | None = None
-        for _ in range(MAX_ROUNDS):
+            suffix = versions.suffix_of(version)
+            await ensure_checkpoints(conn, projection.name, suffix, shards)
+        targets = await heads(side)
+        progress = ReplayProgress({s: 0 for s in shards}, {s: 0 for s in shards}, targets)
+        for round_ in range(MAX_ROUNDS):
+            if round_ == 0 and workers > 1 and side.redis_url is not None:
+                await parallel_replay(
+                    side,
+                    projection,
+                    suffix,
+                    targets,
+                    progress,
+                    workers=workers,
+                    batch_size=batch_size,
+                    on_progress=on_progress,
+                )
+            else:
+                await replay(
+                    side,
+                    projection,
+                    suffix,
+                    targets,
+                    batch_size=batch_size,
+                    progress=progress,
+                    on_progress=on_progress,
+                )
             targets = await heads(side)
-            progress = await replay(
-                side,
-                projection,
-                suffix,
-                targets,
-                batch_size=batch_size,
-                progress=progress,
-                on_progress=on_progress,
-            )
-            now = await heads(side)
-            if all(now[s] - progress.position.get(s, 0) <= SWITCH_MARGIN for s in now):
+            if all(targets[s] - progress.position[s] <= SWITCH_MARGIN for s in shards):
                 break
-        assert progress is not None
         previous = await _switch(side, projection, version, batch_size)
         if drop_previous and previous is not None:
             await _drop_quietly(side, projection, previous)

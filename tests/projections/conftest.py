@@ -22,11 +22,15 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 async def side(
-    pool: asyncpg.Pool, database_url: str, redis_client: aioredis.Redis, layout: Layout
+    pool: asyncpg.Pool,
+    database_url: str,
+    redis_url: str,
+    redis_client: aioredis.Redis,
+    layout: Layout,
 ) -> ReadSide:
     async with pool.acquire() as conn:
         schema = await schema_of(conn)
-    return ReadSide(pool, database_url, schema, redis_client, layout, schemas.registry)
+    return ReadSide(pool, database_url, schema, redis_client, layout, schemas.registry, redis_url)
 
 
 @pytest.fixture

@@ -1,0 +1,155 @@
+"""Replaying shards in several processes: a rebuild is CPU-bound in Python (decoding and
+folding events), so its bulk phase spreads the shards over worker processes, each with its own
+connections, reporting progress as JSON lines on stdout.
+
+Run as ``python -m projections.parallel '<json spec>'`` by ``parallel_replay`` only. Each batch
+commits with its checkpoint exactly as in one process, so a worker that dies loses nothing: the
+next replay resumes from the checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import redis.asyncio as aioredis
+
+import schemas
+from eventstore.keys import Layout
+from projections.builtin import get_projection
+from projections.context import ReadSide
+from projections.projection import Projection
+from projections.replay import ProgressCallback, ReplayProgress, replay
+from readmodels.db import create_pool
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    dsn: str
+    schema: str
+    redis_url: str
+    namespace: str
+    shards: int
+    projection: str
+    suffix: str
+    targets: dict[int, int]
+    batch_size: int
+
+
+def split(targets: Mapping[int, int], workers: int) -> list[dict[int, int]]:
+    """Shards dealt round-robin over at most ``workers`` groups."""
+    groups: list[dict[int, int]] = [{} for _ in range(min(workers, len(targets)))]
+    for i, shard in enumerate(sorted(targets)):
+        groups[i % len(groups)][shard] = targets[shard]
+    return groups
+
+
+async def parallel_replay(
+    side: ReadSide,
+    projection: Projection,
+    suffix: str,
+    targets: Mapping[int, int],
+    progress: ReplayProgress,
+    *,
+    workers: int,
+    batch_size: int,
+    on_progress: ProgressCallback | None = None,
+) -> ReplayProgress:
+    """Like ``replay``, with the shards spread over ``workers`` processes."""
+    if side.redis_url is None:
+        raise ValueError("parallel replay needs the Redis URL in ReadSide")
+    progress.target.update(targets)
+    specs = [
+        WorkerSpec(
+            side.dsn,
+            side.schema,
+            side.redis_url,
+            side.layout.namespace,
+            side.layout.shards,
+            projection.name,
+            suffix,
+            group,
+            batch_size,
+        )
+        for group in split(targets, workers)
+    ]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "projections.parallel",
+            json.dumps(asdict(spec)),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for spec in specs
+    ]
+
+    async def follow(proc: asyncio.subprocess.Process, group: dict[int, int]) -> None:
+        assert proc.stdout is not None and proc.stderr is not None
+        applied = skipped = 0  # this worker's totals so far
+        while line := await proc.stdout.readline():
+            report = json.loads(line)
+            for shard in group:
+                progress.position[shard] = int(report["positions"][str(shard)])
+            progress.applied += report["applied"] - applied
+            progress.skipped += report["skipped"] - skipped
+            applied, skipped = report["applied"], report["skipped"]
+            if on_progress is not None:
+                on_progress(progress)
+        errors = await proc.stderr.read()
+        if await proc.wait() != 0:
+            raise RuntimeError(f"replay worker failed: {errors.decode(errors='replace')[-2000:]}")
+
+    try:
+        await asyncio.gather(
+            *(follow(p, spec.targets) for p, spec in zip(procs, specs, strict=True))
+        )
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+    return progress
+
+
+async def _work(spec: WorkerSpec) -> None:
+    redis = aioredis.Redis.from_url(spec.redis_url, decode_responses=True)
+    pool = await create_pool(spec.dsn, spec.schema, max_size=len(spec.targets) + 1)
+    try:
+        layout = Layout(spec.namespace, spec.shards)
+        side = ReadSide(
+            pool, spec.dsn, spec.schema, redis, layout, schemas.registry, spec.redis_url
+        )
+
+        def report(progress: ReplayProgress) -> None:
+            line = {
+                "positions": progress.position,
+                "applied": progress.applied,
+                "skipped": progress.skipped,
+            }
+            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.flush()
+
+        await replay(
+            side,
+            get_projection(spec.projection),
+            spec.suffix,
+            spec.targets,
+            batch_size=spec.batch_size,
+            on_progress=report,
+        )
+    finally:
+        await pool.close()
+        await redis.aclose()
+
+
+if __name__ == "__main__":
+    raw = json.loads(sys.argv[1])
+    raw["targets"] = {int(k): int(v) for k, v in raw["targets"].items()}
+    asyncio.run(_work(WorkerSpec(**raw)))
