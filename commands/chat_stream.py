@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from agents.chat.turn import NeedsInput, NodeUpdate, Token, TurnResult
 from agents.chat.turn import TurnFailed as GraphTurnFailed
 from commands.chat_pacing import Idle, Tick, paced
-from commands.chat_text import AnswerText, TokenBuffer
+from commands.chat_text import AnswerText, Coalescing, StreamingTurns, TokenBuffer
 from commands.chat_writer import TurnWriter
 from schemas.chat import TurnFailed, TurnWaiting
 
@@ -29,10 +29,14 @@ class GraphCrashed(Exception):
 class AnswerStream:
     """The text and progress of one run, appended as they come."""
 
-    def __init__(self, writer: TurnWriter, *, max_tokens: int, interval_s: float) -> None:
+    def __init__(
+        self, writer: TurnWriter, coalescing: Coalescing, turns: StreamingTurns
+    ) -> None:
         self.writer = writer
         self.text = AnswerText(writer.turn.text)
-        self.buffer = TokenBuffer(max_tokens, interval_s)
+        self.coalescing = coalescing
+        self.turns = turns
+        self.buffer = TokenBuffer(coalescing.max_tokens, coalescing.interval(turns.count))
 
     def stage_text(self) -> None:
         """Move the coalesced text into the next write."""
@@ -47,37 +51,46 @@ class AnswerStream:
     async def consume(self, updates: AsyncIterator[ChatUpdate]) -> TurnResult | NeedsInput | None:
         """Append the run's progress and text; its ``TurnResult`` or ``NeedsInput`` (with
         ``TurnWaiting`` appended), or None when the graph ended without either."""
-        async with contextlib.aclosing(paced(updates, self.buffer.due_in)) as items:
-            while True:
-                try:
-                    item = await anext(items)
-                except StopAsyncIteration:
-                    await self.flush()
-                    return None
-                except GraphTurnFailed:
-                    raise
-                except Exception as exc:
-                    raise GraphCrashed(f"{type(exc).__name__}: {exc}") from exc
-                if isinstance(item, Idle):
-                    await self.writer.write()  # a burst is over: one append for all of it
-                elif isinstance(item, Tick):
-                    await self.flush()
-                elif isinstance(item, Token):
-                    self._token(item)
-                elif isinstance(item, NodeUpdate):
-                    self.stage_text()
-                    self.writer.progress(item.node, item.status, item.message, item.detail)
-                elif isinstance(item, NeedsInput):
-                    self.stage_text()
-                    waiting = TurnWaiting(input_type=item.input_type, message=item.message)
-                    await self.writer.append(waiting, "waiting", str(self.writer.turn.input_version))
-                    return item
-                elif isinstance(item, TurnResult):
-                    return item
+        paced_updates = paced(updates, self.buffer.due_in)
+        with self.turns.streaming():
+            async with contextlib.aclosing(paced_updates) as items:
+                return await self._consume(items)
+
+    async def _consume(
+        self, items: AsyncIterator[ChatUpdate | Tick | Idle]
+    ) -> TurnResult | NeedsInput | None:
+        while True:
+            try:
+                item = await anext(items)
+            except StopAsyncIteration:
+                await self.flush()
+                return None
+            except GraphTurnFailed:
+                raise
+            except Exception as exc:
+                raise GraphCrashed(f"{type(exc).__name__}: {exc}") from exc
+            if isinstance(item, Idle):
+                await self.writer.write()  # a burst is over: one append for all of it
+            elif isinstance(item, Tick):
+                await self.flush()
+            elif isinstance(item, Token):
+                self._token(item)
+            elif isinstance(item, NodeUpdate):
+                self.stage_text()
+                self.writer.progress(item.node, item.status, item.message, item.detail)
+            elif isinstance(item, NeedsInput):
+                self.stage_text()
+                waiting = TurnWaiting(input_type=item.input_type, message=item.message)
+                await self.writer.append(waiting, "waiting", str(self.writer.turn.input_version))
+                return item
+            elif isinstance(item, TurnResult):
+                return item
 
     def _token(self, token: Token) -> None:
         if self.buffer.text and token.node != self.buffer.node:
             self.stage_text()
+        if not self.buffer.text:  # a new delta starts: how long it may gather, given the load
+            self.buffer.interval_s = self.coalescing.interval(self.turns.count)
         self.buffer.add(self.text.feed(token.content), token.node)
         # The turn's first text goes out at once (time to first token); later text coalesces.
         if self.buffer.full or (self.buffer.text and not self.writer.has_text):

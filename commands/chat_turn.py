@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -28,6 +27,7 @@ from agents.chat.turn import GeoPoint, HistoryItem, NeedsInput, TurnInput, TurnR
 from agents.chat.turn import TurnFailed as GraphTurnFailed
 from commands.chat_session import ChatSession, load_chat
 from commands.chat_stream import AnswerStream, ChatUpdate, GraphCrashed
+from commands.chat_text import Coalescing, StreamingTurns
 from commands.chat_turn_state import (
     TurnState,
     assistant_message_id,
@@ -73,14 +73,6 @@ class ChatGraph(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Coalescing:
-    """When answer deltas become an event: every ``max_tokens`` tokens or ``interval_s``."""
-
-    max_tokens: int = 20
-    interval_s: float = 0.05
-
-
 DEFAULT_COALESCING = Coalescing()
 
 
@@ -92,13 +84,15 @@ async def handle_send_message(
     graph: ChatGraph,
     registry: MessageRegistry = schemas.registry,
     coalescing: Coalescing = DEFAULT_COALESCING,
+    turns: StreamingTurns | None = None,
 ) -> None:
-    """Run the turn of ``command`` from wherever it stands (no-op when finished or waiting)."""
+    """Run the turn of ``command`` from wherever it stands (no-op when finished or waiting).
+    ``turns`` counts the process's streaming turns (the worker shares one; it paces deltas)."""
     turn = await load_turn(store, command.job_id, registry)
     if turn.queued is None:
         turn = await _queue(envelope, command, turn, store=store, registry=registry)
     await _run_turn(envelope, turn, store=store, graph=graph, registry=registry,
-                    coalescing=coalescing)
+                    coalescing=coalescing, turns=turns or StreamingTurns())
 
 
 async def handle_provide_input(
@@ -109,6 +103,7 @@ async def handle_provide_input(
     graph: ChatGraph,
     registry: MessageRegistry = schemas.registry,
     coalescing: Coalescing = DEFAULT_COALESCING,
+    turns: StreamingTurns | None = None,
 ) -> None:
     """Resume the turn waiting at ``command.waiting_version`` (no-op for any other state)."""
     turn = await load_turn(store, command.job_id, registry)
@@ -126,7 +121,7 @@ async def handle_provide_input(
     elif turn.input_version <= command.waiting_version:
         return  # not answered by this command: nothing of ours to continue
     await _run_turn(envelope, turn, store=store, graph=graph, registry=registry,
-                    coalescing=coalescing)
+                    coalescing=coalescing, turns=turns or StreamingTurns())
 
 
 async def _queue(
@@ -173,13 +168,14 @@ async def _run_turn(
     graph: ChatGraph,
     registry: MessageRegistry,
     coalescing: Coalescing,
+    turns: StreamingTurns,
 ) -> None:
     for _ in range(MAX_ROUNDS):
         if turn.queued is None or turn.finished or turn.is_waiting:
             return
         try:
             await _run_once(envelope, turn, store=store, graph=graph, registry=registry,
-                            coalescing=coalescing)
+                            coalescing=coalescing, turns=turns)
             return
         except TurnMoved as exc:
             log.info("turn %s moved under this run (%s); re-reading it", turn.job_id, exc)
@@ -195,6 +191,7 @@ async def _run_once(
     graph: ChatGraph,
     registry: MessageRegistry,
     coalescing: Coalescing,
+    turns: StreamingTurns,
 ) -> None:
     queued = turn.queued
     assert queued is not None
@@ -206,8 +203,7 @@ async def _run_once(
                            recorded.metadata, recorded.created_at)
         await writer.append(_completed(turn, outcome), "completed")
         return
-    stream = AnswerStream(writer, max_tokens=coalescing.max_tokens,
-                          interval_s=coalescing.interval_s)
+    stream = AnswerStream(writer, coalescing, turns)
     if turn.cancelled:
         end: TurnResult | NeedsInput | None = TurnResult(intent="general", intents=[],
                                                          answer=CANCELLED)

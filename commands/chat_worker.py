@@ -7,10 +7,10 @@ and the benchmark run it with the scripted twin.
 from __future__ import annotations
 
 import schemas
+from commands.chat_text import Coalescing, StreamingTurns
 from commands.chat_turn import (
     DEFAULT_COALESCING,
     ChatGraph,
-    Coalescing,
     handle_provide_input,
     handle_send_message,
 )
@@ -31,17 +31,18 @@ def chat_subscription(
     coalescing: Coalescing = DEFAULT_COALESCING,
 ) -> Subscription:
     """The ``chat`` group on every shard's command stream, bound to ``graph``."""
+    turns = StreamingTurns()  # shared by this process's turns: paces their deltas
 
     async def on_send(envelope: Envelope, message: Message) -> None:
         if not isinstance(message, SendChatMessage):
             raise TypeError(f"chat worker got {type(message).__name__}")
         await handle_send_message(envelope, message, store=store, graph=graph,
-                                  registry=registry, coalescing=coalescing)
+                                  registry=registry, coalescing=coalescing, turns=turns)
 
     async def on_input(envelope: Envelope, message: Message) -> None:
         if not isinstance(message, ProvideInput):
             raise TypeError(f"chat worker got {type(message).__name__}")
         await handle_provide_input(envelope, message, store=store, graph=graph,
-                                   registry=registry, coalescing=coalescing)
+                                   registry=registry, coalescing=coalescing, turns=turns)
 
     return Subscription(CHAT_GROUP, "commands", {SendChatMessage: on_send, ProvideInput: on_input})
