@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gateway.auth import TokenRevoked
 from gateway.errors import Unauthorized
 from gateway.web import admin_dlq, admin_rebuild, admin_status, admin_tail
 from gateway.web.admin_auth import caller, whoami
@@ -68,7 +69,7 @@ async def ops_page(request: Request) -> Response:
     """The operations page for operators; a 401 or 403 page (in Korean) for anyone else."""
     try:
         who = await caller(request)
-    except Unauthorized:
+    except (Unauthorized, TokenRevoked):
         return _denied(401, "로그인이 필요해요", "운영 페이지는 로그인한 운영자만 볼 수 있어요. "
                        "(Sign in first: operators only.)", "로그인하러 가기 · Sign in")
     if not who.admin:

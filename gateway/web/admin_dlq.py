@@ -106,6 +106,9 @@ async def _action(request: Request) -> DeadLetterAction:
     body = await parse_body(request, DeadLetterAction)
     if body.unfiltered and not body.all:
         raise InvalidRequest("all", "no filter given: send \"all\": true to act on every dead letter")
+    if body.ids and body.shard is None:
+        # Entry ids are unique per shard only (two shards can dead-letter in one millisecond).
+        raise InvalidRequest("shard", "required with ids: DLQ entry ids are per shard")
     if body.shard is not None:
         _shard(request, str(body.shard))
     return body

@@ -54,13 +54,16 @@ def stack() -> Iterator[Stack]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is started, its event loop counts as
+# running in this thread, and every asyncio test after it would fail ("Runner.run() cannot be
+# called from a running event loop"). Stopping it at the end of each module clears that.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
     try:
@@ -70,7 +73,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def context(browser: Browser, stack: Stack) -> Iterator[BrowserContext]:
+def context(stack: Stack, browser: Browser) -> Iterator[BrowserContext]:
     ctx = browser.new_context(
         base_url=stack.base_url, locale="ko-KR", viewport={"width": 1100, "height": 820},
     )

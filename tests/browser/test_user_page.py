@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, Request, expect
 
+from agents.knowledge import KnowledgeBase, answer_for_scan
+from agents.llm.local import LocalVision
+from gateway.web_routes import STATIC
+from schemas.classification import ScanAnswer
 from tests.browser.conftest import Shot, sign_in
 from tests.browser.stack import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres]
 
 
-def test_scan_a_sample_shows_live_stages_result_and_reward(page: Page, shot: Shot) -> None:
+def test_scan_a_sample_shows_live_stages_result_and_reward(
+    page: Page, shot: Shot, tmp_path: Path
+) -> None:
     sign_in(page, "스캔하는 사람")
     shot("signed-in")
 
@@ -41,7 +48,9 @@ def test_scan_a_sample_shows_live_stages_result_and_reward(page: Page, shot: Sho
     result = page.get_by_test_id("scan-result")
     expect(result).to_be_visible()
     expect(page.get_by_test_id("category")).to_contain_text("재활용폐기물 › 금속류")
-    assert page.get_by_test_id("steps").locator("li").count() >= 2
+    # The steps keep the rule's order (a JSONB read model would sort them by key length).
+    steps = page.get_by_test_id("steps").locator("li b").all_inner_texts()
+    assert steps == list(expected_answer("음료 캔").disposal_steps), steps
     assert page.get_by_test_id("not-accepted").locator("li").count() >= 1
     expect(page.get_by_test_id("reward")).to_contain_text("메탈리")
     expect(page.get_by_test_id("reward")).to_contain_text("새 친구를 얻었어요")
@@ -57,6 +66,17 @@ def test_scan_a_sample_shows_live_stages_result_and_reward(page: Page, shot: Sho
     first = page.get_by_test_id("places").locator("li.place").first
     expect(first.locator(".distance")).to_have_text(re.compile(r"^\d+(\.\d+)?(m|km)$"))
     shot("nearby")
+
+    # A photo of one's own: uploaded through the signed URL; its name is the only hint.
+    photo = tmp_path / "battery.png"
+    photo.write_bytes((STATIC / "samples" / "battery.png").read_bytes())
+    page.get_by_role("link", name="스캔").click()
+    page.locator("#upload-file").set_input_files(str(photo))
+    page.locator("#upload-button").click()
+    expect(page.locator("#scan-item")).to_have_text("battery")
+    expect(page.get_by_test_id("reward")).to_contain_text("배리", timeout=30_000)
+    expect(page.get_by_test_id("category")).to_contain_text("전지")
+    shot("uploaded-photo", full_page=True)
 
 
 def test_chat_streams_the_answer_and_lists_the_subagents(page: Page, shot: Shot) -> None:
@@ -116,6 +136,14 @@ def test_a_dropped_chat_stream_resumes_without_duplicate_text(
     assert resumed, [r.all_headers() for r in stream_requests]
     assert int(resumed[0].all_headers()["last-event-id"]) < int(done["id"])
     _wait_healthy(stack)
+
+
+def expected_answer(hint: str) -> ScanAnswer:
+    """The local models' answer for ``hint``, from the knowledge base alone."""
+    kb = KnowledgeBase.load()
+    seen = LocalVision(kb).classify_text(hint)
+    rule = kb.rule_for(seen.classification)
+    return answer_for_scan(seen.classification, rule, seen.situation_tags, hint)
 
 
 def _events(page: Page) -> list[dict]:

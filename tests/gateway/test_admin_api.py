@@ -59,8 +59,11 @@ def _store(redis_client: aioredis.Redis, settings: Settings) -> EventStore:
     return EventStore(redis_client, Layout(settings.namespace, settings.shards), schemas.registry)
 
 
-async def dead_letter(redis_client: aioredis.Redis, settings: Settings, error: str) -> str:
-    """A scan command dead-lettered by the scan group's own code path; its DLQ entry id."""
+async def dead_letter(
+    redis_client: aioredis.Redis, settings: Settings, error: str
+) -> tuple[int, str]:
+    """A scan command dead-lettered by the scan group's own code path: (shard, DLQ entry id).
+    Entry ids are unique per shard only: two shards may dead-letter in the same millisecond."""
     layout = Layout(settings.namespace, settings.shards)
     job = str(uuid.uuid4())
     command = schemas.registry.envelope(
@@ -72,7 +75,7 @@ async def dead_letter(redis_client: aioredis.Redis, settings: Settings, error: s
     group = ConsumerGroup(redis_client, layout, group="scan", source="commands", consumer="c1")
     await group.ensure([shard])
     (delivery,) = await group.read(shard, count=1, block_ms=100)
-    return await group.dead_letter(delivery, error, attempts=5)
+    return shard, await group.dead_letter(delivery, error, attempts=5)
 
 
 # -- who may operate ------------------------------------------------------------------------
@@ -156,13 +159,13 @@ async def test_dead_letters_inspect_replay_and_purge(
     first = await dead_letter(redis_client, ops_settings, "TimeoutError: vision")
     second = await dead_letter(redis_client, ops_settings, "ValueError: bad image")
     listed = (await ops.get("/api/v1/admin/dlq", headers=root)).json()["dead_letters"]
-    assert {d["id"] for d in listed} == {first, second}
-    one = next(d for d in listed if d["id"] == first)
+    assert {(d["shard"], d["id"]) for d in listed} == {first, second}
+    one = next(d for d in listed if (d["shard"], d["id"]) == first)
     assert one["group"] == "scan" and one["type"] == "scan.requested" and one["attempts"] == 5
     only = await ops.get("/api/v1/admin/dlq", params={"error": "valueerror"}, headers=root)
-    assert [d["id"] for d in only.json()["dead_letters"]] == [second]
+    assert [(d["shard"], d["id"]) for d in only.json()["dead_letters"]] == [second]
 
-    shown = (await ops.get(f"/api/v1/admin/dlq/{one['shard']}/{first}", headers=root)).json()
+    shown = (await ops.get(f"/api/v1/admin/dlq/{first[0]}/{first[1]}", headers=root)).json()
     assert shown["fields"]["dlq_error"] == "TimeoutError: vision"
     assert json.loads(shown["fields"]["data"])["user_id"] == "alice"
     assert (await ops.get(f"/api/v1/admin/dlq/{one['shard']}/9-9", headers=root)).status_code == 404
@@ -170,20 +173,22 @@ async def test_dead_letters_inspect_replay_and_purge(
     # Acting on everything must be asked for; a dry run changes nothing.
     refused = await ops.post("/api/v1/admin/dlq/replay", json={}, headers=root)
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "all"
+    unsharded = await ops.post("/api/v1/admin/dlq/purge", json={"ids": [first[1]]}, headers=root)
+    assert unsharded.status_code == 422 and unsharded.json()["errors"][0]["field"] == "shard"
     dry = await ops.post("/api/v1/admin/dlq/purge", json={"all": True, "dry_run": True},
                          headers=root)
     assert len(dry.json()["purged"]) == 2
 
     replayed = await ops.post("/api/v1/admin/dlq/replay",
-                              json={"shard": one["shard"], "ids": [first]}, headers=root)
-    assert [d["id"] for d in replayed.json()["replayed"]] == [first]
+                              json={"shard": first[0], "ids": [first[1]]}, headers=root)
+    assert [(d["shard"], d["id"]) for d in replayed.json()["replayed"]] == [first]
     layout = Layout(ops_settings.namespace, ops_settings.shards)
     retry = await redis_client.xrange(layout.keys(one["shard"]).retry("scan"))
     assert len(retry) == 1 and retry[0][1]["agg"] == one["aggregate_id"]
     assert "dlq_error" not in retry[0][1]
 
     purged = await ops.post("/api/v1/admin/dlq/purge", json={"all": True}, headers=root)
-    assert [d["id"] for d in purged.json()["purged"]] == [second]
+    assert [(d["shard"], d["id"]) for d in purged.json()["purged"]] == [second]
     assert (await ops.get("/api/v1/admin/dlq", headers=root)).json()["dead_letters"] == []
 
 

@@ -181,7 +181,7 @@
 
   function followScan(job) {
     const stream = new EventSource(job.stream_url);
-    let reward = null;
+    const live = { reward: null, answer: null };
     const onStage = (stage) => (event) => {
       const data = JSON.parse(event.data);
       record("scan", stage, event.lastEventId, data);
@@ -192,11 +192,12 @@
         item.querySelector(".status").textContent = t(`status.${data.status}`);
       }
       if (typeof data.progress === "number") $("scan-bar").style.width = `${data.progress}%`;
-      if (stage === "reward" && data.result && data.result.reward) reward = data.result.reward;
+      if (stage === "reward" && data.result && data.result.reward) live.reward = data.result.reward;
+      if (stage === "answer" && data.result && data.result.final_answer) live.answer = data.result.final_answer;
       if (stage === "done") {
         stream.close();
         if (data.status === "failed") showError(t("scan.failed", { message: data.message || "" }));
-        else api(job.result_url).then((result) => renderResult(result, reward)).catch(showError);
+        else api(job.result_url).then((result) => renderResult(result, live)).catch(showError);
       }
     };
     SCAN_STAGES.forEach((stage) => stream.addEventListener(stage, onStage(stage)));
@@ -207,12 +208,15 @@
     };
   }
 
-  function renderResult(result, liveReward) {
+  function renderResult(result, live) {
     const pipeline = result.pipeline_result || {};
     const cls = (pipeline.classification_result || {}).classification || {};
     const rules = pipeline.disposal_rules || {};
     const answer = pipeline.final_answer || {};
-    const steps = Object.entries(answer.disposal_steps || {});
+    // Steps are ordered: the live `answer` event keeps the rule's order (a result read back
+    // from a JSONB column may not), so it wins when this page saw it.
+    const ordered = live.answer && live.answer.disposal_steps;
+    const steps = Object.entries(ordered || answer.disposal_steps || {});
     const notAccepted = rules.not_accepted || [];
     const issues = answer.insufficiencies || [];
     const box = $("scan-result");
@@ -229,7 +233,7 @@
       issues.length ? el("h3", { text: t("result.insufficiencies") }) : null,
       issues.length ? el("ul", { class: "issues" }, issues.map((x) => el("li", { text: typeof x === "string" ? x : JSON.stringify(x) }))) : null,
       answer.user_answer ? el("details", {}, el("summary", { text: t("result.answer") }), el("p", { class: "answer", text: answer.user_answer })) : null,
-      rewardCard(result.reward, liveReward),
+      rewardCard(result.reward, live.reward),
     ].filter(Boolean));
     box.hidden = false;
   }

@@ -151,7 +151,7 @@
       el("td", { text: d.shard }), el("td", { text: d.id }), el("td", { text: d.group }), el("td", { text: d.type }),
       num(d.attempts), el("td", { text: new Date(d.at * 1000).toLocaleString() }),
       el("td", { class: "bad", text: d.error.slice(0, 120) }),
-      el("td", {},
+      el("td", { class: "actions" },
         el("button", { type: "button", onclick: () => inspect(d) }, t("dlq.inspect")), " ",
         el("button", { type: "button", dataset: { action: "replay" }, onclick: () => act("replay", { shard: d.shard, ids: [d.id] }) }, t("dlq.replay")), " ",
         el("button", { type: "button", class: "danger", onclick: () => act("purge", { shard: d.shard, ids: [d.id] }) }, t("dlq.purge"))))));
