@@ -3,7 +3,8 @@ a route added later is covered without touching this file):
 
 - no token → 401, a revoked token → 403, on every route that is not public;
 - another user's object (a path parameter naming a job, chat, …) → 404, while its owner gets
-  an answer that is not a 404 (so the 404 is about ownership, not a broken route).
+  an answer that is not a 404 (so the 404 is about ownership, not a broken route);
+- the operators' admin API (``/api/v1/admin/``) → 403 for a signed-in user who is not one.
 
 A new path parameter naming a user's object must be added to ``owned_objects`` below; the
 test fails until it is, so nothing slips through unchecked.
@@ -31,12 +32,16 @@ from tests.gateway.helpers import append, full_scan
 pytestmark = pytest.mark.redis
 
 # Open by design: operations, docs, the auth flow itself, the signed upload PUT (its URL is the
-# credential) and the CDN URLs of stored images.
+# credential), the CDN URLs of stored images, and the gateway's own pages and their static
+# files (pages hold no data: they call the API like any client; /ops answers 401/403 pages).
 PUBLIC = {"/health", "/ready", "/metrics", "/docs", "/docs/ui", "/uploads/{key:path}",
-          "/media/{key:path}"}
-PUBLIC_PREFIXES = ("/api/v1/auth/",)
+          "/media/{key:path}", "/", "/ops"}
+PUBLIC_PREFIXES = ("/api/v1/auth/", "/static/")
+OPERATORS = "/api/v1/admin/"  # operators' resources: another user gets 403, not 404
+ANY_SIGNED_IN = {"/api/v1/admin/me"}  # tells any caller whether they are an operator
 # Parameters that do not name someone's object: the route is scoped by the token alone.
-NOT_OWNED = {"channel", "character_name", "provider", "center_id", "key"}
+NOT_OWNED = {"channel", "character_name", "provider", "center_id", "key", "shard", "dlq_id",
+             "name"}
 # A body every command route accepts (their models ignore unknown fields), so a 404 for the
 # other user is about ownership, never about validation.
 BODY = {"title": "제목", "message": "안녕하세요", "type": "cancel", "data": {},
@@ -45,7 +50,7 @@ BODY = {"title": "제목", "message": "안녕하세요", "type": "cancel", "data
 ALICE, BOB = "alice", "bob"
 _PARAM = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-z]+)?\}")
 SAMPLE = {"channel": "scan", "character_name": "페티", "provider": "kakao", "center_id": "1",
-          "key": "scan/x.png"}
+          "key": "scan/x.png", "shard": "0", "dlq_id": "1-0", "name": "scans"}
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,10 @@ async def test_every_route_is_scoped_to_the_caller(
     r = await call(client, case, url, {"Authorization": f"Bearer {revoked.access}"})
     assert r.status_code == 403, f"{case} with a revoked token: {r.status_code}"
 
+    if case.path.startswith(OPERATORS) and case.path not in ANY_SIGNED_IN:
+        r = await call(client, case, url, bearer(settings, BOB))
+        assert r.status_code == 403, f"{case} as a non-operator: {r.status_code} {r.text[:200]}"
+        return
     if not case.owned:
         return  # scoped by the token alone (e.g. /users/me): nothing of another user to name
     r = await call(client, case, url, bearer(settings, BOB))
