@@ -138,7 +138,6 @@ def test_the_route_list_is_introspected() -> None:
 @pytest.mark.parametrize("case", [c for c in CASES if not c.public], ids=str)
 async def test_every_route_is_scoped_to_the_caller(
     case: Case, client: httpx.AsyncClient, store: EventStore, settings: Settings,
-    projector: None,
 ) -> None:
     objects = await owned_objects(client, store, settings)
     url = fill(case, objects)

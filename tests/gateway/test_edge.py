@@ -177,13 +177,29 @@ async def test_request_ids_are_echoed_and_reach_the_events(
     assert envelopes[-1].metadata.user_id == me["user_id"]
 
 
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 async def test_access_log_lines_are_json_with_the_request_id(
-    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, settings: Settings
+    client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="eco2.access"):
+    access = logging.getLogger("eco2.access")
+    collect, level = Collect(), access.level
+    access.addHandler(collect)
+    access.setLevel(logging.INFO)
+    try:
         await client.get("/api/v1/users/me/characters",
                          headers={"X-Request-ID": "log-me-1", **bearer(settings, "alice")})
-    [record] = [r for r in caplog.records if getattr(r, "request_id", None) == "log-me-1"]
+    finally:
+        access.removeHandler(collect)
+        access.setLevel(level)
+    [record] = [r for r in collect.records if getattr(r, "request_id", None) == "log-me-1"]
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "log-me-1"
     assert (line["method"], line["path"], line["status"]) == (
