@@ -24,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Any
@@ -476,24 +476,35 @@ def table_row(r: BenchResult) -> str:
     )
 
 
-def record(result: BenchResult, path: Path = BENCHMARKS) -> None:
-    """Put ``result`` in the scan table of BENCHMARKS.md (one row per system × users ×
-    latency; other sections of the file are left as they are)."""
+def run_line(r: BenchResult) -> str:
+    """One line per run: the variance between runs on a shared machine is part of the result."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"- {when}: {r.users} users, {r.latency}, nice {r.nice}: {r.completed}/{r.submitted} "
+        f"completed, {r.scans_per_min:.0f} scans/min, p50 {r.percentile(50):.1f} s, "
+        f"p95 {r.percentile(95):.1f} s, pipeline p95 {r.percentile(95, r.pipeline):.1f} s; "
+        f"{r.duration_s:.0f} s; load average {r.load[0]:.1f} → {r.load[1]:.1f} "
+        f"on {os.cpu_count()} cores"
+    )
+
+
+def record(result: BenchResult, path: Path = BENCHMARKS, keep_runs: int = 10) -> None:
+    """Put ``result`` in the scan section of BENCHMARKS.md: the table keeps the latest run per
+    system × users × latency, the list below it the last ``keep_runs`` runs. Other sections of
+    the file are left as they are."""
     text = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
-    old_rows: list[str] = []
+    lines: list[str] = []
     if START in text and END in text:
         head, rest = text.split(START, 1)
         block, tail = rest.split(END, 1)
-        old_rows = [
-            line for line in block.splitlines()
-            if line.startswith("| Eco²") and line.count("|") == COLUMNS + 1
-        ]
+        lines = block.splitlines()
     else:
         head, tail = text.rstrip("\n") + "\n\n", "\n"
+    old_rows = [r for r in lines if r.startswith("| Eco²") and r.count("|") == COLUMNS + 1]
     row = table_row(result)
     key = row.split("|")[1:4]  # one row per system (incl. priority) × users × latency
-    rows = [r for r in old_rows if r.split("|")[1:4] != key]
-    rows.append(row)
+    rows = [r for r in old_rows if r.split("|")[1:4] != key] + [row]
+    runs = [r for r in lines if r.startswith("- 20")] + [run_line(result)]
     ideal = (
         f"| ideal (simulated model time) | – | {result.latency} | 100 % | – "
         f"| {result.ideal_s:.1f} | {result.ideal_s:.1f} | {result.ideal_s:.1f} |"
@@ -510,10 +521,9 @@ def record(result: BenchResult, path: Path = BENCHMARKS) -> None:
         "|---|---|---|---|---|---|---|---|",
         *ORIGINAL_ROWS, ideal, *sorted(rows),
         "",
-        f"Last run {date.today().isoformat()}: {result.submitted} scans submitted, "
-        f"{result.completed} completed, {result.failed} failed, {result.errors} errors, "
-        f"{result.duration_s:.0f} s from the first submission to the last done; 1-min load average {result.load[0]:.1f} → "
-        f"{result.load[1]:.1f} on {os.cpu_count()} cores (other work on the machine counts).",
+        "Runs (newest last; the machine is shared, so its load average is given):",
+        "",
+        *runs[-keep_runs:],
     ])
     path.write_text(f"{head}{START}\n{block}\n{END}{tail}", "utf-8")
 
