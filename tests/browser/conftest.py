@@ -40,7 +40,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 Shot = Callable[[str], Path]
 
 
-@pytest.fixture(scope="session")
+# One stack for the browser package, stopped when its last test is done (not at the end of
+# the whole session: the rest of `make test` should not share the machine with it).
+@pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="eco2-browser-"))

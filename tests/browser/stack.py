@@ -26,10 +26,9 @@ import redis
 
 from gateway.auth_tokens import bearer
 from infra.cli import prepare_read_models, processes
-from infra.importers.samples import load_samples
 from infra.settings import Settings
 from infra.supervisor import RestartPolicy, Supervisor
-from readmodels.db import create_pool, quote_ident
+from readmodels.db import quote_ident
 
 ADMIN = "ops-admin"  # ECO2_ADMINS of the stack (a dev sign-in nickname)
 
@@ -114,14 +113,8 @@ class Stack:
             self._loop.close()
 
     async def _prepare(self) -> None:
-        """Migrations and the catalog (as ``eco2 up``), plus the sample collection points."""
+        """What ``eco2 up`` does first: migrations, the catalog, the sample collection points."""
         await prepare_read_models(self.settings)
-        assert self.settings.database_url is not None
-        pool = await create_pool(self.settings.database_url, self.schema, max_size=2)
-        try:
-            await load_samples(pool)
-        finally:
-            await pool.close()
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -54,8 +54,8 @@
     "nearby.locate": ["내 위치 사용", "Use my location"],
     "nearby.here": ["내 위치", "My location"],
     "nearby.where": ["{place} 기준 {radius} 이내", "Within {radius} of {place}"],
-    "nearby.empty": ["이 근처에는 등록된 수거함이 없어요. (샘플 데이터: eco2 import samples)",
-      "No collection points here yet. (Sample data: eco2 import samples)"],
+    "nearby.empty": ["이 근처에는 등록된 수거함이 없어요. 반경을 넓혀 보세요.",
+      "No collection points here yet. Try a wider radius."],
     "nearby.denied": ["위치를 가져오지 못했어요. 구를 골라 주세요.", "Could not get your location; pick a district."],
     "error.generic": ["문제가 생겼어요: {message}", "Something went wrong: {message}"],
   });
