@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -100,6 +101,10 @@ class Turn:
     ttft: float | None = None
     status: str | None = None
     answer_ok: bool = False  # the streamed text equals done.result.answer
+    # Where the time to first token went (wall clock; the events carry their own `ts`):
+    queued_at: float | None = None  # the worker recorded TurnQueued
+    first_delta_at: float | None = None  # the worker recorded the first delta
+    seen_at: float | None = None  # this client received it
 
 
 @dataclass
@@ -111,11 +116,15 @@ class ChatResult:
     ttft: list[float] = field(default_factory=list)
     e2e: list[float] = field(default_factory=list)
     ideal: list[float] = field(default_factory=list)  # the ideal TTFT of each completed turn
+    pickup: list[float] = field(default_factory=list)  # submit → TurnQueued recorded
+    graph: list[float] = field(default_factory=list)  # TurnQueued → first delta recorded
+    delivery: list[float] = field(default_factory=list)  # first delta recorded → client
     submitted: int = 0
     completed: int = 0
     failed: int = 0
     errors: int = 0
     text_mismatches: int = 0
+    load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-min load average at start and end
 
     @property
     def completion(self) -> float:
@@ -189,8 +198,12 @@ async def read_turn(base_url: str, url: str, headers: dict[str, str], started: f
         extra = {"Last-Event-ID": last_id} if last_id else {}
         async for event, event_id, data in sse_events(base_url, url, {**headers, **extra}):
             last_id = event_id or last_id
+            if event == "queued":
+                turn.queued_at = json.loads(data).get("ts")
             if event in ("token", "token_recovery") and turn.ttft is None:
                 turn.ttft = time.monotonic() - started
+                turn.seen_at = time.time()
+                turn.first_delta_at = json.loads(data).get("ts") if event == "token" else None
             if event == "token":
                 text += json.loads(data)["content"]
             elif event == "token_recovery":
@@ -214,7 +227,7 @@ async def user_loop(
         body: dict[str, Any] = {"message": question}
         if location:
             body["user_location"] = location
-        started = time.monotonic()
+        started, submitted_at = time.monotonic(), time.time()
         result.submitted += 1
         reply = await client.post(f"/api/v1/chat/{chat_id}/messages", json=body, headers=headers)
         if reply.status_code != 202:
@@ -235,6 +248,10 @@ async def user_loop(
         result.ttft.append(turn.ttft)
         result.e2e.append(time.monotonic() - started)
         result.ideal.append(ideal[question])
+        if turn.queued_at and turn.first_delta_at and turn.seen_at:
+            result.pickup.append(turn.queued_at - submitted_at)
+            result.graph.append(turn.first_delta_at - turn.queued_at)
+            result.delivery.append(turn.seen_at - turn.first_delta_at)
         result.text_mismatches += not turn.answer_ok
         if result.think_s > 0:
             await asyncio.sleep(rng.uniform(0.5, 1.5) * result.think_s)
@@ -297,6 +314,7 @@ async def run_bench(*, settings: Settings, users: int, latency: str, duration_s:
 
             chats = await asyncio.gather(*(open_chat(i) for i in range(users)))
             rng = random.Random(11)
+            load_before = os.getloadavg()[0]
             began = time.monotonic()
             await asyncio.gather(*(
                 user_loop(pool[i % len(pool)], headers[i], chats[i], result, ideal,
@@ -305,6 +323,7 @@ async def run_bench(*, settings: Settings, users: int, latency: str, duration_s:
                 for i in range(users)
             ))
             result.duration_s = time.monotonic() - began
+            result.load = (load_before, os.getloadavg()[0])
         await stack.forget()
     return result
 
@@ -337,7 +356,12 @@ def record(r: ChatResult, path: Path = BENCHMARKS) -> None:
         "",
         f"Last run {date.today().isoformat()}: {r.submitted} turns submitted, {r.completed} "
         f"completed, {r.failed} failed, {r.errors} errors, {r.text_mismatches} text mismatches, "
-        f"{r.duration_s:.0f} s.",
+        f"{r.duration_s:.0f} s; machine load average {r.load[0]:.1f} → {r.load[1]:.1f} "
+        "(2 cores, shared with other work). TTFT p50/p95 split: submit → queued "
+        f"{ChatResult.pct(r.pickup, 50):.2f}/{ChatResult.pct(r.pickup, 95):.2f} s, queued → "
+        f"first delta recorded {ChatResult.pct(r.graph, 50):.2f}/{ChatResult.pct(r.graph, 95):.2f}"
+        f" s, recorded → client {ChatResult.pct(r.delivery, 50):.2f}/"
+        f"{ChatResult.pct(r.delivery, 95):.2f} s.",
     ])
     path.write_text(f"{head}{START}\n{block}\n{END}{tail}", "utf-8")
 
@@ -355,14 +379,18 @@ def report(r: ChatResult) -> str:
     target = 1.25 * p(r.ideal, 95)
     met = r.completion == 100 and p(r.ttft, 95) <= target
     return (
-        f"users={r.users} latency={r.latency} think={r.think_s:g}s submitted={r.submitted} "
+        f"users={r.users} latency={r.latency} think={r.think_s:g}s load={r.load[0]:.1f}→"
+        f"{r.load[1]:.1f} submitted={r.submitted} "
         f"completed={r.completed} failed={r.failed} errors={r.errors} "
         f"text_mismatches={r.text_mismatches}\n"
         f"completion={r.completion:.2f}% turns/min={r.turns_per_min:.0f} "
         f"ttft p50={p(r.ttft, 50):.2f}s p95={p(r.ttft, 95):.2f}s "
         f"e2e p50={p(r.e2e, 50):.2f}s p95={p(r.e2e, 95):.2f}s "
         f"ideal ttft p50={p(r.ideal, 50):.2f}s p95={p(r.ideal, 95):.2f}s "
-        f"→ target {'met' if met else 'missed'} (ttft p95 ≤ {target:.2f}s)"
+        f"→ target {'met' if met else 'missed'} (ttft p95 ≤ {target:.2f}s)\n"
+        f"ttft breakdown p50/p95: pickup {p(r.pickup, 50):.2f}/{p(r.pickup, 95):.2f}s, "
+        f"graph to first delta {p(r.graph, 50):.2f}/{p(r.graph, 95):.2f}s, "
+        f"delivery {p(r.delivery, 50):.2f}/{p(r.delivery, 95):.2f}s"
     )
 
 
@@ -373,8 +401,8 @@ def chat(
     duration: Annotated[float, typer.Option(help="Seconds of asking.")] = 90.0,
     ramp: Annotated[float, typer.Option(help="Seconds over which users start.")] = 10.0,
     think: Annotated[float, typer.Option(help="Mean seconds a user reads before asking "
-                                              "again (0.5–1.5 × this).")] = 10.0,
-    chat_workers: Annotated[int, typer.Option(help="Chat worker processes.")] = 1,
+                                              "again (0.5–1.5 × this).")] = 20.0,
+    chat_workers: Annotated[int, typer.Option(help="Chat worker processes.")] = 2,
     write: Annotated[bool, typer.Option(help="Record the result in BENCHMARKS.md.")] = True,
 ) -> None:
     """Drive N chatting users against a fresh stack; uses REDIS_URL or an embedded Redis."""
