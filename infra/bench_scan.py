@@ -246,6 +246,7 @@ class BenchResult:
     errors: int = 0  # submissions the API refused or that never finished
     load: tuple[float, float] = (0.0, 0.0)  # 1-min load average at start and end (shared box)
     nice: int = 0  # scheduling priority the stack and the load generator ran at
+    redis: str = "external"  # "external" (REDIS_URL, possibly shared) or "embedded" (ours)
     pipeline: list[float] = field(default_factory=list)  # command appended → done appended
 
     @property
@@ -468,7 +469,9 @@ async def watched(stack: ScanStack) -> AsyncIterator[DoneWatcher]:
 
 
 def table_row(r: BenchResult) -> str:
-    system = "Eco² (this repo, 2 cores" + (f", nice {r.nice})" if r.nice else ")")
+    system = f"Eco² ({os.cpu_count()} cores, {r.redis} Redis" + (
+        f", nice {r.nice})" if r.nice else ")"
+    )
     return (
         f"| {system} | {r.users} | {r.latency} | {r.completion:.1f} % "
         f"| {r.scans_per_min:.1f} | {r.percentile(50):.1f} | {r.percentile(95):.1f} "
@@ -480,7 +483,8 @@ def run_line(r: BenchResult) -> str:
     """One line per run: the variance between runs on a shared machine is part of the result."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
-        f"- {when}: {r.users} users, {r.latency}, nice {r.nice}: {r.completed}/{r.submitted} "
+        f"- {when}: {r.users} users, {r.latency}, {r.redis} Redis, nice {r.nice}: "
+        f"{r.completed}/{r.submitted} "
         f"completed, {r.scans_per_min:.0f} scans/min, p50 {r.percentile(50):.1f} s, "
         f"p95 {r.percentile(95):.1f} s, pipeline p95 {r.percentile(95, r.pipeline):.1f} s; "
         f"{r.duration_s:.0f} s; load average {r.load[0]:.1f} → {r.load[1]:.1f} "
@@ -563,8 +567,11 @@ def scan(
         os.nice(nice)
 
     settings = Settings.from_env()
+    redis = "external"
     if settings.redis_url is None:
+        # Our own Redis (AOF on, like `eco2 up`); "unused" keeps Postgres from starting.
         settings, services = resolve_services(settings.with_(database_url="unused"))
+        redis = "embedded"
     else:
         services = None
     try:
@@ -572,6 +579,7 @@ def scan(
             settings=settings, users=users, latency=latency, duration_s=duration, ramp_s=ramp,
             scan_workers=scan_workers, nice=nice,
         ))
+        result.redis = redis
     finally:
         if services is not None:
             services.close()
