@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, *, live: LiveConfig | None = No
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         app.state.settings = settings
         configure_logging(settings)
-        async with open_resources(settings) as resources:
+        async with open_resources(settings, redis_connections=16) as resources:
             assert settings.redis_url is not None  # open_resources refuses otherwise
             async with LiveHub.open(
                 settings.redis_url, resources.layout,

@@ -9,12 +9,11 @@ client logs out). Tests mint tokens with ``gateway.auth_tokens.mint_access_token
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from gateway.auth_store import AuthStore
 from gateway.auth_tokens import TokenClaims, TokenCodec, TokenError
-from gateway.errors import Unauthorized
+from gateway.errors import TokenRevoked, Unauthorized
 from gateway.state import gateway_state
 from infra.settings import Settings
 
@@ -23,15 +22,6 @@ REFRESH_COOKIE = "s_refresh"
 USER_SCOPE_KEY = "eco2.user_id"  # the authenticated user, for logs and repeated calls
 
 
-class TokenRevoked(HTTPException):
-    """A valid token that was revoked: 403, the one case the client logs out on.
-
-    An ``HTTPException`` so the errors table answers with its status.
-    TODO(lead): a ``TokenRevoked: (403, "token_revoked")`` row in gateway/errors.py.
-    """
-
-    def __init__(self, detail: str = "token revoked") -> None:
-        super().__init__(status_code=403, detail=detail)
 
 
 def presented_token(request: Request) -> str | None:
@@ -63,7 +53,7 @@ async def access_claims(request: Request) -> TokenClaims:
     except TokenError as exc:
         raise Unauthorized("invalid or expired access token") from exc
     if await auth_store(request).is_revoked(claims):
-        raise TokenRevoked()
+        raise TokenRevoked("token revoked")
     return claims
 
 

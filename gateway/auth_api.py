@@ -23,7 +23,6 @@ from commands.users import ProviderIdentity, RedisProfileVault, sign_in
 from gateway.auth import (
     ACCESS_COOKIE,
     REFRESH_COOKIE,
-    TokenRevoked,
     auth_store,
     presented_token,
     token_codec,
@@ -31,7 +30,7 @@ from gateway.auth import (
 from gateway.auth_store import LoginState
 from gateway.auth_tokens import TokenClaims, TokenError, TokenPair
 from gateway.edge import command_metadata, is_https
-from gateway.errors import InvalidRequest, NotFound, Unauthorized
+from gateway.errors import InvalidRequest, NotFound, TokenRevoked, Unauthorized
 from gateway.images import public_base
 from gateway.oauth.providers import DEV, OAuthError, OAuthProvider, resolve
 from gateway.state import gateway_state

@@ -37,6 +37,7 @@ from eventstore.errors import ConcurrencyConflict
 from eventstore.store import ANY
 from gateway.auth import current_user
 from gateway.bodies import parse_body
+from gateway.edge import command_metadata
 from gateway.errors import InvalidRequest, NotFound, NotReady
 from gateway.images import public_base
 from gateway.job_reads import record_pending_owner
@@ -57,7 +58,6 @@ from schemas.chat import (
     SendChatMessage,
     UserLocation,
 )
-from schemas.envelope import Metadata
 from schemas.registry import Command, Event
 
 log = logging.getLogger(__name__)
@@ -172,12 +172,12 @@ async def _own_chat(gw: GatewayState, request: Request, user_id: str) -> ChatSes
     return chat
 
 
-async def _append_chat_event(gw: GatewayState, chat_id: str, user_id: str, event: Event,
+async def _append_chat_event(gw: GatewayState, request: Request, chat_id: str, user_id: str, event: Event,
                              event_id: uuid.UUID | None = None) -> float:
     """Append ``event`` to the chat; when it was recorded (the first time, for a retry)."""
     envelope = schemas.registry.envelope(
         event, aggregate_id=chat_id, aggregate_type=CHAT,
-        metadata=Metadata(user_id=user_id, correlation_id=chat_id),
+        metadata=command_metadata(request, user_id),
         **({"id": event_id} if event_id else {}),
     )
     result = await gw.resources.store.append([envelope], expected_version=ANY)
@@ -187,11 +187,11 @@ async def _append_chat_event(gw: GatewayState, chat_id: str, user_id: str, event
     return envelope.timestamp
 
 
-async def _append_command(gw: GatewayState, job_id: str, user_id: str, command: Command,
+async def _append_command(gw: GatewayState, request: Request, job_id: str, user_id: str, command: Command,
                           store_key: str | None) -> str:
     envelope = schemas.registry.envelope(
         command, aggregate_id=job_id, aggregate_type=CHAT_TURN,
-        metadata=Metadata(user_id=user_id, correlation_id=job_id),
+        metadata=command_metadata(request, user_id),
     )
     if store_key is not None:
         store_key = "chat:" + hashlib.sha256(f"{user_id}\x1f{store_key}".encode()).hexdigest()[:40]
@@ -226,7 +226,7 @@ async def create_chat(request: Request) -> JSONResponse:
     body = await parse_body(request, CreateChatBody)
     chat_id = _new_id(CHAT_NAMESPACE, user_id, _idempotency_key(request))
     created = ChatCreated(user_id=user_id, title=body.title or None)
-    at = await _append_chat_event(gw, chat_id, user_id, created, effect_id(chat_id, "chat", "created"))
+    at = await _append_chat_event(gw, request, chat_id, user_id, created, effect_id(chat_id, "chat", "created"))
     return JSONResponse({"id": chat_id, "title": created.title, "created_at": _iso(at)},
                         status_code=201)
 
@@ -301,7 +301,7 @@ async def rename_chat(request: Request) -> Response:
     gw = gateway_state(request)
     body = await parse_body(request, RenameChatBody)
     chat = await _own_chat(gw, request, user_id)
-    await _append_chat_event(gw, chat.chat_id, user_id, ChatRenamed(title=body.title))
+    await _append_chat_event(gw, request, chat.chat_id, user_id, ChatRenamed(title=body.title))
     return Response(status_code=204)
 
 
@@ -309,7 +309,7 @@ async def delete_chat(request: Request) -> Response:
     user_id = await current_user(request)
     gw = gateway_state(request)
     chat = await _own_chat(gw, request, user_id)
-    await _append_chat_event(gw, chat.chat_id, user_id, ChatDeleted(),
+    await _append_chat_event(gw, request, chat.chat_id, user_id, ChatDeleted(),
                              effect_id(chat.chat_id, "chat", "deleted"))
     return Response(status_code=204)
 
@@ -334,7 +334,7 @@ async def send_message(request: Request) -> JSONResponse:
         job_id=job_id, chat_id=chat.chat_id, user_id=user_id, message=body.message,
         image_url=body.image_url, user_location=body.user_location, model=body.model,
     )
-    job_id = await _append_command(gw, job_id, user_id, command, key and f"msg:{key}")
+    job_id = await _append_command(gw, request, job_id, user_id, command, key and f"msg:{key}")
     return JSONResponse(
         {"job_id": job_id, "stream_url": f"/api/v1/chat/{job_id}/events", "status": "submitted"},
         status_code=202,
@@ -378,7 +378,7 @@ async def provide_input(request: Request) -> JSONResponse:
         location=location, waiting_version=turn.waiting_version,
     )
     # One input per question: a double submit is the same command.
-    await _append_command(gw, job_id, user_id, command, f"input:{job_id}:{turn.waiting_version}")
+    await _append_command(gw, request, job_id, user_id, command, f"input:{job_id}:{turn.waiting_version}")
     return JSONResponse({"status": "received", "job_id": job_id})
 
 

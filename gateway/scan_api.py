@@ -15,13 +15,13 @@ import schemas
 from agents.llm.providers import provider_for
 from gateway.auth import current_user
 from gateway.bodies import parse_body
+from gateway.edge import command_metadata
 from gateway.errors import InvalidRequest
 from gateway.images import public_base
 from gateway.job_reads import record_pending_owner
 from gateway.state import gateway_state
 from infra.media import MediaStore, key_from_url
 from infra.settings import Settings
-from schemas.envelope import Metadata
 from schemas.scan import SCAN_JOB, RequestScan
 
 # uuid5 namespace of job ids derived from (user, idempotency key): a retry gets the same id,
@@ -108,7 +108,7 @@ async def submit_scan(request: Request) -> JSONResponse:
         ),
         aggregate_id=job_id,
         aggregate_type=SCAN_JOB,
-        metadata=Metadata(user_id=user_id, correlation_id=job_id),
+        metadata=command_metadata(request, user_id),
     )
     store_key = None
     if idem is not None:

@@ -21,8 +21,7 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.auth import TokenRevoked
-from gateway.errors import Unauthorized
+from gateway.errors import TokenRevoked, Unauthorized
 from gateway.web import admin_dlq, admin_rebuild, admin_status, admin_tail
 from gateway.web.admin_auth import caller, whoami
 

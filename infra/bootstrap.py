@@ -68,10 +68,16 @@ def redis_client(settings: Settings, **kwargs: Any) -> aioredis.Redis:
 
 
 @asynccontextmanager
-async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
-    """Open every shared resource for ``settings``; close them all on exit."""
+async def open_resources(
+    settings: Settings, *, redis_connections: int = 256
+) -> AsyncIterator[Resources]:
+    """Open every shared resource for ``settings``; close them all on exit.
+
+    ``redis_connections`` caps the shared pool: workers run many handlers at once; the gateway
+    keeps it small so a burst of requests waits briefly instead of opening a connection each.
+    """
     async with AsyncExitStack() as stack:
-        redis = redis_client(settings)
+        redis = redis_client(settings, max_connections=redis_connections)
         stack.push_async_callback(redis.aclose)
         layout = Layout(settings.namespace, settings.shards)
         store = EventStore(redis, layout, schemas.registry)

@@ -70,6 +70,7 @@ def processes(settings: Settings) -> list[ProcessSpec]:
     gateway = (
         python, "-m", "uvicorn", "gateway.app:create_app", "--factory",
         "--host", settings.host, "--port", str(settings.port), "--log-level", settings.log_level,
+        "--no-access-log",  # the edge middleware writes one JSON line per request
     )
     return [
         ProcessSpec(name="gateway", argv=gateway, env=env),

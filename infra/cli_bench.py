@@ -11,6 +11,8 @@ bench_app = typer.Typer(help="Benchmarks; each appends its table to BENCHMARKS.m
 # Each module defines its own ``bench_app`` with one or more commands.
 BENCH_MODULES = (
     "eventstore.bench",
+    "gateway.bench_sse",
+    "infra.bench_chat",
     "infra.bench_scan",
     "infra.bench_locations",
     "projections.bench",
