@@ -21,12 +21,19 @@ from infra.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_processes_start_the_gateway_with_resolved_urls() -> None:
+def test_processes_run_the_whole_system_with_resolved_urls() -> None:
     settings = Settings.from_env({}).with_(
         redis_url="redis://127.0.0.1:1/0", database_url="postgresql://p@127.0.0.1:2/eco2", port=8123
     )
-    [gateway] = processes(settings)
-    assert gateway.name == "gateway"
+    specs = {spec.name: spec for spec in processes(settings)}
+    assert set(specs) == {
+        "gateway", "characters", "scan", "reward", "chat", "snapshot", "projectors"
+    }
+    for spec in specs.values():
+        assert spec.env["REDIS_URL"] == "redis://127.0.0.1:1/0"
+    assert specs["scan"].argv[-2:] == ("worker", "scan")
+    assert specs["projectors"].argv[-2:] == ("projections", "run")
+    gateway = specs["gateway"]
     assert "gateway.app:create_app" in gateway.argv and "--factory" in gateway.argv
     assert gateway.argv[gateway.argv.index("--port") + 1] == "8123"
     assert gateway.env["REDIS_URL"] == "redis://127.0.0.1:1/0"
