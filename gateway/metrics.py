@@ -53,7 +53,7 @@ class LogCollector(Collector):
         dlq: dict[int, int] = {}
         found: list[tuple[str, int, dict[str, Any], int]] = []
         for k in range(layout.shards):
-            size, head, events, commands = replies[4 * k: 4 * k + 4]
+            size, head, events, commands = replies[4 * k : 4 * k + 4]
             dlq[k] = size if isinstance(size, int) else 0
             head_pos = int(head) if isinstance(head, str) and head.isdigit() else 0
             for stream, groups in (("events", events), ("commands", commands)):
@@ -61,12 +61,22 @@ class LogCollector(Collector):
                     found += [(stream, k, g, head_pos) for g in groups]
         async with redis.pipeline(transaction=False) as pipe:
             for _, k, g, _ in found:
-                pipe.xlen(layout.keys(k).retry(str(g["name"])))
-            backlogs = await pipe.execute(raise_on_error=False)
+                pipe.xinfo_groups(layout.keys(k).retry(str(g["name"])))
+            infos = await pipe.execute(raise_on_error=False)
+        # Retry entries stay in their stream after processing: the backlog is what the group
+        # has not read yet (lag) plus what it holds unacknowledged, not the stream's length.
+        backlogs = [
+            _retry_backlog(info, str(g["name"]))
+            for (_, _, g, _), info in zip(found, infos, strict=True)
+        ]
         self.dlq = dlq
         self.groups = [
             GroupFigures(
-                stream, str(g["name"]), k, int(g.get("pending") or 0), _lag(stream, g, head),
+                stream,
+                str(g["name"]),
+                k,
+                int(g.get("pending") or 0),
+                _lag(stream, g, head),
                 backlog if isinstance(backlog, int) else 0,
             )
             for (stream, k, g, head), backlog in zip(found, backlogs, strict=True)
@@ -117,11 +127,13 @@ class GatewayMetrics:
             "eco2_sse_connections", "Open SSE streams", ["stream"], registry=self.registry
         )
         self.sse_slow_disconnects = Counter(
-            "eco2_sse_slow_client_disconnects", "Streams closed because the client fell behind",
+            "eco2_sse_slow_client_disconnects",
+            "Streams closed because the client fell behind",
             registry=self.registry,
         )
         self.hub_pubsub = Gauge(
-            "eco2_sse_hub_pubsub_connections", "Live pub/sub connections (one per shard)",
+            "eco2_sse_hub_pubsub_connections",
+            "Live pub/sub connections (one per shard)",
             registry=self.registry,
         )
         self.hub_redis = Gauge(
@@ -134,3 +146,12 @@ class GatewayMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _retry_backlog(info: object, group: str) -> int:
+    if not isinstance(info, list):
+        return 0
+    for g in info:
+        if isinstance(g, dict) and str(g.get("name")) == group:
+            return int(g.get("lag") or 0) + int(g.get("pending") or 0)
+    return 0

@@ -36,6 +36,12 @@ async def test_dlq_lag_pending_and_retry_backlog_per_group_and_shard(
                  *[StageStarted(stage=Stage.VISION, progress=n) for n in range(4)])
     await redis_client.xreadgroup("projector", "c1", {keys.events: ">"}, count=2)  # 2 pending
     await redis_client.xadd(keys.dlq, {"dlq_error": "boom"})
+    await redis_client.xgroup_create(keys.retry("projector"), "projector", id="0", mkstream=True)
+    await redis_client.xadd(keys.retry("projector"), {"x": "done"})
+    [[_, [(done_id, _)]]] = await redis_client.xreadgroup(
+        "projector", "c1", {keys.retry("projector"): ">"}, count=1
+    )
+    await redis_client.xack(keys.retry("projector"), "projector", done_id)  # processed: no backlog
     await redis_client.xadd(keys.retry("projector"), {"x": "1"})
     metrics = GatewayMetrics()
     await metrics.log.refresh(redis_client, layout)
