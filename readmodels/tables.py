@@ -77,9 +77,9 @@ SCANS = TableGroup(
                image_url text,
                user_input text,
                classification jsonb,
-               disposal_rules jsonb,
+               disposal_rules json,  -- json, not jsonb: keeps the rule's step order
                rule_found boolean,
-               answer jsonb,
+               answer json,  -- json keeps disposal_steps in order (jsonb sorts keys)
                reward jsonb,
                error jsonb,
                version integer NOT NULL DEFAULT 0,
