@@ -22,7 +22,6 @@ import redis.asyncio as aioredis
 from eventstore.keys import Layout
 
 
-
 def _answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
