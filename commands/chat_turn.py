@@ -89,10 +89,11 @@ async def handle_send_message(
     """Run the turn of ``command`` from wherever it stands (no-op when finished or waiting).
     ``turns`` counts the process's streaming turns (the worker shares one; it paces deltas)."""
     turn = await load_turn(store, command.job_id, registry)
+    chat = None
     if turn.queued is None:
-        turn = await _queue(envelope, command, turn, store=store, registry=registry)
+        turn, chat = await _queue(envelope, command, turn, store=store, registry=registry)
     await _run_turn(envelope, turn, store=store, graph=graph, registry=registry,
-                    coalescing=coalescing, turns=turns or StreamingTurns())
+                    coalescing=coalescing, turns=turns or StreamingTurns(), chat=chat)
 
 
 async def handle_provide_input(
@@ -131,9 +132,10 @@ async def _queue(
     *,
     store: EventStore,
     registry: MessageRegistry,
-) -> TurnState:
+) -> tuple[TurnState, ChatSession | None]:
     """Record the user's message on the chat, then ``TurnQueued`` (a failed ``done`` instead
-    when the chat is gone or not the user's)."""
+    when the chat is gone or not the user's). Also returns the chat as it was before this
+    turn, which is exactly the history the turn's first run needs."""
     job_id = command.job_id
     chat = await load_chat(store, command.chat_id, registry)
     writer = TurnWriter(store, registry, turn, cause=envelope, user_id=command.user_id)
@@ -156,8 +158,8 @@ async def _queue(
                                 message=CHAT_NOT_FOUND, code="chat_not_found")
             await writer.append(failed, "failed")
     except TurnMoved:
-        return await load_turn(store, job_id, registry)
-    return writer.turn
+        return await load_turn(store, job_id, registry), None
+    return writer.turn, chat
 
 
 async def _run_turn(
@@ -169,17 +171,18 @@ async def _run_turn(
     registry: MessageRegistry,
     coalescing: Coalescing,
     turns: StreamingTurns,
+    chat: ChatSession | None = None,
 ) -> None:
     for _ in range(MAX_ROUNDS):
         if turn.queued is None or turn.finished or turn.is_waiting:
             return
         try:
             await _run_once(envelope, turn, store=store, graph=graph, registry=registry,
-                            coalescing=coalescing, turns=turns)
+                            coalescing=coalescing, turns=turns, chat=chat)
             return
         except TurnMoved as exc:
             log.info("turn %s moved under this run (%s); re-reading it", turn.job_id, exc)
-            turn = await load_turn(store, turn.job_id, registry)
+            turn, chat = await load_turn(store, turn.job_id, registry), None
     raise RetryLater(f"turn {turn.job_id} kept changing; trying again later")
 
 
@@ -192,11 +195,13 @@ async def _run_once(
     registry: MessageRegistry,
     coalescing: Coalescing,
     turns: StreamingTurns,
+    chat: ChatSession | None = None,
 ) -> None:
     queued = turn.queued
     assert queued is not None
     writer = TurnWriter(store, registry, turn, cause=envelope, user_id=queued.user_id)
-    chat = await load_chat(store, queued.chat_id, registry)
+    if chat is None:
+        chat = await load_chat(store, queued.chat_id, registry)
     recorded = chat.message(assistant_message_id(turn.job_id))
     if recorded is not None:  # the answer is on the chat already: only `done` is missing
         outcome = _outcome(turn, chat, recorded.content, recorded.intent or "general",
