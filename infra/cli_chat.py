@@ -184,19 +184,6 @@ async def answer_question(
         command, aggregate_id=job_id, aggregate_type=CHAT_TURN, metadata=Metadata(user_id=user_id)))
 
 
-def _register_bench() -> None:
-    # TODO(lead): list "infra.bench_chat" in infra.cli_bench.BENCH_MODULES, then drop this.
-    from infra import bench_chat, cli_bench
-
-    known = {c.name for c in cli_bench.bench_app.registered_commands}
-    for command in bench_chat.bench_app.registered_commands:
-        if command.name not in known:
-            cli_bench.bench_app.registered_commands.append(command)
-
-
-_register_bench()
-
-
 def summary(done: TurnCompleted) -> None:
     result = done.result
     table = Table(show_header=False, box=None, pad_edge=False)
