@@ -3,7 +3,7 @@
 Importing this package registers every message class.
 """
 
-from schemas import scan, users  # noqa: F401  (registration side effect)
+from schemas import chat, scan, users  # noqa: F401  (registration side effect)
 from schemas.registry import registry
 
 __all__ = ["registry"]
