@@ -63,6 +63,10 @@ class ShardKeys:
     def tracking(self, name: str) -> str:
         return f"{self.tag}:tracking:{name}"
 
+    def owner(self, job_id: str) -> str:
+        """Who submitted a job that has no events yet (the gateway's pending-owner record)."""
+        return f"{self.tag}:owner:{job_id}"
+
     def state(self, job_id: str) -> str:
         return f"{self.tag}:state:{job_id}"
 

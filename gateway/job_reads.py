@@ -29,8 +29,7 @@ PENDING_OWNER_TTL_S = 24 * 3600  # as long as the store keeps idempotency keys
 
 
 def pending_owner_key(layout: Layout, job_id: str) -> str:
-    # Same shard (hash tag) as the job. TODO(lead): move to ShardKeys.owner(job_id).
-    return f"{layout.keys_for(job_id).tag}:owner:{job_id}"
+    return layout.keys_for(job_id).owner(job_id)
 
 
 async def record_pending_owner(
