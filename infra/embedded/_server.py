@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
 
@@ -21,7 +22,7 @@ from infra.embedded._process import (
 )
 
 
-class EmbeddedServer:
+class EmbeddedServer(ABC):
     """A server process living in ``home`` (a folder of the data dir), used as a context manager.
 
     ``with server as url`` gives a connection URL. If a previous ``eco2`` run left the server
@@ -47,23 +48,26 @@ class EmbeddedServer:
         self._owned = False
 
     # --- for subclasses -------------------------------------------------------------------
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027  (optional hook)
         """Create on-disk state before the first start (idempotent)."""
 
+    @abstractmethod
     def spawn(self, port: int, log: int) -> subprocess.Popen[bytes]:
         """Start the server process on ``port``, its output going to the ``log`` fd."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def is_ready(self, port: int) -> bool:
         """True once the server answers on ``port``."""
-        raise NotImplementedError
+        ...
 
-    def after_start(self, port: int) -> None:
+    def after_start(self, port: int) -> None:  # noqa: B027  (optional hook)
         """Runs once the server is ready (create databases, ...)."""
 
+    @abstractmethod
     def url(self, port: int) -> str:
         """The connection URL clients should use."""
-        raise NotImplementedError
+        ...
 
     # --- life cycle -----------------------------------------------------------------------
     @property
