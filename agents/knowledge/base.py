@@ -7,6 +7,7 @@ probes over the text's positions, well under a millisecond.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,15 @@ from agents.knowledge.models import (
     SituationTag,
 )
 from agents.knowledge.search import CategorySearch
-from agents.knowledge.text import FuzzyIndex, ascii_tokens, compact, has_hangul
+from agents.knowledge.text import (
+    FuzzyIndex,
+    ascii_tokens,
+    compact,
+    ends_word,
+    has_hangul,
+    word_ends,
+    words,
+)
 from schemas.classification import RECYCLABLE, Classification
 
 EXACT_SCORE, PRIMARY_SCORE, SECONDARY_SCORE, FUZZY_WEIGHT = 1.0, 0.9, 0.8, 0.85
@@ -58,6 +67,8 @@ class KnowledgeBase:
                 else:
                     tokens = tuple(ascii_tokens(alias))
                     self._latin.append(_Alias(" ".join(tokens), index, tokens))
+        # ignore phrases are stored compact; they may have been typed with spaces
+        self._ignored = [re.compile(" ?".join(map(re.escape, p))) for p in data.ignore_phrases]
         self._fuzzy = FuzzyIndex(
             (alias.item, alias.text) for aliases in self._by_first.values() for alias in aliases
         )
@@ -75,38 +86,46 @@ class KnowledgeBase:
 
     def match(self, text: str) -> ItemMatch | None:
         """The item ``text`` names: exact alias, else the most specific alias inside the text
-        (a primary item beats a part like "송장"; longer beats shorter; later beats earlier,
-        since Korean puts the head noun last: "기름 묻은 비닐"), else a typo-tolerant match."""
+        (a name inside a longer name found there does not count: "종이" in "종이팩"; a primary
+        item beats a part like "송장"; longer beats shorter; later beats earlier, since Korean
+        puts the head noun last: "기름 묻은 비닐"), else a typo-tolerant match. A one-syllable
+        name counts only as a word of its own, perhaps with a particle: "책은" but not "책상"."""
         matches = self._scan(text)
         return matches[0] if matches else None
 
     def _scan(self, text: str) -> list[ItemMatch]:
         """Every item found in ``text``, best first (one entry per item)."""
-        key = compact(text)
-        for phrase in self._data.ignore_phrases:
-            key = key.replace(phrase, "")
+        spaced = words(text)
+        for phrase in self._ignored:
+            spaced = phrase.sub("", spaced)
+        key = spaced.replace(" ", "")
         tokens = ascii_tokens(text)
         if not key and not tokens:
             return []
         if key in self._exact:
             return [self._result(self._exact[key], EXACT_SCORE, key, "exact")]
-        ranked: dict[int, tuple[tuple[bool, int, int], str]] = {}
-        for start, first in enumerate(key):
-            for alias in self._by_first.get(first, ()):
-                if key.startswith(alias.text, start):
-                    rank = (
-                        not self._items[alias.item].secondary,
-                        len(alias.text),
-                        start + len(alias.text),
-                    )
-                    if rank > ranked.get(alias.item, ((False, 0, 0), ""))[0]:
-                        ranked[alias.item] = (rank, alias.text)
+        ends = word_ends(spaced)
+        hangul = [
+            (start, start + len(alias.text), alias)
+            for start, first in enumerate(key)
+            for alias in self._by_first.get(first, ())
+            if key.startswith(alias.text, start)
+            and (len(alias.text) > 1 or ends_word(key, start + 1, ends))
+        ]
         joined = f" {' '.join(tokens)} "
-        for alias in self._latin:
-            if f" {alias.text} " in joined:
-                rank = (not self._items[alias.item].secondary, len(alias.text), 0)
-                if rank > ranked.get(alias.item, ((False, 0, 0), ""))[0]:
-                    ranked[alias.item] = (rank, alias.text)
+        latin = [
+            (start, start + len(alias.text), alias)
+            for alias in self._latin
+            if (start := joined.find(f" {alias.text} ")) >= 0
+        ]
+        ranked: dict[int, tuple[tuple[bool, int, int], str]] = {}
+        for end, alias in [
+            *((end, alias) for _, end, alias in _outermost(hangul)),
+            *((0, alias) for _, _, alias in _outermost(latin)),  # after any Hangul tie
+        ]:
+            rank = (not self._items[alias.item].secondary, len(alias.text), end)
+            if rank > ranked.get(alias.item, ((False, 0, 0), ""))[0]:
+                ranked[alias.item] = (rank, alias.text)
         results = [
             self._result(index, PRIMARY_SCORE if rank[0] else SECONDARY_SCORE, matched, "substring")
             for index, (rank, matched) in sorted(
@@ -232,3 +251,12 @@ class KnowledgeBase:
         if classification.major_category != RECYCLABLE or not rule_found or insufficiencies:
             return None
         return self.character_for_middle(classification.middle_category)
+
+
+def _outermost(found: list[tuple[int, int, _Alias]]) -> list[tuple[int, int, _Alias]]:
+    """The occurrences ``(start, end, alias)`` not inside a longer one ("종이" in "종이팩")."""
+    return [
+        (start, end, alias)
+        for start, end, alias in found
+        if not any(s <= start and end <= e and e - s > end - start for s, e, _ in found)
+    ]

@@ -24,6 +24,36 @@ def compact(text: str) -> str:
     return _NOT_COMPACT.sub("", text.lower())
 
 
+def words(text: str) -> str:
+    """``compact`` text that keeps its word breaks as single spaces ("종이팩, 버려요" → "종이팩 버려요")."""
+    return " ".join(_NOT_COMPACT.split(text.lower())).strip()
+
+
+def word_ends(spaced: str) -> set[int]:
+    """Offsets in the compact form of ``spaced`` (the same text without spaces) where a word ends."""
+    ends, offset = set(), 0
+    for word in spaced.split():
+        offset += len(word)
+        ends.add(offset)
+    return ends
+
+
+# What may follow a noun inside one written word: particles (josa) and copula endings, each
+# optionally closed by polite 요 ("책은요", "캔이에요"). 들 is left out: "캔들" is a candle.
+_PARTICLES = frozenset(
+    "은 는 이 가 을 를 도 만 과 와 으로 로 에 에서 에는 의 랑 이랑 하고 나 이나 까지 부터 처럼 보다 "
+    "이에 예 이야 야 인가 인데 이지 이고 이라".split()
+)
+
+
+def ends_word(key: str, end: int, ends: set[int]) -> bool:
+    """Whether a noun ending at offset ``end`` of compact ``key`` also ends its word, give or
+    take a particle: "책", "책은", "캔이요" do; "책상", "캔들" do not (``ends``: ``word_ends``)."""
+    word_end = min((e for e in ends if e >= end), default=len(key))
+    rest = key[end:word_end].removesuffix("요")
+    return not rest or rest in _PARTICLES
+
+
 def ascii_tokens(text: str) -> list[str]:
     """Latin/digit words, splitting camelCase and snake_case (for filenames like petBottle_1.jpg)."""
     return _ASCII_TOKEN.findall(_CAMEL.sub(" ", text).lower())

@@ -90,6 +90,51 @@ def test_match_prefers_the_item_over_its_parts_and_the_head_noun(kb: KnowledgeBa
 
 
 @pytest.mark.parametrize(
+    ("text", "item"),
+    [
+        ("종이팩", "종이팩"),
+        ("우유 종이팩 버리는 법", "종이팩"),
+        ("종이팩은 종이랑 같이 버려도 돼요?", "종이팩"),
+        # a name inside a longer one is no match of its own, even when it is the primary item
+        ("페트병 라벨 버려요", "페트병 라벨"),
+        ("캔뚜껑은 어디에?", "병뚜껑"),
+    ],
+)
+def test_a_longer_name_wins_over_the_name_inside_it(
+    kb: KnowledgeBase, text: str, item: str
+) -> None:
+    assert kb.match(text).item.name == item  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("text", "item"),
+    [
+        ("책", "책"),
+        ("다 읽은 책 버려요", "책"),
+        ("책은요?", "책"),
+        ("책이에요", "책"),
+        ("캔을 버리려고요", "음료캔"),
+        ("캔이요", "음료캔"),
+        ("캔인가요", "음료캔"),
+        ("찌그러진 캔, 어디에?", "음료캔"),
+        ("참치캔을 버려요", "통조림캔"),  # a compound ending in the name is still that thing
+    ],
+)
+def test_one_syllable_names_match_as_words_with_particles(
+    kb: KnowledgeBase, text: str, item: str
+) -> None:
+    assert kb.match(text).item.name == item  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("text", ["캔들", "캔들 버려요", "솜사탕 막대", "흙손", "펜꽂이"])
+def test_one_syllable_names_do_not_match_the_start_of_a_longer_noun(
+    kb: KnowledgeBase, text: str
+) -> None:
+    found = kb.match(text)
+    assert found is None or len(found.matched) > 1, (text, found)
+
+
+@pytest.mark.parametrize(
     "text", ["", "   ", "이거 뭐예요?", "안녕하세요", "스캔해줘", "IMG_2034", "photo_001"]
 )
 def test_no_match_for_texts_without_an_item(kb: KnowledgeBase, text: str) -> None:
