@@ -19,22 +19,19 @@ import json
 import math
 import os
 import random
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import httpx
 import typer
 
-from infra.bench_scan import ScanStack
+from infra.bench_http import http_clients, sse_events
 from infra.settings import Settings
+from infra.stacks import ChatStack
 
 bench_app = typer.Typer(help="Chat load benchmark.")
 
@@ -55,45 +52,6 @@ QUESTIONS: tuple[tuple[str, dict[str, float] | None], ...] = (
     ("헌 옷은 어디에 버려?", SEOUL_CITY_HALL),
     ("분리수거 왜 해야 돼?", None),
 )
-
-
-class ChatStack(ScanStack):
-    """Gateway, character service, chat worker(s) and the snapshot projector (no scan workers)."""
-
-    def __init__(self, settings: Settings, *, namespace: str, latency: str, chat_workers: int,
-                 handler_workers: int) -> None:
-        super().__init__(settings, namespace=namespace, latency=latency, scan_workers=0,
-                         reward_workers=0, handler_workers=handler_workers)
-        # Every simulated user comes from 127.0.0.1: the per-IP limit would measure itself.
-        self.env.update({"ECO2_RATE_LIMIT_IP": "0", "ECO2_RATE_LIMIT_USER": "0"})
-        cli = (sys.executable, "-m", "infra.cli")
-        for i in range(chat_workers):
-            self.commands[f"chat-{i}"] = (*cli, "worker", "chat")
-        self.commands["snapshot"] = (sys.executable, "-m", "infra.bench_chat")
-
-    def headers(self, user_id: str) -> dict[str, str]:
-        from gateway.auth_tokens import bearer
-
-        return bearer(Settings.from_env(self.env), user_id)
-
-    async def wait_for_workers(self, within_s: float = 60) -> None:
-        """Until the chat group exists on every shard (a worker is reading). The snapshot
-        projector needs no wait: it tails each log from position 0."""
-        deadline = time.monotonic() + within_s
-        group = "chat"
-        for keys in self.layout.all():
-            for stream in (keys.commands,):
-                while True:
-                    try:
-                        names = {g["name"] for g in await self.redis.xinfo_groups(stream)}
-                    except Exception:
-                        names = set()
-                    if group in names:
-                        break
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"group {group} did not start:\n"
-                                           + self.log_of("chat-0") + self.log_of("snapshot"))
-                    await asyncio.sleep(0.2)
 
 
 @dataclass
@@ -140,54 +98,6 @@ class ChatResult:
             return float("nan")
         ordered = sorted(values)
         return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-async def sse_events(base_url: str, path: str, headers: dict[str, str]
-                     ) -> AsyncIterator[tuple[str, str, str]]:
-    """(event, id, data) of one SSE response, read with a bare HTTP/1.1 connection: hundreds
-    of streams through httpx cost the bench more CPU than the system under test spends."""
-    parts = urlsplit(base_url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: text/event-stream",
-                 "Connection: close", *(f"{k}: {v}" for k, v in headers.items())]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        status = int((await reader.readline()).split()[1])
-        chunked = False
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            chunked |= line.lower().startswith(b"transfer-encoding: chunked")
-        if status == 204:
-            return
-        if status != 200:
-            raise httpx.HTTPError(f"stream answered {status}")
-        pending, event, event_id, data = b"", "", "", ""
-        while True:
-            if chunked:
-                size = int((await reader.readline()).strip() or b"0", 16)
-                if size == 0:
-                    return
-                pending += await reader.readexactly(size + 2)
-                pending = pending[:-2]
-            else:
-                chunk = await reader.read(65536)
-                if not chunk:
-                    return
-                pending += chunk
-            *complete, pending = pending.split(b"\n")
-            for raw in complete:
-                line_text = raw.decode().rstrip("\r")
-                if line_text.startswith("event:"):
-                    event = line_text[6:].strip()
-                elif line_text.startswith("data:"):
-                    data = line_text[5:].strip()
-                elif line_text.startswith("id:"):
-                    event_id = line_text[3:].strip()
-                elif line_text == "" and event:
-                    yield event, event_id, data
-                    event, data = "", ""
-    finally:
-        writer.close()
 
 
 async def read_turn(base_url: str, url: str, headers: dict[str, str], started: float) -> Turn:
@@ -283,18 +193,6 @@ async def ideal_ttft(latency: str) -> dict[str, float]:
     return {q: v for (q, _), v in zip(QUESTIONS, values, strict=True)}
 
 
-@asynccontextmanager
-async def clients(base_url: str, users: int) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """Enough small pools for one streaming connection per user (see bench_scan)."""
-    count = max(1, math.ceil(users / 24))
-    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-    pool = [httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) for _ in range(count)]
-    try:
-        yield pool
-    finally:
-        await asyncio.gather(*(c.aclose() for c in pool))
-
-
 async def run_bench(*, settings: Settings, users: int, latency: str, duration_s: float,
                     ramp_s: float, think_s: float, chat_workers: int) -> ChatResult:
     ideal = await ideal_ttft(latency)
@@ -303,8 +201,10 @@ async def run_bench(*, settings: Settings, users: int, latency: str, duration_s:
                       chat_workers=chat_workers, handler_workers=max(64, users))
     async with stack:
         await stack.wait_for_workers()
-        async with clients(stack.base_url, users) as pool:
-            headers = [stack.headers(f"chat-bench-{i}") for i in range(users)]
+        # Enough small pools for one streaming connection per user.
+        async with http_clients(stack.base_url, max(1, math.ceil(users / 24)),
+                                connections=32) as pool:
+            headers = [stack.auth(f"chat-bench-{i}") for i in range(users)]
             gate = asyncio.Semaphore(32)
 
             async def open_chat(i: int) -> str:
@@ -430,19 +330,3 @@ def chat(
         record(result)
         typer.echo(f"recorded in {BENCHMARKS}")
 
-
-async def _snapshot_projector() -> None:
-    """The stack's snapshot projector: one in-order tail per shard. (The consumer-group runner
-    handles a shard's events concurrently; a job's events then arrive out of order, and every
-    gap costs the projector and each SSE client a catch-up read.)"""
-    from eventstore.keys import Layout
-    from infra.bootstrap import redis_client
-    from projections.snapshot import run_snapshot_tail
-
-    settings = Settings.from_env()
-    redis = redis_client(settings)
-    await run_snapshot_tail(redis, Layout(settings.namespace, settings.shards), block_ms=500)
-
-
-if __name__ == "__main__":
-    asyncio.run(_snapshot_projector())

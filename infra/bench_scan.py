@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Annotated, Any
 
 import httpx
@@ -36,7 +29,9 @@ import typer
 from agents.llm.latency import LatencyProfile
 from commands.cli import run_async
 from eventstore.keys import Layout
+from infra.bench_http import UserConnection, http_clients
 from infra.settings import Settings
+from infra.stacks import ScanStack
 from schemas import registry
 from schemas.scan import ScanCompleted, ScanFailed
 
@@ -50,137 +45,6 @@ HINTS = (
     "치킨뼈", "영수증", "깨진 유리",
 )
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class ScanStack:
-    """Gateway, character service and scan/reward workers as child processes on one namespace.
-
-    Used by this bench and the scan e2e tests; ``kill`` sends a signal to one child (``-9``
-    mid-job), leaving the others to claim its work.
-    """
-
-    def __init__(
-        self, settings: Settings, *, namespace: str, latency: str = "none",
-        scan_workers: int = 1, reward_workers: int = 1, handler_workers: int = 64,
-        claim_idle_ms: int = 30_000, data_dir: Path | None = None, nice: int = 0,
-    ) -> None:
-        if settings.redis_url is None:
-            raise ValueError("the stack needs REDIS_URL")
-        self.settings = settings
-        self.namespace = namespace
-        self.nice = nice  # scheduling priority of the children (negative: ahead of other work)
-        self.layout = Layout(namespace, settings.shards)
-        self.port, self.grpc_port = free_port(), free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self._tmp = tempfile.TemporaryDirectory(prefix="eco2-stack-")
-        self.data_dir = data_dir or Path(self._tmp.name)
-        self.env = {
-            **os.environ,
-            "REDIS_URL": settings.redis_url,
-            "ECO2_NAMESPACE": namespace,
-            "ECO2_SHARDS": str(settings.shards),
-            "ECO2_LATENCY": latency,
-            "ECO2_HANDLER_WORKERS": str(handler_workers),
-            "ECO2_CLAIM_IDLE_MS": str(claim_idle_ms),
-            "ECO2_CLAIM_INTERVAL_S": "0.2",
-            "ECO2_HOST": "127.0.0.1",
-            "ECO2_PORT": str(self.port),
-            "ECO2_GRPC_PORT": str(self.grpc_port),
-            "ECO2_DATA_DIR": str(self.data_dir),
-            "ECO2_LOG_LEVEL": "warning",
-            "ECO2_RATE_LIMIT_IP": "0",  # every simulated user comes from 127.0.0.1
-        }
-        self.env.pop("DATABASE_URL", None)  # the scan path needs no read models
-        cli = (sys.executable, "-m", "infra.cli")
-        self.commands: dict[str, tuple[str, ...]] = {
-            "grpc": (*cli, "grpc", "characters"),
-            "gateway": (
-                sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory",
-                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-                "--no-access-log", "--timeout-keep-alive", "75",
-            ),
-        }
-        for i in range(scan_workers):
-            self.commands[f"scan-{i}"] = (*cli, "worker", "scan")
-        for i in range(reward_workers):
-            self.commands[f"reward-{i}"] = (*cli, "worker", "reward")
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-
-    def auth(self, user_id: str) -> dict[str, str]:
-        """Request headers acting as ``user_id`` (a bearer token the gateway accepts)."""
-        from gateway.auth_tokens import bearer
-
-        return bearer(Settings.from_env(self.env), user_id)
-
-    def start(self, name: str) -> None:
-        log = (Path(self._tmp.name) / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(
-            self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None,
-        )
-
-    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
-        self.processes[name].send_signal(sig)
-        self.processes[name].wait(timeout=10)
-
-    def log_of(self, name: str) -> str:
-        path = Path(self._tmp.name) / f"{name}.log"
-        return path.read_text("utf-8", errors="replace")[-3000:] if path.exists() else ""
-
-    async def __aenter__(self) -> ScanStack:
-        try:
-            self.start("grpc")
-            await self._wait(lambda: _accepts(self.grpc_port), "grpc")
-            for name in self.commands:
-                if name != "grpc":
-                    self.start(name)
-            await self._wait(lambda: _accepts(self.port), "gateway")
-        except BaseException:
-            await self.__aexit__(None, None, None)
-            raise
-        return self
-
-    async def _wait(self, ready: Callable[[], bool], name: str, within_s: float = 30) -> None:
-        deadline = time.monotonic() + within_s
-        while not ready():
-            if self.processes[name].poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start:\n{self.log_of(name)}")
-            await asyncio.sleep(0.1)
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        for proc in self.processes.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.processes.values():
-            try:
-                await asyncio.to_thread(proc.wait, 10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        await self.redis.aclose()
-        self._tmp.cleanup()
-
-    async def forget(self) -> None:
-        """Delete every key of the stack's namespace."""
-        async with aioredis.Redis.from_url(self.env["REDIS_URL"]) as client:
-            keys = [k async for k in client.scan_iter(match=f"{{{self.namespace}:*", count=1000)]
-            for start in range(0, len(keys), 500):
-                await client.delete(*keys[start : start + 500])
-
-
-def _accepts(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-        return True
-    return False
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"  # the repository's
 START, END = "<!-- bench-scan:start -->", "<!-- bench-scan:end -->"
@@ -274,54 +138,6 @@ async def upload_photo(client: httpx.AsyncClient, headers: dict[str, str]) -> st
     (await client.put(issued["upload_url"], content=PNG, headers={"Content-Type": "image/png"})
      ).raise_for_status()
     return str(issued["cdn_url"])
-
-
-class UserConnection:
-    """One simulated user's own keep-alive HTTP/1.1 connection, as a phone app holds one.
-
-    Hand-written because the bench shares the CPU with the system it measures: a general
-    client costs several times more per request than this.
-    """
-
-    def __init__(self, base_url: str, headers: dict[str, str]) -> None:
-        parts = httpx.URL(base_url)
-        self.host, self.port = parts.host, parts.port or 80
-        extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self._head = f"Host: {self.host}:{self.port}\r\nContent-Type: application/json\r\n{extra}"
-        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-
-    async def post(self, path: str, body: dict[str, Any], **headers: str) -> tuple[int, Any]:
-        """(status, JSON body) of a POST; raises ``OSError`` when the connection breaks."""
-        if self._streams is None:
-            self._streams = await asyncio.open_connection(self.host, self.port)
-        reader, writer = self._streams
-        payload = json.dumps(body).encode()
-        extra = "".join(f"{k.replace('_', '-')}: {v}\r\n" for k, v in headers.items())
-        writer.write(
-            f"POST {path} HTTP/1.1\r\n{self._head}{extra}Content-Length: {len(payload)}\r\n\r\n"
-            .encode() + payload
-        )
-        try:
-            status = int((await reader.readline()).split(b" ", 2)[1])
-            length, close = 0, False
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-                elif name.lower() == "connection" and "close" in value.lower():
-                    close = True
-            data = json.loads(await reader.readexactly(length)) if length else None
-        except (IndexError, ValueError, asyncio.IncompleteReadError) as exc:
-            self.close()
-            raise ConnectionError(f"bad HTTP response: {exc}") from exc
-        if close:
-            self.close()
-        return status, data
-
-    def close(self) -> None:
-        if self._streams is not None:
-            self._streams[1].close()
-            self._streams = None
 
 
 async def submit_scan(conn: UserConnection, image_url: str, hint: str) -> tuple[int, Any]:
@@ -439,20 +255,6 @@ async def _entries(redis: aioredis.Redis, stream: str) -> AsyncIterator[dict[str
         if len(entries) < 5000:
             return
         last = f"({entries[-1][0]}"
-
-
-@asynccontextmanager
-async def http_clients(base_url: str, count: int = 16) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """Several small clients: one httpx pool with hundreds of connections spends its time
-    scanning them (quadratic), which would make the bench measure itself."""
-    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
-    clients = [
-        httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) for _ in range(count)
-    ]
-    try:
-        yield clients
-    finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
 
 
 @asynccontextmanager

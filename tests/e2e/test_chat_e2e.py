@@ -21,8 +21,8 @@ from httpx_sse import aconnect_sse
 
 import schemas
 from eventstore.store import EventStore
-from infra.bench_chat import ChatStack
 from infra.settings import Settings
+from infra.stacks import ChatStack
 from schemas.chat import MessageRecorded, TokensEmitted, TurnCompleted
 from tests.conftest import REDIS_URL
 
@@ -52,7 +52,7 @@ async def test_a_worker_killed_mid_answer_the_turn_completes_once() -> None:
             stack.start(name)
         await wait_healthy(stack.base_url)
         await stack.wait_for_workers()
-        headers = stack.headers("e2e-user")
+        headers = stack.auth("e2e-user")
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
             chat = (await http.post("/api/v1/chat", json={}, headers=headers)).json()["id"]
             r = await http.post(f"/api/v1/chat/{chat}/messages",
