@@ -1,4 +1,5 @@
-"""Command groups of the scan processes: ``eco2 worker scan|reward`` and ``eco2 grpc characters``.
+"""Command groups of the handler processes: ``eco2 worker scan|reward|chat|snapshot`` and
+``eco2 grpc characters``.
 
 Registered in ``infra.cli.SUBCOMMANDS``; ``eco2 up`` runs the same commands as child processes.
 """
@@ -9,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import typer
@@ -49,12 +50,14 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
-def _run_worker(kind: WorkerKind) -> None:
+def _run_worker(
+    kind: WorkerKind, run: Callable[[Coroutine[Any, Any, None]], object] = run_async
+) -> None:
     settings = _settings()
     if settings.redis_url is None:
         console.print("[red]REDIS_URL is not set[/red] (run `eco2 up`, or `eco2 services` first)")
         raise typer.Exit(2)
-    run_async(run_worker(kind, settings))
+    run(run_worker(kind, settings))
 
 
 @worker_app.command("scan")
@@ -67,6 +70,12 @@ def worker_scan() -> None:
 def worker_reward() -> None:
     """The reward handler: AnswerCompleted events → ownership, reward, done."""
     _run_worker("reward")
+
+
+@worker_app.command("chat")
+def worker_chat() -> None:
+    """The chat turn handler: SendChatMessage / ProvideInput commands → a turn of the graph."""
+    _run_worker("chat", asyncio.run)  # asyncio's own loop: the one the chat bench measured
 
 
 @worker_app.command("snapshot")

@@ -40,7 +40,7 @@ SUBCOMMANDS: dict[str, str] = {
     "grpc": "commands.cli:grpc_app",
     "bench": "infra.cli_bench:bench_app",
     "import": "infra.importers.cli:import_app",
-    "chat": "infra.cli_chat:chat_app",  # also registers `eco2 worker chat`
+    "chat": "infra.cli_chat:chat_app",
 }
 
 

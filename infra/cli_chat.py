@@ -5,14 +5,11 @@ follows the turn's own stream (``{tag}:agg:<job>``) and prints the answer as it 
 stages on stderr, and at the end the intents and subagents that answered. A running chat
 worker (``eco2 worker chat`` or ``eco2 up``) does the work; no gateway is needed. A question
 that needs the user's location uses ``--lat/--lon`` or asks for it.
-
-This module also registers ``eco2 worker chat`` on the worker command group.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import uuid
 from typing import Annotated, Any
@@ -22,7 +19,6 @@ from rich.console import Console
 from rich.table import Table
 
 import schemas
-from commands.cli import worker_app
 from eventstore.keys import Layout
 from eventstore.store import ANY, EventStore
 from infra.bootstrap import redis_client
@@ -62,17 +58,6 @@ def _settings() -> Settings:
         err.print("[red]REDIS_URL is not set[/red] (run `eco2 up`, or `eco2 services` first)")
         raise typer.Exit(2)
     return settings
-
-
-@worker_app.command("chat")
-def worker_chat() -> None:
-    """The chat turn handler: SendChatMessage / ProvideInput commands → a turn of the graph."""
-    from commands.workers import run_worker
-
-    settings = _settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run_worker("chat", settings))
 
 
 @chat_app.callback(invoke_without_command=True)
