@@ -3,6 +3,13 @@
 At-least-once delivery, bounded concurrency, batched acks; a failing entry goes to the group's
 retry stream until ``max_deliveries`` attempts, then to the DLQ — it never blocks its shard.
 Entries left by a crashed consumer are claimed after ``claim_idle_ms`` and redelivered.
+
+A subscription ``in_order`` (the snapshot projector: its live messages must leave in version
+order) gets one loop per shard that handles the shard's entries one at a time, in log order,
+shards in parallel. A failed attempt is retried in place (a later entry must not overtake it)
+until ``max_deliveries``, then dead-lettered, and the shard moves on; claims run inside that
+loop, between batches. Order holds for one consumer per shard: split shards between processes
+(``shards=``) rather than running two consumers of the group on the same shard.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ class Subscription:
     group: str
     source: Source
     handlers: Mapping[type[Message], Handler]
+    in_order: bool = False  # each shard's entries one at a time, in log order (see above)
 
 
 @dataclass(frozen=True)
@@ -101,26 +109,31 @@ class Dispatcher:
         handler = self.subscription.handlers.get(type(message))
         if handler is None:
             return True
-        try:
-            await handler(envelope, message)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            return await self._failed(delivery, exc)
-        return True
+        attempts = delivery.attempts
+        while True:
+            try:
+                await handler(envelope, message)
+                return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                attempts += 1
+                if not await self._failed(delivery, exc, attempts):
+                    return False
 
-    async def _failed(self, delivery: Delivery, exc: Exception) -> bool:
-        attempts = delivery.attempts + 1
+    async def _failed(self, delivery: Delivery, exc: Exception, attempts: int) -> bool:
+        """Settle failed attempt ``attempts``: True to try again here, False when moved away."""
         error = f"{type(exc).__name__}: {exc}"
         if attempts >= self.options.max_deliveries:
             log.error("dead-lettering %s after %d attempts: %s", delivery.origin, attempts, error)
             await self.group.dead_letter(delivery, error, attempts=attempts)
-        else:
-            if not isinstance(exc, RetryLater):
-                log.warning("attempt %d of %s failed: %s", attempts, delivery.origin, error)
-            delay = min(self.options.retry_backoff_s * 2 ** (attempts - 1), 2.0)
-            await asyncio.sleep(delay)
-            await self.group.retry(delivery, error)
+            return False
+        if not isinstance(exc, RetryLater):
+            log.warning("attempt %d of %s failed: %s", attempts, delivery.origin, error)
+        await asyncio.sleep(min(self.options.retry_backoff_s * 2 ** (attempts - 1), 2.0))
+        if self.subscription.in_order:
+            return True
+        await self.group.retry(delivery, error)
         return False
 
 
@@ -165,7 +178,9 @@ class Runner:
         (at most ``block_ms``).
         """
         await self.group.ensure(self.shards, start=self.options.start)
-        loops = [asyncio.create_task(self._read_loop(shard)) for shard in self.shards]
+        in_order = self.dispatcher.subscription.in_order
+        read_loop = self._in_order_loop if in_order else self._read_loop
+        loops = [asyncio.create_task(read_loop(shard)) for shard in self.shards]
         loops += [asyncio.create_task(self._claim_loop()), asyncio.create_task(self._ack_loop())]
         try:
             await self._stopped.wait()
@@ -197,9 +212,38 @@ class Runner:
                 await self._slots.acquire()
                 self._start(delivery)
 
-    def _start(self, delivery: Delivery) -> None:
+    async def _in_order_loop(self, shard: int) -> None:
+        loop = asyncio.get_running_loop()
+        next_claim = loop.time() + self.options.claim_interval_s
+        while not self._stopped.is_set():
+            try:
+                deliveries: list[Delivery] = []
+                if loop.time() >= next_claim:
+                    next_claim = loop.time() + self.options.claim_interval_s
+                    deliveries = await self.group.claim(
+                        shard, min_idle_ms=self.options.claim_idle_ms, count=self.options.batch
+                    )
+                if not deliveries:
+                    deliveries = await self.group.read(
+                        shard, count=self.options.batch, block_ms=self.options.block_ms
+                    )
+            except Exception:
+                log.exception("read from shard %d failed; retrying", shard)
+                await asyncio.sleep(1)
+                continue
+            for delivery in deliveries:
+                self._in_flight[delivery.stream].add(delivery.entry_id)
+            for delivery in deliveries:  # the whole batch, even when stopping
+                await self._slots.acquire()
+                self._begin(delivery)
+                await self._handle(delivery)
+
+    def _begin(self, delivery: Delivery) -> None:
         self._in_flight[delivery.stream].add(delivery.entry_id)
         self._busy += 1
+
+    def _start(self, delivery: Delivery) -> None:
+        self._begin(delivery)
         task = asyncio.create_task(self._handle(delivery))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -242,6 +286,8 @@ class Runner:
                     for stream, ids in list(self._in_flight.items()):
                         await self.group.touch(stream, list(ids))
                     last_touch = loop.time()
+                if self.dispatcher.subscription.in_order:
+                    continue  # claimed by each shard's loop, in its turn
                 for shard in self.shards:
                     if self._busy >= self.options.workers:
                         break

@@ -41,6 +41,8 @@ def faststream_app(
     batch: bool = True,
 ) -> FastStream:
     """A FastStream application consuming ``subscription`` on every shard."""
+    if subscription.in_order:  # two subscribers per shard and a separate claim task
+        raise ValueError(f"{subscription.group!r} must run in log order: use the Runner")
     options = options or RunnerOptions()
     consumer = consumer or consumer_name(subscription.group)
     broker = RedisBroker(redis_url, logger=None)  # type: ignore[arg-type]  # None: no access log per batch

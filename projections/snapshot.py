@@ -6,22 +6,22 @@ event's SSE message on ``{tag}:live``. Because both happen in the same script, a
 receives a message can already read the snapshot it belongs to (read-your-writes for the result
 endpoint), and a crash can never leave a written snapshot whose message was not published.
 
+Under the consumer runner (``snapshot_subscription``) each shard's events are handled in log
+order, so every job's messages are published in version order and SSE clients see no gaps.
 Redelivery is harmless: an event at or below the snapshot's version is a no-op. Out-of-order
-delivery is harmless too: when the snapshot is behind by more than one version, the missing
-events are folded from the job's own stream first, so the snapshot never skips facts.
+delivery (a crashed consumer's entry claimed late) is harmless too: when the snapshot is behind
+by more than one version, the missing events are folded from the job's own stream first, so
+the snapshot never skips facts (the skipped versions' messages are not published late).
 
-Run it under the consumer runner (``snapshot_subscription``) or, in tests and the benchmark,
-with the simple tail loop ``run_snapshot_tail``.
+Tests and the benchmark may run it with the simple tail loop ``run_snapshot_tail`` instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 from functools import partial
 from typing import cast
 
@@ -153,41 +153,17 @@ async def project_snapshot(
     return bool(written)
 
 
-class JobLocks:
-    """One lock per job while it has events in flight: the runner handles many entries at
-    once, and events of one job applied in log order avoid compare-and-set races (a lost race
-    costs a gap read and a re-fold). asyncio locks are FIFO, so arrival order is kept."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, job_id: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(job_id) or (asyncio.Lock(), 0)
-        self._locks[job_id] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[job_id]
-            if users == 1:
-                del self._locks[job_id]
-            else:
-                self._locks[job_id] = (lock, users - 1)
-
-
 def snapshot_subscription(
     redis: aioredis.Redis, layout: Layout, registry: MessageRegistry = schemas.registry
 ) -> Subscription:
-    """The snapshot projector as a consumer-group subscription on every shard's event log."""
-    handler = partial(
-        _handle, redis=redis, layout=layout, registry=registry, cache=ViewCache(),
-        locks=JobLocks(),
-    )
+    """The snapshot projector as a consumer-group subscription on every shard's event log,
+    in log order (a job's live messages leave in version order)."""
+    handler = partial(_handle, redis=redis, layout=layout, registry=registry, cache=ViewCache())
     return Subscription(
         group=SNAPSHOT_GROUP,
         source="events",
         handlers={cls: handler for cls in mapped_classes()},
+        in_order=True,
     )
 
 
@@ -199,12 +175,10 @@ async def _handle(
     layout: Layout,
     registry: MessageRegistry,
     cache: ViewCache,
-    locks: JobLocks,
 ) -> None:
-    async with locks.hold(envelope.aggregate_id):
-        await project_snapshot(
-            envelope, message, redis=redis, layout=layout, registry=registry, cache=cache
-        )
+    await project_snapshot(
+        envelope, message, redis=redis, layout=layout, registry=registry, cache=cache
+    )
 
 
 async def run_snapshot_tail(

@@ -116,6 +116,45 @@ async def test_poison_entry_dead_lettered_and_shard_moves_on(store: EventStore) 
     assert letter.stream == store.layout.keys_for(agg).events
 
 
+async def test_in_order_subscription_keeps_log_order_through_failures(store: EventStore) -> None:
+    """A failed attempt is retried in place, a poison entry dead-lettered, and nothing later
+    on the shard overtakes either; malformed entries do not stop the shard."""
+    handled: list[str] = []
+    blipped: set[str] = set()
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        assert isinstance(message, ItemAdded)
+        if message.name == "poison":
+            raise ValueError("cannot digest poison")
+        if message.name.endswith("3") and message.name not in blipped:
+            blipped.add(message.name)
+            raise ConnectionError("Redis went away for a moment")
+        handled.append(message.name)
+
+    names = [f"n{i}" for i in range(40)]
+    names.insert(20, "poison")
+    agg = await append_items(store, names)
+    shard = store.layout.shard_of(agg)
+    keys = store.layout.keys(shard)
+    garbage = await store.head(shard) + 1
+    await store.redis.xadd(keys.events, {"garbage": "yes"}, id=f"{garbage}-0")
+    await store.redis.set(keys.head, garbage)
+    await append_items(store, ["last"], aggregate=agg)
+    subscription = Subscription("g", "events", {ItemAdded: handle}, in_order=True)
+    in_order = Runner(store.redis, store.layout, test_registry, subscription, options=FAST)
+    async with running(in_order):
+        await wait_for(lambda: "last" in handled)
+    assert handled == [n for n in names if n != "poison"] + ["last"]
+    assert blipped == {"n3", "n13", "n23", "n33"}
+    letters = await DeadLetters(store.redis, store.layout).find(DeadLetterFilter(group="g"))
+    assert sorted(letter.error.split(":")[0] for letter in letters) == [
+        "MalformedEntry", "ValueError"
+    ]
+    assert await store.redis.xlen(keys.retry("g")) == 0  # retried in place
+    pending = await store.redis.xpending(keys.events, "g")
+    assert pending["pending"] == 0
+
+
 async def test_unknown_type_in_log_is_dead_lettered_not_crashed_on(store: EventStore) -> None:
     handled: list[str] = []
 

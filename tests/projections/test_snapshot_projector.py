@@ -174,29 +174,3 @@ async def test_the_view_cache_saves_reads_but_never_decides(
     assert snapshot is not None and snapshot.version == 10 and snapshot.terminal
     assert snapshot == fold(events)  # the same as one uninterrupted fold
     assert cache.get(job) is None  # finished jobs leave the cache
-
-
-@pytest.mark.redis
-async def test_the_subscription_projects_one_job_in_log_order_under_concurrency(
-    store: EventStore, redis_client: aioredis.Redis, layout: Layout, redis_url: str
-) -> None:
-    from projections.snapshot import snapshot_subscription
-
-    job = str(uuid.uuid4())
-    await append(store, job, "alice", *full_scan("alice"))
-    events = await job_events(store, job)
-    subscription = snapshot_subscription(redis_client, layout)
-    listener = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    pubsub = listener.pubsub()
-    await pubsub.subscribe(layout.keys_for(job).live)
-    await pubsub.get_message(timeout=2)
-    try:
-        # As the runner does: every entry handled concurrently, started in log order.
-        await asyncio.gather(*(subscription.handlers[type(m)](e, m) for e, m in events))
-        seqs = []
-        while (published := await pubsub.get_message(timeout=0.5)) is not None:
-            seqs.append(json.loads(published["data"])["seq"])
-        assert seqs == list(range(1, 11))  # each published once, none skipped by a lost race
-    finally:
-        await pubsub.aclose()
-        await listener.aclose()

@@ -1,0 +1,84 @@
+"""The snapshot worker publishes each job's live messages in version order, none missing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import uuid
+from collections import defaultdict
+
+import pytest
+import redis.asyncio as aioredis
+
+import schemas
+from eventstore.consumer import Runner, Subscription
+from eventstore.keys import Layout
+from eventstore.store import EventStore
+from projections.snapshot import snapshot_subscription
+from schemas.envelope import Envelope
+from schemas.registry import Message
+from tests.gateway.helpers import append, full_scan
+
+JOBS = 12
+
+
+def jobs_on_shard(layout: Layout, shard: int, count: int) -> list[str]:
+    jobs: list[str] = []
+    while len(jobs) < count:
+        job = str(uuid.uuid4())
+        if layout.shard_of(job) == shard:
+            jobs.append(job)
+    return jobs
+
+
+def with_blips(subscription: Subscription, versions: set[int]) -> Subscription:
+    """The subscription with one failed attempt (a Redis hiccup) at each job's ``versions``."""
+    blipped: set[tuple[str, int]] = set()
+
+    async def blip(envelope: Envelope, message: Message) -> None:
+        key = (envelope.aggregate_id, envelope.version)
+        if envelope.version in versions and key not in blipped:
+            blipped.add(key)
+            raise ConnectionError("Redis went away for a moment")
+        await subscription.handlers[type(message)](envelope, message)
+
+    return dataclasses.replace(subscription, handlers=dict.fromkeys(subscription.handlers, blip))
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("blips", [set(), {4, 7}], ids=["smooth", "transient-failures"])
+async def test_live_messages_of_one_shard_arrive_in_version_order(
+    redis_client: aioredis.Redis, layout: Layout, redis_url: str, blips: set[int]
+) -> None:
+    store = EventStore(redis_client, layout, schemas.registry)
+    jobs = jobs_on_shard(layout, 0, JOBS)
+    # The worker's default options (many entries in flight at once), not a tuned-down runner.
+    subscription = with_blips(snapshot_subscription(redis_client, layout), blips)
+    runner = Runner(redis_client, layout, schemas.registry, subscription)
+    listener = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    pubsub = listener.pubsub()
+    await pubsub.subscribe(layout.keys(0).live)
+    assert (await pubsub.get_message(timeout=2))["type"] == "subscribe"
+    running = asyncio.create_task(runner.run())
+    received: dict[str, list[int]] = defaultdict(list)
+    try:
+        # Every job appends its ten events one at a time, all jobs at once: the shard log
+        # interleaves them, and the worker reads them in batches while they arrive.
+        async def scan(job: str) -> None:
+            for event in full_scan("alice"):
+                await append(store, job, "alice", event)
+
+        await asyncio.gather(*(scan(job) for job in jobs))
+        # Everything published (none lost, none twice) and then a quiet second.
+        while (published := await pubsub.get_message(timeout=1)) is not None:
+            data = json.loads(published["data"])
+            received[data["job_id"]].append(data["seq"])
+    finally:
+        runner.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await pubsub.aclose()
+        await listener.aclose()
+    assert {job: received[job] for job in jobs} == {job: list(range(1, 11)) for job in jobs}
