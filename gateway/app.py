@@ -83,7 +83,7 @@ ROUTES: list[BaseRoute] = [
     Route("/api/v1/chat/{chat_id}", chat_api.delete_chat, methods=["DELETE"]),
     Route("/api/v1/chat/{chat_id}/messages", chat_api.send_message, methods=["POST"]),
     Route("/api/v1/chat/{job_id}/input", chat_api.provide_input, methods=["POST"]),
-    Route("/api/v1/chat/{job_id}/events", chat_api.chat_events, methods=["GET"]),
+    Route("/api/v1/chat/{job_id}/events", sse.chat_events, methods=["GET"]),
     # the user page, the operations page and its admin API (issue 7)
     *WEB_ROUTES,
 ]

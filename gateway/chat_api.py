@@ -1,4 +1,5 @@
-"""The Chat endpoints of API.md: sessions, messages, input, history, and the turn's SSE stream.
+"""The Chat endpoints of API.md: sessions, messages, input and history (the turn's SSE stream
+is in ``gateway.sse``).
 
 Writes never wait for a model: a session change is one idempotent append to the chat's
 aggregate; a message or an input is one command for the chat worker (202 at once).
@@ -14,38 +15,30 @@ import base64
 import binascii
 import hashlib
 import json
-import logging
 import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sse_starlette import EventSourceResponse
-from sse_starlette.sse import SendTimeoutError
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
 
 import schemas
 from agents.llm.providers import provider_for
 from commands.chat_session import ChatSession, load_chat
 from commands.chat_turn_state import TurnState
 from commands.scan_job import effect_id
-from eventstore.errors import ConcurrencyConflict
 from eventstore.store import ANY
 from gateway.auth import current_user
 from gateway.bodies import parse_body
 from gateway.edge import command_metadata
-from gateway.errors import InvalidRequest, NotFound, NotReady
+from gateway.errors import Conflict, InvalidRequest, NotFound, NotReady
 from gateway.images import public_base
 from gateway.job_reads import record_pending_owner
 from gateway.scan_api import check_image_url
-from gateway.sse import Opened, open_job_stream
 from gateway.state import GatewayState, gateway_state
 from projections import chat as read
-from projections.chat import with_token_recovery
 from schemas.chat import (
     CHAT,
     CHAT_TURN,
@@ -60,22 +53,12 @@ from schemas.chat import (
 )
 from schemas.registry import Command, Event
 
-log = logging.getLogger(__name__)
-
 # uuid5 namespaces of ids derived from (user, idempotency key): a retry gets the same id.
 CHAT_NAMESPACE = uuid.UUID("7d3c1b9e-0a4f-5e62-8c17-3b9f2e6a4d58")
 TURN_NAMESPACE = uuid.UUID("a2e95c4d-6b18-5f03-9d7e-1c4b8f2a6e39")
 IDEMPOTENCY_HEADER = "x-idempotency-key"
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
-
-
-class TurnNotWaiting(ConcurrencyConflict):
-    """``POST /chat/{job}/input`` for a turn that asked nothing (409)."""
-
-    def __init__(self, job_id: str, version: int) -> None:
-        super().__init__(job_id, version, None)
-        self.args = ("this chat turn is not waiting for input",)
 
 
 # -- bodies ----------------------------------------------------------------------------------
@@ -368,7 +351,7 @@ async def provide_input(request: Request) -> JSONResponse:
         job_id, await gw.resources.store.read_aggregate(job_id), schemas.registry
     )
     if not turn.is_waiting or turn.waiting is None:
-        raise TurnNotWaiting(job_id, turn.version)
+        raise Conflict("this chat turn is not waiting for input")
     location = _location(body.data)
     if body.type != "cancel" and turn.waiting.input_type == "location" and location is None:
         raise InvalidRequest("data", "the turn needs {\"latitude\", \"longitude\"}")
@@ -380,41 +363,3 @@ async def provide_input(request: Request) -> JSONResponse:
     # One input per question: a double submit is the same command.
     await _append_command(gw, request, job_id, user_id, command, f"input:{job_id}:{turn.waiting_version}")
     return JSONResponse({"status": "received", "job_id": job_id})
-
-
-# -- the stream ------------------------------------------------------------------------------
-
-
-class _EventStream(EventSourceResponse):
-    """Treats a client that stopped reading as a disconnect."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        except SendTimeoutError:
-            log.info("chat sse: dropped a client that stopped reading")
-
-
-async def chat_events(request: Request) -> Response:
-    """``GET /chat/{job}/events``: the scan stream's exact resume, plus ``token_recovery``
-    instead of the individual deltas when the client has nothing yet."""
-    user_id = await current_user(request)
-    gw = gateway_state(request)
-    job_id = request.path_params["job_id"]
-    if not _ID.fullmatch(job_id):
-        raise NotFound("job not found")
-    owner = await gw.reads.owner(job_id)
-    if owner is None or owner.user_id != user_id or owner.kind not in ("", CHAT_TURN):
-        raise NotFound("job not found")
-    raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-    opened = await open_job_stream(gw.hub, gw.reads, gw.live, job_id, raw)
-    if opened is None:
-        return Response(status_code=204)  # it already has `done`: EventSource stops retrying
-    if opened.stream.sent == 0:  # fresh (or reset): the text so far replaces the client's
-        opened = Opened(opened.stream, with_token_recovery(opened.history), opened.note)
-    return _EventStream(
-        opened.events(gw.metrics, "chat"),
-        ping=0,  # our own named `keepalive` events
-        send_timeout=gw.live.send_timeout_s,
-        background=BackgroundTask(opened.stream.sub.close),
-    )

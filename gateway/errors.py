@@ -8,6 +8,7 @@
     │   ├── UploadExpired        403
     │   └── UploadSignatureInvalid 403
     ├── NotFound                 404  unknown, or another user's (never 403: no oracle)
+    ├── Conflict                 409  the resource is not in a state the request applies to
     ├── PayloadTooLarge          413
     ├── UnsupportedMediaType     415
     ├── InvalidRequest           422  names the field(s)
@@ -65,6 +66,11 @@ class UploadSignatureInvalid(UploadForbidden): ...
 class NotFound(GatewayError): ...
 
 
+class Conflict(GatewayError):
+    """The request is well formed but the resource's state refuses it (e.g. input for a chat
+    turn that asked nothing); ``detail`` says why."""
+
+
 class PayloadTooLarge(GatewayError): ...
 
 
@@ -91,6 +97,7 @@ ERROR_TABLE: dict[type[BaseException], tuple[int | None, str]] = {
     UploadExpired: (403, "upload_url_expired"),
     UploadSignatureInvalid: (403, "invalid_signature"),
     NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
     PayloadTooLarge: (413, "payload_too_large"),
     UnsupportedMediaType: (415, "unsupported_media_type"),
     InvalidRequest: (422, "validation_error"),

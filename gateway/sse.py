@@ -15,6 +15,9 @@ Exact resume, gap-free and duplicate-free:
 seen ``done`` must be able to read its result at once. Live messages need no such wait — the
 projector publishes only after writing the snapshot.
 
+A chat turn's fresh (or reset) connection gets the text so far as one ``token_recovery``
+instead of the individual deltas.
+
 A reconnect to a finished job that already had ``done`` gets ``204`` (EventSource stops
 reconnecting). Unknown jobs and other users' jobs are 404.
 """
@@ -26,7 +29,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -42,7 +45,9 @@ from gateway.job_reads import JobReads
 from gateway.live_hub import LiveHub, Signal, Subscription
 from gateway.metrics import GatewayMetrics
 from gateway.state import LiveConfig, gateway_state
+from projections.chat import with_token_recovery
 from projections.live_view import JobView, LiveEvent, apply_event
+from schemas.chat import CHAT_TURN
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from schemas.scan import SCAN_JOB
@@ -215,19 +220,26 @@ async def open_job_stream(
     return Opened(JobStream(job_id, sub, reads, config, sent=start), history, note)
 
 
-async def _job_events(request: Request, *, stream: str, kinds: frozenset[str] | None) -> Response:
+async def _job_events(
+    request: Request, *, stream: str, kind: str,
+    fresh: Callable[[History], History] | None = None,
+) -> Response:
+    """The stream of a job of ``kind``; ``fresh`` rewrites the history a client that has
+    nothing yet is sent."""
     user_id = await current_user(request)
     gw = gateway_state(request)
     job_id = request.path_params["job_id"]
     if not _JOB_ID.fullmatch(job_id):
         raise NotFound("job not found")
     owner = await gw.reads.owner(job_id)
-    if owner is None or owner.user_id != user_id or (kinds and owner.kind and owner.kind not in kinds):
+    if owner is None or owner.user_id != user_id or owner.kind not in ("", kind):
         raise NotFound("job not found")
     raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     opened = await open_job_stream(gw.hub, gw.reads, gw.live, job_id, raw)
     if opened is None:
         return Response(status_code=204)  # it already has `done`: EventSource stops retrying
+    if fresh is not None and opened.stream.sent == 0:  # fresh (or reset)
+        opened = Opened(opened.stream, fresh(opened.history), opened.note)
     return _EventStream(
         opened.events(gw.metrics, stream),
         ping=0,  # our own `keepalive` events (named, as the client expects)
@@ -245,9 +257,10 @@ def _finished(history: History) -> bool:
 
 
 async def scan_events(request: Request) -> Response:
-    return await _job_events(request, stream="scan", kinds=frozenset({SCAN_JOB}))
+    """``GET /scan/{job}/events``."""
+    return await _job_events(request, stream="scan", kind=SCAN_JOB)
 
 
 async def chat_events(request: Request) -> Response:
-    # Chat turns register their live mappings later; the machinery is the same.
-    return await _job_events(request, stream="chat", kinds=None)
+    """``GET /chat/{job}/events``: the text so far replaces the client's on a fresh connection."""
+    return await _job_events(request, stream="chat", kind=CHAT_TURN, fresh=with_token_recovery)

@@ -137,5 +137,6 @@ async def test_bad_requests(
     job = (await api.post(send, json={"message": "hi"}, headers=alice)).json()["job_id"]
     r = await api.post(f"/api/v1/chat/{job}/input", json={"type": "cancel"}, headers=alice)
     assert r.status_code == 409
+    assert r.json() == {"detail": "this chat turn is not waiting for input", "code": "conflict"}
     r = await api.post("/api/v1/chat/nope/input", json={"type": "cancel"}, headers=alice)
     assert r.status_code == 404
