@@ -23,7 +23,6 @@ from infra.settings import Settings
 log = logging.getLogger(__name__)
 
 DEV: Final = "dev"
-PROVIDERS = ("kakao", "google", "naver")
 MAPS_TO_DEV = ("kakao", "google")
 
 
