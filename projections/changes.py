@@ -11,7 +11,10 @@ Kinds of change, by table and primary key:
 - ``add``: these counters grow by these amounts (created from 0 if missing);
 - ``insert_once``: create the row with these values unless it already exists (first wins);
 - ``execute``: an arbitrary statement, run in order after the changes recorded before it
-  (an escape hatch; ``{model}`` placeholders become the physical table names).
+  (an escape hatch; ``{model}`` placeholders become the physical table names);
+- ``execute_last``: a statement run once at the end of the batch over every value recorded for
+  it (``$1`` is their array): how a handler revisits rows that events of *other* aggregates
+  may have written, e.g. scrubbing the free text of a deleted user's scans.
 
 Rows of *shared* tables (rows that batches of several shards write: a user's points,
 statistics) are written in key order, so concurrent batches never deadlock on them; other tables
@@ -52,9 +55,10 @@ class Changes:
         self.group = group
         self.shared = shared  # tables whose rows several shards write: strict key order
         self._segments: list[dict[tuple[str, Key], _Row] | _Statement] = [{}]
+        self._last: dict[str, set[Any]] = {}
 
     def __bool__(self) -> bool:
-        return any(self._segments_with_content())
+        return bool(self._last) or any(self._segments_with_content())
 
     def _segments_with_content(self) -> list[dict[tuple[str, Key], _Row] | _Statement]:
         return [s for s in self._segments if not isinstance(s, dict) or s]
@@ -102,6 +106,11 @@ class Changes:
         self._segments.append(_Statement(sql, args))
         self._segments.append({})
 
+    def execute_last(self, sql: str, value: Any) -> None:
+        """Run ``sql`` once, after everything else of the batch, with ``$1`` the sorted array of
+        every ``value`` recorded for it; ``{model}`` names a table."""
+        self._last.setdefault(sql, set()).add(value)
+
     async def write(self, conn: Conn, suffix: str) -> int:
         """Write everything to the tables of version ``suffix``; returns statements' rows."""
         written = 0
@@ -114,6 +123,9 @@ class Changes:
             for sql, rows in self._statements(segment, names):
                 await conn.executemany(sql, rows)
                 written += len(rows)
+        for sql, values in self._last.items():
+            await conn.execute(sql.format(**names), sorted(values))
+            written += 1
         return written
 
     def _statements(

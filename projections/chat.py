@@ -41,13 +41,41 @@ from schemas.chat import (
 )
 from schemas.envelope import Envelope
 from schemas.registry import Message
+from schemas.users import UserDeleted
 
 if TYPE_CHECKING:
     from readmodels.db import Conn, Pool
 
     Executor: TypeAlias = Pool | Conn
 
-CHAT = Projection("chat", 1, tables.CHAT)
+CHAT = Projection("chat", tables.CHAT.code_version, tables.CHAT, shared=frozenset({"chat_users"}))
+
+# A deleted user's own words leave the read model: chat titles and previews, and the content
+# and image of the messages they typed (ids, roles, counts and times stay). Chats and the
+# deletion come from different shards, in any order: as in ``projections.scans``, both write
+# the user's ``chat_users`` row or the chat's row, and every batch ends with these scrubs.
+_ERASED = (
+    " FROM {chat_users} u WHERE u.user_id = s.user_id AND u.erased_at IS NOT NULL AND s.%s"
+    " = ANY($1::text[])"
+)
+# Every session of the user, even one with nothing to scrub: the row lock is what orders this
+# batch after a concurrent one that is adding a message to it.
+_SCRUB_SESSIONS = "UPDATE {chat_sessions} s SET title = NULL, preview = NULL" + _ERASED
+_SCRUB_MESSAGES = (
+    "UPDATE {chat_messages} m SET content = '', image_url = NULL"
+    " FROM {chat_sessions} s, {chat_users} u WHERE m.chat_id = s.id AND m.role = 'user'"
+    " AND (m.content <> '' OR m.image_url IS NOT NULL)"
+    " AND u.user_id = s.user_id AND u.erased_at IS NOT NULL AND s.%s = ANY($1::text[])"
+)
+SCRUB_BY_CHAT = (_SCRUB_SESSIONS % "id", _SCRUB_MESSAGES % "id")
+SCRUB_BY_USER = (_SCRUB_SESSIONS % "user_id", _SCRUB_MESSAGES % "user_id")
+
+
+def _scrub(changes: Changes, statements: tuple[str, str], key: str) -> None:
+    # Sessions first: waiting for their row locks orders this batch after a concurrent one
+    # that wrote the chat, and the message scrub that follows then sees its messages.
+    for sql in statements:
+        changes.execute_last(sql, key)
 
 
 # -- the read model --------------------------------------------------------------------------
@@ -59,6 +87,8 @@ def _created(changes: Changes, event: ChatCreated, envelope: Envelope) -> None:
         "chat_sessions", envelope.aggregate_id, user_id=event.user_id, title=event.title,
         created_at=event_time(envelope), deleted=False,
     )
+    changes.add("chat_users", event.user_id, chats=1)
+    _scrub(changes, SCRUB_BY_CHAT, envelope.aggregate_id)
 
 
 # Later events of a chat UPDATE its row rather than upsert it: the row's NOT NULL columns
@@ -70,6 +100,7 @@ def _renamed(changes: Changes, event: ChatRenamed, envelope: Envelope) -> None:
     changes.execute(
         "UPDATE {chat_sessions} SET title = $2 WHERE id = $1", envelope.aggregate_id, event.title
     )
+    _scrub(changes, SCRUB_BY_CHAT, envelope.aggregate_id)
 
 
 @CHAT.on(ChatDeleted)
@@ -94,6 +125,13 @@ def _message(changes: Changes, event: MessageRecorded, envelope: Envelope) -> No
         " message_count = message_count + 1, title = coalesce(title, $4) WHERE id = $1",
         envelope.aggregate_id, clip(event.content, PREVIEW_CHARS), at, title,
     )
+    _scrub(changes, SCRUB_BY_CHAT, envelope.aggregate_id)
+
+
+@CHAT.on(UserDeleted)
+def _user_deleted(changes: Changes, event: UserDeleted, envelope: Envelope) -> None:
+    changes.set("chat_users", envelope.aggregate_id, erased_at=event_time(envelope))
+    _scrub(changes, SCRUB_BY_USER, envelope.aggregate_id)
 
 
 # -- queries ---------------------------------------------------------------------------------

@@ -1,4 +1,11 @@
-"""The ``scans`` read model: one row per scan job, what ``GET /scan/{job}/result`` serves."""
+"""The ``scans`` read model: one row per scan job, what ``GET /scan/{job}/result`` serves.
+
+A deleted user's free text (``user_input``) and image URL are scrubbed from their scans; ids,
+statuses, results and timestamps stay, so statistics do not change. Scans and the deletion come
+from different shards, projected in any order: both write the user's ``scan_users`` row (so
+concurrent batches serialise on it), and each batch ends by scrubbing the rows it may have
+written for an erased user (``Changes.execute_last``).
+"""
 
 from __future__ import annotations
 
@@ -21,8 +28,17 @@ from schemas.scan import (
     StageStarted,
     VisionCompleted,
 )
+from schemas.users import UserDeleted
 
-SCANS = Projection("scans", 1, tables.SCANS)
+SCANS = Projection("scans", tables.SCANS.code_version, tables.SCANS, shared=frozenset({"scan_users"}))
+
+_SCRUB = (
+    "UPDATE {scans} s SET user_input = NULL, image_url = NULL FROM {scan_users} u"
+    " WHERE u.user_id = s.user_id AND u.erased_at IS NOT NULL"
+    " AND (s.image_url IS NOT NULL OR s.user_input IS NOT NULL)"
+)
+SCRUB_JOBS = _SCRUB + " AND s.job_id = ANY($1::text[])"
+SCRUB_USERS = _SCRUB + " AND s.user_id = ANY($1::text[])"
 
 
 def _dump(value: Any) -> str | None:
@@ -52,6 +68,14 @@ def _queued(changes: Changes, event: ScanQueued, envelope: Envelope) -> None:
         user_input=event.user_input,
         created_at=event_time(envelope),
     )
+    changes.add("scan_users", event.user_id, scans=1)
+    changes.execute_last(SCRUB_JOBS, envelope.aggregate_id)
+
+
+@SCANS.on(UserDeleted)
+def _user_deleted(changes: Changes, event: UserDeleted, envelope: Envelope) -> None:
+    changes.set("scan_users", envelope.aggregate_id, erased_at=event_time(envelope))
+    changes.execute_last(SCRUB_USERS, envelope.aggregate_id)
 
 
 @SCANS.on(StageStarted)

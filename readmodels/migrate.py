@@ -1,6 +1,7 @@
 """Idempotent schema migrations: the ``*.sql`` files of ``readmodels/migrations``, in name order,
 each applied once (recorded in ``schema_migrations``), then version 1 of every read-model group
-for groups that have no version yet (tables plus their reader views).
+for groups that have no version yet (tables plus their reader views), recorded as built by
+the group's ``code_version``.
 
 Safe to run from several processes at once: a transaction-scoped advisory lock serialises them.
 """
@@ -16,8 +17,6 @@ from readmodels.tables import GROUPS, TableGroup
 
 if TYPE_CHECKING:
     from readmodels.db import Conn, Pool
-
-INITIAL_CODE_VERSION = 1
 
 
 def migration_files() -> list[tuple[str, str]]:
@@ -52,7 +51,7 @@ async def migrate_connection(conn: Conn, groups: list[TableGroup] | None = None)
             applied_now.append(name)
         for group in groups if groups is not None else list(GROUPS.values()):
             if await versions.active_version(conn, group.name) is None:
-                version = await versions.create_version(conn, group, INITIAL_CODE_VERSION)
+                version = await versions.create_version(conn, group, group.code_version)
                 await versions.activate(conn, group, version)
                 applied_now.append(f"{group.name}_v{version}")
     return applied_now

@@ -55,6 +55,9 @@ class TableGroup:
 
     name: str
     tables: tuple[TableSpec, ...]
+    # The code version (``Projection.version``) of the projection that fills these tables:
+    # migrations record it for a group's first tables, so a fresh deployment needs no rebuild.
+    code_version: int = 1
 
     def table(self, name: str) -> TableSpec:
         for spec in self.tables:
@@ -88,7 +91,17 @@ SCANS = TableGroup(
                finished_at timestamptz""",
             ("user_id, created_at",),
         ),
+        TableSpec(
+            "scan_users",
+            ("user_id",),
+            # Per user: written by every scan and by the deletion, so the two serialise on
+            # this row whatever shards they come from (docs/PRIVACY.md).
+            """user_id text NOT NULL,
+               scans integer NOT NULL DEFAULT 0,
+               erased_at timestamptz""",
+        ),
     ),
+    code_version=2,  # 2: scan_users, and deleted users' free text scrubbed
 )
 
 USERS = TableGroup(
@@ -173,7 +186,16 @@ CHAT = TableGroup(
                created_at timestamptz NOT NULL""",
             ("chat_id, created_at",),
         ),
+        TableSpec(
+            "chat_users",
+            ("user_id",),
+            # Per user, like scan_users: chats and the deletion serialise on this row.
+            """user_id text NOT NULL,
+               chats integer NOT NULL DEFAULT 0,
+               erased_at timestamptz""",
+        ),
     ),
+    code_version=2,  # 2: chat_users, and deleted users' typed text scrubbed
 )
 
 GROUPS: dict[str, TableGroup] = {g.name: g for g in (SCANS, USERS, CHARACTERS, STATS, CHAT)}

@@ -7,6 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
+from projections.builtin import PROJECTIONS
 from readmodels import versions
 from readmodels.catalog import FALLBACK_CHARACTERS, seed_catalog
 from readmodels.db import create_pool
@@ -32,6 +33,19 @@ async def test_migrate_twice_applies_nothing_the_second_time(pool: asyncpg.Pool)
                     spec.name,
                 )
                 assert kind == "VIEW"
+
+
+async def test_first_tables_are_built_by_the_code_version_of_their_projection(
+    pool: asyncpg.Pool,
+) -> None:
+    # Otherwise a fresh deployment's projectors would refuse its tables as stale.
+    async with pool.acquire() as conn:
+        for projection in PROJECTIONS.values():
+            built_by = await conn.fetchval(
+                "SELECT code_version FROM projection_versions WHERE name = $1 AND version = 1",
+                projection.name,
+            )
+            assert built_by == projection.version == projection.group.code_version
 
 
 async def test_concurrent_migrations_serialise(database_url: str) -> None:
