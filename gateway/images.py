@@ -3,9 +3,14 @@
 ``POST /api/v1/images/{channel}`` hands out a signed, expiring ``PUT`` URL for a fresh key;
 ``PUT /uploads/<key>?expires&ct&sig`` stores the body (no cookies: the URL is the credential;
 403 only here, never elsewhere); ``GET /media/<key>`` serves it (the ``cdn_url``).
+
+Every key handed out is first added to its user's set ``{<ns>:media}:owner:<user id>``, so that
+deleting the account can delete the user's images (``erase_user_media``, docs/PRIVACY.md).
 """
 
 from __future__ import annotations
+
+from typing import cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -20,7 +25,7 @@ from gateway.errors import (
     UploadSignatureInvalid,
 )
 from gateway.signing import signed_upload_url, verify_upload
-from gateway.state import gateway_state
+from gateway.state import GatewayState, gateway_state
 from infra.media import (
     CHANNELS,
     SNIFF_BYTES,
@@ -47,8 +52,25 @@ def public_base(request: Request, settings: Settings) -> str:
     return (settings.public_url or str(request.base_url)).rstrip("/")
 
 
+def owner_key(namespace: str, user_id: str) -> str:
+    """The Redis set of the media keys handed out to ``user_id``."""
+    return "{" + f"{namespace}:media" + "}" + f":owner:{user_id}"
+
+
+async def erase_user_media(gw: GatewayState, user_id: str) -> int:
+    """Delete every image ``user_id`` was given an upload URL for; returns how many keys.
+    Idempotent: the set goes last, so an interrupted erase is finished by the next call."""
+    redis = gw.resources.redis
+    owned = owner_key(gw.resources.settings.namespace, user_id)
+    keys = cast(set[str], await redis.smembers(owned))
+    for key in sorted(keys):
+        await gw.resources.media.delete(key)
+    await redis.delete(owned)
+    return len(keys)
+
+
 async def create_upload(request: Request) -> JSONResponse:
-    await current_user(request)
+    user_id = await current_user(request)
     gw = gateway_state(request)
     settings = gw.resources.settings
     channel = request.path_params["channel"]
@@ -59,6 +81,8 @@ async def create_upload(request: Request) -> JSONResponse:
     if content_type is None:
         raise UnsupportedMediaType(f"content_type {body.content_type!r}: only {ALLOWED}")
     key = new_key(channel, content_type)
+    # Before the URL exists: no stored image is ever missing from its owner's set.
+    await gw.resources.redis.sadd(owner_key(settings.namespace, user_id), key)
     base = public_base(request, settings)
     upload_url, expires = signed_upload_url(
         base, settings.secret_key, key, content_type, settings.upload_ttl_s

@@ -26,6 +26,7 @@ from gateway.auth_api import clear_auth_cookies, revoke_presented
 from gateway.bodies import parse_body
 from gateway.edge import command_metadata, is_https
 from gateway.errors import NotFound
+from gateway.images import erase_user_media
 from gateway.query_api import PG_ERRORS, covers, iso
 from gateway.state import GatewayState, gateway_state
 from readmodels import queries
@@ -118,8 +119,8 @@ async def patch_me(request: Request) -> JSONResponse:
 
 
 async def delete_me(request: Request) -> Response:
-    """``DELETE /users/me`` → 204: personal fields erased, read models anonymised, every token
-    of the user revoked."""
+    """``DELETE /users/me`` → 204: personal fields and uploaded images erased, read models
+    anonymised and scrubbed of the user's free text, every token of the user revoked."""
     user_id = await current_user(request)
     gw = gateway_state(request)
     settings = gw.resources.settings
@@ -129,6 +130,9 @@ async def delete_me(request: Request) -> Response:
     )
     if not known:
         raise NotFound("user not found")
+    # Before the tokens are revoked: if this fails or the process dies, the account is marked
+    # deleted but the same token can repeat the (idempotent) request until it answers 204.
+    await erase_user_media(gw, user_id)
     await revoke_presented(request)
     await auth_store(request).cut_off_user(user_id, settings.refresh_token_ttl_s)
     response = Response(status_code=204)

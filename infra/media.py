@@ -122,6 +122,10 @@ class MediaStore(Protocol):
         """Whether something is stored under ``key``."""
         ...
 
+    async def delete(self, key: str) -> None:
+        """Remove what is stored under ``key`` (idempotent: nothing stored is fine)."""
+        ...
+
 
 def _checked(key: str) -> str:
     if not is_valid_key(key):
@@ -146,6 +150,9 @@ class InMemoryMediaStore:
 
     async def exists(self, key: str) -> bool:
         return key in self.items
+
+    async def delete(self, key: str) -> None:
+        self.items.pop(_checked(key), None)
 
 
 class FileMediaStore:
@@ -184,3 +191,6 @@ class FileMediaStore:
 
     async def exists(self, key: str) -> bool:
         return is_valid_key(key) and await asyncio.to_thread(self._path(key).is_file)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, missing_ok=True)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from gateway.signing import signed_upload_url
-from infra.media import FileMediaStore, key_from_url, sniff_image_type
+from infra.media import FileMediaStore, InMemoryMediaStore, key_from_url, sniff_image_type
 from infra.settings import Settings
 from tests.gateway.helpers import JPEG, PNG
 
@@ -210,3 +210,16 @@ async def test_file_store_roundtrip(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "media" / "chat").iterdir()] == [key.split("/")[1]]
     with pytest.raises(ValueError):
         await store.put("../escape.png", PNG)
+    await store.delete(key)
+    await store.delete(key)  # idempotent
+    assert await store.get(key) is None and not await store.exists(key)
+
+
+async def test_in_memory_store_deletes_like_the_file_store() -> None:
+    store = InMemoryMediaStore()
+    key = "scan/" + "c" * 32 + ".png"
+    await store.put(key, PNG)
+    assert await store.exists(key)
+    await store.delete(key)
+    await store.delete(key)
+    assert await store.get(key) is None and not await store.exists(key)

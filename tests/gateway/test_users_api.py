@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,9 +17,15 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 import schemas
+from commands.chat_scripted import ScriptedChatGraph
+from commands.chat_worker import chat_subscription
+from commands.workers import build_runner
+from eventstore.consumer import Runner, RunnerOptions
 from eventstore.keys import Layout
 from gateway.app import create_app
 from gateway.auth_tokens import bearer
+from infra.bootstrap import open_resources
+from infra.media import FileMediaStore
 from infra.settings import Settings
 from projections.builtin import select
 from projections.context import ReadSide
@@ -28,7 +35,7 @@ from projections.worker import ProjectorOptions
 from readmodels import queries
 from schemas.envelope import Envelope
 from tests.gateway.conftest import FAST
-from tests.gateway.helpers import asgi_client
+from tests.gateway.helpers import PNG, asgi_client
 from tests.gateway.oauth_stub.browser import dev_login
 from tests.projections.helpers import wait_caught_up
 from tests.readmodels.pg import migrated_pool
@@ -38,6 +45,8 @@ pytestmark = pytest.mark.redis
 NICK = "분리수거왕"
 PHONE = "010-5555-1212"
 NEW_NICK = "새닉네임"
+SCAN_TEXT = "우리 집 베란다에서 찍은 페트병"
+CHAT_TEXT = "아파트 302호 앞 분리수거함에 버려도 되나요?"
 
 
 async def login(client: httpx.AsyncClient, nickname: str = NICK) -> dict[str, Any]:
@@ -189,13 +198,62 @@ async def table_texts(pool: asyncpg.Pool) -> str:
     return "\n".join(out)
 
 
+@contextlib.asynccontextmanager
+async def workers(settings: Settings) -> AsyncIterator[None]:
+    """The scan worker and a chat worker whose answers do not quote the question."""
+    async with open_resources(settings) as resources:
+        graph = ScriptedChatGraph(answer_for=lambda turn: "투명 페트병은 라벨을 떼고 버려요.")
+        runners = [build_runner("scan", resources), Runner(
+            resources.redis, resources.layout, schemas.registry,
+            chat_subscription(resources.store, graph),
+            options=RunnerOptions(block_ms=100, claim_interval_s=0.1),
+        )]
+        tasks = [asyncio.create_task(r.run()) for r in runners]
+        try:
+            yield
+        finally:
+            for runner in runners:
+                runner.stop()
+            await asyncio.wait_for(asyncio.gather(*tasks), 10)
+
+
+async def scan_and_chat(client: httpx.AsyncClient) -> tuple[str, str]:
+    """An uploaded image scanned with typed text, and a chat message; (media key, chat id)."""
+    ticket = (await client.post("/api/v1/images/scan",
+                                json={"filename": "a.png", "content_type": "image/png"})).json()
+    r = await client.put(ticket["upload_url"], content=PNG,
+                         headers={"Content-Type": "image/png"})
+    assert r.status_code == 200, r.text
+    r = await client.post("/api/v1/scan", json={"image_url": ticket["cdn_url"],
+                                                "user_input": SCAN_TEXT})
+    assert r.status_code == 202, r.text
+    chat_id = (await client.post("/api/v1/chat", json={})).json()["id"]
+    r = await client.post(f"/api/v1/chat/{chat_id}/messages", json={"message": CHAT_TEXT})
+    assert r.status_code == 202, r.text
+    return str(ticket["key"]), str(chat_id)
+
+
+async def wait_for_text(side: ReadSide, *texts: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await table_texts(side.pool)
+        if all(text in found for text in texts):
+            return
+        assert time.monotonic() < deadline, f"{texts} never reached the read models"
+        await asyncio.sleep(0.1)
+
+
 @pytest.mark.postgres
 async def test_profile_from_the_read_model_and_anonymised_after_delete(
     pg_settings: Settings,
 ) -> None:
-    async with projectors(pg_settings) as side, \
+    async with projectors(pg_settings) as side, workers(pg_settings), \
             asgi_client(create_app(pg_settings, live=FAST)) as client:
         me = await login(client)  # answered from the log: the model may not have it yet
+        key, chat_id = await scan_and_chat(client)
+        media = FileMediaStore(pg_settings.data_dir / "media")
+        assert await media.exists(key)
+        await wait_for_text(side, SCAN_TEXT, CHAT_TEXT, key)  # control: the check can fail
         await client.patch("/api/v1/users/me", json={"phone_number": PHONE})
         await wait_caught_up(side, names=["users"])
         row = await queries.get_user(side.pool, me["user_id"])
@@ -205,10 +263,19 @@ async def test_profile_from_the_read_model_and_anonymised_after_delete(
         assert served["last_login_at"] == me["last_login_at"]
 
         assert (await client.delete("/api/v1/users/me")).status_code == 204
-        await wait_caught_up(side, names=["users"])
+        await wait_caught_up(side, names=["users", "scans", "chat"])
         row = await queries.get_user(side.pool, me["user_id"])
         assert row is not None and row.deleted
         assert (row.username, row.nickname, row.phone_number) == (None, None, None)
         texts = await table_texts(side.pool)
         assert me["user_id"] in texts  # the anonymised row is there (control)
-        assert NICK not in texts and PHONE not in texts
+        for personal in (NICK, PHONE, SCAN_TEXT, CHAT_TEXT, key):
+            assert personal not in texts
+        # What is not personal stays: the scan, the chat and its two messages.
+        scan = await side.pool.fetchrow("SELECT * FROM scans WHERE user_id = $1", me["user_id"])
+        assert scan is not None and scan["created_at"] is not None
+        chat = await side.pool.fetchrow("SELECT * FROM chat_sessions WHERE id = $1", chat_id)
+        assert chat is not None and chat["message_count"] == 2
+        assert not await media.exists(key)
+        assert not list((pg_settings.data_dir / "media").rglob("*.png"))
+        assert (await client.get(f"/media/{key}")).status_code == 404
