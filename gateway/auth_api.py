@@ -1,8 +1,10 @@
 """The auth routes of API.md: start a login, the provider's callback, refresh, logout.
 
 ``GET /auth/{provider}`` stores a random ``state`` (with the frontend origin and the callback
-URL) in Redis for a few minutes and returns the provider's authorization URL; the callback takes
-that state back exactly once, exchanges the code, signs the user in (registering them on the
+URL) in Redis for a few minutes, binds it to the browser that asked with a short-lived HttpOnly
+cookie, and returns the provider's authorization URL; the callback accepts the state only from
+that browser (no login CSRF: a link carrying someone else's code and state signs nobody in),
+takes it back exactly once, exchanges the code, signs the user in (registering them on the
 first login) and sets both cookies before redirecting to ``<origin>/#/home``. Any failure
 redirects to ``<origin>/#/login``, never to a URL the request chose: origins come from the
 allow-list only.
@@ -39,6 +41,8 @@ from infra.settings import Settings
 log = logging.getLogger(__name__)
 
 FRONTEND_ORIGIN_HEADER = "x-frontend-origin"
+LOGIN_COOKIE = "s_login"  # the state of the login this browser started
+LOGIN_COOKIE_PATH = "/api/v1/auth"
 DEV_CODE_TTL_S = 120
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -101,7 +105,18 @@ async def start_login(request: Request) -> JSONResponse:
     login = LoginState(provider, name, origin, redirect_uri, expires)
     await auth_store(request).put_state(state, login, settings.oauth_state_ttl_s)
     data = {"provider": provider, "state": state, "authorization_url": url, "expires_at": iso(expires)}
-    return JSONResponse({"success": True, "data": data}, headers=NO_STORE)
+    response = JSONResponse({"success": True, "data": data}, headers=NO_STORE)
+    response.set_cookie(
+        LOGIN_COOKIE, state, max_age=settings.oauth_state_ttl_s, path=LOGIN_COOKIE_PATH,
+        httponly=True, samesite="lax", secure=_secure(request),
+    )
+    return response
+
+
+def started_here(request: Request, state: str) -> bool:
+    """Whether this browser started the login ``state`` names (its login cookie holds it)."""
+    bound = request.cookies.get(LOGIN_COOKIE, "")
+    return bool(state) and secrets.compare_digest(bound.encode(), state.encode())
 
 
 async def callback(request: Request) -> Response:
@@ -111,18 +126,21 @@ async def callback(request: Request) -> Response:
     provider = request.path_params["provider"]
     store = auth_store(request)
     state = request.query_params.get("state", "")
-    login = await store.take_state(state) if state else None
+    if not started_here(request, state):
+        log.warning("auth callback: state for %s not started by this browser", provider)
+        return _to_frontend(request, frontend_default(request, settings), "login")
+    login = await store.take_state(state)
     if login is None or login.provider != provider:
         log.info("auth callback: unknown or used state for %s", provider)
-        return _to_frontend(frontend_default(request, settings), "login")
+        return _to_frontend(request, frontend_default(request, settings), "login")
     code = request.query_params.get("code", "")
     if request.query_params.get("error") or not code:
-        return _to_frontend(login.origin, "login")
+        return _to_frontend(request, login.origin, "login")
     try:
         identity = await _identity(request, login, code, state)
     except OAuthError as exc:
         log.warning("auth callback: %s sign-in failed: %s", provider, exc)
-        return _to_frontend(login.origin, "login")
+        return _to_frontend(request, login.origin, "login")
     res = gw.resources
     signed = await sign_in(
         identity, store=res.store, vault=RedisProfileVault(res.redis, settings.namespace),
@@ -130,7 +148,7 @@ async def callback(request: Request) -> Response:
     )
     log.info("auth: user %s signed in with %s (new: %s)", signed.user_id, identity.provider,
              signed.registered)
-    response = _to_frontend(login.origin, "home")
+    response = _to_frontend(request, login.origin, "home")
     set_auth_cookies(response, token_codec(settings).issue(signed.user_id), secure=_secure(request))
     return response
 
@@ -220,8 +238,14 @@ def frontend_default(request: Request, settings: Settings) -> str:
     return settings.cors_origins[0] if settings.cors_origins else public_base(request, settings)
 
 
-def _to_frontend(origin: str, page: str) -> RedirectResponse:
-    return RedirectResponse(f"{origin}/#/{page}", status_code=302, headers=NO_STORE)
+def _to_frontend(request: Request, origin: str, page: str) -> RedirectResponse:
+    """The callback's answer: back to the frontend, with the spent login cookie removed."""
+    response = RedirectResponse(f"{origin}/#/{page}", status_code=302, headers=NO_STORE)
+    response.delete_cookie(
+        LOGIN_COOKIE, path=LOGIN_COOKIE_PATH, httponly=True, samesite="lax",
+        secure=_secure(request),
+    )
+    return response
 
 
 def _secure(request: Request) -> bool:

@@ -37,7 +37,9 @@ async def test_dev_login_in_a_browser_like_flow_over_http(settings: Settings) ->
             assert callback.status_code == 302
             assert callback.headers["location"] == f"{FRONTEND}/#/home"
             cookies = set_cookies(callback)
-            assert set(cookies) == {"s_access", "s_refresh"}
+            assert set(cookies) == {"s_access", "s_refresh", "s_login"}
+            spent = cookies.pop("s_login")["s_login"]  # the login cookie, removed once used
+            assert (spent["max-age"], spent["path"]) == ("0", "/api/v1/auth")
             for name, jar in cookies.items():
                 morsel = jar[name]
                 assert morsel["httponly"] is True
@@ -55,6 +57,31 @@ async def test_dev_login_in_a_browser_like_flow_over_http(settings: Settings) ->
             assert body["provider"] == "dev"
             assert body["phone_number"] is None
             assert body["last_login_at"]
+
+
+async def test_a_callback_link_from_another_browser_signs_nobody_in(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Login CSRF: an attacker starts a login, consents as themselves, and sends the victim the
+    callback link. The victim's browser did not start that login, so nobody is signed in there,
+    and the attacker's own login is not spent by the attempt."""
+    data = await start_login(client)
+    assert client.cookies.get("s_login") == data["state"]
+    submit = await client.post(
+        "/api/v1/auth/dev/authorize", data={"state": data["state"], "nickname": "attacker"}
+    )
+    link = submit.headers["location"]
+    async with asgi_client(create_app(settings, live=FAST)) as victim:
+        r = await victim.get(link)
+        assert (r.status_code, r.headers["location"]) == (302, f"{FRONTEND}/#/login")
+        assert not {"s_access", "s_refresh"} & set(set_cookies(r))
+        assert (await victim.get("/api/v1/users/me")).status_code == 401
+        # a login the victim started does not make the attacker's state theirs either
+        await start_login(victim)
+        r = await victim.get(link)
+        assert r.headers["location"] == f"{FRONTEND}/#/login"
+    r = await client.get(link)
+    assert r.headers["location"] == f"{FRONTEND}/#/home"
 
 
 async def test_start_login_shape_and_allowed_origins(client: httpx.AsyncClient) -> None:
@@ -78,10 +105,12 @@ async def test_a_state_is_used_once_and_failures_go_to_login(client: httpx.Async
     )
     first = await client.get(submit.headers["location"])
     assert first.headers["location"] == f"{FRONTEND}/#/home"
+    assert "s_login" not in client.cookies  # the spent login cookie is removed
     client.cookies.clear()
-    again = await client.get(submit.headers["location"])  # same code and state, replayed
+    # same code and state replayed, even with the login cookie put back by hand
+    again = await client.get(submit.headers["location"], headers={"cookie": f"s_login={data['state']}"})
     assert (again.status_code, again.headers["location"]) == (302, f"{FRONTEND}/#/login")
-    assert "set-cookie" not in again.headers
+    assert not {"s_access", "s_refresh"} & set(set_cookies(again))
     forged = await client.get("/api/v1/auth/kakao/callback", params={"code": "x", "state": "nope"})
     assert forged.headers["location"] == f"{FRONTEND}/#/login"
     # a real state but a code nobody issued
