@@ -2,9 +2,11 @@
 
 A deleted user's free text (``user_input``) and image URL are scrubbed from their scans; ids,
 statuses, results and timestamps stay, so statistics do not change. Scans and the deletion come
-from different shards, projected in any order: both write the user's ``scan_users`` row (so
-concurrent batches serialise on it), and each batch ends by scrubbing the rows it may have
-written for an erased user (``Changes.execute_last``).
+from different shards, projected in any order, so they meet on the user's ``scan_users`` row: the
+deletion updates it (an exclusive row lock), and a batch of new scans ends by making sure the
+row exists, then share-locking it and scrubbing its own rows if the user is erased
+(``Changes.execute_last``). Whichever commits second sees the other's writes; batches of
+scans lock rows in share mode only, so they never wait for each other.
 """
 
 from __future__ import annotations
@@ -37,7 +39,14 @@ _SCRUB = (
     " WHERE u.user_id = s.user_id AND u.erased_at IS NOT NULL"
     " AND (s.image_url IS NOT NULL OR s.user_input IS NOT NULL)"
 )
-SCRUB_JOBS = _SCRUB + " AND s.job_id = ANY($1::text[])"
+_USERS_OF_JOBS = "SELECT DISTINCT user_id FROM {scans} WHERE job_id = ANY($1::text[])"
+# The end of a batch with new scans, three statements: each later one's snapshot must include
+# what a concurrent deletion committed while the earlier one waited for it.
+NEW_SCANS = (
+    f"INSERT INTO {{scan_users}} (user_id) {_USERS_OF_JOBS} ORDER BY 1 ON CONFLICT DO NOTHING",
+    f"SELECT 1 FROM {{scan_users}} WHERE user_id IN ({_USERS_OF_JOBS}) ORDER BY user_id FOR SHARE",
+    _SCRUB + " AND s.job_id = ANY($1::text[])",
+)
 SCRUB_USERS = _SCRUB + " AND s.user_id = ANY($1::text[])"
 
 
@@ -68,8 +77,8 @@ def _queued(changes: Changes, event: ScanQueued, envelope: Envelope) -> None:
         user_input=event.user_input,
         created_at=event_time(envelope),
     )
-    changes.add("scan_users", event.user_id, scans=1)
-    changes.execute_last(SCRUB_JOBS, envelope.aggregate_id)
+    for sql in NEW_SCANS:
+        changes.execute_last(sql, envelope.aggregate_id)
 
 
 @SCANS.on(UserDeleted)

@@ -94,10 +94,9 @@ SCANS = TableGroup(
         TableSpec(
             "scan_users",
             ("user_id",),
-            # Per user: written by every scan and by the deletion, so the two serialise on
-            # this row whatever shards they come from (docs/PRIVACY.md).
+            # Per user with scans: new scans share-lock it, the deletion updates it, so the
+            # two serialise on this row whatever shards they come from (docs/PRIVACY.md).
             """user_id text NOT NULL,
-               scans integer NOT NULL DEFAULT 0,
                erased_at timestamptz""",
         ),
     ),

@@ -3,13 +3,16 @@ shard and the scan's or chat's shard is projected first (as in a rebuild or a la
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
 from eventstore.store import ANY, EventStore
 from projections.chat import CHAT
+from projections.commit import apply_batch, ensure_checkpoints
 from projections.context import ReadSide
+from projections.reading import ShardReader
 from projections.replay import heads, replay
 from projections.scans import SCANS
 from schemas.chat import CHAT as CHAT_AGGREGATE
@@ -97,3 +100,39 @@ async def test_other_users_keep_their_text(side: ReadSide, store: EventStore) ->
     await project_shards(side, sorted(set((await heads(side)).keys())))
     rows = await side.pool.fetch("SELECT job_id, user_input FROM scans")
     assert {r["job_id"]: r["user_input"] for r in rows} == {job: None, other_job: TYPED}
+
+
+@pytest.mark.parametrize("known_user", [False, True])
+@pytest.mark.parametrize("deletion_first", [True, False])
+async def test_a_deletion_and_a_new_scan_in_concurrent_transactions(
+    side: ReadSide, store: EventStore, deletion_first: bool, known_user: bool
+) -> None:
+    """The deletion's batch and a batch with the user's new scan (two shards, two projector
+    processes) are in flight at once; whichever commits second still leaves no typed text."""
+    user, job, earlier = distinct_shards(side)
+    if known_user:  # the user's row exists already, from an earlier, projected scan
+        await append(store, earlier, SCAN_JOB, [ScanQueued(user_id=user, image_url=IMAGE)])
+        await project_shards(side, [side.layout.shard_of(earlier)])
+    await append(store, job, SCAN_JOB, [ScanQueued(user_id=user, image_url=IMAGE,
+                                                   user_input=TYPED)])
+    await append(store, user, USER, [UserDeleted()])
+    reader = ShardReader(side.redis, side.layout, side.registry, SCANS.wire_names(side.registry))
+    async with side.pool.acquire() as conn:
+        await ensure_checkpoints(conn, "scans", "v1", range(side.layout.shards))
+    first, second = (user, job) if deletion_first else (job, user)
+
+    async def apply(conn: object, aggregate: str) -> None:
+        shard = side.layout.shard_of(aggregate)
+        batch = await reader.read(shard, 0, 100)
+        await apply_batch(conn, SCANS, reader, "v1", batch)  # type: ignore[arg-type]
+
+    async with side.pool.acquire() as one, side.pool.acquire() as two:
+        held = one.transaction()
+        await held.start()
+        await apply(one, first)  # written, not committed
+        other = asyncio.create_task(apply(two, second))
+        await asyncio.sleep(0.3)  # the second batch runs up to the user's row and waits there
+        await held.commit()
+        await other
+    rows = await side.pool.fetch("SELECT user_input, image_url FROM scans WHERE user_id = $1", user)
+    assert [tuple(r) for r in rows] == [(None, None)] * (2 if known_user else 1)
