@@ -85,10 +85,14 @@ def processes(settings: Settings) -> list[ProcessSpec]:
 
 async def prepare_read_models(settings: Settings) -> None:
     """Apply migrations, seed the character catalog and (when empty) the sample locations
-    and news, before any process starts."""
+    and news, and rebuild projections an older release built, before any process starts."""
     import asyncpg
 
+    from infra.bootstrap import open_resources
     from infra.importers.samples import load_samples
+    from projections.builtin import select
+    from projections.context import ReadSide
+    from projections.rebuild import rebuild_stale
     from readmodels.catalog import seed_catalog
     from readmodels.migrate import migrate
 
@@ -102,6 +106,12 @@ async def prepare_read_models(settings: Settings) -> None:
         await load_samples(pool)  # only into an empty locations table
     finally:
         await pool.close()
+    async with open_resources(settings, redis_connections=8) as resources:
+        for report in await rebuild_stale(ReadSide.from_resources(resources), select()):
+            console.print(
+                f"rebuilt {report.name} (v{report.previous} → v{report.version}):"
+                f" {report.entries:,} events in {report.seconds:.1f} s"
+            )
 
 
 def load_settings(

@@ -27,6 +27,7 @@ from projections.parallel import parallel_replay
 from projections.projection import Projection
 from projections.reading import ShardReader
 from projections.replay import ProgressCallback, ReplayProgress, heads, replay
+from projections.status import projection_status
 from readmodels import versions
 from readmodels.db import advisory_key, connect
 
@@ -136,6 +137,21 @@ async def rebuild(
             progress.skipped,
             progress.elapsed,
         )
+
+
+async def rebuild_stale(
+    side: ReadSide, projections: list[Projection], *, batch_size: int = 5000
+) -> list[RebuildReport]:
+    """Rebuild each of ``projections`` whose active tables an older release built (the first
+    ``eco2 up`` after an upgrade); returns what was rebuilt."""
+    reports = []
+    for projection in projections:
+        async with side.pool.acquire() as conn:
+            stale = (await projection_status(conn, projection)).stale
+        if stale:
+            log.warning("%s: tables built by older code; rebuilding from the log", projection.name)
+            reports.append(await rebuild(side, projection, batch_size=batch_size))
+    return reports
 
 
 async def _switch(

@@ -13,9 +13,10 @@ from eventstore.store import EventStore
 from projections.builtin import get_projection, select
 from projections.context import ReadSide
 from projections.metrics import ProjectionMetrics
-from projections.rebuild import rebuild
+from projections.rebuild import rebuild, rebuild_stale
 from projections.replay import heads, replay
 from projections.runner import ProjectorService
+from projections.status import projection_status
 from projections.synthetic import SyntheticLog
 from projections.verify import verify
 from projections.worker import ProjectorOptions
@@ -109,3 +110,24 @@ async def test_verify_reports_tampered_rows(side: ReadSide, store: EventStore) -
     assert not report.clean
     assert report.tables[0].only_rebuilt == [("user-7",)]
     assert report.tables[0].live_rows == report.tables[0].rebuilt_rows - 1
+
+
+async def test_projections_an_older_release_built_are_rebuilt_once(
+    side: ReadSide, store: EventStore
+) -> None:
+    """What ``eco2 up`` does after an upgrade: only the projection whose tables older code
+    built is rebuilt, from the log, and afterwards nothing is stale."""
+    await load(store, SyntheticLog(side.registry), 40)
+    scans = get_projection("scans")
+    async with side.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE projection_versions SET code_version = code_version - 1 WHERE name = 'scans'"
+        )
+        assert (await projection_status(conn, scans)).stale
+    reports = await rebuild_stale(side, select())
+    assert [(r.name, r.previous, r.version) for r in reports] == [("scans", 1, 2)]
+    async with side.pool.acquire() as conn:
+        assert not any([(await projection_status(conn, p)).stale for p in select()])
+        assert await conn.fetchval("SELECT count(*) FROM scans") == 40
+    assert await rebuild_stale(side, select()) == []
+    assert (await verify(side, scans)).clean
