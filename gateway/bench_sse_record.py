@@ -11,6 +11,14 @@ from pathlib import Path
 
 BENCHMARKS = Path("BENCHMARKS.md")
 START, END = "<!-- bench-sse:start -->", "<!-- bench-sse:end -->"
+RUNS = "<!-- runs -->"
+INTRO = """## SSE: `eco2 bench sse`
+
+Latency from issuing an append to an SSE client receiving the event, with every stream
+open on one gateway process; target p99 ≤ 25 ms with 1,000 streams and O(shards) Redis
+connections (one pub/sub connection per shard + a small read pool). The hub figure is
+`CLIENT LIST` of the hub's named connections; the process figure counts every
+established Redis connection of the gateway (including its shared request pool)."""
 
 
 @dataclass
@@ -78,11 +86,12 @@ def report(r: SseBenchResult) -> str:
 def record(r: SseBenchResult, command: str, path: Path = BENCHMARKS) -> None:
     """Append this run's rows to the SSE section of BENCHMARKS.md (older runs are kept)."""
     text = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
-    runs = ""
+    runs, intro = "", INTRO
     if START in text and END in text:
         head, rest = text.split(START, 1)
         block, tail = rest.split(END, 1)
-        runs = block.split("<!-- runs -->", 1)[1].strip() if "<!-- runs -->" in block else ""
+        if RUNS in block:  # the section's text above the runs is kept as written
+            intro, runs = (part.strip() for part in block.split(RUNS, 1))
     else:
         head, tail = text.rstrip("\n") + "\n\n", "\n"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -105,20 +114,7 @@ def record(r: SseBenchResult, command: str, path: Path = BENCHMARKS) -> None:
         "",
         f"CPU during the appends (% of one core): gateway {r.gateway_cpu_pct}, snapshot "
         f"projector {r.projector_cpu_pct}, SSE clients + appender {r.clients_cpu_pct}. Machine "
-        f"load average as appends started: {_load(r)} (other work on the machine inflates "
-        "the tail).",
+        f"load average as appends started: {_load(r)}.",
     ])
-    block = "\n".join([
-        "## SSE: `eco2 bench sse`",
-        "",
-        "Latency from issuing an append to an SSE client receiving the event, with every stream",
-        "open on one gateway process; target p99 ≤ 25 ms with 1,000 streams and O(shards) Redis",
-        "connections (one pub/sub connection per shard + a small read pool). The hub figure is",
-        "`CLIENT LIST` of the hub's named connections; the process figure counts every",
-        "established Redis connection of the gateway (including its shared request pool).",
-        "",
-        "<!-- runs -->",
-        run,
-        *(["", runs] if runs else []),
-    ])
+    block = "\n".join([intro, "", RUNS, run, *(["", runs] if runs else [])])
     path.write_text(f"{head}{START}\n{block}\n{END}{tail}", "utf-8")
