@@ -90,6 +90,13 @@ class Dispatcher:
         self.subscription = subscription
         self.registry = registry
         self.options = options
+        self.handled = frozenset(registry.wire_name(cls)[0] for cls in subscription.handlers)
+
+    def _ignored(self, delivery: Delivery) -> bool:
+        """A well-formed entry of a class this group does not handle: acked without decoding
+        (most of a shard log, for most groups). Unknown names still go through the decoder."""
+        name = delivery.fields.get("type")
+        return name is not None and name not in self.handled and self.registry.knows(name)
 
     async def process(self, delivery: Delivery) -> bool:
         """Handle ``delivery``. True: ack it now; False: it was already moved (retry/DLQ)."""
@@ -100,6 +107,8 @@ class Dispatcher:
                 attempts=delivery.attempts,
             )
             return False
+        if self._ignored(delivery):
+            return True
         try:
             envelope, message = decode(delivery, self.registry)
         except (MalformedEntry, RegistryError) as exc:

@@ -162,7 +162,8 @@ def snapshot_subscription(
     return Subscription(
         group=SNAPSHOT_GROUP,
         source="events",
-        handlers={cls: handler for cls in mapped_classes()},
+        # only logged classes (live-only ones, e.g. TokenRecovery, never arrive here)
+        handlers={cls: handler for cls in mapped_classes() if registry.registered(cls)},
         in_order=True,
     )
 

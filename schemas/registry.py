@@ -89,6 +89,9 @@ class MessageRegistry:
         except KeyError:
             raise UnknownMessageType(f"{cls.__qualname__} is not registered") from None
 
+    def registered(self, cls: type[Message]) -> bool:
+        return cls in self._names
+
     def class_for(self, name: str) -> type[Message]:
         """The class registered under ``name``."""
         try:

@@ -180,6 +180,30 @@ async def test_unknown_type_in_log_is_dead_lettered_not_crashed_on(store: EventS
     ]
 
 
+async def test_entries_of_unhandled_classes_are_acked_without_decoding(
+    store: EventStore,
+) -> None:
+    """A group skips what it does not handle without parsing it: a broken ``test.noop`` entry
+    is not this group's poison (the group that handles ``test.noop`` would dead-letter it)."""
+    handled: list[str] = []
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        assert isinstance(message, ItemAdded)
+        handled.append(message.name)
+
+    keys = store.layout.keys(0)
+    broken = Envelope(aggregate_id="x", type="test.noop").to_fields() | {"data": "{not json"}
+    later = Envelope(aggregate_id="x", type="test.item_added", data={"name": "after"})
+    for position, fields in enumerate((broken, later.to_fields()), start=1):
+        await store.redis.xadd(keys.events, fields, id=f"{position}-0")
+        await store.redis.set(keys.head, position)
+    async with running(runner(store, "g", handle)):
+        await wait_for(lambda: handled == ["after"])
+        await asyncio.sleep(0.1)
+    assert await DeadLetters(store.redis, store.layout).find() == []
+    assert (await store.redis.xpending(keys.events, "g"))["pending"] == 0
+
+
 async def test_dlq_replay_reaches_only_the_failed_group(store: EventStore) -> None:
     broken = True
     fixed_seen: list[str] = []
