@@ -9,7 +9,9 @@ order) gets one loop per shard that handles the shard's entries one at a time, i
 shards in parallel. A failed attempt is retried in place (a later entry must not overtake it)
 until ``max_deliveries``, then dead-lettered, and the shard moves on; claims run inside that
 loop, between batches. Order holds for one consumer per shard: split shards between processes
-(``shards=``) rather than running two consumers of the group on the same shard.
+(``shards=``) rather than running two consumers of the group on the same shard. On start, such a
+loop first takes over every entry left pending on its shard (a previous process died), oldest
+first, instead of waiting ``claim_idle_ms`` behind newer entries.
 """
 
 from __future__ import annotations
@@ -221,7 +223,28 @@ class Runner:
                 await self._slots.acquire()
                 self._start(delivery)
 
+    async def _take_over(self, shard: int) -> None:
+        """In-order mode runs one consumer per shard, so what is pending on the shard was left
+        by a previous process: finish it first, oldest first, rather than after
+        ``claim_idle_ms`` behind newer entries."""
+        seen: set[str] = set()
+        while not self._stopped.is_set():
+            claimed = await self.group.claim(shard, min_idle_ms=0, count=self.options.batch)
+            fresh = [d for d in claimed if d.entry_id not in seen]
+            if not fresh:
+                return
+            for delivery in fresh:
+                seen.add(delivery.entry_id)
+                await self._slots.acquire()
+                self._begin(delivery)
+                await self._handle(delivery)
+            await self._flush_acks()  # so the next claim starts past these
+
     async def _in_order_loop(self, shard: int) -> None:
+        try:
+            await self._take_over(shard)
+        except Exception:
+            log.exception("taking over shard %d's pending entries failed; claims will", shard)
         loop = asyncio.get_running_loop()
         next_claim = loop.time() + self.options.claim_interval_s
         while not self._stopped.is_set():
@@ -277,12 +300,15 @@ class Runner:
             await self._ack_ready.wait()
             self._ack_ready.clear()
             await asyncio.sleep(0.002)  # let a few more complete: one XACK per batch
-            pending, self._acks = self._acks, defaultdict(list)
-            for stream, ids in pending.items():
-                try:
-                    await self.group.ack(stream, *ids)
-                except Exception:
-                    log.exception("ack failed; entries will be redelivered by a claim")
+            await self._flush_acks()
+
+    async def _flush_acks(self) -> None:
+        pending, self._acks = self._acks, defaultdict(list)
+        for stream, ids in pending.items():
+            try:
+                await self.group.ack(stream, *ids)
+            except Exception:
+                log.exception("ack failed; entries will be redelivered by a claim")
 
     async def _claim_loop(self) -> None:
         touch_every = max(self.options.claim_idle_ms / 3000, 0.05)

@@ -155,6 +155,32 @@ async def test_in_order_subscription_keeps_log_order_through_failures(store: Eve
     assert pending["pending"] == 0
 
 
+async def test_in_order_takes_over_a_dead_consumers_entries_first(store: EventStore) -> None:
+    """A restarted in-order consumer finishes what its predecessor left pending before
+    anything newer, without waiting ``claim_idle_ms`` (a minute here)."""
+    handled: list[str] = []
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        assert isinstance(message, ItemAdded)
+        handled.append(message.name)
+
+    names = [f"n{i}" for i in range(250)]
+    agg = await append_items(store, names[:150])
+    keys = store.layout.keys(store.layout.shard_of(agg))
+    await store.redis.xgroup_create(keys.events, "g", id="0", mkstream=True)
+    # the predecessor read 150 entries and died before acking them
+    await store.redis.xreadgroup("g", "dead", {keys.events: ">"}, count=150)
+    await append_items(store, names[150:], aggregate=agg)
+    subscription = Subscription("g", "events", {ItemAdded: handle}, in_order=True)
+    options = RunnerOptions(block_ms=50, claim_idle_ms=60_000, batch=40)
+    async with running(Runner(store.redis, store.layout, test_registry, subscription,
+                              options=options)):
+        await wait_for(lambda: len(handled) >= 250)
+        await asyncio.sleep(0.1)
+    assert handled == names
+    assert (await store.redis.xpending(keys.events, "g"))["pending"] == 0
+
+
 async def test_unknown_type_in_log_is_dead_lettered_not_crashed_on(store: EventStore) -> None:
     handled: list[str] = []
 
