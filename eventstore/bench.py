@@ -224,11 +224,20 @@ def append_command(
     = 50_000,
     record: Annotated[bool, typer.Option(help="Append the table to BENCHMARKS.md.")] = True,
 ) -> None:
-    """Append and consume throughput of the log, with baselines from the same run."""
+    """Append and consume throughput of the log, with baselines from the same run; uses
+    REDIS_URL or an embedded Redis."""
+    from infra.embedded import resolve_services
+
     settings = Settings.from_env()
+    services = None
     if settings.redis_url is None:
-        raise typer.BadParameter("REDIS_URL is not set")
-    figures = asyncio.run(run_append_bench(settings.redis_url, events=events))
+        settings, services = resolve_services(settings.with_(database_url="unused"))
+    try:
+        assert settings.redis_url is not None
+        figures = asyncio.run(run_append_bench(settings.redis_url, events=events))
+    finally:
+        if services is not None:
+            services.close()
     baseline = figures[0].rate
     table = Table(title="eco2 bench append")
     for column in ("measurement", "events", "events/s", "× raw XADD"):
