@@ -233,11 +233,8 @@ class Runner:
             fresh = [d for d in claimed if d.entry_id not in seen]
             if not fresh:
                 return
-            for delivery in fresh:
-                seen.add(delivery.entry_id)
-                await self._slots.acquire()
-                self._begin(delivery)
-                await self._handle(delivery)
+            seen.update(d.entry_id for d in fresh)
+            await self._handle_in_turn(fresh)
             await self._flush_acks()  # so the next claim starts past these
 
     async def _in_order_loop(self, shard: int) -> None:
@@ -263,12 +260,16 @@ class Runner:
                 log.exception("read from shard %d failed; retrying", shard)
                 await asyncio.sleep(1)
                 continue
-            for delivery in deliveries:
-                self._in_flight[delivery.stream].add(delivery.entry_id)
-            for delivery in deliveries:  # the whole batch, even when stopping
-                await self._slots.acquire()
-                self._begin(delivery)
-                await self._handle(delivery)
+            await self._handle_in_turn(deliveries)
+
+    async def _handle_in_turn(self, deliveries: list[Delivery]) -> None:
+        """Handle ``deliveries`` one at a time, in order: the whole batch, even when stopping."""
+        for delivery in deliveries:
+            self._in_flight[delivery.stream].add(delivery.entry_id)
+        for delivery in deliveries:
+            await self._slots.acquire()
+            self._begin(delivery)
+            await self._handle(delivery)
 
     def _begin(self, delivery: Delivery) -> None:
         self._in_flight[delivery.stream].add(delivery.entry_id)
