@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -385,31 +386,9 @@ async def openapi_json(request: Request) -> JSONResponse:
     return JSONResponse(build_document(request.app.routes))
 
 
-_VIEWER = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Eco² v1 API</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:60em}
-code{background:#f3f3f3;padding:0 .3em}details{margin:.3em 0}pre{background:#f8f8f8;padding:1em;
-overflow:auto}.m{display:inline-block;width:4.5em;font-weight:bold}</style></head>
-<body><h1>Eco² v1 API</h1><p>The raw document: <a href="/docs">/docs</a> (OpenAPI 3.0 JSON).</p>
-<div id="ops">loading…</div>
-<script>
-fetch("/docs").then(r => r.json()).then(doc => {
-  const root = document.getElementById("ops"); root.textContent = "";
-  for (const [path, ops] of Object.entries(doc.paths)) {
-    for (const [method, op] of Object.entries(ops)) {
-      const d = document.createElement("details"), s = document.createElement("summary");
-      s.innerHTML = '<span class="m"></span><code></code> ';
-      s.children[0].textContent = method.toUpperCase(); s.children[1].textContent = path;
-      s.append(op.summary || ""); d.append(s);
-      const pre = document.createElement("pre"); pre.textContent = JSON.stringify(op, null, 1);
-      d.append(pre); root.append(d);
-    }
-  }
-});
-</script></body></html>
-"""
+VIEWER = Path(__file__).parent / "web" / "static" / "docs.html"
 
 
 async def openapi_viewer(request: Request) -> HTMLResponse:
     """GET /docs/ui: a dependency-free page listing the operations of ``/docs``."""
-    return HTMLResponse(_VIEWER)
+    return HTMLResponse(VIEWER.read_text("utf-8"))
