@@ -68,7 +68,7 @@ def processes(settings: Settings) -> list[ProcessSpec]:
     python = sys.executable
     eco2 = (python, "-m", "infra.cli")
     gateway = (
-        python, "-m", "uvicorn", "gateway.app:create_app", "--factory",
+        python, "-m", "uvicorn", "infra.gateway_app:create_app", "--factory",
         "--host", settings.host, "--port", str(settings.port), "--log-level", settings.log_level,
         "--no-access-log",  # the edge middleware writes one JSON line per request
     )
@@ -218,6 +218,28 @@ def services(data_dir: DataDirOption = None) -> None:
         console.print("[dim]Ctrl-C to stop[/dim]")
         while True:
             signal.pause()
+
+
+# Long-running process commands whose logs and traces are configured here (service name).
+_SERVICES = {("worker", kind): f"worker-{kind}" for kind in ("scan", "reward", "chat", "snapshot")}
+_SERVICES |= {("grpc", "characters"): "characters", ("projections", "run"): "projectors"}
+
+
+@app.callback()
+def _telemetry(ctx: typer.Context) -> None:
+    """Configure logging and tracing once for the process a long-running command starts."""
+    words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    service = _SERVICES.get((ctx.invoked_subcommand or "", words[1] if len(words) > 1 else ""))
+    if service is None:
+        return
+    try:
+        settings = Settings.from_env()
+    except SettingsError:
+        return  # the command itself reports the configuration error
+    from infra.telemetry import configure_logging, configure_tracing
+
+    configure_logging(service, level=settings.log_level, as_json=settings.log_json)
+    ctx.call_on_close(configure_tracing(service, settings))
 
 
 def _load_typer(target: str) -> typer.Typer:
