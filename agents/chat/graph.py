@@ -35,6 +35,7 @@ from agents.chat.stages import (
 )
 from agents.chat.state import ChatState, StageInput
 from agents.chat.subagents.base import SubTask
+from agents.chat.tracing import traced
 from agents.chat.turn import ChatUpdate, NeedsInput, NodeUpdate, Token, TurnInput, TurnResult
 
 INTERNAL = "답변을 마치지 못했어요. 잠시 후 다시 시도해 주세요."
@@ -201,12 +202,14 @@ def build_chat_graph(deps: ChatDeps) -> ChatGraph:
         return {"result": result}
 
     graph: StateGraph[ChatState, Any, Any, Any] = StateGraph(ChatState)
-    graph.add_node("intent", intent_node)
-    graph.add_node("vision", vision_node)
+    graph.add_node("intent", traced("intent", intent_node))
+    graph.add_node("vision", traced("vision", vision_node))
     for stage in SUBAGENT_STAGES:
-        graph.add_node(stage, _stage_node(runners[stage], guard), input_schema=StageInput)
-    graph.add_node("aggregator", aggregator_node, defer=True)
-    graph.add_node("answer", answer_node)
+        graph.add_node(
+            stage, traced(stage, _stage_node(runners[stage], guard)), input_schema=StageInput
+        )
+    graph.add_node("aggregator", traced("aggregator", aggregator_node), defer=True)
+    graph.add_node("answer", traced("answer", answer_node))
     graph.add_edge(START, "intent")
     graph.add_conditional_edges("intent", after_intent, ["vision", *SUBAGENT_STAGES, END])
     graph.add_conditional_edges("vision", fan_out, list(SUBAGENT_STAGES))

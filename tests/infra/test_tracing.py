@@ -117,3 +117,28 @@ def test_log_lines_carry_the_trace_and_the_message_being_handled() -> None:
     assert line["span_id"] == format(span.get_span_context().span_id, "016x")
     outside = json.loads(formatter.format(record))
     assert "trace_id" not in outside and "job_id" not in outside
+
+
+async def test_each_chat_node_and_subagent_is_a_span_with_its_intent_and_model(
+    spans: InMemorySpanExporter,
+) -> None:
+    from agents.chat import TurnInput, build_chat_graph, offline_chat_deps
+    from agents.knowledge import KnowledgeBase
+
+    deps = offline_chat_deps(KnowledgeBase.load())
+    turn = TurnInput(chat_id="c1", user_id="u1", message="페트병 버리는 법이랑 오늘 날씨 알려줘",
+                     model="local")
+    with tracing.tracer().start_as_current_span("POST /chat", kind=SpanKind.SERVER) as request:
+        async for _ in build_chat_graph(deps).run(turn):
+            pass
+    trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
+    ours = [s for s in spans.get_finished_spans()
+            if s.context.trace_id == request.get_span_context().trace_id]
+    names = [s.name for s in ours]
+    assert {"chat.intent", "chat.aggregator", "chat.answer"} <= set(names)
+    [intent] = [s for s in ours if s.name == "chat.intent"]
+    assert intent.attributes["gen_ai.request.model"] == "local"
+    assert intent.attributes["eco2.intent"] in {"waste", "weather"}  # the primary one
+    subagents = [s for s in ours if "eco2.subagent" in (s.attributes or {})]
+    assert {s.attributes["eco2.intent"] for s in subagents} >= {"waste", "weather"}
+    assert all(s.parent.span_id == request.get_span_context().span_id for s in subagents)
