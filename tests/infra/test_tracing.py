@@ -126,8 +126,8 @@ async def test_each_chat_node_and_subagent_is_a_span_with_its_intent_and_model(
     from agents.knowledge import KnowledgeBase
 
     deps = offline_chat_deps(KnowledgeBase.load())
-    turn = TurnInput(chat_id="c1", user_id="u1", message="페트병 버리는 법이랑 오늘 날씨 알려줘",
-                     model="local")
+    turn = TurnInput(chat_id="c1", user_id="u1", model="local",
+                     message="캐릭터 뭐 있어? 그리고 고철 시세도 알려줘. 페트병은 어떻게 버려?")
     with tracing.tracer().start_as_current_span("POST /chat", kind=SpanKind.SERVER) as request:
         async for _ in build_chat_graph(deps).run(turn):
             pass
@@ -138,7 +138,8 @@ async def test_each_chat_node_and_subagent_is_a_span_with_its_intent_and_model(
     assert {"chat.intent", "chat.aggregator", "chat.answer"} <= set(names)
     [intent] = [s for s in ours if s.name == "chat.intent"]
     assert intent.attributes["gen_ai.request.model"] == "local"
-    assert intent.attributes["eco2.intent"] in {"waste", "weather"}  # the primary one
+    assert intent.attributes["eco2.intent"] in {"character", "recyclable_price", "waste"}
     subagents = [s for s in ours if "eco2.subagent" in (s.attributes or {})]
-    assert {s.attributes["eco2.intent"] for s in subagents} >= {"waste", "weather"}
+    assert {s.attributes["eco2.intent"] for s in subagents} >= {
+        "character", "recyclable_price", "waste"}
     assert all(s.parent.span_id == request.get_span_context().span_id for s in subagents)
