@@ -481,12 +481,12 @@ async def test_centers(user: httpx.AsyncClient) -> None:
 @contract(("GET", "/api/v1/locations/search"), ("GET", "/api/v1/locations/suggest"))
 async def test_search_and_suggest(user: httpx.AsyncClient) -> None:
     # search answers the centers' list items; suggest answers places
-    for path, q, shape in (("/api/v1/locations/search", "주민센터", CENTER),
+    for path, q, fields in (("/api/v1/locations/search", "주민센터", CENTER),
                            ("/api/v1/locations/suggest", "리필", PLACE)):
         places = (await user.get(path, params={"q": q})).json()
         assert isinstance(places, list) and places
         for p in places:
-            has(p, **shape)
+            has(p, **fields)
 
 
 @contract(("GET", "/api/v1/info/news"))
