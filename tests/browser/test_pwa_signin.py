@@ -11,6 +11,7 @@ then ``location.href = authorization_url``.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from playwright.sync_api import Browser, ConsoleMessage
 
 from gateway.app import create_app
 from infra.settings import Settings
+from infra.tls import LocalCertificate
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import REDIS_URL
 from tests.gateway.helpers import ServerThread
@@ -50,9 +52,10 @@ if (window.location.hash === "#/home") {{
 
 
 class Frontend:
-    """The PWA's origin: one page on a free loopback port."""
+    """The PWA's origin: one page on a free loopback port (HTTPS with ``tls``, like the PWA's
+    Vite dev server, under the name ``localhost``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: LocalCertificate | None = None) -> None:
         self.page = ""
         page = self
 
@@ -70,6 +73,11 @@ class Frontend:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(tls.cert, tls.key)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.origin = f"https://localhost:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> Frontend:
