@@ -7,14 +7,19 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import stat
+import uuid
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from typer.testing import CliRunner
 
+from gateway.app import create_app
 from infra.cli import app, child_env, gateway_url, processes
 from infra.settings import Settings
 from infra.tls import ensure_local_certificate
+from tests.conftest import REDIS_URL
+from tests.gateway.helpers import asgi_client
 
 
 def test_certificate_is_made_once_under_the_data_dir(tmp_path: Path) -> None:
@@ -70,3 +75,16 @@ def test_pwa_https_dev_origins_are_allowed_by_default() -> None:
         origins)
     assert origins[0] == "http://localhost:5173"  # still the default frontend
     assert Settings.from_env({"ECO2_PRODUCTION": "1", "ECO2_SECRET_KEY": "x" * 32}).cors_origins == ()
+
+
+@pytest.mark.redis
+async def test_no_hsts_from_the_local_certificate(tmp_path: Path) -> None:
+    # A browser trusting the local CA would otherwise force HTTPS on every http://localhost
+    # dev server for a year; real deployments (production, or HTTPS at a proxy) keep HSTS.
+    for tls, hsts in ((True, False), (False, True)):
+        settings = Settings(redis_url=REDIS_URL, namespace=f"t{uuid.uuid4().hex[:12]}",
+                            data_dir=tmp_path, tls=tls)
+        async with asgi_client(create_app(settings)) as client:
+            r = await client.get("https://testserver/health")
+            assert r.status_code == 200
+            assert ("strict-transport-security" in r.headers) is hsts, (tls, r.headers)
