@@ -70,7 +70,7 @@ async def list_news(request: Request) -> JSONResponse:
     with database_errors():
         try:
             page = await news.list_news(
-                pool, category=category, cursor=query.cursor or None, limit=query.limit
+                pool, category=query.category, cursor=query.cursor or None, limit=query.limit
             )
         except InvalidCursor as exc:
             raise InvalidRequest("cursor", "not a cursor from a previous page") from exc
