@@ -27,8 +27,9 @@ RETAKE_SUGGESTION = (
 
 
 def readable_classification(classification: Classification) -> Classification:
-    """An unclassified ``classification`` with every name filled in (others unchanged)."""
-    if not classification.is_unclassified:
+    """An unclassified ``classification`` (or one with no major category at all) with every
+    name filled in; any other is returned unchanged."""
+    if not classification.is_unclassified and classification.major_category.strip():
         return classification
     return Classification(
         major_category=UNCLASSIFIED,
