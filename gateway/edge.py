@@ -161,7 +161,9 @@ class EdgeMiddleware:
         forwarded = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
         https = scope.get("scheme") == "https" or (
             self.settings.trust_forwarded and forwarded == "https")
-        if self.settings.production or https:
+        # Not for `eco2 up --tls`: a browser that trusts the local CA would then force HTTPS on
+        # every http://localhost dev server for a year.
+        if self.settings.production or (https and not self.settings.tls):
             extra["strict-transport-security"] = HSTS
         origin = headers.get("origin")
         if self.origin_allowed(origin):

@@ -70,6 +70,9 @@ DEV_ORIGINS = (
     "http://127.0.0.1:5173",
     "http://localhost:3000",
     "http://127.0.0.1:3000",
+    # the PWA's own Vite config serves HTTPS (a self-signed-certificate plugin): eco2 up --tls
+    "https://localhost:5173",
+    "https://127.0.0.1:5173",
 )
 
 
@@ -94,6 +97,7 @@ class Settings:
     host: str = "127.0.0.1"  # ECO2_HOST
     port: int = 8000  # ECO2_PORT
     public_url: str | None = None  # ECO2_PUBLIC_URL: absolute base for upload/cdn URLs
+    tls: bool = False  # ECO2_TLS: the gateway serves HTTPS with a local certificate (dev)
     production: bool = False  # ECO2_PRODUCTION: turns the dev login off, cookies Secure
     log_level: str = "info"  # ECO2_LOG_LEVEL
 
@@ -174,6 +178,7 @@ class Settings:
             host=_str(e, "ECO2_HOST", "127.0.0.1") or "127.0.0.1",
             port=_int(e, "ECO2_PORT", 8000, minimum=0),
             public_url=_str(e, "ECO2_PUBLIC_URL", None),
+            tls=_bool(e, "ECO2_TLS", False),
             production=_bool(e, "ECO2_PRODUCTION", False),
             log_level=_str(e, "ECO2_LOG_LEVEL", "info") or "info",
             secret_key=_secret(e),

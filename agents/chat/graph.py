@@ -10,7 +10,8 @@ compiled graph, so they span turns.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from langgraph.config import get_stream_writer
@@ -37,6 +38,9 @@ from agents.chat.state import ChatState, StageInput
 from agents.chat.subagents.base import SubTask
 from agents.chat.tracing import traced
 from agents.chat.turn import ChatUpdate, NeedsInput, NodeUpdate, Token, TurnInput, TurnResult
+from agents.llm.providers import ServedModel, served_model
+
+log = logging.getLogger(__name__)
 
 INTERNAL = "답변을 마치지 못했어요. 잠시 후 다시 시도해 주세요."
 
@@ -85,13 +89,28 @@ def plan_tasks(state: ChatState) -> list[SubTask]:
 class ChatGraph:
     """The compiled graph and its breakers; ``run`` is one turn."""
 
-    def __init__(self, compiled: CompiledStateGraph[Any, Any, Any, Any], guard: NodeGuard) -> None:
+    def __init__(
+        self,
+        compiled: CompiledStateGraph[Any, Any, Any, Any],
+        guard: NodeGuard,
+        serving: Callable[[str | None], ServedModel] | None = None,
+    ) -> None:
         self.compiled = compiled
         self.guard = guard
+        self.serving = serving or (lambda model: ServedModel(model, model))
 
     async def run(self, turn: TurnInput) -> AsyncIterator[ChatUpdate]:
         """Stream one turn: ``NodeUpdate``/``Token`` items, then exactly one ``TurnResult`` or
-        ``NeedsInput``; raises ``TurnFailed`` when a CLOSE node fails."""
+        ``NeedsInput``; raises ``TurnFailed`` when a CLOSE node fails. A requested model this
+        deployment cannot serve is replaced by the default one for the whole turn (intent,
+        subagents, answer), and the result says so."""
+        served = self.serving(turn.model)
+        if served.fallback:
+            log.warning(
+                "chat turn in %s: model %r cannot be served (%s); answering with %r",
+                turn.chat_id, served.requested, served.reason, served.model,
+            )
+            turn = turn.model_copy(update={"model": served.model})
         result: TurnResult | None = None
         needs: NeedsInput | None = None
         stream = self.compiled.astream(
@@ -113,7 +132,8 @@ class ChatGraph:
         if needs is not None:
             yield needs
         elif result is not None:
-            yield result
+            yield result.model_copy(update={"model_fallback": served.note()}) \
+                if served.fallback else result
         else:  # a graph that ends without either is a bug; never leave the handler waiting
             raise TurnFailed(INTERNAL)
 
@@ -217,4 +237,4 @@ def build_chat_graph(deps: ChatDeps) -> ChatGraph:
         graph.add_edge(stage, "aggregator")
     graph.add_edge("aggregator", "answer")
     graph.add_edge("answer", END)
-    return ChatGraph(graph.compile(), guard)
+    return ChatGraph(graph.compile(), guard, lambda model: served_model(deps.llm, model))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Literal
 
 from opentelemetry import trace
@@ -56,6 +57,34 @@ def provider_for(model: str | None) -> Provider:
     )
 
 
+@dataclass(frozen=True)
+class ServedModel:
+    """The model that serves a request and, when it is not the one asked for, why.
+
+    A client's ``model`` is a preference (the PWA always sends its picker's choice): when its
+    provider is not configured here, the deployment's default model answers instead."""
+
+    requested: str | None
+    model: str | None  # what the calls use (None: the port's own default)
+    reason: str | None = None  # set when ``model`` replaced ``requested``
+
+    @property
+    def fallback(self) -> bool:
+        return self.reason is not None
+
+    def note(self) -> dict[str, str | None]:
+        """What a turn's metadata says about a fallback."""
+        return {"requested": self.requested, "used": self.model, "reason": self.reason}
+
+
+def served_model(port: object, requested: str | None) -> ServedModel:
+    """The model serving ``requested`` on ``port``: a ``ModelRouter`` falls back to its default
+    model for a provider it lacks; any other port serves whatever it is asked."""
+    if isinstance(port, ModelRouter):
+        return port.serving(requested)
+    return ServedModel(requested, requested)
+
+
 class ModelRouter:
     """``LLM`` and ``Vision`` dispatching each call to the adapter of its model's provider."""
 
@@ -85,6 +114,16 @@ class ModelRouter:
         except UnknownModelError:
             return False
         return provider in self._llms and provider in self._visions
+
+    def serving(self, requested: str | None) -> ServedModel:
+        """``requested`` when it can be served, else the default model with the reason."""
+        if not requested or self.supports(requested):
+            return ServedModel(requested, requested or self.default_model)
+        try:
+            reason = f"the {provider_for(requested)} provider is not configured"
+        except UnknownModelError:
+            reason = "no provider serves this model"
+        return ServedModel(requested, self.default_model, reason)
 
     def _resolve(self, model: str | None, adapters: Mapping[Provider, object]) -> str:
         chosen = model or self.default_model
