@@ -21,15 +21,17 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from eventstore.groups import ConsumerGroup, Delivery, Source
 from eventstore.keys import Layout
+from eventstore.metrics import consumer_metrics
 from eventstore.tracing import continued
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError
@@ -139,8 +141,7 @@ class Dispatcher:
         attempts = delivery.attempts
         while True:
             try:
-                with continued(envelope.metadata.trace, f"{self.group.group} {envelope.type}",
-                               attributes=_span_attributes(self.group.group, envelope)):
+                with self._handling(envelope):
                     await handler(envelope, message)
                 return True
             except asyncio.CancelledError:
@@ -149,6 +150,26 @@ class Dispatcher:
                 attempts += 1
                 if not await self._failed(delivery, exc, attempts):
                     return False
+
+    @contextlib.contextmanager
+    def _handling(self, envelope: Envelope) -> Iterator[None]:
+        """One handler run: a span continuing the message's trace, and its duration and
+        outcome in ``eco2_handler_duration_seconds``."""
+        group = self.group.group
+        outcome, started = "ok", time.perf_counter()
+        try:
+            with continued(envelope.metadata.trace, f"{group} {envelope.type}",
+                           attributes=_span_attributes(group, envelope)):
+                yield
+        except RetryLater:
+            outcome = "retry_later"
+            raise
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            consumer_metrics().handled.labels(group, envelope.type, outcome).observe(
+                time.perf_counter() - started)
 
     async def _failed(self, delivery: Delivery, exc: Exception, attempts: int) -> bool:
         """Settle failed attempt ``attempts``: True to try again here, False when moved away."""

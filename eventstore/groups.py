@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from eventstore.keys import Layout, ShardKeys
+from eventstore.metrics import consumer_metrics
 
 Source = Literal["commands", "events"]
 ATTEMPTS = "_attempts"  # prior failed attempts, carried by retry entries
@@ -158,6 +159,7 @@ class ConsumerGroup:
             pipe.xadd(keys.dlq, fields)
             pipe.xack(delivery.stream, self.group, delivery.entry_id)
             dlq_id, _ = await pipe.execute()
+        consumer_metrics().dead_letters.labels(self.group, error.split(":", 1)[0][:60]).inc()
         return str(dlq_id)
 
 

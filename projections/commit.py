@@ -12,6 +12,7 @@ every later batch sees the new version, so the live projector follows the switch
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,7 @@ import orjson
 from eventstore import tracing
 from projections.changes import Changes
 from projections.fold import Counts, fold
+from projections.metrics import projection_metrics
 from projections.projection import Projection
 from projections.reading import Batch, ShardReader, position_of
 
@@ -138,8 +140,7 @@ async def apply_batch(
             folded.changes,
             live_version=live_version,
         )
-        if tracing.enabled():
-            _trace(projection.name, shard, batch.entries, started_ns)
+        _observe(projection.name, shard, batch.entries, started_ns, live=live_version is not None)
         return Outcome(batch.last_position, folded.counts)
     except EVENT_DATA_ERRORS:
         log.warning("%s shard %s: batch rejected, applying one by one", projection.name, shard)
@@ -182,10 +183,19 @@ async def apply_batch(
     return Outcome(batch.last_position, total)
 
 
-def _trace(name: str, shard: int, entries: Sequence[tuple[str, dict[str, str]]], start_ns: int) -> None:
-    """One span per traced event of a committed batch, child of the event's own context, timed
-    as the batch's fold and transaction (the work that event took part in)."""
+def _observe(name: str, shard: int, entries: Sequence[tuple[str, dict[str, str]]],
+             start_ns: int, *, live: bool) -> None:
+    """Metrics of a committed batch; with tracing on, one span per traced event of it, child of
+    the event's own context, timed as the batch's fold and transaction."""
     end_ns = time.time_ns()
+    metrics = projection_metrics()
+    metrics.batches.labels(name).observe((end_ns - start_ns) / 1e9)
+    if live and entries:  # a rebuild's old events say nothing about the live lag
+        with contextlib.suppress(ValueError):
+            appended = float(entries[-1][1].get("ts", "0"))
+            metrics.lag_seconds.labels(name, str(shard)).set(max(0.0, end_ns / 1e9 - appended))
+    if not tracing.enabled():
+        return
     for entry_id, fields in entries:
         meta = orjson.loads(fields.get("meta") or "{}")
         carrier = meta.get("trace") if isinstance(meta, dict) else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 LABELS = ("projection", "shard")
 
@@ -21,6 +21,9 @@ class ProjectionMetrics:
     applied: Counter
     skipped: Counter  # by reason: unknown | malformed | failed
     errors: Counter  # transient errors (Postgres/Redis unavailable, rejected commits)
+    batches: Histogram  # seconds to fold and commit one batch
+    lag_seconds: Gauge  # age of the newest applied event when its batch committed
+    published: Histogram  # snapshot projector: seconds from an event's append to its publish
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ProjectionMetrics:
@@ -59,6 +62,25 @@ class ProjectionMetrics:
                 "eco2_projection_errors",
                 "Transient failures (store unavailable, commit rejected); the projector retries.",
                 (*LABELS, "kind"),
+                registry=registry,
+            ),
+            batches=Histogram(
+                "eco2_projection_batch_duration_seconds",
+                "Folding and committing one batch of a shard (one transaction).",
+                ("projection",),
+                buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+                registry=registry,
+            ),
+            lag_seconds=Gauge(
+                "eco2_projection_lag_seconds",
+                "Seconds between the newest applied event's append and its batch's commit.",
+                LABELS,
+                registry=registry,
+            ),
+            published=Histogram(
+                "eco2_snapshot_publish_seconds",
+                "Seconds from an event's append to the publish of its live message.",
+                buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
                 registry=registry,
             ),
         )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections import OrderedDict
 from functools import partial
 from typing import cast
@@ -33,6 +34,7 @@ import schemas
 from eventstore.consumer import Subscription
 from eventstore.keys import Layout
 from projections.live_view import JobView, apply_event, mapped_classes
+from projections.metrics import projection_metrics
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError
 
@@ -177,9 +179,10 @@ async def _handle(
     registry: MessageRegistry,
     cache: ViewCache,
 ) -> None:
-    await project_snapshot(
+    if await project_snapshot(
         envelope, message, redis=redis, layout=layout, registry=registry, cache=cache
-    )
+    ):
+        projection_metrics().published.observe(max(0.0, time.time() - envelope.timestamp))
 
 
 async def run_snapshot_tail(

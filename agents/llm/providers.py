@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Literal
 
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel, ConfigDict
 
+from agents.llm.observe import ModelCall
 from agents.llm.ports import (
     LLM,
     ChatMessage,
@@ -147,7 +145,7 @@ class ModelRouter:
     ) -> Completion:
         """One reply from the provider of ``model`` (see ``LLM.complete``)."""
         llm, chosen = self._llm(model)
-        with _llm_span("chat", chosen):
+        with ModelCall("chat", chosen, provider_for(chosen)):
             return await llm.complete(messages, model=chosen, tools=tools)
 
     async def structured(
@@ -155,7 +153,7 @@ class ModelRouter:
     ) -> T:
         """A reply validated into ``schema`` from the provider of ``model``."""
         llm, chosen = self._llm(model)
-        with _llm_span("structured", chosen):
+        with ModelCall("structured", chosen, provider_for(chosen)):
             return await llm.structured(messages, schema, model=chosen)
 
     async def stream(
@@ -164,19 +162,11 @@ class ModelRouter:
         """Text deltas from the provider of ``model``; routing errors surface on iteration."""
         llm, chosen = self._llm(model)
         deltas = llm.stream(messages, model=chosen)
-        # Not made current: a generator may be closed from another context than it started in.
-        span = trace.get_tracer("eco2.llm").start_span(
-            f"llm stream {chosen}", kind=SpanKind.CLIENT, attributes=_llm_attributes("stream", chosen)
-        )
         try:
-            async for delta in deltas:
-                yield delta
-        except Exception as exc:
-            span.record_exception(exc)
-            span.set_status(trace.StatusCode.ERROR, str(exc))
-            raise
+            with ModelCall("stream", chosen, provider_for(chosen), current=False):
+                async for delta in deltas:
+                    yield delta
         finally:
-            span.end()
             close = getattr(deltas, "aclose", None)
             if close is not None:  # a consumer leaving early must release the HTTP stream now
                 await close()
@@ -187,26 +177,8 @@ class ModelRouter:
         """Classify ``image`` with the vision adapter of ``model``'s provider."""
         chosen = self._resolve(model, self._visions)
         vision = self._visions[provider_for(chosen)]
-        with _llm_span("vision", chosen):
+        with ModelCall("vision", chosen, provider_for(chosen)):
             return await vision.classify(image, hint=hint, model=chosen)
-
-
-def _llm_span(operation: str, model: str) -> AbstractContextManager[Span]:
-    """A client span of one model call (OpenTelemetry GenAI attribute names); a no-op until a
-    tracer provider is configured."""
-    return trace.get_tracer("eco2.llm").start_as_current_span(
-        f"llm {operation} {model}",
-        kind=SpanKind.CLIENT,
-        attributes=_llm_attributes(operation, model),
-    )
-
-
-def _llm_attributes(operation: str, model: str) -> dict[str, str]:
-    return {
-        "gen_ai.operation.name": operation,
-        "gen_ai.request.model": model,
-        "gen_ai.system": provider_for(model),
-    }
 
 
 # --- The vision request of the remote providers ------------------------------------------------

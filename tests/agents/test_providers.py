@@ -248,3 +248,30 @@ def test_a_vision_reply_is_clamped_and_an_unclassified_one_always_asks():
     result = reply.to_result()
     assert result.confidence == 1.0
     assert result.classification.is_unclassified and result.question
+
+
+@pytest.mark.asyncio
+async def test_every_call_is_measured_by_provider_model_and_outcome(stubs, router):
+    from prometheus_client import REGISTRY
+
+    openai_stub, _ = stubs
+    model_router, _ = router
+
+    def count(outcome: str) -> float:
+        labels = {"provider": "openai", "model": "gpt-4o-mini", "operation": "chat",
+                  "outcome": outcome}
+        return REGISTRY.get_sample_value("eco2_llm_call_duration_seconds_count", labels) or 0.0
+
+    def errors() -> float:
+        return sum(sample.value for metric in REGISTRY.collect()
+                   if metric.name == "eco2_llm_errors" for sample in metric.samples
+                   if sample.name == "eco2_llm_errors_total"
+                   and sample.labels["provider"] == "openai")
+
+    ok, failed, errored = count("ok"), count("error"), errors()
+    openai_stub.enqueue(Reply.json(openai_wire.chat_completion("fine")))
+    await model_router.complete(MESSAGES)
+    openai_stub.enqueue(Reply.json({"error": {"message": "no", "type": "invalid"}}, status=400))
+    with pytest.raises(LLMUnavailable):
+        await model_router.complete(MESSAGES)
+    assert (count("ok"), count("error"), errors()) == (ok + 1, failed + 1, errored + 1)

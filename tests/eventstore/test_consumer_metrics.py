@@ -1,0 +1,45 @@
+"""Every handler run and every dead letter is counted, per group, message type and outcome."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
+
+from eventstore.keys import Layout
+from eventstore.store import EventStore
+from schemas.envelope import Envelope
+from schemas.registry import Message
+from tests.eventstore.messages import ItemAdded, test_registry
+from tests.eventstore.test_consumer import FAST, append_items, running, runner, wait_for
+
+pytestmark = pytest.mark.redis
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_handler_runs_and_dead_letters_are_measured(
+    redis_client: aioredis.Redis, layout: Layout
+) -> None:
+    store = EventStore(redis_client, layout, test_registry)
+    group = f"metered-{layout.namespace}"
+    assert sample("eco2_handler_duration_seconds_count", group=group,
+                  type="test.item_added", outcome="ok") == 0.0
+    handled: list[str] = []
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        assert isinstance(message, ItemAdded)
+        if message.name == "bad":
+            raise ValueError("indigestible")
+        handled.append(message.name)
+
+    await append_items(store, ["a", "b", "bad"])
+    async with running(runner(store, group, handle, options=FAST)):
+        await wait_for(lambda: len(handled) == 2 and sample(
+            "eco2_dead_letters_total", group=group, reason="ValueError") == 1)
+    assert sample("eco2_handler_duration_seconds_count", group=group,
+                  type="test.item_added", outcome="ok") == 2
+    assert sample("eco2_handler_duration_seconds_count", group=group,
+                  type="test.item_added", outcome="error") == FAST.max_deliveries
