@@ -42,6 +42,13 @@ def _source_key(keys: ShardKeys, source: Source) -> str:
     return keys.commands if source == "commands" else keys.events
 
 
+# KEYS: source stream, dlq; ARGV: group, entry id, then the letter's field/value pairs.
+_DEAD_LETTER = """
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return false end
+return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+"""
+
+
 class ConsumerGroup:
     """One consumer of one group over chosen shards."""
 
@@ -140,7 +147,8 @@ class ConsumerGroup:
             await pipe.execute()
 
     async def dead_letter(self, delivery: Delivery, error: str, *, attempts: int) -> str:
-        """Move an entry to ``{tag}:dlq`` with its error and attempts, and ack it."""
+        """Move an entry to ``{tag}:dlq`` with its error and attempts, and ack it; the letter's
+        id, or "" when another consumer already settled the entry."""
         keys = self.layout.keys(delivery.shard)
         stream, _, entry_id = delivery.origin.rpartition("/")
         fields: dict[str, Any] = _original_fields(delivery)
@@ -155,10 +163,14 @@ class ConsumerGroup:
                 "dlq_at": repr(time.time()),
             }
         )
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.dlq, fields)
-            pipe.xack(delivery.stream, self.group, delivery.entry_id)
-            dlq_id, _ = await pipe.execute()
+        # Only the consumer whose XACK still finds the entry pending writes the letter: two
+        # consumers giving up on one entry (a claim raced a slow attempt) leave one letter.
+        flat = [part for pair in fields.items() for part in pair]
+        dlq_id = await self.redis.eval(
+            _DEAD_LETTER, 2, delivery.stream, keys.dlq, self.group, delivery.entry_id, *flat
+        )
+        if dlq_id is None:
+            return ""
         consumer_metrics().dead_letters.labels(self.group, error.split(":", 1)[0][:60]).inc()
         return str(dlq_id)
 
