@@ -131,9 +131,10 @@ async def run_vision(
     ]
 
 
-def run_rule(seen: VisionCompleted, *, kb: KnowledgeBase) -> list[Event]:
-    """Rule stage: the knowledge base's rule for the classification (None when it has none)."""
-    rule = None if seen.classification.is_unclassified else kb.rule_for(seen.classification)
+def run_rule(seen: VisionCompleted, *, kb: KnowledgeBase, hint: str | None = None) -> list[Event]:
+    """Rule stage: the knowledge base's rule for the classification (None when it has none),
+    item-level when the user's ``hint`` names the item and its conditions."""
+    rule = None if seen.classification.is_unclassified else kb.rule_for(seen.classification, hint)
     return [
         RuleCompleted(disposal_rules=rule.model_dump(mode="json") if rule else None),
         StageStarted(stage=Stage.ANSWER, progress=PROGRESS[Stage.RULE]),
