@@ -125,6 +125,7 @@ class KnowledgeBase:
             for alias in self._by_first.get(first, ())
             if key.startswith(alias.text, start)
             and (len(alias.text) > 1 or ends_word(key, start + 1, ends))
+            and not _straddles(start, start + len(alias.text), ends)
         ]
         joined = f" {' '.join(tokens)} "
         latin = [
@@ -327,6 +328,12 @@ class KnowledgeBase:
         if classification.major_category != RECYCLABLE or not rule_found or insufficiencies:
             return None
         return self.character_for_middle(classification.middle_category)
+
+
+def _straddles(start: int, end: int, ends: set[int]) -> bool:
+    """Whether a name found at ``start:end`` begins inside one word and runs into the next:
+    "이불" in "많이 불어" is not a mention of 이불 ("종이 박스" starts at a word and is fine)."""
+    return start not in ends and start != 0 and any(start < e < end for e in ends)
 
 
 def _outermost(

@@ -19,7 +19,12 @@ _OPENERS = frozenset(
     {"그리고", "그리고요", "또", "또한", "게다가", "추가로", "아참", "참", "그다음", "그다음에"}
 )
 # A request verb joined to the next request: 알려주고 / 찾아주고 / 확인하고 …
-_VERB_LINK = re.compile(r"(주고|주시고|하고|해주고|해주시고|보고)$")
+_VERB_LINK = re.compile(
+    r"(주고|주시고|하고|해주고|해주시고|보고|리고|우고|되고|있고|없고|쓰고|찾고|알고|주며|하며|리며|이며|으며)$"
+)
+_NOT_VERB = frozenset(
+    {"그리고", "창고", "광고", "재고", "최고", "참고", "사고", "경고", "금고", "냉장고"}
+)
 # With one of these the message asks for several things at once, so noun conjunctions
 # ("날씨랑 분리수거 요일 같이 알려줘") separate requests too.
 # fmt: off
@@ -62,13 +67,13 @@ def _split_words(clause: str, *, nouns: bool) -> list[str]:
             continue
         parts[-1].append(word)
         since_comma += 1
-        linked = _VERB_LINK.search(bare) or (
-            nouns
-            and (
-                _NOUN_LINK.search(bare)
-                or bare == "및"
-                or (len(bare) >= 3 and _NOUN_LINK_LONG.search(bare))
-            )
+        # 랑/이랑/하고 always join two requests or two nouns of one request; a wrong cut is
+        # merged back by the classifier, a missed one drops a request. 및, 와/과 only count
+        # when the message asks for several things.
+        linked = (
+            (_VERB_LINK.search(bare) and bare not in _NOT_VERB)
+            or _NOUN_LINK.search(bare)
+            or (nouns and (bare == "및" or (len(bare) >= 3 and _NOUN_LINK_LONG.search(bare))))
         )
         # A comma ends a clause only after a real clause (2+ words): "페트병, 캔, 유리병
         # 어떻게 버려?" is one list, not three requests.
