@@ -91,3 +91,16 @@ async def test_invalid_parameters(
     r = await client.get("/api/v1/info/news", params=params)
     assert r.status_code == 422
     assert field in [e["field"] for e in r.json()["errors"]]
+
+
+async def test_datasets_say_which_are_samples_and_their_reference_dates(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get("/api/v1/info/datasets")
+    assert r.status_code == 200, r.text
+    datasets = {d["key"]: d for d in r.json()["datasets"]}
+    assert datasets["knowledge_base"]["sample"] is False
+    assert datasets["knowledge_base"]["reference_date"]
+    for key in ("collection_points", "places", "bulk_waste_fees", "recyclable_prices"):
+        assert datasets[key]["sample"] is True, key
+    assert datasets["recyclable_prices"]["reference_date"] == "2026-09"

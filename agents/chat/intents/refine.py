@@ -3,8 +3,9 @@
 A classifier sees words; the knowledge base knows which words are things people throw away.
 After any classifier (local or LLM) has decided, each sub-query is checked:
 
-- a named item with nothing else asked ("수박 껍질", "카드 영수증") is a disposal question, not
-  small talk, a search or a drawing;
+- a named item with nothing of another intent's own words ("수박 껍질", "카드 영수증", "랩이랑"
+  cut from "랩이랑 근처 제로웨이스트샵") is a disposal question, not small talk, a search, a
+  drawing or a place;
 - "폐건전지 분리배출" asks how to dispose, not where the nearest bin is (no place words);
   "LED 전구 어디 버려" too ("어디 버려" is a disposal question, "어디야"/"근처" a place one);
 - a bulky item (furniture, 대형폐기물) is ``bulk_waste``; an ordinary item wrongly sent there
@@ -76,7 +77,9 @@ def refine_intent(sub: SubQuery, match: Matcher) -> Intent:
     if found is None:
         return sub.intent
     own_hits = keyword_hits(text).get(sub.intent)
-    if sub.intent in _SOFT and not own_hits:
+    others = (Intent.WASTE, Intent.BULK_WASTE, Intent.COLLECTION_POINT)
+    if sub.intent not in others and not own_hits:
+        # an item and nothing of the intent's own ("랩이랑" cut from "… 제로웨이스트샵 알려줘")
         return Intent.BULK_WASTE if _bulky(found) else Intent.WASTE
     if sub.intent is Intent.COLLECTION_POINT and not any(p in text for p in _PLACE):
         return Intent.WASTE
