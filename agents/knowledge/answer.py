@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.knowledge.models import DisposalRule
-from agents.knowledge.wording import answer_text
+from agents.knowledge.wording import answer_text, distinct
 from agents.llm.ports import ChatMessage
 from schemas.classification import RECYCLABLE, Classification, ScanAnswer
 
@@ -96,7 +96,7 @@ def answer_for_scan(
         guide = rule.item_guide
         return ScanAnswer(
             disposal_steps=dict(rule.steps),
-            insufficiencies=list(dict.fromkeys([*guide.blocking, *issues])),
+            insufficiencies=distinct([*guide.blocking, *issues]),
             user_answer=answer_text(guide, extra_issues=issues),
         )
     lines = [_headline(subject, rule)]

@@ -258,7 +258,8 @@ class KnowledgeBase:
             res = self._resolver.resolve(first, first.name, compact(first.name)) if first else None
         if res is None or res.item.middle != rule.middle_category:
             return rule
-        skip = {tag for tag, label in _TAG_CONDITION.items() if label in res.conditions}
+        said = {*res.conditions, *res.noted}
+        skip = {tag for tag, label in _TAG_CONDITION.items() if label in said}
         return rule.model_copy(
             update={
                 "steps": step_dict(res.steps),

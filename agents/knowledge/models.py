@@ -92,6 +92,7 @@ class ItemGuide(BaseModel):
     caveats: list[str] = Field(default_factory=list)
     blocking: list[str] = Field(default_factory=list)
     conditions: list[str] = Field(default_factory=list)
+    noted: list[str] = Field(default_factory=list)  # conditions that only added a caveat
     why: list[str] = Field(default_factory=list)
     question: str | None = None
     options: list[str] = Field(default_factory=list)

@@ -40,7 +40,8 @@ class Resolution:
     steps: list[str]
     caveats: list[str] = field(default_factory=list)  # shown before the steps
     blocking: list[str] = field(default_factory=list)  # insufficiencies: no reward
-    conditions: list[str] = field(default_factory=list)  # "색이 있어서"
+    conditions: list[str] = field(default_factory=list)  # what changed the answer: "색이 있어서"
+    noted: list[str] = field(default_factory=list)  # what only added a caveat or a step
     why: list[str] = field(default_factory=list)
     question: str | None = None
     options: list[str] = field(default_factory=list)
@@ -62,6 +63,7 @@ class Resolution:
             caveats=self.caveats,
             blocking=self.blocking,
             conditions=self.conditions,
+            noted=self.noted,
             why=self.why,
             question=self.question,
             options=self.options,
@@ -183,7 +185,7 @@ class Resolver:
                 result.caveats.insert(0, rule.caveat)
                 if rule.blocking:
                     result.blocking.append(rule.caveat)
-            result.conditions.append(modifier.label)
+            result.noted.append(modifier.label)
 
     @staticmethod
     def _hazard(result: Resolution, entry: GuideItem, key: str) -> None:

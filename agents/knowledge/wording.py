@@ -49,16 +49,30 @@ def step_dict(steps: list[str]) -> dict[str, str]:
     return out
 
 
+def distinct(texts: list[str]) -> list[str]:
+    """``texts`` without repeats and near-repeats (two wordings of one caveat: most of their
+    syllable pairs shared), first wording kept."""
+    kept: list[tuple[str, set[str]]] = []
+    for text in texts:
+        grams = {text[i : i + 2] for i in range(len(text) - 1)}
+        if all(len(grams & g) < 0.45 * min(len(grams), len(g)) for _, g in kept):
+            kept.append((text, grams))
+    return [text for text, _ in kept]
+
+
 def answer_text(res: ItemGuide, *, extra_issues: list[str] | None = None) -> str:
     """The full answer, caveats before steps."""
     lines = [headline(res)]
     lines += [f"왜: {why}" for why in res.why]
-    first = list(dict.fromkeys([*res.caveats, *(extra_issues or [])]))
+    first = distinct([*res.caveats, *(extra_issues or [])])
     if res.question:
         lines.append(f"확인이 필요해요: {res.question}")
     if first:
-        lines.append("먼저 확인해 주세요:")
+        because = f" ({', '.join(res.noted)})" if res.noted else ""
+        lines.append(f"먼저 확인해 주세요{because}:")
         lines += [f"- {c}" for c in first]
+    if res.question:
+        lines.append(f"{res.where} 기준 방법이에요:")
     lines += [
         f"{n}. {name}: {text}" for n, (name, text) in enumerate(step_dict(res.steps).items(), 1)
     ]
