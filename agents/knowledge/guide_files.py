@@ -9,6 +9,8 @@
   a ``caveat``, a ``hazard`` (blocks a reward unless ``cleared_by`` is said), a question with
   ``options`` when the material is ambiguous, ``has`` (conditions the noun already implies, so
   an adjective cannot override it: 종이컵 has ``coated``), ``bulky`` (large ones are 대형폐기물).
+  An item with a hazard and ``options`` lists the safe answer last: saying ``cleared_by``
+  ("다 쓴") picks it ("페인트통 다 쓴 거" → 빈 페인트통).
 - ``modifiers.json`` — the condition rules (see ``agents.knowledge.resolve``).
 - ``districts.json`` — per-district notes (Seoul's 25 구) for a few topics.
 - ``sources.json`` — where each family's facts come from.

@@ -26,7 +26,13 @@ from schemas.classification import Classification
 
 FUZZY_CHECK = "'{name}'(으)로 알아들었어요: 맞는지 확인해 주세요."
 _WORD = re.compile(r"[0-9a-z가-힣]+")
-_DISTRICT = re.compile(r"([가-힣]{1,4}구)")
+_DISTRICT = re.compile(r"(?<![가-힣])([가-힣]{1,3}구)(?:청|에서|에|는|은|의|도)?(?![가-힣])")
+# Words ending in 구 that are not districts ("가구 버리는 요일" asks about furniture).
+_NOT_DISTRICT = frozenset(
+    "가구 도구 공구 문구 입구 출구 친구 연구 요구 기구 완구 야구 농구 배구 탁구 전구 용구 "
+    "욕구 창구 항구 하구 지구 수구 축구 족구 불구 초구 사구".split()
+)
+_PARTICLE_ENDS = frozenset("이가은는을를도")
 
 
 @dataclass
@@ -105,7 +111,7 @@ class Resolver:
         """The item-level answer for ``item`` named in ``text`` (``None``: no guide group)."""
         key = compact(text)
         rest = key.replace(matched, " ", 1) if matched else key
-        subject = self._display.get(matched, item.name) if matched else item.name
+        subject = self._subject(matched, item)
         if len(subject) > 12 or not subject.strip():
             subject = item.name
         active = [m for m in self._guide.modifiers if _said(m, rest)]
@@ -128,6 +134,11 @@ class Resolver:
             why += [rule.why] if rule.why else []
             used = modifier.code
             break
+        asked = self.entry(item.name)
+        if asked.hazard and asked.options and any(c in key for c in asked.cleared_by):
+            # "페인트통 다 쓴 거": the safe answer to the item's own question (its last option)
+            item = self._by_name[list(asked.options.values())[-1]]
+            conditions.append("다 비웠으니")
         gid = group_override or self.group_of(item)
         if not gid:
             return None
@@ -153,6 +164,14 @@ class Resolver:
             result.blocking.insert(0, FUZZY_CHECK.format(name=item.name))
         result.district_note = self._district(key, item)
         return result
+
+    def _subject(self, matched: str, item: KnownItem) -> str:
+        """The user's word for the item, without a particle kept in an alias ("페트병이")."""
+        if not matched:
+            return item.name
+        if matched[-1] in _PARTICLE_ENDS and matched[:-1] in self._display:
+            matched = matched[:-1]
+        return self._display.get(matched, item.name)
 
     def _rule_for(self, modifier: Modifier, item: KnownItem) -> ModifierRule | None:
         gid = self.group_of(item)
@@ -202,6 +221,8 @@ class Resolver:
     def _ask(result: Resolution, entry: GuideItem, key: str) -> None:
         if not entry.ask or not entry.options:
             return
+        if entry.hazard and any(c in key for c in entry.cleared_by):
+            return  # "페인트통 다 쓴 거": the hazard question is answered
         words = {label: _option_words(label) for label in entry.options}
         shared = set.intersection(*words.values()) if words else set()
         if any(any(c in key for c in cues - shared) for cues in words.values()):
@@ -238,5 +259,7 @@ def _option_words(label: str) -> set[str]:
 
 def district_in(text: str) -> str | None:
     """A Seoul-style district name ("마포구") in ``text``, if any."""
-    match = _DISTRICT.search(text)
-    return match.group(1) if match else None
+    for match in _DISTRICT.finditer(text):
+        if match.group(1) not in _NOT_DISTRICT:
+            return match.group(1)
+    return None
