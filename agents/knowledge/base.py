@@ -7,6 +7,7 @@ probes over the text's positions, well under a millisecond.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -40,6 +41,7 @@ from schemas.classification import RECYCLABLE, Classification
 
 EXACT_SCORE, PRIMARY_SCORE, SECONDARY_SCORE, FUZZY_WEIGHT = 1.0, 0.9, 0.8, 0.85
 MIN_FUZZY_SIMILARITY = 0.8
+SCAN_CACHE = 4096  # texts whose matches are kept (ItemMatch is frozen, so sharing is safe)
 # A situation tag whose condition rule already spoke (in the item-level answer) adds no
 # second, differently worded insufficiency.
 _TAG_CONDITION = {
@@ -90,6 +92,7 @@ class KnowledgeBase:
         self._default = next(c for c in data.characters if c.is_default)
         self._categories = CategorySearch(data.majors, data.rules)
         self._resolver = Resolver(data.guide, data.items) if data.guide else None
+        self._scan_cached = functools.lru_cache(maxsize=SCAN_CACHE)(self._scan_text)
 
     @classmethod
     def load(cls, path: Path | None = None) -> KnowledgeBase:
@@ -108,7 +111,14 @@ class KnowledgeBase:
         return matches[0] if matches else None
 
     def _scan(self, text: str) -> list[ItemMatch]:
-        """Every item found in ``text``, best first (one entry per item)."""
+        """Every item found in ``text``, best first (one entry per item); the same text is
+        scanned by the vision, rule and answer stages of one scan, so results are cached."""
+        return list(self._scan_cached(text))
+
+    def _scan_text(self, text: str) -> tuple[ItemMatch, ...]:
+        return tuple(self._scan_uncached(text))
+
+    def _scan_uncached(self, text: str) -> list[ItemMatch]:
         spaced = words(text)
         for phrase in self._ignored:
             spaced = phrase.sub("", spaced)
