@@ -54,7 +54,9 @@ invent a category or a rule. Answer in Korean with:
 - insufficiencies: what the user must still do before disposal, from the situation tags (e.g.
   contents left, label attached, contaminated) — an empty list when nothing is missing;
 - user_answer: a short, friendly answer for the user (mention that rules can differ by
-  시군구 where it matters).
+  시군구 where it matters). When the rule has an item_guide, follow it: open with the user's
+  item (subject) and where it goes, name the condition that decided it, put its caveats and
+  question before the steps, and list its blocking caveats as insufficiencies.
 """
 
 
