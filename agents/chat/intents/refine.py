@@ -108,6 +108,7 @@ def refine(
     """``decision`` with the knowledge base's corrections applied (see the module doc)."""
     previous = _previous_item(history, match)
     short = len(compact(message)) <= _SHORT or is_follow_up(message)
+    last_intent = next((h.intent for h in reversed(history) if h.intent), None)
     # Clauses the classifier joined under one intent are checked one by one: "건전지 버리는
     # 법 알려주고 | 수거함도 찾아줘" were both collection_point, but only the second asks for one.
     pieces = [
@@ -119,7 +120,9 @@ def refine(
         pieces = list(decision.sub_queries)
     subs: list[SubQuery] = []
     for sub in pieces:
-        intent = refine_intent(sub, match)
+        # a short follow-up that kept the last turn's topic ("폐지 얼마야?" → "캔은?") stays there
+        carried = short and last_intent == sub.intent.value and len(pieces) == 1
+        intent = sub.intent if carried else refine_intent(sub, match)
         text = sub.text
         if previous and short and len(pieces) == 1:
             name, prev_intent = previous
