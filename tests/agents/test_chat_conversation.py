@@ -73,6 +73,7 @@ async def conversation(graph: ChatGraph, *messages: str) -> list[TurnResult]:
         ("라이터 어떻게 버리고 캐릭터는 어떻게 얻어", ["waste", "character"], ["가스", "캐릭터"]),
         ("건전지 버리는 법 알려주며 날씨도 알려줘", ["waste", "weather"], ["수거함", "날씨"]),
         ("스티로폼 어떻게 버려? 근처 재활용센터는?", ["waste", "location"], ["스티로폼", "(샘플)"]),
+        ("택배상자 버리는법 알려주구 폐지 시세도", ["waste", "recyclable_price"], ["종이류", "샘플"]),
     ],
 )
 async def test_every_joiner_splits_and_every_part_is_answered_in_order(
@@ -94,6 +95,11 @@ async def test_a_follow_up_uses_the_previous_item_instead_of_repeating(graph: Ch
     assert "종량제" in dirty.answer
     _, bins = await conversation(graph, "건전지 어떻게 버려?", "가까운 수거함 어디야?")
     assert bins.intents == ["collection_point"] and "(샘플)" in bins.answer
+    # a follow-up that names an item stays on the last topic when that was not disposal
+    _, price = await conversation(graph, "폐지 얼마야?", "캔은?")
+    assert price.intents == ["recyclable_price"]
+    _, more_bins = await conversation(graph, "근처 의류수거함", "폐건전지는?")
+    assert more_bins.intents == ["collection_point"]
 
 
 async def test_district_schedules_get_an_honest_answer_with_where_to_ask(graph: ChatGraph) -> None:
