@@ -74,6 +74,7 @@ async def conversation(graph: ChatGraph, *messages: str) -> list[TurnResult]:
         ("건전지 버리는 법 알려주며 날씨도 알려줘", ["waste", "weather"], ["수거함", "날씨"]),
         ("스티로폼 어떻게 버려? 근처 재활용센터는?", ["waste", "location"], ["스티로폼", "(샘플)"]),
         ("택배상자 버리는법 알려주구 폐지 시세도", ["waste", "recyclable_price"], ["종이류", "샘플"]),
+        ("캔 버리는 법 근처 수거함도 알려줘", ["waste", "collection_point"], ["캔", "(샘플)"]),
     ],
 )
 async def test_every_joiner_splits_and_every_part_is_answered_in_order(

@@ -43,6 +43,9 @@ def test_split_clauses_on_compound_markers() -> None:
         "날씨도 알려줘",
     ]
     assert split_clauses("유리와 캔") == ["유리와 캔"]
+    # an added request marked by 도 starts a clause with the words that qualify it
+    assert split_clauses("캔 버리는 법 근처 수거함도 알려줘") == ["캔 버리는 법", "근처 수거함도 알려줘"]
+    assert split_clauses("칫솔도 재활용돼?") == ["칫솔도 재활용돼"]
     # A comma list is not a compound question; "1.5kg" is not a sentence end.
     assert split_clauses("페트병, 캔, 유리병 어떻게 버려?") == ["페트병, 캔, 유리병 어떻게 버려"]
     assert split_clauses("고철 1.5kg 얼마야") == ["고철 1.5kg 얼마야"]

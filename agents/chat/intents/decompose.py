@@ -56,6 +56,25 @@ _ELLIPTICAL_END = re.compile(r"(은|는|도|은요|는요|이요|요|건|거)(\s
 _ELLIPTICAL_MAX_CHARS = 10
 
 
+# "… 근처 수거함도 알려줘": an added request marked by 도 starts a new clause, together with the
+# words that qualify it.
+_ALSO = re.compile(r"^[가-힣]{2,}도$")
+_NOT_ALSO = frozenset({"정도", "온도", "제도", "속도", "강도", "각도", "용도", "태도", "습도"})
+_QUALIFIERS = frozenset(
+    {"근처", "근처에", "가까운", "주변", "주변에", "오늘", "내일", "이번", "우리", "동네", "집"}
+)
+
+
+def _also_cut(part: list[str], bare: str) -> int | None:
+    """Where to cut ``part`` (which ends with ``bare``) for an added 도 request, if anywhere."""
+    if not _ALSO.match(bare) or bare in _NOT_ALSO or len(part) < 3:
+        return None
+    start = len(part) - 1
+    while start > 1 and part[start - 1].strip(",，") in _QUALIFIERS:
+        start -= 1
+    return start
+
+
 def _split_words(clause: str, *, nouns: bool) -> list[str]:
     parts: list[list[str]] = [[]]
     since_comma = 0
@@ -66,6 +85,10 @@ def _split_words(clause: str, *, nouns: bool) -> list[str]:
             since_comma = 0
             continue
         parts[-1].append(word)
+        cut = _also_cut(parts[-1], bare) if nouns else None
+        if cut is not None:
+            parts[-1], tail = parts[-1][:cut], parts[-1][cut:]
+            parts.append(tail)
         since_comma += 1
         # 랑/이랑/하고 always join two requests or two nouns of one request; a wrong cut is
         # merged back by the classifier, a missed one drops a request. 및, 와/과 only count
