@@ -129,8 +129,13 @@ class LocalVision:
             if resolved is not None
             else self._kb.adjust_for_tags(found.classification, tags)
         )
+        # an ambiguous material ("전구", "병뚜껑") is asked back on the scan as well
+        question = resolved.question if resolved is not None else None
         return VisionResult(
-            classification=classification, situation_tags=tags, confidence=found.score
+            classification=classification,
+            situation_tags=tags,
+            confidence=found.score,
+            question=question,
         )
 
 

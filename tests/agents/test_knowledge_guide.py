@@ -138,6 +138,7 @@ def test_ambiguous_materials_ask(kb: KnowledgeBase, hint: str, resolved: str) ->
     assert "확인이 필요해요" in answer.user_answer
     assert all(word in answer.user_answer for word in resolved.split())
     assert answer.insufficiencies  # no reward for a guess
+    assert LocalVision(kb).classify_text(hint).question  # asked on the scan's vision stage too
 
 
 def test_a_named_variant_does_not_ask(kb: KnowledgeBase) -> None:
