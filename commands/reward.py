@@ -83,10 +83,16 @@ async def handle_answer_completed(
         else:
             if character is not None:
                 newly = await grant_character(
-                    store, event.user_id, character, job_id=job_id, cause=envelope,
+                    store,
+                    event.user_id,
+                    character,
+                    job_id=job_id,
+                    cause=envelope,
                     registry=registry,
                 )
-                reward = _reward(character, label, newly_acquired=newly)
+                reward = _reward(
+                    character, label, list(event.answer.disposal_steps), newly_acquired=newly
+                )
 
     rewarded = RewardCompleted(reward=reward, deferred=unavailable is not None)
     await _finish_job(store, job, envelope, event, rewarded, registry)
@@ -165,12 +171,22 @@ async def grant_character(
     raise ConcurrencyConflict(user_id, None, None)
 
 
-def _reward(character: Character, label: str, *, newly_acquired: bool) -> Reward:
+def reward_reason(label: str, steps: list[str]) -> str:
+    """What the user did right, in the rule's own words: "무색페트병 규칙대로 비우기 · 라벨 떼기 ·
+    찌그러뜨리기를 하고 배출했어요" (the category alone when the rule names no steps)."""
+    done = [s for s in steps if s not in ("배출하기", "담기")]
+    if not done:
+        return f"{label}{_object_particle(label)} 규칙대로 배출했어요"
+    last = done[-1]
+    return f"{label} 규칙대로 {' · '.join(done)}{_object_particle(last)} 하고 배출했어요"
+
+
+def _reward(character: Character, label: str, steps: list[str], *, newly_acquired: bool) -> Reward:
     return Reward(
         code=character.code,
         name=character.name,
         dialog=character.dialog,
-        match_reason=f"{label}{_object_particle(label)} 올바르게 분리배출했어요",
+        match_reason=reward_reason(label, steps),
         type=character.type,
         newly_acquired=newly_acquired,
     )

@@ -137,12 +137,12 @@ async def _next_events(
         )
         # The rule is a local lookup: record it with the vision result (one append, not two).
         if isinstance(seen[0], VisionCompleted):
-            seen += run_rule(seen[0], kb=kb)
+            seen += run_rule(seen[0], kb=kb, hint=request.user_input)
         return started + seen
     if job.rule is None:
         if Stage.RULE not in job.started:
             started = [StageStarted(stage=Stage.RULE, progress=PROGRESS[Stage.VISION])]
-        return started + run_rule(job.vision, kb=kb)
+        return started + run_rule(job.vision, kb=kb, hint=request.user_input)
     if Stage.ANSWER not in job.started:
         started = [StageStarted(stage=Stage.ANSWER, progress=PROGRESS[Stage.RULE])]
     return started + await run_answer(

@@ -55,7 +55,9 @@ invent a category or a rule. Answer in Korean with:
 - insufficiencies: what the user must still do before disposal, from the situation tags (e.g.
   contents left, label attached, contaminated) — an empty list when nothing is missing;
 - user_answer: a short, friendly answer for the user (mention that rules can differ by
-  시군구 where it matters).
+  시군구 where it matters). When the rule has an item_guide, follow it: open with the user's
+  item (subject) and where it goes, name the condition that decided it, put its caveats and
+  question before the steps, and list its blocking caveats as insufficiencies.
 """
 
 
@@ -132,9 +134,10 @@ async def run_vision(
     ]
 
 
-def run_rule(seen: VisionCompleted, *, kb: KnowledgeBase) -> list[Event]:
-    """Rule stage: the knowledge base's rule for the classification (None when it has none)."""
-    rule = None if seen.classification.is_unclassified else kb.rule_for(seen.classification)
+def run_rule(seen: VisionCompleted, *, kb: KnowledgeBase, hint: str | None = None) -> list[Event]:
+    """Rule stage: the knowledge base's rule for the classification (None when it has none),
+    item-level when the user's ``hint`` names the item and its conditions."""
+    rule = None if seen.classification.is_unclassified else kb.rule_for(seen.classification, hint)
     return [
         RuleCompleted(disposal_rules=rule.model_dump(mode="json") if rule else None),
         StageStarted(stage=Stage.ANSWER, progress=PROGRESS[Stage.RULE]),

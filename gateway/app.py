@@ -19,7 +19,7 @@ import schemas
 from gateway import auth_api, chat_api, images, ops, query_api, scan_api, sse, users_api
 from gateway.edge import EdgeMiddleware
 from gateway.errors import exception_handlers
-from gateway.info_api import list_news
+from gateway.info_api import list_datasets, list_news
 from gateway.job_reads import JobReads
 from gateway.live_hub import LiveHub
 from gateway.locations_api import center_detail, list_centers, search_places, suggest_places
@@ -53,6 +53,7 @@ ROUTES: list[BaseRoute] = [
     Route("/api/v1/locations/search", search_places, methods=["GET"]),
     Route("/api/v1/locations/suggest", suggest_places, methods=["GET"]),
     Route("/api/v1/info/news", list_news, methods=["GET"]),
+    Route("/api/v1/info/datasets", list_datasets, methods=["GET"]),
     # scan (issue 3) and its live stream (issue 4)
     Route("/api/v1/scan", scan_api.submit_scan, methods=["POST"]),
     Route("/api/v1/scan/categories", scan_api.scan_categories, methods=["GET"]),

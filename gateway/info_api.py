@@ -1,8 +1,11 @@
-"""``GET /api/v1/info/news``: the info screen's articles, newest first, cursor-paginated."""
+"""``GET /api/v1/info/news``: the info screen's articles, newest first, cursor-paginated;
+``GET /api/v1/info/datasets``: which data behind the answers is real or sample, and its date."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -104,3 +107,13 @@ def _category_name(given: str | None, keys: tuple[str, ...] | None) -> str:
         return "all"
     tab = (given or "").strip().lower()
     return tab if tab in PWA_CATEGORIES else keys[0]
+
+
+DATASETS_PATH = Path(__file__).resolve().parents[1] / "agents" / "data" / "datasets.json"
+
+
+async def list_datasets(request: Request) -> JSONResponse:
+    """Every dataset the answers rest on: ``sample`` (shipped synthetic data, labelled "(샘플)"
+    wherever it is shown) or real, with its reference date and source."""
+    await current_user(request)
+    return JSONResponse(json.loads(DATASETS_PATH.read_text(encoding="utf-8")))

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 DEFAULT_RADIUS_M = 5000
 MAX_BIGINT = 2**63 - 1
 
+# Visible text for a map marker or list item built on shipped sample data.
+SAMPLE_LABEL = "(샘플) 실제 장소가 아닌 예시 데이터예요"
+
 
 def read_pool(request: Request) -> Pool:
     """The read-model pool; 503 when this gateway runs without Postgres."""
@@ -166,6 +169,7 @@ def center_json(center: Center, now: datetime) -> dict[str, Any]:
         "store_label": STORE_LABELS.get(center.store_category, center.store_category),
         "pickup_labels": list(center.pickup_categories),
         "sample": center.sample,
+        "sample_label": SAMPLE_LABEL if center.sample else None,
     }
 
 

@@ -99,7 +99,11 @@ COMPONENTS: dict[str, Schema] = {
         "kakao_place_id": nullable(STR),
     }, {"lot_address": nullable(STR), "collection_items": nullable(STR),
         "introduction": nullable(STR), "detail": nullable(STR), "agency": nullable(STR),
-        "dataset": STR, "store_label": STR, "pickup_labels": arr(STR), "sample": BOOL}),
+        "dataset": STR, "store_label": STR, "pickup_labels": arr(STR), "sample": BOOL,
+        "sample_label": nullable(STR)}),
+    "Datasets": obj({"note": STR, "datasets": arr(obj(
+        {"key": STR, "name": STR, "sample": BOOL, "reference_date": nullable(STR),
+         "source": STR}, {"note": STR}))}),
     "Place": obj({"place_name": STR, "address": STR, "latitude": NUM, "longitude": NUM,
                   "place_url": nullable(STR)}, {"id": INT, "distance_km": nullable(NUM)}),
     "Article": obj({
@@ -309,6 +313,9 @@ CATALOGUE: dict[tuple[str, str], Schema] = {
         "Autocomplete for the search box", {"200": ok(arr(ref("Place")))}, tag="locations",
         params=[query("q", TEXT_Q, required=True, example="리필"),
                 query("limit", {**LIMIT, "maximum": 20})]),
+    ("GET", "/api/v1/info/datasets"): op(
+        "Which datasets are real or sample, with reference dates", {"200": ok(ref("Datasets"))},
+        tag="info"),
     ("GET", "/api/v1/info/news"): op(
         "News for the info screen, newest first", {"200": ok(ref("NewsPage"))}, tag="info",
         params=[query("category", {"type": "string", "enum": [

@@ -43,6 +43,7 @@ SUBCOMMANDS: dict[str, str] = {
     "bench": "infra.cli_bench:bench_app",
     "import": "infra.importers.cli:import_app",
     "chat": "infra.cli_chat:chat_app",
+    "eval": "infra.cli_eval:eval_app",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from agents.chat.deps import ChatDeps
 from agents.chat.errors import NodeFailed
 from agents.chat.intents import Intent, IntentDecision, LLMIntentClassifier, SubQuery
+from agents.chat.intents.refine import refine
 from agents.chat.policies import NodeGuard
 from agents.chat.stages import Emit, failure_message
 from agents.chat.turn import NeedsInput, NodeUpdate, TurnInput
@@ -48,6 +49,7 @@ async def classify(
             fallback_note = failure_message("intent", exc.reason, guard.policy("intent").fail_mode)
     if decision is None:
         decision = await deps.intents.classify(turn.message, previous_intent=previous)
+    decision = refine(decision, turn.message, turn.history, deps.kb.match)
     if turn.image_url and decision.intents == {Intent.GENERAL}:
         # a photo with "이거 뭐야?" is a disposal question about the photo
         decision = IntentDecision(

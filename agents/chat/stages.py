@@ -68,7 +68,7 @@ _WHY = {
     "error": "오류가 나서",
     "bad_data": "알 수 없는 응답을 보내서",
     "circuit_open": "잠시 불안정해서",
-    "not_configured": "설정되어 있지 않아",
+    "not_configured": "연결되어 있지 않아",
 }
 
 
@@ -76,7 +76,7 @@ def failure_message(stage: str, reason: str, mode: FailMode) -> str:
     """Korean: what happened to ``stage`` and what the turn does about it."""
     label = LABELS.get(stage, stage)
     if reason == "not_configured":
-        head = f"{subject(label)} 이 환경에서는 설정되어 있지 않아요"
+        head = f"지금은 {obj(label)} 가져올 수 없어요"
     else:
         head = f"{subject(label)} {_WHY.get(reason, '실패해서')} 쓰지 못했어요"
     tail = {
@@ -92,14 +92,29 @@ _REASON = {
     "error": "오류",
     "bad_data": "알 수 없는 응답",
     "circuit_open": "잠시 차단됨",
-    "not_configured": "이 환경에서는 설정되지 않음",
+    "not_configured": "연결된 서비스 없음",
+}
+
+# General advice when a source cannot answer, so the user still gets something useful.
+ADVICE = {
+    "weather": (
+        "날씨를 확인하지 못했을 때는: 종이류·의류는 비에 젖으면 재활용이 어려우니 비 소식이 "
+        "있으면 다음 배출일에 내놓거나 덮어 두세요. 정확한 날씨는 기상청 날씨누리나 날씨 앱에서 "
+        "확인할 수 있어요."
+    ),
+    "web_search": (
+        "최신 정책·뉴스는 환경부 누리집(me.go.kr)이나 생활폐기물 분리배출 누리집(분리배출.kr), "
+        "사는 곳 구청 공지에서 확인할 수 있어요."
+    ),
 }
 
 
 def left_out_note(stage: str, reason: str) -> str:
     """Korean, for the answer: an asked-for piece that is missing and why."""
     label = LABELS.get(stage, stage)
-    return f"{obj(label)} 지금은 가져올 수 없어 빼고 답했어요 ({_REASON.get(reason, '실패')})."
+    note = f"{obj(label)} 지금은 가져올 수 없어 빼고 답했어요 ({_REASON.get(reason, '실패')})."
+    advice = ADVICE.get(stage)
+    return f"{note} {advice}" if advice else note
 
 
 def stage_runners(deps: ChatDeps) -> dict[str, Runner]:

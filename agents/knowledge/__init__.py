@@ -8,6 +8,9 @@ Data files (UTF-8 JSON, validated on load; a broken entry raises ``KnowledgeData
   ``secondary`` marks parts and residues ("송장", "뚜껑") that lose to the item they belong to.
 - ``tags.json`` — situation tags with Korean labels and the phrases that reveal them.
 - ``characters.json`` — the 13 collectible characters (이코 is the default).
+- ``guide/`` — the item-level guide (``guide_files``): step sets per item family with their
+  sources, item facts (caveats, hazards, questions), condition rules and Seoul district notes.
+  ``resolve`` applies it (``agents.knowledge.resolve``); ``wording`` writes the answer.
 
 Decisions worth knowing:
 
@@ -25,7 +28,8 @@ Decisions worth knowing:
 
 API: ``KnowledgeBase.load(path=None)``, ``match``, ``situation_tags``, ``adjust_for_tags``,
 ``rule_for``, ``search``, ``categories``, ``characters``, ``character_for_middle``,
-``default_character``, ``reward_for``; ``answer_for_scan`` writes the scan answer from a rule.
+``default_character``, ``reward_for``, ``resolve`` (item-level answer facts); ``rule_for(c, text)``
+carries them as ``DisposalRule.item_guide``; ``answer_for_scan`` writes the scan answer.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.knowledge.models import DisposalRule
+from agents.knowledge.wording import answer_text, distinct
 from agents.llm.ports import ChatMessage
 from schemas.classification import RECYCLABLE, Classification, ScanAnswer
 
@@ -91,6 +92,13 @@ def answer_for_scan(
     issues = list(
         dict.fromkeys(rule.situation_issues[tag] for tag in tags if tag in rule.situation_issues)
     )
+    if rule.item_guide is not None:
+        guide = rule.item_guide
+        return ScanAnswer(
+            disposal_steps=dict(rule.steps),
+            insufficiencies=distinct([*guide.blocking, *issues]),
+            user_answer=answer_text(guide, extra_issues=issues),
+        )
     lines = [_headline(subject, rule)]
     lines += [f"{i}. {name}: {text}" for i, (name, text) in enumerate(rule.steps.items(), 1)]
     if issues:

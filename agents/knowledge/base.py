@@ -7,9 +7,10 @@ probes over the text's positions, well under a millisecond.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,6 +25,7 @@ from agents.knowledge.models import (
     RuleHit,
     SituationTag,
 )
+from agents.knowledge.resolve import Resolution, Resolver
 from agents.knowledge.search import CategorySearch
 from agents.knowledge.text import (
     FuzzyIndex,
@@ -34,10 +36,23 @@ from agents.knowledge.text import (
     word_ends,
     words,
 )
+from agents.knowledge.wording import step_dict
 from schemas.classification import RECYCLABLE, Classification
 
 EXACT_SCORE, PRIMARY_SCORE, SECONDARY_SCORE, FUZZY_WEIGHT = 1.0, 0.9, 0.8, 0.85
 MIN_FUZZY_SIMILARITY = 0.8
+SCAN_CACHE = 4096  # texts whose matches are kept (ItemMatch is frozen, so sharing is safe)
+# A situation tag whose condition rule already spoke (in the item-level answer) adds no
+# second, differently worded insufficiency.
+_TAG_CONDITION = {
+    "contaminated": "음식물·기름이 묻어서",
+    "tape_attached": "테이프·송장이 붙어 있어서",
+    "cap_attached": "뚜껑이 달려 있어서",
+    "broken": "깨져서",
+    "coated": "코팅되어 있어서",
+    "mixed_material": "여러 재질이 섞여 있어서",
+    "pressurized": "가스가 남아 있어서",
+}
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,8 @@ class KnowledgeBase:
         self._characters = {c.match_label: c for c in data.characters if not c.is_default}
         self._default = next(c for c in data.characters if c.is_default)
         self._categories = CategorySearch(data.majors, data.rules)
+        self._resolver = Resolver(data.guide, data.items) if data.guide else None
+        self._scan_cached = functools.lru_cache(maxsize=SCAN_CACHE)(self._scan_text)
 
     @classmethod
     def load(cls, path: Path | None = None) -> KnowledgeBase:
@@ -94,7 +111,14 @@ class KnowledgeBase:
         return matches[0] if matches else None
 
     def _scan(self, text: str) -> list[ItemMatch]:
-        """Every item found in ``text``, best first (one entry per item)."""
+        """Every item found in ``text``, best first (one entry per item); the same text is
+        scanned by the vision, rule and answer stages of one scan, so results are cached."""
+        return list(self._scan_cached(text))
+
+    def _scan_text(self, text: str) -> tuple[ItemMatch, ...]:
+        return tuple(self._scan_uncached(text))
+
+    def _scan_uncached(self, text: str) -> list[ItemMatch]:
         spaced = words(text)
         for phrase in self._ignored:
             spaced = phrase.sub("", spaced)
@@ -111,6 +135,7 @@ class KnowledgeBase:
             for alias in self._by_first.get(first, ())
             if key.startswith(alias.text, start)
             and (len(alias.text) > 1 or ends_word(key, start + 1, ends))
+            and not _straddles(start, start + len(alias.text), ends)
         ]
         joined = f" {' '.join(tokens)} "
         latin = [
@@ -120,8 +145,10 @@ class KnowledgeBase:
         ]
         ranked: dict[int, tuple[tuple[bool, int, int], str]] = {}
         for end, alias in [
-            *((end, alias) for _, end, alias in _outermost(hangul)),
-            *((0, alias) for _, _, alias in _outermost(latin)),  # after any Hangul tie
+            *((end, alias) for _, end, alias in _outermost(hangul, self._secondary)),
+            *(
+                (0, alias) for _, _, alias in _outermost(latin, self._secondary)
+            ),  # after any Hangul tie
         ]:
             rank = (not self._items[alias.item].secondary, len(alias.text), end)
             if rank > ranked.get(alias.item, ((False, 0, 0), ""))[0]:
@@ -142,6 +169,9 @@ class KnowledgeBase:
             ]
         return results
 
+    def _secondary(self, alias: _Alias) -> bool:
+        return self._items[alias.item].secondary
+
     def _result(
         self, index: int, score: float, matched: str, method: Literal["exact", "substring", "fuzzy"]
     ) -> ItemMatch:
@@ -154,6 +184,30 @@ class KnowledgeBase:
             matched=matched,
             method=method,
         )
+
+    def resolve(self, text: str, item: str | None = None) -> Resolution | None:
+        """The item-level answer for what ``text`` names (or for ``item`` named in it):
+        conditions applied, own steps, caveats, hazards, the question when ambiguous."""
+        if self._resolver is None:
+            return None
+        found = next((m for m in self._scan(text) if item is None or m.item.name == item), None)
+        if found is None:
+            known = self._item_by_name.get(item) if item else None
+            if known is None:
+                return None
+            return self._resolver.resolve(known, text)
+        return self._resolver.resolve(
+            found.item, text, found.matched, fuzzy=found.method == "fuzzy"
+        )
+
+    def group_of(self, item: KnownItem) -> str:
+        return self._resolver.group_of(item) if self._resolver else ""
+
+    def guide_sources(self) -> dict[str, str]:
+        """Source id → title of every item family's facts."""
+        if self._resolver is None:
+            return {}
+        return {k: v.title for k, v in self._resolver.guide.sources.items()}
 
     def item(self, name: str) -> KnownItem | None:
         return self._item_by_name.get(name)
@@ -191,9 +245,43 @@ class KnowledgeBase:
 
     # -- rules and retrieval -----------------------------------------------------------------
 
-    def rule_for(self, classification: Classification) -> DisposalRule | None:
+    def rule_for(
+        self, classification: Classification, text: str | None = None
+    ) -> DisposalRule | None:
         """The disposal rule of ``classification``'s middle category (falling back to the item
-        named by its minor category), or ``None`` when the knowledge base has none."""
+        named by its minor category), or ``None`` when the knowledge base has none. With the
+        user's ``text`` (or else the first item of the minor category) the rule carries the
+        item-level answer (``item_guide``) and the item's own steps."""
+        rule = self._category_rule(classification)
+        if rule is None or self._resolver is None:
+            return rule
+        res = self.resolve(text) if text else None
+        if res is None or res.item.middle != rule.middle_category:
+            first = next(
+                (
+                    i
+                    for i in self._items
+                    if i.middle == rule.middle_category and i.minor == classification.minor_category
+                ),
+                None,
+            )
+            res = self._resolver.resolve(first, first.name, compact(first.name)) if first else None
+        if res is None or res.item.middle != rule.middle_category:
+            return rule
+        said = {*res.conditions, *res.noted}
+        skip = {tag for tag, label in _TAG_CONDITION.items() if label in said}
+        return rule.model_copy(
+            update={
+                "steps": step_dict(res.steps),
+                "not_accepted": res.not_accepted or rule.not_accepted,
+                "situation_issues": {
+                    t: i for t, i in rule.situation_issues.items() if t not in skip
+                },
+                "item_guide": res.to_guide(),
+            }
+        )
+
+    def _category_rule(self, classification: Classification) -> DisposalRule | None:
         rule = self._rules.get(classification.middle_category)
         if rule is None or rule.major_category != classification.major_category:
             names = (classification.minor_category, classification.middle_category)
@@ -253,10 +341,22 @@ class KnowledgeBase:
         return self.character_for_middle(classification.middle_category)
 
 
-def _outermost(found: list[tuple[int, int, _Alias]]) -> list[tuple[int, int, _Alias]]:
-    """The occurrences ``(start, end, alias)`` not inside a longer one ("종이" in "종이팩")."""
+def _straddles(start: int, end: int, ends: set[int]) -> bool:
+    """Whether a name found at ``start:end`` begins inside one word and runs into the next:
+    "이불" in "많이 불어" is not a mention of 이불 ("종이 박스" starts at a word and is fine)."""
+    return start not in ends and start != 0 and any(start < e < end for e in ends)
+
+
+def _outermost(
+    found: list[tuple[int, int, _Alias]], secondary: Callable[[_Alias], bool]
+) -> list[tuple[int, int, _Alias]]:
+    """The occurrences ``(start, end, alias)`` not inside a longer one ("종이" in "종이팩") and
+    not cut off by a later primary noun they overlap: in "코팅된 종이컵" the head noun "종이컵"
+    wins over "코팅된 종이" (Korean puts the head noun last); a part ("병뚜껑" in "소주병 뚜껑")
+    cuts nothing off."""
     return [
         (start, end, alias)
         for start, end, alias in found
         if not any(s <= start and end <= e and e - s > end - start for s, e, _ in found)
+        and not any(start < s < end < e and not secondary(a) for s, e, a in found)
     ]

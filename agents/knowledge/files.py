@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.knowledge.errors import KnowledgeDataError
+from agents.knowledge.guide_files import GuideData, load_guide
 from agents.knowledge.models import Character, DisposalRule, KnownItem, SituationTag
 from agents.knowledge.text import compact
 from schemas.classification import RECYCLABLE, UNCLASSIFIED
@@ -66,6 +67,7 @@ class KnowledgeData:
     ignore_phrases: list[str]
     tags: list[SituationTag]
     characters: list[Character]
+    guide: GuideData | None = None
 
 
 def load_data(directory: Path | None = None) -> KnowledgeData:
@@ -96,9 +98,58 @@ def load_data(directory: Path | None = None) -> KnowledgeData:
         )
     ]
     _check_characters(characters, majors)
+    guide = load_guide(root)
+    if guide is not None:
+        items = items + _guide_items(guide, items, rules)
     return KnowledgeData(
-        majors, rules, redirects, items, [compact(p) for p in ignore], tags, characters
+        majors, rules, redirects, items, [compact(p) for p in ignore], tags, characters, guide
     )
+
+
+def _guide_items(
+    guide: GuideData, items: list[KnownItem], rules: dict[str, DisposalRule]
+) -> list[KnownItem]:
+    """The guide's new items as ``KnownItem``s; checks names, aliases and references."""
+    known = {item.name for item in items}
+    claimed = {compact(a): i.name for i in items for a in (i.name, *i.aliases)}
+    added: list[KnownItem] = []
+    seen: set[str] = set()
+    for entry in guide.items:
+        where = f"guide: {entry.name!r}"
+        if entry.name in seen:
+            raise KnowledgeDataError(f"{where}: listed twice")
+        seen.add(entry.name)
+        if entry.name in known:
+            if entry.aliases or entry.minor or entry.secondary:
+                raise KnowledgeDataError(f"{where}: aliases/minor of items.json items stay there")
+            continue
+        if entry.group is None or entry.minor is None:
+            raise KnowledgeDataError(f"{where}: a new item needs 'group' and 'minor'")
+        middle = guide.groups[entry.group].middle
+        if middle not in rules:
+            raise KnowledgeDataError(f"{where}: group {entry.group!r} names unknown {middle!r}")
+        for alias in dict.fromkeys([entry.name, *entry.aliases]):
+            owner = claimed.setdefault(compact(alias), entry.name)
+            if owner != entry.name:
+                raise KnowledgeDataError(f"{where}: alias {alias!r} is already used by {owner!r}")
+        rule = rules[middle]
+        added.append(
+            KnownItem(
+                name=entry.name,
+                major=rule.major_category,
+                middle=middle,
+                minor=entry.minor,
+                aliases=tuple(dict.fromkeys(entry.aliases)),
+                secondary=entry.secondary,
+            )
+        )
+    names = known | {item.name for item in added}
+    targets = [t for e in guide.items for t in e.options.values()]
+    targets += [r.redirect for m in guide.modifiers for r in m.rules if r.redirect]
+    for target in targets:
+        if target not in names:
+            raise KnowledgeDataError(f"guide: unknown item {target!r} named by an option/redirect")
+    return added
 
 
 def _read(root: Path, name: str) -> dict[str, Any]:

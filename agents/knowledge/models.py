@@ -78,6 +78,29 @@ class ItemMatch(BaseModel):
     method: Literal["exact", "substring", "fuzzy"]
 
 
+class ItemGuide(BaseModel):
+    """Item-level facts of one answer: the user's item, where it goes and why, what to check
+    first (``caveats``; ``blocking`` ones are insufficiencies), its own steps ("이름: 내용")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item: str
+    subject: str
+    category: str = ""  # "재활용폐기물 › 무색페트병"
+    where: str
+    steps: list[str]
+    caveats: list[str] = Field(default_factory=list)
+    blocking: list[str] = Field(default_factory=list)
+    conditions: list[str] = Field(default_factory=list)
+    noted: list[str] = Field(default_factory=list)  # conditions that only added a caveat
+    why: list[str] = Field(default_factory=list)
+    question: str | None = None
+    options: list[str] = Field(default_factory=list)
+    not_accepted: list[str] = Field(default_factory=list)
+    source: str = ""
+    district_note: str | None = None
+
+
 class DisposalRule(BaseModel):
     """How to dispose of one middle category; ``model_dump()`` is the API's ``disposal_rules``.
 
@@ -95,6 +118,7 @@ class DisposalRule(BaseModel):
     not_accepted: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     situation_issues: dict[str, str] = Field(default_factory=dict)
+    item_guide: ItemGuide | None = None  # item-level answer facts, when the item is known
 
     @property
     def classification(self) -> Classification:

@@ -122,10 +122,20 @@ class LocalVision:
                 question=UNCLASSIFIED_QUESTION,
             )
         tags = list(dict.fromkeys([*found.default_tags, *hint_tags]))
+        # the item-level resolution applies the user's conditions ("초록색", "깨진")
+        resolved = self._kb.resolve(hint, found.item.name) if hint else None
+        classification = (
+            resolved.classification
+            if resolved is not None
+            else self._kb.adjust_for_tags(found.classification, tags)
+        )
+        # an ambiguous material ("전구", "병뚜껑") is asked back on the scan as well
+        question = resolved.question if resolved is not None else None
         return VisionResult(
-            classification=self._kb.adjust_for_tags(found.classification, tags),
+            classification=classification,
             situation_tags=tags,
             confidence=found.score,
+            question=question,
         )
 
 
@@ -207,7 +217,7 @@ class LocalLLM:
             return answer_for_scan(unknown, None, [], text)
         tags = [*found.default_tags, *self._kb.situation_tags(text)]
         classification = self._kb.adjust_for_tags(found.classification, tags)
-        return answer_for_scan(classification, self._kb.rule_for(classification), tags, text)
+        return answer_for_scan(classification, self._kb.rule_for(classification, text), tags, text)
 
     def _reply(self, messages: Sequence[ChatMessage]) -> str:
         if any(m.content.startswith(SCAN_CONTEXT_PREFIX) for m in messages):

@@ -26,12 +26,26 @@ def test_split_clauses_on_compound_markers() -> None:
         "근처 고물상도 찾아줘",
     ]
     assert split_clauses("캔 버리는 법 그리고 오늘 날씨") == ["캔 버리는 법", "오늘 날씨"]
-    # Noun conjunctions split only when a group marker says several things are asked.
+    # 랑/이랑/하고 always cut (a clause without an intent of its own is merged back by the
+    # classifier); 와/과 and 및 only when a group marker says several things are asked.
     assert split_clauses("날씨랑 분리수거 요일 같이 알려줘") == [
         "날씨랑",
         "분리수거 요일 같이 알려줘",
     ]
-    assert split_clauses("라벨이랑 뚜껑은 어떻게 해") == ["라벨이랑 뚜껑은 어떻게 해"]
+    assert split_clauses("라벨이랑 뚜껑은 어떻게 해") == ["라벨이랑", "뚜껑은 어떻게 해"]
+    assert split_clauses("소파 버리는 법이랑 근처 고물상") == ["소파 버리는 법이랑", "근처 고물상"]
+    assert split_clauses("라이터 어떻게 버리고 캐릭터는 어떻게 얻어") == [
+        "라이터 어떻게 버리고",
+        "캐릭터는 어떻게 얻어",
+    ]
+    assert split_clauses("라이터 버리는 법 알려주며 날씨도 알려줘") == [
+        "라이터 버리는 법 알려주며",
+        "날씨도 알려줘",
+    ]
+    assert split_clauses("유리와 캔") == ["유리와 캔"]
+    # an added request marked by 도 starts a clause with the words that qualify it
+    assert split_clauses("캔 버리는 법 근처 수거함도 알려줘") == ["캔 버리는 법", "근처 수거함도 알려줘"]
+    assert split_clauses("칫솔도 재활용돼?") == ["칫솔도 재활용돼"]
     # A comma list is not a compound question; "1.5kg" is not a sentence end.
     assert split_clauses("페트병, 캔, 유리병 어떻게 버려?") == ["페트병, 캔, 유리병 어떻게 버려"]
     assert split_clauses("고철 1.5kg 얼마야") == ["고철 1.5kg 얼마야"]

@@ -30,8 +30,9 @@ def test_clean_recyclable_has_steps_and_no_insufficiencies(kb: KnowledgeBase) ->
     answer = answer_for_scan(_pet(), rule, ["cap_attached"], "뚜껑 닫은 생수병")
     assert answer.insufficiencies == []  # a closed cap is right for clear PET
     assert rule is not None and answer.disposal_steps == rule.steps
+    # the opening names the item and where it goes, the category only in brackets
     assert answer.user_answer.startswith(
-        "먹는샘물PET병은 재활용폐기물 중 '무색페트병'으로 분리배출해요."
+        "생수병은 투명(무색) 페트병 전용 칸으로 버려요 (재활용폐기물 › 무색페트병)."
     )
     assert "1. 비우기:" in answer.user_answer and "라벨 떼기" in answer.user_answer
 
@@ -55,7 +56,7 @@ def test_non_recyclable_answer_names_the_major_category(kb: KnowledgeBase) -> No
     bone = kb.match("치킨뼈").classification  # type: ignore[union-attr]
     answer = answer_for_scan(bone, kb.rule_for(bone), ["contaminated"], "양념 묻은 치킨뼈")
     assert answer.insufficiencies == []
-    assert answer.user_answer.startswith("뼈는 '일반종량제폐기물'이에요")
+    assert answer.user_answer.startswith("치킨뼈는 종량제봉투로 버려요 (일반종량제폐기물 ›")
     assert "종량제봉투" in answer.disposal_steps["담기"]
 
 

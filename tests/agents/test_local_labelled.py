@@ -40,7 +40,7 @@ async def test_local_provider_accuracy_on_labelled_set(capsys: pytest.CaptureFix
     for row in rows:
         image = ImageInput(filename=row.get("filename"), content_type="image/jpeg")
         seen = await vision.classify(image, hint=row["hint"])
-        rule = kb.rule_for(seen.classification)
+        rule = kb.rule_for(seen.classification, row["hint"])  # as the rule stage does
         answer = answer_for_scan(seen.classification, rule, seen.situation_tags, row["hint"])
         got = (
             seen.classification.major_category,

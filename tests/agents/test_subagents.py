@@ -52,7 +52,7 @@ def task(stage: str, query: str, **kw: Any) -> SubTask:
 async def test_waste_rag_rules_for_each_named_item(kb: LocalKnowledge) -> None:
     found = await waste_rag.run(task("waste_rag", "우유팩이랑 신문지 어떻게 버려?"), kb)
     assert found.found and found.detail["hits"] == ["신문지", "우유팩"]
-    assert "종이팩" in found.text and "1) " in found.text
+    assert "종이팩" in found.text and "1. " in found.text  # numbered item-level steps
     labelled = await waste_rag.run(task("waste_rag", "라벨 안 뗀 페트병"), kb)
     assert "라벨이 붙어 있어요" in labelled.text  # the situation the user described
 

@@ -142,7 +142,7 @@ def expected_answer(hint: str) -> ScanAnswer:
     """The local models' answer for ``hint``, from the knowledge base alone."""
     kb = KnowledgeBase.load()
     seen = LocalVision(kb).classify_text(hint)
-    rule = kb.rule_for(seen.classification)
+    rule = kb.rule_for(seen.classification, hint)  # as the rule stage: with the user's text
     return answer_for_scan(seen.classification, rule, seen.situation_tags, hint)
 
 

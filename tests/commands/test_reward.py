@@ -91,3 +91,11 @@ async def test_outage_defers_the_reward_then_the_retry_grants_it(world: ScanWorl
     await world.run_reward(job_id)  # and a duplicate of it
     assert await grants(world, user) == ["char-factory"]
     assert await world.messages(job_id) == messages  # nothing appended to the job
+
+
+async def test_reward_reason_says_what_was_done_right() -> None:
+    from commands.reward import reward_reason
+
+    reason = reward_reason("무색페트병", ["비우기", "라벨 떼기", "찌그러뜨리기", "배출하기"])
+    assert reason == "무색페트병 규칙대로 비우기 · 라벨 떼기 · 찌그러뜨리기를 하고 배출했어요"
+    assert reward_reason("종이", ["배출하기"]) == "종이를 규칙대로 배출했어요"

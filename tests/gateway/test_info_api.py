@@ -150,3 +150,16 @@ async def test_pwa_tabs_show_energy_and_ai_articles(
     finally:
         await pool.execute("DELETE FROM news_articles WHERE id LIKE 'n-pwa-%'")
         await pool.close()
+
+
+async def test_datasets_say_which_are_samples_and_their_reference_dates(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get("/api/v1/info/datasets")
+    assert r.status_code == 200, r.text
+    datasets = {d["key"]: d for d in r.json()["datasets"]}
+    assert datasets["knowledge_base"]["sample"] is False
+    assert datasets["knowledge_base"]["reference_date"]
+    for key in ("collection_points", "places", "bulk_waste_fees", "recyclable_prices"):
+        assert datasets[key]["sample"] is True, key
+    assert datasets["recyclable_prices"]["reference_date"] == "2026-09"

@@ -118,7 +118,7 @@ async def test_centers_nearest_first_with_the_client_shape(api: Api) -> None:
         assert c["distance_km"] == pytest.approx(real / 1000, abs=0.001)
         assert c["distance_text"].endswith(("m", "km"))
         assert c["place_url"].startswith("https://")
-        assert c["sample"] is True
+        assert c["sample"] is True and "샘플" in c["sample_label"]  # visible on the marker
     distances = [c["distance_km"] for c in centers]
     assert distances == sorted(distances)
 

@@ -19,7 +19,12 @@ _OPENERS = frozenset(
     {"그리고", "그리고요", "또", "또한", "게다가", "추가로", "아참", "참", "그다음", "그다음에"}
 )
 # A request verb joined to the next request: 알려주고 / 찾아주고 / 확인하고 …
-_VERB_LINK = re.compile(r"(주고|주시고|하고|해주고|해주시고|보고)$")
+_VERB_LINK = re.compile(
+    r"(주고|주시고|하고|해주고|해주시고|보고|리고|우고|되고|있고|없고|쓰고|찾고|알고|주며|하며|리며|이며|으며|주구|하구|리구|보구)$"
+)
+_NOT_VERB = frozenset(
+    {"그리고", "창고", "광고", "재고", "최고", "참고", "사고", "경고", "금고", "냉장고"}
+)
 # With one of these the message asks for several things at once, so noun conjunctions
 # ("날씨랑 분리수거 요일 같이 알려줘") separate requests too.
 # fmt: off
@@ -51,6 +56,25 @@ _ELLIPTICAL_END = re.compile(r"(은|는|도|은요|는요|이요|요|건|거)(\s
 _ELLIPTICAL_MAX_CHARS = 10
 
 
+# "… 근처 수거함도 알려줘": an added request marked by 도 starts a new clause, together with the
+# words that qualify it.
+_ALSO = re.compile(r"^[가-힣]{2,}도$")
+_NOT_ALSO = frozenset({"정도", "온도", "제도", "속도", "강도", "각도", "용도", "태도", "습도"})
+_QUALIFIERS = frozenset(
+    {"근처", "근처에", "가까운", "주변", "주변에", "오늘", "내일", "이번", "우리", "동네", "집"}
+)
+
+
+def _also_cut(part: list[str], bare: str) -> int | None:
+    """Where to cut ``part`` (which ends with ``bare``) for an added 도 request, if anywhere."""
+    if not _ALSO.match(bare) or bare in _NOT_ALSO or len(part) < 3:
+        return None
+    start = len(part) - 1
+    while start > 1 and part[start - 1].strip(",，") in _QUALIFIERS:
+        start -= 1
+    return start
+
+
 def _split_words(clause: str, *, nouns: bool) -> list[str]:
     parts: list[list[str]] = [[]]
     since_comma = 0
@@ -61,14 +85,18 @@ def _split_words(clause: str, *, nouns: bool) -> list[str]:
             since_comma = 0
             continue
         parts[-1].append(word)
+        cut = _also_cut(parts[-1], bare) if nouns else None
+        if cut is not None:
+            parts[-1], tail = parts[-1][:cut], parts[-1][cut:]
+            parts.append(tail)
         since_comma += 1
-        linked = _VERB_LINK.search(bare) or (
-            nouns
-            and (
-                _NOUN_LINK.search(bare)
-                or bare == "및"
-                or (len(bare) >= 3 and _NOUN_LINK_LONG.search(bare))
-            )
+        # 랑/이랑/하고 always join two requests or two nouns of one request; a wrong cut is
+        # merged back by the classifier, a missed one drops a request. 및, 와/과 only count
+        # when the message asks for several things.
+        linked = (
+            (_VERB_LINK.search(bare) and bare not in _NOT_VERB)
+            or _NOUN_LINK.search(bare)
+            or (nouns and (bare == "및" or (len(bare) >= 3 and _NOUN_LINK_LONG.search(bare))))
         )
         # A comma ends a clause only after a real clause (2+ words): "페트병, 캔, 유리병
         # 어떻게 버려?" is one list, not three requests.

@@ -38,6 +38,11 @@ CATEGORY_LABELS = {
     "medicine": "폐의약품 수거함",
     "pet": "투명페트병·캔 수거함",
 }
+SAMPLE_MARK = "(샘플)"
+SAMPLE_NOTE = (
+    "(샘플) 표시된 곳은 실제 장소가 아닌 예시 데이터예요. 실제 위치는 구청·주민센터 안내나 "
+    "지도 앱에서 확인해 주세요."
+)
 SAMPLE_PATH = Path(__file__).resolve().parents[2] / "data" / "locations_sample.csv"
 EARTH_RADIUS_M = 6_371_000.0
 
@@ -60,6 +65,7 @@ class Place(BaseModel):
     start_time: str | None = None
     end_time: str | None = None
     distance_m: float | None = None
+    sample: bool = False  # from shipped sample data: never a real place
 
     def has_category(self, category: str | None) -> bool:
         return (
@@ -126,6 +132,7 @@ def load_places_csv(path: Path) -> list[Place]:
                         id=row["id"],
                         name=row["name"],
                         source="sample",
+                        sample=True,
                         road_address=row.get("road_address") or "",
                         latitude=float(row["latitude"]),
                         longitude=float(row["longitude"]),
@@ -233,7 +240,12 @@ def describe_places(places: Sequence[Place], *, limit: int = 5) -> str:
             extra.append(f"{place.start_time}~{place.end_time}")
         if place.phone:
             extra.append(place.phone)
-        lines.append(f"{n}. {place.name}" + (" — " + " · ".join(extra) if extra else ""))
+        name = place.name
+        if place.sample and SAMPLE_MARK not in name:
+            name = f"{name} {SAMPLE_MARK}"
+        lines.append(f"{n}. {name}" + (" — " + " · ".join(extra) if extra else ""))
+    if any(p.sample for p in places[:limit]):
+        lines.append(SAMPLE_NOTE)
     return "\n".join(lines)
 
 
@@ -247,6 +259,7 @@ def place_source(place: Place) -> dict[str, Any]:
         "distance_m": place.distance_m,
         "latitude": place.latitude,
         "longitude": place.longitude,
+        "sample": place.sample,
     }
 
 

@@ -38,4 +38,5 @@ def _place(center: Center) -> Place:
         start_time=center.start_time,
         end_time=center.end_time,
         distance_m=center.distance_m,
+        sample=center.sample,
     )

@@ -7,6 +7,8 @@ from typing import Protocol
 from agents.chat.korean import topic, with_means
 from agents.chat.subagents.base import Finding, SubTask, not_found
 from agents.knowledge import ItemMatch, KnowledgeBase, RuleHit
+from agents.knowledge.resolve import Resolution, district_in
+from agents.knowledge.wording import answer_text
 
 STAGE = "waste_rag"
 # Below this a hit is a guess (category n-gram overlap); the fallback chain is better.
@@ -32,6 +34,10 @@ class DisposalKnowledge(Protocol):
         """The item ``text`` names, or None."""
         ...
 
+    def resolve(self, text: str, item: str | None = None) -> Resolution | None:
+        """The item-level answer (conditions, own steps) for ``item`` as named in ``text``."""
+        ...
+
 
 class LocalKnowledge:
     """``DisposalKnowledge`` over the in-process ``KnowledgeBase`` (offline and in production:
@@ -48,6 +54,9 @@ class LocalKnowledge:
 
     def match(self, text: str) -> ItemMatch | None:
         return self.kb.match(text)
+
+    def resolve(self, text: str, item: str | None = None) -> Resolution | None:
+        return self.kb.resolve(text, item)
 
 
 def _buried_one_syllable(kb: DisposalKnowledge, query: str) -> str | None:
@@ -95,9 +104,49 @@ def describe_hit(hit: RuleHit, tags: list[str]) -> str:
     return "\n".join(lines)
 
 
+# Questions about one district's schedule: the knowledge base has no per-address calendar.
+_SCHEDULE_WORDS = ("요일", "시간", "언제", "수거일", "배출일", "몇시", "몇 시")
+
+
+def cannot_know(query: str) -> Finding | None:
+    """An honest "I don't have that" for a district's collection days or hours, with where to
+    look (the 구청 and 120 다산콜센터); ``None`` for other questions."""
+    district = district_in(query)
+    if district is None or not any(w in query for w in _SCHEDULE_WORDS):
+        return None
+    text = (
+        f"{district}의 배출 요일·시간은 제가 가진 자료에 없어서 정확히 말씀드릴 수 없어요. "
+        f"동네마다 다르니 {district}청 누리집의 청소·자원순환 안내를 보거나 "
+        "120 다산콜센터(서울, 02-120)에 물어보세요. 보통 전날 저녁부터 배출일 새벽까지 "
+        "집 앞이나 지정 장소에 내놓지만, 시간은 구마다 달라요."
+    )
+    return Finding(
+        stage=STAGE,
+        found=True,
+        title=f"{district} 배출 요일",
+        text=text,
+        sources=[{"type": "referral", "title": f"{district}청, 120 다산콜센터"}],
+        detail={"cannot_know": True, "district": district},
+    )
+
+
+def describe_item(hit: RuleHit, kb: DisposalKnowledge, query: str, tags: list[str]) -> str:
+    """The item-level answer when the knowledge base knows the item, else the category's."""
+    resolved = kb.resolve(query, hit.title) if hit.kind == "item" else None
+    if resolved is None:
+        return describe_hit(hit, tags)
+    guide = resolved.to_guide()
+    rule = hit.rule if resolved.item.middle == hit.rule.middle_category else None
+    issues = [rule.situation_issues[t] for t in tags if rule and t in rule.situation_issues]
+    return answer_text(guide, extra_issues=issues)
+
+
 async def run(task: SubTask, kb: DisposalKnowledge) -> Finding:
     """The disposal rules for the item(s) the question (or the chat image) names."""
     query = f"{task.item_hint} {task.query}" if task.item_hint else task.query
+    honest = cannot_know(query)
+    if honest is not None:
+        return honest
     hits = await relevant_hits(kb, query)
     if not hits:
         best = await kb.search(query, k=1)
@@ -107,7 +156,7 @@ async def run(task: SubTask, kb: DisposalKnowledge) -> Finding:
         stage=STAGE,
         found=True,
         title=" · ".join(h.title for h in hits) + " 버리는 법",
-        text="\n\n".join(describe_hit(h, tags) for h in hits),
+        text="\n\n".join(describe_item(h, kb, query, tags) for h in hits),
         sources=[
             {
                 "type": "knowledge",
