@@ -50,7 +50,7 @@ def evicting_redis(data_dir: Path) -> Iterator[str]:
 
 
 async def test_processes_refuse_an_evicting_redis(evicting_redis: str) -> None:
-    with pytest.raises(EvictingRedis, match="maxmemory-policy is 'allkeys-lru'.*noeviction"):
+    with pytest.raises(EvictingRedis, match=r"maxmemory-policy is 'allkeys-lru'.*noeviction"):
         async with open_resources(Settings(redis_url=evicting_redis)):
             pass
 
