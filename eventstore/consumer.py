@@ -12,6 +12,10 @@ loop, between batches. Order holds for one consumer per shard: split shards betw
 (``shards=``) rather than running two consumers of the group on the same shard. On start, such a
 loop first takes over every entry left pending on its shard (a previous process died), oldest
 first, instead of waiting ``claim_idle_ms`` behind newer entries.
+
+``RetryLater`` (a dependency is down) is retried on its own time budget and an unknown message
+type is parked until a release knows it, both on the retry stream with a due time (see
+``eventstore.later``); a waiting entry holds no worker slot. In-order loops wait in place.
 """
 
 from __future__ import annotations
@@ -25,16 +29,25 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
 from eventstore.groups import ConsumerGroup, Delivery, Source
 from eventstore.keys import Layout
+from eventstore.later import (
+    RetryBudget,
+    park_unknown,
+    retries_of,
+    retry_later,
+    since_of,
+    wait_s,
+)
+from eventstore.later import RetryLater as RetryLater  # handlers raise it; raised here too
 from eventstore.metrics import consumer_metrics
 from eventstore.tracing import continued
 from schemas.envelope import Envelope, MalformedEntry
-from schemas.registry import Message, MessageRegistry, RegistryError
+from schemas.registry import Message, MessageRegistry, RegistryError, UnknownMessageType
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +69,6 @@ def _span_attributes(group: str, envelope: Envelope) -> dict[str, str | int]:
     return attributes
 
 
-class RetryLater(Exception):
-    """Raised by a handler to ask for redelivery later (counts as an attempt)."""
-
-
 @dataclass(frozen=True)
 class Subscription:
     """A consumer group and the handlers it runs, by message class."""
@@ -79,6 +88,8 @@ class RunnerOptions:
     claim_idle_ms: int = 30_000
     claim_interval_s: float = 1.0
     retry_backoff_s: float = 0.05  # doubled per attempt, capped at 2 s
+    retry_budget: RetryBudget = field(default_factory=RetryBudget)  # RetryLater's time budget
+    park_max_s: float = 60.0  # longest wait before a parked unknown type is looked at again
     start: str = "0"  # where a new group starts: "0" = the backlog, "$" = new entries only
 
 
@@ -111,6 +122,8 @@ class Dispatcher:
         self.registry = registry
         self.options = options
         self.handled = frozenset(registry.wire_name(cls)[0] for cls in subscription.handlers)
+        self.stopping = asyncio.Event()  # set by the runner: in-place waits give up their entry
+        self.held = False  # an in-order entry was left pending: later ones must not pass it
 
     def _ignored(self, delivery: Delivery) -> bool:
         """A well-formed entry of a class this group does not handle: acked without decoding
@@ -118,8 +131,15 @@ class Dispatcher:
         name = delivery.fields.get("type")
         return name is not None and name not in self.handled and self.registry.knows(name)
 
+    def wait_s(self, delivery: Delivery) -> float:
+        """Seconds before ``delivery`` is due (a transient retry or a parked entry)."""
+        return wait_s(delivery.fields)
+
     async def process(self, delivery: Delivery) -> bool:
         """Handle ``delivery``. True: ack it now; False: it was already moved (retry/DLQ)."""
+        wait = self.wait_s(delivery)
+        if wait > 0:  # not parked by the caller (in-order loop, FastStream): wait here
+            await asyncio.sleep(wait)
         if delivery.attempts >= self.options.max_deliveries:
             await self.group.dead_letter(
                 delivery,
@@ -131,6 +151,14 @@ class Dispatcher:
             return True
         try:
             envelope, message = decode(delivery, self.registry)
+        except UnknownMessageType as exc:
+            # Written by a newer release (rolling deploy): wait for a consumer that knows it.
+            moved = await park_unknown(
+                self.group, delivery, exc, self.options.retry_budget, self.options.park_max_s,
+                in_order=self.subscription.in_order, stopping=self.stopping,
+            )
+            self.held = self.subscription.in_order
+            return moved
         except (MalformedEntry, RegistryError) as exc:
             # Poison: retrying cannot help. Dead-letter at once, the shard moves on.
             await self.group.dead_letter(delivery, f"{type(exc).__name__}: {exc}", attempts=1)
@@ -139,6 +167,7 @@ class Dispatcher:
         if handler is None:
             return True
         attempts = delivery.attempts
+        since, retries = since_of(delivery.fields, time.time()), retries_of(delivery.fields)
         while True:
             try:
                 with self._handling(envelope):
@@ -146,6 +175,12 @@ class Dispatcher:
                 return True
             except asyncio.CancelledError:
                 raise
+            except RetryLater as exc:
+                in_order = self.subscription.in_order
+                budget = self.options.retry_budget
+                if not await retry_later(self.group, delivery, exc, budget, since, retries, in_order):
+                    return False
+                retries += 1
             except Exception as exc:
                 attempts += 1
                 if not await self._failed(delivery, exc, attempts):
@@ -178,8 +213,7 @@ class Dispatcher:
             log.error("dead-lettering %s after %d attempts: %s", delivery.origin, attempts, error)
             await self.group.dead_letter(delivery, error, attempts=attempts)
             return False
-        if not isinstance(exc, RetryLater):
-            log.warning("attempt %d of %s failed: %s", attempts, delivery.origin, error)
+        log.warning("attempt %d of %s failed: %s", attempts, delivery.origin, error)
         await asyncio.sleep(min(self.options.retry_backoff_s * 2 ** (attempts - 1), 2.0))
         if self.subscription.in_order:
             return True
@@ -216,6 +250,7 @@ class Runner:
         self._acks: dict[str, list[str]] = defaultdict(list)
         self._ack_ready = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._parked: dict[asyncio.Task[None], Delivery] = {}  # waiting for their due time
         self.processed = 0
         self._busy = 0
         self._stopped = asyncio.Event()
@@ -236,10 +271,12 @@ class Runner:
             await self._stopped.wait()
         finally:
             self._stopped.set()
+            self.dispatcher.stopping.set()
             self._ack_ready.set()
             _, stuck = await asyncio.wait(loops, timeout=self.options.block_ms / 1000 + 5)
             for task in stuck:
                 task.cancel()
+            await self._unpark()
             await self.drain()
 
     def stop(self) -> None:
@@ -259,8 +296,40 @@ class Runner:
             for delivery in deliveries:
                 self._in_flight[delivery.stream].add(delivery.entry_id)
             for delivery in deliveries:
-                await self._slots.acquire()
-                self._start(delivery)
+                await self._dispatch(delivery)
+
+    async def _dispatch(self, delivery: Delivery) -> None:
+        """Start ``delivery`` in a worker slot, or park it without one until it is due."""
+        wait = self.dispatcher.wait_s(delivery)
+        if wait <= 0:
+            await self._slots.acquire()
+            self._start(delivery)
+            return
+        self._in_flight[delivery.stream].add(delivery.entry_id)  # touched: nobody claims it
+        task = asyncio.create_task(self._when_due(delivery, wait))
+        self._parked[task] = delivery
+        task.add_done_callback(lambda done: self._parked.pop(done, None))
+
+    async def _when_due(self, delivery: Delivery, wait: float) -> None:
+        await asyncio.sleep(wait)
+        task = asyncio.current_task()
+        if task is not None:
+            self._parked.pop(task, None)
+        await self._slots.acquire()
+        self._start(delivery)
+
+    async def _unpark(self) -> None:
+        """On stop, hand entries still waiting back to the retry stream (due time kept), so
+        the next consumer does not count the stop as a crashed delivery."""
+        for task, delivery in list(self._parked.items()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            try:
+                await self.group.requeue(delivery, {})
+            except Exception:
+                log.exception("could not hand back %s; a claim will", delivery.origin)
+            self._in_flight[delivery.stream].discard(delivery.entry_id)
 
     async def _take_over(self, shard: int) -> None:
         """In-order mode runs one consumer per shard, so what is pending on the shard was left
@@ -302,10 +371,13 @@ class Runner:
             await self._handle_in_turn(deliveries)
 
     async def _handle_in_turn(self, deliveries: list[Delivery]) -> None:
-        """Handle ``deliveries`` one at a time, in order: the whole batch, even when stopping."""
+        """Handle ``deliveries`` one at a time, in order: the whole batch, even when stopping —
+        unless an entry was left pending (an unknown type): nothing may overtake it."""
         for delivery in deliveries:
             self._in_flight[delivery.stream].add(delivery.entry_id)
         for delivery in deliveries:
+            if self.dispatcher.held:
+                return
             await self._slots.acquire()
             self._begin(delivery)
             await self._handle(delivery)
@@ -372,8 +444,7 @@ class Runner:
                     for delivery in claimed:
                         if delivery.entry_id in self._in_flight[delivery.stream]:
                             continue
-                        await self._slots.acquire()
-                        self._start(delivery)
+                        await self._dispatch(delivery)
             except Exception:
                 log.exception("claim sweep failed; retrying")
 

@@ -19,11 +19,12 @@ class ProjectionMetrics:
     position: Gauge  # the checkpoint
     owned: Gauge  # 1 while this process owns (projection, shard)
     applied: Counter
-    skipped: Counter  # by reason: unknown | malformed | failed
+    skipped: Counter  # by reason: operator (``eco2 projections skip``); never on its own
     errors: Counter  # transient errors (Postgres/Redis unavailable, rejected commits)
     batches: Histogram  # seconds to fold and commit one batch
     lag_seconds: Gauge  # age of the newest applied event when its batch committed
     published: Histogram  # snapshot projector: seconds from an event's append to its publish
+    halted: Gauge  # 1 while the shard is stopped at an event it cannot apply (alert on it)
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ProjectionMetrics:
@@ -54,7 +55,7 @@ class ProjectionMetrics:
             ),
             skipped=Counter(
                 "eco2_projection_events_skipped",
-                "Events stepped over: unknown type, malformed, or rejected by the handler.",
+                "Events stepped over by an operator's decision (eco2 projections skip).",
                 (*LABELS, "reason"),
                 registry=registry,
             ),
@@ -81,6 +82,12 @@ class ProjectionMetrics:
                 "eco2_snapshot_publish_seconds",
                 "Seconds from an event's append to the publish of its live message.",
                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+                registry=registry,
+            ),
+            halted=Gauge(
+                "eco2_projection_halted",
+                "1 while the projector of the shard is stopped at an event it cannot apply.",
+                LABELS,
                 registry=registry,
             ),
         )
