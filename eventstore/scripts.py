@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from importlib import resources
 
 from eventstore.errors import (
+    ColdAggregate,
     ConcurrencyConflict,
     EventStoreError,
     InvalidAppend,
@@ -39,6 +40,8 @@ def translate_script_error(message: str) -> EventStoreError:
         return PartialDuplicate(f"event {rest} was already recorded, others were not")
     if word == "TRACKING":
         return TrackingConflict(f"tracking position not new: {rest}")
+    if word == "COLD":
+        return ColdAggregate(f"aggregate {rest} was trimmed from the hot log")
     if word == "BADARGS":
         return InvalidAppend(rest)
     return EventStoreError(message)

@@ -14,7 +14,9 @@ from typing import Any, Literal
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from eventstore.errors import InvalidAppend
+from eventstore import merged
+from eventstore.archive import Archive
+from eventstore.errors import ColdAggregate, InvalidAppend
 from eventstore.keys import Layout
 from eventstore.scripts import pack_event, script_source, translate_script_error
 from schemas.envelope import Envelope
@@ -54,16 +56,26 @@ class CommandReceipt:
 
 
 class EventStore:
-    """Append and read events and commands. ``redis`` must decode responses to ``str``."""
+    """Append and read events and commands. ``redis`` must decode responses to ``str``.
+
+    With an ``archive`` every read merges the archive tier and the hot log (``merged``), and an
+    append to an aggregate whose stream was trimmed away takes its version from the archive.
+    """
 
     def __init__(
-        self, redis: aioredis.Redis, layout: Layout, registry: MessageRegistry | None = None
+        self,
+        redis: aioredis.Redis,
+        layout: Layout,
+        registry: MessageRegistry | None = None,
+        *,
+        archive: Archive | None = None,
     ) -> None:
         if not redis.connection_pool.connection_kwargs.get("decode_responses"):
             raise ValueError("EventStore needs a Redis client with decode_responses=True")
         self.redis = redis
         self.layout = layout
         self.registry = registry
+        self.archive = archive
         self._append = redis.register_script(script_source("append"))
         self._append_command = redis.register_script(script_source("append_command"))
 
@@ -80,10 +92,24 @@ class EventStore:
         """
         keys, args = self._plan(events, expected_version)
         try:
-            reply = await self._append(keys=keys, args=args)
-        except ResponseError as exc:
-            raise translate_script_error(str(exc)) from exc
+            try:
+                reply = await self._append(keys=keys, args=args)
+            except ResponseError as exc:
+                raise translate_script_error(str(exc)) from exc
+        except ColdAggregate:
+            # The stream was trimmed away: retry with the archive's view of the aggregate.
+            args[3] = f"{args[3]}@{await self._archived_hint(events[0].aggregate_id)}"
+            try:
+                reply = await self._append(keys=keys, args=args)
+            except ResponseError as exc:
+                raise translate_script_error(str(exc)) from exc
         return _result(reply, self.layout.shard_of(events[0].aggregate_id))
+
+    async def _archived_hint(self, aggregate_id: str) -> str:
+        if self.archive is None:
+            raise ColdAggregate(f"{aggregate_id}: trimmed from Redis and no archive is wired")
+        head = await self.archive.aggregate_head(self.layout.shard_of(aggregate_id), aggregate_id)
+        return f"{'' if head.version is None else head.version}:{head.archived}"
 
     async def append_batch(
         self, batches: Sequence[tuple[Sequence[Envelope], ExpectedVersion]]
@@ -98,9 +124,13 @@ class EventStore:
                 await self._append(keys=keys, args=args, client=pipe)
             replies = await pipe.execute(raise_on_error=False)
         results = []
-        for (events, _), reply in zip(batches, replies, strict=True):
+        for (events, expected), reply in zip(batches, replies, strict=True):
             if isinstance(reply, ResponseError):
-                raise translate_script_error(str(reply)) from reply
+                error = translate_script_error(str(reply))
+                if isinstance(error, ColdAggregate):
+                    results.append(await self.append(events, expected_version=expected))
+                    continue
+                raise error from reply
             results.append(_result(reply, self.layout.shard_of(events[0].aggregate_id)))
         return results
 
@@ -119,6 +149,7 @@ class EventStore:
         self._validate(events)
         shard = self.layout.keys_for(aggregate_id)
         keys = [shard.events, shard.head, shard.event_ids, "", shard.aggregate(aggregate_id)]
+        keys.append(shard.cold)
         args: list[Any] = [1, "1", "", "*" if expected == ANY else expected, len(events)]
         args += [pack_event(list(e.to_fields().values())) for e in events]
         return keys, args
@@ -158,23 +189,24 @@ class EventStore:
     ) -> list[Envelope]:
         """Events of one aggregate with version > ``after_version``, in version order."""
         keys = self.layout.keys_for(aggregate_id)
-        entries = await self.redis.xrange(
-            keys.aggregate(aggregate_id), min=f"{after_version + 1}-0", count=limit
+        entries = await merged.aggregate_entries(
+            self.redis, self.archive, keys, aggregate_id, after=after_version, limit=limit
         )
         return [Envelope.from_fields(fields, shard=keys.shard) for _, fields in entries]
 
     async def version_of(self, aggregate_id: str) -> int:
         """The aggregate's current version (0 when it has no events)."""
         keys = self.layout.keys_for(aggregate_id)
-        last = await self.redis.xrevrange(keys.aggregate(aggregate_id), count=1)
-        return int(last[0][0].split("-", 1)[0]) if last else 0
+        return await merged.aggregate_version(self.redis, self.archive, keys, aggregate_id)
 
     async def read_shard(
         self, shard: int, *, after_position: int = 0, limit: int = 1000
     ) -> list[Envelope]:
         """Up to ``limit`` entries of the shard log with position > ``after_position``."""
         keys = self.layout.keys(shard)
-        entries = await self.redis.xrange(keys.events, min=f"{after_position + 1}-0", count=limit)
+        entries = await merged.log_entries(
+            self.redis, self.archive, keys, after=after_position, limit=limit
+        )
         return [_from_log(entry_id, fields, shard) for entry_id, fields in entries]
 
     async def head(self, shard: int) -> int:
@@ -186,6 +218,14 @@ class EventStore:
     ) -> AsyncIterator[list[Envelope]]:
         """Batches of the shard log from ``after_position`` on, waiting for new entries."""
         keys = self.layout.keys(shard)
+        while True:  # the archived part first, in bulk
+            old = await merged.log_entries(
+                self.redis, self.archive, keys, after=after_position, limit=batch
+            )
+            if not old:
+                break
+            after_position = merged.number_of(old[-1][0])
+            yield [_from_log(entry_id, fields, shard) for entry_id, fields in old]
         last = f"{after_position}-0"
         while True:
             reply = await self.redis.xread({keys.events: last}, count=batch, block=block_ms)

@@ -41,6 +41,8 @@ SUBCOMMANDS: dict[str, str] = {
     "bench": "infra.cli_bench:bench_app",
     "import": "infra.importers.cli:import_app",
     "chat": "infra.cli_chat:chat_app",
+    "archive": "infra.cli_archive:archive_app",
+    "export": "infra.cli_archive:export_app",
 }
 
 
@@ -80,6 +82,7 @@ def processes(settings: Settings) -> list[ProcessSpec]:
         ProcessSpec(name="chat", argv=(*eco2, "worker", "chat"), env=env),
         ProcessSpec(name="snapshot", argv=(*eco2, "worker", "snapshot"), env=env),
         ProcessSpec(name="projectors", argv=(*eco2, "projections", "run"), env=env),
+        ProcessSpec(name="archiver", argv=(*eco2, "archive", "run"), env=env),
     ]
 
 

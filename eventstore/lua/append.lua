@@ -5,6 +5,7 @@
 -- KEYS[3] {tag}:eids     hash event id -> "<position>:<version>" (idempotency)
 -- KEYS[4] tracking key or "" (hash tag of the shard) -- process recorders only
 -- KEYS[5..4+A] {tag}:agg:<aggregate_id>, one per aggregate, in ARGV order
+-- KEYS[5+A] {tag}:cold (optional): set once the trimmer removed an aggregate stream whole
 --
 -- ARGV[1] A: number of aggregates
 -- ARGV[2] dedupe: "1" = an event id already recorded makes the call an idempotent retry
@@ -13,13 +14,17 @@
 --   expected: an integer = the aggregate's current version must equal it (0 = new)
 --             "*" = append after whatever is there
 --             "=" = events carry explicit versions; each must exceed the current version
+--   each optionally followed by "@<archived version or empty>:<archive checkpoint>", the
+--   aggregate as the archive knew it; needed only when its stream is missing and {tag}:cold is
+--   set (the stream may have been trimmed away): without it, or with a checkpoint below
+--   {tag}:cold, the call fails with "COLD <agg>" and the client asks the archive
 -- then, per event (in aggregate order), ONE value: a JSON array of 9 strings
 --   [id, agg, atype, ver, type, sv, data, meta, ts]  (ver is used only in "=" mode;
 --   otherwise versions are assigned here). One packed argument per event keeps the client's
 --   command packing cheap; cjson unpacks it inside Redis.
 --
 -- Returns {"ok"|"dup", pos1, ver1, pos2, ver2, ...}
--- Errors: "CONFLICT <agg> <current> <expected>", "DUPLICATE_PARTIAL <id>",
+-- Errors: "CONFLICT <agg> <current> <expected>", "DUPLICATE_PARTIAL <id>", "COLD <agg>",
 --         "TRACKING <current> <given>", "BADARGS <why>".
 -- Everything is checked before the first write: Lua does not roll back.
 
@@ -39,11 +44,11 @@ local plan = {}
 local arg = 4
 local total = 0
 for i = 1, A do
-  local expected = ARGV[arg]
+  local expected, hint = string.match(ARGV[arg], "^([^@]*)@?(.*)$")
   local n = tonumber(ARGV[arg + 1])
   arg = arg + 2
   if not n or n < 1 then return redis.error_reply("BADARGS empty aggregate batch") end
-  plan[i] = {key = KEYS[4 + i], expected = expected, n = n}
+  plan[i] = {key = KEYS[4 + i], expected = expected, n = n, hint = hint}
   total = total + n
 end
 local first_event = arg
@@ -83,12 +88,19 @@ if dedupe then
 end
 
 -- Optimistic concurrency, per aggregate; assign versions.
+local cold = 0
+if KEYS[5 + A] then cold = tonumber(redis.call("GET", KEYS[5 + A]) or "0") end
 local versions = {}
 local e = 0
 for i = 1, A do
   local p = plan[i]
   local current = current_version(p.key)
   local agg = events[e][2]
+  if current == nil and cold > 0 then
+    local hv, hc = string.match(p.hint, "^(%d*):(%d+)$")
+    if not hc or tonumber(hc) < cold then return redis.error_reply("COLD " .. agg) end
+    current = tonumber(hv)
+  end
   if p.expected == "=" then
     local floor = current
     for j = 0, p.n - 1 do
