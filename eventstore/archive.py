@@ -154,6 +154,18 @@ class Archive:
             out.append((f"{r['version']}-1", fields))
         return out
 
+    async def last_aggregate_entry(self, shard: int, aggregate_id: str) -> Entry | None:
+        """The aggregate's last archived event as a stream entry (None: none archived)."""
+        rows = await self._fetch(
+            f"{_SELECT} WHERE shard = $1 AND aggregate_id = $2 ORDER BY version DESC LIMIT 1",
+            shard, aggregate_id,
+        )
+        if not rows:
+            return None
+        fields = _fields(rows[0])
+        fields["pos"] = str(rows[0]["position"])
+        return f"{rows[0]['version']}-1", fields
+
     async def aggregate_head(self, shard: int, aggregate_id: str) -> AggregateHead:
         """The aggregate's last archived version and the shard's archive checkpoint, read in
         one statement (one snapshot)."""

@@ -87,6 +87,21 @@ async def aggregate_entries(
     return merged if limit is None else merged[:limit]
 
 
+async def aggregate_last(
+    redis: aioredis.Redis, archive: Archive | None, keys: ShardKeys, aggregate_id: str
+) -> Entry | None:
+    """The aggregate's last entry from either tier (None: it has no events)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.get(keys.floor)
+        pipe.xrevrange(keys.aggregate(aggregate_id), count=1)
+        floor_raw, last = cast(tuple[Any, list[Entry]], await pipe.execute())
+    if last:
+        return last[0]
+    if archive is None or not int(floor_raw or 0):
+        return None
+    return await archive.last_aggregate_entry(keys.shard, aggregate_id)
+
+
 async def aggregate_version(
     redis: aioredis.Redis, archive: Archive | None, keys: ShardKeys, aggregate_id: str
 ) -> int:

@@ -199,6 +199,12 @@ class EventStore:
         keys = self.layout.keys_for(aggregate_id)
         return await merged.aggregate_version(self.redis, self.archive, keys, aggregate_id)
 
+    async def last_event(self, aggregate_id: str) -> Envelope | None:
+        """The aggregate's last event (with its shard position), None when it has none."""
+        keys = self.layout.keys_for(aggregate_id)
+        last = await merged.aggregate_last(self.redis, self.archive, keys, aggregate_id)
+        return None if last is None else Envelope.from_fields(last[1], shard=keys.shard)
+
     async def read_shard(
         self, shard: int, *, after_position: int = 0, limit: int = 1000
     ) -> list[Envelope]:

@@ -65,7 +65,8 @@ class ShardProjector:
         self.options = options
         self.metrics = metrics
         self.reader = ShardReader(
-            side.redis, side.layout, side.registry, projection.wire_names(side.registry)
+            side.redis, side.layout, side.registry, projection.wire_names(side.registry),
+            side.archive,
         )
         self.labels = {"projection": projection.name, "shard": str(shard)}
         self.position = 0
