@@ -79,6 +79,7 @@ async def commit(
     changes: Changes,
     *,
     live_version: int | None,
+    event_id: str | None = None,
 ) -> None:
     """Write ``changes`` and move the checkpoint ``old → new`` atomically (or raise)."""
     async with conn.transaction():
@@ -94,13 +95,14 @@ async def commit(
             if active != live_version:
                 raise VersionSwitched(f"{projection.name}: v{live_version} → v{active}")
         status = await conn.execute(
-            "UPDATE checkpoints SET position = $4, updated_at = now()"
+            "UPDATE checkpoints SET position = $4, event_id = COALESCE($6, event_id), updated_at = now()"
             " WHERE projection = $1 AND suffix = $2 AND shard = $3 AND position = $5",
             projection.name,
             suffix,
             shard,
             new,
             old,
+            event_id,
         )
         if status != "UPDATE 1":
             raise CheckpointMoved(f"{projection.name}/{suffix} shard {shard} is not at {old}")
@@ -133,6 +135,7 @@ async def apply_batch(
             batch.last_position,
             folded.changes,
             live_version=live_version,
+            event_id=_event_id(batch.entries[-1]) if batch.entries else None,
         )
         return Outcome(batch.last_position, folded.counts)
     except EVENT_DATA_ERRORS:
@@ -151,6 +154,7 @@ async def apply_batch(
                 position_of(entry[0]),
                 single.changes,
                 live_version=live_version,
+                event_id=_event_id(entry),
             )
         except EVENT_DATA_ERRORS:
             log.exception(
@@ -168,9 +172,15 @@ async def apply_batch(
                 position_of(entry[0]),
                 projection.changes(),
                 live_version=live_version,
+                event_id=_event_id(entry),
             )
             single.counts.failed += single.counts.applied
             single.counts.applied = 0
         total.add(single.counts)
         position = position_of(entry[0])
     return Outcome(batch.last_position, total)
+
+
+def _event_id(entry: tuple[str, dict[str, str]]) -> str | None:
+    """The event id the checkpoint records with its position (see ``checkpoint_check``)."""
+    return entry[1].get("id")

@@ -22,6 +22,7 @@ from gateway.query_api import PG_ERRORS
 from gateway.state import gateway_state
 from gateway.web.admin_auth import require_admin
 from projections.builtin import PROJECTIONS
+from projections.checkpoint_check import mismatches
 from projections.status import projection_status
 
 if TYPE_CHECKING:
@@ -67,11 +68,13 @@ async def projection_figures(pool: Pool, heads: dict[int, int]) -> list[dict[str
     """Every projection's active version, staleness and per-shard checkpoint and lag."""
     out = []
     async with pool.acquire() as conn:
+        stopped = await mismatches(conn)  # projectors stopped: the log disagrees (§7)
         for projection in PROJECTIONS.values():
             st = await projection_status(conn, projection)
             shards = [
                 {"shard": s, "position": st.positions.get(s, 0), "head": head,
-                 "lag": max(head - st.positions.get(s, 0), 0)}
+                 "lag": max(head - st.positions.get(s, 0), 0),
+                 "stopped": stopped.get((projection.name, s))}
                 for s, head in sorted(heads.items())
             ]
             out.append({

@@ -79,7 +79,9 @@
     $("projections").replaceChildren(...o.projections.map((p) => el("tr", { dataset: { projection: p.name } },
       el("td", {}, el("b", { text: p.name }), p.stale ? el("p", { class: "note error", text: t("stale") }) : null),
       el("td", { text: p.active ? `v${p.active}` : "–" }),
-      el("td", {}, p.shards.map((s) => el("span", { class: "chip", text: `s${s.shard} ${s.position}/${s.head}` }))),
+      el("td", {}, p.shards.map((s) => el("span", s.stopped
+        ? { class: "chip bad", title: s.stopped, text: `s${s.shard} ${s.position}/${s.head} STOPPED` }
+        : { class: "chip", text: `s${s.shard} ${s.position}/${s.head}` }))),
       el("td", { class: p.lag ? "num bad" : "num", text: p.lag }),
       el("td", { class: "rebuild" }, rebuildCell(p.name)))));
   }
