@@ -71,7 +71,7 @@ async def projection_figures(pool: Pool, heads: dict[int, int]) -> list[dict[str
         stopped = await mismatches(conn)  # projectors stopped: the log disagrees (§7)
         for projection in PROJECTIONS.values():
             st = await projection_status(conn, projection)
-            shards = [
+            shards: list[dict[str, Any]] = [
                 {"shard": s, "position": st.positions.get(s, 0), "head": head,
                  "lag": max(head - st.positions.get(s, 0), 0),
                  "stopped": stopped.get((projection.name, s))}
