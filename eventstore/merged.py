@@ -70,7 +70,7 @@ async def aggregate_entries(
     limit: int | None = None,
 ) -> list[Entry]:
     """The aggregate's entries with version > ``after`` (``<version>-1``), in version order."""
-    async with redis.pipeline(transaction=False) as pipe:
+    async with redis.pipeline(transaction=True) as pipe:  # one snapshot: no trim in between
         pipe.get(keys.floor)
         pipe.xrange(keys.aggregate(aggregate_id), min=f"{after + 1}-0", count=limit)
         floor_raw, hot_raw = await pipe.execute()
@@ -91,7 +91,7 @@ async def aggregate_last(
     redis: aioredis.Redis, archive: Archive | None, keys: ShardKeys, aggregate_id: str
 ) -> Entry | None:
     """The aggregate's last entry from either tier (None: it has no events)."""
-    async with redis.pipeline(transaction=False) as pipe:
+    async with redis.pipeline(transaction=True) as pipe:  # one snapshot: no trim in between
         pipe.get(keys.floor)
         pipe.xrevrange(keys.aggregate(aggregate_id), count=1)
         floor_raw, last = cast(tuple[Any, list[Entry]], await pipe.execute())
@@ -106,7 +106,7 @@ async def aggregate_version(
     redis: aioredis.Redis, archive: Archive | None, keys: ShardKeys, aggregate_id: str
 ) -> int:
     """The aggregate's current version (0 when it has no events in either tier)."""
-    async with redis.pipeline(transaction=False) as pipe:
+    async with redis.pipeline(transaction=True) as pipe:  # one snapshot: no trim in between
         pipe.get(keys.floor)
         pipe.xrevrange(keys.aggregate(aggregate_id), count=1)
         floor_raw, last = cast(tuple[Any, list[Entry]], await pipe.execute())
