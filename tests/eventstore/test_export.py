@@ -62,15 +62,22 @@ async def test_parquet_files_per_shard_and_day_query_with_duckdb(
     schema = pq.read_schema(files[0][0])
     assert str(schema.field("ts").type) == "timestamp[us, tz=UTC]"
     assert str(schema.field("position").type) == "int64"
-    # The README's query.
+    # The README's queries.
     rows = duckdb.sql(
-        f"SELECT type, count(*) AS n, count(DISTINCT data::JSON ->> '$.i') AS distinct_i"
-        f" FROM read_parquet('{tmp_path}/events_*.parquet') GROUP BY type ORDER BY type"
+        f"SELECT date_trunc('day', ts) AS day, type, count(*) AS events"
+        f" FROM read_parquet('{tmp_path}/events_*.parquet') GROUP BY ALL ORDER BY day, type"
     ).fetchall()
-    assert rows == [("scan_completed", 10, 10), ("stage_started", 20, 20)]
+    assert [(d.isoformat()[:10], t, n) for d, t, n in rows] == [
+        ("2026-11-30", "scan_completed", 7), ("2026-11-30", "stage_started", 13),
+        ("2026-12-01", "scan_completed", 3), ("2026-12-01", "stage_started", 7),
+    ]
+    typed = duckdb.sql(
+        f"SELECT count(DISTINCT data::JSON ->> '$.i') FROM read_parquet('{tmp_path}/*.parquet')"
+    ).fetchall()
+    assert typed == [(30,)]
     users = duckdb.sql(
-        f"SELECT metadata::JSON ->> '$.user_id' AS u, count(*) FROM"
-        f" read_parquet('{tmp_path}/*.parquet') GROUP BY u ORDER BY u"
+        f"SELECT metadata::JSON ->> '$.user_id' AS user_id, count(*) AS events"
+        f" FROM read_parquet('{tmp_path}/*.parquet') GROUP BY user_id ORDER BY user_id"
     ).fetchall()
     assert users == [("u0", 15), ("u1", 15)]
 
