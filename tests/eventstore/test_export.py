@@ -56,7 +56,7 @@ async def test_parquet_files_per_shard_and_day_query_with_duckdb(
     await archived_store(redis_client, layout, pool)
     files = await export(pool, tmp_path, ExportQuery(), "parquet")
     names = sorted(p.name for p, _ in files)
-    assert all(n.startswith("events_s") and n.endswith((".parquet")) for n in names)
+    assert all(n.startswith("events_s") and n.endswith(".parquet") for n in names)
     assert {n.rsplit("_", 1)[1] for n in names} == {"2026-11-30.parquet", "2026-12-01.parquet"}
     assert sum(n for _, n in files) == 30
     schema = pq.read_schema(files[0][0])
