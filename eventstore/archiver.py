@@ -28,7 +28,6 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from eventstore.archive import (
-    Archive,
     ArchiveError,
     Entry,
     ensure_schema,
@@ -263,8 +262,3 @@ async def archive_now(
             finally:
                 await lock.execute("SELECT pg_advisory_unlock($1)", key)
     return reports
-
-
-def archive_reader(pool: Pool) -> Archive:
-    """The read side of the archive over ``pool``."""
-    return Archive(pool)

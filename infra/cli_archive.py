@@ -15,6 +15,7 @@ from rich.table import Table
 
 from eventstore.archive import Archive
 from eventstore.archiver import ArchiverOptions, ArchiverService, archive_now
+from eventstore.keys import Layout
 from eventstore.trim import FloorSource, RetentionPolicy
 from infra.bootstrap import redis_client
 from infra.settings import Settings
@@ -91,9 +92,7 @@ async def run_once(settings: Settings) -> list[CycleReport]:
         await redis.aclose()
 
 
-def _layout(settings: Settings) -> Any:
-    from eventstore.keys import Layout
-
+def _layout(settings: Settings) -> Layout:
     return Layout(settings.namespace, settings.shards)
 
 
@@ -111,13 +110,13 @@ def run_cmd() -> None:
 def now_cmd() -> None:
     """Run one archive+trim cycle of every shard and print what it did."""
     reports = asyncio.run(run_once(_settings()))
-    table = Table("shard", "head", "archived", "copied", "trimmed to", "bounded by",
-                  "log trimmed", "streams removed", "ids forgotten", "commands", "retries")
+    table = Table("shard", "head", "copied", "trimmed to", "bounded by", "removed: log",
+                  "streams", "ids", "commands", "retries")
     for r in reports:
         t = r.trim
-        table.add_row(*map(str, (r.shard, r.head, r.archived, r.copied, t.floor, t.limit,
-                                 t.log_trimmed, t.streams_deleted, t.ids_forgotten,
-                                 t.commands_trimmed, t.retry_trimmed)))
+        table.add_row(*map(str, (r.shard, r.head, r.copied, t.floor, t.limit, t.log_trimmed,
+                                 t.streams_deleted, t.ids_forgotten, t.commands_trimmed,
+                                 t.retry_trimmed)))
     console.print(table)
 
 

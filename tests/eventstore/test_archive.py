@@ -133,9 +133,12 @@ async def test_retention_keeps_young_events(cold_store: EventStore, pool) -> Non
         assert await store.redis.xlen(keys.events) == min(1, await store.head(keys.shard))
 
 
-async def test_a_group_that_is_behind_holds_trimming_back(cold_store: EventStore, pool) -> None:
+@pytest.mark.parametrize("name", ["reward", "snapshot"])  # a handler group; the snapshot projector
+async def test_a_group_that_is_behind_holds_trimming_back(
+    cold_store: EventStore, pool, name: str
+) -> None:
     store = cold_store
-    group = ConsumerGroup(store.redis, store.layout, group="slow", source="events", consumer="c1")
+    group = ConsumerGroup(store.redis, store.layout, group=name, source="events", consumer="c1")
     await group.ensure(range(store.layout.shards))
     await fill(store, 8, 2)
     shard = await busy_shard(store, 2)
