@@ -42,6 +42,11 @@ async def log_entries(
     Entries at or below the floor come only from the archive (one batch never mixes tiers).
     """
     high = "+" if upto is None else f"{upto}-0"
+    if archive is None:  # no archive tier wired: nothing is ever trimmed, read Redis alone
+        return cast(
+            list[Entry],
+            await redis.xrange(keys.events, min=f"{after + 1}-0", max=high, count=limit),
+        )
     async with redis.pipeline(transaction=True) as pipe:
         pipe.get(keys.floor)
         pipe.xrange(keys.events, min=f"{after + 1}-0", max=high, count=limit)
@@ -49,8 +54,6 @@ async def log_entries(
     floor = int(floor_raw or 0)
     if after >= floor:
         return cast(list[Entry], hot)
-    if archive is None:
-        raise ArchiveError(f"shard {keys.shard}: positions up to {floor} are archived only")
     stop = floor if upto is None else min(floor, upto)
     cold = await archive.log_entries(keys.shard, after=after, upto=stop, limit=limit)
     if not cold or number_of(cold[0][0]) != after + 1:
@@ -70,12 +73,17 @@ async def aggregate_entries(
     limit: int | None = None,
 ) -> list[Entry]:
     """The aggregate's entries with version > ``after`` (``<version>-1``), in version order."""
+    if archive is None:
+        return cast(
+            list[Entry],
+            await redis.xrange(keys.aggregate(aggregate_id), min=f"{after + 1}-0", count=limit),
+        )
     async with redis.pipeline(transaction=True) as pipe:  # one snapshot: no trim in between
         pipe.get(keys.floor)
         pipe.xrange(keys.aggregate(aggregate_id), min=f"{after + 1}-0", count=limit)
         floor_raw, hot_raw = await pipe.execute()
     hot = cast(list[Entry], hot_raw)
-    if archive is None or not int(floor_raw or 0):
+    if not int(floor_raw or 0):
         return hot
     if hot and number_of(hot[0][0]) <= after + 1:
         return hot
