@@ -26,15 +26,17 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from eventstore.archive import (
     ArchiveError,
-    Entry,
+    TextBatch,
     ensure_schema,
     load_checkpoint,
-    write_batch,
+    write_text_batch,
 )
 from eventstore.keys import Layout
+from eventstore.scripts import script_source
 from eventstore.trim import FloorSource, RetentionPolicy, Trimmer, TrimReport
 
 if TYPE_CHECKING:
@@ -42,8 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH = 10_000
-XRANGE_SCRIPT = "return redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])"
+BATCH = 5000
 
 
 def lease_key(schema: str, shard: int) -> int:
@@ -85,7 +86,7 @@ class ShardArchiver:
         self.trimmer = Trimmer(redis, pool, self.keys, policy, floors)
         self._partitions: set[tuple[int, int]] = set()
         self._schema_ready = False
-        self._xrange = redis.register_script(XRANGE_SCRIPT)
+        self._batch = redis.register_script(script_source("archive_batch"))
 
     async def archive(self) -> tuple[int, int]:
         """Copy everything up to the current head; returns (checkpoint before, after)."""
@@ -102,15 +103,13 @@ class ShardArchiver:
             upcoming = asyncio.ensure_future(self._read(position))
             try:
                 while True:
-                    entries = await upcoming
-                    if not entries:
+                    batch = await upcoming
+                    if batch is None:
                         return start, position
-                    upcoming = asyncio.ensure_future(
-                        self._read(int(entries[-1][0].split("-", 1)[0]))
-                    )
+                    upcoming = asyncio.ensure_future(self._read(batch.last))
                     try:
-                        position = await write_batch(
-                            conn, keys.shard, position, entries, self._partitions
+                        position = await write_text_batch(
+                            conn, keys.shard, position, batch, self._partitions
                         )
                     except Exception:
                         self._partitions.clear()  # a rolled-back transaction may have made them
@@ -118,11 +117,17 @@ class ShardArchiver:
             finally:
                 upcoming.cancel()
 
-    async def _read(self, after: int) -> list[Entry]:
-        # Through a script: its reply is the raw nested list (redis-py's per-entry XRANGE
-        # callback would cost more than the COPY of the batch); dict(zip()) runs in C.
-        raw = await self._xrange(keys=[self.keys.events], args=[f"{after + 1}-0", self.batch])
-        return [(entry_id, dict(zip(flat[::2], flat[1::2], strict=True))) for entry_id, flat in raw]
+    async def _read(self, after: int) -> TextBatch | None:
+        """The entries after ``after`` as COPY rows, built inside Redis (``archive_batch.lua``)."""
+        try:
+            rows, last, event_id = await self._batch(
+                keys=[self.keys.events], args=[after, self.batch, self.keys.shard]
+            )
+        except ResponseError as exc:
+            raise ArchiveError(f"shard {self.keys.shard}: {exc}") from exc
+        if not rows:
+            return None
+        return TextBatch(rows.encode("utf-8"), int(last), event_id)
 
     async def _check_log(self, archived: int, event_id: str | None) -> None:
         keys = self.keys

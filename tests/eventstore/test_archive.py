@@ -232,13 +232,23 @@ async def test_the_idempotency_window_is_kept(cold_store: EventStore, pool) -> N
 async def test_the_archiver_is_idempotent_and_keeps_the_envelope(cold_store: EventStore, pool) -> None:
     store = cold_store
     await fill(store, 4, 3)
-    shard = await busy_shard(store, 1)
-    raw = await store.redis.xrange(store.layout.keys(shard).events)
-    archiver = ShardArchiver(store.redis, pool, store.layout, shard, RetentionPolicy())
-    assert await archiver.archive() == (0, len(raw))
-    assert await archiver.archive() == (len(raw), len(raw))
-    archived = await Archive(pool).log_entries(shard, after=0, upto=10**9, limit=10**6)
-    assert archived == raw
+    awkward = "tab\there\nnew line \\ back\\slash \r 한글 \"quoted\" \\N"
+    for agg in ("weird-1", "weird-2", "weird-3", "weird-4"):
+        await store.append([Envelope(aggregate_id=agg, aggregate_type="t\tx", type="odd",
+                                     data={"s": awkward, "raw": "\t\n"},
+                                     metadata={"user_id": "u\\1", "trace": {"k": "\n"}})],
+                           expected_version=0)
+    total, odd = 0, 0
+    for shard in range(store.layout.shards):
+        raw = await store.redis.xrange(store.layout.keys(shard).events)
+        odd += sum(f["type"] == "odd" for _, f in raw)
+        archiver = ShardArchiver(store.redis, pool, store.layout, shard, RetentionPolicy())
+        assert await archiver.archive() == (0, len(raw))
+        assert await archiver.archive() == (len(raw), len(raw))
+        archived = await Archive(pool).log_entries(shard, after=0, upto=10**9, limit=10**6)
+        assert archived == raw  # every field's text, byte for byte
+        total += len(raw)
+    assert odd == 4
     async with pool.acquire() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM event_log") == len(raw)
+        assert await conn.fetchval("SELECT count(*) FROM event_log") == total
         assert time.time() - await conn.fetchval("SELECT max(ts) FROM event_log") < 600
