@@ -10,7 +10,6 @@ empty archive.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -77,6 +76,15 @@ async def ensure_partitions(
 def row_of(shard: int, entry_id: str, fields: dict[str, str]) -> tuple[Any, ...]:
     """The ``event_log`` row of one shard-log entry (raises ``KeyError``/``ValueError`` when the
     entry is not an envelope: archiving stops there rather than skip it)."""
+    if len(fields) == 9:  # what append.lua writes: every field present, no defaults needed
+        try:
+            return (
+                shard, int(entry_id[: entry_id.index("-")]), fields["id"], fields["agg"],
+                fields["atype"], int(fields["ver"]), fields["type"], fields["sv"],
+                fields["data"], fields["meta"], float(fields["ts"]),
+            )
+        except KeyError:
+            pass  # nine fields, but not these: the general path below
     return (
         shard,
         int(entry_id.split("-", 1)[0]),
@@ -205,40 +213,6 @@ async def load_checkpoint(conn: Conn, shard: int) -> tuple[int, str | None]:
     )
     assert row is not None
     return int(row["position"]), row["id"]
-
-
-async def write_text_batch(
-    conn: Conn,
-    shard: int,
-    after: int,
-    batch: TextBatch,
-    known: set[tuple[int, int]] | None = None,
-) -> int:
-    """``write_batch`` for rows already in COPY text format (``archive_batch.lua``): COPY them
-    and move the checkpoint to ``batch.last``, in one transaction. Returns the new checkpoint."""
-    async with conn.transaction():
-        position, _ = await load_checkpoint(conn, shard)
-        if position != after:
-            raise ArchiveError(f"shard {shard}: archive checkpoint is {position}, not {after}")
-        await ensure_partitions(conn, shard, after + 1, batch.last, known)
-        await conn.copy_to_table(
-            "event_log", source=io.BytesIO(batch.rows), columns=COLUMNS, format="text"
-        )
-        await conn.execute(
-            "UPDATE event_log_archived SET position = $2, event_id = $3, updated_at = now()"
-            " WHERE shard = $1",
-            shard, batch.last, batch.last_event_id,
-        )
-    return batch.last
-
-
-@dataclass(frozen=True)
-class TextBatch:
-    """Shard-log entries ``after+1 .. last`` as COPY text rows."""
-
-    rows: bytes
-    last: int
-    last_event_id: str
 
 
 async def write_batch(

@@ -22,21 +22,19 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import asyncpg
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
 
 from eventstore.archive import (
     ArchiveError,
-    TextBatch,
+    Entry,
     ensure_schema,
     load_checkpoint,
-    write_text_batch,
+    write_batch,
 )
 from eventstore.keys import Layout
-from eventstore.scripts import script_source
 from eventstore.trim import FloorSource, RetentionPolicy, Trimmer, TrimReport
 
 if TYPE_CHECKING:
@@ -44,7 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH = 5000
+BATCH = 10_000
 
 
 def lease_key(schema: str, shard: int) -> int:
@@ -86,7 +84,6 @@ class ShardArchiver:
         self.trimmer = Trimmer(redis, pool, self.keys, policy, floors)
         self._partitions: set[tuple[int, int]] = set()
         self._schema_ready = False
-        self._batch = redis.register_script(script_source("archive_batch"))
 
     async def archive(self) -> tuple[int, int]:
         """Copy everything up to the current head; returns (checkpoint before, after)."""
@@ -103,13 +100,15 @@ class ShardArchiver:
             upcoming = asyncio.ensure_future(self._read(position))
             try:
                 while True:
-                    batch = await upcoming
-                    if batch is None:
+                    entries = await upcoming
+                    if not entries:
                         return start, position
-                    upcoming = asyncio.ensure_future(self._read(batch.last))
+                    upcoming = asyncio.ensure_future(
+                        self._read(int(entries[-1][0].split("-", 1)[0]))
+                    )
                     try:
-                        position = await write_text_batch(
-                            conn, keys.shard, position, batch, self._partitions
+                        position = await write_batch(
+                            conn, keys.shard, position, entries, self._partitions
                         )
                     except Exception:
                         self._partitions.clear()  # a rolled-back transaction may have made them
@@ -117,17 +116,13 @@ class ShardArchiver:
             finally:
                 upcoming.cancel()
 
-    async def _read(self, after: int) -> TextBatch | None:
-        """The entries after ``after`` as COPY rows, built inside Redis (``archive_batch.lua``)."""
-        try:
-            rows, last, event_id = await self._batch(
-                keys=[self.keys.events], args=[after, self.batch, self.keys.shard]
-            )
-        except ResponseError as exc:
-            raise ArchiveError(f"shard {self.keys.shard}: {exc}") from exc
-        if not rows:
-            return None
-        return TextBatch(rows.encode("utf-8"), int(last), event_id)
+    async def _read(self, after: int) -> list[Entry]:
+        # Plain XRANGE: measured faster than any Lua variant (converting stream replies into
+        # Lua tables costs Redis more than sending them).
+        return cast(
+            list[Entry],
+            await self.redis.xrange(self.keys.events, min=f"{after + 1}-0", count=self.batch),
+        )
 
     async def _check_log(self, archived: int, event_id: str | None) -> None:
         keys = self.keys
