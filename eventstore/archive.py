@@ -228,7 +228,10 @@ async def write_batch(
     Raises ``ArchiveError`` when the checkpoint is not at ``after`` (another archiver moved it)
     or the entries are not contiguous from it: nothing is written then.
     """
-    rows = [row_of(shard, entry_id, fields) for entry_id, fields in entries]
+    try:
+        rows = [row_of(shard, entry_id, fields) for entry_id, fields in entries]
+    except (KeyError, ValueError) as exc:  # never skipped: archiving this shard stops here
+        raise ArchiveError(f"shard {shard}: an entry after {after} is not an envelope: {exc!r}") from exc
     for offset, row in enumerate(rows, start=1):
         if row[1] != after + offset:
             raise ArchiveError(

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from eventstore.archive import Archive
+from eventstore.archive import Archive, ArchiveError
 from eventstore.archiver import ShardArchiver, archive_now
 from eventstore.dlq import DeadLetterFilter, DeadLetters
 from eventstore.errors import ConcurrencyConflict
@@ -252,3 +252,18 @@ async def test_the_archiver_is_idempotent_and_keeps_the_envelope(cold_store: Eve
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM event_log") == total
         assert time.time() - await conn.fetchval("SELECT max(ts) FROM event_log") < 600
+
+
+async def test_an_entry_that_is_no_envelope_stops_archiving_loudly(
+    cold_store: EventStore, pool
+) -> None:
+    store = cold_store
+    (agg,) = await fill(store, 1, 2)
+    keys = store.layout.keys_for(agg)
+    await store.redis.xadd(keys.events, {"garbage": "yes"}, id="3-0")
+    await store.redis.set(keys.head, 3)
+    archiver = ShardArchiver(store.redis, pool, store.layout, keys.shard, NOW)
+    with pytest.raises(ArchiveError, match="not an envelope"):
+        await archiver.cycle()
+    assert await store.redis.xlen(keys.events) == 3  # nothing archived, nothing trimmed
+    assert (await Archive(pool).checkpoints()).get(keys.shard, (0, None))[0] == 0
