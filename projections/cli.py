@@ -31,6 +31,7 @@ from projections.context import ReadSide
 from projections.rebuild import default_workers, rebuild
 from projections.replay import ReplayProgress, heads
 from projections.runner import run_projectors
+from projections.checkpoint_check import mismatches
 from projections.status import projection_status
 from projections.verify import VerifyReport, verify
 from projections.worker import ProjectorOptions
@@ -118,6 +119,11 @@ def status_command() -> None:
                     ", ".join(st.versions) if shard == 0 else "",
                 )
         console.print(table)
+        async with side.pool.acquire() as conn:
+            stopped = await mismatches(conn)
+        for (name, shard), detail in sorted(stopped.items()):
+            console.print(f"[red]{name} shard {shard} STOPPED:[/red] {detail}"
+                          f" — run `eco2 projections rebuild {name}`")
 
     _run(job)
 
