@@ -27,11 +27,11 @@ from rich.table import Table
 from infra.bootstrap import open_resources
 from infra.settings import Settings
 from projections.builtin import PROJECTIONS, select
+from projections.checkpoint_check import mismatches
 from projections.context import ReadSide
 from projections.rebuild import default_workers, rebuild
 from projections.replay import ReplayProgress, heads
 from projections.runner import run_projectors
-from projections.checkpoint_check import mismatches
 from projections.status import projection_status
 from projections.verify import VerifyReport, verify
 from projections.worker import ProjectorOptions
