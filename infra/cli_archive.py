@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -100,6 +101,9 @@ def _layout(settings: Settings) -> Layout:
 def run_cmd() -> None:
     """Archive and trim continuously (the archiver process of ``eco2 up``)."""
     settings = _settings()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     try:
         asyncio.run(run_archiver(settings))
     except KeyboardInterrupt:
