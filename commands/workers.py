@@ -74,7 +74,9 @@ def subscription(kind: WorkerKind, resources: Resources) -> Subscription:
     if kind == "snapshot":
         from projections.snapshot import snapshot_subscription
 
-        return snapshot_subscription(resources.redis, resources.layout)
+        return snapshot_subscription(
+            resources.redis, resources.layout, archive=resources.store.archive
+        )
 
     if kind == "chat":
         from commands.chat_worker import chat_subscription  # loads LangGraph: chat only

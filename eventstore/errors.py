@@ -4,7 +4,8 @@
     ├── ConcurrencyConflict      expected_version did not match; nothing was written
     ├── PartialDuplicate         some (not all) event ids of an append were already recorded
     ├── InvalidAppend            the append was malformed (validated before any write)
-    └── TrackingConflict         a process recorder's tracking position was not new
+    ├── TrackingConflict         a process recorder's tracking position was not new
+    └── ColdAggregate            the aggregate's stream was trimmed: its version is archived
 """
 
 from __future__ import annotations
@@ -36,3 +37,7 @@ class InvalidAppend(EventStoreError):
 
 class TrackingConflict(EventStoreError):
     """A tracking position at or below the recorded one: the upstream event was processed."""
+
+
+class ColdAggregate(EventStoreError):
+    """The aggregate's hot stream was trimmed away; the append needs the archive's version."""

@@ -34,6 +34,8 @@ Environment (read through the library's ``Environment``, so ``<APP NAME>_REDIS_U
 ``REDIS_URL`` for one application): ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``),
 ``ECO2_NAMESPACE`` (``eco2``), ``ECO2_SHARDS`` (4), ``ECO2_ES_SHARD`` (optional),
 ``ORIGINATOR_ID_TYPE`` (``uuid``: canonical UUID ids come back as ``UUID``; ``text``: as ``str``),
+``DATABASE_URL`` and ``ECO2_DB_SCHEMA`` (the archive tier: once Redis is trimmed, older events
+are read from ``event_log`` there; unset, nothing is read from Postgres),
 and the library's ``*_RECORDER_TOPIC`` variables.
 """
 
@@ -50,6 +52,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic
 
+from eventstore.es_archive import SyncArchive
 from eventstore.es_recorders import RedisAggregateRecorder, RedisApplicationRecorder
 from eventstore.es_snapshots import RedisSnapshotRecorder
 from eventstore.es_store import RedisDatastore
@@ -71,6 +74,8 @@ class RedisFactory(InfrastructureFactory[RedisTrackingRecorder]):
     SHARDS = "ECO2_SHARDS"
     SHARD = "ECO2_ES_SHARD"
     ORIGINATOR_ID_TYPE = "ORIGINATOR_ID_TYPE"
+    DATABASE_URL = "DATABASE_URL"  # the archive tier; unset: Redis only (never trimmed)
+    DB_SCHEMA = "ECO2_DB_SCHEMA"
 
     aggregate_recorder_class = RedisAggregateRecorder
     application_recorder_class = RedisApplicationRecorder
@@ -94,8 +99,13 @@ class RedisFactory(InfrastructureFactory[RedisTrackingRecorder]):
             socket_timeout=SOCKET_TIMEOUT_S,
             socket_connect_timeout=CONNECT_TIMEOUT_S,
         )
+        dsn = self.env.get(self.DATABASE_URL)
+        archive = (
+            SyncArchive(dsn, self.env.get(self.DB_SCHEMA) or "public") if dsn else None
+        )
         self.datastore = RedisDatastore(
-            client, Layout(namespace, shards).keys(shard), uuid_ids=id_type == "uuid"
+            client, Layout(namespace, shards).keys(shard), uuid_ids=id_type == "uuid",
+            archive=archive,
         )
 
     def _env_int(self, name: str, default: int) -> int:

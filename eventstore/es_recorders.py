@@ -94,16 +94,14 @@ class RedisApplicationRecorder(RedisAggregateRecorder, ApplicationRecorder):
         uuid_ids = self.datastore.uuid_ids
         found: list[Notification] = []
         while True:
-            entries = self.datastore.read_range(
-                self.datastore.keys.events, f"{first}-0", high, page
-            )
+            entries = self.datastore.read_log(first, high, page)
             for entry_id, fields in entries:
                 if wanted and fields.get(b"type") not in wanted:
                     continue
                 found.append(es_codec.notification_of(entry_id, fields, uuid_ids=uuid_ids))
                 if len(found) == limit:
                     return found
-            if len(entries) < page:
+            if not entries or (len(entries) < page and first > self.datastore.floor()):
                 return found
             first = es_codec.entry_number(entries[-1][0]) + 1
 
@@ -127,13 +125,18 @@ class RedisApplicationRecorder(RedisAggregateRecorder, ApplicationRecorder):
 
         Entries filtered out by ``topics`` still advance the returned position.
         """
-        with translated_errors():
-            reply = self.datastore.client.xread(
-                {self.datastore.keys.events: f"{position}-0"},
-                count=TOPIC_SCAN_PAGE,
-                block=block_ms,
-            )
-        entries = _xread_entries(reply)
+        entries = self.datastore.read_log(position + 1, "+", TOPIC_SCAN_PAGE)
+        if not entries:
+            with translated_errors():
+                reply = self.datastore.client.xread(
+                    {self.datastore.keys.events: f"{position}-0"},
+                    count=TOPIC_SCAN_PAGE,
+                    block=block_ms,
+                )
+            entries = _xread_entries(reply)
+            if entries and es_codec.entry_number(entries[0][0]) != position + 1:
+                # Trimmed while we waited: take the gap from the archive first.
+                entries = self.datastore.read_log(position + 1, "+", TOPIC_SCAN_PAGE)
         if not entries:
             return [], position
         wanted = {topic.encode() for topic in topics}

@@ -30,6 +30,7 @@ from eventsourcing.persistence import (
 from redis.client import Pipeline
 
 from eventstore import es_codec
+from eventstore.es_archive import SyncArchive
 from eventstore.keys import ShardKeys
 from eventstore.scripts import pack_event
 
@@ -82,10 +83,18 @@ class RedisDatastore:
     Thread-safe: redis-py takes a pooled connection per command.
     """
 
-    def __init__(self, client: redis.Redis, keys: ShardKeys, *, uuid_ids: bool = True) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: ShardKeys,
+        *,
+        uuid_ids: bool = True,
+        archive: SyncArchive | None = None,
+    ) -> None:
         self.client = client
         self.keys = keys
         self.uuid_ids = uuid_ids
+        self.archive = archive  # history trimmed from Redis (ARCHITECTURE §7)
         self._append = client.register_script(load_append_script())
 
     def append(
@@ -108,12 +117,22 @@ class RedisDatastore:
         for agg, indexes in groups:
             script_keys.append(keys.aggregate(agg))
             args += ["=", len(indexes)]
+        script_keys.append(keys.cold)
         ts = repr(time.time())
         for _, indexes in groups:
             for index in indexes:
                 args.append(pack_event(es_codec.event_values(stored_events[index], ts)))
         with translated_errors():
-            reply = self._append(keys=script_keys, args=args)
+            try:
+                reply = self._append(keys=script_keys, args=args)
+            except redis.ResponseError as exc:
+                if not str(exc).startswith("COLD") or self.archive is None:
+                    raise
+                # A stream was trimmed away: give every aggregate the archive's version.
+                for slot, (agg, _) in enumerate(groups):
+                    hint = self.archive.aggregate_head(keys.shard, agg)
+                    args[3 + 2 * slot] = f"=@{hint}"
+                reply = self._append(keys=script_keys, args=args)
         # reply: [b"ok", pos1, ver1, pos2, ver2, ...] in group order.
         positions = [0] * len(stored_events)
         order = [index for _, indexes in groups for index in indexes]
@@ -144,8 +163,54 @@ class RedisDatastore:
             return []
         low = "-" if gt is None or gt < 0 else f"{gt + 1}-0"
         high = "+" if lte is None else f"{lte}-1"
-        entries = self.read_range(key, low, high, limit, desc=desc)
+        floor, entries = self._with_floor(key, low, high, limit, desc=desc)
+        if self.archive is not None and floor:
+            entries = self._merged_stream(key, low, high, gt, lte)
+            entries = entries[::-1] if desc else entries
+            entries = entries if limit is None else entries[:limit]
         return [es_codec.stored_event_of(fields, uuid_ids=self.uuid_ids) for _, fields in entries]
+
+    def _with_floor(
+        self, key: str, low: str, high: str, count: int | None, *, desc: bool = False
+    ) -> tuple[int, list[Entry]]:
+        """The floor and a range of ``key`` read in one MULTI (no trim can fall in between)."""
+        with translated_errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.get(self.keys.floor)
+            if desc:
+                pipe.xrevrange(key, max=high, min=low, count=count)
+            else:
+                pipe.xrange(key, min=low, max=high, count=count)
+            floor, entries = pipe.execute()
+        return int(floor or 0), cast(list[Entry], entries)
+
+    def floor(self) -> int:
+        """The shard's trim point: positions at or below it may be only in the archive."""
+        with translated_errors():
+            return int(self.client.get(self.keys.floor) or 0)
+
+    def _merged_stream(
+        self, key: str, low: str, high: str, gt: int | None, lte: int | None
+    ) -> list[Entry]:
+        assert self.archive is not None
+        hot = self.read_range(key, low, high, None)
+        below = es_codec.entry_number(hot[0][0]) if hot else None
+        if below is not None and below <= (0 if gt is None or gt < 0 else gt + 1):
+            return hot
+        aggregate_id = key.removeprefix(self.keys.aggregate(""))
+        with translated_errors():
+            cold = self.archive.aggregate(self.keys.shard, aggregate_id, gt, below, lte)
+        return cold + hot
+
+    def read_log(self, first: int, high: str, count: int) -> list[Entry]:
+        """Shard-log entries from position ``first`` up to entry id ``high``, from the archive
+        while ``first`` is at or below the floor (one tier per call)."""
+        floor, hot = self._with_floor(self.keys.events, f"{first}-0", high, count)
+        if self.archive is None or first > floor:
+            return hot
+        upto = floor if high == "+" else min(floor, es_codec.entry_number(high.encode()))
+        with translated_errors():
+            return self.archive.log(self.keys.shard, first - 1, upto, count)
 
     def read_range(
         self, key: str, low: str, high: str, count: int | None, *, desc: bool = False
@@ -161,3 +226,5 @@ class RedisDatastore:
     def close(self) -> None:
         """Close the pool's connections."""
         self.client.close()
+        if self.archive is not None:
+            self.archive.close()

@@ -42,7 +42,8 @@ def _future() -> asyncio.Future[list[Any]]:
 def group_call(appends: Sequence[PlannedAppend]) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of one group-mode call for ``appends`` (all of one shard)."""
     shard = appends[0].keys
-    keys = [shard.events, shard.head, shard.event_ids, "", *(a.aggregate_key for a in appends)]
+    keys = [shard.events, shard.head, shard.event_ids, "", *(a.aggregate_key for a in appends),
+            shard.cold]
     args: list[Any] = [len(appends), "g", ""]
     for a in appends:
         args += [a.expected, len(a.packed)]

@@ -70,6 +70,17 @@ class ShardKeys:
     def state(self, job_id: str) -> str:
         return f"{self.tag}:state:{job_id}"
 
+    @property
+    def floor(self) -> str:
+        """The trim point: positions at or below it may be only in the archive (Postgres)."""
+        return f"{self.tag}:floor"
+
+    @property
+    def cold(self) -> str:
+        """The highest trim point at which an aggregate stream was removed whole: an append
+        to a missing stream must then learn the aggregate's version from the archive."""
+        return f"{self.tag}:cold"
+
 
 @dataclass(frozen=True)
 class Layout:

@@ -8,6 +8,7 @@ from importlib import resources
 import orjson
 
 from eventstore.errors import (
+    ColdAggregate,
     ConcurrencyConflict,
     EventStoreError,
     InvalidAppend,
@@ -38,6 +39,8 @@ def translate_script_error(message: str) -> EventStoreError:
         return PartialDuplicate(f"event {rest} was already recorded, others were not")
     if word == "TRACKING":
         return TrackingConflict(f"tracking position not new: {rest}")
+    if word == "COLD":
+        return ColdAggregate(f"aggregate {rest} was trimmed from the hot log")
     if word == "BADARGS":
         return InvalidAppend(rest)
     return EventStoreError(message)

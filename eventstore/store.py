@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
-from eventstore.errors import InvalidAppend
+from eventstore import merged
+from eventstore.archive import Archive
+from eventstore.errors import ColdAggregate, InvalidAppend
 from eventstore.group_commit import GroupCommit, PlannedAppend
 from eventstore.keys import Layout
-from eventstore.scripts import pack_event, script_source
+from eventstore.scripts import pack_event, script_source, translate_script_error
 from schemas.envelope import Envelope
 from schemas.registry import MessageRegistry, RegistryError
 
@@ -54,7 +57,11 @@ class CommandReceipt:
 
 
 class EventStore:
-    """Append and read events and commands. ``redis`` must decode responses to ``str``."""
+    """Append and read events and commands. ``redis`` must decode responses to ``str``.
+
+    With an ``archive`` every read merges the archive tier and the hot log (``merged``), and an
+    append to an aggregate whose stream was trimmed away takes its version from the archive.
+    """
 
     def __init__(
         self,
@@ -62,6 +69,7 @@ class EventStore:
         layout: Layout,
         registry: MessageRegistry | None = None,
         *,
+        archive: Archive | None = None,
         group_window_s: float = 0.0,
     ) -> None:
         if not redis.connection_pool.connection_kwargs.get("decode_responses"):
@@ -69,6 +77,9 @@ class EventStore:
         self.redis = redis
         self.layout = layout
         self.registry = registry
+        self.archive = archive
+        self._append = redis.register_script(script_source("append"))
+        # Concurrent appends share one round trip (each keeps its own result and error).
         self._group = GroupCommit(redis, script_source("append"), window_s=group_window_s)
         self._append_command = redis.register_script(script_source("append_command"))
 
@@ -85,7 +96,29 @@ class EventStore:
         share one round trip (``GroupCommit``) without sharing their outcome.
         """
         planned = self._plan(events, expected_version)
-        return _result(await self._group.submit(planned), planned.keys.shard)
+        try:
+            reply = await self._group.submit(planned)
+        except ColdAggregate:
+            reply = await self._append_cold(planned)
+        return _result(reply, planned.keys.shard)
+
+    async def _append_cold(self, planned: PlannedAppend) -> Any:
+        """Append to an aggregate whose stream was trimmed away: the archive's view of it goes
+        with the call (rare, so alone and not grouped)."""
+        shard = planned.keys
+        hint = await self._archived_hint(planned.aggregate_key.removeprefix(f"{shard.tag}:agg:"))
+        keys = [shard.events, shard.head, shard.event_ids, "", planned.aggregate_key, shard.cold]
+        args = [1, "1", "", f"{planned.expected}@{hint}", len(planned.packed), *planned.packed]
+        try:
+            return await self._append(keys=keys, args=args)
+        except ResponseError as exc:
+            raise translate_script_error(str(exc)) from exc
+
+    async def _archived_hint(self, aggregate_id: str) -> str:
+        if self.archive is None:
+            raise ColdAggregate(f"{aggregate_id}: trimmed from Redis and no archive is wired")
+        head = await self.archive.aggregate_head(self.layout.shard_of(aggregate_id), aggregate_id)
+        return f"{'' if head.version is None else head.version}:{head.archived}"
 
     async def append_batch(
         self, batches: Sequence[tuple[Sequence[Envelope], ExpectedVersion]]
@@ -98,7 +131,11 @@ class EventStore:
         await self._group.send(plans)
         results = []
         for planned in plans:
-            results.append(_result(await planned.future, planned.keys.shard))
+            try:
+                reply = await planned.future
+            except ColdAggregate:
+                reply = await self._append_cold(planned)
+            results.append(_result(reply, planned.keys.shard))
         return results
 
     def _plan(self, events: Sequence[Envelope], expected: ExpectedVersion) -> PlannedAppend:
@@ -155,23 +192,30 @@ class EventStore:
     ) -> list[Envelope]:
         """Events of one aggregate with version > ``after_version``, in version order."""
         keys = self.layout.keys_for(aggregate_id)
-        entries = await self.redis.xrange(
-            keys.aggregate(aggregate_id), min=f"{after_version + 1}-0", count=limit
+        entries = await merged.aggregate_entries(
+            self.redis, self.archive, keys, aggregate_id, after=after_version, limit=limit
         )
         return [Envelope.from_fields(fields, shard=keys.shard) for _, fields in entries]
 
     async def version_of(self, aggregate_id: str) -> int:
         """The aggregate's current version (0 when it has no events)."""
         keys = self.layout.keys_for(aggregate_id)
-        last = await self.redis.xrevrange(keys.aggregate(aggregate_id), count=1)
-        return int(last[0][0].split("-", 1)[0]) if last else 0
+        return await merged.aggregate_version(self.redis, self.archive, keys, aggregate_id)
+
+    async def last_event(self, aggregate_id: str) -> Envelope | None:
+        """The aggregate's last event (with its shard position), None when it has none."""
+        keys = self.layout.keys_for(aggregate_id)
+        last = await merged.aggregate_last(self.redis, self.archive, keys, aggregate_id)
+        return None if last is None else Envelope.from_fields(last[1], shard=keys.shard)
 
     async def read_shard(
         self, shard: int, *, after_position: int = 0, limit: int = 1000
     ) -> list[Envelope]:
         """Up to ``limit`` entries of the shard log with position > ``after_position``."""
         keys = self.layout.keys(shard)
-        entries = await self.redis.xrange(keys.events, min=f"{after_position + 1}-0", count=limit)
+        entries = await merged.log_entries(
+            self.redis, self.archive, keys, after=after_position, limit=limit
+        )
         return [_from_log(entry_id, fields, shard) for entry_id, fields in entries]
 
     async def head(self, shard: int) -> int:
@@ -183,6 +227,14 @@ class EventStore:
     ) -> AsyncIterator[list[Envelope]]:
         """Batches of the shard log from ``after_position`` on, waiting for new entries."""
         keys = self.layout.keys(shard)
+        while True:  # the archived part first, in bulk
+            old = await merged.log_entries(
+                self.redis, self.archive, keys, after=after_position, limit=batch
+            )
+            if not old:
+                break
+            after_position = merged.number_of(old[-1][0])
+            yield [_from_log(entry_id, fields, shard) for entry_id, fields in old]
         last = f"{after_position}-0"
         while True:
             reply = await self.redis.xread({keys.events: last}, count=batch, block=block_ms)

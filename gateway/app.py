@@ -107,7 +107,9 @@ def create_app(settings: Settings | None = None, *, live: LiveConfig | None = No
                 state = GatewayState(
                     resources=resources,
                     hub=hub,
-                    reads=JobReads(hub.reader, resources.layout, schemas.registry),
+                    reads=JobReads(
+                        hub.reader, resources.layout, schemas.registry, resources.store.archive
+                    ),
                     metrics=GatewayMetrics(),
                     live=live,
                 )

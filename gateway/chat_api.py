@@ -236,10 +236,10 @@ async def _history_from_read_model(
     if pg is None:
         return None
     keys = layout.keys_for(chat_id)
-    last = await gw.resources.redis.xrevrange(keys.aggregate(chat_id), count=1)
-    if not last:
+    last = await gw.resources.store.last_event(chat_id)
+    if last is None:
         raise NotFound("chat not found")
-    position = int(last[0][1].get("pos") or 0)
+    position = last.position or 0
     if not position or not await read.caught_up(pg, keys.shard, position):
         return None
     summary = await read.get_chat(pg, chat_id)

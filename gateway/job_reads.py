@@ -17,6 +17,8 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
+from eventstore import merged
+from eventstore.archive import Archive
 from eventstore.keys import Layout
 from projections.snapshot import parse_snapshot
 from schemas.envelope import Envelope, MalformedEntry
@@ -49,10 +51,17 @@ class JobOwner:
 class JobReads:
     """Reads for one gateway process; ``redis`` is the live hub's bounded reader."""
 
-    def __init__(self, redis: aioredis.Redis, layout: Layout, registry: MessageRegistry) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        layout: Layout,
+        registry: MessageRegistry,
+        archive: Archive | None = None,
+    ) -> None:
         self.redis = redis
         self.layout = layout
         self.registry = registry
+        self.archive = archive  # old jobs' events once Redis was trimmed
 
     async def owner(self, job_id: str) -> JobOwner | None:
         """The job's owner, or None for a job nobody submitted."""
@@ -65,6 +74,10 @@ class JobReads:
         first = cast(Entries, replies[0])
         state = cast(str | None, replies[1])
         pending = cast(str | None, replies[2])
+        if not first and state is None and pending is None:  # an old job: maybe archived
+            first = await merged.aggregate_entries(
+                self.redis, self.archive, keys, job_id, limit=1
+            )
         if first:
             envelope = Envelope.from_fields(first[0][1], shard=keys.shard)
             user = self._user_of(envelope)
@@ -86,7 +99,7 @@ class JobReads:
         """The job's events with version > ``after``; the message is None when undecodable
         (written by a newer release): such an event is counted but not shown."""
         keys = self.layout.keys_for(job_id)
-        entries = cast(Entries, await self.redis.xrange(keys.aggregate(job_id), min=f"{after + 1}-0"))
+        entries = await merged.aggregate_entries(self.redis, self.archive, keys, job_id, after=after)
         out: list[tuple[Envelope, Message | None]] = []
         for entry_id, fields in entries:
             try:

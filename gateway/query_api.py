@@ -20,7 +20,7 @@ import asyncio
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 from starlette.requests import Request
@@ -58,11 +58,10 @@ async def covers(gw: GatewayState, projection: str, aggregate_id: str) -> bool:
     if res.pg is None:
         return False
     keys = res.layout.keys_for(aggregate_id)
-    last = cast(list[tuple[str, dict[str, str]]],
-                await res.redis.xrevrange(keys.aggregate(aggregate_id), count=1))
-    if not last:
+    last = await res.store.last_event(aggregate_id)
+    if last is None:
         return True
-    position = int(last[0][1].get("pos") or 0)
+    position = last.position or 0
     try:
         applied = await queries.applied_position(res.pg, projection, keys.shard)
     except PG_ERRORS as exc:

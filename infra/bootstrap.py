@@ -23,6 +23,7 @@ from agents.llm.openai_adapter import OpenAIAdapter
 from agents.llm.ports import LLM, Vision
 from agents.llm.providers import ModelRouter, Provider
 from commands.characters import CharacterService
+from eventstore.archive import Archive
 from eventstore.keys import Layout
 from eventstore.memory_policy import check_memory_policy
 from eventstore.store import EventStore
@@ -82,12 +83,15 @@ async def open_resources(
         stack.push_async_callback(redis.aclose)
         await check_memory_policy(redis)  # never run on a Redis that may evict the log
         layout = Layout(settings.namespace, settings.shards)
-        store = EventStore(redis, layout, schemas.registry)
         pg = None
         if settings.database_url is not None:
             # min_size=0: nothing connects until used; search_path = settings.db_schema.
             pg = await create_pool(settings.database_url, settings.db_schema)
             stack.push_async_callback(pg.close)
+        # Reads merge the archive tier (Postgres) with the hot log once Redis has been trimmed.
+        store = EventStore(
+            redis, layout, schemas.registry, archive=Archive(pg) if pg is not None else None
+        )
         media = FileMediaStore(settings.data_dir / "media")
         kb = KnowledgeBase.load()
         router = await stack.enter_async_context(model_router(settings, kb))

@@ -45,6 +45,8 @@ SUBCOMMANDS: dict[str, str] = {
     "import": "infra.importers.cli:import_app",
     "chat": "infra.cli_chat:chat_app",
     "eval": "infra.cli_eval:eval_app",
+    "archive": "infra.cli_archive:archive_app",
+    "export": "infra.cli_archive:export_app",
 }
 
 
@@ -89,6 +91,7 @@ def processes(settings: Settings) -> list[ProcessSpec]:
         ProcessSpec(name="chat", argv=(*eco2, "worker", "chat"), env=env),
         ProcessSpec(name="snapshot", argv=(*eco2, "worker", "snapshot"), env=env),
         ProcessSpec(name="projectors", argv=(*eco2, "projections", "run"), env=env),
+        ProcessSpec(name="archiver", argv=(*eco2, "archive", "run"), env=env),
     ]
 
 

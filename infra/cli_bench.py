@@ -16,6 +16,7 @@ BENCH_MODULES = (
     "infra.bench_scan",
     "infra.bench_locations",
     "projections.bench",
+    "infra.bench_archive",
 )
 
 for _module in BENCH_MODULES:

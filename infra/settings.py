@@ -100,6 +100,12 @@ class Settings:
     reward_wait_s: float = 5.0  # ECO2_REWARD_WAIT_S: the job waits before deferring a reward
     redis_maxmemory: str = "1gb"  # ECO2_REDIS_MAXMEMORY of the embedded Redis (noeviction)
 
+    # Retention: the archive tier in Postgres and Redis's hot window (README "Retention")
+    hot_retention_s: float = 7 * 86400  # ECO2_HOT_RETENTION_S: events younger stay in Redis
+    hot_max_events: int = 0  # ECO2_HOT_MAX_EVENTS: per shard, the newest kept at most; 0 = off
+    idempotency_window_s: float = 86400  # ECO2_IDEMPOTENCY_WINDOW_S: event ids kept for dedupe
+    archive_interval_s: float = 5.0  # ECO2_ARCHIVE_INTERVAL_S: pause of an idle archiver
+
     # Read models
     database_url: str | None = None  # DATABASE_URL; None → embedded Postgres under data_dir
     db_schema: str = "public"  # ECO2_DB_SCHEMA: where read models live (tests use their own)
@@ -189,6 +195,10 @@ class Settings:
             retry_max_s=_float(e, "ECO2_RETRY_MAX_S", 60.0, minimum=0.001),
             reward_wait_s=_float(e, "ECO2_REWARD_WAIT_S", 5.0, minimum=0.0),
             redis_maxmemory=_str(e, "ECO2_REDIS_MAXMEMORY", "1gb") or "1gb",
+            hot_retention_s=_float(e, "ECO2_HOT_RETENTION_S", 7 * 86400),
+            hot_max_events=_int(e, "ECO2_HOT_MAX_EVENTS", 0),
+            idempotency_window_s=_float(e, "ECO2_IDEMPOTENCY_WINDOW_S", 86400),
+            archive_interval_s=_float(e, "ECO2_ARCHIVE_INTERVAL_S", 5.0),
             database_url=_str(e, "DATABASE_URL", None),
             db_schema=_str(e, "ECO2_DB_SCHEMA", "public") or "public",
             data_dir=Path(_str(e, "ECO2_DATA_DIR", ".eco2") or ".eco2"),

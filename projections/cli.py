@@ -28,6 +28,7 @@ from rich.table import Table
 from infra.bootstrap import open_resources
 from infra.settings import Settings
 from projections.builtin import PROJECTIONS, select
+from projections.checkpoint_check import mismatches
 from projections.context import ReadSide
 from projections.halts import SkipRefused, decide_skip, list_halts, list_skips
 from projections.rebuild import default_workers, rebuild
@@ -125,6 +126,10 @@ def status_command() -> None:
                 console.print(f"[red]STOPPED[/red] {halt.projection} shard {halt.shard} at"
                               f" position {halt.position} since {halt.since:%Y-%m-%d %H:%M:%S}:"
                               f" {halt.event_type} {halt.event_id} ({halt.kind}: {halt.error})")
+            stopped = await mismatches(conn)
+        for (name, shard), detail in sorted(stopped.items()):
+            console.print(f"[red]{name} shard {shard} STOPPED:[/red] {detail}"
+                          f" — run `eco2 projections rebuild {name}`")
 
     _run(job)
 

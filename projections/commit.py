@@ -89,6 +89,7 @@ async def commit(
     changes: Changes,
     *,
     live_version: int | None,
+    event_id: str | None = None,
 ) -> None:
     """Write ``changes`` and move the checkpoint ``old → new`` atomically (or raise)."""
     async with conn.transaction():
@@ -104,13 +105,14 @@ async def commit(
             if active != live_version:
                 raise VersionSwitched(f"{projection.name}: v{live_version} → v{active}")
         status = await conn.execute(
-            "UPDATE checkpoints SET position = $4, updated_at = now()"
+            "UPDATE checkpoints SET position = $4, event_id = COALESCE($6, event_id), updated_at = now()"
             " WHERE projection = $1 AND suffix = $2 AND shard = $3 AND position = $5",
             projection.name,
             suffix,
             shard,
             new,
             old,
+            event_id,
         )
         if status != "UPDATE 1":
             raise CheckpointMoved(f"{projection.name}/{suffix} shard {shard} is not at {old}")
@@ -148,7 +150,7 @@ async def apply_batch(
         if last > batch.after:
             await commit(
                 conn, projection, suffix, shard, batch.after, last, folded.changes,
-                live_version=live_version,
+                live_version=live_version, event_id=_event_id(entries[-1]),
             )
             _observe(projection.name, shard, entries, started_ns, live=live_version is not None)
     except EVENT_DATA_ERRORS:
@@ -181,7 +183,7 @@ async def _one_by_one(
         try:
             await commit(
                 conn, projection, suffix, shard, position, position_of(entry[0]),
-                single.changes, live_version=live_version,
+                single.changes, live_version=live_version, event_id=_event_id(entry),
             )
         except EVENT_DATA_ERRORS as exc:
             raise EventRejected(
@@ -220,3 +222,8 @@ def _observe(name: str, shard: int, entries: Sequence[tuple[str, dict[str, str]]
                 attributes={"eco2.projection": name, "eco2.shard": shard,
                             "eco2.position": position_of(entry_id), "eco2.batch.size": len(entries)},
             )
+
+
+def _event_id(entry: tuple[str, dict[str, str]]) -> str | None:
+    """The event id the checkpoint records with its position (see ``checkpoint_check``)."""
+    return entry[1].get("id")

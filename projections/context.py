@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 
 import schemas
+from eventstore.archive import Archive
 from eventstore.keys import Layout
 from schemas.registry import MessageRegistry
 
@@ -27,6 +28,11 @@ class ReadSide:
     layout: Layout
     registry: MessageRegistry
     redis_url: str | None = None  # lets a rebuild start worker processes (see ``parallel``)
+
+    @property
+    def archive(self) -> Archive:
+        """The log's archive tier (same database and schema as the read models)."""
+        return Archive(self.pool)
 
     @classmethod
     def from_resources(cls, resources: Resources) -> ReadSide:

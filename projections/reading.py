@@ -17,6 +17,8 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from eventstore import merged
+from eventstore.archive import Archive
 from eventstore.keys import Layout
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError, UnknownMessageType
@@ -86,22 +88,27 @@ class ShardReader:
         layout: Layout,
         registry: MessageRegistry,
         wire_names: frozenset[str],
+        archive: Archive | None = None,
     ) -> None:
         self.redis = redis
         self.layout = layout
         self.registry = registry
         self.wire_names = wire_names
+        self.archive = archive  # positions below the trim floor come from here, in bulk
 
     async def read(self, shard: int, after: int, limit: int, *, upto: int | None = None) -> Batch:
         """Up to ``limit`` entries with ``after < position <= upto`` (no bound when None)."""
         if upto is not None and upto <= after:
             return Batch(shard, after, [], after)
-        key = self.layout.keys(shard).events
-        high = "+" if upto is None else f"{upto}-0"
-        raw = cast(
-            list[Entry], await self.redis.xrange(key, min=f"{after + 1}-0", max=high, count=limit)
+        raw = await merged.log_entries(
+            self.redis, self.archive, self.layout.keys(shard), after=after, limit=limit, upto=upto
         )
         return Batch(shard, after, raw, position_of(raw[-1][0]) if raw else after)
+
+    async def event_id_at(self, shard: int, position: int) -> str | None:
+        """The event id at ``position`` in either tier (None: no such entry)."""
+        entry = await merged.entry_at(self.redis, self.archive, self.layout.keys(shard), position)
+        return None if entry is None else entry[1].get("id")
 
     async def wait(self, shard: int, after: int, block_ms: int) -> bool:
         """Block until the shard log has an entry after ``after`` (True) or ``block_ms``

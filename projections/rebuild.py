@@ -159,7 +159,8 @@ async def _switch(
 ) -> int | None:
     name, suffix = projection.name, versions.suffix_of(version)
     reader = ShardReader(
-        side.redis, side.layout, side.registry, projection.wire_names(side.registry)
+        side.redis, side.layout, side.registry, projection.wire_names(side.registry),
+        side.archive,
     )
     async with side.pool.acquire() as conn, conn.transaction():
         previous = await versions.lock_active_version(conn, name)

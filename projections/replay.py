@@ -71,7 +71,8 @@ async def replay(
     else:
         progress.target.update(targets)
     reader = ShardReader(
-        side.redis, side.layout, side.registry, projection.wire_names(side.registry)
+        side.redis, side.layout, side.registry, projection.wire_names(side.registry),
+        side.archive,
     )
 
     async def one_shard(shard: int) -> None:

@@ -31,6 +31,8 @@ from pydantic import ValidationError
 from redis.exceptions import NoScriptError
 
 import schemas
+from eventstore import merged
+from eventstore.archive import Archive
 from eventstore.consumer import Subscription
 from eventstore.keys import Layout
 from projections.live_view import JobView, apply_event, mapped_classes
@@ -112,6 +114,7 @@ async def project_snapshot(
     registry: MessageRegistry = schemas.registry,
     ttl_s: int = SNAPSHOT_TTL_S,
     cache: ViewCache | None = None,
+    archive: Archive | None = None,
 ) -> bool:
     """Move the job's snapshot to ``envelope.version`` and publish its SSE message.
 
@@ -132,11 +135,8 @@ async def project_snapshot(
         return False
     if base < envelope.version - 1:
         # Events this projector has not folded yet (out-of-order or redelivered): read them.
-        entries = cast(
-            list[tuple[str, dict[str, str]]],
-            await redis.xrange(
-                keys.aggregate(job_id), min=f"{base + 1}-0", max=f"{envelope.version - 1}-1"
-            ),
+        entries = await merged.aggregate_entries(
+            redis, archive, keys, job_id, after=base, limit=envelope.version - 1 - base
         )
         for _, fields in entries:
             earlier = Envelope.from_fields(fields, shard=keys.shard)
@@ -156,11 +156,16 @@ async def project_snapshot(
 
 
 def snapshot_subscription(
-    redis: aioredis.Redis, layout: Layout, registry: MessageRegistry = schemas.registry
+    redis: aioredis.Redis,
+    layout: Layout,
+    registry: MessageRegistry = schemas.registry,
+    archive: Archive | None = None,
 ) -> Subscription:
     """The snapshot projector as a consumer-group subscription on every shard's event log,
     in log order (a job's live messages leave in version order)."""
-    handler = partial(_handle, redis=redis, layout=layout, registry=registry, cache=ViewCache())
+    handler = partial(
+        _handle, redis=redis, layout=layout, registry=registry, cache=ViewCache(), archive=archive
+    )
     return Subscription(
         group=SNAPSHOT_GROUP,
         source="events",
@@ -178,9 +183,11 @@ async def _handle(
     layout: Layout,
     registry: MessageRegistry,
     cache: ViewCache,
+    archive: Archive | None,
 ) -> None:
     if await project_snapshot(
-        envelope, message, redis=redis, layout=layout, registry=registry, cache=cache
+        envelope, message, redis=redis, layout=layout, registry=registry, cache=cache,
+        archive=archive,
     ):
         projection_metrics().published.observe(max(0.0, time.time() - envelope.timestamp))
 

@@ -13,12 +13,19 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from projections.checkpoint_check import (
+    CheckpointMismatch,
+    clear_mismatch,
+    mismatch_gauge,
+    record_mismatch,
+    verify_checkpoint,
+)
 from projections.commit import CommitRejected, apply_batch, ensure_checkpoints
 from projections.context import ReadSide
 from projections.halts import EventRejected, clear_halt, record_halt
 from projections.metrics import ProjectionMetrics
 from projections.projection import Projection
-from projections.reading import Batch, ShardReader
+from projections.reading import Batch, ShardReader, position_of
 from readmodels.versions import active_version, suffix_of
 
 log = logging.getLogger(__name__)
@@ -69,14 +76,17 @@ class ShardProjector:
         self.options = options
         self.metrics = metrics
         self.reader = ShardReader(
-            side.redis, side.layout, side.registry, projection.wire_names(side.registry)
+            side.redis, side.layout, side.registry, projection.wire_names(side.registry),
+            side.archive,
         )
         self.labels = {"projection": projection.name, "shard": str(shard)}
         self.position = 0
+        self.event_id: str | None = None  # of the event at ``position`` (checkpoint_check)
         self.version = 0
         self.stopping = False
         self.halted: EventRejected | None = None
         self._halt_recorded = True  # maybe, by a previous owner: cleared at the first progress
+        self.mismatch: str | None = None  # why this projector is stopped, if it is
 
     def stop(self) -> None:
         """Ask ``run`` to return at its next step (cancel the task to interrupt a wait)."""
@@ -94,6 +104,9 @@ class ShardProjector:
             except EventRejected as exc:
                 await self._halt(exc)
                 await asyncio.sleep(self.options.halt_retry_s)
+            except CheckpointMismatch as exc:
+                await self._stopped_on(exc)
+                await asyncio.sleep(self.options.lease_retry_s)  # then check again
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -153,28 +166,62 @@ class ShardProjector:
                 )
             suffix = suffix_of(version)
             await ensure_checkpoints(conn, name, suffix, [self.shard])
-            position = await conn.fetchval(
-                "SELECT position FROM checkpoints"
+            row = await conn.fetchrow(
+                "SELECT position, event_id FROM checkpoints"
                 " WHERE projection = $1 AND suffix = $2 AND shard = $3",
                 name,
                 suffix,
                 self.shard,
             )
-        return version, suffix, int(position)
+        assert row is not None
+        self.event_id = row["event_id"]
+        return version, suffix, int(row["position"])
 
     async def _run_once(self, backoff: Backoff) -> None:
         self.version, _, self.position = await self._load()
+        await self._verify()
         while not self.stopping:
             batch = await self.reader.read(self.shard, self.position, self.options.batch_size)
             if batch.size == 0:
                 await self._observe()
+                if await self.reader.head(self.shard) < self.position:
+                    await self._verify()  # raises: the head fell below the checkpoint
                 if await self.reader.wait(self.shard, self.position, self.options.block_ms):
                     continue  # new events: apply them at once (a switch shows up at commit)
                 return  # idle: re-read version and checkpoint, a rebuild may have switched
             if self.stopping:
                 return
+            await self._verify()
             await self._apply(batch)
             backoff.reset()
+
+    async def _verify(self) -> None:
+        """Check (position, event id) against the log; clears a recorded stop once it holds."""
+        await verify_checkpoint(self.reader, self.shard, self.position, self.event_id)
+        if self.mismatch is not None:
+            async with self.side.pool.acquire() as conn:
+                await clear_mismatch(conn, self.projection.name, self.shard)
+            mismatch_gauge().labels(**self.labels).set(0)
+            log.warning("%s shard %s: checkpoint agrees with the log again; projecting",
+                        self.projection.name, self.shard)
+            self.mismatch = None
+
+    async def _stopped_on(self, exc: CheckpointMismatch) -> None:
+        """Stop applying: say so once (log, metric, /ops row); ``run`` re-checks later."""
+        if self.mismatch == str(exc):
+            return
+        self.mismatch = str(exc)
+        log.error(
+            "%s shard %s STOPPED: %s. Nothing is applied until `eco2 projections rebuild %s`.",
+            self.projection.name, self.shard, exc, self.projection.name,
+        )
+        self.metrics.errors.labels(**self.labels, kind="checkpoint_mismatch").inc()
+        mismatch_gauge().labels(**self.labels).set(1)
+        try:
+            async with self.side.pool.acquire() as conn:
+                await record_mismatch(conn, self.projection.name, self.shard, exc)
+        except Exception as db_exc:  # the log line and the metric already tell
+            log.warning("could not record the mismatch: %s", db_exc)
 
     async def _apply(self, batch: Batch) -> None:
         async with self.side.pool.acquire() as conn:
@@ -187,6 +234,9 @@ class ShardProjector:
                 live_version=self.version,
             )
         self.position = outcome.position
+        # the id recorded with the new checkpoint (a halt may stop the batch short of its end)
+        self.event_id = next((fields.get("id") for entry_id, fields in batch.entries
+                              if position_of(entry_id) == outcome.position), self.event_id)
         counts = outcome.counts
         self.metrics.applied.labels(**self.labels).inc(counts.applied)
         if counts.skipped:

@@ -5,6 +5,7 @@
 -- KEYS[3] {tag}:eids     hash event id -> "<position>:<version>" (idempotency)
 -- KEYS[4] tracking key or "" (hash tag of the shard) -- process recorders only
 -- KEYS[5..4+A] {tag}:agg:<aggregate_id>, one per aggregate, in ARGV order
+-- KEYS[5+A] {tag}:cold (optional): set once the trimmer removed an aggregate stream whole
 --
 -- ARGV[1] A: number of aggregates
 -- ARGV[2] mode:
@@ -18,6 +19,10 @@
 --   expected: an integer = the aggregate's current version must equal it (0 = new)
 --             "*" = append after whatever is there
 --             "=" = events carry explicit versions; each must exceed the current version
+--   each optionally followed by "@<archived version or empty>:<archive checkpoint>", the
+--   aggregate as the archive knew it; needed only when its stream is missing and {tag}:cold is
+--   set (the stream may have been trimmed away): without it, or with a checkpoint below
+--   {tag}:cold, that append fails with "COLD <agg>" and the client asks the archive
 -- then, per event (in aggregate order), ONE value: a JSON array of 9 strings
 --   [id, agg, atype, ver, type, sv, data, meta, ts]  (ver is used only in "=" mode;
 --   otherwise versions are assigned here). One packed argument per event keeps the client's
@@ -25,7 +30,7 @@
 --
 -- Returns, atomic modes: {"ok"|"dup", pos1, ver1, pos2, ver2, ...}
 --          group mode:   one such list per aggregate, or {"err", "<error text>"}
--- Errors: "CONFLICT <agg> <current> <expected>", "DUPLICATE_PARTIAL <id>",
+-- Errors: "CONFLICT <agg> <current> <expected>", "DUPLICATE_PARTIAL <id>", "COLD <agg>",
 --         "TRACKING <current> <given>", "BADARGS <why>".
 -- Everything is checked before the first write of an append: Lua does not roll back.
 
@@ -42,11 +47,11 @@ local plan = {}
 local arg = 4
 local total = 0
 for i = 1, A do
-  local expected = ARGV[arg]
+  local expected, hint = string.match(ARGV[arg], "^([^@]*)@?(.*)$")
   local n = tonumber(ARGV[arg + 1])
   arg = arg + 2
   if not n or n < 1 then return redis.error_reply("BADARGS empty aggregate batch") end
-  plan[i] = {key = KEYS[4 + i], expected = expected, n = n, first = total}
+  plan[i] = {key = KEYS[4 + i], expected = expected, n = n, first = total, hint = hint}
   total = total + n
 end
 local first_event = arg
@@ -90,10 +95,18 @@ local function known_events(first, n)
   end
 end
 
+local cold = 0
+if KEYS[5 + A] then cold = tonumber(redis.call("GET", KEYS[5 + A]) or "0") end
+
 -- Optimistic concurrency of one aggregate's run: its versions, or an error text.
 local function assign_versions(p)
   local current = current_version(p.key)
   local agg = events[p.first][2]
+  if current == nil and cold > 0 then
+    local hv, hc = string.match(p.hint, "^(%d*):(%d+)$")
+    if not hc or tonumber(hc) < cold then return nil, "COLD " .. agg end
+    current = tonumber(hv)
+  end
   local versions = {}
   if p.expected == "=" then
     local floor = current

@@ -22,6 +22,7 @@ from gateway.query_api import PG_ERRORS
 from gateway.state import gateway_state
 from gateway.web.admin_auth import require_admin
 from projections.builtin import PROJECTIONS
+from projections.checkpoint_check import mismatches
 from projections.halts import list_halts
 from projections.status import projection_status
 
@@ -66,16 +67,19 @@ def _int(reply: Any) -> int:
 
 async def projection_figures(pool: Pool, heads: dict[int, int]) -> list[dict[str, Any]]:
     """Every projection's active version, staleness, per-shard checkpoint and lag, and the
-    shards stopped at an event they cannot apply (``halted``: what and how to decide)."""
+    shards stopped at an event they cannot apply (``halted``: what and how to decide) or
+    because the log disagrees with their checkpoint (``stopped``: rebuild)."""
     out = []
     async with pool.acquire() as conn:
         halts = {(h.projection, h.shard): h.as_json() for h in await list_halts(conn)}
+        stopped = await mismatches(conn)  # projectors stopped: the log disagrees (§7)
         for projection in PROJECTIONS.values():
             st = await projection_status(conn, projection)
             shards: list[dict[str, Any]] = [
                 {"shard": s, "position": st.positions.get(s, 0), "head": head,
                  "lag": max(head - st.positions.get(s, 0), 0),
-                 "halted": halts.get((st.name, s))}
+                 "halted": halts.get((st.name, s)),
+                 "stopped": stopped.get((projection.name, s))}
                 for s, head in sorted(heads.items())
             ]
             out.append({

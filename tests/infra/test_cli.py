@@ -27,12 +27,14 @@ def test_processes_run_the_whole_system_with_resolved_urls() -> None:
     )
     specs = {spec.name: spec for spec in processes(settings)}
     assert set(specs) == {
-        "gateway", "characters", "scan", "reward", "chat", "snapshot", "projectors"
+        "gateway", "characters", "scan", "reward", "chat", "snapshot", "projectors",
+        "archiver",
     }
     for spec in specs.values():
         assert spec.env["REDIS_URL"] == "redis://127.0.0.1:1/0"
     assert specs["scan"].argv[-2:] == ("worker", "scan")
     assert specs["projectors"].argv[-2:] == ("projections", "run")
+    assert specs["archiver"].argv[-2:] == ("archive", "run")
     gateway = specs["gateway"]
     assert "infra.gateway_app:create_app" in gateway.argv and "--factory" in gateway.argv
     assert gateway.argv[gateway.argv.index("--port") + 1] == "8123"

@@ -83,7 +83,9 @@
         ...(p.halted || []).map((h) => el("p", { class: "note error", dataset: { testid: `halted-${p.name}-${h.shard}` },
           text: t("halted", { shard: h.shard, position: h.position, type: h.event_type, id: h.event_id, kind: h.kind, error: h.error, command: h.skip_command }) }))),
       el("td", { text: p.active ? `v${p.active}` : "–" }),
-      el("td", {}, p.shards.map((s) => el("span", { class: "chip", text: `s${s.shard} ${s.position}/${s.head}` }))),
+      el("td", {}, p.shards.map((s) => el("span", s.stopped
+        ? { class: "chip bad", title: s.stopped, text: `s${s.shard} ${s.position}/${s.head} STOPPED` }
+        : { class: "chip", text: `s${s.shard} ${s.position}/${s.head}` }))),
       el("td", { class: p.lag ? "num bad" : "num", text: p.lag }),
       el("td", { class: "rebuild" }, rebuildCell(p.name)))));
   }

@@ -1,0 +1,139 @@
+"""Reads that merge the archive (Postgres) and the hot log (Redis) transparently.
+
+The trimmer moves ``{tag}:floor`` to P and removes shard-log entries at positions <= P, and
+aggregate-stream entries whose ``pos`` is <= P, only after they are archived. So:
+
+- a shard-log read after position ``a`` comes from the archive while ``a < floor`` and from
+  Redis otherwise; the floor and the XRANGE are read in one MULTI, so a trim cannot slip in
+  between;
+- an aggregate read takes what Redis holds and asks the archive only for the versions below the
+  first hot one (or for all, when the stream is gone) — and never while the floor is 0 (nothing
+  was ever trimmed), so an untrimmed deployment does not touch Postgres.
+
+Both return XRANGE-shaped ``(entry id, fields)`` lists, archive entries included.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from eventstore.archive import Archive, ArchiveError, Entry
+from eventstore.keys import ShardKeys
+
+
+def number_of(entry_id: str) -> int:
+    """The integer part of an entry id (position or version)."""
+    return int(entry_id.split("-", 1)[0])
+
+
+async def log_entries(
+    redis: aioredis.Redis,
+    archive: Archive | None,
+    keys: ShardKeys,
+    *,
+    after: int,
+    limit: int,
+    upto: int | None = None,
+) -> list[Entry]:
+    """Up to ``limit`` shard-log entries with ``after < position <= upto``, in order.
+
+    Entries at or below the floor come only from the archive (one batch never mixes tiers).
+    """
+    high = "+" if upto is None else f"{upto}-0"
+    if archive is None:  # no archive tier wired: nothing is ever trimmed, read Redis alone
+        return cast(
+            list[Entry],
+            await redis.xrange(keys.events, min=f"{after + 1}-0", max=high, count=limit),
+        )
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.get(keys.floor)
+        pipe.xrange(keys.events, min=f"{after + 1}-0", max=high, count=limit)
+        floor_raw, hot = await pipe.execute()
+    floor = int(floor_raw or 0)
+    if after >= floor:
+        return cast(list[Entry], hot)
+    stop = floor if upto is None else min(floor, upto)
+    cold = await archive.log_entries(keys.shard, after=after, upto=stop, limit=limit)
+    if not cold or number_of(cold[0][0]) != after + 1:
+        raise ArchiveError(
+            f"shard {keys.shard}: position {after + 1} is trimmed (floor {floor}) but not archived"
+        )
+    return cold
+
+
+async def aggregate_entries(
+    redis: aioredis.Redis,
+    archive: Archive | None,
+    keys: ShardKeys,
+    aggregate_id: str,
+    *,
+    after: int = 0,
+    limit: int | None = None,
+) -> list[Entry]:
+    """The aggregate's entries with version > ``after`` (``<version>-1``), in version order."""
+    if archive is None:
+        return cast(
+            list[Entry],
+            await redis.xrange(keys.aggregate(aggregate_id), min=f"{after + 1}-0", count=limit),
+        )
+    async with redis.pipeline(transaction=True) as pipe:  # one snapshot: no trim in between
+        pipe.get(keys.floor)
+        pipe.xrange(keys.aggregate(aggregate_id), min=f"{after + 1}-0", count=limit)
+        floor_raw, hot_raw = await pipe.execute()
+    hot = cast(list[Entry], hot_raw)
+    if not int(floor_raw or 0):
+        return hot
+    if hot and number_of(hot[0][0]) <= after + 1:
+        return hot
+    below = number_of(hot[0][0]) if hot else None
+    cold = await archive.aggregate_entries(
+        keys.shard, aggregate_id, after=after, below=below, limit=limit
+    )
+    merged = cold + hot
+    return merged if limit is None else merged[:limit]
+
+
+async def aggregate_last(
+    redis: aioredis.Redis, archive: Archive | None, keys: ShardKeys, aggregate_id: str
+) -> Entry | None:
+    """The aggregate's last entry from either tier (None: it has no events)."""
+    async with redis.pipeline(transaction=True) as pipe:  # one snapshot: no trim in between
+        pipe.get(keys.floor)
+        pipe.xrevrange(keys.aggregate(aggregate_id), count=1)
+        floor_raw, last = cast(tuple[Any, list[Entry]], await pipe.execute())
+    if last:
+        return last[0]
+    if archive is None or not int(floor_raw or 0):
+        return None
+    return await archive.last_aggregate_entry(keys.shard, aggregate_id)
+
+
+async def aggregate_version(
+    redis: aioredis.Redis, archive: Archive | None, keys: ShardKeys, aggregate_id: str
+) -> int:
+    """The aggregate's current version (0 when it has no events in either tier)."""
+    async with redis.pipeline(transaction=True) as pipe:  # one snapshot: no trim in between
+        pipe.get(keys.floor)
+        pipe.xrevrange(keys.aggregate(aggregate_id), count=1)
+        floor_raw, last = cast(tuple[Any, list[Entry]], await pipe.execute())
+    if last:
+        return number_of(last[0][0])
+    if archive is None or not int(floor_raw or 0):
+        return 0
+    head = await archive.aggregate_head(keys.shard, aggregate_id)
+    return head.version or 0
+
+
+async def entry_at(
+    redis: aioredis.Redis, archive: Archive | None, keys: ShardKeys, position: int
+) -> Entry | None:
+    """The shard-log entry at ``position`` from either tier (None: it does not exist)."""
+    if position < 1:
+        return None
+    try:
+        found = await log_entries(redis, archive, keys, after=position - 1, limit=1, upto=position)
+    except ArchiveError:
+        return None
+    return found[0] if found else None
