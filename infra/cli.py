@@ -41,6 +41,7 @@ SUBCOMMANDS: dict[str, str] = {
     "bench": "infra.cli_bench:bench_app",
     "import": "infra.importers.cli:import_app",
     "chat": "infra.cli_chat:chat_app",
+    "chaos": "infra.cli_chaos:chaos_app",
 }
 
 
@@ -177,7 +178,7 @@ async def _announce_when_healthy(settings: Settings) -> None:
 
 async def _run_processes(settings: Settings) -> int:
     await prepare_read_models(settings)
-    supervisor = Supervisor(processes(settings))
+    supervisor = Supervisor(processes(settings), pid_file=settings.data_dir / "processes.json")
     announce = asyncio.create_task(_announce_when_healthy(settings))
     try:
         return await supervisor.run()

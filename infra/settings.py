@@ -113,7 +113,7 @@ class Settings:
     gemini_base_url: str | None = None  # GOOGLE_GEMINI_BASE_URL
     llm_timeout_s: float = 60.0  # ECO2_LLM_TIMEOUT_S
     llm_retries: int = 2  # ECO2_LLM_RETRIES
-    latency_profile: str = "none"  # ECO2_LATENCY: none | production | fast
+    latency_profile: str = "none"  # ECO2_LATENCY: none | production | fast | short
 
     # Character gRPC service
     grpc_port: int = 50051  # ECO2_GRPC_PORT
@@ -184,7 +184,7 @@ class Settings:
             gemini_base_url=_str(e, "GOOGLE_GEMINI_BASE_URL", None),
             llm_timeout_s=_float(e, "ECO2_LLM_TIMEOUT_S", 60.0),
             llm_retries=_int(e, "ECO2_LLM_RETRIES", 2),
-            latency_profile=_choice(e, "ECO2_LATENCY", "none", {"none", "production", "fast"}),
+            latency_profile=_choice(e, "ECO2_LATENCY", "none", {"none", "production", "fast", "short"}),
             grpc_port=_int(e, "ECO2_GRPC_PORT", 50051),
             grpc_timeout_s=_float(e, "ECO2_GRPC_TIMEOUT_S", 2.0),
             access_token_ttl_s=_int(e, "ECO2_ACCESS_TOKEN_TTL_S", 3 * 3600, minimum=1),
