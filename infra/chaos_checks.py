@@ -28,7 +28,7 @@ from infra.chaos_faults import OUTAGES, Injected
 from infra.chaos_load import Traffic, Transcript
 from projections.builtin import select
 from projections.context import ReadSide
-from projections.live_view import JobView, LiveEvent, apply_event
+from projections.live_view import JobView, apply_event
 from projections.status import projection_status
 from projections.verify import verify
 from schemas.chat import TurnCompleted, TurnFailed
@@ -185,21 +185,20 @@ async def _verified(side: ReadSide, figures: dict[str, Any]) -> Check:
                  else f"{len(differing)} tables differ", differing)
 
 
-def expected_events(history: History) -> list[LiveEvent]:
-    """The SSE events a job's stream produces, in version order."""
+def expected_stages(history: History) -> dict[int, str]:
+    """Version → SSE event name of every event the job's stream produces for a client."""
     view: JobView | None = None
-    out = []
+    out: dict[int, str] = {}
     for envelope, message in history:
         if message is not None:
             view, live = apply_event(view, envelope, message)
             if live is not None:
-                out.append(live)
+                out[live.version] = live.stage
     return out
 
 
-def transcript_faults(transcript: Transcript, history: History) -> list[str]:
-    """Why ``transcript`` differs from the job's stream (empty when it is exact)."""
-    stages = {e.version: e.stage for e in expected_events(history)}
+def transcript_faults(transcript: Transcript, stages: dict[int, str]) -> list[str]:
+    """Why ``transcript`` differs from the job's stream of ``stages`` (empty when exact)."""
     faults: list[str] = []
     previous = 0
     for version, event in transcript.events:
@@ -227,7 +226,7 @@ def _transcripts(traffic: Traffic, histories: dict[str, History], figures: dict[
     reconnects = 0
     for job_id, transcript in traffic.transcripts.items():
         reconnects += transcript.connections - 1
-        faults = transcript_faults(transcript, histories.get(job_id, []))
+        faults = transcript_faults(transcript, expected_stages(histories.get(job_id, [])))
         bad += [f"{transcript.kind} {job_id}: {f}" for f in faults]
     figures.update(transcripts=len(traffic.transcripts), sse_reconnects=reconnects,
                    transcripts_bad=len({b.split(":")[0] for b in bad}))

@@ -54,6 +54,7 @@ class ChaosSystem:
             "ECO2_PORT": str(self.port),
             "ECO2_GRPC_PORT": str(free_port()),
             "ECO2_NAMESPACE": "eco2",
+            "ECO2_DB_SCHEMA": "public",
             "ECO2_LATENCY": latency,
             "ECO2_CLAIM_IDLE_MS": str(claim_idle_ms),
             "ECO2_SECRET_KEY": secrets.token_urlsafe(32),
@@ -124,12 +125,15 @@ class ChaosSystem:
     def alive(self) -> bool:
         return self._up is not None and self._up.poll() is None
 
-    def log_tail(self, lines: int = 40) -> str:
+    def log_tail(self, lines: int = 40, width: int = 240) -> str:
+        """The last warnings and errors of ``eco2 up``'s output (INFO lines left out, long
+        lines cut), for a failing run's report."""
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+        kept = [line[:width] for line in text.splitlines() if " INFO " not in line]
+        return "\n".join(kept[-lines:])
 
     async def _wait_up(self, within_s: float) -> None:
         deadline = time.monotonic() + within_s
