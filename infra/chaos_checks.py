@@ -224,15 +224,18 @@ def transcript_faults(transcript: Transcript, stages: dict[int, str]) -> list[st
 def _transcripts(traffic: Traffic, histories: dict[str, History], figures: dict[str, Any]) -> Check:
     bad: list[str] = []
     reconnects = 0
+    ends: Counter[str] = Counter()
     for job_id, transcript in traffic.transcripts.items():
         reconnects += transcript.connections - 1
+        ends.update(transcript.ends)
         faults = transcript_faults(transcript, expected_stages(histories.get(job_id, [])))
         bad += [f"{transcript.kind} {job_id}: {f}" for f in faults]
     figures.update(transcripts=len(traffic.transcripts), sse_reconnects=reconnects,
                    transcripts_bad=len({b.split(":")[0] for b in bad}))
     return Check("SSE transcripts exact", not bad,
                  f"{len(traffic.transcripts)} transcripts, {reconnects} resumed connections,"
-                 f" {figures['transcripts_bad']} differ", bad[:15])
+                 f" {figures['transcripts_bad']} differ",
+                 bad[:15] + [f"connections ended: {n} × {why}" for why, n in ends.most_common()])
 
 
 def _http(traffic: Traffic, injected: list[Injected], figures: dict[str, Any]) -> Check:

@@ -70,33 +70,45 @@ FULL = Schedule("full", load_s=170.0, faults=(
     *_kills(12, 8),  # 12 … 52
     Fault(60, Kind.SSE_DROP),
     Fault(66, Kind.PAUSE, "characters", hold_s=30),
+    Fault(85, Kind.SSE_DROP),  # while scans wait for their reward: many streams are open
     Fault(105, Kind.REDIS_RESTART),
     Fault(115, Kind.SSE_DROP),
     Fault(122, Kind.POSTGRES_STOP, hold_s=30),
     Fault(160, Kind.SSE_DROP),
 ))
 
-SHORT = Schedule("short", load_s=55.0, faults=(
+# The pause outlasts the crash-redelivery budget (5 deliveries of a 2 s gRPC deadline, ~11 s)
+# by long enough that a reward living on that budget alone is caught here too.
+SHORT = Schedule("short", load_s=66.0, faults=(
     Fault(3, Kind.SSE_DROP),
     *_kills(5, 3),  # 5 … 20
-    Fault(24, Kind.PAUSE, "characters", hold_s=8),
-    Fault(35, Kind.REDIS_RESTART),
-    Fault(39, Kind.POSTGRES_STOP, hold_s=8),
-    Fault(50, Kind.SSE_DROP),
+    Fault(23, Kind.PAUSE, "characters", hold_s=20),
+    Fault(35, Kind.SSE_DROP),  # while scans wait for their reward: many streams are open
+    Fault(46, Kind.REDIS_RESTART),
+    Fault(50, Kind.POSTGRES_STOP, hold_s=10),
+    Fault(63, Kind.SSE_DROP),
 ))
 
 SCHEDULES = {s.name: s for s in (FULL, SHORT)}
 
 
 class SseDrops:
-    """A generation counter SSE readers watch: when it moves, they drop and resume."""
+    """A generation counter SSE readers watch: when it moves, they drop at once and resume."""
 
     def __init__(self) -> None:
         self.generation = 0
-        self.dropped = 0  # connections that noticed a drop
+        self.dropped = 0  # connections dropped
+        self._moved = asyncio.Event()
 
     def drop_all(self) -> None:
         self.generation += 1
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+    async def after(self, generation: int) -> None:
+        """Return once a drop happens after ``generation``."""
+        while self.generation == generation:
+            await self._moved.wait()
 
 
 async def play(schedule: Schedule, system: ChaosSystem, drops: SseDrops) -> list[Injected]:
@@ -121,7 +133,10 @@ async def _inject(fault: Fault, system: ChaosSystem, drops: SseDrops) -> str:
     if fault.kind is Kind.KILL:
         pid = await system.signal_role(fault.target, signal.SIGKILL)
         took = await system.wait_replaced(fault.target, pid)
-        return f"pid {pid} killed, restarted after {took:.1f}s"
+        note = f"pid {pid} killed, restarted after {took:.1f}s"
+        if fault.target == "gateway":
+            note += f", serving again after {took + await system.wait_serving():.1f}s"
+        return note
     if fault.kind is Kind.PAUSE:
         pid = await system.signal_role(fault.target, signal.SIGSTOP)
         try:

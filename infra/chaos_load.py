@@ -39,6 +39,7 @@ class Transcript:
     user_id: str
     events: list[tuple[int, str]] = field(default_factory=list)  # (id, event name)
     connections: int = 0
+    ends: Counter[str] = field(default_factory=Counter)  # why each connection ended
     complete: bool = False  # received the terminal event
     answer_ok: bool = True  # chat: the streamed text equals done.result.answer
 
@@ -202,50 +203,73 @@ class Users:
 
     async def _follow(self, kind: str, job_id: str, user: str, headers: dict[str, str]) -> Transcript:
         """Read the job's stream to its terminal event, resuming with ``Last-Event-ID`` after
-        every drop (ours or the server's)."""
+        every drop (ours — at the instant of an SSE-drop fault — or the server's)."""
         transcript = Transcript(job_id, kind, user)
         self.traffic.transcripts[job_id] = transcript
         route = f"/{kind}/{{job}}/events"
-        last, text = "", ""
+        stream = _JobStream(self.base_url, f"/api/v1/{kind}/{job_id}/events", headers, transcript)
         while not transcript.complete and time.monotonic() < self.deadline:
-            generation = self.drops.generation
-            extra = {"Last-Event-ID": last} if last else {}
             transcript.connections += 1
             received = len(transcript.events)
+            connection = asyncio.create_task(stream.connect())
+            dropped = asyncio.create_task(self.drops.after(self.drops.generation))
+            done, _ = await asyncio.wait(
+                {connection, dropped}, timeout=max(1.0, self.deadline - time.monotonic()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            dropped.cancel()
+            if connection not in done:
+                connection.cancel()  # closes the socket: the server sees a vanished client
+                await asyncio.gather(connection, return_exceptions=True)
+                transcript.ends["dropped by the client" if dropped in done else "deadline"] += 1
+                self.drops.dropped += dropped in done
+                continue
             try:
-                async with asyncio.timeout(max(1.0, self.deadline - time.monotonic())):
-                    async for event, event_id, data in sse_events(
-                        self.base_url, f"/api/v1/{kind}/{job_id}/events", {**headers, **extra}
-                    ):
-                        if event == "keepalive":
-                            continue
-                        last = event_id or last
-                        transcript.events.append((int(event_id) if event_id.isdigit() else -1,
-                                                  event))
-                        text = _text(event, data, text)
-                        if event == "done":
-                            transcript.complete = True
-                            if kind == "chat":
-                                transcript.answer_ok = _answer(data) == text
-                            break
-                        if self.drops.generation != generation:
-                            self.drops.dropped += 1
-                            break
+                connection.result()
                 self.traffic.saw(route, 200)
             except StreamRefused as refused:
+                transcript.ends[f"answered {refused.status}"] += 1
                 self.traffic.saw(route, refused.status)
                 if refused.status < 500:
                     self.traffic.client_errors.append((time.time(), route, refused.status))
                     return transcript
                 await asyncio.sleep(1.0)
-            except _BROKEN:
-                await asyncio.sleep(0.5)
-            except httpx.HTTPError:
+            except (*_BROKEN, httpx.HTTPError) as exc:
+                transcript.ends[f"broken ({type(exc).__name__})"] += 1
                 await asyncio.sleep(0.5)
             else:
                 if not transcript.complete and len(transcript.events) == received:
                     await asyncio.sleep(0.3)  # closed with nothing new: look again shortly
         return transcript
+
+
+class _JobStream:
+    """One job's SSE stream as the PWA keeps it: the last id seen and the chat text so far."""
+
+    def __init__(self, base_url: str, path: str, headers: dict[str, str],
+                 transcript: Transcript) -> None:
+        self.base_url, self.path, self.headers = base_url, path, headers
+        self.transcript = transcript
+        self.last, self.text = "", ""
+
+    async def connect(self) -> None:
+        """One connection, read until ``done`` or until the server closes it."""
+        t = self.transcript
+        extra = {"Last-Event-ID": self.last} if self.last else {}
+        async for event, event_id, data in sse_events(
+            self.base_url, self.path, {**self.headers, **extra}
+        ):
+            if event == "keepalive":
+                continue
+            self.last = event_id or self.last
+            t.events.append((int(event_id) if event_id.isdigit() else -1, event))
+            self.text = _text(event, data, self.text)
+            if event == "done":
+                t.complete = True
+                if t.kind == "chat":
+                    t.answer_ok = _answer(data) == self.text
+                return
+        t.ends["closed by the server"] += 1
 
 
 def _text(event: str, data: str, text: str) -> str:

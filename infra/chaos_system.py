@@ -132,7 +132,8 @@ class ChaosSystem:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return ""
-        kept = [line[:width] for line in text.splitlines() if " INFO " not in line]
+        kept = [line[:width] for line in text.splitlines()
+                if " INFO " not in line and not _traceback_line(line)]
         return "\n".join(kept[-lines:])
 
     async def _wait_up(self, within_s: float) -> None:
@@ -167,6 +168,18 @@ class ChaosSystem:
             await asyncio.sleep(0.1)
         return time.monotonic() - began
 
+    async def wait_serving(self, within_s: float = 60) -> float:
+        """Seconds until the gateway answers ``/health`` with 200 again."""
+        began = time.monotonic()
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{self.base_url}/health")).status_code == 200:
+                        return time.monotonic() - began
+                if time.monotonic() - began > within_s or not self.alive():
+                    raise SystemDown(f"the gateway is not serving after {within_s:.0f}s")
+                await asyncio.sleep(0.1)
+
     async def crash_redis(self) -> None:
         """kill -9 Redis; it comes back on the same port from its append-only file."""
         await asyncio.to_thread(self.redis.halt, signal.SIGKILL)
@@ -178,3 +191,9 @@ class ChaosSystem:
 
     async def start_postgres(self) -> None:
         await asyncio.to_thread(self.postgres.resume)
+
+
+def _traceback_line(line: str) -> bool:
+    """A continuation line of a traceback the supervisor forwarded (``name | <text>``)."""
+    text = line.partition("| ")[2]
+    return text.startswith((" ", "Traceback", "^"))

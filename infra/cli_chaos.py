@@ -74,7 +74,7 @@ async def run_chaos(
 def chaos(
     short: Annotated[bool, typer.Option(
         "--short", help="The ≤ 3 min version (compressed schedule, fewer users) CI runs.")] = False,
-    scans: Annotated[int | None, typer.Option(min=1, help="Scans [300; short 30].")] = None,
+    scans: Annotated[int | None, typer.Option(min=1, help="Scans [300; short 40].")] = None,
     chat_turns: Annotated[int | None, typer.Option(
         min=1, help="Chat turns [100; short 12].")] = None,
     users: Annotated[int | None, typer.Option(min=1, help="Scanning users [50; short 10].")] = None,
@@ -85,7 +85,7 @@ def chaos(
     schedule = SCHEDULES["short" if short else "full"]
     outcome = asyncio.run(run_chaos(
         schedule,
-        scans=scans or (30 if short else 300),
+        scans=scans or (40 if short else 300),
         chat_turns=chat_turns or (12 if short else 100),
         users=users or (10 if short else 50),
         claim_idle_ms=5_000 if short else 10_000,

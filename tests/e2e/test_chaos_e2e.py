@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres, pytest.m
 
 @pytest.mark.timeout(420)
 async def test_short_chaos_run_loses_and_duplicates_nothing() -> None:
-    outcome = await run_chaos(SHORT, scans=30, chat_turns=12, users=10, claim_idle_ms=5_000,
+    outcome = await run_chaos(SHORT, scans=40, chat_turns=12, users=10, claim_idle_ms=5_000,
                               drain_s=90.0)
     report = outcome.text + "\n--- eco2 up ---\n" + outcome.log_tail
 
@@ -28,7 +28,7 @@ async def test_short_chaos_run_loses_and_duplicates_nothing() -> None:
     assert killed == {"scan", "reward", "chat", "snapshot", "projectors", "gateway"}, report
 
     figures = outcome.findings.figures
-    assert figures["accepted"] == 42, report
-    assert figures["transcripts"] == 42, report
+    assert figures["accepted"] == 52, report
+    assert figures["transcripts"] == 52, report
     failed = [c.name for c in outcome.findings.checks if not c.ok]
     assert failed == [], report
