@@ -8,13 +8,16 @@ delivery comes from deterministic event ids:
 - the job's ``StageStarted(reward)``, ``RewardCompleted`` and ``ScanCompleted`` carry the ids of
   (job, step), so a redelivery re-appends nothing.
 
-When the character service does not answer, the job still finishes now (``reward: null``,
-``deferred``) and ``RetryLater`` asks for the event again; the retry grants the ownership.
+When the character service does not answer, ``RetryLater`` asks for the event again (on the
+runner's time budget). For the first ``wait_s`` after the answer the job is left open, so a
+short outage ends with the reward in the job; after that the job finishes now (``reward:
+null``, ``deferred``: the client is not kept waiting) and a later retry grants the ownership.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 import schemas
 from agents.knowledge import Character
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 
 # Optimistic-concurrency retries before giving the message back to the runner.
 CONFLICT_ATTEMPTS = 8
+REWARD_WAIT_S = 5.0  # default of ``wait_s`` (setting ECO2_REWARD_WAIT_S)
 
 
 def reward_label(event: AnswerCompleted) -> str | None:
@@ -62,8 +66,12 @@ async def handle_answer_completed(
     store: EventStore,
     characters: CharacterService,
     registry: MessageRegistry = schemas.registry,
+    wait_s: float = REWARD_WAIT_S,
 ) -> None:
-    """Grant the scan's character (once per user) and finish the job with reward → done."""
+    """Grant the scan's character (once per user) and finish the job with reward → done.
+
+    While the character service is unavailable and the answer is younger than ``wait_s``,
+    raise ``RetryLater`` with the job still open; later, finish it deferred and raise."""
     job_id = envelope.aggregate_id
     # Only what follows the answer matters here: reward, done, or a failure.
     job = await load_job(store, job_id, registry, after_version=envelope.version)
@@ -88,6 +96,9 @@ async def handle_answer_completed(
                 )
                 reward = _reward(character, label, newly_acquired=newly)
 
+    young = time.time() - envelope.timestamp < wait_s
+    if unavailable is not None and job.completed is None and young:
+        raise RetryLater(f"reward waiting for the character service: {unavailable}")
     rewarded = RewardCompleted(reward=reward, deferred=unavailable is not None)
     await _finish_job(store, job, envelope, event, rewarded, registry)
     if unavailable is not None:

@@ -22,6 +22,7 @@ import schemas
 from commands.reward import handle_answer_completed
 from commands.scan_chain import handle_request_scan
 from eventstore.consumer import Runner, RunnerOptions, Subscription, consumer_name
+from eventstore.later import RetryBudget
 from infra.bootstrap import Resources, open_resources
 from infra.media import key_from_url
 from infra.settings import Settings
@@ -61,7 +62,11 @@ def subscription(kind: WorkerKind, resources: Resources) -> Subscription:
             if not isinstance(message, AnswerCompleted):
                 raise TypeError(f"reward worker got {type(message).__name__}")
             await handle_answer_completed(
-                envelope, message, store=resources.store, characters=resources.characters
+                envelope,
+                message,
+                store=resources.store,
+                characters=resources.characters,
+                wait_s=resources.settings.reward_wait_s,
             )
 
         return Subscription("reward", "events", {AnswerCompleted: on_answer_completed})
@@ -87,6 +92,11 @@ def runner_options(settings: Settings) -> RunnerOptions:
         max_deliveries=settings.max_deliveries,
         claim_idle_ms=settings.claim_idle_ms,
         claim_interval_s=settings.claim_interval_s,
+        retry_budget=RetryBudget(
+            budget_s=settings.retry_budget_s,
+            initial_s=settings.retry_initial_s,
+            max_s=settings.retry_max_s,
+        ),
     )
 
 

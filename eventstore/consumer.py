@@ -12,6 +12,10 @@ loop, between batches. Order holds for one consumer per shard: split shards betw
 (``shards=``) rather than running two consumers of the group on the same shard. On start, such a
 loop first takes over every entry left pending on its shard (a previous process died), oldest
 first, instead of waiting ``claim_idle_ms`` behind newer entries.
+
+``RetryLater`` (a dependency is down) is retried on its own time budget and an unknown message
+type is parked until a release knows it, both on the retry stream with a due time (see
+``eventstore.later``); a waiting entry holds no worker slot. In-order loops wait in place.
 """
 
 from __future__ import annotations
@@ -21,17 +25,19 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
 from eventstore.groups import ConsumerGroup, Delivery, Source
 from eventstore.keys import Layout
+from eventstore.later import DUE, LATER, PARKED, SINCE, RetryBudget, retries_of, since_of, wait_s
 from schemas.envelope import Envelope, MalformedEntry
-from schemas.registry import Message, MessageRegistry, RegistryError
+from schemas.registry import Message, MessageRegistry, RegistryError, UnknownMessageType
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +45,8 @@ Handler = Callable[[Envelope, Message], Awaitable[None]]
 
 
 class RetryLater(Exception):
-    """Raised by a handler to ask for redelivery later (counts as an attempt)."""
+    """Raised by a handler when a dependency is unavailable: the entry is retried later on the
+    time budget (``RunnerOptions.retry_budget``), not counted as a crash redelivery."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,8 @@ class RunnerOptions:
     claim_idle_ms: int = 30_000
     claim_interval_s: float = 1.0
     retry_backoff_s: float = 0.05  # doubled per attempt, capped at 2 s
+    retry_budget: RetryBudget = field(default_factory=RetryBudget)  # RetryLater's time budget
+    park_max_s: float = 60.0  # longest wait before a parked unknown type is looked at again
     start: str = "0"  # where a new group starts: "0" = the backlog, "$" = new entries only
 
 
@@ -100,8 +109,15 @@ class Dispatcher:
         name = delivery.fields.get("type")
         return name is not None and name not in self.handled and self.registry.knows(name)
 
+    def wait_s(self, delivery: Delivery) -> float:
+        """Seconds before ``delivery`` is due (a transient retry or a parked entry)."""
+        return wait_s(delivery.fields)
+
     async def process(self, delivery: Delivery) -> bool:
         """Handle ``delivery``. True: ack it now; False: it was already moved (retry/DLQ)."""
+        wait = self.wait_s(delivery)
+        if wait > 0:  # not parked by the caller (in-order loop, FastStream): wait here
+            await asyncio.sleep(wait)
         if delivery.attempts >= self.options.max_deliveries:
             await self.group.dead_letter(
                 delivery,
@@ -113,6 +129,9 @@ class Dispatcher:
             return True
         try:
             envelope, message = decode(delivery, self.registry)
+        except UnknownMessageType as exc:
+            # Written by a newer release (rolling deploy): wait for a consumer that knows it.
+            return await self._park_unknown(delivery, exc)
         except (MalformedEntry, RegistryError) as exc:
             # Poison: retrying cannot help. Dead-letter at once, the shard moves on.
             await self.group.dead_letter(delivery, f"{type(exc).__name__}: {exc}", attempts=1)
@@ -121,16 +140,65 @@ class Dispatcher:
         if handler is None:
             return True
         attempts = delivery.attempts
+        since, retries = since_of(delivery.fields, time.time()), retries_of(delivery.fields)
         while True:
             try:
                 await handler(envelope, message)
                 return True
             except asyncio.CancelledError:
                 raise
+            except RetryLater as exc:
+                if not await self._later(delivery, exc, since, retries):
+                    return False
+                retries += 1
             except Exception as exc:
                 attempts += 1
                 if not await self._failed(delivery, exc, attempts):
                     return False
+
+    async def _later(self, delivery: Delivery, exc: RetryLater, since: float, retries: int) -> bool:
+        """Settle a transient failure on the time budget: True to try again here (in-order,
+        after the back-off), False when re-queued with a due time or dead-lettered."""
+        budget = self.options.retry_budget
+        error = f"{type(exc).__name__}: {exc}"
+        if budget.exhausted(since):
+            elapsed = time.time() - since
+            error = f"{error} (still failing after {elapsed:.0f} s, budget {budget.budget_s:g} s)"
+            log.error("dead-lettering %s: %s", delivery.origin, error)
+            await self.group.dead_letter(delivery, error, attempts=delivery.attempts + retries + 1)
+            return False
+        delay = budget.delay(retries)
+        log.info("%s: %s; retrying in %.1f s", delivery.origin, error, delay)
+        if self.subscription.in_order:
+            await asyncio.sleep(delay)
+            return True
+        await self.group.requeue(
+            delivery,
+            {
+                DUE: repr(time.time() + delay),
+                SINCE: repr(since),
+                LATER: str(retries + 1),
+                "_error": error[:2000],
+            },
+        )
+        return False
+
+    async def _park_unknown(self, delivery: Delivery, exc: UnknownMessageType) -> bool:
+        """Park an entry of a type this release does not know: never dead-lettered, never
+        dropped; it waits (back-off up to ``park_max_s``) until a release that knows it."""
+        reason = f"waiting for a release that knows it: {exc}"
+        retries = retries_of(delivery.fields)
+        delay = min(self.options.park_max_s, self.options.retry_budget.delay(retries))
+        if retries == 0:
+            log.warning("%s parked: %s", delivery.origin, reason)
+        if self.subscription.in_order:  # nothing may overtake it: wait in place
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(self.options.park_max_s, delay * 2)
+        await self.group.requeue(
+            delivery, {DUE: repr(time.time() + delay), LATER: str(retries + 1), PARKED: reason}
+        )
+        return False
 
     async def _failed(self, delivery: Delivery, exc: Exception, attempts: int) -> bool:
         """Settle failed attempt ``attempts``: True to try again here, False when moved away."""
@@ -139,8 +207,7 @@ class Dispatcher:
             log.error("dead-lettering %s after %d attempts: %s", delivery.origin, attempts, error)
             await self.group.dead_letter(delivery, error, attempts=attempts)
             return False
-        if not isinstance(exc, RetryLater):
-            log.warning("attempt %d of %s failed: %s", attempts, delivery.origin, error)
+        log.warning("attempt %d of %s failed: %s", attempts, delivery.origin, error)
         await asyncio.sleep(min(self.options.retry_backoff_s * 2 ** (attempts - 1), 2.0))
         if self.subscription.in_order:
             return True
@@ -177,6 +244,7 @@ class Runner:
         self._acks: dict[str, list[str]] = defaultdict(list)
         self._ack_ready = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._parked: dict[asyncio.Task[None], Delivery] = {}  # waiting for their due time
         self.processed = 0
         self._busy = 0
         self._stopped = asyncio.Event()
@@ -201,6 +269,7 @@ class Runner:
             _, stuck = await asyncio.wait(loops, timeout=self.options.block_ms / 1000 + 5)
             for task in stuck:
                 task.cancel()
+            await self._unpark()
             await self.drain()
 
     def stop(self) -> None:
@@ -220,8 +289,40 @@ class Runner:
             for delivery in deliveries:
                 self._in_flight[delivery.stream].add(delivery.entry_id)
             for delivery in deliveries:
-                await self._slots.acquire()
-                self._start(delivery)
+                await self._dispatch(delivery)
+
+    async def _dispatch(self, delivery: Delivery) -> None:
+        """Start ``delivery`` in a worker slot, or park it without one until it is due."""
+        wait = self.dispatcher.wait_s(delivery)
+        if wait <= 0:
+            await self._slots.acquire()
+            self._start(delivery)
+            return
+        self._in_flight[delivery.stream].add(delivery.entry_id)  # touched: nobody claims it
+        task = asyncio.create_task(self._when_due(delivery, wait))
+        self._parked[task] = delivery
+        task.add_done_callback(lambda done: self._parked.pop(done, None))
+
+    async def _when_due(self, delivery: Delivery, wait: float) -> None:
+        await asyncio.sleep(wait)
+        task = asyncio.current_task()
+        if task is not None:
+            self._parked.pop(task, None)
+        await self._slots.acquire()
+        self._start(delivery)
+
+    async def _unpark(self) -> None:
+        """On stop, hand entries still waiting back to the retry stream (due time kept), so
+        the next consumer does not count the stop as a crashed delivery."""
+        for task, delivery in list(self._parked.items()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            try:
+                await self.group.requeue(delivery, {})
+            except Exception:
+                log.exception("could not hand back %s; a claim will", delivery.origin)
+            self._in_flight[delivery.stream].discard(delivery.entry_id)
 
     async def _take_over(self, shard: int) -> None:
         """In-order mode runs one consumer per shard, so what is pending on the shard was left
@@ -333,8 +434,7 @@ class Runner:
                     for delivery in claimed:
                         if delivery.entry_id in self._in_flight[delivery.stream]:
                             continue
-                        await self._slots.acquire()
-                        self._start(delivery)
+                        await self._dispatch(delivery)
             except Exception:
                 log.exception("claim sweep failed; retrying")
 

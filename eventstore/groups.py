@@ -160,6 +160,22 @@ class ConsumerGroup:
             dlq_id, _ = await pipe.execute()
         return str(dlq_id)
 
+    async def requeue(self, delivery: Delivery, marks: dict[str, str]) -> None:
+        """Re-queue an entry on this group's retry stream with ``marks`` (``_due``, ``_since``,
+        …; see ``eventstore.later``) and ack the original, *without* counting an attempt."""
+        keys = self.layout.keys(delivery.shard)
+        fields = _original_fields(delivery)
+        fields[ATTEMPTS] = str(delivery.attempts)
+        fields[ORIGIN] = delivery.origin
+        fields.update(
+            {k: v for k, v in delivery.fields.items() if k.startswith("_") and k not in fields}
+        )
+        fields.update(marks)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(keys.retry(self.group), fields)
+            pipe.xack(delivery.stream, self.group, delivery.entry_id)
+            await pipe.execute()
+
 
 def _original_fields(delivery: Delivery) -> dict[str, str]:
     return {k: v for k, v in delivery.fields.items() if not k.startswith("_")}

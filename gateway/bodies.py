@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 from gateway.errors import MalformedBody, PayloadTooLarge
+from gateway.storable import check_storable
 
 T = TypeVar("T", bound=BaseModel)
 MAX_JSON_BYTES = 64 * 1024  # API bodies are small; uploads do not come through here
@@ -31,5 +32,6 @@ async def parse_body(request: Request, model: type[T]) -> T:
         raise MalformedBody("request body is not valid JSON") from exc
     if not isinstance(data, dict):
         raise MalformedBody("request body must be a JSON object")
+    check_storable(data)  # NUL / lone surrogates: 422 here, never a projection that fails
     # A ValidationError propagates: gateway.errors maps it to 422 naming each field.
     return model.model_validate(data)

@@ -24,6 +24,7 @@ from agents.llm.ports import LLM, Vision
 from agents.llm.providers import ModelRouter, Provider
 from commands.characters import CharacterService
 from eventstore.keys import Layout
+from eventstore.memory_policy import check_memory_policy
 from eventstore.store import EventStore
 from gateway.grpc_characters.client import GrpcCharacters
 from infra.media import FileMediaStore, MediaStore, key_from_url
@@ -79,6 +80,7 @@ async def open_resources(
     async with AsyncExitStack() as stack:
         redis = redis_client(settings, max_connections=redis_connections)
         stack.push_async_callback(redis.aclose)
+        await check_memory_policy(redis)  # never run on a Redis that may evict the log
         layout = Layout(settings.namespace, settings.shards)
         store = EventStore(redis, layout, schemas.registry)
         pg = None

@@ -19,6 +19,7 @@ import httpx
 import typer
 from rich.console import Console
 
+from eventstore.memory_policy import EvictingRedis, check_memory_policy
 from infra.embedded import EmbeddedServiceError, resolve_services
 from infra.settings import Settings, SettingsError
 from infra.supervisor import ProcessSpec, Supervisor
@@ -176,7 +177,19 @@ async def _announce_when_healthy(settings: Settings) -> None:
             await asyncio.sleep(0.2)
 
 
+async def _refuse_evicting_redis(settings: Settings) -> None:
+    """Before anything is written: a Redis that may evict keys is refused (``EvictingRedis``)."""
+    from infra.bootstrap import redis_client
+
+    redis = redis_client(settings, max_connections=2)
+    try:
+        await check_memory_policy(redis)
+    finally:
+        await redis.aclose()
+
+
 async def _run_processes(settings: Settings) -> int:
+    await _refuse_evicting_redis(settings)
     await prepare_read_models(settings)
     supervisor = Supervisor(processes(settings), pid_file=settings.data_dir / "processes.json")
     announce = asyncio.create_task(_announce_when_healthy(settings))
@@ -205,7 +218,11 @@ def up(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption
     settings = load_settings(host=host, port=port, data_dir=data_dir)
     code = 130
     with contextlib.suppress(KeyboardInterrupt), _services(settings) as resolved:
-        code = asyncio.run(_run_processes(resolved))
+        try:
+            code = asyncio.run(_run_processes(resolved))
+        except EvictingRedis as exc:
+            console.print(f"[red]refusing to start:[/red] {exc}")
+            code = 1
     raise typer.Exit(code)
 
 

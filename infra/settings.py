@@ -84,6 +84,13 @@ class Settings:
     claim_idle_ms: int = 30_000  # ECO2_CLAIM_IDLE_MS: a pending entry idle this long is reclaimed
     claim_interval_s: float = 1.0  # ECO2_CLAIM_INTERVAL_S between claim sweeps
     handler_workers: int = 64  # ECO2_HANDLER_WORKERS: concurrent messages per subscriber
+    # Transient dependency failures (RetryLater): back-off with jitter on a time budget,
+    # separate from max_deliveries; an exhausted budget dead-letters.
+    retry_budget_s: float = 600.0  # ECO2_RETRY_BUDGET_S: from the first failure to the DLQ
+    retry_initial_s: float = 0.25  # ECO2_RETRY_INITIAL_S: first back-off (doubles per retry)
+    retry_max_s: float = 60.0  # ECO2_RETRY_MAX_S: longest single back-off
+    reward_wait_s: float = 5.0  # ECO2_REWARD_WAIT_S: the job waits before deferring a reward
+    redis_maxmemory: str = "1gb"  # ECO2_REDIS_MAXMEMORY of the embedded Redis (noeviction)
 
     # Read models
     database_url: str | None = None  # DATABASE_URL; None → embedded Postgres under data_dir
@@ -165,6 +172,11 @@ class Settings:
             claim_idle_ms=_int(e, "ECO2_CLAIM_IDLE_MS", 30_000, minimum=1),
             claim_interval_s=_float(e, "ECO2_CLAIM_INTERVAL_S", 1.0),
             handler_workers=_int(e, "ECO2_HANDLER_WORKERS", 64, minimum=1),
+            retry_budget_s=_float(e, "ECO2_RETRY_BUDGET_S", 600.0),
+            retry_initial_s=_float(e, "ECO2_RETRY_INITIAL_S", 0.25),
+            retry_max_s=_float(e, "ECO2_RETRY_MAX_S", 60.0),
+            reward_wait_s=_float(e, "ECO2_REWARD_WAIT_S", 5.0),
+            redis_maxmemory=_str(e, "ECO2_REDIS_MAXMEMORY", "1gb") or "1gb",
             database_url=_str(e, "DATABASE_URL", None),
             db_schema=_str(e, "ECO2_DB_SCHEMA", "public") or "public",
             data_dir=Path(_str(e, "ECO2_DATA_DIR", ".eco2") or ".eco2"),

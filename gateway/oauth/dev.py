@@ -20,6 +20,7 @@ from gateway.auth_store import LoginState
 from gateway.errors import InvalidRequest, NotFound
 from gateway.oauth.providers import DEV, dev_login_enabled
 from gateway.state import gateway_state
+from gateway.storable import check_storable
 
 MAX_NICKNAME = 40
 
@@ -77,6 +78,7 @@ async def authorize_page(request: Request) -> Response:
 async def authorize_submit(request: Request) -> Response:
     """The form's post: a one-time code, then the callback (303: the browser GETs it)."""
     form = await request.form()
+    check_storable({k: v for k, v in form.items() if isinstance(v, str)}, root="form")
     state = str(form.get("state") or "")
     login = await _dev_login(request, state)
     nickname = " ".join(str(form.get("nickname") or "").split())

@@ -59,6 +59,7 @@ class EmbeddedRedis(EmbeddedServer):
         super().__init__(settings.data_dir / "redis")
         self.binary = binary or find_redis_server(prefer_bundled=prefer_bundled)
         self.aof_fsync = settings.aof_fsync
+        self.maxmemory = settings.redis_maxmemory
         self.data_path = self.home / "data"
 
     def config(self, port: int) -> str:
@@ -75,6 +76,10 @@ class EmbeddedRedis(EmbeddedServer):
                 f"appendfsync {self.aof_fsync}",
                 # RDB snapshots would only duplicate the AOF; the AOF rewrite keeps it compact.
                 'save ""',
+                # Never evict: a full Redis refuses writes (the client sees an error) rather
+                # than silently dropping log or revocation keys. Size it for the hot window.
+                f"maxmemory {self.maxmemory}",
+                "maxmemory-policy noeviction",
                 "loglevel notice",
                 'logfile ""',
                 "",

@@ -104,11 +104,15 @@ class ScanWorld:
         raise AssertionError(f"job {job_id} has no AnswerCompleted")
 
     async def run_reward(
-        self, job_id: str, *, characters: CharacterService | None = None
+        self, job_id: str, *, characters: CharacterService | None = None, wait_s: float = 0.0
     ) -> None:
         envelope, event = await self.answer_event(job_id)
         await handle_answer_completed(
-            envelope, event, store=self.store, characters=characters or self.characters
+            envelope,
+            event,
+            store=self.store,
+            characters=characters or self.characters,
+            wait_s=wait_s,
         )
 
     async def scan(self, hint: str | None, *, user_id: str | None = None) -> str:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
 
+import schemas
 from commands.characters import InMemoryCharacters
-from eventstore.consumer import RetryLater
+from commands.reward import handle_answer_completed
+from eventstore.consumer import RetryLater, Runner, RunnerOptions, Subscription
+from eventstore.dlq import DeadLetters
+from schemas.envelope import Envelope
 from schemas.registry import Message
-from schemas.scan import RewardCompleted, ScanCompleted
+from schemas.scan import AnswerCompleted, RewardCompleted, ScanCompleted
 from schemas.users import CharacterGranted
 from tests.commands.conftest import ScanWorld, knowledge
 
@@ -91,3 +96,53 @@ async def test_outage_defers_the_reward_then_the_retry_grants_it(world: ScanWorl
     await world.run_reward(job_id)  # and a duplicate of it
     assert await grants(world, user) == ["char-factory"]
     assert await world.messages(job_id) == messages  # nothing appended to the job
+
+
+class BlippingCharacters(InMemoryCharacters):
+    """Down for the first ``outage_s`` after the first call, then up again."""
+
+    def __init__(self, outage_s: float) -> None:
+        super().__init__(knowledge().characters())
+        self.outage_s = outage_s
+        self.first: float | None = None
+
+    def _check(self) -> None:
+        now = time.monotonic()
+        self.first = now if self.first is None else self.first
+        self.fail = now - self.first < self.outage_s
+        super()._check()
+
+
+async def test_a_sub_second_outage_ends_with_the_reward_granted_in_the_job(
+    world: ScanWorld,
+) -> None:
+    """Through the real runner: the old crash budget (5 deliveries in ~0.8 s) ended this job
+    ``reward: null, deferred`` and dead-lettered the grant."""
+    user = "user-blip"
+    envelope = world.command(await world.upload(), "우유팩", user_id=user)
+    await world.run_chain(envelope)
+    characters = BlippingCharacters(outage_s=0.9)
+
+    async def on_answer(env: Envelope, message: Message) -> None:
+        assert isinstance(message, AnswerCompleted)
+        await handle_answer_completed(env, message, store=world.store, characters=characters)
+
+    runner = Runner(
+        world.store.redis,
+        world.store.layout,
+        schemas.registry,
+        Subscription("reward", "events", {AnswerCompleted: on_answer}),
+        options=RunnerOptions(block_ms=50, claim_interval_s=0.05),
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        async with asyncio.timeout(20):
+            while not isinstance((await world.messages(envelope.aggregate_id))[-1], ScanCompleted):
+                await asyncio.sleep(0.05)
+    finally:
+        runner.stop()
+        await task
+    reward = reward_of(await world.messages(envelope.aggregate_id))
+    assert reward.reward is not None and reward.reward.name == "팩토리" and not reward.deferred
+    assert await grants(world, user) == ["char-factory"]
+    assert await DeadLetters(world.store.redis, world.store.layout).find() == []

@@ -10,16 +10,19 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from eventstore.consumer import Runner, RunnerOptions, Subscription
+from eventstore.consumer import RetryLater, Runner, RunnerOptions, Subscription
 from eventstore.dlq import DeadLetterFilter, DeadLetters
 from eventstore.keys import Layout
+from eventstore.later import RetryBudget
 from eventstore.store import EventStore
 from schemas.envelope import Envelope
-from schemas.registry import Message
+from schemas.registry import Event, Message, MessageRegistry
 from tests.eventstore.messages import ItemAdded, test_registry
 
 pytestmark = pytest.mark.redis
@@ -181,15 +184,17 @@ async def test_in_order_takes_over_a_dead_consumers_entries_first(store: EventSt
     assert (await store.redis.xpending(keys.events, "g"))["pending"] == 0
 
 
-async def test_unknown_type_in_log_is_dead_lettered_not_crashed_on(store: EventStore) -> None:
+async def test_unknown_type_is_parked_until_a_release_knows_it(store: EventStore) -> None:
+    """A type written by a newer release (rolling deploy) is neither dead-lettered nor dropped:
+    it waits, visibly, on the group's retry stream; a consumer that knows it handles it.
+    Malformed entries are still poison (dead-lettered at once)."""
     handled: list[str] = []
 
     async def handle(envelope: Envelope, message: Message) -> None:
-        assert isinstance(message, ItemAdded)
-        handled.append(message.name)
+        handled.append(type(message).__name__)
 
     keys = store.layout.keys(0)
-    stranger = Envelope(aggregate_id="x", type="from.the_future", data={}).to_fields()
+    stranger = Envelope(aggregate_id="x", type="from.the_future", data={"n": 1}).to_fields()
     await store.redis.xadd(keys.events, stranger, id="1-0")
     await store.redis.set(keys.head, 1)
     await store.redis.xadd(keys.events, {"garbage": "yes"}, id="2-0")
@@ -197,13 +202,38 @@ async def test_unknown_type_in_log_is_dead_lettered_not_crashed_on(store: EventS
     later = Envelope(aggregate_id="x", type="test.item_added", data={"name": "after"})
     await store.redis.xadd(keys.events, later.to_fields(), id="3-0")
     await store.redis.set(keys.head, 3)
-    async with running(runner(store, "g", handle)):
-        await wait_for(lambda: handled == ["after"])
+    options = replace(FAST, retry_budget=RetryBudget(initial_s=0.05, max_s=0.1), park_max_s=0.1)
+    async with running(runner(store, "g", handle, options=options)):
+        await wait_for(lambda: handled == ["ItemAdded"])
+        parked: list[dict[str, str]] = []
+        async with asyncio.timeout(10):  # looked at again and parked again, never dropped
+            while len(parked) < 3:
+                parked = [f for _, f in await store.redis.xrange(keys.retry("g")) if "_parked" in f]
+                await asyncio.sleep(0.02)
+    assert "from.the_future" in parked[-1]["_parked"] and parked[-1]["_attempts"] == "0"
     letters = await DeadLetters(store.redis, store.layout).find()
-    assert sorted(letter.error.split(":")[0] for letter in letters) == [
-        "MalformedEntry",
-        "UnknownMessageType",
-    ]
+    assert [letter.error.split(":")[0] for letter in letters] == ["MalformedEntry"]
+
+    # The next release knows the type: the parked entry is handled, once.
+    newer = MessageRegistry()
+    newer.register("test.item_added")(ItemAdded)
+
+    @newer.register("from.the_future")
+    class FromTheFuture(Event):
+        n: int
+
+    upgraded = Runner(
+        store.redis,
+        store.layout,
+        newer,
+        Subscription("g", "events", {FromTheFuture: handle}),  # type: ignore[dict-item]
+        options=options,
+    )
+    async with running(upgraded):
+        await wait_for(lambda: handled == ["ItemAdded", "FromTheFuture"])
+        await asyncio.sleep(0.3)
+    assert handled == ["ItemAdded", "FromTheFuture"]
+    assert await DeadLetters(store.redis, store.layout).find() == letters
 
 
 async def test_entries_of_unhandled_classes_are_acked_without_decoding(
@@ -315,3 +345,72 @@ async def test_killed_consumer_entry_is_claimed_by_another(
         await wait_for(lambda: handled == ["slow"])
     pending = await store.redis.xpending(store.layout.keys(0).events, "g")
     assert pending["pending"] == 0
+
+
+# Transient failures (RetryLater) run on a time budget, separate from crash redeliveries.
+BUDGET = RetryBudget(budget_s=30, initial_s=0.05, max_s=0.4)
+
+
+async def test_outage_longer_than_the_crash_budget_ends_handled_not_dead_lettered(
+    store: EventStore,
+) -> None:
+    """A dependency down for ~1.2 s: the old budget (5 deliveries in ~0.8 s) dead-lettered."""
+    calls: list[float] = []
+    handled: list[str] = []
+    loop = asyncio.get_running_loop()
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        assert isinstance(message, ItemAdded)
+        calls.append(loop.time())
+        if calls[-1] - calls[0] < 1.2:
+            raise RetryLater("character service is down")
+        handled.append(message.name)
+
+    await append_items(store, ["reward"])
+    options = replace(FAST, retry_budget=BUDGET)
+    async with running(runner(store, "g", handle, options=options)):
+        await wait_for(lambda: handled == ["reward"])
+    assert len(calls) > FAST.max_deliveries  # more tries than crash redeliveries allow
+    assert await DeadLetters(store.redis, store.layout).find() == []
+
+
+async def test_exhausted_time_budget_dead_letters_with_the_reason(store: EventStore) -> None:
+    async def handle(envelope: Envelope, message: Message) -> None:
+        raise RetryLater("character service is down")
+
+    await append_items(store, ["never"])
+    options = replace(FAST, retry_budget=RetryBudget(budget_s=0.5, initial_s=0.05, max_s=0.1))
+    letters = DeadLetters(store.redis, store.layout)
+    found: list[Any] = []
+    async with running(runner(store, "g", handle, options=options)):
+        async with asyncio.timeout(10):
+            while not found:
+                found = await letters.find(DeadLetterFilter(group="g"))
+                await asyncio.sleep(0.02)
+    assert "character service is down" in found[0].error
+    assert "budget 0.5 s" in found[0].error
+
+
+async def test_a_waiting_retry_holds_no_worker_slot(store: EventStore) -> None:
+    """With one worker, an entry waiting out a long back-off does not block the next one."""
+    handled: list[str] = []
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        assert isinstance(message, ItemAdded)
+        if message.name == "waits":
+            raise RetryLater("down")
+        handled.append(message.name)
+
+    agg = await append_items(store, ["waits"])
+    options = replace(
+        FAST, workers=1, retry_budget=RetryBudget(budget_s=600, initial_s=60, max_s=60)
+    )
+    async with running(runner(store, "g", handle, options=options)) as r:
+        await wait_for(lambda: r.dispatcher.group is not None and len(r._parked) == 1)
+        await append_items(store, ["a", "b"], aggregate=agg)
+        await wait_for(lambda: handled == ["a", "b"])
+    # Stopping handed the waiting entry back to its retry stream, still unacked work.
+    retry = store.layout.keys_for(agg).retry("g")
+    entries = await store.redis.xrange(retry)
+    waiting = [f for _, f in entries if f.get("_due") and f.get("_attempts") == "0"]
+    assert waiting and all(f["_later"] == "1" for f in waiting)
