@@ -103,16 +103,23 @@ def _terminal(traffic: Traffic, histories: dict[str, History], figures: dict[str
     ends = Counter(_terminal_of(histories.get(j, [])) for j in traffic.accepted)
     lost = [j for j in traffic.accepted if _terminal_of(histories.get(j, [])) is None]
     failed = [j for j in traffic.accepted if _terminal_of(histories.get(j, [])) == "failed"]
+    twice = [j for j in traffic.accepted if _terminals(histories.get(j, [])) > 1]
     kinds = Counter(traffic.accepted.values())
     figures.update(accepted=len(traffic.accepted), scans=kinds["scan"], chat_turns=kinds["chat"],
                    completed=ends["completed"], failed=len(failed), lost=len(lost),
-                   never_accepted=traffic.given_up)
-    ok = not lost and not failed and traffic.given_up == 0
+                   never_accepted=traffic.given_up, terminal_twice=len(twice))
+    ok = not lost and not failed and not twice and traffic.given_up == 0
     summary = (f"{len(traffic.accepted)} accepted ({kinds['scan']} scans, {kinds['chat']} chat"
                f" turns), {ends['completed']} completed, {len(failed)} failed, {len(lost)} lost,"
-               f" {traffic.given_up} never accepted")
+               f" {len(twice)} ended twice, {traffic.given_up} never accepted")
     return Check("commands → terminal", ok, summary,
-                 [f"lost {j}" for j in lost[:10]] + [f"failed {j}" for j in failed[:10]])
+                 [f"lost {j}" for j in lost[:10]] + [f"failed {j}" for j in failed[:10]]
+                 + [f"ended twice {j}" for j in twice[:10]])
+
+
+def _terminals(history: History) -> int:
+    return sum(isinstance(m, ScanCompleted | ScanFailed | TurnCompleted | TurnFailed)
+               for _, m in history)
 
 
 async def _rewards(resources: Resources, traffic: Traffic, histories: dict[str, History],
