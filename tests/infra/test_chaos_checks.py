@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from infra.chaos_checks import OUTAGE_GRACE_S, _http, transcript_faults
+from infra.chaos_checks import OUTAGE_GRACE_S, _http, _terminal, transcript_faults
 from infra.chaos_faults import Fault, Injected, Kind
 from infra.chaos_load import Traffic, Transcript
+from schemas.scan import ScanCompleted, ScanFailed, Stage
 
 SCAN = {1: "queued", 2: "vision", 3: "rule", 4: "answer", 5: "reward", 6: "done"}
 CHAT = {1: "queued", 2: "intent", 3: "token", 4: "token", 5: "token", 6: "answer", 7: "done"}
@@ -74,3 +75,17 @@ def test_only_a_503_inside_an_outage_window_is_excused() -> None:
     check = _http(traffic, [outage, kill], {})
     assert not check.ok
     assert check.details == ["1 × 500 /chat/{id}", "1 × 503 /scan"]
+
+
+def test_lost_failed_and_twice_ended_jobs_fail_the_terminal_check() -> None:
+    done, failed = ScanCompleted(user_id="u"), ScanFailed(user_id="u", stage=Stage.VISION,
+                                                          error="x")
+    traffic = Traffic(accepted={"ok": "scan", "lost": "scan", "failed": "scan", "twice": "scan"})
+    histories = {"ok": [(None, done)], "lost": [], "failed": [(None, failed)],
+                 "twice": [(None, done), (None, done)]}
+    figures: dict[str, object] = {}
+    check = _terminal(traffic, histories, figures)
+    assert not check.ok
+    assert (figures["lost"], figures["failed"], figures["terminal_twice"]) == (1, 1, 1)
+    assert check.details == ["lost lost", "failed failed", "ended twice twice"]
+    assert _terminal(Traffic(accepted={"ok": "scan"}), {"ok": [(None, done)]}, {}).ok
