@@ -36,6 +36,7 @@ from gateway.edge import command_metadata
 from gateway.errors import Conflict, InvalidRequest, NotFound, NotReady
 from gateway.images import public_base
 from gateway.job_reads import record_pending_owner
+from gateway.params import load_json, strict_int
 from gateway.scan_api import check_image_url
 from gateway.state import GatewayState, gateway_state
 from projections import chat as read
@@ -117,19 +118,21 @@ def decode_cursor(text: str | None) -> read.Cursor | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        moment, key = json.loads(raw)
-        return datetime.fromisoformat(moment), str(key)
+        decoded = load_json(raw)
+        moment, key = decoded if isinstance(decoded, list) else (None, None)
+        if not isinstance(moment, str) or not isinstance(key, str):
+            raise ValueError("not [timestamp, id]")
+        at = datetime.fromisoformat(moment)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise InvalidRequest("cursor", "not a cursor this API returned") from exc
+    if at.tzinfo is None:  # ours always carry their offset; a naive one cannot be compared
+        raise InvalidRequest("cursor", "not a cursor this API returned")
+    return at, key
 
 
 def _limit(request: Request, default: int, maximum: int) -> int:
-    raw = request.query_params.get("limit")
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise InvalidRequest("limit", f"must be an integer in 1..{maximum}")
-    return int(raw)
+    return strict_int(request.query_params.get("limit"), "limit", minimum=1, maximum=maximum,
+                      default=default)
 
 
 def _idempotency_key(request: Request) -> str | None:

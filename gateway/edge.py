@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import USER_SCOPE_KEY, peek_user
 from gateway.errors import PayloadTooLarge
+from gateway.params import parse_int
 from gateway.state import STATE_KEY, GatewayState
 from infra.settings import Settings
 from schemas.envelope import Metadata
@@ -206,8 +207,8 @@ class EdgeMiddleware:
                 "access-control-request-method" in headers:
             return self._preflight(headers)
         limit = self.body_limit(scope["path"])
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
+        length = parse_int(headers.get("content-length"))
+        if length is not None and length > limit:
             return _error(413, "payload_too_large", f"request body exceeds {limit} bytes")
         if method in COMMAND_METHODS and _is_command_path(scope["path"]):
             retry_after = await self._rate_limited(scope)

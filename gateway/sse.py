@@ -44,6 +44,7 @@ from gateway.errors import NotFound
 from gateway.job_reads import JobReads
 from gateway.live_hub import LiveHub, Signal, Subscription
 from gateway.metrics import GatewayMetrics
+from gateway.params import parse_int
 from gateway.state import LiveConfig, gateway_state
 from projections.chat import with_token_recovery
 from projections.live_view import JobView, LiveEvent, apply_event
@@ -63,14 +64,15 @@ def resume_point(raw: str | None, current: int) -> tuple[int, str | None]:
     if raw is None or raw.strip() == "":
         return 0, None
     text = raw.strip()
-    if not text.isdigit():
+    version = parse_int(text)
+    if version is None:
         return 0, f"reset: Last-Event-ID {text[:40]!r} is not a version; replaying from the start"
-    if int(text) > current:
+    if version > current:
         return 0, (
-            f"reset: Last-Event-ID {text} is beyond this job (at version {current}); "
+            f"reset: Last-Event-ID {version} is beyond this job (at version {current}); "
             "replaying from the start"
         )
-    return int(text), None
+    return version, None
 
 
 def raise_if_cancelled() -> None:
