@@ -35,18 +35,21 @@ import redis.asyncio as aioredis
 
 from eventstore.groups import ConsumerGroup, Delivery, Source
 from eventstore.keys import Layout
-from eventstore.later import DUE, LATER, PARKED, SINCE, RetryBudget, retries_of, since_of, wait_s
+from eventstore.later import (
+    RetryBudget,
+    park_unknown,
+    retries_of,
+    retry_later,
+    since_of,
+    wait_s,
+)
+from eventstore.later import RetryLater as RetryLater  # handlers raise it; raised here too
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError, UnknownMessageType
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope, Message], Awaitable[None]]
-
-
-class RetryLater(Exception):
-    """Raised by a handler when a dependency is unavailable: the entry is retried later on the
-    time budget (``RunnerOptions.retry_budget``), not counted as a crash redelivery."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,10 @@ class Dispatcher:
             envelope, message = decode(delivery, self.registry)
         except UnknownMessageType as exc:
             # Written by a newer release (rolling deploy): wait for a consumer that knows it.
-            return await self._park_unknown(delivery, exc)
+            return await park_unknown(
+                self.group, delivery, exc, self.options.retry_budget, self.options.park_max_s,
+                in_order=self.subscription.in_order,
+            )
         except (MalformedEntry, RegistryError) as exc:
             # Poison: retrying cannot help. Dead-letter at once, the shard moves on.
             await self.group.dead_letter(delivery, f"{type(exc).__name__}: {exc}", attempts=1)
@@ -148,57 +154,15 @@ class Dispatcher:
             except asyncio.CancelledError:
                 raise
             except RetryLater as exc:
-                if not await self._later(delivery, exc, since, retries):
+                in_order = self.subscription.in_order
+                budget = self.options.retry_budget
+                if not await retry_later(self.group, delivery, exc, budget, since, retries, in_order):
                     return False
                 retries += 1
             except Exception as exc:
                 attempts += 1
                 if not await self._failed(delivery, exc, attempts):
                     return False
-
-    async def _later(self, delivery: Delivery, exc: RetryLater, since: float, retries: int) -> bool:
-        """Settle a transient failure on the time budget: True to try again here (in-order,
-        after the back-off), False when re-queued with a due time or dead-lettered."""
-        budget = self.options.retry_budget
-        error = f"{type(exc).__name__}: {exc}"
-        if budget.exhausted(since):
-            elapsed = time.time() - since
-            error = f"{error} (still failing after {elapsed:.0f} s, budget {budget.budget_s:g} s)"
-            log.error("dead-lettering %s: %s", delivery.origin, error)
-            await self.group.dead_letter(delivery, error, attempts=delivery.attempts + retries + 1)
-            return False
-        delay = budget.delay(retries)
-        log.info("%s: %s; retrying in %.1f s", delivery.origin, error, delay)
-        if self.subscription.in_order:
-            await asyncio.sleep(delay)
-            return True
-        await self.group.requeue(
-            delivery,
-            {
-                DUE: repr(time.time() + delay),
-                SINCE: repr(since),
-                LATER: str(retries + 1),
-                "_error": error[:2000],
-            },
-        )
-        return False
-
-    async def _park_unknown(self, delivery: Delivery, exc: UnknownMessageType) -> bool:
-        """Park an entry of a type this release does not know: never dead-lettered, never
-        dropped; it waits (back-off up to ``park_max_s``) until a release that knows it."""
-        reason = f"waiting for a release that knows it: {exc}"
-        retries = retries_of(delivery.fields)
-        delay = min(self.options.park_max_s, self.options.retry_budget.delay(retries))
-        if retries == 0:
-            log.warning("%s parked: %s", delivery.origin, reason)
-        if self.subscription.in_order:  # nothing may overtake it: wait in place
-            while True:
-                await asyncio.sleep(delay)
-                delay = min(self.options.park_max_s, delay * 2)
-        await self.group.requeue(
-            delivery, {DUE: repr(time.time() + delay), LATER: str(retries + 1), PARKED: reason}
-        )
-        return False
 
     async def _failed(self, delivery: Delivery, exc: Exception, attempts: int) -> bool:
         """Settle failed attempt ``attempts``: True to try again here, False when moved away."""

@@ -17,10 +17,22 @@ Fields carried by such retry entries (next to ``_attempts`` / ``_origin``):
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from eventstore.groups import ConsumerGroup, Delivery
+from schemas.registry import UnknownMessageType
+
+log = logging.getLogger(__name__)
+
+class RetryLater(Exception):
+    """Raised by a handler when a dependency is unavailable: the entry is retried later on the
+    time budget (``RunnerOptions.retry_budget``), not counted as a crash redelivery."""
+
 
 DUE = "_due"
 SINCE = "_since"
@@ -68,3 +80,61 @@ def since_of(fields: Mapping[str, str], default: float) -> float:
 def retries_of(fields: Mapping[str, str]) -> int:
     raw = fields.get(LATER) or "0"
     return int(raw) if raw.isascii() and raw.isdigit() else 0
+
+
+async def retry_later(
+    group: ConsumerGroup,
+    delivery: Delivery,
+    exc: RetryLater,
+    budget: RetryBudget,
+    since: float,
+    retries: int,
+    in_order: bool,
+) -> bool:
+    """Settle a transient failure on the time budget: True to try again here (in-order, after
+    the back-off), False when re-queued with a due time or dead-lettered."""
+    error = f"{type(exc).__name__}: {exc}"
+    if budget.exhausted(since):
+        elapsed = time.time() - since
+        error = f"{error} (still failing after {elapsed:.0f} s, budget {budget.budget_s:g} s)"
+        log.error("dead-lettering %s: %s", delivery.origin, error)
+        await group.dead_letter(delivery, error, attempts=delivery.attempts + retries + 1)
+        return False
+    delay = budget.delay(retries)
+    log.info("%s: %s; retrying in %.1f s", delivery.origin, error, delay)
+    if in_order:
+        await asyncio.sleep(delay)
+        return True
+    marks = {
+        DUE: repr(time.time() + delay), SINCE: repr(since), LATER: str(retries + 1),
+        "_error": error[:2000],
+    }
+    await group.requeue(delivery, marks)
+    return False
+
+
+async def park_unknown(
+    group: ConsumerGroup,
+    delivery: Delivery,
+    exc: UnknownMessageType,
+    budget: RetryBudget,
+    park_max_s: float,
+    *,
+    in_order: bool,
+) -> bool:
+    """Park an entry of a type this release does not know: never dead-lettered, never dropped;
+    it waits (back-off up to ``park_max_s``) until a release that knows it. An in-order
+    consumer waits in place (nothing may overtake it) until it is replaced by such a release."""
+    reason = f"waiting for a release that knows it: {exc}"
+    retries = retries_of(delivery.fields)
+    delay = min(park_max_s, budget.delay(retries))
+    if retries == 0:
+        log.warning("%s parked: %s", delivery.origin, reason)
+    if in_order:
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(park_max_s, delay * 2)
+    await group.requeue(
+        delivery, {DUE: repr(time.time() + delay), LATER: str(retries + 1), PARKED: reason}
+    )
+    return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -28,6 +29,7 @@ from infra.bootstrap import open_resources
 from infra.settings import Settings
 from projections.builtin import PROJECTIONS, select
 from projections.context import ReadSide
+from projections.halts import SkipRefused, decide_skip, list_halts, list_skips
 from projections.rebuild import default_workers, rebuild
 from projections.replay import ReplayProgress, heads
 from projections.runner import run_projectors
@@ -118,8 +120,70 @@ def status_command() -> None:
                     ", ".join(st.versions) if shard == 0 else "",
                 )
         console.print(table)
+        async with side.pool.acquire() as conn:
+            for halt in await list_halts(conn):
+                console.print(f"[red]STOPPED[/red] {halt.projection} shard {halt.shard} at"
+                              f" position {halt.position} since {halt.since:%Y-%m-%d %H:%M:%S}:"
+                              f" {halt.event_type} {halt.event_id} ({halt.kind}: {halt.error})")
 
     _run(job)
+
+
+@projections_app.command("skip")
+def skip_command(
+    name: Annotated[str, typer.Argument(help="The projection that cannot apply the event.")],
+    shard: Annotated[int, typer.Option(help="The shard of the event.")],
+    position: Annotated[int, typer.Option(help="The event's position in the shard log.")],
+    reason: Annotated[str, typer.Option(help="Why it is skipped (recorded).")],
+    by: Annotated[str | None, typer.Option(help="Who decides (default: the OS user).")] = None,
+) -> None:
+    """Decide that NAME skips the event at --shard/--position (recorded with who, when, why).
+
+    The live projector passes it on its next look; every rebuild and verify skips it too."""
+    get_projection_or_exit(name)
+
+    async def job(side: ReadSide) -> None:
+        key = side.layout.keys(shard).events
+        async with side.pool.acquire() as conn:
+            try:
+                decision = await decide_skip(
+                    conn, side.redis, key, name, shard, position, reason=reason,
+                    by=by or getpass.getuser(),
+                )
+            except SkipRefused as exc:
+                console.print(f"[red]not recorded:[/red] {exc}")
+                raise typer.Exit(1) from exc
+        console.print(
+            f"{name} skips {decision.event_type} {decision.event_id or '(no id)'} at shard"
+            f" {shard} position {position}: decided by {decision.decided_by} at"
+            f" {decision.decided_at:%Y-%m-%d %H:%M:%S %Z} ({decision.reason})"
+        )
+
+    _run(job)
+
+
+@projections_app.command("skips")
+def skips_command(
+    name: Annotated[str | None, typer.Argument(help="One projection (default: all).")] = None,
+) -> None:
+    """Every recorded skip decision: which event, who, when, why."""
+
+    async def job(side: ReadSide) -> None:
+        table = Table("projection", "shard", "position", "event", "by", "at", "reason")
+        async with side.pool.acquire() as conn:
+            for d in await list_skips(conn, name):
+                table.add_row(d.projection, str(d.shard), str(d.position),
+                              f"{d.event_type} {d.event_id}", d.decided_by,
+                              f"{d.decided_at:%Y-%m-%d %H:%M:%S}", d.reason)
+        console.print(table)
+
+    _run(job)
+
+
+def get_projection_or_exit(name: str) -> None:
+    if name not in PROJECTIONS:
+        console.print(f"[red]unknown projection {name!r}[/red]; known: {', '.join(PROJECTIONS)}")
+        raise typer.Exit(2)
 
 
 @projections_app.command("rebuild")

@@ -8,6 +8,9 @@ read-model row, so two owners of one shard serialise instead of deadlocking.
 A live batch also takes the projection's registry row ``FOR SHARE`` and checks that its table
 version is still the active one: a rebuild's switch (``FOR UPDATE``) waits for such batches and
 every later batch sees the new version, so the live projector follows the switch.
+
+No event is ever stepped over here: one the projection cannot apply (see ``projections.halts``)
+commits what precedes it and raises ``EventRejected``, unless an operator's skip names it.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import asyncpg
 
 from projections.changes import Changes
 from projections.fold import Counts, fold
+from projections.halts import EventRejected, load_skips
 from projections.projection import Projection
-from projections.reading import Batch, ShardReader, position_of
+from projections.reading import Batch, Entry, ShardReader, position_of
 
 if TYPE_CHECKING:
     from readmodels.db import Conn
@@ -30,8 +34,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Errors caused by the data of an event, not by the database being unreachable or our SQL
-# being wrong: the event is skipped (and counted) rather than blocking the shard forever.
-EVENT_DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+# being wrong: the event is rejected (the shard stops at it), never silently skipped.
+# UnicodeEncodeError: text the driver cannot encode (a lone surrogate), refused before sending.
+EVENT_DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, UnicodeError)
 
 
 class CommitRejected(Exception):
@@ -118,59 +123,69 @@ async def apply_batch(
 ) -> Outcome:
     """Apply ``batch`` (whose checkpoint is ``batch.after``) in one transaction.
 
-    If the database rejects the batch's data, the entries are applied one transaction each and
-    only the offending events are skipped, so one bad event never stalls the shard.
+    An event that cannot be applied (``EventRejected``: undecodable, unknown, its handler
+    raised, or the database rejects its rows) stops the batch there: the entries before it are
+    committed with their checkpoint, and the error is raised. Operator skips are honoured.
     """
     shard = batch.shard
-    folded = fold(projection, reader, shard, batch.entries)
+    skips = await load_skips(conn, projection.name, shard, batch.after, batch.last_position)
+    entries, rejected = batch.entries, None
     try:
-        await commit(
-            conn,
-            projection,
-            suffix,
-            shard,
-            batch.after,
-            batch.last_position,
-            folded.changes,
-            live_version=live_version,
-        )
-        return Outcome(batch.last_position, folded.counts)
-    except EVENT_DATA_ERRORS:
-        log.warning("%s shard %s: batch rejected, applying one by one", projection.name, shard)
-    del folded
-    total, position = Counts(), batch.after
-    for entry in batch.entries:
-        single = fold(projection, reader, shard, [entry])
-        try:
+        folded = fold(projection, reader, shard, entries, skips)
+    except EventRejected as exc:
+        rejected = exc
+        entries = [e for e in entries if position_of(e[0]) < exc.position]
+        folded = fold(projection, reader, shard, entries, skips)
+    last = position_of(entries[-1][0]) if entries else batch.after
+    outcome = Outcome(last, folded.counts)
+    try:
+        if last > batch.after:
             await commit(
-                conn,
-                projection,
-                suffix,
-                shard,
-                position,
-                position_of(entry[0]),
-                single.changes,
+                conn, projection, suffix, shard, batch.after, last, folded.changes,
                 live_version=live_version,
             )
-        except EVENT_DATA_ERRORS:
-            log.exception(
-                "%s: event at shard %s position %s rejected; skipped",
+    except EVENT_DATA_ERRORS:
+        log.warning("%s shard %s: batch rejected, applying one by one", projection.name, shard)
+        del folded
+        outcome = await _one_by_one(
+            conn, projection, reader, suffix, shard, batch.after, entries, skips, live_version
+        )
+    if rejected is not None:
+        raise rejected
+    return outcome
+
+
+async def _one_by_one(
+    conn: Conn,
+    projection: Projection,
+    reader: ShardReader,
+    suffix: str,
+    shard: int,
+    after: int,
+    entries: list[Entry],
+    skips: dict[int, str],
+    live_version: int | None,
+) -> Outcome:
+    """Commit ``entries`` one transaction each, up to the one whose rows the database refuses
+    (raised as ``EventRejected``)."""
+    total, position = Counts(), after
+    for entry in entries:
+        single = fold(projection, reader, shard, [entry], skips)
+        try:
+            await commit(
+                conn, projection, suffix, shard, position, position_of(entry[0]),
+                single.changes, live_version=live_version,
+            )
+        except EVENT_DATA_ERRORS as exc:
+            raise EventRejected(
                 projection.name,
                 shard,
                 position_of(entry[0]),
-            )
-            await commit(
-                conn,
-                projection,
-                suffix,
-                shard,
-                position,
-                position_of(entry[0]),
-                projection.changes(),
-                live_version=live_version,
-            )
-            single.counts.failed += single.counts.applied
-            single.counts.applied = 0
+                kind="database",
+                error=f"{type(exc).__name__}: {exc}",
+                event_id=entry[1].get("id"),
+                event_type=entry[1].get("type"),
+            ) from exc
         total.add(single.counts)
         position = position_of(entry[0])
-    return Outcome(batch.last_position, total)
+    return Outcome(position, total)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from projections.changes import Changes
+from projections.halts import EventRejected
 from projections.projection import Projection
-from projections.reading import Entry, ShardReader, Skip, paused_gc
+from projections.reading import Entry, ShardReader, Skip, paused_gc, position_of
 
 log = logging.getLogger(__name__)
 
@@ -17,17 +18,11 @@ log = logging.getLogger(__name__)
 class Counts:
     applied: int = 0  # events whose changes were recorded
     ignored: int = 0  # events of classes the projection does not handle
-    unknown: int = 0
-    malformed: int = 0
-    failed: int = 0  # the handler raised, or the database rejected the event's rows
+    skipped: int = 0  # events an operator decided to skip (``eco2 projections skip``)
 
     def add(self, other: Counts) -> None:
-        for name in ("applied", "ignored", "unknown", "malformed", "failed"):
+        for name in ("applied", "ignored", "skipped"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    @property
-    def skipped(self) -> int:
-        return self.unknown + self.malformed + self.failed
 
 
 @dataclass
@@ -37,32 +32,64 @@ class Folded:
 
 
 def fold(
-    projection: Projection, reader: ShardReader, shard: int, entries: Iterable[Entry]
+    projection: Projection,
+    reader: ShardReader,
+    shard: int,
+    entries: Iterable[Entry],
+    skips: Mapping[int, str] | None = None,
 ) -> Folded:
     """Decode ``entries`` one at a time and record their changes (decoded objects are not
-    kept: only the folded rows live on while the batch is written)."""
+    kept: only the folded rows live on while the batch is written).
+
+    An entry the projection cannot apply raises ``EventRejected`` — unless ``skips`` (position
+    → event id, the operator's decisions) names that very event."""
     folded = Folded(projection.changes())
     counts = folded.counts
+    skips = skips or {}
     with paused_gc():
         for entry in entries:
+            if skips and skips.get(position_of(entry[0])) == entry[1].get("id", ""):
+                counts.skipped += 1
+                continue
             item = reader.decode(shard, entry)
             if isinstance(item, Skip):
-                setattr(counts, item.value, getattr(counts, item.value) + 1)
-                continue
+                if item is Skip.IGNORED:
+                    counts.ignored += 1
+                    continue
+                raise _rejected(projection, shard, entry, item.value, _why(item, entry))
             try:
                 handled = projection.apply(folded.changes, item.message, item.envelope)
-            except Exception:
-                counts.failed += 1
+            except Exception as exc:
                 log.exception(
-                    "%s: handler failed on %s at shard %s position %s; skipped",
-                    projection.name,
-                    type(item.message).__name__,
-                    shard,
-                    item.envelope.position,
+                    "%s: handler failed on %s at shard %s position %s",
+                    projection.name, type(item.message).__name__, shard, item.envelope.position,
                 )
-                continue
+                raise _rejected(
+                    projection, shard, entry, "handler", f"{type(exc).__name__}: {exc}"
+                ) from exc
             if handled:
                 counts.applied += 1
             else:
                 counts.ignored += 1
     return folded
+
+
+def _why(skip: Skip, entry: Entry) -> str:
+    name = entry[1].get("type")
+    if skip is Skip.UNKNOWN:
+        return f"type {name!r} (schema version {entry[1].get('sv', '1')}) is unknown to this release"
+    return f"entry of type {name!r} is not a valid envelope or its data does not validate"
+
+
+def _rejected(
+    projection: Projection, shard: int, entry: Entry, kind: str, error: str
+) -> EventRejected:
+    return EventRejected(
+        projection.name,
+        shard,
+        position_of(entry[0]),
+        kind=kind,
+        error=error,
+        event_id=entry[1].get("id"),
+        event_type=entry[1].get("type"),
+    )

@@ -19,8 +19,9 @@ class ProjectionMetrics:
     position: Gauge  # the checkpoint
     owned: Gauge  # 1 while this process owns (projection, shard)
     applied: Counter
-    skipped: Counter  # by reason: unknown | malformed | failed
+    skipped: Counter  # by reason: operator (``eco2 projections skip``); never on its own
     errors: Counter  # transient errors (Postgres/Redis unavailable, rejected commits)
+    halted: Gauge  # 1 while the shard is stopped at an event it cannot apply (alert on it)
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ProjectionMetrics:
@@ -51,7 +52,7 @@ class ProjectionMetrics:
             ),
             skipped=Counter(
                 "eco2_projection_events_skipped",
-                "Events stepped over: unknown type, malformed, or rejected by the handler.",
+                "Events stepped over by an operator's decision (eco2 projections skip).",
                 (*LABELS, "reason"),
                 registry=registry,
             ),
@@ -59,6 +60,12 @@ class ProjectionMetrics:
                 "eco2_projection_errors",
                 "Transient failures (store unavailable, commit rejected); the projector retries.",
                 (*LABELS, "kind"),
+                registry=registry,
+            ),
+            halted=Gauge(
+                "eco2_projection_halted",
+                "1 while the projector of the shard is stopped at an event it cannot apply.",
+                LABELS,
                 registry=registry,
             ),
         )

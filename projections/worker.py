@@ -2,7 +2,9 @@
 
 It never exits on its own: when Redis or Postgres is unavailable it backs off and resumes from
 the checkpoint stored in Postgres, which is the only state that matters (a batch that was being
-applied when the process died was rolled back with its checkpoint).
+applied when the process died was rolled back with its checkpoint). It never steps over an event
+either: at one it cannot apply it halts (``projections.halts``), visibly, and looks again every
+``halt_retry_s`` — until a release can apply it or an operator's skip names it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from projections.commit import CommitRejected, apply_batch, ensure_checkpoints
 from projections.context import ReadSide
+from projections.halts import EventRejected, clear_halt, record_halt
 from projections.metrics import ProjectionMetrics
 from projections.projection import Projection
 from projections.reading import Batch, ShardReader
@@ -28,6 +31,7 @@ class ProjectorOptions:
     lease_retry_s: float = 2.0  # how often a process retries the leases it does not hold
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 5.0
+    halt_retry_s: float = 5.0  # a halted shard looks again this often (a skip, a new release)
 
 
 class Backoff:
@@ -71,6 +75,8 @@ class ShardProjector:
         self.position = 0
         self.version = 0
         self.stopping = False
+        self.halted: EventRejected | None = None
+        self._halt_recorded = True  # maybe, by a previous owner: cleared at the first progress
 
     def stop(self) -> None:
         """Ask ``run`` to return at its next step (cancel the task to interrupt a wait)."""
@@ -85,6 +91,9 @@ class ShardProjector:
             except CommitRejected as exc:
                 log.info("%s shard %s: %s; reloading", self.projection.name, self.shard, exc)
                 self.metrics.errors.labels(**self.labels, kind="rejected").inc()
+            except EventRejected as exc:
+                await self._halt(exc)
+                await asyncio.sleep(self.options.halt_retry_s)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -98,6 +107,33 @@ class ShardProjector:
                     exc,
                 )
                 await asyncio.sleep(backoff.next())
+
+    async def _halt(self, rejected: EventRejected) -> None:
+        """Stop at ``rejected``'s event: loudly (log, metric, a row /ops shows)."""
+        if self.halted is None or self.halted.position != rejected.position:
+            log.error("%s", rejected)
+        self.halted = rejected
+        self._halt_recorded = True
+        self.metrics.halted.labels(**self.labels).set(1)
+        try:
+            async with self.side.pool.acquire() as conn:
+                await record_halt(conn, suffix_of(self.version), rejected)
+        except Exception as exc:  # Postgres away: the log line and the metric still say it
+            log.warning("could not record the halt of %s: %s", self.labels, exc)
+
+    async def _resume(self) -> None:
+        """Moved on: the shard's halt (ours, or a previous owner's) is over."""
+        if not self._halt_recorded:
+            return
+        if self.halted is not None:
+            log.warning(
+                "%s shard %s moved past position %s",
+                self.projection.name, self.shard, self.halted.position,
+            )
+        async with self.side.pool.acquire() as conn:
+            await clear_halt(conn, self.projection.name, suffix_of(self.version), self.shard)
+        self.halted, self._halt_recorded = None, False
+        self.metrics.halted.labels(**self.labels).set(0)
 
     async def _load(self) -> tuple[int, str, int]:
         name = self.projection.name
@@ -153,13 +189,9 @@ class ShardProjector:
         self.position = outcome.position
         counts = outcome.counts
         self.metrics.applied.labels(**self.labels).inc(counts.applied)
-        for reason, count in (
-            ("unknown", counts.unknown),
-            ("malformed", counts.malformed),
-            ("failed", counts.failed),
-        ):
-            if count:
-                self.metrics.skipped.labels(**self.labels, reason=reason).inc(count)
+        if counts.skipped:
+            self.metrics.skipped.labels(**self.labels, reason="operator").inc(counts.skipped)
+        await self._resume()
         await self._observe()
 
     async def _observe(self) -> None:

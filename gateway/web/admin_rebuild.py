@@ -1,14 +1,16 @@
 """Projection rebuilds started from the operations page, with live progress.
 
 ``POST /api/v1/admin/projections/{name}/rebuild`` runs ``projections.rebuild.rebuild`` — the
-function behind ``eco2 projections rebuild NAME`` — as a task of this gateway process and
-answers 202 at once. Progress is written to Redis (``<ns>:admin:rebuild:<name>``, JSON, kept a
+function behind ``eco2 projections rebuild NAME`` — in a child process (folding is CPU-bound:
+on this gateway's event loop it would stall its SSE clients), followed by a task of this
+gateway, and answers 202 at once. Progress is written to Redis (``<ns>:admin:rebuild:<name>``, JSON, kept a
 day) a few times a second, so every gateway process can report it:
 ``GET .../rebuild`` (the latest state) and ``GET .../rebuild/events`` (SSE ``progress`` events
 until the rebuild ends). A second rebuild of the same projection — from this page, another
 gateway or the CLI — fails with the rebuild lock's "already running" message.
 
-If the gateway stops mid-rebuild the task is cancelled; the state then stops being updated
+If the gateway stops mid-rebuild the task is cancelled and the child killed; the state then
+stops being updated
 (``updated_at`` shows it) and the next rebuild drops the unfinished tables and starts over.
 """
 
@@ -32,10 +34,8 @@ from gateway.state import gateway_state
 from gateway.web.admin_auth import require_admin
 from infra.bootstrap import Resources
 from projections.builtin import UnknownProjection, get_projection
-from projections.context import ReadSide
 from projections.projection import Projection
-from projections.rebuild import rebuild
-from projections.replay import ReplayProgress
+from projections.rebuild_child import RebuildSpec, rebuild_in_child
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +84,12 @@ class ProgressWriter:
         }
         self._dirty = True
 
-    def on_progress(self, progress: ReplayProgress) -> None:
-        self.state.update(done=progress.done, total=progress.total, rate=round(progress.rate, 1))
+    def on_progress(self, figures: dict[str, Any]) -> None:
+        self.state.update(
+            done=figures["done"], total=figures["total"], rate=round(figures["rate"], 1)
+        )
+        if "pid" in figures:
+            self.state["worker_pid"] = figures["pid"]  # the process folding (not this one)
         self._dirty = True
 
     def finish(self, **fields: Any) -> None:
@@ -109,9 +113,13 @@ async def run_rebuild(resources: Resources, projection: Projection, writer: Prog
     outcome is the final state)."""
     flusher = asyncio.create_task(writer.flush_forever())
     try:
-        report = await rebuild(
-            ReadSide.from_resources(resources), projection, on_progress=writer.on_progress
+        settings = resources.settings
+        assert settings.database_url is not None and settings.redis_url is not None
+        spec = RebuildSpec(
+            settings.database_url, settings.db_schema, settings.redis_url, settings.namespace,
+            settings.shards, projection.name,
         )
+        report = await rebuild_in_child(spec, writer.on_progress)
     except asyncio.CancelledError:
         writer.finish(state="failed", error="the gateway stopped during the rebuild")
         raise

@@ -22,6 +22,7 @@ from gateway.query_api import PG_ERRORS
 from gateway.state import gateway_state
 from gateway.web.admin_auth import require_admin
 from projections.builtin import PROJECTIONS
+from projections.halts import list_halts
 from projections.status import projection_status
 
 if TYPE_CHECKING:
@@ -64,20 +65,24 @@ def _int(reply: Any) -> int:
 
 
 async def projection_figures(pool: Pool, heads: dict[int, int]) -> list[dict[str, Any]]:
-    """Every projection's active version, staleness and per-shard checkpoint and lag."""
+    """Every projection's active version, staleness, per-shard checkpoint and lag, and the
+    shards stopped at an event they cannot apply (``halted``: what and how to decide)."""
     out = []
     async with pool.acquire() as conn:
+        halts = {(h.projection, h.shard): h.as_json() for h in await list_halts(conn)}
         for projection in PROJECTIONS.values():
             st = await projection_status(conn, projection)
-            shards = [
+            shards: list[dict[str, Any]] = [
                 {"shard": s, "position": st.positions.get(s, 0), "head": head,
-                 "lag": max(head - st.positions.get(s, 0), 0)}
+                 "lag": max(head - st.positions.get(s, 0), 0),
+                 "halted": halts.get((st.name, s))}
                 for s, head in sorted(heads.items())
             ]
             out.append({
                 "name": st.name, "active": st.active, "built_by": st.built_by,
                 "code_version": st.code_version, "stale": st.stale, "versions": st.versions,
                 "lag": sum(s["lag"] for s in shards), "shards": shards,
+                "halted": [halts[st.name, s] for s in heads if (st.name, s) in halts],
             })
     return out
 

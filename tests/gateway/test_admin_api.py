@@ -4,10 +4,13 @@ and the live tail — against real Redis and Postgres, through the app's routes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +24,7 @@ from eventstore.store import EventStore
 from gateway.app import create_app
 from gateway.web.admin_auth import is_admin
 from infra.settings import Settings
+from projections.synthetic import SyntheticLog
 from schemas.envelope import Metadata
 from schemas.scan import SCAN_JOB, RequestScan, ScanQueued
 from tests.gateway.conftest import FAST
@@ -250,3 +254,48 @@ async def test_tail_sends_the_backlog_then_new_events(
     assert [(e["aggregate_id"], e["version"]) for e in seen] == [(old, 2), (old, 3), (new, 1)]
     assert seen[2]["type"] == "scan.queued" and seen[2]["position"] >= 1
     assert '"user_id"' in seen[2]["preview"]
+
+
+async def test_sse_keeps_flowing_while_an_ops_rebuild_runs(
+    server: ServerThread, root: dict[str, str], ops_settings: Settings,
+    redis_client: aioredis.Redis,
+) -> None:
+    """The rebuild folds in a worker process: this gateway's SSE clients keep getting their
+    keepalives (every 0.5 s) while it runs. Before, it folded on the gateway's event loop."""
+    layout = Layout(ops_settings.namespace, ops_settings.shards)
+    store = EventStore(redis_client, layout, schemas.registry)
+    for chunk in SyntheticLog(schemas.registry).appends(2000):
+        await store.append_batch(chunk)
+    job = str(uuid.uuid4())
+    await append(store, job, "alice", *full_scan("alice")[:3])  # a scan still running
+    alice = as_user(ops_settings, "alice")
+    arrivals: list[float] = []
+    states: list[dict[str, Any]] = []
+
+    async def watch_rebuild(http: httpx.AsyncClient) -> None:
+        while not states or states[-1]["state"] == "running":
+            await asyncio.sleep(0.1)
+            url = "/api/v1/admin/projections/scans/rebuild"
+            states.append((await http.get(url, headers=root)).json())
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        async with aconnect_sse(http, "GET", f"/api/v1/scan/{job}/events", headers=alice) as es:
+            events = es.aiter_sse()
+            while (await anext(events)).event != "keepalive":  # replay done, now idle
+                pass
+            started = await http.post("/api/v1/admin/projections/scans/rebuild", headers=root)
+            assert started.status_code == 202
+            watcher = asyncio.create_task(watch_rebuild(http))
+            async with asyncio.timeout(120):
+                while not watcher.done():
+                    event = await anext(events)
+                    arrivals.append(time.monotonic())
+                    assert event.event == "keepalive"
+            await watcher
+    assert states[-1]["state"] == "done", states[-1]
+    assert states[-1]["worker_pid"] != os.getpid()  # not folded by this gateway's process
+    assert states[-1]["done"] > 15_000
+    running = len([s for s in states if s["state"] == "running"]) * 0.1
+    assert len(arrivals) >= running / 0.5 / 2  # at least half the keepalives due meanwhile
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert max(gaps, default=0) < 2.0, gaps  # never stalled for 4 keepalive periods

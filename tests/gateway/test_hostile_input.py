@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.params import JsonTooDeep, load_json, parse_int, strict_int
 from gateway.errors import InvalidRequest
+from gateway.params import JsonTooDeep, load_json, parse_int, strict_int
 from gateway.sse import resume_point
 from infra.settings import Settings
 from tests.gateway.conftest import FAST

@@ -36,6 +36,8 @@
     "rebuild.done": ["완료: v{previous} → v{version}, {done}개 이벤트, {seconds}초", "done: v{previous} → v{version}, {done} events in {seconds} s"],
     "rebuild.failed": ["실패: {error}", "failed: {error}"],
     "stale": ["코드가 더 새로움: 재구축 필요", "code is newer: rebuild"],
+    "halted": ["s{shard} 멈춤 (위치 {position}): {type} {id} — {kind}: {error}. 새 릴리스 배포 또는 결정: {command}",
+      "s{shard} STOPPED at position {position}: {type} {id} — {kind}: {error}. Deploy a release that can apply it, or decide: {command}"],
     "tail.pause": ["일시 정지", "Pause"], "tail.resume": ["다시 보기", "Resume"],
     "tail.live": ["연결됨", "live"], "tail.reconnecting": ["다시 연결하는 중…", "reconnecting…"],
     "error.generic": ["문제가 생겼어요: {message}", "Something went wrong: {message}"],
@@ -77,7 +79,9 @@
     $("projections-error").hidden = !o.projections_error;
     $("projections-error").textContent = o.projections_error || "";
     $("projections").replaceChildren(...o.projections.map((p) => el("tr", { dataset: { projection: p.name } },
-      el("td", {}, el("b", { text: p.name }), p.stale ? el("p", { class: "note error", text: t("stale") }) : null),
+      el("td", {}, el("b", { text: p.name }), p.stale ? el("p", { class: "note error", text: t("stale") }) : null,
+        ...(p.halted || []).map((h) => el("p", { class: "note error", dataset: { testid: `halted-${p.name}-${h.shard}` },
+          text: t("halted", { shard: h.shard, position: h.position, type: h.event_type, id: h.event_id, kind: h.kind, error: h.error, command: h.skip_command }) }))),
       el("td", { text: p.active ? `v${p.active}` : "–" }),
       el("td", {}, p.shards.map((s) => el("span", { class: "chip", text: `s${s.shard} ${s.position}/${s.head}` }))),
       el("td", { class: p.lag ? "num bad" : "num", text: p.lag }),
