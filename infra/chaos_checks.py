@@ -156,7 +156,7 @@ async def _rewards(resources: Resources, traffic: Traffic, histories: dict[str, 
 async def _dead_letters(resources: Resources, figures: dict[str, Any]) -> Check:
     letters = await DeadLetters(resources.redis, resources.layout).find()
     figures["dlq"] = len(letters)
-    by = Counter(f"{d.group}: {d.error[:80]}" for d in letters)
+    by = Counter(f"{d.group}: {d.error[:120]}" for d in letters)
     return Check("DLQ empty", not letters, f"{len(letters)} dead letters",
                  [f"{n} × {what}" for what, n in by.most_common(10)])
 
