@@ -155,6 +155,10 @@ class Settings:
     rate_limit_ip: int = 600  # ECO2_RATE_LIMIT_IP: commands per window per client IP; 0 = off
     max_body_bytes: int = 1024 * 1024  # ECO2_MAX_BODY_BYTES (uploads: upload_max_bytes)
     trust_forwarded: bool = False  # ECO2_TRUST_FORWARDED: honour X-Forwarded-For/-Proto
+    # ECO2_TRUSTED_PROXIES: comma list of proxy addresses/CIDRs. With ECO2_TRUST_FORWARDED the
+    # client is the right-most X-Forwarded-For entry that is not one of them (empty: the
+    # right-most entry, the one our single proxy added); a peer outside the list is the client.
+    trusted_proxies: tuple[str, ...] = ()
     log_json: bool = True  # ECO2_LOG_JSON: one JSON object per log line
 
     # News collector for the info screen (issue 6)
@@ -221,6 +225,7 @@ class Settings:
             rate_limit_ip=_int(e, "ECO2_RATE_LIMIT_IP", 600),
             max_body_bytes=_int(e, "ECO2_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
             trust_forwarded=_bool(e, "ECO2_TRUST_FORWARDED", False),
+            trusted_proxies=_networks(e, "ECO2_TRUSTED_PROXIES"),
             log_json=_bool(e, "ECO2_LOG_JSON", True),
             news_feeds=_feeds(e),
             news_timeout_s=_float(e, "ECO2_NEWS_TIMEOUT_S", 10.0),
@@ -253,6 +258,17 @@ def _admins(env: Mapping[str, str]) -> tuple[str, ...]:
         local = not _bool(env, "ECO2_PRODUCTION", False) and is_loopback(_host(env))
         return ("admin",) if local else ()
     return tuple(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = _str(env, name, "") or ""
+    found = tuple(n.strip() for n in raw.split(",") if n.strip())
+    for net in found:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {net!r} is not an address or CIDR") from exc
+    return found
 
 
 def _host(env: Mapping[str, str]) -> str:
