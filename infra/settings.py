@@ -132,6 +132,9 @@ class Settings:
     # Auth: JWT cookies, OAuth providers, the dev login (issue 6)
     access_token_ttl_s: int = 3 * 3600  # ECO2_ACCESS_TOKEN_TTL_S: lifetime of s_access
     refresh_token_ttl_s: int = 30 * 86400  # ECO2_REFRESH_TOKEN_TTL_S: lifetime of s_refresh
+    # ECO2_REFRESH_GRACE_S: a spent refresh token presented again this soon gets the same
+    # rotated pair (concurrent refreshes); later, reuse revokes the session. 0 = no grace.
+    refresh_grace_s: int = 10
     oauth_state_ttl_s: int = 600  # ECO2_OAUTH_STATE_TTL_S: how long a started login stays valid
     oauth_timeout_s: float = 10.0  # ECO2_OAUTH_TIMEOUT_S: token and userinfo calls
     dev_login: bool = True  # ECO2_DEV_LOGIN (default: on unless production); never in production
@@ -206,6 +209,7 @@ class Settings:
             grpc_timeout_s=_float(e, "ECO2_GRPC_TIMEOUT_S", 2.0),
             access_token_ttl_s=_int(e, "ECO2_ACCESS_TOKEN_TTL_S", 3 * 3600, minimum=1),
             refresh_token_ttl_s=_int(e, "ECO2_REFRESH_TOKEN_TTL_S", 30 * 86400, minimum=1),
+            refresh_grace_s=_int(e, "ECO2_REFRESH_GRACE_S", 10),
             oauth_state_ttl_s=_int(e, "ECO2_OAUTH_STATE_TTL_S", 600, minimum=1),
             oauth_timeout_s=_float(e, "ECO2_OAUTH_TIMEOUT_S", 10.0),
             dev_login=_bool(e, "ECO2_DEV_LOGIN", not _bool(e, "ECO2_PRODUCTION", False)),
