@@ -13,7 +13,8 @@ Exact resume, gap-free and duplicate-free:
 ``done`` read from the job's stream is held until the job's snapshot holds it (bounded by
 ``LiveConfig.done_wait_s``): the snapshot projector may lag the log, and a client that has
 seen ``done`` must be able to read its result at once. Live messages need no such wait — the
-projector publishes only after writing the snapshot.
+projector publishes only after writing the snapshot. A job finished longer ago than the
+snapshot TTL has no snapshot to wait for: its ``done`` is sent at once (results fold the log).
 
 A chat turn's fresh (or reset) connection gets the text so far as one ``token_recovery``
 instead of the individual deltas.
@@ -170,7 +171,8 @@ class JobStream:
             if live is None:
                 continue
             if live.terminal:
-                await self.reads.wait_snapshot(self.job_id, live.version, self.config.done_wait_s)
+                await self.reads.wait_snapshot(self.job_id, live.version, self.config.done_wait_s,
+                                               recorded_at=envelope.timestamp)
                 raise_if_cancelled()
                 self.finished = True
             yield to_sse(live)

@@ -120,19 +120,14 @@ def load_settings(
     *, host: str | None = None, port: int | None = None, data_dir: Path | None = None
 ) -> Settings:
     """Settings from the environment with command-line overrides; exits 2 on a bad value."""
+    # Overrides go through the environment so they are checked like it (a non-loopback host
+    # needs ECO2_SECRET_KEY; the generated secret lives in the data dir that is used).
+    given = {"ECO2_HOST": host, "ECO2_PORT": port, "ECO2_DATA_DIR": data_dir}
     try:
-        settings = Settings.from_env()
+        return Settings.from_env(overrides={k: str(v) for k, v in given.items() if v is not None})
     except SettingsError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    overrides: dict[str, object] = {}
-    if host is not None:
-        overrides["host"] = host
-    if port is not None:
-        overrides["port"] = port
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    return settings.with_(**overrides)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
