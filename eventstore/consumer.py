@@ -44,12 +44,28 @@ from eventstore.later import (
     wait_s,
 )
 from eventstore.later import RetryLater as RetryLater  # handlers raise it; raised here too
+from eventstore.tracing import continued
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError, UnknownMessageType
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope, Message], Awaitable[None]]
+
+
+def _span_attributes(group: str, envelope: Envelope) -> dict[str, str | int]:
+    """Span attributes and log context of handling ``envelope`` in ``group``."""
+    attributes: dict[str, str | int] = {
+        "messaging.consumer.group.name": group,
+        "eco2.message.type": envelope.type,
+        "eco2.aggregate.id": envelope.aggregate_id,
+        "eco2.version": envelope.version,
+    }
+    if envelope.shard is not None:
+        attributes["eco2.shard"] = envelope.shard
+    if envelope.metadata.correlation_id:
+        attributes["eco2.correlation_id"] = envelope.metadata.correlation_id
+    return attributes
 
 
 @dataclass(frozen=True)
@@ -149,7 +165,9 @@ class Dispatcher:
         since, retries = since_of(delivery.fields, time.time()), retries_of(delivery.fields)
         while True:
             try:
-                await handler(envelope, message)
+                with continued(envelope.metadata.trace, f"{self.group.group} {envelope.type}",
+                               attributes=_span_attributes(self.group.group, envelope)):
+                    await handler(envelope, message)
                 return True
             except asyncio.CancelledError:
                 raise

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import importlib
 import signal
+import ssl
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from eventstore.memory_policy import EvictingRedis, check_memory_policy
 from infra.embedded import EmbeddedServiceError, resolve_services
 from infra.settings import Settings, SettingsError
 from infra.supervisor import ProcessSpec, Supervisor
+from infra.tls import certificate_paths, ensure_local_certificate
 
 app = typer.Typer(
     name="eco2",
@@ -61,6 +63,8 @@ def child_env(settings: Settings) -> dict[str, str]:
         env["REDIS_URL"] = settings.redis_url
     if settings.database_url:
         env["DATABASE_URL"] = settings.database_url
+    if settings.tls:
+        env["ECO2_TLS"] = "true"
     return env
 
 
@@ -69,11 +73,14 @@ def processes(settings: Settings) -> list[ProcessSpec]:
     env = child_env(settings)
     python = sys.executable
     eco2 = (python, "-m", "infra.cli")
-    gateway = (
-        python, "-m", "uvicorn", "gateway.app:create_app", "--factory",
+    gateway: tuple[str, ...] = (
+        python, "-m", "uvicorn", "infra.gateway_app:create_app", "--factory",
         "--host", settings.host, "--port", str(settings.port), "--log-level", settings.log_level,
         "--no-access-log",  # the edge middleware writes one JSON line per request
     )
+    if settings.tls:  # ``up`` made the files first (infra.tls.ensure_local_certificate)
+        cert = certificate_paths(settings.data_dir)
+        gateway += ("--ssl-certfile", str(cert.cert), "--ssl-keyfile", str(cert.key))
     return [
         ProcessSpec(name="gateway", argv=gateway, env=env),
         ProcessSpec(name="characters", argv=(*eco2, "grpc", "characters"), env=env),
@@ -117,12 +124,13 @@ async def prepare_read_models(settings: Settings) -> None:
 
 
 def load_settings(
-    *, host: str | None = None, port: int | None = None, data_dir: Path | None = None
+    *, host: str | None = None, port: int | None = None, data_dir: Path | None = None,
+    tls: bool | None = None,
 ) -> Settings:
     """Settings from the environment with command-line overrides; exits 2 on a bad value."""
     # Overrides go through the environment so they are checked like it (a non-loopback host
     # needs ECO2_SECRET_KEY; the generated secret lives in the data dir that is used).
-    given = {"ECO2_HOST": host, "ECO2_PORT": port, "ECO2_DATA_DIR": data_dir}
+    given = {"ECO2_HOST": host, "ECO2_PORT": port, "ECO2_DATA_DIR": data_dir, "ECO2_TLS": tls}
     try:
         return Settings.from_env(overrides={k: str(v) for k, v in given.items() if v is not None})
     except SettingsError as exc:
@@ -161,9 +169,21 @@ def _services(settings: Settings) -> Iterator[Settings]:
             signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
+def gateway_url(settings: Settings) -> str:
+    """Where ``up`` says the gateway is (https with ``--tls``: its certificate names localhost)."""
+    if settings.tls:
+        host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
+        return f"https://{host}:{settings.port}"
+    return f"http://{settings.host}:{settings.port}"
+
+
 async def _announce_when_healthy(settings: Settings) -> None:
-    base = f"http://{settings.host}:{settings.port}"
-    async with httpx.AsyncClient(timeout=1.0) as client:
+    base = gateway_url(settings)
+    # --tls: trust exactly our local CA for this check
+    verify: ssl.SSLContext | bool = True
+    if settings.tls:
+        verify = ssl.create_default_context(cafile=str(certificate_paths(settings.data_dir).ca))
+    async with httpx.AsyncClient(timeout=1.0, verify=verify) as client:
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if (await client.get(f"{base}/health")).status_code == 200:
@@ -186,6 +206,10 @@ async def _refuse_evicting_redis(settings: Settings) -> None:
 async def _run_processes(settings: Settings) -> int:
     await _refuse_evicting_redis(settings)
     await prepare_read_models(settings)
+    if settings.tls:
+        cert = ensure_local_certificate(settings.data_dir, settings.host)
+        console.print(f"[bold]tls[/bold]      {cert.cert}  [dim](local CA: {cert.ca})[/dim]",
+                      soft_wrap=True)
     supervisor = Supervisor(processes(settings), pid_file=settings.data_dir / "processes.json")
     announce = asyncio.create_task(_announce_when_healthy(settings))
     try:
@@ -201,16 +225,24 @@ PortOption = Annotated[int | None, typer.Option(help="Port to serve on [ECO2_POR
 DataDirOption = Annotated[
     Path | None, typer.Option(help="Folder for embedded Redis/Postgres data [ECO2_DATA_DIR].")
 ]
+TlsOption = Annotated[bool | None, typer.Option(
+    "--tls/--no-tls",
+    help="Serve the gateway over HTTPS with a local certificate kept in the data dir [ECO2_TLS].",
+    show_default=False,
+)]
 
 
 @app.command()
-def up(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption = None) -> None:
+def up(
+    host: HostOption = None, port: PortOption = None, data_dir: DataDirOption = None,
+    tls: TlsOption = None,
+) -> None:
     """Run everything on this machine until Ctrl-C.
 
     Uses REDIS_URL / DATABASE_URL when set, otherwise starts embedded Redis (AOF on) and
-    PostgreSQL under the data dir.
+    PostgreSQL under the data dir. ``--tls``: the gateway serves HTTPS (local certificate).
     """
-    settings = load_settings(host=host, port=port, data_dir=data_dir)
+    settings = load_settings(host=host, port=port, data_dir=data_dir, tls=tls)
     code = 130
     with contextlib.suppress(KeyboardInterrupt), _services(settings) as resolved:
         try:
@@ -231,6 +263,28 @@ def services(data_dir: DataDirOption = None) -> None:
         console.print("[dim]Ctrl-C to stop[/dim]")
         while True:
             signal.pause()
+
+
+# Long-running process commands whose logs and traces are configured here (service name).
+_SERVICES = {("worker", kind): f"worker-{kind}" for kind in ("scan", "reward", "chat", "snapshot")}
+_SERVICES |= {("grpc", "characters"): "characters", ("projections", "run"): "projectors"}
+
+
+@app.callback()
+def _telemetry(ctx: typer.Context) -> None:
+    """Configure logging and tracing once for the process a long-running command starts."""
+    words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    service = _SERVICES.get((ctx.invoked_subcommand or "", words[1] if len(words) > 1 else ""))
+    if service is None:
+        return
+    try:
+        settings = Settings.from_env()
+    except SettingsError:
+        return  # the command itself reports the configuration error
+    from infra.telemetry import configure_logging, configure_tracing
+
+    configure_logging(service, level=settings.log_level, as_json=settings.log_json)
+    ctx.call_on_close(configure_tracing(service, settings))
 
 
 def _load_typer(target: str) -> typer.Typer:

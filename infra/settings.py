@@ -78,6 +78,9 @@ DEV_ORIGINS = (
     "http://127.0.0.1:5173",
     "http://localhost:3000",
     "http://127.0.0.1:3000",
+    # the PWA's own Vite config serves HTTPS (a self-signed-certificate plugin): eco2 up --tls
+    "https://localhost:5173",
+    "https://127.0.0.1:5173",
 )
 
 
@@ -109,6 +112,7 @@ class Settings:
     host: str = "127.0.0.1"  # ECO2_HOST
     port: int = 8000  # ECO2_PORT
     public_url: str | None = None  # ECO2_PUBLIC_URL: absolute base for upload/cdn URLs
+    tls: bool = False  # ECO2_TLS: the gateway serves HTTPS with a local certificate (dev)
     production: bool = False  # ECO2_PRODUCTION: turns the dev login off, cookies Secure
     log_level: str = "info"  # ECO2_LOG_LEVEL
 
@@ -170,6 +174,9 @@ class Settings:
     # right-most entry, the one our single proxy added); a peer outside the list is the client.
     trusted_proxies: tuple[str, ...] = ()
     log_json: bool = True  # ECO2_LOG_JSON: one JSON object per log line
+    # OpenTelemetry's own variables: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT or
+    # OTEL_TRACES_EXPORTER=otlp turn tracing on (OTEL_SDK_DISABLED=true / =none keep it off)
+    tracing: bool = False
 
     # News collector for the info screen (issue 6)
     news_feeds: tuple[str, ...] = ()  # ECO2_NEWS_FEEDS: ';'-separated "[category=]url" RSS/Atom
@@ -203,6 +210,7 @@ class Settings:
             host=_str(e, "ECO2_HOST", "127.0.0.1") or "127.0.0.1",
             port=_int(e, "ECO2_PORT", 8000, minimum=0),
             public_url=_str(e, "ECO2_PUBLIC_URL", None),
+            tls=_bool(e, "ECO2_TLS", False),
             production=_bool(e, "ECO2_PRODUCTION", False),
             log_level=_str(e, "ECO2_LOG_LEVEL", "info") or "info",
             secret_key=_secret(e, Path(_str(e, "ECO2_DATA_DIR", ".eco2") or ".eco2")),
@@ -243,6 +251,7 @@ class Settings:
             trust_forwarded=_bool(e, "ECO2_TRUST_FORWARDED", False),
             trusted_proxies=_networks(e, "ECO2_TRUSTED_PROXIES"),
             log_json=_bool(e, "ECO2_LOG_JSON", True),
+            tracing=_tracing_requested(e),
             news_feeds=_feeds(e),
             news_timeout_s=_float(e, "ECO2_NEWS_TIMEOUT_S", 10.0),
         )
@@ -350,3 +359,14 @@ def _feeds(env: Mapping[str, str]) -> tuple[str, ...]:
         if not url.startswith(("http://", "https://")):
             raise SettingsError(f"ECO2_NEWS_FEEDS entry {entry!r} is not [category=]http(s)://...")
     return entries
+
+
+def _tracing_requested(env: Mapping[str, str]) -> bool:
+    """Whether the standard OpenTelemetry variables ask for traces to be exported."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter:
+        return exporter == "otlp"
+    return any(env.get(name) for name in (
+        "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))

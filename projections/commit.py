@@ -16,12 +16,15 @@ commits what precedes it and raises ``EventRejected``, unless an operator's skip
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import asyncpg
+import orjson
 
+from eventstore import tracing
 from projections.changes import Changes
 from projections.fold import Counts, fold
 from projections.halts import EventRejected, load_skips
@@ -128,6 +131,7 @@ async def apply_batch(
     committed with their checkpoint, and the error is raised. Operator skips are honoured.
     """
     shard = batch.shard
+    started_ns = time.time_ns()
     skips = await load_skips(conn, projection.name, shard, batch.after, batch.last_position)
     entries, rejected = batch.entries, None
     try:
@@ -144,6 +148,8 @@ async def apply_batch(
                 conn, projection, suffix, shard, batch.after, last, folded.changes,
                 live_version=live_version,
             )
+            if tracing.enabled():
+                _trace(projection.name, shard, entries, started_ns)
     except EVENT_DATA_ERRORS:
         log.warning("%s shard %s: batch rejected, applying one by one", projection.name, shard)
         del folded
@@ -189,3 +195,18 @@ async def _one_by_one(
         total.add(single.counts)
         position = position_of(entry[0])
     return Outcome(position, total)
+
+
+def _trace(name: str, shard: int, entries: Sequence[tuple[str, dict[str, str]]], start_ns: int) -> None:
+    """One span per traced event of a committed batch, child of the event's own context, timed
+    as the batch's fold and transaction (the work that event took part in)."""
+    end_ns = time.time_ns()
+    for entry_id, fields in entries:
+        meta = orjson.loads(fields.get("meta") or "{}")
+        carrier = meta.get("trace") if isinstance(meta, dict) else None
+        if carrier:
+            tracing.record_span(
+                carrier, f"projection {name}", start_ns=start_ns, end_ns=end_ns,
+                attributes={"eco2.projection": name, "eco2.shard": shard,
+                            "eco2.position": position_of(entry_id), "eco2.batch.size": len(entries)},
+            )
