@@ -14,8 +14,8 @@ import pytest
 
 from eventstore.store import EventStore
 from gateway.app import create_app
-from gateway.params import JsonTooDeep, load_json, parse_int, strict_int
 from gateway.errors import InvalidRequest
+from gateway.params import JsonTooDeep, load_json, parse_int, strict_int
 from gateway.sse import resume_point
 from infra.settings import Settings
 from tests.gateway.conftest import FAST
