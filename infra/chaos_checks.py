@@ -252,7 +252,8 @@ def _http(traffic: Traffic, injected: list[Injected], figures: dict[str, Any]) -
     wrong = [e for e in traffic.server_errors if e not in allowed]
     figures.update(http_5xx=len(wrong), http_503_in_outage=len(allowed),
                    http_4xx_unexpected=len(traffic.client_errors))
-    by = Counter(f"{status} {route}" for _, route, status in wrong)
+    by = Counter(f"{status} {route} at {time.strftime('%H:%M:%S', time.gmtime(at))}Z"
+                 for at, route, status in wrong)
     by4 = Counter(f"{status} {route}" for _, route, status in traffic.client_errors)
     ok = not wrong and not traffic.client_errors
     summary = (f"{sum(traffic.statuses.values())} responses, {len(wrong)} 5xx outside outages,"

@@ -133,7 +133,8 @@ class ChaosSystem:
         except OSError:
             return ""
         kept = [line[:width] for line in text.splitlines()
-                if " INFO " not in line and not _traceback_line(line)]
+                if " INFO " not in line and '"level": "info"' not in line
+                and not _traceback_line(line)]
         return "\n".join(kept[-lines:])
 
     async def _wait_up(self, within_s: float) -> None:
@@ -191,6 +192,18 @@ class ChaosSystem:
 
     async def start_postgres(self) -> None:
         await asyncio.to_thread(self.postgres.resume)
+
+
+    def errors(self, limit: int = 20, width: int = 2000) -> list[str]:
+        """The error lines of ``eco2 up``'s output (unhandled request errors with their
+        traceback, crashed handlers), for a failing run's report."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return []
+        found = [line[:width] for line in text.splitlines()
+                 if '"level": "error"' in line or " ERROR " in line]
+        return found[-limit:]
 
 
 def _traceback_line(line: str) -> bool:

@@ -34,6 +34,7 @@ class ChaosOutcome:
     findings: Findings
     injected: list[Injected]
     log_tail: str  # the end of eco2 up's output, for a failing run
+    errors: list[str]  # eco2 up's error lines (tracebacks of 500s, crashed handlers)
 
     @property
     def text(self) -> str:
@@ -64,10 +65,10 @@ async def run_chaos(
                 "the supervisor restarted every killed process" if survived
                 else "eco2 up exited during the run",
             ))
-            log_tail = system.log_tail(60)
+            log_tail, errors = system.log_tail(60), system.errors()
     info.seconds = time.monotonic() - began
     info.load = (load_at_start, os.getloadavg()[0])
-    return ChaosOutcome(info, findings, injected, log_tail)
+    return ChaosOutcome(info, findings, injected, log_tail, errors)
 
 
 @chaos_app.callback(invoke_without_command=True)
@@ -95,6 +96,7 @@ def chaos(
     typer.echo(outcome.text)
     if not outcome.findings.ok:
         typer.echo("--- end of eco2 up's output ---\n" + outcome.log_tail)
+        typer.echo("--- eco2 up's errors ---\n" + "\n".join(outcome.errors))
     if write:
         record(outcome.text)
         typer.echo("recorded in RELIABILITY.md")

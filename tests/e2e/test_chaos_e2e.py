@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres, pytest.m
 async def test_short_chaos_run_loses_and_duplicates_nothing() -> None:
     outcome = await run_chaos(SHORT, scans=40, chat_turns=12, users=10, claim_idle_ms=5_000,
                               drain_s=90.0)
-    report = outcome.text + "\n--- eco2 up ---\n" + outcome.log_tail
+    report = "\n".join([outcome.text, "--- eco2 up ---", outcome.log_tail, "--- errors ---",
+                        *outcome.errors])
 
     # Every kind of fault was really injected.
     assert all(i.ok for i in outcome.injected), report

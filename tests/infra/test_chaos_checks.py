@@ -74,7 +74,7 @@ def test_only_a_503_inside_an_outage_window_is_excused() -> None:
     ]
     check = _http(traffic, [outage, kill], {})
     assert not check.ok
-    assert check.details == ["1 × 500 /chat/{id}", "1 × 503 /scan"]
+    assert check.details == ["1 × 500 /chat/{id} at 00:16:50Z", "1 × 503 /scan at 00:15:00Z"]
 
 
 def test_lost_failed_and_twice_ended_jobs_fail_the_terminal_check() -> None:
