@@ -121,6 +121,8 @@ class Dispatcher:
         self.registry = registry
         self.options = options
         self.handled = frozenset(registry.wire_name(cls)[0] for cls in subscription.handlers)
+        self.stopping = asyncio.Event()  # set by the runner: in-place waits give up their entry
+        self.held = False  # an in-order entry was left pending: later ones must not pass it
 
     def _ignored(self, delivery: Delivery) -> bool:
         """A well-formed entry of a class this group does not handle: acked without decoding
@@ -150,10 +152,12 @@ class Dispatcher:
             envelope, message = decode(delivery, self.registry)
         except UnknownMessageType as exc:
             # Written by a newer release (rolling deploy): wait for a consumer that knows it.
-            return await park_unknown(
+            moved = await park_unknown(
                 self.group, delivery, exc, self.options.retry_budget, self.options.park_max_s,
-                in_order=self.subscription.in_order,
+                in_order=self.subscription.in_order, stopping=self.stopping,
             )
+            self.held = self.subscription.in_order
+            return moved
         except (MalformedEntry, RegistryError) as exc:
             # Poison: retrying cannot help. Dead-letter at once, the shard moves on.
             await self.group.dead_letter(delivery, f"{type(exc).__name__}: {exc}", attempts=1)
@@ -247,6 +251,7 @@ class Runner:
             await self._stopped.wait()
         finally:
             self._stopped.set()
+            self.dispatcher.stopping.set()
             self._ack_ready.set()
             _, stuck = await asyncio.wait(loops, timeout=self.options.block_ms / 1000 + 5)
             for task in stuck:
@@ -346,10 +351,13 @@ class Runner:
             await self._handle_in_turn(deliveries)
 
     async def _handle_in_turn(self, deliveries: list[Delivery]) -> None:
-        """Handle ``deliveries`` one at a time, in order: the whole batch, even when stopping."""
+        """Handle ``deliveries`` one at a time, in order: the whole batch, even when stopping —
+        unless an entry was left pending (an unknown type): nothing may overtake it."""
         for delivery in deliveries:
             self._in_flight[delivery.stream].add(delivery.entry_id)
         for delivery in deliveries:
+            if self.dispatcher.held:
+                return
             await self._slots.acquire()
             self._begin(delivery)
             await self._handle(delivery)

@@ -121,19 +121,20 @@ async def park_unknown(
     park_max_s: float,
     *,
     in_order: bool,
+    stopping: asyncio.Event,
 ) -> bool:
     """Park an entry of a type this release does not know: never dead-lettered, never dropped;
     it waits (back-off up to ``park_max_s``) until a release that knows it. An in-order
-    consumer waits in place (nothing may overtake it) until it is replaced by such a release."""
+    consumer waits in place (nothing may overtake it) until ``stopping``: the entry is then
+    left pending, unacked, for the next consumer of the shard (e.g. the new release's)."""
     reason = f"waiting for a release that knows it: {exc}"
     retries = retries_of(delivery.fields)
     delay = min(park_max_s, budget.delay(retries))
     if retries == 0:
         log.warning("%s parked: %s", delivery.origin, reason)
     if in_order:
-        while True:
-            await asyncio.sleep(delay)
-            delay = min(park_max_s, delay * 2)
+        await stopping.wait()
+        return False
     await group.requeue(
         delivery, {DUE: repr(time.time() + delay), LATER: str(retries + 1), PARKED: reason}
     )

@@ -141,6 +141,13 @@ class GatewayMetrics:
             "Redis connections held by the SSE hub (CLIENT LIST, at scrape time)",
             registry=self.registry,
         )
+        self.projection_halted = Gauge(
+            "eco2_projection_halted",
+            "1 while a projection's shard is stopped at an event it cannot apply (Postgres,"
+            " at scrape time; see README 'When a projector stops on an event')",
+            ["projection", "shard"],
+            registry=self.registry,
+        )
         self.log = LogCollector()
         self.registry.register(self.log)
 

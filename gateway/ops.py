@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import asyncpg
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.errors import NotReady
-from gateway.state import gateway_state
+from gateway.state import GatewayState, gateway_state
+from projections.halts import list_halts
+
+log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 2.0
 
@@ -34,4 +39,23 @@ async def metrics(request: Request) -> Response:
     await m.log.refresh(gw.resources.redis, gw.resources.layout)
     m.hub_pubsub.set(gw.hub.pubsub_connections)
     m.hub_redis.set(await gw.hub.redis_connections())
+    await _refresh_halts(gw)
     return Response(m.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _refresh_halts(gw: GatewayState) -> None:
+    """``eco2_projection_halted`` from the recorded halts (projector processes serve no
+    /metrics of their own); left as it was while Postgres cannot be read."""
+    pool = gw.resources.pg
+    if pool is None:
+        return
+    try:
+        async with pool.acquire() as conn:
+            halts = await list_halts(conn)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        log.warning("projection halts not read for /metrics: %s", exc)
+        return
+    gauge = gw.metrics.projection_halted
+    gauge.clear()
+    for halt in halts:
+        gauge.labels(projection=halt.projection, shard=str(halt.shard)).set(1)

@@ -32,14 +32,19 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float | None = None
+) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as exc:
         raise SettingsError(f"{name}={raw!r} is not a number") from exc
+    if minimum is not None and not value >= minimum:  # also refuses nan
+        raise SettingsError(f"{name}={value} must be >= {minimum}")
+    return value
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -199,10 +204,10 @@ class Settings:
             claim_idle_ms=_int(e, "ECO2_CLAIM_IDLE_MS", 30_000, minimum=1),
             claim_interval_s=_float(e, "ECO2_CLAIM_INTERVAL_S", 1.0),
             handler_workers=_int(e, "ECO2_HANDLER_WORKERS", 64, minimum=1),
-            retry_budget_s=_float(e, "ECO2_RETRY_BUDGET_S", 600.0),
-            retry_initial_s=_float(e, "ECO2_RETRY_INITIAL_S", 0.25),
-            retry_max_s=_float(e, "ECO2_RETRY_MAX_S", 60.0),
-            reward_wait_s=_float(e, "ECO2_REWARD_WAIT_S", 5.0),
+            retry_budget_s=_float(e, "ECO2_RETRY_BUDGET_S", 600.0, minimum=0.0),
+            retry_initial_s=_float(e, "ECO2_RETRY_INITIAL_S", 0.25, minimum=0.001),
+            retry_max_s=_float(e, "ECO2_RETRY_MAX_S", 60.0, minimum=0.001),
+            reward_wait_s=_float(e, "ECO2_REWARD_WAIT_S", 5.0, minimum=0.0),
             redis_maxmemory=_str(e, "ECO2_REDIS_MAXMEMORY", "1gb") or "1gb",
             database_url=_str(e, "DATABASE_URL", None),
             db_schema=_str(e, "ECO2_DB_SCHEMA", "public") or "public",

@@ -414,3 +414,51 @@ async def test_a_waiting_retry_holds_no_worker_slot(store: EventStore) -> None:
     entries = await store.redis.xrange(retry)
     waiting = [f for _, f in entries if f.get("_due") and f.get("_attempts") == "0"]
     assert waiting and all(f["_later"] == "1" for f in waiting)
+
+
+async def test_in_order_consumer_waits_in_place_at_an_unknown_type(store: EventStore) -> None:
+    """The snapshot projector's kind of group: an unknown type is neither dead-lettered nor
+    passed, and nothing later on its shard overtakes it; the next release's consumer takes
+    over the pending entries and handles them in order. Other shards keep going."""
+    handled: list[str] = []
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        handled.append(getattr(message, "name", type(message).__name__))
+
+    keys = store.layout.keys(0)
+    stranger = Envelope(aggregate_id="x", type="from.the_future", data={"n": 1}).to_fields()
+    after = Envelope(aggregate_id="x", type="test.item_added", data={"name": "after"})
+    for position, fields in enumerate((stranger, after.to_fields()), start=1):
+        await store.redis.xadd(keys.events, fields, id=f"{position}-0")
+        await store.redis.set(keys.head, position)
+    elsewhere = Envelope(aggregate_id="y", type="test.item_added", data={"name": "elsewhere"})
+    await store.redis.xadd(store.layout.keys(1).events, elsewhere.to_fields(), id="1-0")
+    await store.redis.set(store.layout.keys(1).head, 1)
+
+    first = Runner(
+        store.redis, store.layout, test_registry,
+        Subscription("g", "events", {ItemAdded: handle}, in_order=True), options=FAST,
+    )
+    async with running(first):
+        await wait_for(lambda: handled == ["elsewhere"])
+        await asyncio.sleep(0.3)  # shard 0 keeps waiting at the unknown type
+        assert handled == ["elsewhere"]
+    assert await DeadLetters(store.redis, store.layout).find() == []
+    assert (await store.redis.xpending(keys.events, "g"))["pending"] >= 1
+
+    newer = MessageRegistry()
+    newer.register("test.item_added")(ItemAdded)
+
+    @newer.register("from.the_future")
+    class FromTheFuture(Event):
+        n: int
+
+    upgraded = Runner(
+        store.redis, store.layout, newer,
+        Subscription("g", "events", {ItemAdded: handle, FromTheFuture: handle}, in_order=True),
+        options=FAST,
+    )
+    async with running(upgraded):
+        await wait_for(lambda: len(handled) == 3)
+    assert handled == ["elsewhere", "FromTheFuture", "after"]
+    assert await DeadLetters(store.redis, store.layout).find() == []

@@ -24,7 +24,9 @@ from eventstore.store import EventStore
 from gateway.app import create_app
 from gateway.web.admin_auth import is_admin
 from infra.settings import Settings
+from projections.halts import EventRejected, record_halt
 from projections.synthetic import SyntheticLog
+from readmodels.db import create_pool
 from schemas.envelope import Metadata
 from schemas.scan import SCAN_JOB, RequestScan, ScanQueued
 from tests.gateway.conftest import FAST
@@ -299,3 +301,25 @@ async def test_sse_keeps_flowing_while_an_ops_rebuild_runs(
     assert len(arrivals) >= running / 0.5 / 2  # at least half the keepalives due meanwhile
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert max(gaps, default=0) < 2.0, gaps  # never stalled for 4 keepalive periods
+
+
+async def test_a_halted_projection_shows_on_metrics_and_the_overview(
+    ops: httpx.AsyncClient, root: dict[str, str], ops_settings: Settings
+) -> None:
+    assert ops_settings.database_url is not None
+    pool = await create_pool(ops_settings.database_url, ops_settings.db_schema)
+    try:
+        async with pool.acquire() as conn:
+            await record_halt(conn, "v1", EventRejected(
+                "scans", 2, 17, kind="database", error="DataError: NUL", event_id="e-1",
+                event_type="scan.queued",
+            ))
+    finally:
+        await pool.close()
+    metrics = (await ops.get("/metrics")).text
+    assert 'eco2_projection_halted{projection="scans",shard="2"} 1.0' in metrics
+    overview = (await ops.get("/api/v1/admin/overview", headers=root)).json()
+    [scans] = [p for p in overview["projections"] if p["name"] == "scans"]
+    [halt] = scans["halted"]
+    assert (halt["shard"], halt["position"], halt["event_id"]) == (2, 17, "e-1")
+    assert halt["skip_command"].startswith("eco2 projections skip scans --shard 2 --position 17")

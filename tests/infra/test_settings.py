@@ -58,3 +58,22 @@ def test_with_rejects_unknown_fields() -> None:
     assert settings.with_(port=9000).port == 9000
     with pytest.raises(SettingsError, match="unknown settings"):
         settings.with_(prot=9000)
+
+
+def test_retry_budget_settings() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.retry_budget_s, defaults.retry_initial_s, defaults.retry_max_s) == (
+        600.0, 0.25, 60.0
+    )
+    assert (defaults.reward_wait_s, defaults.redis_maxmemory) == (5.0, "1gb")
+    tuned = Settings.from_env({
+        "ECO2_RETRY_BUDGET_S": "120", "ECO2_RETRY_INITIAL_S": "0.5", "ECO2_RETRY_MAX_S": "10",
+        "ECO2_REWARD_WAIT_S": "0", "ECO2_REDIS_MAXMEMORY": "256mb",
+    })
+    assert (tuned.retry_budget_s, tuned.retry_initial_s, tuned.retry_max_s) == (120, 0.5, 10)
+    assert (tuned.reward_wait_s, tuned.redis_maxmemory) == (0, "256mb")
+    for name in ("ECO2_RETRY_INITIAL_S", "ECO2_RETRY_MAX_S"):
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({name: "0"})
+    with pytest.raises(SettingsError, match="ECO2_RETRY_BUDGET_S"):
+        Settings.from_env({"ECO2_RETRY_BUDGET_S": "nan"})
