@@ -100,4 +100,4 @@ class Id64Convertor(Convertor[int]):
 
 
 # Route paths are compiled when ``gateway.app`` builds ROUTES, after importing this module.
-register_url_convertor("id64", Id64Convertor())
+register_url_convertor("bigint", Id64Convertor())
