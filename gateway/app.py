@@ -26,7 +26,7 @@ from gateway.locations_api import center_detail, list_centers, search_places, su
 from gateway.metrics import GatewayMetrics
 from gateway.oauth import dev as dev_login
 from gateway.openapi import openapi_json, openapi_viewer
-from gateway.params import Id64Convertor  # noqa: F401  (registers the {name:bigint} convertor)
+from gateway.params import BigintConvertor  # noqa: F401  (registers the {name:bigint} convertor)
 from gateway.state import STATE_KEY, GatewayState, LiveConfig
 from gateway.web_routes import WEB_ROUTES
 from infra.bootstrap import open_resources

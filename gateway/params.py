@@ -86,7 +86,7 @@ def _depth(raw: str | bytes | bytearray) -> int:
     return deepest
 
 
-class Id64Convertor(Convertor[int]):
+class BigintConvertor(Convertor[int]):
     """A path id of 1..18 ASCII digits (Starlette's ``int`` accepts any length, and ``int()``
     of 4,300+ digits raises while routing: a 500 before any handler runs)."""
 
@@ -100,4 +100,4 @@ class Id64Convertor(Convertor[int]):
 
 
 # Route paths are compiled when ``gateway.app`` builds ROUTES, after importing this module.
-register_url_convertor("bigint", Id64Convertor())
+register_url_convertor("bigint", BigintConvertor())
