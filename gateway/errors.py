@@ -14,6 +14,7 @@
     ├── InvalidRequest           422  names the field(s)
     └── NotReady                 503
         └── DatabaseUnavailable  503  Postgres unreachable (read models); with Retry-After
+    (asyncpg.DataError           422  a request value Postgres cannot take, e.g. an id > int64)
 
 Driver errors that mean "Postgres/Redis is unreachable right now" (connection refused or lost,
 server shutting down or starting, pool timeout) are 503 with ``Retry-After``, like every 503.
@@ -115,6 +116,9 @@ ERROR_TABLE: dict[type[BaseException], tuple[int | None, str]] = {
     ValidationError: (422, "validation_error"),
     NotReady: (503, "not_ready"),
     DatabaseUnavailable: (503, "database_unavailable"),
+    # a value from the request Postgres cannot take (an id past int64, a character it cannot
+    # store): the request's fault, never reached by well-formed input
+    asyncpg.DataError: (422, "invalid_value"),
     asyncpg.PostgresConnectionError: (503, "database_unavailable"),
     asyncpg.CannotConnectNowError: (503, "database_unavailable"),
     asyncpg.AdminShutdownError: (503, "database_unavailable"),

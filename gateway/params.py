@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+from starlette.convertors import Convertor, register_url_convertor
+
 from gateway.errors import InvalidRequest
 
 _DIGITS = re.compile(r"[0-9]{1,18}")  # ASCII only; 18 digits always fit an int64
@@ -82,3 +84,20 @@ def _depth(raw: str | bytes | bytearray) -> int:
         elif byte in (0x5D, 0x7D):  # ] }
             depth -= 1
     return deepest
+
+
+class BigintConvertor(Convertor[int]):
+    """A path id of 1..18 ASCII digits (Starlette's ``int`` accepts any length, and ``int()``
+    of 4,300+ digits raises while routing: a 500 before any handler runs)."""
+
+    regex = "[0-9]{1,18}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(int(value))
+
+
+# Route paths are compiled when ``gateway.app`` builds ROUTES, after importing this module.
+register_url_convertor("bigint", BigintConvertor())
