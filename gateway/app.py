@@ -26,6 +26,7 @@ from gateway.locations_api import center_detail, list_centers, search_places, su
 from gateway.metrics import GatewayMetrics
 from gateway.oauth import dev as dev_login
 from gateway.openapi import openapi_json, openapi_viewer
+from gateway.params import BigintConvertor  # noqa: F401  (registers the {name:bigint} convertor)
 from gateway.state import STATE_KEY, GatewayState, LiveConfig
 from gateway.web_routes import WEB_ROUTES
 from infra.bootstrap import open_resources
@@ -49,7 +50,7 @@ ROUTES: list[BaseRoute] = [
     Route("/media/{key:path}", images.serve_media, methods=["GET"]),
     # locations and info (issue 6), from read models
     Route("/api/v1/locations/centers", list_centers, methods=["GET"]),
-    Route("/api/v1/locations/centers/{center_id:int}", center_detail, methods=["GET"]),
+    Route("/api/v1/locations/centers/{center_id:bigint}", center_detail, methods=["GET"]),
     Route("/api/v1/locations/search", search_places, methods=["GET"]),
     Route("/api/v1/locations/suggest", suggest_places, methods=["GET"]),
     Route("/api/v1/info/news", list_news, methods=["GET"]),

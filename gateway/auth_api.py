@@ -12,6 +12,7 @@ allow-list only.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -30,7 +31,7 @@ from gateway.auth import (
     token_codec,
 )
 from gateway.auth_store import LoginState
-from gateway.auth_tokens import TokenClaims, TokenError, TokenPair
+from gateway.auth_tokens import TokenClaims, TokenCodec, TokenError, TokenPair
 from gateway.edge import command_metadata, is_https
 from gateway.errors import InvalidRequest, NotFound, TokenRevoked, Unauthorized
 from gateway.images import public_base
@@ -168,7 +169,9 @@ async def _identity(request: Request, login: LoginState, code: str, state: str) 
 
 async def refresh(request: Request) -> JSONResponse:
     """``POST /auth/refresh`` → 201 with rotated cookies. The old refresh token is spent: using
-    it again revokes its whole session (it may have been stolen)."""
+    it again revokes its whole session (it may have been stolen) — except within
+    ``refresh_grace_s`` of its rotation, when the same rotated pair is returned again (two tabs
+    or a retried request refreshing at once must not log the user out)."""
     settings = gateway_state(request).resources.settings
     raw = request.cookies.get(REFRESH_COOKIE)
     if not raw:
@@ -181,16 +184,31 @@ async def refresh(request: Request) -> JSONResponse:
     store = auth_store(request)
     if await store.is_revoked(claims, token=False):
         raise TokenRevoked("session revoked")
-    if not await store.use_refresh(claims):
+    fresh = codec.issue(claims.sub, family=claims.fam)
+    first, rotated = await store.rotate_refresh(
+        claims, json.dumps([fresh.access, fresh.refresh]), settings.refresh_grace_s)
+    pair = fresh if first else _same_rotation(codec, rotated)
+    if pair is None:
         await store.revoke_session(claims.fam, settings.refresh_token_ttl_s)
         log.warning("auth: refresh token reuse for user %s; session revoked", claims.sub)
         raise TokenRevoked("refresh token already used")
-    pair = codec.issue(claims.sub, family=claims.fam)
     body = {"success": True, "data": {"message": "tokens refreshed",
                                       "expires_at": iso(pair.access_claims.exp)}}
     response = JSONResponse(body, status_code=201, headers=NO_STORE)
     set_auth_cookies(response, pair, secure=_secure(request))
     return response
+
+
+def _same_rotation(codec: TokenCodec, rotated: str | None) -> TokenPair | None:
+    """The pair a refresh token was first rotated into (within the grace window), or None."""
+    if rotated is None:
+        return None
+    try:
+        access, refresh_token = json.loads(rotated)
+        return TokenPair(access, refresh_token, codec.decode(access, "access"),
+                         codec.decode(refresh_token, "refresh"))
+    except (ValueError, TypeError, TokenError):
+        return None
 
 
 async def logout(request: Request) -> JSONResponse:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -89,12 +89,38 @@ class AuthStore:
             cutoff is not None and claims.iat <= int(cutoff)
         )
 
+    async def rotate_refresh(self, claims: TokenClaims, rotated: str, grace_s: int
+                             ) -> tuple[bool, str | None]:
+        """Spend a refresh token, remembering what it was rotated into for ``grace_s``.
+
+        ``(True, rotated)`` the first time; ``(False, first rotation)`` when it was spent less
+        than ``grace_s`` ago (two tabs refreshing at once get the same pair); ``(False, None)``
+        once the grace is over or if it was revoked: reuse."""
+        reply = await self.redis.eval(
+            _ROTATE, 2, self._key("jti", claims.jti), self._key("rotated", claims.jti),
+            claims.remaining_s(), rotated, max(grace_s, 0),
+        )
+        first, pair = cast(list[Any], reply)
+        return bool(int(first)), pair if isinstance(pair, str) else None
+
     async def use_refresh(self, claims: TokenClaims) -> bool:
         """Mark a refresh token used; False if it was used (or revoked) before: rotation."""
         first = await self.redis.set(
             self._key("jti", claims.jti), "used", ex=claims.remaining_s(), nx=True
         )
         return bool(first)
+
+
+# KEYS: the token's jti key, its rotation key. ARGV: jti ttl, rotated pair, grace s.
+_ROTATE = """
+if redis.call('SET', KEYS[1], 'used', 'NX', 'EX', ARGV[1]) then
+  if tonumber(ARGV[3]) > 0 then
+    redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+  end
+  return {1, ARGV[2]}
+end
+return {0, redis.call('GET', KEYS[2])}
+"""
 
 
 def _login(raw: str | None) -> LoginState | None:

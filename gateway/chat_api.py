@@ -4,8 +4,9 @@ is in ``gateway.sse``).
 Writes never wait for a model: a session change is one idempotent append to the chat's
 aggregate; a message or an input is one command for the chat worker (202 at once).
 Reads come from the ``chat`` read model (``projections.chat``), except when it has not applied
-the chat's last event yet — then the chat's own events are folded from Redis, so history read
-right after a turn's ``done`` already holds the answer (read-your-writes).
+the chat's last event yet or Postgres is unreachable — then the chat's own events are folded
+from Redis, so history read right after a turn's ``done`` already holds the answer
+(read-your-writes). The chat list has no log fallback: 503 with ``Retry-After`` meanwhile.
 Unknown chats and other users' chats are both 404 (no oracle).
 """
 
@@ -15,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import re
 import uuid
 from datetime import UTC, datetime
@@ -33,9 +35,11 @@ from eventstore.store import ANY
 from gateway.auth import current_user
 from gateway.bodies import parse_body
 from gateway.edge import command_metadata
-from gateway.errors import Conflict, InvalidRequest, NotFound, NotReady
+from gateway.errors import Conflict, DatabaseUnavailable, InvalidRequest, NotFound, NotReady
 from gateway.images import public_base
 from gateway.job_reads import record_pending_owner
+from gateway.params import load_json, strict_int
+from gateway.query_api import PG_ERRORS
 from gateway.scan_api import check_image_url
 from gateway.state import GatewayState, gateway_state
 from projections import chat as read
@@ -52,6 +56,8 @@ from schemas.chat import (
     UserLocation,
 )
 from schemas.registry import Command, Event
+
+log = logging.getLogger(__name__)
 
 # uuid5 namespaces of ids derived from (user, idempotency key): a retry gets the same id.
 CHAT_NAMESPACE = uuid.UUID("7d3c1b9e-0a4f-5e62-8c17-3b9f2e6a4d58")
@@ -117,19 +123,21 @@ def decode_cursor(text: str | None) -> read.Cursor | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        moment, key = json.loads(raw)
-        return datetime.fromisoformat(moment), str(key)
+        decoded = load_json(raw)
+        moment, key = decoded if isinstance(decoded, list) else (None, None)
+        if not isinstance(moment, str) or not isinstance(key, str):
+            raise ValueError("not [timestamp, id]")
+        at = datetime.fromisoformat(moment)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise InvalidRequest("cursor", "not a cursor this API returned") from exc
+    if at.tzinfo is None:  # ours always carry their offset; a naive one cannot be compared
+        raise InvalidRequest("cursor", "not a cursor this API returned")
+    return at, key
 
 
 def _limit(request: Request, default: int, maximum: int) -> int:
-    raw = request.query_params.get("limit")
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise InvalidRequest("limit", f"must be an integer in 1..{maximum}")
-    return int(raw)
+    return strict_int(request.query_params.get("limit"), "limit", minimum=1, maximum=maximum,
+                      default=default)
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -192,7 +200,10 @@ async def list_chats(request: Request) -> JSONResponse:
     after = decode_cursor(request.query_params.get("cursor"))
     if gw.resources.pg is None:
         raise NotReady("chat read models are not configured (DATABASE_URL)")
-    rows = await read.list_chats(gw.resources.pg, user_id, limit=limit + 1, after=after)
+    try:
+        rows = await read.list_chats(gw.resources.pg, user_id, limit=limit + 1, after=after)
+    except PG_ERRORS as exc:  # the log has no per-user index of chats to answer instead
+        raise DatabaseUnavailable("the chat list is unavailable for a moment") from exc
     page, more = rows[:limit], len(rows) > limit
     chats = [
         {"id": r.id, "title": r.title, "preview": r.preview, "message_count": r.message_count,
@@ -222,7 +233,11 @@ async def get_chat(request: Request) -> JSONResponse:
     chat_id = request.path_params["chat_id"]
     if not _ID.fullmatch(chat_id):
         raise NotFound("chat not found")
-    page = await _history_from_read_model(gw, chat_id, user_id, limit, before)
+    try:
+        page = await _history_from_read_model(gw, chat_id, user_id, limit, before)
+    except PG_ERRORS as exc:
+        log.warning("chat read model unreachable (%s): folding the chat's events", exc)
+        page = None
     if page is None:  # the read model is behind this chat (or absent): fold its events
         chat = await _own_chat(gw, request, user_id)
         page = _history_from_fold(chat, limit, before)

@@ -7,6 +7,8 @@
   answered here (incl. ``X-Frontend-Origin`` and the upload ``PUT``);
 - **rate limits** on command endpoints (every non-GET under ``/api/v1`` and the upload ``PUT``):
   a fixed window per user and per client IP in Redis, ``429`` with ``Retry-After``;
+- **cross-site writes**: cookie-authenticated writes from an origin outside the allow-list
+  are refused (``gateway.csrf``);
 - **body limits**: ``413`` from ``Content-Length`` at once, or while a body streams in;
 - **security headers** (a route's own, e.g. a page's CSP, wins);
 - **Access log**: one line per request on ``eco2.access`` (formatted by ``infra.telemetry``).
@@ -14,6 +16,8 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import logging
 import math
 import re
@@ -31,7 +35,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventstore.tracing import trace_context
 from gateway.auth import USER_SCOPE_KEY, peek_user
+from gateway.csrf import cross_site_refusal
 from gateway.errors import PayloadTooLarge
+from gateway.params import parse_int
 from gateway.state import STATE_KEY, GatewayState
 from infra.settings import Settings
 from schemas.envelope import Metadata
@@ -92,13 +98,44 @@ def is_https(request: Request, settings: Settings) -> bool:
 
 
 def client_ip(scope: Scope, settings: Settings) -> str:
-    if settings.trust_forwarded:
-        forwarded = Headers(scope=scope).get("x-forwarded-for", "")
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first
+    """The client's address. Behind a trusted proxy (``trust_forwarded``) it is the address
+    the proxy added — the right-most ``X-Forwarded-For`` entry not in ``trusted_proxies`` —
+    never the left-most one, which the client writes itself."""
     client = scope.get("client")
-    return str(client[0]) if client else "unknown"
+    peer = str(client[0]) if client else "unknown"
+    if not settings.trust_forwarded:
+        return peer
+    proxies = _networks(settings.trusted_proxies)
+    if proxies and not _within(peer, proxies):
+        return peer  # not from our proxy: its X-Forwarded-For is the client's own words
+    hops = [h.strip() for h in Headers(scope=scope).get("x-forwarded-for", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if proxies and _within(hop, proxies):
+            continue
+        return hop if _is_ip(hop) else peer
+    return peer
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(specs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(spec, strict=False) for spec in specs)
+
+
+def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+            ) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
 
 
 def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
@@ -207,9 +244,13 @@ class EdgeMiddleware:
         if method == "OPTIONS" and "origin" in headers and \
                 "access-control-request-method" in headers:
             return self._preflight(headers)
+        refusal = cross_site_refusal(method, scope["path"], headers, self.origins,
+                                     self.settings.public_url)
+        if refusal is not None:
+            return _error(403, "cross_site_refused", refusal)
         limit = self.body_limit(scope["path"])
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
+        length = parse_int(headers.get("content-length"))
+        if length is not None and length > limit:
             return _error(413, "payload_too_large", f"request body exceeds {limit} bytes")
         if method in COMMAND_METHODS and _is_command_path(scope["path"]):
             retry_after = await self._rate_limited(scope)

@@ -13,7 +13,11 @@
     ├── UnsupportedMediaType     415
     ├── InvalidRequest           422  names the field(s)
     └── NotReady                 503
+        └── DatabaseUnavailable  503  Postgres unreachable (read models); with Retry-After
+    (asyncpg.DataError           422  a request value Postgres cannot take, e.g. an id > int64)
 
+Driver errors that mean "Postgres/Redis is unreachable right now" (connection refused or lost,
+server shutting down or starting, pool timeout) are 503 with ``Retry-After``, like every 503.
 Every error response is ``{"detail": "...", "code": "..."}`` (plus ``errors`` for 422), never a
 stack trace. Errors of other packages are mapped here too, so no route catches them itself.
 """
@@ -24,6 +28,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
@@ -87,6 +92,13 @@ class InvalidRequest(GatewayError):
 class NotReady(GatewayError): ...
 
 
+class DatabaseUnavailable(NotReady):
+    """The read models' database cannot be reached; the client retries after a moment."""
+
+
+RETRY_AFTER_S = 2  # what a 503 tells the client to wait
+
+
 # exception class → (status, code); the nearest class in the MRO wins. status None: the
 # exception carries its own (Starlette's routing errors).
 ERROR_TABLE: dict[type[BaseException], tuple[int | None, str]] = {
@@ -103,6 +115,17 @@ ERROR_TABLE: dict[type[BaseException], tuple[int | None, str]] = {
     InvalidRequest: (422, "validation_error"),
     ValidationError: (422, "validation_error"),
     NotReady: (503, "not_ready"),
+    DatabaseUnavailable: (503, "database_unavailable"),
+    # a value from the request Postgres cannot take (an id past int64, a character it cannot
+    # store): the request's fault, never reached by well-formed input
+    asyncpg.DataError: (422, "invalid_value"),
+    asyncpg.PostgresConnectionError: (503, "database_unavailable"),
+    asyncpg.CannotConnectNowError: (503, "database_unavailable"),
+    asyncpg.AdminShutdownError: (503, "database_unavailable"),
+    asyncpg.TooManyConnectionsError: (503, "database_unavailable"),
+    asyncpg.InterfaceError: (503, "database_unavailable"),
+    ConnectionError: (503, "backend_unavailable"),
+    TimeoutError: (503, "backend_unavailable"),
     ConcurrencyConflict: (409, "conflict"),
     InvalidAppend: (422, "invalid_command"),
     EventStoreError: (503, "event_store_unavailable"),
@@ -157,6 +180,8 @@ async def error_response(request: Request, exc: Exception) -> Response:
     else:
         body["detail"] = str(exc)
     headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
+    if status == 503:
+        headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_S)}
     return JSONResponse({"detail": body.pop("detail"), **body}, status_code=status, headers=headers)
 
 

@@ -24,6 +24,7 @@ from gateway.errors import (
     UnsupportedMediaType,
     UploadSignatureInvalid,
 )
+from gateway.params import parse_int
 from gateway.signing import signed_upload_url, verify_upload
 from gateway.state import GatewayState, gateway_state
 from infra.media import (
@@ -117,8 +118,8 @@ async def put_upload(request: Request) -> JSONResponse:
     if declared != normalize_content_type(signed_type):
         raise UnsupportedMediaType(f"Content-Type must be {signed_type}, as the URL was issued")
     limit = settings.upload_max_bytes
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
+    length = parse_int(request.headers.get("content-length"))
+    if length is not None and length > limit:
         raise PayloadTooLarge(f"image exceeds {limit} bytes")
     data = bytearray()
     sniffed: str | None = None

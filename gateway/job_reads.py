@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from eventstore import merged
 from eventstore.archive import Archive
 from eventstore.keys import Layout
-from projections.snapshot import parse_snapshot
+from projections.snapshot import SNAPSHOT_TTL_S, parse_snapshot
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError
 
@@ -118,12 +118,22 @@ class JobReads:
         view = parse_snapshot(await self.redis.get(self.layout.keys_for(job_id).state(job_id)))
         return view.version if view else 0
 
-    async def wait_snapshot(self, job_id: str, version: int, wait_s: float) -> bool:
-        """Wait until the job's snapshot holds ``version`` (read-your-writes before ``done``)."""
+    async def wait_snapshot(self, job_id: str, version: int, wait_s: float,
+                            recorded_at: float | None = None) -> bool:
+        """Wait until the job's snapshot holds ``version`` (read-your-writes before ``done``).
+
+        A job whose event ``version`` was recorded (``recorded_at``) longer than the snapshot
+        TTL ago may have no snapshot any more: without one it is not waited for (False at
+        once), since result reads fold the job's own stream then."""
         deadline = time.monotonic() + wait_s
+        expired = recorded_at is not None and time.time() - recorded_at >= SNAPSHOT_TTL_S
         while True:
-            if await self.snapshot_version(job_id) >= version:
+            raw = await self.redis.get(self.layout.keys_for(job_id).state(job_id))
+            view = parse_snapshot(raw)
+            if view is not None and view.version >= version:
                 return True
+            if raw is None and expired:
+                return False
             if time.monotonic() >= deadline:
                 log.warning("job %s: snapshot not at v%d after %.1fs", job_id, version, wait_s)
                 return False

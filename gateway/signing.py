@@ -14,6 +14,7 @@ import time
 from urllib.parse import urlencode
 
 from gateway.errors import UploadExpired, UploadSignatureInvalid
+from gateway.params import parse_int
 
 UPLOAD_PREFIX = "/uploads/"
 _PURPOSE = b"eco2-upload-v1"  # domain separation from every other use of the secret
@@ -50,11 +51,12 @@ def verify_upload(
     Raises ``UploadSignatureInvalid`` for a missing or forged signature and ``UploadExpired``
     once the URL's time is up (checked after the signature, so forged expiries are "forged").
     """
-    if not expires or not content_type or not sig or not expires.isdigit():
+    at = parse_int(expires)
+    if at is None or not content_type or not sig:
         raise UploadSignatureInvalid("upload URL is not signed")
-    expected = signature(secret, key, int(expires), content_type)
+    expected = signature(secret, key, at, content_type)
     if not hmac.compare_digest(expected, sig):
         raise UploadSignatureInvalid("upload URL signature is invalid")
-    if (now if now is not None else time.time()) > int(expires):
+    if (now if now is not None else time.time()) > at:
         raise UploadExpired("upload URL has expired; request a new one")
     return content_type

@@ -13,7 +13,8 @@ Exact resume, gap-free and duplicate-free:
 ``done`` read from the job's stream is held until the job's snapshot holds it (bounded by
 ``LiveConfig.done_wait_s``): the snapshot projector may lag the log, and a client that has
 seen ``done`` must be able to read its result at once. Live messages need no such wait — the
-projector publishes only after writing the snapshot.
+projector publishes only after writing the snapshot. A job finished longer ago than the
+snapshot TTL has no snapshot to wait for: its ``done`` is sent at once (results fold the log).
 
 A chat turn's fresh (or reset) connection gets the text so far as one ``token_recovery``
 instead of the individual deltas.
@@ -44,6 +45,7 @@ from gateway.errors import NotFound
 from gateway.job_reads import JobReads
 from gateway.live_hub import LiveHub, Signal, Subscription
 from gateway.metrics import GatewayMetrics
+from gateway.params import parse_int
 from gateway.state import LiveConfig, gateway_state
 from projections.chat import with_token_recovery
 from projections.live_view import JobView, LiveEvent, apply_event
@@ -63,14 +65,15 @@ def resume_point(raw: str | None, current: int) -> tuple[int, str | None]:
     if raw is None or raw.strip() == "":
         return 0, None
     text = raw.strip()
-    if not text.isdigit():
+    version = parse_int(text)
+    if version is None:
         return 0, f"reset: Last-Event-ID {text[:40]!r} is not a version; replaying from the start"
-    if int(text) > current:
+    if version > current:
         return 0, (
-            f"reset: Last-Event-ID {text} is beyond this job (at version {current}); "
+            f"reset: Last-Event-ID {version} is beyond this job (at version {current}); "
             "replaying from the start"
         )
-    return int(text), None
+    return version, None
 
 
 def raise_if_cancelled() -> None:
@@ -168,7 +171,8 @@ class JobStream:
             if live is None:
                 continue
             if live.terminal:
-                await self.reads.wait_snapshot(self.job_id, live.version, self.config.done_wait_s)
+                await self.reads.wait_snapshot(self.job_id, live.version, self.config.done_wait_s,
+                                               recorded_at=envelope.timestamp)
                 raise_if_cancelled()
                 self.finished = True
             yield to_sse(live)

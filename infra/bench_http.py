@@ -15,6 +15,14 @@ from urllib.parse import urlsplit
 import httpx
 
 
+class StreamRefused(httpx.HTTPError):
+    """An SSE request answered with a status other than 200/204."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"stream answered {status}")
+        self.status = status
+
+
 class UserConnection:
     """One simulated user's own keep-alive HTTP/1.1 connection, as a phone app holds one."""
 
@@ -77,7 +85,7 @@ async def sse_events(base_url: str, path: str, headers: dict[str, str]
         if status == 204:
             return
         if status != 200:
-            raise httpx.HTTPError(f"stream answered {status}")
+            raise StreamRefused(status)
         pending, event, event_id, data = b"", "", "", ""
         while True:
             if chunked:

@@ -47,6 +47,7 @@ SUBCOMMANDS: dict[str, str] = {
     "eval": "infra.cli_eval:eval_app",
     "archive": "infra.cli_archive:archive_app",
     "export": "infra.cli_archive:export_app",
+    "chaos": "infra.cli_chaos:chaos_app",
 }
 
 
@@ -131,21 +132,14 @@ def load_settings(
     tls: bool | None = None,
 ) -> Settings:
     """Settings from the environment with command-line overrides; exits 2 on a bad value."""
+    # Overrides go through the environment so they are checked like it (a non-loopback host
+    # needs ECO2_SECRET_KEY; the generated secret lives in the data dir that is used).
+    given = {"ECO2_HOST": host, "ECO2_PORT": port, "ECO2_DATA_DIR": data_dir, "ECO2_TLS": tls}
     try:
-        settings = Settings.from_env()
+        return Settings.from_env(overrides={k: str(v) for k, v in given.items() if v is not None})
     except SettingsError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    overrides: dict[str, object] = {}
-    if host is not None:
-        overrides["host"] = host
-    if port is not None:
-        overrides["port"] = port
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    if tls is not None:
-        overrides["tls"] = tls
-    return settings.with_(**overrides)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -220,7 +214,7 @@ async def _run_processes(settings: Settings) -> int:
         cert = ensure_local_certificate(settings.data_dir, settings.host)
         console.print(f"[bold]tls[/bold]      {cert.cert}  [dim](local CA: {cert.ca})[/dim]",
                       soft_wrap=True)
-    supervisor = Supervisor(processes(settings))
+    supervisor = Supervisor(processes(settings), pid_file=settings.data_dir / "processes.json")
     announce = asyncio.create_task(_announce_when_healthy(settings))
     try:
         return await supervisor.run()

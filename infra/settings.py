@@ -6,7 +6,9 @@ loudly at start-up (``SettingsError``) rather than at first use.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -69,6 +71,12 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: set[str]) 
     return value
 
 
+# The JWT/upload secret of old releases and of the docs: public, so never accepted as a key.
+DEV_SECRET = "dev-secret-change-me"
+WELL_KNOWN_SECRETS = frozenset({DEV_SECRET, "change-me-change-me", "changeme-changeme", "secret" * 3})
+SECRET_FILE = "secret_key"  # under ECO2_DATA_DIR: the generated secret of a local run
+
+
 # Where the PWA runs in development (vite and CRA dev servers); production lists its own.
 DEV_ORIGINS = (
     "http://localhost:5173",
@@ -119,8 +127,10 @@ class Settings:
     production: bool = False  # ECO2_PRODUCTION: turns the dev login off, cookies Secure
     log_level: str = "info"  # ECO2_LOG_LEVEL
 
-    # Secrets (development defaults; production requires real ones)
-    secret_key: str = "dev-secret-change-me"  # ECO2_SECRET_KEY signs JWTs and upload URLs
+    # Secrets. ECO2_SECRET_KEY signs JWTs and upload URLs. Unset: a random one generated once
+    # into <data_dir>/secret_key, and only for a loopback bind outside production. The default
+    # here is public (DEV_SECRET): tests only; admin routes refuse tokens it signs.
+    secret_key: str = DEV_SECRET
 
     # Uploads
     upload_max_bytes: int = 10 * 1024 * 1024  # ECO2_UPLOAD_MAX_BYTES
@@ -135,7 +145,7 @@ class Settings:
     gemini_base_url: str | None = None  # GOOGLE_GEMINI_BASE_URL
     llm_timeout_s: float = 60.0  # ECO2_LLM_TIMEOUT_S
     llm_retries: int = 2  # ECO2_LLM_RETRIES
-    latency_profile: str = "none"  # ECO2_LATENCY: none | production | fast
+    latency_profile: str = "none"  # ECO2_LATENCY: none | production | fast | short
 
     # Character gRPC service
     grpc_port: int = 50051  # ECO2_GRPC_PORT
@@ -144,6 +154,9 @@ class Settings:
     # Auth: JWT cookies, OAuth providers, the dev login (issue 6)
     access_token_ttl_s: int = 3 * 3600  # ECO2_ACCESS_TOKEN_TTL_S: lifetime of s_access
     refresh_token_ttl_s: int = 30 * 86400  # ECO2_REFRESH_TOKEN_TTL_S: lifetime of s_refresh
+    # ECO2_REFRESH_GRACE_S: a spent refresh token presented again this soon gets the same
+    # rotated pair (concurrent refreshes); later, reuse revokes the session. 0 = no grace.
+    refresh_grace_s: int = 10
     oauth_state_ttl_s: int = 600  # ECO2_OAUTH_STATE_TTL_S: how long a started login stays valid
     oauth_timeout_s: float = 10.0  # ECO2_OAUTH_TIMEOUT_S: token and userinfo calls
     dev_login: bool = True  # ECO2_DEV_LOGIN (default: on unless production); never in production
@@ -167,6 +180,10 @@ class Settings:
     rate_limit_ip: int = 600  # ECO2_RATE_LIMIT_IP: commands per window per client IP; 0 = off
     max_body_bytes: int = 1024 * 1024  # ECO2_MAX_BODY_BYTES (uploads: upload_max_bytes)
     trust_forwarded: bool = False  # ECO2_TRUST_FORWARDED: honour X-Forwarded-For/-Proto
+    # ECO2_TRUSTED_PROXIES: comma list of proxy addresses/CIDRs. With ECO2_TRUST_FORWARDED the
+    # client is the right-most X-Forwarded-For entry that is not one of them (empty: the
+    # right-most entry, the one our single proxy added); a peer outside the list is the client.
+    trusted_proxies: tuple[str, ...] = ()
     log_json: bool = True  # ECO2_LOG_JSON: one JSON object per log line
     # OpenTelemetry's own variables: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT or
     # OTEL_TRACES_EXPORTER=otlp turn tracing on (OTEL_SDK_DISABLED=true / =none keep it off)
@@ -177,9 +194,12 @@ class Settings:
     news_timeout_s: float = 10.0  # ECO2_NEWS_TIMEOUT_S per feed request
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read every setting from ``env`` (default ``os.environ``), validating each."""
-        e = os.environ if env is None else env
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, overrides: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Read every setting from ``env`` (default ``os.environ``) with ``overrides`` (e.g.
+        command-line options, checked like the variables they replace), validating each."""
+        e = {**(os.environ if env is None else env), **(overrides or {})}
         hosts = _str(e, "ECO2_IMAGE_HOSTS", "") or ""
         return cls(
             redis_url=_str(e, "REDIS_URL", None),
@@ -208,7 +228,7 @@ class Settings:
             tls=_bool(e, "ECO2_TLS", False),
             production=_bool(e, "ECO2_PRODUCTION", False),
             log_level=_str(e, "ECO2_LOG_LEVEL", "info") or "info",
-            secret_key=_secret(e),
+            secret_key=_secret(e, Path(_str(e, "ECO2_DATA_DIR", ".eco2") or ".eco2")),
             upload_max_bytes=_int(e, "ECO2_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1),
             upload_ttl_s=_int(e, "ECO2_UPLOAD_TTL_S", 900, minimum=1),
             image_hosts=tuple(h.strip() for h in hosts.split(",") if h.strip()),
@@ -219,11 +239,12 @@ class Settings:
             gemini_base_url=_str(e, "GOOGLE_GEMINI_BASE_URL", None),
             llm_timeout_s=_float(e, "ECO2_LLM_TIMEOUT_S", 60.0),
             llm_retries=_int(e, "ECO2_LLM_RETRIES", 2),
-            latency_profile=_choice(e, "ECO2_LATENCY", "none", {"none", "production", "fast"}),
+            latency_profile=_choice(e, "ECO2_LATENCY", "none", {"none", "production", "fast", "short"}),
             grpc_port=_int(e, "ECO2_GRPC_PORT", 50051),
             grpc_timeout_s=_float(e, "ECO2_GRPC_TIMEOUT_S", 2.0),
             access_token_ttl_s=_int(e, "ECO2_ACCESS_TOKEN_TTL_S", 3 * 3600, minimum=1),
             refresh_token_ttl_s=_int(e, "ECO2_REFRESH_TOKEN_TTL_S", 30 * 86400, minimum=1),
+            refresh_grace_s=_int(e, "ECO2_REFRESH_GRACE_S", 10),
             oauth_state_ttl_s=_int(e, "ECO2_OAUTH_STATE_TTL_S", 600, minimum=1),
             oauth_timeout_s=_float(e, "ECO2_OAUTH_TIMEOUT_S", 10.0),
             dev_login=_bool(e, "ECO2_DEV_LOGIN", not _bool(e, "ECO2_PRODUCTION", False)),
@@ -243,6 +264,7 @@ class Settings:
             rate_limit_ip=_int(e, "ECO2_RATE_LIMIT_IP", 600),
             max_body_bytes=_int(e, "ECO2_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
             trust_forwarded=_bool(e, "ECO2_TRUST_FORWARDED", False),
+            trusted_proxies=_networks(e, "ECO2_TRUSTED_PROXIES"),
             log_json=_bool(e, "ECO2_LOG_JSON", True),
             tracing=_tracing_requested(e),
             news_feeds=_feeds(e),
@@ -272,18 +294,75 @@ def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
 def _admins(env: Mapping[str, str]) -> tuple[str, ...]:
     raw = _str(env, "ECO2_ADMINS", None)
     if raw is None:
-        return () if _bool(env, "ECO2_PRODUCTION", False) else ("admin",)
+        # "admin" is a name anyone can claim at the dev sign-in: only for a loopback bind.
+        local = not _bool(env, "ECO2_PRODUCTION", False) and is_loopback(_host(env))
+        return ("admin",) if local else ()
     return tuple(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
 
 
-def _secret(env: Mapping[str, str]) -> str:
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = _str(env, name, "") or ""
+    found = tuple(n.strip() for n in raw.split(",") if n.strip())
+    for net in found:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {net!r} is not an address or CIDR") from exc
+    return found
+
+
+def _host(env: Mapping[str, str]) -> str:
+    return _str(env, "ECO2_HOST", "127.0.0.1") or "127.0.0.1"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name or 0.0.0.0-like wildcard: reachable from elsewhere
+
+
+def _secret(env: Mapping[str, str], data_dir: Path) -> str:
     secret = _str(env, "ECO2_SECRET_KEY", None)
     if secret is None:
         if _bool(env, "ECO2_PRODUCTION", False):
             raise SettingsError("ECO2_SECRET_KEY must be set when ECO2_PRODUCTION is on")
-        return "dev-secret-change-me"
+        host = _host(env)
+        if not is_loopback(host):
+            raise SettingsError(
+                f"ECO2_HOST={host} is reachable from other machines: set ECO2_SECRET_KEY to a "
+                "random value of 32+ characters (e.g. `openssl rand -hex 32`)"
+            )
+        return local_secret(data_dir)
     if len(secret) < 16:
         raise SettingsError("ECO2_SECRET_KEY must be at least 16 characters")
+    if secret in WELL_KNOWN_SECRETS:
+        raise SettingsError("ECO2_SECRET_KEY is a well-known value: use a random one")
+    return secret
+
+
+def local_secret(data_dir: Path) -> str:
+    """The secret of a local run: ``<data_dir>/secret_key``, created (random, mode 0600) by
+    the first process that needs it. Every process of one data dir reads the same value."""
+    path = data_dir / SECRET_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        staged = data_dir / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(staged, path)  # atomic, and never replaces a secret another process made
+        except FileExistsError:
+            pass
+        finally:
+            staged.unlink()
+    secret = path.read_text().strip()
+    if len(secret) < 32:
+        raise SettingsError(f"{path} holds no usable secret: delete it to generate a new one")
     return secret
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import sys
@@ -67,6 +68,7 @@ class Supervisor:
         *,
         policy: RestartPolicy | None = None,
         output: TextIO | None = None,
+        pid_file: Path | None = None,
     ) -> None:
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
@@ -79,6 +81,8 @@ class Supervisor:
         self._gave_up: str | None = None
         self.pids: dict[str, int] = {}  # name -> pid of the running instance
         self.starts: dict[str, int] = dict.fromkeys(names, 0)
+        # Where the running pids are published (JSON, name -> pid), for operators and chaos runs.
+        self.pid_file = pid_file
 
     def stop(self) -> None:
         """Ask every child to stop; :meth:`run` returns once they have."""
@@ -146,6 +150,7 @@ class Supervisor:
             return None
         self.pids[spec.name] = proc.pid
         self.starts[spec.name] += 1
+        self._publish_pids()
         assert proc.stdout is not None
         pump = asyncio.create_task(self._pump(spec.name, proc.stdout))
         exited = asyncio.create_task(proc.wait())
@@ -163,7 +168,16 @@ class Supervisor:
             _signal_group(proc.pid, signal.SIGKILL)
             await pump
             self.pids.pop(spec.name, None)
+            self._publish_pids()
         return proc.returncode
+
+    def _publish_pids(self) -> None:
+        if self.pid_file is None:
+            return
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.pid_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.pids))
+        tmp.replace(self.pid_file)  # readers never see a half-written file
 
     async def _terminate(self, name: str, pid: int, exited: asyncio.Task[int]) -> None:
         _signal_group(pid, signal.SIGTERM)

@@ -1,7 +1,7 @@
 """Simulated model latency, so offline load tests wait like production does.
 
 Profiles (seconds per stage): ``none`` 0/0, ``production`` vision 5.2 / answer 3.7 (the original
-system's measured LLM time, DOMAIN.md), ``fast`` 0.05/0.05. Adapters call ``vision()`` or
+system's measured LLM time, DOMAIN.md), ``fast`` 0.05/0.05, ``short`` production / 4 (chaos runs). Adapters call ``vision()`` or
 ``answer()`` once per model call; the local adapters use it, the OpenAI/Gemini wrappers may too.
 """
 
@@ -52,4 +52,7 @@ _PROFILES = {
     "none": NO_LATENCY,
     "production": LatencyProfile("production", vision_s=5.2, answer_s=3.7),
     "fast": LatencyProfile("fast", vision_s=0.05, answer_s=0.05),
+    # Production's shape at a quarter of its length: chaos runs keep jobs in flight while
+    # faults hit, without taking production's minutes.
+    "short": LatencyProfile("short", vision_s=1.3, answer_s=0.925),
 }

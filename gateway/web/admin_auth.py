@@ -3,7 +3,8 @@
 User ids always count. Usernames count only while the dev sign-in is enabled: there every
 name is self-asserted anyway, and a newcomer signs in as ``admin`` (the default list when not
 in production). With real providers only, names are whatever the provider says — possibly
-shared by many accounts — so production lists user ids.
+shared by many accounts — so production lists user ids. A gateway whose tokens are signed
+with a well-known secret (``infra.settings.WELL_KNOWN_SECRETS``) has no operators at all.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from commands.users import RedisProfileVault
 from gateway.auth import current_user
 from gateway.oauth.providers import dev_login_enabled
 from gateway.state import gateway_state
-from infra.settings import Settings
+from infra.settings import WELL_KNOWN_SECRETS, Settings
 
 
 class AdminRequired(HTTPException):
@@ -36,7 +37,11 @@ class Caller:
 
 
 def is_admin(settings: Settings, user_id: str, username: str | None) -> bool:
-    """True when ``user_id`` — or, with the dev sign-in on, ``username`` — is listed."""
+    """True when ``user_id`` — or, with the dev sign-in on, ``username`` — is listed.
+
+    Never while tokens are signed with a well-known secret: anyone could mint them."""
+    if settings.secret_key in WELL_KNOWN_SECRETS:
+        return False
     if user_id in settings.admins:
         return True
     return bool(username) and dev_login_enabled(settings) and username in settings.admins

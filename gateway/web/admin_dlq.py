@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse
 from eventstore.dlq import DeadLetter, DeadLetterFilter, DeadLetters
 from gateway.bodies import parse_body
 from gateway.errors import InvalidRequest, NotFound
+from gateway.params import strict_int
 from gateway.state import gateway_state
 from gateway.web.admin_auth import require_admin
 
@@ -71,22 +72,18 @@ def _shard(request: Request, raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
     shards = gateway_state(request).resources.layout.shards
-    if not raw.isdigit() or int(raw) >= shards:
-        raise InvalidRequest("shard", f"must be 0..{shards - 1}")
-    return int(raw)
+    return strict_int(raw, "shard", minimum=0, maximum=shards - 1)
 
 
 async def list_dead_letters(request: Request) -> JSONResponse:
     await require_admin(request)
     q = request.query_params
-    limit_raw = q.get("limit", "100")
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_LIST:
-        raise InvalidRequest("limit", f"must be 1..{MAX_LIST}")
+    limit = strict_int(q.get("limit"), "limit", minimum=1, maximum=MAX_LIST, default=100)
     where = DeadLetterFilter(
         shard=_shard(request, q.get("shard")), group=q.get("group") or None,
         type=q.get("type") or None, error=q.get("error") or None,
     )
-    letters = await _dead_letters(request).find(where, limit=int(limit_raw))
+    letters = await _dead_letters(request).find(where, limit=limit)
     return JSONResponse({"dead_letters": [summary(x) for x in letters]})
 
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventstore.keys import Layout
-from gateway.errors import InvalidRequest
+from gateway.params import strict_int
 from gateway.sse import raise_if_cancelled
 from gateway.state import gateway_state
 from gateway.web.admin_auth import require_admin
@@ -85,14 +85,13 @@ async def _heads(redis: aioredis.Redis, layout: Layout) -> dict[int, str]:
 
 async def tail_events(request: Request) -> Response:
     await require_admin(request)
-    raw = request.query_params.get("backlog", "30")
-    if not raw.isdigit() or int(raw) > MAX_BACKLOG:
-        raise InvalidRequest("backlog", f"must be 0..{MAX_BACKLOG}")
+    count = strict_int(request.query_params.get("backlog"), "backlog", minimum=0,
+                       maximum=MAX_BACKLOG, default=30)
     res = gateway_state(request).resources
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         after = await _heads(res.redis, res.layout)  # first: nothing appended from now is missed
-        for row in await backlog(res.redis, res.layout, int(raw)):
+        for row in await backlog(res.redis, res.layout, count):
             yield ServerSentEvent(data=json.dumps(row, ensure_ascii=False), event="entry")
         quiet_since = time.monotonic()
         while True:

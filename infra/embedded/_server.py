@@ -115,6 +115,26 @@ class EmbeddedServer(ABC):
         self._child = None
         self._owned = False
 
+    def halt(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Stop the server we own with ``sig`` but keep its port, so :meth:`resume` brings it
+        back where its clients look (chaos runs: a crashed Redis, a stopped Postgres)."""
+        if self._state is None or not self._owned:
+            raise EmbeddedServiceError("only a server this process started can be halted")
+        with locked(self.home / ".lock"):
+            stop_process(self._state.pid, sig, child=self._child, timeout_s=self.stop_timeout_s)
+
+    def resume(self) -> None:
+        """Start the server again on the port it had before :meth:`halt`."""
+        if self._state is None or not self._owned:
+            raise EmbeddedServiceError("only a server this process started can be resumed")
+        port = self._state.port
+        with locked(self.home / ".lock"), self.log_path.open("ab") as log:
+            child = self.spawn(port, log.fileno())
+            self._child = child
+            self._state = ServerState(pid=child.pid, port=port, owner_pid=os.getpid())
+            self._state.write(self._state_path)
+            self._wait_ready(child, port)
+
     def _reuse(self) -> bool:
         state = ServerState.read(self._state_path)
         if state is None or not pid_alive(state.pid):

@@ -62,6 +62,9 @@ def test_scan_a_sample_shows_live_stages_result_and_reward(
     shot("collection")
     page.get_by_role("link", name="주변 수거함").click()
     page.get_by_test_id("district").select_option(label="종로구")
+    # The list of the chosen district is shown (not merely its name while an older answer for
+    # the default place or a late geolocation may still land): the page marks what it shows.
+    expect(page.get_by_test_id("places")).to_have_attribute("data-place", "종로구")
     expect(page.locator("#nearby-where")).to_contain_text("종로구")
     first = page.get_by_test_id("places").locator("li.place").first
     expect(first.locator(".distance")).to_have_text(re.compile(r"^\d+(\.\d+)?(m|km)$"))
@@ -160,3 +163,31 @@ def _wait_healthy(stack: Stack) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError("the gateway did not come back")
+
+
+# A geolocation that answers only when the test says so (a slow GPS fix on a loaded phone).
+LATE_GEOLOCATION = """
+window.__geo = [];
+navigator.geolocation.getCurrentPosition = (ok) => { window.__geo.push(ok); };
+window.__answerGeo = () => {
+  for (const ok of window.__geo.splice(0)) {
+    ok({ coords: { latitude: 37.5, longitude: 127.0, accuracy: 5 }, timestamp: Date.now() });
+  }
+};
+"""
+
+
+def test_a_late_geolocation_never_overrides_the_chosen_district(page: Page) -> None:
+    page.add_init_script(LATE_GEOLOCATION)
+    sign_in(page, "동네 고르는 사람")
+    page.get_by_role("link", name="주변 수거함").click()
+    page.locator("#locate").click()  # asks for the position: the answer is held back
+    page.wait_for_function("window.__geo.length === 1")
+    page.get_by_test_id("district").select_option(label="종로구")
+    expect(page.get_by_test_id("places")).to_have_attribute("data-place", "종로구")
+    page.evaluate("window.__answerGeo()")  # the position arrives after the explicit choice
+    # Had it been taken, the page would now ask for "내 위치"'s list: no request leaves.
+    with pytest.raises(Exception):  # noqa: B017 (playwright's TimeoutError)
+        page.wait_for_request(re.compile(r"/api/v1/locations/centers\?lat=37\.5&"), timeout=1500)
+    expect(page.get_by_test_id("places")).to_have_attribute("data-place", "종로구")
+    expect(page.locator("#nearby-where")).to_contain_text("종로구")

@@ -95,7 +95,7 @@ def test_admins_setting_defaults_and_parsing() -> None:
 
 
 def test_usernames_count_only_while_the_dev_sign_in_is_on() -> None:
-    dev = Settings(admins=("admin", "u-1"))
+    dev = Settings(admins=("admin", "u-1"), secret_key="admin-test-secret-0123456789")
     assert is_admin(dev, "u-1", None) and is_admin(dev, "u-2", "admin")
     assert not is_admin(dev, "u-2", "someone")
     for closed in (dev.with_(production=True), dev.with_(dev_login=False)):

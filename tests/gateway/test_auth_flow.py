@@ -4,11 +4,13 @@ once, the dev provider off in production."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from http.cookies import SimpleCookie
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from gateway.app import create_app
 from gateway.auth_tokens import TokenCodec, TokenError, bearer
@@ -128,25 +130,27 @@ async def test_a_state_is_used_once_and_failures_go_to_login(client: httpx.Async
 
 
 async def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_session(
-    client: httpx.AsyncClient,
+    settings: Settings,
 ) -> None:
-    await dev_login(client, "rotator")
-    old_access, old_refresh = client.cookies["s_access"], client.cookies["s_refresh"]
-    r = await client.post("/api/v1/auth/refresh")
-    assert r.status_code == 201, r.text
-    assert r.json()["success"] is True
-    new_access, new_refresh = client.cookies["s_access"], client.cookies["s_refresh"]
-    assert new_access != old_access and new_refresh != old_refresh
-    assert (await client.get("/api/v1/users/me")).status_code == 200
+    no_grace = settings.with_(refresh_grace_s=0)  # any reuse is a reuse (grace: see below)
+    async with asgi_client(create_app(no_grace, live=FAST)) as client:
+        await dev_login(client, "rotator")
+        old_access, old_refresh = client.cookies["s_access"], client.cookies["s_refresh"]
+        r = await client.post("/api/v1/auth/refresh")
+        assert r.status_code == 201, r.text
+        assert r.json()["success"] is True
+        new_access, new_refresh = client.cookies["s_access"], client.cookies["s_refresh"]
+        assert new_access != old_access and new_refresh != old_refresh
+        assert (await client.get("/api/v1/users/me")).status_code == 200
 
-    # The spent refresh token again (a thief, or a replay): refused, and the session is revoked.
-    client.cookies.clear()
-    reuse = await client.post("/api/v1/auth/refresh", headers={"Cookie": f"s_refresh={old_refresh}"})
-    assert reuse.status_code == 403
-    r = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {new_access}"})
-    assert r.status_code == 403
-    r = await client.post("/api/v1/auth/refresh", headers={"Cookie": f"s_refresh={new_refresh}"})
-    assert r.status_code == 403
+        # The spent refresh token again (a thief, or a replay): refused, and the session is revoked.
+        client.cookies.clear()
+        reuse = await client.post("/api/v1/auth/refresh", headers={"Cookie": f"s_refresh={old_refresh}"})
+        assert reuse.status_code == 403
+        r = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {new_access}"})
+        assert r.status_code == 403
+        r = await client.post("/api/v1/auth/refresh", headers={"Cookie": f"s_refresh={new_refresh}"})
+        assert r.status_code == 403
 
 
 async def test_refresh_without_or_with_a_bad_token_is_refused(client: httpx.AsyncClient,
@@ -239,3 +243,43 @@ def test_token_codec_checks_type_signature_and_subject(settings: Settings) -> No
         codec.decode(pair.access[:-2] + "xx", "access")
     with pytest.raises(ValueError):
         codec.issue("bad id with spaces")
+
+
+async def test_concurrent_refreshes_share_one_rotation_within_the_grace_window(
+    client: httpx.AsyncClient, settings: Settings,
+) -> None:
+    await dev_login(client, "two-tabs")
+    spent = client.cookies["s_refresh"]
+    client.cookies.clear()
+    cookie = {"Cookie": f"s_refresh={spent}"}
+    first, second = await asyncio.gather(
+        client.post("/api/v1/auth/refresh", headers=cookie),
+        client.post("/api/v1/auth/refresh", headers=cookie),
+    )
+    assert (first.status_code, second.status_code) == (201, 201), (first.text, second.text)
+    pairs = [{name: c[name].value for name, c in set_cookies(r).items()} for r in (first, second)]
+    assert pairs[0] == pairs[1] and set(pairs[0]) == {"s_access", "s_refresh"}
+    r = await client.get("/api/v1/users/me",
+                         headers={"Authorization": f"Bearer {pairs[0]['s_access']}"})
+    assert r.status_code == 200
+
+
+async def test_reuse_after_the_grace_window_revokes_the_session(
+    settings: Settings, redis_client: aioredis.Redis,
+) -> None:
+    short = settings.with_(refresh_grace_s=1)
+    async with asgi_client(create_app(short, live=FAST)) as client:
+        await dev_login(client, "late-reuse")
+        spent = client.cookies["s_refresh"]
+        r = await client.post("/api/v1/auth/refresh")
+        assert r.status_code == 201
+        new_access = client.cookies["s_access"]
+        jti = TokenCodec.from_settings(short).decode(spent, "refresh").jti
+        rotation = "{" + f"{short.namespace}:auth" + "}" + f":rotated:{jti}"
+        while await redis_client.exists(rotation):  # the grace window ends with this key
+            await asyncio.sleep(0.05)
+        client.cookies.clear()
+        reuse = await client.post("/api/v1/auth/refresh", headers={"Cookie": f"s_refresh={spent}"})
+        assert reuse.status_code == 403
+        r = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {new_access}"})
+        assert r.status_code == 403

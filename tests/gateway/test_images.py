@@ -86,7 +86,8 @@ async def test_bad_requests_for_an_upload_url(
         "/api/v1/images/videos", json={"filename": "a", "content_type": "image/png"}, headers=alice
     )
     assert r.status_code == 404
-    r = await client.post("/api/v1/images/scan", content=b"{not json", headers=alice)
+    r = await client.post("/api/v1/images/scan", content=b"{not json",
+                          headers={**alice, "Content-Type": "application/json"})
     assert (r.status_code, r.json()["code"]) == (400, "malformed_body")
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -201,3 +203,34 @@ def test_resume_point_resets_on_malformed_or_foreign_ids() -> None:
     for bad in ["abc", "-1", "3.5", "1e3", "6", "999999"]:
         start, note = resume_point(bad, 5)
         assert start == 0 and note is not None and note.startswith("reset:"), bad
+
+
+async def test_a_job_older_than_the_snapshot_ttl_replays_done_at_once(
+    settings: Settings, store: EventStore
+) -> None:
+    """Its snapshot has expired: `done` comes from the job stream without waiting for one."""
+    from projections.snapshot import SNAPSHOT_TTL_S
+    from schemas.envelope import Metadata
+    from schemas.scan import SCAN_JOB
+
+    layout = Layout(settings.namespace, settings.shards)
+    assert settings.redis_url
+    job = str(uuid.uuid4())
+    long_ago = time.time() - SNAPSHOT_TTL_S - 3600
+    events = [ScanQueued(user_id="alice", image_url="http://x/y"), ScanCompleted(user_id="alice")]
+    await store.append([
+        schemas.registry.envelope(e, aggregate_id=job, aggregate_type=SCAN_JOB,
+                                  metadata=Metadata(user_id="alice"), timestamp=long_ago)
+        for e in events
+    ], expected_version=0)
+    config = LiveConfig(keepalive_s=0.3, done_wait_s=600)  # a wait would outlast the test
+    async with LiveHub.open(settings.redis_url, layout) as hub:
+        reads = JobReads(hub.reader, layout, schemas.registry)
+        opened = await open_job_stream(hub, reads, config, job, None)
+        assert opened is not None
+        ids = await asyncio.wait_for(_ids(opened.events()), 30)
+    assert ids == ["1", "2"]
+
+
+async def _ids(events: AsyncIterator[Any]) -> list[str | None]:
+    return [e.id async for e in events]

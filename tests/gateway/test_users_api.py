@@ -92,7 +92,8 @@ async def test_patch_validates_and_answers_with_the_updated_profile(
         r = await client.patch("/api/v1/users/me", json=body)
         assert r.status_code == 422, body
         assert r.json()["errors"][0]["field"] == field
-    r = await client.patch("/api/v1/users/me", content=b"[1]")
+    r = await client.patch("/api/v1/users/me", content=b"[1]",
+                           headers={"Content-Type": "application/json"})
     assert r.status_code == 400
 
     r = await client.patch("/api/v1/users/me", json={"nickname": NEW_NICK, "phone_number": PHONE})

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 import redis
 
-from infra.embedded import EmbeddedPostgres, EmbeddedRedis, resolve_services
+from infra.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServiceError, resolve_services
 from infra.embedded._process import pid_alive
 from infra.embedded.redis_server import bundled_redis_server
 from infra.settings import Settings
@@ -133,3 +133,31 @@ def test_configured_urls_are_used_and_nothing_is_started(settings: Settings) -> 
         assert resolved.data_dir.is_absolute()
     assert not (settings.data_dir / "redis").exists()
     assert not (settings.data_dir / "pg").exists()
+
+
+def test_halted_redis_resumes_on_its_port_from_its_aof(settings: Settings) -> None:
+    server = EmbeddedRedis(settings, prefer_bundled=True)
+    with server as url:
+        client = _client(url)
+        client.xadd("log", {"n": "1"}, id="1-0")
+        client.close()
+        old_pid, port = server.pid, server.port
+        server.halt(signal.SIGKILL)
+        assert not pid_alive(old_pid)
+        with pytest.raises(redis.ConnectionError):
+            _client(url).ping()
+        server.resume()
+        assert server.port == port and server.pid != old_pid
+        client = _client(url)
+        assert client.xrange("log") == [("1-0", {"n": "1"})]
+        client.close()
+        pid = server.pid
+    assert not pid_alive(pid)
+
+
+def test_only_an_owned_server_can_be_halted(settings: Settings) -> None:
+    with EmbeddedRedis(settings, prefer_bundled=True):
+        borrowed = EmbeddedRedis(settings, prefer_bundled=True)
+        with borrowed:
+            with pytest.raises(EmbeddedServiceError):
+                borrowed.halt()

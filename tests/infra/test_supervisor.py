@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import signal
 import sys
@@ -141,3 +142,32 @@ async def test_sigterm_to_the_supervisor_stops_everything() -> None:
 def test_names_must_be_unique() -> None:
     with pytest.raises(ValueError, match="unique"):
         Supervisor([ProcessSpec("a", ("true",)), ProcessSpec("a", ("true",))])
+
+
+@pytest.mark.asyncio
+async def test_pid_file_names_the_running_instance_of_each_role(tmp_path: Path) -> None:
+    pid_file = tmp_path / "run" / "processes.json"
+    code = "import time; print('up', flush=True); time.sleep(60)"
+    out = io.StringIO()
+    supervisor = Supervisor(
+        [ProcessSpec("web", python(code)), ProcessSpec("worker", python(code))],
+        policy=FAST, output=out, pid_file=pid_file,
+    )
+    run = asyncio.create_task(supervisor.run(handle_signals=False))
+
+    def published() -> dict[str, int]:
+        try:
+            return {k: int(v) for k, v in json.loads(pid_file.read_text()).items()}
+        except (OSError, ValueError):
+            return {}
+
+    await eventually(lambda: set(published()) == {"web", "worker"})
+    first = published()
+    assert first == supervisor.pids
+    os.kill(first["worker"], signal.SIGKILL)
+    await eventually(lambda: published().get("worker") not in (None, first["worker"]))
+    assert published()["web"] == first["web"]
+    assert pid_alive(published()["worker"])
+    supervisor.stop()
+    assert await asyncio.wait_for(run, 10) == 0
+    assert published() == {}

@@ -361,9 +361,16 @@
 
   // ---- nearby --------------------------------------------------------------------------
 
+  // The latest choice wins: a place choice (district or "my location") bumps placeChoice, so a
+  // geolocation answer arriving after a district was picked is dropped; every list request
+  // bumps nearbyRequest, so an older request answering late never replaces a newer list.
+  let placeChoice = 0;
+  let nearbyRequest = 0;
+
   function renderDistricts() {
     $("district").replaceChildren(...DISTRICTS.map(([name], i) => el("option", { value: String(i), text: name })));
     $("district").addEventListener("change", () => {
+      placeChoice += 1;
       const [name, lat, lon] = DISTRICTS[Number($("district").value)];
       state.place = { name, lat, lon };
       loadNearby().catch(showError);
@@ -371,17 +378,22 @@
     $("radius").addEventListener("change", () => loadNearby().catch(showError));
     $("locate").addEventListener("click", () => {
       if (!navigator.geolocation) { $("nearby-where").textContent = t("nearby.denied"); return; }
+      const asked = (placeChoice += 1);
       navigator.geolocation.getCurrentPosition((pos) => {
+        if (asked !== placeChoice) return;  // the user picked a district meanwhile
         state.place = { name: t("nearby.here"), lat: pos.coords.latitude, lon: pos.coords.longitude };
         loadNearby().catch(showError);
-      }, () => { $("nearby-where").textContent = t("nearby.denied"); }, { timeout: 10000 });
+      }, () => { if (asked === placeChoice) $("nearby-where").textContent = t("nearby.denied"); }, { timeout: 10000 });
     });
   }
 
   async function loadNearby() {
+    const request = (nearbyRequest += 1);
     const radius = Number($("radius").value);
     const { lat, lon, name } = state.place;
     const places = await api(`/api/v1/locations/centers?lat=${lat}&lon=${lon}&radius=${radius}`);
+    if (request !== nearbyRequest) return;  // a newer choice is being (or was) shown
+    $("places").dataset.place = name;
     $("nearby-where").textContent = t("nearby.where", { place: name, radius: `${radius / 1000} km` });
     if (!places.length) { $("places").replaceChildren(el("li", { class: "note", text: t("nearby.empty") })); return; }
     $("places").replaceChildren(...places.slice(0, 50).map((p) => el("li", { class: "place" },
