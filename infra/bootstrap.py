@@ -27,6 +27,7 @@ from eventstore.keys import Layout
 from eventstore.store import EventStore
 from gateway.grpc_characters.client import GrpcCharacters
 from infra.media import FileMediaStore, MediaStore, key_from_url
+from infra.media_owners import OwnedMediaStore
 from infra.settings import Settings
 from readmodels.db import create_pool
 
@@ -86,7 +87,7 @@ async def open_resources(
             # min_size=0: nothing connects until used; search_path = settings.db_schema.
             pg = await create_pool(settings.database_url, settings.db_schema)
             stack.push_async_callback(pg.close)
-        media = FileMediaStore(settings.data_dir / "media")
+        media = OwnedMediaStore(await media_store(settings, stack), redis, settings.namespace)
         kb = KnowledgeBase.load()
         router = await stack.enter_async_context(model_router(settings, kb))
         # The channel connects lazily: opening resources never waits for the service.
@@ -98,6 +99,15 @@ async def open_resources(
             settings=settings, layout=layout, redis=redis, store=store, media=media, pg=pg,
             kb=kb, llm=router, vision=router, characters=characters,
         )
+
+
+async def media_store(settings: Settings, stack: AsyncExitStack) -> MediaStore:
+    """The images' store: S3 for ``ECO2_MEDIA_URL=s3://…``, else files under the data dir."""
+    if settings.media_url is not None:
+        from infra.media_s3 import open_s3_media  # loads botocore only when S3 is used
+
+        return await stack.enter_async_context(open_s3_media(settings))
+    return FileMediaStore(settings.data_dir / "media")
 
 
 @asynccontextmanager

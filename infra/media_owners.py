@@ -51,7 +51,7 @@ async def reopen_upload(redis: Any, namespace: str, key: str, user_id: str, ttl_
 
 async def owner_is_live(redis: Any, namespace: str, key: str) -> bool:
     """False once the owner of ``key`` erased the account (True for keys without an owner)."""
-    return await redis.get(owner_record(namespace, key)) != ERASED
+    return bool(await redis.get(owner_record(namespace, key)) != ERASED)
 
 
 async def erase_owner(redis: Any, namespace: str, key: str) -> None:
