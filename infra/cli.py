@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 
 from infra.embedded import EmbeddedServiceError, resolve_services
+from infra.embedded._process import free_port
 from infra.settings import Settings, SettingsError
 from infra.supervisor import ProcessSpec, Supervisor
 
@@ -63,24 +64,38 @@ def child_env(settings: Settings) -> dict[str, str]:
 
 
 def processes(settings: Settings) -> list[ProcessSpec]:
-    """Every process ``eco2 up`` runs (the one place to add workers and projectors)."""
+    """Every process ``eco2 up`` runs (the one place to add workers and projectors).
+
+    Each gets a free port of its own for ``/healthz``, ``/readyz`` and ``/metrics``
+    (``ECO2_HEALTH_PORT``; ``health_urls`` lists them)."""
     env = child_env(settings)
-    python = sys.executable
-    eco2 = (python, "-m", "infra.cli")
-    gateway = (
-        python, "-m", "uvicorn", "gateway.app:create_app", "--factory",
-        "--host", settings.host, "--port", str(settings.port), "--log-level", settings.log_level,
-        "--no-access-log",  # the edge middleware writes one JSON line per request
-    )
-    return [
-        ProcessSpec(name="gateway", argv=gateway, env=env),
-        ProcessSpec(name="characters", argv=(*eco2, "grpc", "characters"), env=env),
-        ProcessSpec(name="scan", argv=(*eco2, "worker", "scan"), env=env),
-        ProcessSpec(name="reward", argv=(*eco2, "worker", "reward"), env=env),
-        ProcessSpec(name="chat", argv=(*eco2, "worker", "chat"), env=env),
-        ProcessSpec(name="snapshot", argv=(*eco2, "worker", "snapshot"), env=env),
-        ProcessSpec(name="projectors", argv=(*eco2, "projections", "run"), env=env),
+    eco2 = (sys.executable, "-m", "infra.cli")
+    roles = [
+        ("gateway", ("gateway",)),
+        ("characters", ("grpc", "characters")),
+        ("scan", ("worker", "scan")),
+        ("reward", ("worker", "reward")),
+        ("chat", ("worker", "chat")),
+        ("snapshot", ("worker", "snapshot")),
+        ("projectors", ("projections", "run")),
     ]
+    return [
+        ProcessSpec(
+            name=name, argv=(*eco2, *args),
+            env={**env, "ECO2_HEALTH_PORT": str(free_port(_probe_host(settings)))},
+        )
+        for name, args in roles
+    ]
+
+
+def _probe_host(settings: Settings) -> str:
+    return "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+
+
+def health_urls(settings: Settings, specs: list[ProcessSpec]) -> dict[str, str]:
+    """Role → base URL of its probes (``/healthz``, ``/readyz``, ``/metrics``)."""
+    host = _probe_host(settings)
+    return {s.name: f"http://{host}:{s.env['ECO2_HEALTH_PORT']}" for s in specs}
 
 
 async def prepare_read_models(settings: Settings) -> None:
@@ -177,7 +192,10 @@ async def _announce_when_healthy(settings: Settings) -> None:
 
 async def _run_processes(settings: Settings) -> int:
     await prepare_read_models(settings)
-    supervisor = Supervisor(processes(settings))
+    specs = processes(settings)
+    for name, url in health_urls(settings, specs).items():
+        console.print(f"[dim]{name:<11} {url}/healthz /readyz /metrics[/dim]", soft_wrap=True)
+    supervisor = Supervisor(specs)
     announce = asyncio.create_task(_announce_when_healthy(settings))
     try:
         return await supervisor.run()
@@ -206,6 +224,14 @@ def up(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption
     with contextlib.suppress(KeyboardInterrupt), _services(settings) as resolved:
         code = asyncio.run(_run_processes(resolved))
     raise typer.Exit(code)
+
+
+@app.command()
+def gateway(host: HostOption = None, port: PortOption = None) -> None:
+    """Run the gateway (HTTP API, SSE, web pages) alone, as `eco2 up` and containers do."""
+    from infra.gateway_process import main
+
+    main(load_settings(host=host, port=port))
 
 
 @app.command()
