@@ -227,6 +227,19 @@ def up(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption
 
 
 @app.command()
+def migrate() -> None:
+    """Prepare the read models as `eco2 up` does before starting anything (migrations, catalog,
+    sample data into empty tables, rebuilds of projections an older release built): the
+    deployment's migration Job. Needs REDIS_URL and DATABASE_URL."""
+    settings = load_settings()
+    if settings.redis_url is None or settings.database_url is None:
+        console.print("[red]REDIS_URL and DATABASE_URL must be set[/red]")
+        raise typer.Exit(2)
+    asyncio.run(prepare_read_models(settings))
+    console.print("read models are ready")
+
+
+@app.command()
 def gateway(host: HostOption = None, port: PortOption = None) -> None:
     """Run the gateway (HTTP API, SSE, web pages) alone, as `eco2 up` and containers do."""
     from infra.gateway_process import main
