@@ -13,7 +13,7 @@
     ├── PayloadTooLarge          413
     ├── UnsupportedMediaType     415
     ├── InvalidRequest           422  names the field(s)
-    └── NotReady                 503
+    └── NotReady                 503  (also: Redis, event store, media store unavailable)
 
 Every error response is ``{"detail": "...", "code": "..."}`` (plus ``errors`` for 422), never a
 stack trace. Errors of other packages are mapped here too, so no route catches them itself.
@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from eventstore.errors import ConcurrencyConflict, EventStoreError, InvalidAppend
+from infra.media import MediaUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ ERROR_TABLE: dict[type[BaseException], tuple[int | None, str]] = {
     InvalidAppend: (422, "invalid_command"),
     EventStoreError: (503, "event_store_unavailable"),
     RedisError: (503, "redis_unavailable"),
+    MediaUnavailable: (503, "media_unavailable"),
     HTTPException: (None, "http_error"),
     Exception: (500, "internal_error"),
 }

@@ -101,6 +101,10 @@ def key_from_url(url: str, settings: Settings) -> str | None:
     return key if is_valid_key(key) else None
 
 
+class MediaUnavailable(Exception):
+    """The media store cannot be reached or failed (the gateway answers 503)."""
+
+
 @dataclass(frozen=True)
 class StoredMedia:
     data: bytes

@@ -14,15 +14,22 @@ size, so reads refuse (and delete) an object above ``max_bytes``.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.media import SNIFF_BYTES, PresignedUpload, StoredMedia, is_valid_key, sniff_image_type
+from infra.media import (
+    SNIFF_BYTES,
+    MediaUnavailable,
+    PresignedUpload,
+    StoredMedia,
+    is_valid_key,
+    sniff_image_type,
+)
 from infra.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,6 +52,15 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+@contextmanager
+def _unavailable(action: str) -> Iterator[None]:
+    """SDK errors the call does not expect (network, credentials, 5xx) → ``MediaUnavailable``."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise MediaUnavailable(f"S3 {action} failed: {exc}") from exc
+
+
 class S3MediaStore:
     """Images as objects of one bucket under a prefix."""
 
@@ -61,66 +77,76 @@ class S3MediaStore:
 
     async def put(self, key: str, data: bytes) -> None:
         """See ``MediaStore.put``."""
-        await self.client.put_object(
-            Bucket=self.bucket, Key=self._object(key), Body=data, ContentType=_type_of(data)
-        )
+        obj = self._object(key)
+        with _unavailable("put"):
+            await self.client.put_object(
+                Bucket=self.bucket, Key=obj, Body=data, ContentType=_type_of(data)
+            )
 
     async def put_new(self, key: str, data: bytes) -> bool:
         """See ``MediaStore.put_new`` (an S3 conditional write, ``If-None-Match: *``)."""
-        try:
-            await self.client.put_object(
-                Bucket=self.bucket, Key=self._object(key), Body=data,
-                ContentType=_type_of(data), IfNoneMatch="*",
-            )
-        except ClientError as exc:
-            if _code(exc) in _EXISTS:
-                return False
-            raise
+        obj = self._object(key)
+        with _unavailable("conditional put"):
+            try:
+                await self.client.put_object(
+                    Bucket=self.bucket, Key=obj, Body=data,
+                    ContentType=_type_of(data), IfNoneMatch="*",
+                )
+            except ClientError as exc:
+                if _code(exc) in _EXISTS:
+                    return False
+                raise
         return True
 
     async def get(self, key: str) -> StoredMedia | None:
         """See ``MediaStore.get``."""
         if not is_valid_key(key):
             return None
-        try:
-            response = await self.client.get_object(Bucket=self.bucket, Key=self._object(key))
-        except ClientError as exc:
-            if _code(exc) in _ABSENT:
-                return None
-            raise
-        async with response["Body"] as body:
-            if response.get("ContentLength", 0) > self.max_bytes:
-                await self.delete(key)  # only a presigned PUT could store it: never served
-                return None
-            data = await body.read()
+        with _unavailable("get"):
+            try:
+                response = await self.client.get_object(Bucket=self.bucket, Key=self._object(key))
+            except ClientError as exc:
+                if _code(exc) in _ABSENT:
+                    return None
+                raise
+            async with response["Body"] as body:
+                if response.get("ContentLength", 0) > self.max_bytes:
+                    await self.delete(key)  # only a presigned PUT could store it: never served
+                    return None
+                data = await body.read()
         return StoredMedia(data, _type_of(data))
 
     async def exists(self, key: str) -> bool:
         """See ``MediaStore.exists``."""
         if not is_valid_key(key):
             return False
-        try:
-            head = await self.client.head_object(Bucket=self.bucket, Key=self._object(key))
-        except ClientError as exc:
-            if _code(exc) in _ABSENT:
-                return False
-            raise
+        with _unavailable("head"):
+            try:
+                head = await self.client.head_object(Bucket=self.bucket, Key=self._object(key))
+            except ClientError as exc:
+                if _code(exc) in _ABSENT:
+                    return False
+                raise
         return head.get("ContentLength", 0) <= self.max_bytes
 
     async def delete(self, key: str) -> None:
         """See ``MediaStore.delete`` (S3 deletes are idempotent)."""
-        await self.client.delete_object(Bucket=self.bucket, Key=self._object(key))
+        obj = self._object(key)
+        with _unavailable("delete"):
+            await self.client.delete_object(Bucket=self.bucket, Key=obj)
 
     async def presign_put(self, key: str, content_type: str, ttl_s: int) -> PresignedUpload:
         """See ``MediaStore.presign_put``: signed by S3's own algorithm (SigV4), single use."""
-        url = await self.client.generate_presigned_url(
-            "put_object",
-            Params={
-                "Bucket": self.bucket, "Key": self._object(key),
-                "ContentType": content_type, "IfNoneMatch": "*",
-            },
-            ExpiresIn=ttl_s,
-        )
+        obj = self._object(key)
+        with _unavailable("presign"):
+            url = await self.client.generate_presigned_url(
+                "put_object",
+                Params={
+                    "Bucket": self.bucket, "Key": obj,
+                    "ContentType": content_type, "IfNoneMatch": "*",
+                },
+                ExpiresIn=ttl_s,
+            )
         return PresignedUpload(
             url=url,
             headers={"Content-Type": content_type, "If-None-Match": "*"},

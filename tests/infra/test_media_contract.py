@@ -120,3 +120,14 @@ class TestS3Store(MediaStoreContract):
         assert await store.get(KEY) is None
         listed = await store.client.list_objects_v2(Bucket=store.bucket)
         assert listed.get("KeyCount", 0) == 0  # and deleted
+
+
+async def test_an_unreachable_s3_is_unavailable_not_a_crash() -> None:
+    from infra.embedded._process import free_port
+    from infra.media import MediaUnavailable
+
+    settings = s3_settings(f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    async with open_s3_media(settings) as store:
+        for call in (store.get(KEY), store.put_new(KEY, PNG)):  # (each retried by the SDK)
+            with pytest.raises(MediaUnavailable):
+                await call
