@@ -213,20 +213,6 @@ DataDirOption = Annotated[
 
 
 @app.command()
-def up(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption = None) -> None:
-    """Run everything on this machine until Ctrl-C.
-
-    Uses REDIS_URL / DATABASE_URL when set, otherwise starts embedded Redis (AOF on) and
-    PostgreSQL under the data dir.
-    """
-    settings = load_settings(host=host, port=port, data_dir=data_dir)
-    code = 130
-    with contextlib.suppress(KeyboardInterrupt), _services(settings) as resolved:
-        code = asyncio.run(_run_processes(resolved))
-    raise typer.Exit(code)
-
-
-@app.command()
 def migrate() -> None:
     """Prepare the read models as `eco2 up` does before starting anything (migrations, catalog,
     sample data into empty tables, rebuilds of projections an older release built): the
@@ -245,6 +231,20 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
     from infra.gateway_process import main
 
     main(load_settings(host=host, port=port))
+
+
+@app.command()
+def up(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption = None) -> None:
+    """Run everything on this machine until Ctrl-C.
+
+    Uses REDIS_URL / DATABASE_URL when set, otherwise starts embedded Redis (AOF on) and
+    PostgreSQL under the data dir.
+    """
+    settings = load_settings(host=host, port=port, data_dir=data_dir)
+    code = 130
+    with contextlib.suppress(KeyboardInterrupt), _services(settings) as resolved:
+        code = asyncio.run(_run_processes(resolved))
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -100,6 +100,7 @@ def test_up_serves_health_and_stops_cleanly_on_ctrl_c(data_dir: Path) -> None:
         children = psutil.Process(up.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "redis-server" in names and "postgres" in names and "infra.cli gateway" in names
+        assert "/healthz /readyz /metrics" in log_path.read_text()  # each probe port printed
 
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=30) == 0, log_path.read_text()
@@ -110,5 +111,4 @@ def test_up_serves_health_and_stops_cleanly_on_ctrl_c(data_dir: Path) -> None:
     output = log_path.read_text()
     assert f"Eco² is up: http://127.0.0.1:{port}" in output
     assert "(embedded, data in" in output
-    assert "/healthz /readyz /metrics" in output  # each role's probe port is printed
     assert _alive(children) == []
