@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import signal
 import sys
@@ -64,27 +65,33 @@ def child_env(settings: Settings) -> dict[str, str]:
 
 
 def processes(settings: Settings) -> list[ProcessSpec]:
-    """Every process ``eco2 up`` runs (the one place to add workers and projectors).
-
-    Each gets a free port of its own for ``/healthz``, ``/readyz`` and ``/metrics``
-    (``ECO2_HEALTH_PORT``; ``health_urls`` lists them)."""
+    """Every process ``eco2 up`` runs (the one place to add workers and projectors)."""
     env = child_env(settings)
-    eco2 = (sys.executable, "-m", "infra.cli")
-    roles = [
-        ("gateway", ("gateway",)),
-        ("characters", ("grpc", "characters")),
-        ("scan", ("worker", "scan")),
-        ("reward", ("worker", "reward")),
-        ("chat", ("worker", "chat")),
-        ("snapshot", ("worker", "snapshot")),
-        ("projectors", ("projections", "run")),
-    ]
+    python = sys.executable
+    eco2 = (python, "-m", "infra.cli")
+    gateway = (
+        python, "-m", "uvicorn", "gateway.app:create_app", "--factory",
+        "--host", settings.host, "--port", str(settings.port), "--log-level", settings.log_level,
+        "--no-access-log",  # the edge middleware writes one JSON line per request
+    )
     return [
-        ProcessSpec(
-            name=name, argv=(*eco2, *args),
-            env={**env, "ECO2_HEALTH_PORT": str(free_port(_probe_host(settings)))},
-        )
-        for name, args in roles
+        ProcessSpec(name="gateway", argv=gateway, env=env),
+        ProcessSpec(name="characters", argv=(*eco2, "grpc", "characters"), env=env),
+        ProcessSpec(name="scan", argv=(*eco2, "worker", "scan"), env=env),
+        ProcessSpec(name="reward", argv=(*eco2, "worker", "reward"), env=env),
+        ProcessSpec(name="chat", argv=(*eco2, "worker", "chat"), env=env),
+        ProcessSpec(name="snapshot", argv=(*eco2, "worker", "snapshot"), env=env),
+        ProcessSpec(name="projectors", argv=(*eco2, "projections", "run"), env=env),
+    ]
+
+
+def with_health_ports(settings: Settings, specs: list[ProcessSpec]) -> list[ProcessSpec]:
+    """``specs`` with a free port each for ``/healthz``, ``/readyz`` and ``/metrics``
+    (``ECO2_HEALTH_PORT``); ``health_urls`` lists them."""
+    host = _probe_host(settings)
+    return [
+        dataclasses.replace(s, env={**s.env, "ECO2_HEALTH_PORT": str(free_port(host))})
+        for s in specs
     ]
 
 
@@ -192,10 +199,9 @@ async def _announce_when_healthy(settings: Settings) -> None:
 
 async def _run_processes(settings: Settings) -> int:
     await prepare_read_models(settings)
-    specs = processes(settings)
-    for name, url in health_urls(settings, specs).items():
+    supervisor = Supervisor(with_health_ports(settings, processes(settings)))
+    for name, url in health_urls(settings, list(supervisor.specs)).items():
         console.print(f"[dim]{name:<11} {url}/healthz /readyz /metrics[/dim]", soft_wrap=True)
-    supervisor = Supervisor(specs)
     announce = asyncio.create_task(_announce_when_healthy(settings))
     try:
         return await supervisor.run()
@@ -227,7 +233,7 @@ def migrate() -> None:
 
 @app.command()
 def gateway(host: HostOption = None, port: PortOption = None) -> None:
-    """Run the gateway (HTTP API, SSE, web pages) alone, as `eco2 up` and containers do."""
+    """Run the gateway (HTTP API, SSE, web pages) alone, as containers do (uvicorn)."""
     from infra.gateway_process import main
 
     main(load_settings(host=host, port=port))

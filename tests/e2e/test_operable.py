@@ -1,8 +1,8 @@
 """Every role is operable: /healthz, /readyz and /metrics on its own port, and SIGTERM drains
 (stop reading, finish in-flight work, ack, exit) within ECO2_DRAIN_GRACE_S.
 
-The processes are the ones ``eco2 up`` runs (``infra.cli.processes()``), started here directly
-so the test owns them and sees their exit codes.
+The processes are the ones ``eco2 up`` runs (``infra.cli.processes()`` with their probe ports),
+started here directly so the test owns them and sees their exit codes.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import redis as sync_redis
 import schemas
 from eventstore.keys import Layout
 from eventstore.store import EventStore
-from infra.cli import health_urls, processes
+from infra.cli import health_urls, processes, with_health_ports
 from infra.settings import Settings
 from schemas.envelope import Metadata
 from schemas.scan import SCAN_JOB, AnswerCompleted, RequestScan, StageStarted
@@ -60,7 +60,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 def start(stack: Stack, names: set[str], **env: str) -> dict[str, tuple[subprocess.Popen[bytes], str]]:
-    specs = [spec for spec in processes(stack.settings) if spec.name in names]
+    every = with_health_ports(stack.settings, processes(stack.settings))
+    specs = [spec for spec in every if spec.name in names]
     urls = health_urls(stack.settings, specs)
     started = {}
     for spec in specs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from infra.cli import health_urls, processes, with_health_ports
 from infra.embedded._process import free_port
 from infra.probes import serve_probes
 from infra.settings import Settings
@@ -63,3 +64,13 @@ async def test_port_zero_serves_nothing() -> None:
 
     async with serve_probes(Settings(health_port=0), "gateway", ready) as probes:
         assert probes.port is None
+
+
+def test_up_gives_every_process_its_own_probe_port() -> None:
+    settings = Settings(redis_url="redis://127.0.0.1:1/0", host="0.0.0.0")
+    specs = with_health_ports(settings, processes(settings))
+    ports = [spec.env["ECO2_HEALTH_PORT"] for spec in specs]
+    assert len(set(ports)) == len(specs) and "0" not in ports
+    assert all(spec.env["REDIS_URL"] == "redis://127.0.0.1:1/0" for spec in specs)
+    urls = health_urls(settings, specs)
+    assert urls["scan"] == f"http://127.0.0.1:{ports[[s.name for s in specs].index('scan')]}"
