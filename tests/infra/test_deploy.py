@@ -167,8 +167,11 @@ def test_keda_scales_each_worker_group_on_its_streams_lag(docs: list[Doc]) -> No
         assert find(docs, "Deployment", f"worker-{group}")["spec"]["template"]["spec"][
             "containers"][0]["args"] == ["worker", group]
         triggers = obj["spec"]["triggers"]
+        # Every stream the group reads (eventstore.groups: source and own retry), every shard.
         streams = {getattr(layout.keys(k), source) for k in range(layout.shards)}
-        assert {t["metadata"]["stream"] for t in triggers} == streams  # every shard, no other
+        streams |= {layout.keys(k).retry(group) for k in range(layout.shards)}
+        assert {t["metadata"]["stream"] for t in triggers} == streams
+        assert len(triggers) == len(streams)
         for trigger in triggers:
             assert trigger["type"] == "redis-cluster-streams"
             assert trigger["metadata"]["consumerGroup"] == group
@@ -199,7 +202,7 @@ def test_the_production_overlay_changes_what_it_says(docs: list[Doc]) -> None:
     assert gateway["containers"][0]["image"] == "registry.example.kr/eco2/eco2:0.1.0"
     assert gateway["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/readyz"  # kept
     scan = find(production, "ScaledObject", "worker-scan")["spec"]
-    assert scan["maxReplicaCount"] == 80 and len(scan["triggers"]) == 4  # merged, not replaced
+    assert scan["maxReplicaCount"] == 80 and len(scan["triggers"]) == 8  # merged, not replaced
     assert config_of(production)["ECO2_SHARDS"] == config_of(kustomize(RENDERED["base"]))[
         "ECO2_SHARDS"]
 
