@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ import schemas
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from infra.cli import health_urls, processes, with_health_ports
+from infra.embedded._process import free_port
 from infra.settings import Settings
 from schemas.envelope import Metadata
 from schemas.scan import SCAN_JOB, AnswerCompleted, RequestScan, StageStarted
@@ -169,3 +171,39 @@ def test_sigterm_drains_a_worker_within_the_grace(stack: Stack, grace_s: int) ->
             assert not finished and pending_scans(stack) == 1  # left for a claim
     finally:
         stop_all(procs)
+
+
+def test_eco2_gateway_and_eco2_migrate_as_containers_run_them(tmp_path: Path) -> None:
+    """The image's commands: `eco2 migrate` prepares an empty schema (the Job), then
+    `eco2 gateway` serves with its probes and drains on SIGTERM."""
+    stack = Stack(os.environ["REDIS_URL"], os.environ["DATABASE_URL"], tmp_path)
+    probe_port = free_port()
+    env = {
+        **os.environ, **stack.env,
+        "REDIS_URL": stack.settings.redis_url or "", "DATABASE_URL": stack.settings.database_url or "",
+        "ECO2_PORT": str(stack.port), "ECO2_HEALTH_PORT": str(probe_port),
+        "ECO2_DATA_DIR": str(tmp_path / "data"), "ECO2_DRAIN_GRACE_S": "5",
+    }
+    try:
+        migrate = subprocess.run([sys.executable, "-m", "infra.cli", "migrate"], env=env,
+                                 capture_output=True, text=True, timeout=180)
+        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+        assert "read models are ready" in migrate.stdout
+        with (tmp_path / "gateway.log").open("wb") as log:
+            gateway = subprocess.Popen([sys.executable, "-m", "infra.cli", "gateway"], env=env,
+                                       stdout=log, stderr=subprocess.STDOUT)
+        try:
+            probes = f"http://127.0.0.1:{probe_port}"
+            wait_for(lambda: status_of(f"{probes}/readyz") == 200, 60, "gateway ready")
+            catalog = httpx.get(f"{stack.base_url}/api/v1/character/catalog",
+                                headers=stack.auth("container-user"), timeout=5)
+            assert catalog.status_code == 200 and len(catalog.json()) == 13  # seeded
+            assert "eco2_sse_connections" in httpx.get(f"{probes}/metrics", timeout=2).text
+            gateway.send_signal(signal.SIGTERM)
+            assert gateway.wait(timeout=30) in (0, -signal.SIGTERM)
+        finally:
+            if gateway.poll() is None:
+                gateway.kill()
+                gateway.wait(10)
+    finally:
+        stack.stop()
