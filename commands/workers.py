@@ -106,32 +106,6 @@ def build_runner(kind: WorkerKind, resources: Resources, *, consumer: str | None
     )
 
 
-async def run_worker(kind: WorkerKind, settings: Settings) -> None:
-    """Run worker ``kind`` until SIGINT/SIGTERM, then drain: stop reading, finish in-flight
-    messages and ack them, within ``settings.drain_grace_s``; what is still unfinished then stays
-    pending and is redelivered to another consumer by a claim."""
-    async with open_resources(settings) as resources:
-        runner = build_runner(kind, resources)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        async with serve_probes(
-            settings, f"worker-{kind}", lambda: redis_ready(resources.redis),
-            worker_metrics(kind, runner),
-        ) as probes:
-            task = asyncio.create_task(runner.run())
-            log.info("worker %s started (consumer group %r)", kind, runner.group.group)
-            stopped = asyncio.create_task(stop.wait())
-            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            if task.done():
-                task.result()  # the runner died: surface why
-                return
-            probes.draining = True
-            await drain(runner, task, settings.drain_grace_s)
-
-
 async def drain(runner: Runner, task: asyncio.Task[None], grace_s: float) -> None:
     """Stop ``runner`` reading and let ``run`` finish in-flight work and flush acks; cancel it
     after ``grace_s`` (its unacked messages are claimed by another consumer later)."""
@@ -162,3 +136,29 @@ def worker_metrics(kind: WorkerKind, runner: Runner) -> MetricsSource:
         return generate_latest(registry)
 
     return render
+
+
+async def run_worker(kind: WorkerKind, settings: Settings) -> None:
+    """Run worker ``kind`` until SIGINT/SIGTERM, then drain: stop reading, finish in-flight
+    messages and ack them, within ``settings.drain_grace_s``; what is still unfinished then stays
+    pending and is redelivered to another consumer by a claim."""
+    async with open_resources(settings) as resources:
+        runner = build_runner(kind, resources)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with serve_probes(
+            settings, f"worker-{kind}", lambda: redis_ready(resources.redis),
+            worker_metrics(kind, runner),
+        ) as probes:
+            task = asyncio.create_task(runner.run())
+            log.info("worker %s started (consumer group %r)", kind, runner.group.group)
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if task.done():
+                task.result()  # the runner died: surface why
+                return
+            probes.draining = True
+            await drain(runner, task, settings.drain_grace_s)

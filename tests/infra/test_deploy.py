@@ -192,6 +192,9 @@ def test_every_setting_is_wired_and_nothing_else(docs: list[Doc]) -> None:
     settings = Settings.from_env(env)
     assert settings.production and settings.media_url is not None
     assert settings.health_port == 9000
+    # Workers reach the character service by its Service, not their own ECO2_HOST (0.0.0.0).
+    service = find(docs, "Service", "characters")
+    assert settings.characters_target == f"characters:{service['spec']['ports'][0]['port']}"
 
 
 def test_the_production_overlay_changes_what_it_says(docs: list[Doc]) -> None:
@@ -235,6 +238,9 @@ def test_compose_runs_one_of_each_role_with_real_commands_and_settings() -> None
             assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert {"redis", "postgres"} <= set(services)
     assert "noeviction" in services["redis"]["command"]
+    for service in eco2.values():  # workers dial the characters container, not themselves
+        host = service["environment"]["ECO2_CHARACTERS_ADDR"].split(":")[0]
+        assert host in services and services[host]["command"] == ["grpc", "characters"]
     for service in services.values():
         assert set(service.get("depends_on", {})) <= set(services)
     assert set(spec["volumes"]) >= {v.split(":")[0] for s in services.values()
