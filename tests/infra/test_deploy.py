@@ -276,3 +276,37 @@ def test_compose_and_kubernetes_agree_on_ports() -> None:
     assert f"ECO2_HEALTH_PORT={config['ECO2_HEALTH_PORT']}" in text
     assert yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())["images"][0][
         "name"] == "eco2"
+
+
+# -- alert rules --------------------------------------------------------------------------------
+
+
+def exported_metric_names() -> set[str]:
+    """Metric families the code defines (names given to prometheus-client), with the
+    ``_total`` sample name of counters."""
+    root = DEPLOY.parents[1]
+    names: set[str] = set()
+    for package in ("gateway", "projections", "commands", "eventstore", "infra"):
+        for path in (root / package).rglob("*.py"):
+            text = path.read_text()
+            for kind, name in re.findall(r'(Counter|Gauge|GaugeMetricFamily|Histogram)\(\s*"(eco2_\w+)"',
+                                         text):
+                names.add(name)
+                if kind == "Counter":
+                    names.add(f"{name}_total")
+    return names
+
+
+def test_alert_rules_use_only_metrics_the_processes_export() -> None:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yaml").read_text())
+    exported = exported_metric_names()
+    assert {"eco2_dlq_entries", "eco2_worker_in_flight", "eco2_projection_lag"} <= exported
+    seen = 0
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}
+            assert rule["labels"]["severity"] in ("warning", "critical")
+            used = set(re.findall(r"\beco2_\w+", rule["expr"]))
+            assert used and used <= exported, (rule["alert"], used - exported)
+            seen += 1
+    assert seen >= 5
