@@ -87,25 +87,29 @@ async def open_resources(
             # min_size=0: nothing connects until used; search_path = settings.db_schema.
             pg = await create_pool(settings.database_url, settings.db_schema)
             stack.push_async_callback(pg.close)
-        media = OwnedMediaStore(await media_store(settings, stack), redis, settings.namespace)
+        media = FileMediaStore(settings.data_dir / "media")
         kb = KnowledgeBase.load()
+        images = await media_store(settings, stack, local=media)
+        owned_images = OwnedMediaStore(images, redis, settings.namespace)
         router = await stack.enter_async_context(model_router(settings, kb))
         # The channel connects lazily: opening resources never waits for the service.
         characters = GrpcCharacters(settings.characters_target, timeout_s=settings.grpc_timeout_s)
         stack.push_async_callback(characters.aclose)
         yield Resources(
-            settings=settings, layout=layout, redis=redis, store=store, media=media, pg=pg,
+            settings=settings, layout=layout, redis=redis, store=store, media=owned_images, pg=pg,
             kb=kb, llm=router, vision=router, characters=characters,
         )
 
 
-async def media_store(settings: Settings, stack: AsyncExitStack) -> MediaStore:
-    """The images' store: S3 for ``ECO2_MEDIA_URL=s3://…``, else files under the data dir."""
+async def media_store(
+    settings: Settings, stack: AsyncExitStack, *, local: MediaStore
+) -> MediaStore:
+    """The images' store: S3 for ``ECO2_MEDIA_URL=s3://…``, else ``local`` (the data dir's)."""
     if settings.media_url is not None:
         from infra.media_s3 import open_s3_media  # loads botocore only when S3 is used
 
         return await stack.enter_async_context(open_s3_media(settings))
-    return FileMediaStore(settings.data_dir / "media")
+    return local
 
 
 @asynccontextmanager
