@@ -26,7 +26,6 @@ from gateway.locations_api import center_detail, list_centers, search_places, su
 from gateway.metrics import GatewayMetrics
 from gateway.oauth import dev as dev_login
 from gateway.openapi import openapi_json, openapi_viewer
-from gateway.probes import gateway_probes
 from gateway.state import STATE_KEY, GatewayState, LiveConfig
 from gateway.web_routes import WEB_ROUTES
 from infra.bootstrap import open_resources
@@ -112,7 +111,9 @@ def create_app(settings: Settings | None = None, *, live: LiveConfig | None = No
                     metrics=GatewayMetrics(),
                     live=live,
                 )
-                async with gateway_probes(state):  # ECO2_HEALTH_PORT, like every role
+                from gateway.probes import gateway_probes  # ECO2_HEALTH_PORT, like every role
+
+                async with gateway_probes(state):
                     yield {STATE_KEY: state}
 
     return Starlette(

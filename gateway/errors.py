@@ -13,7 +13,7 @@
     ├── PayloadTooLarge          413
     ├── UnsupportedMediaType     415
     ├── InvalidRequest           422  names the field(s)
-    └── NotReady                 503  (also: Redis, event store, media store unavailable)
+    └── NotReady                 503
 
 Every error response is ``{"detail": "...", "code": "..."}`` (plus ``errors`` for 422), never a
 stack trace. Errors of other packages are mapped here too, so no route catches them itself.

@@ -1,7 +1,7 @@
 """The gateway's probe port (``ECO2_HEALTH_PORT``): ``/healthz``, ``/readyz``, ``/metrics`` like
 every role, served from the app's lifespan, so it runs however uvicorn is started.
 
-``/readyz`` is ``/ready``'s check. SIGTERM starts uvicorn's graceful shutdown (stop accepting,
+``/readyz`` is ``/ready``'s check and ``/metrics`` the gateway's (``gateway.ops``' handlers). SIGTERM starts uvicorn's graceful shutdown (stop accepting,
 let open requests and streams finish); the probes say ``draining`` from that signal on: the
 lifespan chains a handler in front of uvicorn's own, which stays in charge.
 """
@@ -15,8 +15,11 @@ from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
 
-from gateway.ops import not_ready_reason, render_metrics
-from gateway.state import GatewayState
+from starlette.requests import Request
+
+from gateway import ops
+from gateway.errors import NotReady
+from gateway.state import STATE_KEY, GatewayState
 from infra.probes import Probes, serve_probes
 
 
@@ -24,11 +27,19 @@ from infra.probes import Probes, serve_probes
 async def gateway_probes(gw: GatewayState) -> AsyncIterator[Probes]:
     """Serve the gateway's probes while the app runs (nothing when the port setting is 0)."""
 
-    async def ready() -> str | None:
-        return await not_ready_reason(gw)
+    def request(path: str) -> Request:  # what ops' handlers read: the lifespan's state
+        return Request({"type": "http", "method": "GET", "path": path, "headers": [],
+                        "query_string": b"", "state": {STATE_KEY: gw}})
 
-    async def metrics() -> bytes:
-        return await render_metrics(gw)
+    async def ready() -> str | None:  # exactly /ready's check
+        try:
+            await ops.ready(request("/ready"))
+        except NotReady as exc:
+            return exc.detail
+        return None
+
+    async def metrics() -> bytes:  # exactly /metrics
+        return bytes((await ops.metrics(request("/metrics"))).body)
 
     async with serve_probes(gw.resources.settings, "gateway", ready, metrics) as probes:
         restore = _draining_on_signals(probes)
