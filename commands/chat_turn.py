@@ -233,6 +233,8 @@ async def _run_once(
         "job_id": turn.job_id, "intents": list(end.intents), "subagents": list(end.subagents),
         "skipped": list(end.skipped), "sources": list(end.sources),
     }
+    if end.model_fallback is not None:  # the requested model was not served (the graph logs it)
+        metadata["model_fallback"] = dict(end.model_fallback)
     answer = MessageRecorded(
         message_id=assistant_message_id(turn.job_id), role="assistant", content=answer_text,
         intent=end.intent, metadata=metadata, turn_id=turn.job_id,

@@ -16,9 +16,12 @@ triggered by ``AnswerCompleted`` on the events log.
 
 from __future__ import annotations
 
+import logging
+
 import schemas
 from agents.knowledge import KnowledgeBase
 from agents.llm.ports import LLM, Vision
+from agents.llm.providers import served_model
 from commands.scan_job import ScanJob, job_event, load_job
 from commands.scan_stages import MediaKey, run_answer, run_rule, run_vision
 from eventstore.errors import ConcurrencyConflict, PartialDuplicate
@@ -37,6 +40,8 @@ from schemas.scan import (
     StageStarted,
     VisionCompleted,
 )
+
+log = logging.getLogger(__name__)
 
 # Every run appends at most four batches; the rest is room for re-reads after races.
 MAX_ROUNDS = 16
@@ -104,11 +109,17 @@ async def _next_events(
         return []
     started: list[Event] = []
     if job.queued is None:
+        served = served_model(vision, command.model)
+        if served.fallback:
+            log.warning("scan %s: model %r cannot be served (%s); using %r", command.job_id,
+                        served.requested, served.reason, served.model)
         queued = ScanQueued(
             user_id=command.user_id,
             image_url=command.image_url,
             user_input=command.user_input,
             model=command.model,
+            served_model=served.model if served.fallback else None,
+            model_fallback=served.reason,
         )
         return [queued, StageStarted(stage=Stage.VISION, progress=PROGRESS[Stage.QUEUED])]
     request = job.queued  # what was queued is what runs, even if a later command differs
@@ -119,7 +130,7 @@ async def _next_events(
             user_id=request.user_id,
             image_url=request.image_url,
             hint=request.user_input,
-            model=request.model,
+            model=request.model_to_use,
             vision=vision,
             media=media,
             media_key=media_key,
@@ -137,7 +148,7 @@ async def _next_events(
     return started + await run_answer(
         user_id=request.user_id,
         hint=request.user_input,
-        model=request.model,
+        model=request.model_to_use,
         seen=job.vision,
         ruled=job.rule,
         llm=llm,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventstore.store import EventStore
+from eventstore.tracing import trace_context
 from schemas.envelope import Envelope, Metadata
 from schemas.registry import Event, MessageRegistry
 from schemas.scan import (
@@ -128,13 +129,14 @@ def job_event(
 
 
 def caused_by(cause: Envelope, user_id: str) -> Metadata:
-    """Metadata of an effect of ``cause``: same correlation, causation = the cause's id."""
+    """Metadata of an effect of ``cause``: same correlation, causation = the cause's id, and
+    the trace context of the span handling it (so the effect's readers are its children)."""
     meta = cause.metadata
     extra: dict[str, Any] = dict(meta.model_extra or {})
     return Metadata(
         correlation_id=meta.correlation_id or str(cause.id),
         causation_id=str(cause.id),
         user_id=user_id,
-        trace=dict(meta.trace),
+        trace=trace_context() or dict(meta.trace),  # the handler's span when tracing is on
         **extra,
     )

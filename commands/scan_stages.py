@@ -22,6 +22,7 @@ from agents.llm.ports import (
     LLMUnavailable,
     Vision,
 )
+from commands.scan_unclassified import readable_classification, unclassified_answer
 from infra.media import SNIFF_BYTES, MediaStore, sniff_image_type
 from schemas.classification import ScanAnswer
 from schemas.registry import Event
@@ -122,7 +123,7 @@ async def run_vision(
         return _model_failure(user_id, Stage.VISION, exc, VISION_UNAVAILABLE)
     return [
         VisionCompleted(
-            classification=seen.classification,
+            classification=readable_classification(seen.classification),
             situation_tags=list(seen.situation_tags),
             confidence=seen.confidence,
             question=seen.question,
@@ -156,9 +157,8 @@ async def run_answer(
     classification = seen.classification
     rule = DisposalRule.model_validate(ruled.disposal_rules) if ruled.disposal_rules else None
     if classification.is_unclassified:
-        answer = answer_for_scan(classification, None, seen.situation_tags, hint)
-        if seen.question:
-            answer = answer.model_copy(update={"user_answer": seen.question})
+        given = answer_for_scan(classification, None, seen.situation_tags, hint)
+        answer = unclassified_answer(given, seen.question)
     else:
         messages = [
             ChatMessage(role="system", content=ANSWER_INSTRUCTIONS),

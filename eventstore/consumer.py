@@ -30,12 +30,28 @@ import redis.asyncio as aioredis
 
 from eventstore.groups import ConsumerGroup, Delivery, Source
 from eventstore.keys import Layout
+from eventstore.tracing import continued
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope, Message], Awaitable[None]]
+
+
+def _span_attributes(group: str, envelope: Envelope) -> dict[str, str | int]:
+    """Span attributes and log context of handling ``envelope`` in ``group``."""
+    attributes: dict[str, str | int] = {
+        "messaging.consumer.group.name": group,
+        "eco2.message.type": envelope.type,
+        "eco2.aggregate.id": envelope.aggregate_id,
+        "eco2.version": envelope.version,
+    }
+    if envelope.shard is not None:
+        attributes["eco2.shard"] = envelope.shard
+    if envelope.metadata.correlation_id:
+        attributes["eco2.correlation_id"] = envelope.metadata.correlation_id
+    return attributes
 
 
 class RetryLater(Exception):
@@ -123,7 +139,9 @@ class Dispatcher:
         attempts = delivery.attempts
         while True:
             try:
-                await handler(envelope, message)
+                with continued(envelope.metadata.trace, f"{self.group.group} {envelope.type}",
+                               attributes=_span_attributes(self.group.group, envelope)):
+                    await handler(envelope, message)
                 return True
             except asyncio.CancelledError:
                 raise

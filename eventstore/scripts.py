@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from importlib import resources
+
+import orjson
 
 from eventstore.errors import (
     ConcurrencyConflict,
@@ -17,11 +18,9 @@ from eventstore.errors import (
 
 def pack_event(values: Sequence[str | bytes]) -> str:
     """One event's 9 values as the single JSON-array argument ``append.lua`` expects."""
-    return json.dumps(
-        [v.decode("utf-8") if isinstance(v, bytes) else v for v in values],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    return orjson.dumps(
+        [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+    ).decode()
 
 
 def script_source(name: str) -> str:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
 
 from eventstore.errors import InvalidAppend
+from eventstore.group_commit import GroupCommit, PlannedAppend
 from eventstore.keys import Layout
-from eventstore.scripts import pack_event, script_source, translate_script_error
+from eventstore.scripts import pack_event, script_source
 from schemas.envelope import Envelope
 from schemas.registry import MessageRegistry, RegistryError
 
@@ -57,14 +57,19 @@ class EventStore:
     """Append and read events and commands. ``redis`` must decode responses to ``str``."""
 
     def __init__(
-        self, redis: aioredis.Redis, layout: Layout, registry: MessageRegistry | None = None
+        self,
+        redis: aioredis.Redis,
+        layout: Layout,
+        registry: MessageRegistry | None = None,
+        *,
+        group_window_s: float = 0.0,
     ) -> None:
         if not redis.connection_pool.connection_kwargs.get("decode_responses"):
             raise ValueError("EventStore needs a Redis client with decode_responses=True")
         self.redis = redis
         self.layout = layout
         self.registry = registry
-        self._append = redis.register_script(script_source("append"))
+        self._group = GroupCommit(redis, script_source("append"), window_s=group_window_s)
         self._append_command = redis.register_script(script_source("append_command"))
 
     # -- writing -------------------------------------------------------------------------
@@ -76,37 +81,27 @@ class EventStore:
 
         ``expected_version`` is the aggregate's current version (0 for a new one) or ``ANY``.
         Raises ``ConcurrencyConflict`` (nothing written) when it does not match. Retrying with
-        the same event ids writes nothing and returns the original positions.
+        the same event ids writes nothing and returns the original positions. Concurrent calls
+        share one round trip (``GroupCommit``) without sharing their outcome.
         """
-        keys, args = self._plan(events, expected_version)
-        try:
-            reply = await self._append(keys=keys, args=args)
-        except ResponseError as exc:
-            raise translate_script_error(str(exc)) from exc
-        return _result(reply, self.layout.shard_of(events[0].aggregate_id))
+        planned = self._plan(events, expected_version)
+        return _result(await self._group.submit(planned), planned.keys.shard)
 
     async def append_batch(
         self, batches: Sequence[tuple[Sequence[Envelope], ExpectedVersion]]
     ) -> list[AppendResult]:
-        """Several appends (each one aggregate) pipelined in one round trip.
+        """Several appends (each one aggregate) in one round trip, one script call per shard.
 
         Each append is atomic on its own; a failing one raises after the others are applied.
         """
         plans = [self._plan(events, expected) for events, expected in batches]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for keys, args in plans:
-                await self._append(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute(raise_on_error=False)
+        await self._group.send(plans)
         results = []
-        for (events, _), reply in zip(batches, replies, strict=True):
-            if isinstance(reply, ResponseError):
-                raise translate_script_error(str(reply)) from reply
-            results.append(_result(reply, self.layout.shard_of(events[0].aggregate_id)))
+        for planned in plans:
+            results.append(_result(await planned.future, planned.keys.shard))
         return results
 
-    def _plan(
-        self, events: Sequence[Envelope], expected: ExpectedVersion
-    ) -> tuple[list[str], list[Any]]:
+    def _plan(self, events: Sequence[Envelope], expected: ExpectedVersion) -> PlannedAppend:
         if not events:
             raise InvalidAppend("nothing to append")
         aggregate_id = events[0].aggregate_id
@@ -118,10 +113,12 @@ class EventStore:
             raise InvalidAppend("event ids repeat within the append")
         self._validate(events)
         shard = self.layout.keys_for(aggregate_id)
-        keys = [shard.events, shard.head, shard.event_ids, "", shard.aggregate(aggregate_id)]
-        args: list[Any] = [1, "1", "", "*" if expected == ANY else expected, len(events)]
-        args += [pack_event(list(e.to_fields().values())) for e in events]
-        return keys, args
+        return PlannedAppend(
+            keys=shard,
+            aggregate_key=shard.aggregate(aggregate_id),
+            expected="*" if expected == ANY else expected,
+            packed=[pack_event(list(e.to_fields().values())) for e in events],
+        )
 
     def _validate(self, events: Sequence[Envelope]) -> None:
         if self.registry is None:

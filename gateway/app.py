@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 import schemas
 from gateway import auth_api, chat_api, images, ops, query_api, scan_api, sse, users_api
-from gateway.edge import EdgeMiddleware, configure_logging
+from gateway.edge import EdgeMiddleware
 from gateway.errors import exception_handlers
 from gateway.info_api import list_news
 from gateway.job_reads import JobReads
@@ -97,7 +97,6 @@ def create_app(settings: Settings | None = None, *, live: LiveConfig | None = No
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         app.state.settings = settings
-        configure_logging(settings)
         async with open_resources(settings, redis_connections=16) as resources:
             assert settings.redis_url is not None  # open_resources refuses otherwise
             async with LiveHub.open(

@@ -9,19 +9,17 @@
   a fixed window per user and per client IP in Redis, ``429`` with ``Retry-After``;
 - **body limits**: ``413`` from ``Content-Length`` at once, or while a body streams in;
 - **security headers** (a route's own, e.g. a page's CSP, wins);
-- **JSON logs**: one access line per request; ``configure_logging`` formats every record.
+- **Access log**: one line per request on ``eco2.access`` (formatted by ``infra.telemetry``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
 import time
 import uuid
 from contextvars import ContextVar
-from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
@@ -31,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eventstore.tracing import trace_context
 from gateway.auth import USER_SCOPE_KEY, peek_user
 from gateway.errors import PayloadTooLarge
 from gateway.state import STATE_KEY, GatewayState
@@ -78,10 +77,11 @@ def correlation_id() -> str | None:
 
 
 def command_metadata(request: Request, user_id: str | None = None) -> Metadata:
-    """Metadata for a command or event caused by ``request``: its correlation id and user."""
+    """Metadata for a command or event caused by ``request``: its correlation id, user and
+    trace context (the request's span, when tracing is on)."""
     known = request.scope.get(USER_SCOPE_KEY)
     user = user_id or (known if isinstance(known, str) else None)
-    return Metadata(correlation_id=correlation_id(), user_id=user)
+    return Metadata(correlation_id=correlation_id(), user_id=user, trace=trace_context())
 
 
 def is_https(request: Request, settings: Settings) -> bool:
@@ -161,7 +161,9 @@ class EdgeMiddleware:
         forwarded = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
         https = scope.get("scheme") == "https" or (
             self.settings.trust_forwarded and forwarded == "https")
-        if self.settings.production or https:
+        # Not for `eco2 up --tls`: a browser that trusts the local CA would then force HTTPS on
+        # every http://localhost dev server for a year.
+        if self.settings.production or (https and not self.settings.tls):
             extra["strict-transport-security"] = HSTS
         origin = headers.get("origin")
         if self.origin_allowed(origin):
@@ -283,44 +285,3 @@ class EdgeMiddleware:
 
 def _is_command_path(path: str) -> bool:
     return path.startswith(("/api/v1/", "/uploads/"))
-
-
-# -- JSON logs --------------------------------------------------------------------------
-
-_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "client", "user_id",
-           "job_id", "correlation_id")
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record, with the request's correlation id when there is one."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
-        if request_id:
-            out["request_id"] = request_id
-        for name in _FIELDS[1:]:
-            value = getattr(record, name, None)
-            if value is not None:
-                out[name] = value
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False, default=str)
-
-
-def configure_logging(settings: Settings) -> None:
-    """JSON lines on stderr for every logger (idempotent: one handler however often called)."""
-    root = logging.getLogger()
-    root.setLevel(settings.log_level.upper())
-    if not settings.log_json or any(getattr(h, "eco2_json", False) for h in root.handlers):
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    handler.eco2_json = True  # type: ignore[attr-defined]
-    root.addHandler(handler)

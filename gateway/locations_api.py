@@ -22,6 +22,12 @@ from gateway.errors import NotFound, NotReady
 from gateway.state import gateway_state
 from readmodels import locations
 from readmodels.locations import MAX_RADIUS_M, MIN_RADIUS_M, Center
+from readmodels.locations_categories import (
+    STORE_LABELS,
+    pwa_pickup_categories,
+    pwa_source,
+    pwa_store_category,
+)
 
 if TYPE_CHECKING:
     from readmodels.db import Pool
@@ -126,28 +132,39 @@ def map_link(center: Center) -> str:
 
 
 def center_json(center: Center, now: datetime) -> dict[str, Any]:
-    """The client's center object (API.md, "Locations and info") plus a few extras."""
+    """The client's ``LocationListItem`` (API.md, "Locations and info": the PWA's ``source``,
+    ``store_category`` and ``pickup_categories`` keys) plus the detail fields and extras:
+    ``dataset`` (our source key), ``store_label`` and ``pickup_labels`` (Korean, for our own
+    page)."""
     meters = center.distance_m
     return {
         "id": center.id,
         "name": center.name,
-        "source": center.source,
+        "source": pwa_source(center.source),
         "road_address": center.road_address or center.lot_address,
         "latitude": center.latitude,
         "longitude": center.longitude,
         "distance_km": None if meters is None else round(meters / 1000, 3),
         "distance_text": center.distance_text,
-        "store_category": center.store_category,
-        "pickup_categories": list(center.pickup_categories),
+        "store_category": pwa_store_category(center.store_category),
+        "pickup_categories": pwa_pickup_categories(center.pickup_categories),
         "is_open": center.is_open(now),
+        "is_holiday": None,  # no dataset lists closing days
         "start_time": center.start_time,
         "end_time": center.end_time,
         "phone": center.phone,
         "place_url": center.place_url or map_link(center),
-        # extras
+        "kakao_place_id": None,
+        # the detail's fields
         "lot_address": center.lot_address,
+        "collection_items": "·".join(center.pickup_categories) or None,
+        "introduction": center.detail,
+        # extras
         "detail": center.detail,
         "agency": center.agency,
+        "dataset": center.source,
+        "store_label": STORE_LABELS.get(center.store_category, center.store_category),
+        "pickup_labels": list(center.pickup_categories),
         "sample": center.sample,
     }
 
@@ -195,7 +212,8 @@ async def center_detail(request: Request) -> JSONResponse:
 
 
 async def search_places(request: Request) -> JSONResponse:
-    """GET /locations/search: places whose name or address contains the words of ``q``."""
+    """GET /locations/search: places whose name or address contains the words of ``q``, as
+    the same list items as ``/locations/centers``."""
     await current_user(request)
     query = parse_query(request, SearchQuery)
     with database_errors():
@@ -203,7 +221,8 @@ async def search_places(request: Request) -> JSONResponse:
             read_pool(request), query.q, origin=query.origin(), radius_m=query.radius,
             limit=query.limit,
         )
-    return JSONResponse([place_json(c) for c in found])
+    now = datetime.now(UTC)
+    return JSONResponse([center_json(c, now) for c in found])
 
 
 async def suggest_places(request: Request) -> JSONResponse:

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import importlib
 import signal
+import ssl
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from infra.embedded import EmbeddedServiceError, resolve_services
 from infra.embedded._process import free_port
 from infra.settings import Settings, SettingsError
 from infra.supervisor import ProcessSpec, Supervisor
+from infra.tls import certificate_paths, ensure_local_certificate
 
 app = typer.Typer(
     name="eco2",
@@ -61,6 +63,8 @@ def child_env(settings: Settings) -> dict[str, str]:
         env["REDIS_URL"] = settings.redis_url
     if settings.database_url:
         env["DATABASE_URL"] = settings.database_url
+    if settings.tls:
+        env["ECO2_TLS"] = "true"
     return env
 
 
@@ -69,11 +73,14 @@ def processes(settings: Settings) -> list[ProcessSpec]:
     env = child_env(settings)
     python = sys.executable
     eco2 = (python, "-m", "infra.cli")
-    gateway = (
-        python, "-m", "uvicorn", "gateway.app:create_app", "--factory",
+    gateway: tuple[str, ...] = (
+        python, "-m", "uvicorn", "infra.gateway_app:create_app", "--factory",
         "--host", settings.host, "--port", str(settings.port), "--log-level", settings.log_level,
         "--no-access-log",  # the edge middleware writes one JSON line per request
     )
+    if settings.tls:  # ``up`` made the files first (infra.tls.ensure_local_certificate)
+        cert = certificate_paths(settings.data_dir)
+        gateway += ("--ssl-certfile", str(cert.cert), "--ssl-keyfile", str(cert.key))
     return [
         ProcessSpec(name="gateway", argv=gateway, env=env),
         ProcessSpec(name="characters", argv=(*eco2, "grpc", "characters"), env=env),
@@ -137,7 +144,8 @@ async def prepare_read_models(settings: Settings) -> None:
 
 
 def load_settings(
-    *, host: str | None = None, port: int | None = None, data_dir: Path | None = None
+    *, host: str | None = None, port: int | None = None, data_dir: Path | None = None,
+    tls: bool | None = None,
 ) -> Settings:
     """Settings from the environment with command-line overrides; exits 2 on a bad value."""
     try:
@@ -152,6 +160,8 @@ def load_settings(
         overrides["port"] = port
     if data_dir is not None:
         overrides["data_dir"] = data_dir
+    if tls is not None:
+        overrides["tls"] = tls
     return settings.with_(**overrides)
 
 
@@ -186,9 +196,21 @@ def _services(settings: Settings) -> Iterator[Settings]:
             signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
+def gateway_url(settings: Settings) -> str:
+    """Where ``up`` says the gateway is (https with ``--tls``: its certificate names localhost)."""
+    if settings.tls:
+        host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
+        return f"https://{host}:{settings.port}"
+    return f"http://{settings.host}:{settings.port}"
+
+
 async def _announce_when_healthy(settings: Settings) -> None:
-    base = f"http://{settings.host}:{settings.port}"
-    async with httpx.AsyncClient(timeout=1.0) as client:
+    base = gateway_url(settings)
+    # --tls: trust exactly our local CA for this check
+    verify: ssl.SSLContext | bool = True
+    if settings.tls:
+        verify = ssl.create_default_context(cafile=str(certificate_paths(settings.data_dir).ca))
+    async with httpx.AsyncClient(timeout=1.0, verify=verify) as client:
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if (await client.get(f"{base}/health")).status_code == 200:
@@ -199,6 +221,10 @@ async def _announce_when_healthy(settings: Settings) -> None:
 
 async def _run_processes(settings: Settings) -> int:
     await prepare_read_models(settings)
+    if settings.tls:
+        cert = ensure_local_certificate(settings.data_dir, settings.host)
+        console.print(f"[bold]tls[/bold]      {cert.cert}  [dim](local CA: {cert.ca})[/dim]",
+                      soft_wrap=True)
     supervisor = Supervisor(with_health_ports(settings, processes(settings)))
     for name, url in health_urls(settings, list(supervisor.specs)).items():
         console.print(f"[dim]{name:<11} {url}/healthz /readyz /metrics[/dim]", soft_wrap=True)
@@ -216,6 +242,11 @@ PortOption = Annotated[int | None, typer.Option(help="Port to serve on [ECO2_POR
 DataDirOption = Annotated[
     Path | None, typer.Option(help="Folder for embedded Redis/Postgres data [ECO2_DATA_DIR].")
 ]
+TlsOption = Annotated[bool | None, typer.Option(
+    "--tls/--no-tls",
+    help="Serve the gateway over HTTPS with a local certificate kept in the data dir [ECO2_TLS].",
+    show_default=False,
+)]
 
 
 @app.command()
@@ -240,13 +271,16 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
 
 
 @app.command()
-def up(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption = None) -> None:
+def up(
+    host: HostOption = None, port: PortOption = None, data_dir: DataDirOption = None,
+    tls: TlsOption = None,
+) -> None:
     """Run everything on this machine until Ctrl-C.
 
     Uses REDIS_URL / DATABASE_URL when set, otherwise starts embedded Redis (AOF on) and
-    PostgreSQL under the data dir.
+    PostgreSQL under the data dir. ``--tls``: the gateway serves HTTPS (local certificate).
     """
-    settings = load_settings(host=host, port=port, data_dir=data_dir)
+    settings = load_settings(host=host, port=port, data_dir=data_dir, tls=tls)
     code = 130
     with contextlib.suppress(KeyboardInterrupt), _services(settings) as resolved:
         code = asyncio.run(_run_processes(resolved))
@@ -263,6 +297,28 @@ def services(data_dir: DataDirOption = None) -> None:
         console.print("[dim]Ctrl-C to stop[/dim]")
         while True:
             signal.pause()
+
+
+# Long-running process commands whose logs and traces are configured here (service name).
+_SERVICES = {("worker", kind): f"worker-{kind}" for kind in ("scan", "reward", "chat", "snapshot")}
+_SERVICES |= {("grpc", "characters"): "characters", ("projections", "run"): "projectors"}
+
+
+@app.callback()
+def _telemetry(ctx: typer.Context) -> None:
+    """Configure logging and tracing once for the process a long-running command starts."""
+    words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    service = _SERVICES.get((ctx.invoked_subcommand or "", words[1] if len(words) > 1 else ""))
+    if service is None:
+        return
+    try:
+        settings = Settings.from_env()
+    except SettingsError:
+        return  # the command itself reports the configuration error
+    from infra.telemetry import configure_logging, configure_tracing
+
+    configure_logging(service, level=settings.log_level, as_json=settings.log_json)
+    ctx.call_on_close(configure_tracing(service, settings))
 
 
 def _load_typer(target: str) -> typer.Typer:

@@ -1,4 +1,4 @@
-"""``eco2 gateway``: the gateway process (uvicorn serving ``gateway.app:create_app``), as a
+"""``eco2 gateway``: the gateway process (uvicorn serving ``infra.gateway_app:create_app``), as a
 container runs it. Its probes come with the app (``gateway.probes``, on ``ECO2_HEALTH_PORT``).
 
 SIGTERM drains the uvicorn way: stop accepting, let open requests and SSE streams finish for
@@ -14,7 +14,7 @@ from infra.settings import Settings
 
 def uvicorn_config(settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
-        "gateway.app:create_app",
+        "infra.gateway_app:create_app",  # with the process's logging and tracing
         factory=True,
         host=settings.host,
         port=settings.port,

@@ -70,6 +70,9 @@ DEV_ORIGINS = (
     "http://127.0.0.1:5173",
     "http://localhost:3000",
     "http://127.0.0.1:3000",
+    # the PWA's own Vite config serves HTTPS (a self-signed-certificate plugin): eco2 up --tls
+    "https://localhost:5173",
+    "https://127.0.0.1:5173",
 )
 
 
@@ -94,6 +97,7 @@ class Settings:
     host: str = "127.0.0.1"  # ECO2_HOST
     port: int = 8000  # ECO2_PORT
     public_url: str | None = None  # ECO2_PUBLIC_URL: absolute base for upload/cdn URLs
+    tls: bool = False  # ECO2_TLS: the gateway serves HTTPS with a local certificate (dev)
     production: bool = False  # ECO2_PRODUCTION: turns the dev login off, cookies Secure
     log_level: str = "info"  # ECO2_LOG_LEVEL
 
@@ -149,6 +153,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024  # ECO2_MAX_BODY_BYTES (uploads: upload_max_bytes)
     trust_forwarded: bool = False  # ECO2_TRUST_FORWARDED: honour X-Forwarded-For/-Proto
     log_json: bool = True  # ECO2_LOG_JSON: one JSON object per log line
+    # OpenTelemetry's own variables: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT or
+    # OTEL_TRACES_EXPORTER=otlp turn tracing on (OTEL_SDK_DISABLED=true / =none keep it off)
+    tracing: bool = False
 
     # Media on S3 (default: files under data_dir/media)
     media_url: str | None = None  # ECO2_MEDIA_URL: s3://bucket[/prefix] selects the S3 store
@@ -186,6 +193,7 @@ class Settings:
             host=_str(e, "ECO2_HOST", "127.0.0.1") or "127.0.0.1",
             port=_int(e, "ECO2_PORT", 8000, minimum=0),
             public_url=_str(e, "ECO2_PUBLIC_URL", None),
+            tls=_bool(e, "ECO2_TLS", False),
             production=_bool(e, "ECO2_PRODUCTION", False),
             log_level=_str(e, "ECO2_LOG_LEVEL", "info") or "info",
             secret_key=_secret(e),
@@ -225,6 +233,7 @@ class Settings:
             max_body_bytes=_int(e, "ECO2_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
             trust_forwarded=_bool(e, "ECO2_TRUST_FORWARDED", False),
             log_json=_bool(e, "ECO2_LOG_JSON", True),
+            tracing=_tracing_requested(e),
             news_feeds=_feeds(e),
             news_timeout_s=_float(e, "ECO2_NEWS_TIMEOUT_S", 10.0),
             media_url=_media_url(e),
@@ -308,3 +317,14 @@ def _media_url(env: Mapping[str, str]) -> str | None:
     if not raw.startswith("s3://") or not bucket:
         raise SettingsError(f"ECO2_MEDIA_URL={raw!r} must be s3://bucket[/prefix]")
     return raw
+
+
+def _tracing_requested(env: Mapping[str, str]) -> bool:
+    """Whether the standard OpenTelemetry variables ask for traces to be exported."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter:
+        return exporter == "otlp"
+    return any(env.get(name) for name in (
+        "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))

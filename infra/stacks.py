@@ -67,7 +67,7 @@ class ScanStack:
         self.commands: dict[str, tuple[str, ...]] = {
             "grpc": (*cli, "grpc", "characters"),
             "gateway": (
-                sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory",
+                sys.executable, "-m", "uvicorn", "infra.gateway_app:create_app", "--factory",
                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
                 "--no-access-log", "--timeout-keep-alive", "75",
             ),

@@ -187,8 +187,11 @@ def scan_result(view: JobView, *, status: str, message: str, error: dict[str, An
 
 @live_mapping(ScanQueued)
 def _queued(view: JobView, envelope: Envelope, m: ScanQueued) -> Transition:
+    # a model that could not be served is said on the queued event (the default answers)
+    result = None if m.model_fallback is None else {"model_fallback": {
+        "requested": m.model, "used": m.served_model, "reason": m.model_fallback}}
     return Transition(
-        Stage.QUEUED, "completed", PROGRESS[Stage.QUEUED], user_id=m.user_id,
+        Stage.QUEUED, "completed", PROGRESS[Stage.QUEUED], result, user_id=m.user_id,
         facts={"image_url": m.image_url},
     )
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from readmodels.locations_categories import (
     STORE_CATEGORIES,
-    normalize_pickup_category,
     normalize_store_category,
+    pickup_filter,
 )
 from readmodels.locations_geo import HAVERSINE_SQL, box_around, distance_text, is_open_at
 
@@ -126,19 +126,24 @@ async def nearest(
         ring = min(float(radius_m), ring * RING_GROWTH)
 
 
-def _filters(category: str | None, store_category: str | None) -> tuple[str | None, str | None]:
-    """(pickup category, store category) to filter on; a ``category`` naming a kind of
-    place (the chat agents pass 'recycling_center' as readily as 'battery') filters on that."""
+def _filters(
+    category: str | None, store_category: str | None
+) -> tuple[list[str] | None, str | None]:
+    """(pickup categories, any of which a point must take; store category) to filter on; a
+    ``category`` naming a kind of place (the chat agents pass 'recycling_center' as readily
+    as 'battery') filters on that. The PWA's keys (``clear_pet``, ``public_dropbox``, …) work
+    too (``locations_categories.pickup_filter``)."""
     store = normalize_store_category(store_category)
     as_store = normalize_store_category(category)
     if as_store in STORE_CATEGORIES and store in (None, as_store):
         return None, as_store
-    return normalize_pickup_category(category), store
+    pickups = pickup_filter(category)
+    return (None if pickups is None else list(pickups)), store
 
 
 async def _within(
     db: Executor, lat: float, lon: float, radius_m: float,
-    pickup: str | None, store: str | None, limit: int,
+    pickup: list[str] | None, store: str | None, limit: int,
 ) -> list[Center]:
     box = box_around(lat, lon, radius_m)
     # The inner query reads only columns the strip index carries (an index-only scan once
@@ -148,7 +153,7 @@ async def _within(
         f"  SELECT id, {HAVERSINE_SQL} AS distance_m FROM locations"
         "   WHERE lat_band = ANY($3::integer[])"
         "     AND longitude BETWEEN $4 AND $5 AND latitude BETWEEN $6 AND $7"
-        "     AND ($8::text IS NULL OR $8 = ANY(pickup_categories))"
+        "     AND ($8::text[] IS NULL OR pickup_categories && $8::text[])"
         "     AND ($9::text IS NULL OR store_category = $9)"
         f"    AND {HAVERSINE_SQL} <= $10"
         "   ORDER BY distance_m, id LIMIT $11) near"

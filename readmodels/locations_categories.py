@@ -41,6 +41,9 @@ _STORE_ALIASES = {
     "center": RECYCLING_CENTER, "recycle_center": RECYCLING_CENTER,
     "recycling_center": RECYCLING_CENTER,
     "재활용센터": RECYCLING_CENTER, "자원순환센터": RECYCLING_CENTER,
+    # the PWA's keys (its other store categories are kinds of place we do not list)
+    "public_dropbox": COLLECTION_BIN, "refill_zero": ZERO_WASTE_SHOP,
+    "upcycle_recycle": RECYCLING_CENTER,
 }
 
 _PICKUP_ALIASES = {
@@ -110,3 +113,74 @@ _NAMES_LONGEST_FIRST = sorted(
     ),
     key=lambda pair: -len(pair[0]),
 )
+
+
+# -- The Eco² PWA's vocabulary ------------------------------------------------------------
+# The PWA filters and labels points with its own keys (API.md, "Locations and info"); the read
+# model keeps ours (Korean pickup names for our own page). These tables translate both ways.
+
+PWA_STORE_CATEGORY = {
+    COLLECTION_BIN: "public_dropbox",
+    ZERO_WASTE_SHOP: "refill_zero",
+    RECYCLING_CENTER: "upcycle_recycle",
+}
+PWA_STORE_CATEGORIES = (
+    "refill_zero", "cafe_bakery", "vegan_dining", "upcycle_recycle", "book_workshop",
+    "market_mart", "lodging", "public_dropbox", "general",
+)
+PWA_PICKUP_CATEGORY = {
+    "무색페트병": "clear_pet",
+    "플라스틱류": "plastic",
+    "금속류": "can",
+    "종이": "paper",
+    "종이팩": "paper",
+    "유리병": "glass",
+    "의류및원단": "textile",
+    BATTERY: "electronics",
+    LAMP: "electronics",
+    "전기전자제품": "electronics",
+}
+PWA_PICKUP_CATEGORIES = (
+    "clear_pet", "colored_pet", "can", "paper", "plastic", "glass", "textile", "electronics",
+    "general",
+)
+# Coloured PET bottles go out with the plastics (only clear ones are collected apart).
+_PWA_PICKUP_EXTRA = {"colored_pet": ("플라스틱류",)}
+
+# Our dataset keys (``locations.source``) → the PWA's ``source``.
+ZERO_WASTE_SOURCE = "zero_waste_shops"
+PUBLIC_SOURCES = ("clothing_bins", "battery_lamp_bins", "medicine_bins", "recycling_centers")
+
+
+def pwa_pickup_categories(pickups: tuple[str, ...]) -> list[str]:
+    """Our pickup categories in the PWA's words, first-mention order, without repeats
+    (anything it has no word for is ``general``)."""
+    return list(dict.fromkeys(PWA_PICKUP_CATEGORY.get(p, "general") for p in pickups))
+
+
+def pwa_store_category(store_category: str) -> str:
+    return PWA_STORE_CATEGORY.get(store_category, "general")
+
+
+def pwa_source(source: str) -> str:
+    """``keco`` for public collection points, ``zerowaste`` for zero-waste shops, ``kakao``
+    for places found through Kakao."""
+    if source == ZERO_WASTE_SOURCE:
+        return "zerowaste"
+    if "kakao" in source:
+        return "kakao"
+    return "keco"
+
+
+def pickup_filter(value: str | None) -> tuple[str, ...] | None:
+    """The stored pickup categories a ``pickup_category`` filter matches (any of them): a PWA
+    key (``paper`` → 종이, 종이팩; ``general`` → what has no key of its own), or one of ours
+    and its aliases. None means no filter."""
+    key = (value or "").strip().lower()
+    if key in PWA_PICKUP_CATEGORIES:
+        ours = tuple(k for k, v in PWA_PICKUP_CATEGORY.items() if v == key)
+        if key == "general":
+            ours = tuple(p for p in PICKUP_CATEGORIES if p not in PWA_PICKUP_CATEGORY)
+        return ours + _PWA_PICKUP_EXTRA.get(key, ())
+    single = normalize_pickup_category(value)
+    return None if single is None else (single,)

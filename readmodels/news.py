@@ -26,10 +26,19 @@ NEWS_CATEGORIES: dict[str, str] = {
     "policy": "정책·제도",
     "climate": "기후·환경",
     "lifestyle": "제로웨이스트·생활",
+    "energy": "에너지",
+    "ai": "AI·기술",
+}
+# The Eco² PWA's tabs (its ``category`` values) and the categories each one shows.
+PWA_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "environment": ("recycling", "policy", "climate", "lifestyle"),
+    "energy": ("energy",),
+    "ai": ("ai",),
 }
 _CATEGORY_ALIASES = {label: key for key, label in NEWS_CATEGORIES.items()} | {
     "재활용": "recycling", "분리배출": "recycling", "정책": "policy", "제도": "policy",
     "기후": "climate", "환경": "climate", "제로웨이스트": "lifestyle", "생활": "lifestyle",
+    "인공지능": "ai", "AI": "ai",
 }
 _ALL = {"", "all", "전체"}
 MAX_PAGE = 50
@@ -50,6 +59,25 @@ def category_key(value: str | None) -> str | None:
     if text in _CATEGORY_ALIASES:
         return _CATEGORY_ALIASES[text]
     raise ValueError(f"unknown category {value!r}; use one of {', '.join(NEWS_CATEGORIES)}")
+
+
+def category_filter(value: str | None) -> tuple[str, ...] | None:
+    """The stored categories a ``category`` query shows: one of ours (a key or its label) or
+    one of the PWA's tabs (``environment`` = every environment topic); None means all.
+    Raises ``ValueError`` for an unknown category."""
+    if value is not None and value.strip().lower() in PWA_CATEGORIES:
+        return PWA_CATEGORIES[value.strip().lower()]
+    try:
+        key = category_key(value)
+    except ValueError:
+        known = ", ".join([*PWA_CATEGORIES, *NEWS_CATEGORIES])
+        raise ValueError(f"unknown category {value!r}; use all or one of {known}") from None
+    return None if key is None else (key,)
+
+
+def pwa_category(category: str) -> str:
+    """The PWA tab an article of ``category`` belongs to."""
+    return next((tab for tab, keys in PWA_CATEGORIES.items() if category in keys), "environment")
 
 
 def article_id(url: str) -> str:
@@ -114,17 +142,19 @@ _COLUMNS = (
 async def list_news(
     db: Executor, *, category: str | None = None, cursor: str | None = None, limit: int = 20
 ) -> NewsPage:
-    """A page of articles, newest first, after ``cursor`` (from the previous page)."""
+    """A page of articles, newest first, after ``cursor`` (from the previous page);
+    ``category`` as ``category_filter`` reads it."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be in 1..{MAX_PAGE}")
-    key = category_key(category)
+    keys = category_filter(category)
     after: tuple[datetime, str] | None = decode_cursor(cursor) if cursor else None
     rows = await db.fetch(
         f"SELECT {_COLUMNS} FROM news_articles"
-        " WHERE ($1::text IS NULL OR category = $1)"
+        " WHERE ($1::text[] IS NULL OR category = ANY($1::text[]))"
         "   AND ($2::timestamptz IS NULL OR (published_at, id) < ($2, $3::text))"
         " ORDER BY published_at DESC, id DESC LIMIT $4",
-        key, after[0] if after else None, after[1] if after else None, limit + 1,
+        list(keys) if keys is not None else None,
+        after[0] if after else None, after[1] if after else None, limit + 1,
     )
     articles = [_article(r) for r in rows[:limit]]
     has_more = len(rows) > limit

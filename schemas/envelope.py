@@ -29,6 +29,7 @@ import time
 from typing import Any
 from uuid import UUID, uuid4
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
@@ -76,8 +77,8 @@ class Envelope(BaseModel):
             "ver": str(self.version),
             "type": self.type,
             "sv": str(self.schema_version),
-            "data": json.dumps(self.data, ensure_ascii=False, separators=(",", ":")),
-            "meta": self.metadata.model_dump_json(exclude_defaults=True),
+            "data": dump_json(self.data),
+            "meta": _dump_metadata(self.metadata),
             "ts": repr(self.timestamp),
         }
 
@@ -88,6 +89,7 @@ class Envelope(BaseModel):
         """Rebuild an envelope from a Redis entry's fields; raises ``MalformedEntry``."""
         try:
             pos = fields.get("pos")
+            meta = fields.get("meta") or "{}"
             return cls(
                 id=UUID(fields["id"]),
                 aggregate_id=fields["agg"],
@@ -95,14 +97,32 @@ class Envelope(BaseModel):
                 version=int(fields.get("ver", "0")),
                 type=fields["type"],
                 schema_version=int(fields.get("sv", "1")),
-                data=json.loads(fields.get("data") or "{}"),
-                metadata=Metadata.model_validate_json(fields.get("meta") or "{}"),
+                data=orjson.loads(fields.get("data") or "{}"),
+                metadata=_EMPTY_METADATA if meta == "{}" else Metadata.model_validate_json(meta),
                 timestamp=float(fields.get("ts", "0")),
                 position=position if position is not None else (int(pos) if pos else None),
                 shard=shard,
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise MalformedEntry(f"entry is not a valid envelope: {exc}") from exc
+
+
+_EMPTY_METADATA = Metadata()
+
+
+def dump_json(value: Any) -> str:
+    """Compact UTF-8 JSON text; orjson where it can (several times faster than ``json``),
+    the standard library for what orjson refuses (integers beyond 64 bits, non-text keys)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _dump_metadata(metadata: Metadata) -> str:
+    if metadata == _EMPTY_METADATA:
+        return "{}"
+    return metadata.model_dump_json(exclude_defaults=True)
 
 
 class MalformedEntry(ValueError):

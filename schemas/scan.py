@@ -68,7 +68,14 @@ class ScanQueued(Event):
     user_id: str
     image_url: str
     user_input: str | None = None
-    model: str | None = None
+    model: str | None = None  # what the client asked for
+    # set when ``model`` cannot be served here: the model used instead and why
+    served_model: str | None = None
+    model_fallback: str | None = None
+
+    @property
+    def model_to_use(self) -> str | None:
+        return self.served_model or self.model
 
 
 @message("scan.stage_started")

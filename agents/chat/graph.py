@@ -10,7 +10,8 @@ compiled graph, so they span turns.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from langgraph.config import get_stream_writer
@@ -35,7 +36,11 @@ from agents.chat.stages import (
 )
 from agents.chat.state import ChatState, StageInput
 from agents.chat.subagents.base import SubTask
+from agents.chat.tracing import traced
 from agents.chat.turn import ChatUpdate, NeedsInput, NodeUpdate, Token, TurnInput, TurnResult
+from agents.llm.providers import ServedModel, served_model
+
+log = logging.getLogger(__name__)
 
 INTERNAL = "답변을 마치지 못했어요. 잠시 후 다시 시도해 주세요."
 
@@ -84,13 +89,28 @@ def plan_tasks(state: ChatState) -> list[SubTask]:
 class ChatGraph:
     """The compiled graph and its breakers; ``run`` is one turn."""
 
-    def __init__(self, compiled: CompiledStateGraph[Any, Any, Any, Any], guard: NodeGuard) -> None:
+    def __init__(
+        self,
+        compiled: CompiledStateGraph[Any, Any, Any, Any],
+        guard: NodeGuard,
+        serving: Callable[[str | None], ServedModel] | None = None,
+    ) -> None:
         self.compiled = compiled
         self.guard = guard
+        self.serving = serving or (lambda model: ServedModel(model, model))
 
     async def run(self, turn: TurnInput) -> AsyncIterator[ChatUpdate]:
         """Stream one turn: ``NodeUpdate``/``Token`` items, then exactly one ``TurnResult`` or
-        ``NeedsInput``; raises ``TurnFailed`` when a CLOSE node fails."""
+        ``NeedsInput``; raises ``TurnFailed`` when a CLOSE node fails. A requested model this
+        deployment cannot serve is replaced by the default one for the whole turn (intent,
+        subagents, answer), and the result says so."""
+        served = self.serving(turn.model)
+        if served.fallback:
+            log.warning(
+                "chat turn in %s: model %r cannot be served (%s); answering with %r",
+                turn.chat_id, served.requested, served.reason, served.model,
+            )
+            turn = turn.model_copy(update={"model": served.model})
         result: TurnResult | None = None
         needs: NeedsInput | None = None
         stream = self.compiled.astream(
@@ -112,7 +132,8 @@ class ChatGraph:
         if needs is not None:
             yield needs
         elif result is not None:
-            yield result
+            yield result.model_copy(update={"model_fallback": served.note()}) \
+                if served.fallback else result
         else:  # a graph that ends without either is a bug; never leave the handler waiting
             raise TurnFailed(INTERNAL)
 
@@ -201,12 +222,14 @@ def build_chat_graph(deps: ChatDeps) -> ChatGraph:
         return {"result": result}
 
     graph: StateGraph[ChatState, Any, Any, Any] = StateGraph(ChatState)
-    graph.add_node("intent", intent_node)
-    graph.add_node("vision", vision_node)
+    graph.add_node("intent", traced("intent", intent_node))
+    graph.add_node("vision", traced("vision", vision_node))
     for stage in SUBAGENT_STAGES:
-        graph.add_node(stage, _stage_node(runners[stage], guard), input_schema=StageInput)
-    graph.add_node("aggregator", aggregator_node, defer=True)
-    graph.add_node("answer", answer_node)
+        graph.add_node(
+            stage, traced(stage, _stage_node(runners[stage], guard)), input_schema=StageInput
+        )
+    graph.add_node("aggregator", traced("aggregator", aggregator_node), defer=True)
+    graph.add_node("answer", traced("answer", answer_node))
     graph.add_edge(START, "intent")
     graph.add_conditional_edges("intent", after_intent, ["vision", *SUBAGENT_STAGES, END])
     graph.add_conditional_edges("vision", fan_out, list(SUBAGENT_STAGES))
@@ -214,4 +237,4 @@ def build_chat_graph(deps: ChatDeps) -> ChatGraph:
         graph.add_edge(stage, "aggregator")
     graph.add_edge("aggregator", "answer")
     graph.add_edge("answer", END)
-    return ChatGraph(graph.compile(), guard)
+    return ChatGraph(graph.compile(), guard, lambda model: served_model(deps.llm, model))

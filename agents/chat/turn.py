@@ -133,6 +133,9 @@ class TurnResult(BaseModel):
     subagents: list[str] = Field(default_factory=list)
     skipped: list[dict[str, Any]] = Field(default_factory=list)
     sources: list[dict[str, Any]] = Field(default_factory=list)
+    # set when the turn's requested model could not be served and the default answered
+    # (``{"requested", "used", "reason"}``, ``agents.llm.providers.ServedModel.note``)
+    model_fallback: dict[str, Any] | None = None
 
 
 ChatUpdate = NodeUpdate | Token | NeedsInput | TurnResult

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Literal
 
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel, ConfigDict
 
 from agents.llm.ports import (
@@ -53,6 +57,34 @@ def provider_for(model: str | None) -> Provider:
     )
 
 
+@dataclass(frozen=True)
+class ServedModel:
+    """The model that serves a request and, when it is not the one asked for, why.
+
+    A client's ``model`` is a preference (the PWA always sends its picker's choice): when its
+    provider is not configured here, the deployment's default model answers instead."""
+
+    requested: str | None
+    model: str | None  # what the calls use (None: the port's own default)
+    reason: str | None = None  # set when ``model`` replaced ``requested``
+
+    @property
+    def fallback(self) -> bool:
+        return self.reason is not None
+
+    def note(self) -> dict[str, str | None]:
+        """What a turn's metadata says about a fallback."""
+        return {"requested": self.requested, "used": self.model, "reason": self.reason}
+
+
+def served_model(port: object, requested: str | None) -> ServedModel:
+    """The model serving ``requested`` on ``port``: a ``ModelRouter`` falls back to its default
+    model for a provider it lacks; any other port serves whatever it is asked."""
+    if isinstance(port, ModelRouter):
+        return port.serving(requested)
+    return ServedModel(requested, requested)
+
+
 class ModelRouter:
     """``LLM`` and ``Vision`` dispatching each call to the adapter of its model's provider."""
 
@@ -83,6 +115,16 @@ class ModelRouter:
             return False
         return provider in self._llms and provider in self._visions
 
+    def serving(self, requested: str | None) -> ServedModel:
+        """``requested`` when it can be served, else the default model with the reason."""
+        if not requested or self.supports(requested):
+            return ServedModel(requested, requested or self.default_model)
+        try:
+            reason = f"the {provider_for(requested)} provider is not configured"
+        except UnknownModelError:
+            reason = "no provider serves this model"
+        return ServedModel(requested, self.default_model, reason)
+
     def _resolve(self, model: str | None, adapters: Mapping[Provider, object]) -> str:
         chosen = model or self.default_model
         provider = provider_for(chosen)
@@ -105,14 +147,16 @@ class ModelRouter:
     ) -> Completion:
         """One reply from the provider of ``model`` (see ``LLM.complete``)."""
         llm, chosen = self._llm(model)
-        return await llm.complete(messages, model=chosen, tools=tools)
+        with _llm_span("chat", chosen):
+            return await llm.complete(messages, model=chosen, tools=tools)
 
     async def structured(
         self, messages: Sequence[ChatMessage], schema: type[T], *, model: str | None = None
     ) -> T:
         """A reply validated into ``schema`` from the provider of ``model``."""
         llm, chosen = self._llm(model)
-        return await llm.structured(messages, schema, model=chosen)
+        with _llm_span("structured", chosen):
+            return await llm.structured(messages, schema, model=chosen)
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, model: str | None = None
@@ -120,10 +164,19 @@ class ModelRouter:
         """Text deltas from the provider of ``model``; routing errors surface on iteration."""
         llm, chosen = self._llm(model)
         deltas = llm.stream(messages, model=chosen)
+        # Not made current: a generator may be closed from another context than it started in.
+        span = trace.get_tracer("eco2.llm").start_span(
+            f"llm stream {chosen}", kind=SpanKind.CLIENT, attributes=_llm_attributes("stream", chosen)
+        )
         try:
             async for delta in deltas:
                 yield delta
+        except Exception as exc:
+            span.record_exception(exc)
+            span.set_status(trace.StatusCode.ERROR, str(exc))
+            raise
         finally:
+            span.end()
             close = getattr(deltas, "aclose", None)
             if close is not None:  # a consumer leaving early must release the HTTP stream now
                 await close()
@@ -134,7 +187,26 @@ class ModelRouter:
         """Classify ``image`` with the vision adapter of ``model``'s provider."""
         chosen = self._resolve(model, self._visions)
         vision = self._visions[provider_for(chosen)]
-        return await vision.classify(image, hint=hint, model=chosen)
+        with _llm_span("vision", chosen):
+            return await vision.classify(image, hint=hint, model=chosen)
+
+
+def _llm_span(operation: str, model: str) -> AbstractContextManager[Span]:
+    """A client span of one model call (OpenTelemetry GenAI attribute names); a no-op until a
+    tracer provider is configured."""
+    return trace.get_tracer("eco2.llm").start_as_current_span(
+        f"llm {operation} {model}",
+        kind=SpanKind.CLIENT,
+        attributes=_llm_attributes(operation, model),
+    )
+
+
+def _llm_attributes(operation: str, model: str) -> dict[str, str]:
+    return {
+        "gen_ai.operation.name": operation,
+        "gen_ai.request.model": model,
+        "gen_ai.system": provider_for(model),
+    }
 
 
 # --- The vision request of the remote providers ------------------------------------------------

@@ -1,4 +1,4 @@
--- Append events of one or more aggregates of ONE shard, atomically.
+-- Append events of one or more aggregates of ONE shard.
 --
 -- KEYS[1] {tag}:events   shard log, entry id <position>-0
 -- KEYS[2] {tag}:head     last position assigned (integer)
@@ -7,8 +7,13 @@
 -- KEYS[5..4+A] {tag}:agg:<aggregate_id>, one per aggregate, in ARGV order
 --
 -- ARGV[1] A: number of aggregates
--- ARGV[2] dedupe: "1" = an event id already recorded makes the call an idempotent retry
--- ARGV[3] tracking notification id or ""
+-- ARGV[2] mode:
+--   "1" atomic, deduplicating: all aggregates are written or none; event ids already recorded
+--       make the call an idempotent retry
+--   "0" atomic, no deduplication (the eventsourcing recorders)
+--   "g" a group of independent appends (group commit): each aggregate's run is checked and
+--       written on its own, in ARGV order, exactly as if each were a separate "1" call
+-- ARGV[3] tracking notification id or "" (atomic modes only)
 -- then, per aggregate: expected, count
 --   expected: an integer = the aggregate's current version must equal it (0 = new)
 --             "*" = append after whatever is there
@@ -18,21 +23,19 @@
 --   otherwise versions are assigned here). One packed argument per event keeps the client's
 --   command packing cheap; cjson unpacks it inside Redis.
 --
--- Returns {"ok"|"dup", pos1, ver1, pos2, ver2, ...}
+-- Returns, atomic modes: {"ok"|"dup", pos1, ver1, pos2, ver2, ...}
+--          group mode:   one such list per aggregate, or {"err", "<error text>"}
 -- Errors: "CONFLICT <agg> <current> <expected>", "DUPLICATE_PARTIAL <id>",
 --         "TRACKING <current> <given>", "BADARGS <why>".
--- Everything is checked before the first write: Lua does not roll back.
+-- Everything is checked before the first write of an append: Lua does not roll back.
 
 local A = tonumber(ARGV[1])
-local dedupe = ARGV[2] == "1"
+local mode = ARGV[2]
+local group = mode == "g"
+local dedupe = mode == "1" or group
 local tracking = ARGV[3]
 if not A or A < 1 then return redis.error_reply("BADARGS no aggregates") end
-
-local function current_version(key)
-  local last = redis.call("XREVRANGE", key, "+", "-", "COUNT", 1)
-  if #last == 0 then return nil end
-  return tonumber(string.match(last[1][1], "^(%d+)-"))
-end
+if group and tracking ~= "" then return redis.error_reply("BADARGS tracking in a group") end
 
 -- Parse the plan.
 local plan = {}
@@ -43,7 +46,7 @@ for i = 1, A do
   local n = tonumber(ARGV[arg + 1])
   arg = arg + 2
   if not n or n < 1 then return redis.error_reply("BADARGS empty aggregate batch") end
-  plan[i] = {key = KEYS[4 + i], expected = expected, n = n}
+  plan[i] = {key = KEYS[4 + i], expected = expected, n = n, first = total}
   total = total + n
 end
 local first_event = arg
@@ -59,10 +62,17 @@ for e = 0, total - 1 do
   events[e] = ev
 end
 
--- Idempotency: all known -> return the original positions; some known -> refuse.
-if dedupe then
+local function current_version(key)
+  local last = redis.call("XREVRANGE", key, "+", "-", "COUNT", 1)
+  if #last == 0 then return nil end
+  return tonumber(string.match(last[1][1], "^(%d+)-"))
+end
+
+-- Idempotency of events first..first+n-1: nil (none known), a "dup" result (all known), or an
+-- error text (some known).
+local function known_events(first, n)
   local known, result = 0, {"dup"}
-  for e = 0, total - 1 do
+  for e = first, first + n - 1 do
     local rec = redis.call("HGET", KEYS[3], events[e][1])
     if rec then
       known = known + 1
@@ -71,66 +81,50 @@ if dedupe then
       result[#result + 1] = tonumber(ver)
     end
   end
-  if known == total then return result end
-  if known > 0 then
-    for e = 0, total - 1 do
-      local id = events[e][1]
-      if redis.call("HEXISTS", KEYS[3], id) == 1 then
-        return redis.error_reply("DUPLICATE_PARTIAL " .. id)
-      end
+  if known == 0 then return nil, nil end
+  if known == n then return result, nil end
+  for e = first, first + n - 1 do
+    if redis.call("HEXISTS", KEYS[3], events[e][1]) == 1 then
+      return nil, "DUPLICATE_PARTIAL " .. events[e][1]
     end
   end
 end
 
--- Optimistic concurrency, per aggregate; assign versions.
-local versions = {}
-local e = 0
-for i = 1, A do
-  local p = plan[i]
+-- Optimistic concurrency of one aggregate's run: its versions, or an error text.
+local function assign_versions(p)
   local current = current_version(p.key)
-  local agg = events[e][2]
+  local agg = events[p.first][2]
+  local versions = {}
   if p.expected == "=" then
     local floor = current
     for j = 0, p.n - 1 do
-      local v = tonumber(events[e + j][4])
-      if not v or v < 0 then return redis.error_reply("BADARGS version") end
+      local v = tonumber(events[p.first + j][4])
+      if not v or v < 0 then return nil, "BADARGS version" end
       if floor ~= nil and v <= floor then
-        return redis.error_reply("CONFLICT " .. agg .. " " .. tostring(current) .. " " .. (v - 1))
+        return nil, "CONFLICT " .. agg .. " " .. tostring(current) .. " " .. (v - 1)
       end
       floor = v
-      versions[e + j] = v
+      versions[j] = v
     end
   else
     local base = current or 0
     if p.expected ~= "*" then
       local want = tonumber(p.expected)
-      if want == nil then return redis.error_reply("BADARGS expected version") end
-      if base ~= want then
-        return redis.error_reply("CONFLICT " .. agg .. " " .. base .. " " .. want)
-      end
+      if want == nil then return nil, "BADARGS expected version" end
+      if base ~= want then return nil, "CONFLICT " .. agg .. " " .. base .. " " .. want end
     end
-    for j = 0, p.n - 1 do versions[e + j] = base + j + 1 end
+    for j = 0, p.n - 1 do versions[j] = base + j + 1 end
   end
-  e = e + p.n
+  return versions, nil
 end
 
-if tracking ~= "" then
-  local given = tonumber(tracking)
-  local current = tonumber(redis.call("GET", KEYS[4]) or "0")
-  if not given or given <= current then
-    return redis.error_reply("TRACKING " .. current .. " " .. tracking)
-  end
-end
-
--- Write.
-local result = {"ok"}
 local head = tonumber(redis.call("GET", KEYS[2]) or "0")
-e = 0
-for i = 1, A do
-  local p = plan[i]
+
+-- Write one aggregate's run, appending "pos, ver" pairs to result.
+local function write(p, versions, result)
   for j = 0, p.n - 1 do
-    local ev = events[e + j]
-    local ver = versions[e + j]
+    local ev = events[p.first + j]
+    local ver = versions[j]
     head = head + 1
     local fields = {
       "id", ev[1], "agg", ev[2], "atype", ev[3], "ver", ver,
@@ -144,8 +138,49 @@ for i = 1, A do
     result[#result + 1] = head
     result[#result + 1] = ver
   end
-  e = e + p.n
 end
+
+if group then
+  local results = {}
+  for i = 1, A do
+    local p = plan[i]
+    local dup, err = known_events(p.first, p.n)
+    local versions
+    if not dup and not err then versions, err = assign_versions(p) end
+    if err then
+      results[i] = {"err", err}
+    elseif dup then
+      results[i] = dup
+    else
+      results[i] = {"ok"}
+      write(p, versions, results[i])
+    end
+  end
+  redis.call("SET", KEYS[2], head)
+  return results
+end
+
+-- Atomic: all known -> return the original positions; some known -> refuse.
+if dedupe then
+  local dup, err = known_events(0, total)
+  if err then return redis.error_reply(err) end
+  if dup then return dup end
+end
+local versions = {}
+for i = 1, A do
+  local err
+  versions[i], err = assign_versions(plan[i])
+  if err then return redis.error_reply(err) end
+end
+if tracking ~= "" then
+  local given = tonumber(tracking)
+  local current = tonumber(redis.call("GET", KEYS[4]) or "0")
+  if not given or given <= current then
+    return redis.error_reply("TRACKING " .. current .. " " .. tracking)
+  end
+end
+local result = {"ok"}
+for i = 1, A do write(plan[i], versions[i], result) end
 redis.call("SET", KEYS[2], head)
 if tracking ~= "" then redis.call("SET", KEYS[4], tracking) end
 return result

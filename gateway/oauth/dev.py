@@ -44,8 +44,13 @@ button {{ margin-top: .75rem; }} .note {{ color: #666; font-size: .85rem; }}
 
 
 def _csp(login: LoginState) -> str:
-    # The form posts here, and the browser then follows a redirect to the callback's origin.
-    targets = " ".join(sorted({"'self'", origin_of(login.redirect_uri) or "'self'"}))
+    # The form posts here, and the browser then follows redirects to the callback's origin and
+    # from there to the frontend (``<origin>/#/home``); Chromium checks ``form-action`` on
+    # every one of them. Both origins were checked against the allow-list when the login
+    # started, so nothing but a configured frontend (or ourselves) is ever added.
+    targets = " ".join(sorted({
+        "'self'", origin_of(login.redirect_uri) or "'self'", origin_of(login.origin) or "'self'",
+    }))
     return (
         "default-src 'none'; style-src 'unsafe-inline'; "
         f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'"

@@ -30,6 +30,8 @@ _CATEGORY_WORDS = (
     ("recycling", ("분리배출", "재활용", "분리수거", "페트병", "폐기물", "recycl")),
     ("lifestyle", ("제로웨이스트", "다회용", "텀블러", "리필", "업사이클", "zero waste")),
     ("policy", ("정책", "법", "규제", "제도", "시행", "개정", "환경부", "policy", "regulation")),
+    ("energy", ("에너지", "태양광", "풍력", "전력", "수소", "energy", "solar")),
+    ("ai", ("인공지능", "생성형", "챗봇")),
     ("climate", ("기후", "탄소", "온실가스", "폭염", "미세먼지", "climate", "carbon")),
 )
 
@@ -55,10 +57,15 @@ class FeedSource:
             raise ValueError(f"feed url must be http(s): {self.url!r}")
 
 
+# "AI" as a word of its own ("AI가", "AI 분류"), not inside "said" or "Thailand".
+_WORD_PATTERNS = {"ai": re.compile(r"(?<![a-z])ai(?![a-z])")}
+
+
 def categorize(text: str, default: str = "climate") -> str:
     lowered = text.lower()
     for category, words in _CATEGORY_WORDS:
-        if any(w in lowered for w in words):
+        pattern = _WORD_PATTERNS.get(category)
+        if any(w in lowered for w in words) or (pattern and pattern.search(lowered)):
             return category
     return default
 

@@ -460,8 +460,9 @@ async def test_chat_turn(user: httpx.AsyncClient, gw: Gateway) -> None:
 CENTER = {"id": int, "name": str, "source": str, "road_address": STR_OR_NONE,
           "latitude": float, "longitude": float, "distance_km": (float, int, NONE),
           "distance_text": STR_OR_NONE, "store_category": str, "pickup_categories": list,
-          "is_open": (bool, NONE), "start_time": STR_OR_NONE, "end_time": STR_OR_NONE,
-          "phone": STR_OR_NONE, "place_url": STR_OR_NONE}
+          "is_open": (bool, NONE), "is_holiday": (bool, NONE), "start_time": STR_OR_NONE,
+          "end_time": STR_OR_NONE, "phone": STR_OR_NONE, "place_url": STR_OR_NONE,
+          "kakao_place_id": STR_OR_NONE}
 PLACE = {"place_name": str, "address": str, "latitude": float, "longitude": float,
          "place_url": STR_OR_NONE}
 
@@ -479,11 +480,13 @@ async def test_centers(user: httpx.AsyncClient) -> None:
 
 @contract(("GET", "/api/v1/locations/search"), ("GET", "/api/v1/locations/suggest"))
 async def test_search_and_suggest(user: httpx.AsyncClient) -> None:
-    for path, q in (("/api/v1/locations/search", "주민센터"), ("/api/v1/locations/suggest", "리필")):
+    # search answers the centers' list items; suggest answers places
+    for path, q, fields in (("/api/v1/locations/search", "주민센터", CENTER),
+                           ("/api/v1/locations/suggest", "리필", PLACE)):
         places = (await user.get(path, params={"q": q})).json()
         assert isinstance(places, list) and places
         for p in places:
-            has(p, **PLACE)
+            has(p, **fields)
 
 
 @contract(("GET", "/api/v1/info/news"))
@@ -493,7 +496,9 @@ async def test_news(user: httpx.AsyncClient) -> None:
     assert len(page["articles"]) == 5
     for a in page["articles"]:
         has(a, id=str, title=str, url=str, snippet=str, source=str, source_name=str,
-            published_at=str, thumbnail_url=STR_OR_NONE)
+            published_at=str, thumbnail_url=STR_OR_NONE, category=str,
+            source_icon_url=STR_OR_NONE, video_url=STR_OR_NONE, keywords=(list, NONE),
+            ai_tag=STR_OR_NONE)
 
 
 # ---- operations and the document ----------------------------------------------------------------

@@ -14,8 +14,9 @@ import redis.asyncio as aioredis
 from eventstore.keys import Layout
 from gateway.app import create_app
 from gateway.auth_tokens import bearer
-from gateway.edge import REQUEST_ID, JsonFormatter
+from gateway.edge import REQUEST_ID
 from infra.settings import Settings
+from infra.telemetry import JsonLogFormatter
 from schemas.envelope import Envelope
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import PNG, asgi_client
@@ -200,7 +201,7 @@ async def test_access_log_lines_are_json_with_the_request_id(
         access.removeHandler(collect)
         access.setLevel(level)
     [record] = [r for r in collect.records if getattr(r, "request_id", None) == "log-me-1"]
-    line = json.loads(JsonFormatter().format(record))
+    line = json.loads(JsonLogFormatter("gateway").format(record))
     assert line["request_id"] == "log-me-1"
     assert (line["method"], line["path"], line["status"]) == (
         "GET", "/api/v1/users/me/characters", 200)
@@ -211,8 +212,8 @@ async def test_access_log_lines_are_json_with_the_request_id(
     try:
         other = logging.LogRecord("gateway.x", logging.WARNING, __file__, 1, "hello %s",
                                   ("world",), None)
-        assert json.loads(JsonFormatter().format(other)) | {"ts": ""} == {
+        assert json.loads(JsonLogFormatter("gateway").format(other)) | {"ts": ""} == {
             "ts": "", "level": "warning", "logger": "gateway.x", "msg": "hello world",
-            "request_id": "ctx-42"}
+            "service": "gateway", "request_id": "ctx-42", "correlation_id": "ctx-42"}
     finally:
         REQUEST_ID.reset(token)

@@ -28,8 +28,11 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 CITY_HALL = {"lat": 37.5665, "lon": 126.9780}
 CENTER_KEYS = {"id", "name", "source", "road_address", "latitude", "longitude", "distance_km",
-               "distance_text", "store_category", "pickup_categories", "is_open", "start_time",
-               "end_time", "phone", "place_url"}
+               "distance_text", "store_category", "pickup_categories", "is_open", "is_holiday",
+               "start_time", "end_time", "phone", "place_url", "kakao_place_id"}
+DETAIL_KEYS = {"id", "name", "source", "road_address", "lot_address", "latitude", "longitude",
+               "store_category", "pickup_categories", "phone", "place_url", "kakao_place_id",
+               "collection_items", "introduction"}
 PLACE_KEYS = {"place_name", "address", "latitude", "longitude", "place_url"}
 
 
@@ -123,11 +126,13 @@ async def test_centers_nearest_first_with_the_client_shape(api: Api) -> None:
 async def test_centers_filters_limit_and_zoom(api: Api) -> None:
     r = await api.get("/locations/centers", **CITY_HALL, radius=50_000, pickup_category="폐건전지",
                       limit=15)
-    assert len(r.json()) == 15 and all("전지" in c["pickup_categories"] for c in r.json())
+    assert len(r.json()) == 15 and all("전지" in c["pickup_labels"] for c in r.json())
+    assert all("electronics" in c["pickup_categories"] for c in r.json())
     r = await api.get("/locations/centers", **CITY_HALL, radius=50_000,
-                      store_category="zero_waste_shop")
+                      store_category="zero_waste_shop")  # our own key is understood too
     shops = r.json()
-    assert shops and all(c["store_category"] == "zero_waste_shop" for c in shops)
+    assert shops and all(c["store_category"] == "refill_zero" for c in shops)
+    assert all(c["dataset"] == "zero_waste_shops" and c["source"] == "zerowaste" for c in shops)
     assert all(c["start_time"] and c["end_time"] and isinstance(c["is_open"], bool)
                for c in shops)
     r = await api.get("/locations/centers", **CITY_HALL, store_category="unknown")
@@ -163,7 +168,7 @@ async def test_center_detail(api: Api) -> None:
     r = await api.get(f"/locations/centers/{first['id']}")
     assert r.status_code == 200
     detail = r.json()
-    assert set(detail) >= CENTER_KEYS and detail["id"] == first["id"]
+    assert set(detail) >= CENTER_KEYS | DETAIL_KEYS and detail["id"] == first["id"]
     assert detail["distance_km"] is None
     with_origin = (await api.get(f"/locations/centers/{first['id']}", **CITY_HALL)).json()
     assert with_origin["distance_km"] == first["distance_km"]
@@ -178,8 +183,9 @@ async def test_search_and_suggest(api: Api) -> None:
     r = await api.get("/locations/search", q="재활용센터")
     assert r.status_code == 200
     places = r.json()
-    assert places and all(set(p) >= PLACE_KEYS for p in places)
-    assert all("재활용센터" in p["place_name"] or "재활용센터" in p["address"] for p in places)
+    assert places and all(set(p) >= CENTER_KEYS for p in places)
+    assert all("재활용센터" in p["name"] or "재활용센터" in (p["road_address"] or "")
+               for p in places)
     near = (await api.get("/locations/search", q="주민센터", radius=2000, **CITY_HALL)).json()
     assert near and all(p["distance_km"] <= 2 for p in near)
     assert [p["distance_km"] for p in near] == sorted(p["distance_km"] for p in near)

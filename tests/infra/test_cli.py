@@ -34,7 +34,7 @@ def test_processes_run_the_whole_system_with_resolved_urls() -> None:
     assert specs["scan"].argv[-2:] == ("worker", "scan")
     assert specs["projectors"].argv[-2:] == ("projections", "run")
     gateway = specs["gateway"]
-    assert "gateway.app:create_app" in gateway.argv and "--factory" in gateway.argv
+    assert "infra.gateway_app:create_app" in gateway.argv and "--factory" in gateway.argv
     assert gateway.argv[gateway.argv.index("--port") + 1] == "8123"
     assert gateway.env["REDIS_URL"] == "redis://127.0.0.1:1/0"
     assert gateway.env["DATABASE_URL"] == "postgresql://p@127.0.0.1:2/eco2"

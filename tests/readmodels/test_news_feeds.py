@@ -202,3 +202,13 @@ def test_offline_news_files(tmp_path: Path) -> None:
     (only,) = read_news_file(data, report)
     assert only.category == "policy" and not only.sample
     assert dict(report.skipped) == {"no title or http(s) url": 1, "unknown category": 1}
+
+
+def test_auto_category_knows_the_pwa_energy_and_ai_tabs() -> None:
+    from infra.importers.feed_parse import categorize
+
+    assert categorize("태양광 발전소 준공, 재생에너지 비중 늘어") == "energy"
+    assert categorize("AI가 전시장 안내를 돕는다") == "ai"
+    assert categorize("인공지능 기반 수요 예측") == "ai"
+    assert categorize("Thailand said the heatwave will continue") == "climate"  # no "ai" inside words
+    assert categorize("페트병 분리배출 요령") == "recycling"

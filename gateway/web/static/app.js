@@ -389,7 +389,7 @@
       el("div", {},
         el("p", { class: "place-name", text: p.name }),
         el("p", { class: "note", text: p.road_address || p.lot_address || "" }),
-        el("p", { class: "tags" }, (p.pickup_categories || []).map((c) => el("span", { class: "chip", text: c })))))));
+        el("p", { class: "tags" }, (p.pickup_labels || p.pickup_categories || []).map((c) => el("span", { class: "chip", text: c })))))));
   }
 
   // ---- start ---------------------------------------------------------------------------

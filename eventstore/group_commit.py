@@ -1,0 +1,131 @@
+"""Group commit: concurrent appends to one shard become one script call.
+
+Appends issued within one turn of the event loop (or within ``window_s``) are queued per shard
+and sent as one ``append.lua`` call in group mode (``"g"``) per shard, all shards in one
+pipeline: one round trip, and one command to pack per shard instead of one per append. Inside
+the script each append is checked and written on its own, in queue order, exactly as if it had
+been a separate call, so every caller gets its own result or its own typed error (a conflict in
+one append touches no other). A ``NOSCRIPT`` reply (Redis restarted and lost its script cache)
+means the call did not run: the script is loaded again and the call resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, ResponseError
+
+from eventstore.keys import ShardKeys
+from eventstore.scripts import translate_script_error
+
+
+@dataclass
+class PlannedAppend:
+    """One aggregate's run of packed events, ready for ``append.lua``."""
+
+    keys: ShardKeys
+    aggregate_key: str
+    expected: str | int
+    packed: Sequence[str]
+    future: asyncio.Future[list[Any]] = field(default_factory=lambda: _future())
+
+
+def _future() -> asyncio.Future[list[Any]]:
+    return asyncio.get_running_loop().create_future()
+
+
+def group_call(appends: Sequence[PlannedAppend]) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of one group-mode call for ``appends`` (all of one shard)."""
+    shard = appends[0].keys
+    keys = [shard.events, shard.head, shard.event_ids, "", *(a.aggregate_key for a in appends)]
+    args: list[Any] = [len(appends), "g", ""]
+    for a in appends:
+        args += [a.expected, len(a.packed)]
+    for a in appends:
+        args += a.packed
+    return keys, args
+
+
+class GroupCommit:
+    """Queues planned appends per shard and flushes them together."""
+
+    def __init__(
+        self, redis: aioredis.Redis, source: str, *, window_s: float = 0.0, max_group: int = 256
+    ) -> None:
+        self.redis = redis
+        self.source = source
+        self.window_s = window_s
+        self.max_group = max_group
+        self._sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+        self._queue: list[PlannedAppend] = []
+        self._scheduled = False
+
+    async def submit(self, append: PlannedAppend) -> list[Any]:
+        """Queue ``append`` for the next group; its script reply (``["ok"|"dup", pos, ver,
+        ...]``), or the typed error of this append alone."""
+        self._queue.append(append)
+        if len(self._queue) >= self.max_group:
+            self._flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            loop = asyncio.get_running_loop()
+            if self.window_s > 0:
+                loop.call_later(self.window_s, self._flush)
+            else:
+                loop.call_soon(self._flush)
+        return await append.future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if self._queue:
+            queued, self._queue = self._queue, []
+            asyncio.get_running_loop().create_task(self.send(queued))
+
+    async def send(self, appends: Sequence[PlannedAppend]) -> None:
+        """Send ``appends`` (any shards) in one round trip and settle their futures."""
+        by_shard: dict[int, list[PlannedAppend]] = {}
+        for a in appends:
+            by_shard.setdefault(a.keys.shard, []).append(a)
+        groups = list(by_shard.values())
+        calls = [group_call(g) for g in groups]
+        try:
+            replies = await self._execute(calls)
+            stale = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if stale:
+                await self.redis.script_load(self.source)
+                for i, reply in zip(stale, await self._execute([calls[i] for i in stale]),
+                                    strict=True):
+                    replies[i] = reply
+        except Exception as exc:  # the connection failed: every append of the flush fails
+            for a in appends:
+                if not a.future.done():
+                    a.future.set_exception(exc)
+            return
+        for group, reply in zip(groups, replies, strict=True):
+            _settle(group, reply)
+
+    async def _execute(self, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(self._sha, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
+
+
+def _settle(group: Sequence[PlannedAppend], reply: Any) -> None:
+    if isinstance(reply, ResponseError):  # the whole call was refused (BADARGS)
+        for a in group:
+            if not a.future.done():
+                a.future.set_exception(translate_script_error(str(reply)))
+        return
+    for a, result in zip(group, reply, strict=True):
+        if a.future.done():
+            continue
+        if result[0] == "err":
+            a.future.set_exception(translate_script_error(result[1]))
+        else:
+            a.future.set_result(result)
