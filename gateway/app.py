@@ -114,7 +114,10 @@ def create_app(settings: Settings | None = None, *, live: LiveConfig | None = No
                     metrics=GatewayMetrics(),
                     live=live,
                 )
-                yield {STATE_KEY: state}
+                from gateway.probes import gateway_probes  # ECO2_HEALTH_PORT, like every role
+
+                async with gateway_probes(state):
+                    yield {STATE_KEY: state}
 
     return Starlette(
         routes=list(ROUTES), lifespan=lifespan, exception_handlers=exception_handlers(),

@@ -6,7 +6,8 @@
     ├── TokenRevoked             403  a valid but revoked token: the one 403 the client logs out on
     ├── UploadForbidden          403  only on the signed upload URL (403 elsewhere = logout)
     │   ├── UploadExpired        403
-    │   └── UploadSignatureInvalid 403
+    │   ├── UploadSignatureInvalid 403
+    │   └── UploadUsed           403  the URL's one upload happened, or its owner is gone
     ├── NotFound                 404  unknown, or another user's (never 403: no oracle)
     ├── Conflict                 409  the resource is not in a state the request applies to
     ├── PayloadTooLarge          413
@@ -36,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from eventstore.errors import ConcurrencyConflict, EventStoreError, InvalidAppend
+from infra.media import MediaUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,9 @@ class UploadExpired(UploadForbidden): ...
 
 
 class UploadSignatureInvalid(UploadForbidden): ...
+
+
+class UploadUsed(UploadForbidden): ...
 
 
 class NotFound(GatewayError): ...
@@ -108,6 +113,7 @@ ERROR_TABLE: dict[type[BaseException], tuple[int | None, str]] = {
     UploadForbidden: (403, "upload_forbidden"),
     UploadExpired: (403, "upload_url_expired"),
     UploadSignatureInvalid: (403, "invalid_signature"),
+    UploadUsed: (403, "upload_url_used"),
     NotFound: (404, "not_found"),
     Conflict: (409, "conflict"),
     PayloadTooLarge: (413, "payload_too_large"),
@@ -130,6 +136,7 @@ ERROR_TABLE: dict[type[BaseException], tuple[int | None, str]] = {
     InvalidAppend: (422, "invalid_command"),
     EventStoreError: (503, "event_store_unavailable"),
     RedisError: (503, "redis_unavailable"),
+    MediaUnavailable: (503, "media_unavailable"),
     HTTPException: (None, "http_error"),
     Exception: (500, "internal_error"),
 }

@@ -150,6 +150,9 @@ class Settings:
     # Character gRPC service
     grpc_port: int = 50051  # ECO2_GRPC_PORT
     grpc_timeout_s: float = 2.0  # ECO2_GRPC_TIMEOUT_S
+    # ECO2_CHARACTERS_ADDR: host:port where clients reach the character service (a Service
+    # name on Kubernetes). Unset: the service of this host, ECO2_HOST:ECO2_GRPC_PORT.
+    characters_addr: str | None = None
 
     # Auth: JWT cookies, OAuth providers, the dev login (issue 6)
     access_token_ttl_s: int = 3 * 3600  # ECO2_ACCESS_TOKEN_TTL_S: lifetime of s_access
@@ -188,6 +191,18 @@ class Settings:
     # OpenTelemetry's own variables: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT or
     # OTEL_TRACES_EXPORTER=otlp turn tracing on (OTEL_SDK_DISABLED=true / =none keep it off)
     tracing: bool = False
+
+    # Media on S3 (default: files under data_dir/media)
+    media_url: str | None = None  # ECO2_MEDIA_URL: s3://bucket[/prefix] selects the S3 store
+    s3_endpoint_url: str | None = None  # AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL
+    s3_region: str | None = None  # AWS_REGION or AWS_DEFAULT_REGION
+    aws_access_key_id: str | None = None  # AWS_ACCESS_KEY_ID (unset: the SDK's own chain)
+    aws_secret_access_key: str | None = None  # AWS_SECRET_ACCESS_KEY
+    aws_session_token: str | None = None  # AWS_SESSION_TOKEN
+
+    # Operability of every process
+    health_port: int = 0  # ECO2_HEALTH_PORT: /healthz, /readyz, /metrics of this process; 0 = off
+    drain_grace_s: float = 25.0  # ECO2_DRAIN_GRACE_S: SIGTERM → finish in-flight work within this
 
     # News collector for the info screen (issue 6)
     news_feeds: tuple[str, ...] = ()  # ECO2_NEWS_FEEDS: ';'-separated "[category=]url" RSS/Atom
@@ -242,6 +257,7 @@ class Settings:
             latency_profile=_choice(e, "ECO2_LATENCY", "none", {"none", "production", "fast", "short"}),
             grpc_port=_int(e, "ECO2_GRPC_PORT", 50051),
             grpc_timeout_s=_float(e, "ECO2_GRPC_TIMEOUT_S", 2.0),
+            characters_addr=_address(e, "ECO2_CHARACTERS_ADDR"),
             access_token_ttl_s=_int(e, "ECO2_ACCESS_TOKEN_TTL_S", 3 * 3600, minimum=1),
             refresh_token_ttl_s=_int(e, "ECO2_REFRESH_TOKEN_TTL_S", 30 * 86400, minimum=1),
             refresh_grace_s=_int(e, "ECO2_REFRESH_GRACE_S", 10),
@@ -269,7 +285,20 @@ class Settings:
             tracing=_tracing_requested(e),
             news_feeds=_feeds(e),
             news_timeout_s=_float(e, "ECO2_NEWS_TIMEOUT_S", 10.0),
+            media_url=_media_url(e),
+            s3_endpoint_url=_str(e, "AWS_ENDPOINT_URL_S3", None) or _str(e, "AWS_ENDPOINT_URL", None),
+            s3_region=_str(e, "AWS_REGION", None) or _str(e, "AWS_DEFAULT_REGION", None),
+            aws_access_key_id=_str(e, "AWS_ACCESS_KEY_ID", None),
+            aws_secret_access_key=_str(e, "AWS_SECRET_ACCESS_KEY", None),
+            aws_session_token=_str(e, "AWS_SESSION_TOKEN", None),
+            health_port=_int(e, "ECO2_HEALTH_PORT", 0),
+            drain_grace_s=_float(e, "ECO2_DRAIN_GRACE_S", 25.0),
         )
+
+    @property
+    def characters_target(self) -> str:
+        """The gRPC target of the character service (see ``characters_addr``)."""
+        return self.characters_addr or f"{self.host}:{self.grpc_port}"
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some values replaced (tests, embedded services filling in URLs)."""
@@ -278,6 +307,16 @@ class Settings:
         if unknown:
             raise SettingsError(f"unknown settings: {sorted(unknown)}")
         return replace(self, **changes)
+
+
+def _address(env: Mapping[str, str], name: str) -> str | None:
+    raw = _str(env, name, None)
+    if raw is None:
+        return None
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"{name}: {raw!r} is not host:port")
+    return raw
 
 
 def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -374,6 +413,16 @@ def _feeds(env: Mapping[str, str]) -> tuple[str, ...]:
         if not url.startswith(("http://", "https://")):
             raise SettingsError(f"ECO2_NEWS_FEEDS entry {entry!r} is not [category=]http(s)://...")
     return entries
+
+
+def _media_url(env: Mapping[str, str]) -> str | None:
+    raw = _str(env, "ECO2_MEDIA_URL", None)
+    if raw is None:
+        return None
+    bucket = raw.removeprefix("s3://").split("/", 1)[0]
+    if not raw.startswith("s3://") or not bucket:
+        raise SettingsError(f"ECO2_MEDIA_URL={raw!r} must be s3://bucket[/prefix]")
+    return raw
 
 
 def _tracing_requested(env: Mapping[str, str]) -> bool:

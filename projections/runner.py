@@ -83,6 +83,23 @@ class ProjectorService:
         if self._task is not None:
             await finish(self._task)
 
+    async def drain(self, grace_s: float) -> None:
+        """Take no more shards, let each projector finish the batch it is applying (its commit
+        carries the checkpoint, so an unfinished one simply rolls back), release the leases and
+        return; whatever still runs after ``grace_s`` is cancelled (``stop``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        self._stopping = True
+        for worker, _ in self.workers.values():
+            worker.stop()
+        tasks = [task for _, task in self.workers.values() if not task.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_s)
+        if self._task is not None and not self._task.done():
+            # ``run`` leaves its loop at the next tick and releases every lease itself.
+            await asyncio.wait({self._task}, timeout=max(deadline - loop.time(), 0.0))
+        await self.stop()
+
     async def _migrate(self, backoff: Backoff) -> None:
         while True:
             try:
@@ -114,6 +131,8 @@ class ProjectorService:
     async def _balance(self) -> None:
         """Hold about a fair share of the leases: give back the excess (so a process that just
         joined gets its part), then try the free ones up to the share."""
+        if self._stopping:
+            return  # draining: take nothing new
         slots = [(p, s) for p in self.projections for s in range(self.side.layout.shards)]
         share = math.ceil(len(slots) / await self.leases.members())
         for slot in sorted(self.workers)[share:]:
