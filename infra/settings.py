@@ -214,7 +214,8 @@ class Settings:
     ) -> Settings:
         """Read every setting from ``env`` (default ``os.environ``) with ``overrides`` (e.g.
         command-line options, checked like the variables they replace), validating each."""
-        e = {**(os.environ if env is None else env), **(overrides or {})}
+        base = os.environ if env is None else env
+        e = {**base, **overrides} if overrides else base
         hosts = _str(e, "ECO2_IMAGE_HOSTS", "") or ""
         return cls(
             redis_url=_str(e, "REDIS_URL", None),

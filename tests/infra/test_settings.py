@@ -80,10 +80,11 @@ def test_retry_budget_settings() -> None:
 
 
 def test_the_character_service_has_its_own_address() -> None:
-    settings = Settings.from_env({"ECO2_HOST": "0.0.0.0", "ECO2_GRPC_PORT": "6000"})
+    secret = {"ECO2_SECRET_KEY": "s" * 32}  # a non-loopback bind needs a real secret
+    settings = Settings.from_env({"ECO2_HOST": "0.0.0.0", "ECO2_GRPC_PORT": "6000", **secret})
     assert settings.characters_target == "0.0.0.0:6000"  # one host: its own service
     elsewhere = Settings.from_env(
-        {"ECO2_HOST": "0.0.0.0", "ECO2_CHARACTERS_ADDR": "characters.eco2.svc:50051"}
+        {"ECO2_HOST": "0.0.0.0", "ECO2_CHARACTERS_ADDR": "characters.eco2.svc:50051", **secret}
     )
     assert elsewhere.characters_target == "characters.eco2.svc:50051"
     with pytest.raises(SettingsError, match="ECO2_CHARACTERS_ADDR"):
