@@ -313,15 +313,32 @@ class EdgeMiddleware:
 
     def _log(self, scope: Scope, status: int, started: float, request_id: str) -> None:
         user = scope.get(USER_SCOPE_KEY)
+        seconds = time.perf_counter() - started
+        state: GatewayState | None = (scope.get("state") or {}).get(STATE_KEY)
+        if state is not None:
+            state.metrics.requests.labels(scope["method"], route_of(scope), str(status)).observe(
+                seconds)
         access_log.info(
             "%s %s %s", scope["method"], scope["path"], status,
             extra={
                 "request_id": request_id, "method": scope["method"], "path": scope["path"],
-                "status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "status": status, "duration_ms": round(seconds * 1000, 2),
                 "client": client_ip(scope, self.settings),
                 **({"user_id": user} if isinstance(user, str) else {}),
             },
         )
+
+
+def route_of(scope: Scope) -> str:
+    """The request's route template (path parameters named, so a metric's labels stay few),
+    or ``unmatched``."""
+    params: dict[str, object] = scope.get("path_params") or {}
+    if scope.get("endpoint") is None:
+        return "unmatched"
+    path: str = scope["path"]
+    for name, value in params.items():
+        path = path.replace(f"/{value}", "/{" + name + "}", 1)
+    return path
 
 
 def _is_command_path(path: str) -> bool:
