@@ -286,7 +286,7 @@ def exported_metric_names() -> set[str]:
     ``_total`` sample name of counters."""
     root = DEPLOY.parents[1]
     names: set[str] = set()
-    for package in ("gateway", "projections", "commands", "eventstore", "infra"):
+    for package in ("gateway", "projections", "commands", "eventstore", "infra", "agents"):
         for path in (root / package).rglob("*.py"):
             text = path.read_text()
             for kind, name in re.findall(r'(Counter|Gauge|GaugeMetricFamily|Histogram)\(\s*"(eco2_\w+)"',
@@ -294,11 +294,13 @@ def exported_metric_names() -> set[str]:
                 names.add(name)
                 if kind == "Counter":
                     names.add(f"{name}_total")
+                if kind == "Histogram":
+                    names |= {f"{name}_bucket", f"{name}_count", f"{name}_sum"}
     return names
 
 
 def test_alert_rules_use_only_metrics_the_processes_export() -> None:
-    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yaml").read_text())
+    rules = yaml.safe_load((DEPLOY / "observability" / "prometheus-rules.yaml").read_text())
     exported = exported_metric_names()
     assert {"eco2_dlq_entries", "eco2_worker_in_flight", "eco2_projection_lag"} <= exported
     seen = 0
@@ -310,3 +312,17 @@ def test_alert_rules_use_only_metrics_the_processes_export() -> None:
             assert used and used <= exported, (rule["alert"], used - exported)
             seen += 1
     assert seen >= 5
+
+
+def test_the_dashboard_uses_only_metrics_the_processes_export() -> None:
+    dashboard = json.loads((DEPLOY / "observability" / "grafana-dashboard.json").read_text())
+    exported = exported_metric_names()
+    assert dashboard["uid"] and dashboard["panels"]
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dashboard["panels"]:
+        assert panel["type"] == "timeseries" and panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            used = set(re.findall(r"\beco2_\w+", target["expr"]))
+            assert used and used <= exported, (panel["title"], used - exported)
+            assert target["expr"].count("(") == target["expr"].count(")")
