@@ -35,6 +35,7 @@ from eventstore.archive import (
     write_batch,
 )
 from eventstore.keys import Layout
+from eventstore.metrics import archive_metrics
 from eventstore.trim import FloorSource, RetentionPolicy, Trimmer, TrimReport
 
 if TYPE_CHECKING:
@@ -235,6 +236,9 @@ class ArchiverService:
             return True
         self.errors.pop(shard, None)
         self.last[shard] = report
+        metrics = archive_metrics()
+        metrics.archived.labels(str(shard)).set(report.archived)
+        metrics.hot.labels(str(shard)).set(max(report.head - report.archived, 0))
         return report.copied == 0
 
 

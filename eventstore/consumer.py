@@ -235,6 +235,7 @@ class Runner:
         options: RunnerOptions | None = None,
         shards: list[int] | None = None,
     ) -> None:
+        consumer_metrics()  # registered at start: a scrape shows the families before any message
         self.options = options or RunnerOptions()
         self.group = ConsumerGroup(
             redis,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 # Handlers run from milliseconds (snapshot) to tens of seconds (an LLM-backed scan stage).
 HANDLER_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80)
@@ -50,3 +50,29 @@ def consumer_metrics(registry: CollectorRegistry | None = None) -> ConsumerMetri
     if _default is None:
         _default = ConsumerMetrics.create(REGISTRY)
     return _default
+
+
+@dataclass(frozen=True)
+class ArchiveMetrics:
+    archived: Gauge  # the archive's checkpoint per shard
+    hot: Gauge  # positions written but not archived yet
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> ArchiveMetrics:
+        return cls(
+            archived=Gauge("eco2_archive_position", "Last shard-log position copied to the "
+                           "archive (Postgres event_log).", ("shard",), registry=registry),
+            hot=Gauge("eco2_archive_lag", "Shard-log positions not archived yet (events).",
+                      ("shard",), registry=registry),
+        )
+
+
+_archive: ArchiveMetrics | None = None
+
+
+def archive_metrics() -> ArchiveMetrics:
+    """The archiver's metrics in the process's default registry."""
+    global _archive
+    if _archive is None:
+        _archive = ArchiveMetrics.create(REGISTRY)
+    return _archive

@@ -319,7 +319,8 @@ def services(data_dir: DataDirOption = None) -> None:
 
 # Long-running process commands whose logs and traces are configured here (service name).
 _SERVICES = {("worker", kind): f"worker-{kind}" for kind in ("scan", "reward", "chat", "snapshot")}
-_SERVICES |= {("grpc", "characters"): "characters", ("projections", "run"): "projectors"}
+_SERVICES |= {("grpc", "characters"): "characters", ("projections", "run"): "projectors",
+              ("archive", "run"): "archiver"}
 
 
 @app.callback()

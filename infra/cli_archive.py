@@ -17,8 +17,10 @@ from rich.table import Table
 from eventstore.archive import Archive
 from eventstore.archiver import ArchiverOptions, ArchiverService, archive_now
 from eventstore.keys import Layout
+from eventstore.metrics import archive_metrics
 from eventstore.trim import FloorSource, RetentionPolicy
 from infra.bootstrap import redis_client
+from infra.probes import redis_ready, serve_probes
 from infra.settings import Settings
 from projections.trim_floor import projector_floor
 from readmodels.db import create_pool
@@ -72,7 +74,13 @@ async def run_archiver(settings: Settings) -> None:
             _layout(settings), policy_of(settings), floors_of(pool),
             ArchiverOptions(interval_s=settings.archive_interval_s),
         )
-        await service.run()
+        archive_metrics()  # registered at start: a scrape shows the families at once
+
+        async def ready() -> str | None:
+            return await redis_ready(redis)
+
+        async with serve_probes(settings, "archiver", ready):
+            await service.run()
     finally:
         await pool.close()
         await redis.aclose()

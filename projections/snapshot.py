@@ -163,6 +163,7 @@ def snapshot_subscription(
 ) -> Subscription:
     """The snapshot projector as a consumer-group subscription on every shard's event log,
     in log order (a job's live messages leave in version order)."""
+    projection_metrics()  # registered at start (the publish latency), before any event
     handler = partial(
         _handle, redis=redis, layout=layout, registry=registry, cache=ViewCache(), archive=archive
     )

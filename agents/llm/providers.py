@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from agents.llm.metrics import llm_metrics
 from agents.llm.observe import ModelCall
 from agents.llm.ports import (
     LLM,
@@ -94,6 +95,7 @@ class ModelRouter:
         visions: Mapping[Provider, Vision],
     ) -> None:
         self.default_model = default_model
+        llm_metrics()  # registered at start: a scrape shows the families before any call
         self._llms = dict(llms)
         self._visions = dict(visions)
         # fail at start-up on a misspelt or unconfigured default, not on every call
