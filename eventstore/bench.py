@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
-import redis.asyncio as aioredis
 import typer
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
@@ -26,6 +25,7 @@ from rich.table import Table
 from eventstore.consumer import Runner, RunnerOptions, Subscription
 from eventstore.faststream_app import faststream_app
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis, open_redis
 from eventstore.store import EventStore
 from infra.settings import Settings
 from schemas.envelope import Envelope
@@ -95,7 +95,7 @@ async def batched_appends(store: EventStore, total: int, per_call: int = 100) ->
     return await _timed(f"append, {per_call} events/call, pipelined", calls * per_call, work)
 
 
-async def raw_xadd(redis: aioredis.Redis, layout: Layout, total: int) -> Figure:
+async def raw_xadd(redis: AsyncRedis, layout: Layout, total: int) -> Figure:
     fields = tick("raw", 0).to_fields()
     key = f"{layout.keys(0).tag}:raw"
 
@@ -147,7 +147,7 @@ async def consume_faststream(redis_url: str, store: EventStore, total: int) -> F
         if seen >= total:
             done.set()
 
-    app = faststream_app(
+    app = await faststream_app(
         redis_url, store.layout, bench_registry,
         Subscription("bench-fs", "events", {Tick: noop}),
         options=RunnerOptions(workers=400, batch=100, block_ms=100),
@@ -183,7 +183,7 @@ async def run_append_bench(redis_url: str, *, events: int = 50_000) -> list[Figu
     """All figures of ``eco2 bench append`` in one run, in a throwaway namespace."""
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     layout = Layout(namespace, 4)
-    redis = aioredis.Redis.from_url(redis_url, decode_responses=True, max_connections=512)
+    redis = await open_redis(redis_url, decode_responses=True, max_connections=512)
     store = EventStore(redis, layout, bench_registry)
     figures: list[Figure] = []
     try:

@@ -26,10 +26,9 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-
 from eventstore.groups import ConsumerGroup, Delivery, Source
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError
 
@@ -153,7 +152,7 @@ class Runner:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: AsyncRedis,
         layout: Layout,
         registry: MessageRegistry,
         subscription: Subscription,

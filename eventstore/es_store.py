@@ -31,6 +31,7 @@ from redis.client import Pipeline
 
 from eventstore import es_codec
 from eventstore.keys import ShardKeys
+from eventstore.redis_client import SyncRedis
 from eventstore.scripts import pack_event
 
 # A stream entry as redis-py returns it without decode_responses: (entry id, fields).
@@ -82,7 +83,7 @@ class RedisDatastore:
     Thread-safe: redis-py takes a pooled connection per command.
     """
 
-    def __init__(self, client: redis.Redis, keys: ShardKeys, *, uuid_ids: bool = True) -> None:
+    def __init__(self, client: SyncRedis, keys: ShardKeys, *, uuid_ids: bool = True) -> None:
         self.client = client
         self.keys = keys
         self.uuid_ids = uuid_ids
@@ -98,16 +99,13 @@ class RedisDatastore:
         """
         groups = group_by_originator(stored_events)
         keys = self.keys
-        script_keys: list[str] = [
-            keys.events,
-            keys.head,
-            keys.event_ids,
-            keys.tracking(tracking.application_name) if tracking else keys.tag,
-        ]
+        script_keys: list[str] = [keys.events, keys.head, keys.event_ids]
         args: list[Any] = [len(groups), "0", str(tracking.notification_id) if tracking else ""]
         for agg, indexes in groups:
             script_keys.append(keys.aggregate(agg))
             args += ["=", len(indexes)]
+        if tracking:
+            script_keys.append(keys.tracking(tracking.application_name))
         ts = repr(time.time())
         for _, indexes in groups:
             for index in indexes:

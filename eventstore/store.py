@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from eventstore.errors import InvalidAppend
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis, decodes_responses
 from eventstore.scripts import pack_event, script_source, translate_script_error
 from schemas.envelope import Envelope
 from schemas.registry import MessageRegistry, RegistryError
@@ -57,9 +57,9 @@ class EventStore:
     """Append and read events and commands. ``redis`` must decode responses to ``str``."""
 
     def __init__(
-        self, redis: aioredis.Redis, layout: Layout, registry: MessageRegistry | None = None
+        self, redis: AsyncRedis, layout: Layout, registry: MessageRegistry | None = None
     ) -> None:
-        if not redis.connection_pool.connection_kwargs.get("decode_responses"):
+        if not decodes_responses(redis):
             raise ValueError("EventStore needs a Redis client with decode_responses=True")
         self.redis = redis
         self.layout = layout
@@ -118,7 +118,7 @@ class EventStore:
             raise InvalidAppend("event ids repeat within the append")
         self._validate(events)
         shard = self.layout.keys_for(aggregate_id)
-        keys = [shard.events, shard.head, shard.event_ids, "", shard.aggregate(aggregate_id)]
+        keys = [shard.events, shard.head, shard.event_ids, shard.aggregate(aggregate_id)]
         args: list[Any] = [1, "1", "", "*" if expected == ANY else expected, len(events)]
         args += [pack_event(list(e.to_fields().values())) for e in events]
         return keys, args

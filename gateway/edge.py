@@ -23,7 +23,6 @@ import uuid
 from contextvars import ContextVar
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from starlette.datastructures import Headers, MutableHeaders
@@ -31,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eventstore.redis_client import AsyncRedis
 from gateway.auth import USER_SCOPE_KEY, peek_user
 from gateway.errors import PayloadTooLarge
 from gateway.state import STATE_KEY, GatewayState
@@ -245,7 +245,7 @@ class EdgeMiddleware:
             checks.append((f"user:{user}", s.rate_limit_user))
         redis = state.resources.redis
         script = self._script(redis)
-        prefix = "{" + f"{s.namespace}:rl" + "}"
+        prefix = f"{s.namespace}:rl"  # no hash tag: windows spread over a cluster's slots
         window_ms = s.rate_limit_window_s * 1000
         try:
             async with redis.pipeline(transaction=False) as pipe:
@@ -260,7 +260,7 @@ class EdgeMiddleware:
                  if int(n) > cap]
         return max(max(waits), 1) if waits else None
 
-    def _script(self, redis: aioredis.Redis) -> AsyncScript:
+    def _script(self, redis: AsyncRedis) -> AsyncScript:
         script = self._scripts.get(id(redis))
         if script is None:
             script = self._scripts[id(redis)] = redis.register_script(_WINDOW)

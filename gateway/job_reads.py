@@ -15,9 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
-import redis.asyncio as aioredis
-
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis
 from projections.snapshot import parse_snapshot
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError
@@ -33,7 +32,7 @@ def pending_owner_key(layout: Layout, job_id: str) -> str:
 
 
 async def record_pending_owner(
-    redis: aioredis.Redis, layout: Layout, job_id: str, user_id: str,
+    redis: AsyncRedis, layout: Layout, job_id: str, user_id: str,
     ttl_s: int = PENDING_OWNER_TTL_S,
 ) -> None:
     """Remember who submitted ``job_id`` until its first event carries it."""
@@ -49,7 +48,7 @@ class JobOwner:
 class JobReads:
     """Reads for one gateway process; ``redis`` is the live hub's bounded reader."""
 
-    def __init__(self, redis: aioredis.Redis, layout: Layout, registry: MessageRegistry) -> None:
+    def __init__(self, redis: AsyncRedis, layout: Layout, registry: MessageRegistry) -> None:
         self.redis = redis
         self.layout = layout
         self.registry = registry

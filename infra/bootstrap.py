@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import redis.asyncio as aioredis
 
 import schemas
 from agents.knowledge import KnowledgeBase
@@ -24,6 +23,7 @@ from agents.llm.ports import LLM, Vision
 from agents.llm.providers import ModelRouter, Provider
 from commands.characters import CharacterService
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis, open_redis
 from eventstore.store import EventStore
 from gateway.grpc_characters.client import GrpcCharacters
 from infra.media import FileMediaStore, MediaStore, key_from_url
@@ -40,7 +40,7 @@ class Resources:
 
     settings: Settings
     layout: Layout
-    redis: aioredis.Redis
+    redis: AsyncRedis
     store: EventStore
     pg: asyncpg.Pool[asyncpg.Record] | None  # read models; None when DATABASE_URL is unset
     media: MediaStore  # uploaded images (gateway writes, scan handler reads)
@@ -50,8 +50,9 @@ class Resources:
     characters: CharacterService  # the character gRPC service's client (explicit timeout)
 
 
-def redis_client(settings: Settings, **kwargs: Any) -> aioredis.Redis:
-    """A decoded-responses async Redis client with explicit timeouts."""
+async def redis_client(settings: Settings, **kwargs: Any) -> AsyncRedis:
+    """A decoded-responses async Redis client with explicit timeouts (a cluster client when
+    the server runs in cluster mode)."""
     if settings.redis_url is None:
         raise RuntimeError("REDIS_URL is not resolved (start embedded services first)")
     options: dict[str, Any] = {
@@ -63,8 +64,7 @@ def redis_client(settings: Settings, **kwargs: Any) -> aioredis.Redis:
     options.update(kwargs)
     # Blocking pool: with more concurrent handlers than connections, a call waits for a free
     # connection (up to `timeout`) instead of failing at once with "Too many connections".
-    pool = aioredis.BlockingConnectionPool.from_url(settings.redis_url, timeout=20, **options)
-    return aioredis.Redis.from_pool(pool)
+    return await open_redis(settings.redis_url, blocking_pool_timeout=20, **options)
 
 
 @asynccontextmanager
@@ -77,7 +77,7 @@ async def open_resources(
     keeps it small so a burst of requests waits briefly instead of opening a connection each.
     """
     async with AsyncExitStack() as stack:
-        redis = redis_client(settings, max_connections=redis_connections)
+        redis = await redis_client(settings, max_connections=redis_connections)
         stack.push_async_callback(redis.aclose)
         layout = Layout(settings.namespace, settings.shards)
         store = EventStore(redis, layout, schemas.registry)

@@ -192,7 +192,7 @@ async def _snapshot_projector() -> None:
     from projections.snapshot import run_snapshot_tail
 
     settings = Settings.from_env()
-    redis = redis_client(settings)
+    redis = await redis_client(settings)
     await run_snapshot_tail(redis, Layout(settings.namespace, settings.shards), block_ms=500)
 
 

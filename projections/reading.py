@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 
-import redis.asyncio as aioredis
-
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError, UnknownMessageType
 
@@ -82,7 +81,7 @@ class ShardReader:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: AsyncRedis,
         layout: Layout,
         registry: MessageRegistry,
         wire_names: frozenset[str],

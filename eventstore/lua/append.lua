@@ -3,8 +3,9 @@
 -- KEYS[1] {tag}:events   shard log, entry id <position>-0
 -- KEYS[2] {tag}:head     last position assigned (integer)
 -- KEYS[3] {tag}:eids     hash event id -> "<position>:<version>" (idempotency)
--- KEYS[4] tracking key or "" (hash tag of the shard) -- process recorders only
--- KEYS[5..4+A] {tag}:agg:<aggregate_id>, one per aggregate, in ARGV order
+-- KEYS[4..3+A] {tag}:agg:<aggregate_id>, one per aggregate, in ARGV order
+-- KEYS[4+A] {tag}:tracking:<name>, only when ARGV[3] is given (process recorders)
+-- Every key is declared and carries the shard's hash tag: one slot on a Redis Cluster.
 --
 -- ARGV[1] A: number of aggregates
 -- ARGV[2] dedupe: "1" = an event id already recorded makes the call an idempotent retry
@@ -27,6 +28,10 @@ local A = tonumber(ARGV[1])
 local dedupe = ARGV[2] == "1"
 local tracking = ARGV[3]
 if not A or A < 1 then return redis.error_reply("BADARGS no aggregates") end
+if #KEYS ~= 3 + A + (tracking ~= "" and 1 or 0) then
+  return redis.error_reply("BADARGS expected " .. A .. " aggregate keys")
+end
+local tracking_key = KEYS[4 + A]
 
 local function current_version(key)
   local last = redis.call("XREVRANGE", key, "+", "-", "COUNT", 1)
@@ -43,7 +48,7 @@ for i = 1, A do
   local n = tonumber(ARGV[arg + 1])
   arg = arg + 2
   if not n or n < 1 then return redis.error_reply("BADARGS empty aggregate batch") end
-  plan[i] = {key = KEYS[4 + i], expected = expected, n = n}
+  plan[i] = {key = KEYS[3 + i], expected = expected, n = n}
   total = total + n
 end
 local first_event = arg
@@ -116,7 +121,7 @@ end
 
 if tracking ~= "" then
   local given = tonumber(tracking)
-  local current = tonumber(redis.call("GET", KEYS[4]) or "0")
+  local current = tonumber(redis.call("GET", tracking_key) or "0")
   if not given or given <= current then
     return redis.error_reply("TRACKING " .. current .. " " .. tracking)
   end
@@ -147,5 +152,5 @@ for i = 1, A do
   e = e + p.n
 end
 redis.call("SET", KEYS[2], head)
-if tracking ~= "" then redis.call("SET", KEYS[4], tracking) end
+if tracking ~= "" then redis.call("SET", tracking_key, tracking) end
 return result

@@ -53,7 +53,7 @@ async def test_faststream_path_handles_everything_and_dead_letters_poison(
             raise ValueError("indigestible")
         seen.append(message.name)
 
-    app = faststream_app(
+    app = await faststream_app(
         redis_url, layout, test_registry, Subscription("fs", "events", {ItemAdded: handle}),
         options=FAST,
         batch=batch,
