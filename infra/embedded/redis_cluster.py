@@ -219,6 +219,35 @@ class EmbeddedRedisCluster:
             if child.poll() is None:
                 stop_process(child.pid, signal.SIGTERM, child=child, timeout_s=15.0)
 
+    def move_slot(self, slot: int, target_port: int, batch: int = 50) -> None:
+        """Move ``slot`` (with its keys) to the master on ``target_port``, live, the way
+        ``redis-cli --cluster reshard`` does: IMPORTING/MIGRATING, MIGRATE in batches, then
+        SETSLOT NODE on every master. Clients meanwhile get ASK/TRYAGAIN and follow."""
+        with self.client(self.ports[0]) as any_node:
+            _, source_port = slot_owner(any_node, slot)
+        if source_port == target_port:
+            return
+        with self.client(source_port) as source, self.client(target_port) as target:
+            source_id = str(source.execute_command("CLUSTER MYID"))
+            target_id = str(target.execute_command("CLUSTER MYID"))
+            target.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id)
+            source.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
+            while keys := source.execute_command("CLUSTER GETKEYSINSLOT", slot, batch):
+                source.execute_command(
+                    "MIGRATE", self.host, target_port, "", 0, 10_000, "REPLACE", "KEYS", *keys
+                )
+            target.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+            source.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+        for port in self.master_ports:
+            if port not in (source_port, target_port):
+                with self.client(port) as other:
+                    other.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+
+    def slot_owner_port(self, slot: int) -> tuple[str, int]:
+        """(host, port) of the master serving ``slot`` now."""
+        with self.client(self.ports[0]) as any_node:
+            return slot_owner(any_node, slot)
+
     def kill_node(self, port: int) -> None:
         """SIGKILL one node (failover tests)."""
         index = self.ports.index(port)
