@@ -144,11 +144,13 @@ class EventStore:
         """
         self._validate([command])
         shard = self.layout.keys_for(command.aggregate_id)
-        idem = shard.idempotency(idempotency_key) if idempotency_key else ""
+        keys = [shard.commands]
+        if idempotency_key:
+            keys.append(shard.idempotency(idempotency_key))
         args: list[Any] = [IDEMPOTENCY_TTL_S]
         for field, value in command.to_fields().items():
             args += [field, value]
-        entry, cid, status, agg = await self._append_command(keys=[shard.commands, idem], args=args)
+        entry, cid, status, agg = await self._append_command(keys=keys, args=args)
         return CommandReceipt(shard.shard, entry, cid, agg, status == "dup")
 
     # -- reading -------------------------------------------------------------------------

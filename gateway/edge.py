@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -248,10 +249,11 @@ class EdgeMiddleware:
         prefix = f"{s.namespace}:rl"  # no hash tag: windows spread over a cluster's slots
         window_ms = s.rate_limit_window_s * 1000
         try:
-            async with redis.pipeline(transaction=False) as pipe:
-                for key, _ in checks:
-                    await script(keys=[f"{prefix}:{key}"], args=[window_ms], client=pipe)
-                replies = await pipe.execute()
+            # Concurrent calls, not a pipeline: each key may live on another cluster node, and
+            # a script call (unlike a pipelined one) loads the script where it is missing.
+            replies = await asyncio.gather(
+                *(script(keys=[f"{prefix}:{key}"], args=[window_ms]) for key, _ in checks)
+            )
         except (RedisError, OSError) as exc:
             log.warning("rate limit not checked: %s", exc)
             return None

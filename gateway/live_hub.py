@@ -158,6 +158,8 @@ class LiveHub:
             socket_timeout=30,
             **common,
         )
+        if isinstance(self.reader, aioredis.RedisCluster):
+            await self.reader.initialize()  # the slot map, to find each shard channel's master
         if not sharded_pubsub(self.reader):
             self._sub_client = aioredis.Redis.from_url(
                 self.redis_url, client_name=f"{self.name}-sub-{self.token}", **common
