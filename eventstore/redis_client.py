@@ -11,6 +11,8 @@ one master; keys outside the log (rate limits, auth) are single-key commands spr
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any, TypeAlias
 
 import redis
@@ -123,3 +125,30 @@ def sharded_pubsub(client: AsyncRedis) -> bool:
     master of its slot. A single node (Redis 6 included) keeps classic pub/sub.
     """
     return isinstance(client, aioredis.RedisCluster)
+
+
+POLL_INTERVAL_S = 0.01
+
+
+async def read_streams(
+    client: AsyncRedis, streams: dict[str, str], *, count: int, block_ms: int
+) -> list[Any]:
+    """``XREAD`` of several streams (``{stream: last id}``), waiting up to ``block_ms``.
+
+    Streams of different shards live in different slots, which one ``XREAD`` cannot span on a
+    cluster: there each stream is read without blocking in one pipelined round trip, repeated
+    every 10 ms until something arrives or ``block_ms`` has passed (tools and watchers only;
+    consumers read one shard per call).
+    """
+    if not isinstance(client, aioredis.RedisCluster):
+        return list(await client.xread(streams, count=count, block=block_ms) or [])
+    deadline = time.monotonic() + block_ms / 1000
+    while True:
+        async with client.pipeline(transaction=False) as pipe:
+            for stream, last in streams.items():
+                pipe.xread({stream: last}, count=count)
+            replies = await pipe.execute()
+        found = [entry for reply in replies for entry in (reply or [])]
+        if found or time.monotonic() >= deadline:
+            return found
+        await asyncio.sleep(POLL_INTERVAL_S)

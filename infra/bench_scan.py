@@ -25,7 +25,7 @@ import typer
 from agents.llm.latency import LatencyProfile
 from commands.cli import run_async
 from eventstore.keys import Layout
-from eventstore.redis_client import AsyncRedis
+from eventstore.redis_client import AsyncRedis, read_streams
 from infra.bench_http import UserConnection, http_clients
 from infra.bench_scan_record import BENCHMARKS, BenchResult, record, report
 from infra.settings import Settings
@@ -63,7 +63,7 @@ class DoneWatcher:
             head: Any = await self.redis.get(keys.head)
             streams[keys.events] = f"{head or 0}-0"
         while True:
-            reply: Any = await self.redis.xread(streams, count=2000, block=500)
+            reply: Any = await read_streams(self.redis, streams, count=2000, block_ms=500)
             now = time.monotonic()
             for stream, entries in reply or []:
                 streams[stream] = entries[-1][0]

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventstore.keys import Layout
-from eventstore.redis_client import AsyncRedis
+from eventstore.redis_client import AsyncRedis, read_streams
 from gateway.errors import InvalidRequest
 from gateway.sse import raise_if_cancelled
 from gateway.state import gateway_state
@@ -63,7 +63,7 @@ async def follow(
     """Entries appended after the ids in ``after`` (waits up to ``block_ms``); advances it."""
     streams = {layout.keys(s).events: entry for s, entry in after.items()}
     shard_of = {layout.keys(s).events: s for s in after}
-    reply = await redis.xread(streams, count=100, block=block_ms)
+    reply = await read_streams(redis, streams, count=100, block_ms=block_ms)
     rows = []
     for stream, entries in reply or []:
         shard = shard_of[stream]
