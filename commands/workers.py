@@ -106,6 +106,9 @@ def build_runner(kind: WorkerKind, resources: Resources, *, consumer: str | None
 async def run_worker(kind: WorkerKind, settings: Settings) -> None:
     """Run worker ``kind`` until SIGINT/SIGTERM, then finish in-flight messages and exit."""
     async with open_resources(settings) as resources:
+        if kind == "snapshot":
+            await _run_snapshot(resources)
+            return
         runner = build_runner(kind, resources)
         task = asyncio.create_task(runner.run())
         stop = asyncio.Event()
@@ -124,3 +127,17 @@ async def run_worker(kind: WorkerKind, settings: Settings) -> None:
             await task
         # Unacked work is redelivered by a claim in another process; finishing is polite.
         await asyncio.wait_for(runner.drain(), timeout=10)
+
+
+async def _run_snapshot(resources: Resources) -> None:
+    """The snapshot projector under per-shard leases, until SIGINT/SIGTERM."""
+    from projections.snapshot_service import SnapshotService
+
+    service = SnapshotService(
+        resources.redis, resources.layout, options=runner_options(resources.settings)
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, service.stop)
+    log.info("worker snapshot started (consumer %s, a lease per shard)", service.consumer)
+    await service.run()

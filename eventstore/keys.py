@@ -70,6 +70,10 @@ class ShardKeys:
     def state(self, job_id: str) -> str:
         return f"{self.tag}:state:{job_id}"
 
+    def lease(self, role: str) -> str:
+        """The shard's lease for ``role`` (one owner per shard, e.g. the snapshot projector)."""
+        return f"{self.tag}:lease:{role}"
+
 
 @dataclass(frozen=True)
 class Layout:
