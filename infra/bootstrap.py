@@ -90,9 +90,7 @@ async def open_resources(
         kb = KnowledgeBase.load()
         router = await stack.enter_async_context(model_router(settings, kb))
         # The channel connects lazily: opening resources never waits for the service.
-        characters = GrpcCharacters(
-            f"{settings.host}:{settings.grpc_port}", timeout_s=settings.grpc_timeout_s
-        )
+        characters = GrpcCharacters(settings.characters_target, timeout_s=settings.grpc_timeout_s)
         stack.push_async_callback(characters.aclose)
         yield Resources(
             settings=settings, layout=layout, redis=redis, store=store, media=media, pg=pg,

@@ -118,6 +118,9 @@ class Settings:
     # Character gRPC service
     grpc_port: int = 50051  # ECO2_GRPC_PORT
     grpc_timeout_s: float = 2.0  # ECO2_GRPC_TIMEOUT_S
+    # ECO2_CHARACTERS_ADDR: host:port where clients reach the character service (a Service
+    # name on Kubernetes). Unset: the service of this host, ECO2_HOST:ECO2_GRPC_PORT.
+    characters_addr: str | None = None
 
     # Auth: JWT cookies, OAuth providers, the dev login (issue 6)
     access_token_ttl_s: int = 3 * 3600  # ECO2_ACCESS_TOKEN_TTL_S: lifetime of s_access
@@ -187,6 +190,7 @@ class Settings:
             latency_profile=_choice(e, "ECO2_LATENCY", "none", {"none", "production", "fast"}),
             grpc_port=_int(e, "ECO2_GRPC_PORT", 50051),
             grpc_timeout_s=_float(e, "ECO2_GRPC_TIMEOUT_S", 2.0),
+            characters_addr=_address(e, "ECO2_CHARACTERS_ADDR"),
             access_token_ttl_s=_int(e, "ECO2_ACCESS_TOKEN_TTL_S", 3 * 3600, minimum=1),
             refresh_token_ttl_s=_int(e, "ECO2_REFRESH_TOKEN_TTL_S", 30 * 86400, minimum=1),
             oauth_state_ttl_s=_int(e, "ECO2_OAUTH_STATE_TTL_S", 600, minimum=1),
@@ -213,6 +217,11 @@ class Settings:
             news_timeout_s=_float(e, "ECO2_NEWS_TIMEOUT_S", 10.0),
         )
 
+    @property
+    def characters_target(self) -> str:
+        """The gRPC target of the character service (see ``characters_addr``)."""
+        return self.characters_addr or f"{self.host}:{self.grpc_port}"
+
     def with_(self, **changes: Any) -> Settings:
         """A copy with some values replaced (tests, embedded services filling in URLs)."""
         known = {f.name for f in fields(self)}
@@ -220,6 +229,16 @@ class Settings:
         if unknown:
             raise SettingsError(f"unknown settings: {sorted(unknown)}")
         return replace(self, **changes)
+
+
+def _address(env: Mapping[str, str], name: str) -> str | None:
+    raw = _str(env, name, None)
+    if raw is None:
+        return None
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"{name}: {raw!r} is not host:port")
+    return raw
 
 
 def _origins(env: Mapping[str, str]) -> tuple[str, ...]:

@@ -58,3 +58,23 @@ def test_with_rejects_unknown_fields() -> None:
     assert settings.with_(port=9000).port == 9000
     with pytest.raises(SettingsError, match="unknown settings"):
         settings.with_(prot=9000)
+
+
+def test_the_character_service_has_its_own_address() -> None:
+    settings = Settings.from_env({"ECO2_HOST": "0.0.0.0", "ECO2_GRPC_PORT": "6000"})
+    assert settings.characters_target == "0.0.0.0:6000"  # one host: its own service
+    elsewhere = Settings.from_env(
+        {"ECO2_HOST": "0.0.0.0", "ECO2_CHARACTERS_ADDR": "characters.eco2.svc:50051"}
+    )
+    assert elsewhere.characters_target == "characters.eco2.svc:50051"
+    with pytest.raises(SettingsError, match="ECO2_CHARACTERS_ADDR"):
+        Settings.from_env({"ECO2_CHARACTERS_ADDR": "characters"})
+
+
+@pytest.mark.redis
+async def test_workers_reach_the_character_service_at_its_address(redis_url: str) -> None:
+    from infra.bootstrap import open_resources
+
+    settings = Settings(redis_url=redis_url, host="10.0.0.7", characters_addr="chars:7000")
+    async with open_resources(settings, redis_connections=2) as resources:
+        assert getattr(resources.characters, "target", None) == "chars:7000"
