@@ -110,10 +110,11 @@ def decodes_responses(client: AsyncRedis | SyncRedis) -> bool:
     return bool(client.get_encoder().decode_responses)
 
 
-def node_address(client: AsyncRedis, key: str) -> tuple[str, int] | None:
+async def node_address(client: AsyncRedis, key: str) -> tuple[str, int] | None:
     """(host, port) of the master serving ``key``'s slot on a cluster; None on a single node."""
     if not isinstance(client, aioredis.RedisCluster):
         return None
+    await client.initialize()  # the slot map (a no-op once loaded)
     node = client.get_node_from_key(key)
     return (node.host, int(node.port)) if node is not None else None
 

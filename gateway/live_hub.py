@@ -214,7 +214,13 @@ class LiveHub:
 
     async def redis_connections(self) -> int:
         """Connections this hub holds right now, counted by the server (``CLIENT LIST``)."""
-        clients = await self.reader.client_list()
+        if isinstance(self.reader, aioredis.RedisCluster):
+            per_node = await self.reader.client_list(
+                target_nodes=aioredis.RedisCluster.ALL_NODES
+            )
+            clients = [c for node in per_node.values() for c in node]
+        else:
+            clients = await self.reader.client_list()
         return sum(1 for c in clients if self.token in (c.get("name") or ""))
 
     # -- the shard readers ----------------------------------------------------------------
@@ -240,7 +246,7 @@ class LiveHub:
         if self._sub_client is not None:
             return self._sub_client.pubsub(), None
         assert isinstance(self.reader, aioredis.RedisCluster)
-        address = node_address(self.reader, channel)
+        address = await node_address(self.reader, channel)
         assert address is not None
         node = aioredis.Redis(
             host=address[0], port=address[1], decode_responses=True, socket_connect_timeout=5,
