@@ -37,6 +37,18 @@ async def until(condition: object, within_s: float = 20) -> None:
             await asyncio.sleep(0.05)
 
 
+def jobs_on_every_shard(layout: Layout, per_shard: int) -> list[str]:
+    jobs: list[str] = []
+    counts = [0] * layout.shards
+    while min(counts) < per_shard:
+        job = str(uuid.uuid4())
+        shard = layout.shard_of(job)
+        if counts[shard] < per_shard:
+            counts[shard] += 1
+            jobs.append(job)
+    return jobs
+
+
 async def all_done(redis: AsyncRedis, layout: Layout, jobs: list[str], version: int) -> bool:
     for job in jobs:
         view = await read_snapshot(redis, layout, job)
@@ -66,13 +78,13 @@ async def test_a_second_copy_waits_for_the_leases_and_takes_over_when_the_first_
         await until(first_holds_all)
         second_task = asyncio.create_task(second.run())
         scan = full_scan("alice")
-        jobs = [str(uuid.uuid4()) for _ in range(12)]
-        for job in jobs:  # every shard gets jobs
+        jobs = jobs_on_every_shard(layout, per_shard=3)
+        for job in jobs:
             await append(store, job, "alice", *scan[:5])
         await until(lambda: all_done(redis_client, layout, jobs, 5))
         assert second.held == set()
         for shard in range(layout.shards):
-            assert await readers_of(redis_client, layout, shard) == {"first"}
+            assert await readers_of(redis_client, layout, shard) == {"first"}, (shard, [layout.shard_of(j) for j in jobs], first.held)
 
         first.stop()
         await asyncio.wait_for(first_task, 15)
