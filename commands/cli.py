@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from commands.workers import WorkerKind, run_worker
+from infra.probes import serve_probes
 from infra.settings import Settings, SettingsError
 
 console = Console(highlight=False, stderr=True)
@@ -93,12 +94,31 @@ def grpc_characters() -> None:
     settings = _settings()
     characters = KnowledgeBase.load().characters()
 
+    async def ready() -> str | None:
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        try:
+            _, writer = await asyncio.open_connection(host, settings.grpc_port)
+        except OSError as exc:
+            return f"gRPC port {settings.grpc_port} does not accept connections: {exc}"
+        writer.close()
+        return None
+
     async def main() -> None:
-        task = asyncio.create_task(serve(characters, host=settings.host, port=settings.grpc_port))
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+            loop.add_signal_handler(sig, stop.set)
+        async with serve_probes(settings, "characters", ready) as probes:
+            task = asyncio.create_task(
+                serve(characters, host=settings.host, port=settings.grpc_port,
+                      grace_s=settings.drain_grace_s)
+            )
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            probes.draining = True
+            task.cancel()  # serve() stops the server gracefully: in-flight calls finish
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     asyncio.run(main())

@@ -18,12 +18,15 @@ import logging
 import signal
 from typing import Literal, get_args
 
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
 import schemas
 from commands.reward import handle_answer_completed
 from commands.scan_chain import handle_request_scan
 from eventstore.consumer import Runner, RunnerOptions, Subscription, consumer_name
 from infra.bootstrap import Resources, open_resources
 from infra.media import key_from_url
+from infra.probes import MetricsSource, redis_ready, serve_probes
 from infra.settings import Settings
 from schemas.envelope import Envelope
 from schemas.registry import Message
@@ -103,30 +106,65 @@ def build_runner(kind: WorkerKind, resources: Resources, *, consumer: str | None
     )
 
 
+async def drain(runner: Runner, task: asyncio.Task[None], grace_s: float) -> None:
+    """Stop ``runner`` reading and let ``run`` finish in-flight work and flush acks; cancel it
+    after ``grace_s`` (its unacked messages are claimed by another consumer later)."""
+    log.info("draining: %d message(s) in flight, up to %.0f s", runner._busy, grace_s)
+    runner.stop()
+    done, _ = await asyncio.wait({task}, timeout=grace_s)
+    if not done:
+        log.warning("drain grace of %.0f s exceeded: leaving the rest to a claim", grace_s)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return
+    task.result()
+    log.info("drained: %d message(s) processed in total", runner.processed)
+
+
+def worker_metrics(kind: WorkerKind, runner: Runner) -> MetricsSource:
+    """The worker's own figures for ``/metrics``, read from the runner at scrape time."""
+    registry = CollectorRegistry(auto_describe=True)
+    processed = Gauge("eco2_worker_processed", "Messages settled by this process",
+                      ["group"], registry=registry)
+    in_flight = Gauge("eco2_worker_in_flight", "Messages being handled now",
+                      ["group"], registry=registry)
+
+    async def render() -> bytes:
+        processed.labels(group=kind).set(runner.processed)
+        in_flight.labels(group=kind).set(runner._busy)
+        return generate_latest(registry)
+
+    return render
+
+
 async def run_worker(kind: WorkerKind, settings: Settings) -> None:
-    """Run worker ``kind`` until SIGINT/SIGTERM, then finish in-flight messages and exit."""
+    """Run worker ``kind`` until SIGINT/SIGTERM, then drain: stop reading, finish in-flight
+    messages and ack them, within ``settings.drain_grace_s``; what is still unfinished then stays
+    pending and is redelivered to another consumer by a claim."""
     async with open_resources(settings) as resources:
         if kind == "snapshot":
             await _run_snapshot(resources)
             return
         runner = build_runner(kind, resources)
-        task = asyncio.create_task(runner.run())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        log.info("worker %s started (consumer group %r)", kind, runner.group.group)
-        stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        if task.done():
-            task.result()  # the runner died: surface why
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        # Unacked work is redelivered by a claim in another process; finishing is polite.
-        await asyncio.wait_for(runner.drain(), timeout=10)
+        async with serve_probes(
+            settings, f"worker-{kind}", lambda: redis_ready(resources.redis),
+            worker_metrics(kind, runner),
+        ) as probes:
+            task = asyncio.create_task(runner.run())
+            log.info("worker %s started (consumer group %r)", kind, runner.group.group)
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if task.done():
+                task.result()  # the runner died: surface why
+                return
+            probes.draining = True
+            await drain(runner, task, settings.drain_grace_s)
 
 
 async def _run_snapshot(resources: Resources) -> None:
@@ -139,5 +177,10 @@ async def _run_snapshot(resources: Resources) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, service.stop)
-    log.info("worker snapshot started (consumer %s, a lease per shard)", service.consumer)
-    await service.run()
+    settings = resources.settings
+    async with serve_probes(
+        settings, "worker-snapshot", lambda: redis_ready(resources.redis)
+    ) as probes:
+        log.info("worker snapshot started (consumer %s, a lease per shard)", service.consumer)
+        await service.run()
+        probes.draining = True

@@ -26,6 +26,7 @@ from gateway.locations_api import center_detail, list_centers, search_places, su
 from gateway.metrics import GatewayMetrics
 from gateway.oauth import dev as dev_login
 from gateway.openapi import openapi_json, openapi_viewer
+from gateway.probes import gateway_probes
 from gateway.state import STATE_KEY, GatewayState, LiveConfig
 from gateway.web_routes import WEB_ROUTES
 from infra.bootstrap import open_resources
@@ -111,7 +112,8 @@ def create_app(settings: Settings | None = None, *, live: LiveConfig | None = No
                     metrics=GatewayMetrics(),
                     live=live,
                 )
-                yield {STATE_KEY: state}
+                async with gateway_probes(state):  # ECO2_HEALTH_PORT, like every role
+                    yield {STATE_KEY: state}
 
     return Starlette(
         routes=list(ROUTES), lifespan=lifespan, exception_handlers=exception_handlers(),

@@ -6,13 +6,14 @@
     ├── TokenRevoked             403  a valid but revoked token: the one 403 the client logs out on
     ├── UploadForbidden          403  only on the signed upload URL (403 elsewhere = logout)
     │   ├── UploadExpired        403
-    │   └── UploadSignatureInvalid 403
+    │   ├── UploadSignatureInvalid 403
+    │   └── UploadUsed           403  the URL's one upload happened, or its owner is gone
     ├── NotFound                 404  unknown, or another user's (never 403: no oracle)
     ├── Conflict                 409  the resource is not in a state the request applies to
     ├── PayloadTooLarge          413
     ├── UnsupportedMediaType     415
     ├── InvalidRequest           422  names the field(s)
-    └── NotReady                 503
+    └── NotReady                 503  (also: Redis, event store, media store unavailable)
 
 Every error response is ``{"detail": "...", "code": "..."}`` (plus ``errors`` for 422), never a
 stack trace. Errors of other packages are mapped here too, so no route catches them itself.
@@ -31,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from eventstore.errors import ConcurrencyConflict, EventStoreError, InvalidAppend
+from infra.media import MediaUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,9 @@ class UploadExpired(UploadForbidden): ...
 
 
 class UploadSignatureInvalid(UploadForbidden): ...
+
+
+class UploadUsed(UploadForbidden): ...
 
 
 class NotFound(GatewayError): ...
@@ -96,6 +101,7 @@ ERROR_TABLE: dict[type[BaseException], tuple[int | None, str]] = {
     UploadForbidden: (403, "upload_forbidden"),
     UploadExpired: (403, "upload_url_expired"),
     UploadSignatureInvalid: (403, "invalid_signature"),
+    UploadUsed: (403, "upload_url_used"),
     NotFound: (404, "not_found"),
     Conflict: (409, "conflict"),
     PayloadTooLarge: (413, "payload_too_large"),
@@ -107,6 +113,7 @@ ERROR_TABLE: dict[type[BaseException], tuple[int | None, str]] = {
     InvalidAppend: (422, "invalid_command"),
     EventStoreError: (503, "event_store_unavailable"),
     RedisError: (503, "redis_unavailable"),
+    MediaUnavailable: (503, "media_unavailable"),
     HTTPException: (None, "http_error"),
     Exception: (500, "internal_error"),
 }

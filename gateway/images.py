@@ -23,6 +23,7 @@ from gateway.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
     UploadSignatureInvalid,
+    UploadUsed,
 )
 from gateway.signing import signed_upload_url, verify_upload
 from gateway.state import GatewayState, gateway_state
@@ -34,6 +35,13 @@ from infra.media import (
     new_key,
     normalize_content_type,
     sniff_image_type,
+)
+from infra.media_owners import (
+    bind_upload,
+    claim_upload,
+    erase_owner,
+    owner_is_live,
+    reopen_upload,
 )
 from infra.settings import Settings
 
@@ -64,6 +72,8 @@ async def erase_user_media(gw: GatewayState, user_id: str) -> int:
     owned = owner_key(gw.resources.settings.namespace, user_id)
     keys = cast(set[str], await redis.smembers(owned))
     for key in sorted(keys):
+        # First: no upload URL of the user can store (or, signed by S3, be served) again.
+        await erase_owner(redis, gw.resources.settings.namespace, key)
         await gw.resources.media.delete(key)
     await redis.delete(owned)
     return len(keys)
@@ -83,10 +93,16 @@ async def create_upload(request: Request) -> JSONResponse:
     key = new_key(channel, content_type)
     # Before the URL exists: no stored image is ever missing from its owner's set.
     await gw.resources.redis.sadd(owner_key(settings.namespace, user_id), key)
+    await bind_upload(gw.resources.redis, settings.namespace, key, user_id, settings.upload_ttl_s)
     base = public_base(request, settings)
-    upload_url, expires = signed_upload_url(
-        base, settings.secret_key, key, content_type, settings.upload_ttl_s
-    )
+    presigned = await gw.resources.media.presign_put(key, content_type, settings.upload_ttl_s)
+    if presigned is not None:  # S3 signs it; it refuses a second write itself (If-None-Match)
+        upload_url, expires, headers = presigned.url, presigned.expires_at, presigned.headers
+    else:
+        upload_url, expires = signed_upload_url(
+            base, settings.secret_key, key, content_type, settings.upload_ttl_s
+        )
+        headers = {"Content-Type": content_type}
     return JSONResponse(
         {
             "key": key,
@@ -94,7 +110,7 @@ async def create_upload(request: Request) -> JSONResponse:
             "cdn_url": cdn_url(base, key),
             "expires_in": settings.upload_ttl_s,
             "expires_at": expires,
-            "required_headers": {"Content-Type": content_type},
+            "required_headers": headers,
             "max_bytes": settings.upload_max_bytes,
         }
     )
@@ -130,7 +146,7 @@ async def put_upload(request: Request) -> JSONResponse:
             sniffed = _sniff(bytes(data[:SNIFF_BYTES]))
     if sniffed is None:
         sniffed = _sniff(bytes(data))
-    await gw.resources.media.put(key, bytes(data))
+    await _store_once(gw, key, bytes(data))
     return JSONResponse(
         {
             "key": key,
@@ -139,6 +155,24 @@ async def put_upload(request: Request) -> JSONResponse:
             "content_type": sniffed,
         }
     )
+
+
+async def _store_once(gw: GatewayState, key: str, data: bytes) -> None:
+    """Store the one upload of ``key``: refused when the URL was used or its owner erased."""
+    redis, settings = gw.resources.redis, gw.resources.settings
+    owner = await claim_upload(redis, settings.namespace, key)
+    if owner is None:
+        raise UploadUsed("this upload URL was already used or revoked; request a new one")
+    try:
+        created = await gw.resources.media.put_new(key, data)
+    except BaseException:
+        await reopen_upload(redis, settings.namespace, key, owner, settings.upload_ttl_s)
+        raise
+    if not created:
+        raise UploadUsed("an image is already stored under this key; request a new URL")
+    if not await owner_is_live(redis, settings.namespace, key):  # erased while we wrote
+        await gw.resources.media.delete(key)
+        raise UploadUsed("the account this upload URL was issued to no longer exists")
 
 
 def _sniff(head: bytes) -> str:

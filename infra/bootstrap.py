@@ -27,6 +27,7 @@ from eventstore.redis_client import AsyncRedis, open_redis
 from eventstore.store import EventStore
 from gateway.grpc_characters.client import GrpcCharacters
 from infra.media import FileMediaStore, MediaStore, key_from_url
+from infra.media_owners import OwnedMediaStore
 from infra.settings import Settings
 from readmodels.db import create_pool
 
@@ -88,14 +89,27 @@ async def open_resources(
             stack.push_async_callback(pg.close)
         media = FileMediaStore(settings.data_dir / "media")
         kb = KnowledgeBase.load()
+        images = await media_store(settings, stack, local=media)
+        owned_images = OwnedMediaStore(images, redis, settings.namespace)
         router = await stack.enter_async_context(model_router(settings, kb))
         # The channel connects lazily: opening resources never waits for the service.
         characters = GrpcCharacters(settings.characters_target, timeout_s=settings.grpc_timeout_s)
         stack.push_async_callback(characters.aclose)
         yield Resources(
-            settings=settings, layout=layout, redis=redis, store=store, media=media, pg=pg,
+            settings=settings, layout=layout, redis=redis, store=store, media=owned_images, pg=pg,
             kb=kb, llm=router, vision=router, characters=characters,
         )
+
+
+async def media_store(
+    settings: Settings, stack: AsyncExitStack, *, local: MediaStore
+) -> MediaStore:
+    """The images' store: S3 for ``ECO2_MEDIA_URL=s3://…``, else ``local`` (the data dir's)."""
+    if settings.media_url is not None:
+        from infra.media_s3 import open_s3_media  # loads botocore only when S3 is used
+
+        return await stack.enter_async_context(open_s3_media(settings))
+    return local
 
 
 @asynccontextmanager

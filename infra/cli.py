@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import signal
 import sys
@@ -20,6 +21,7 @@ import typer
 from rich.console import Console
 
 from infra.embedded import EmbeddedServiceError, resolve_services
+from infra.embedded._process import free_port
 from infra.settings import Settings, SettingsError
 from infra.supervisor import ProcessSpec, Supervisor
 
@@ -81,6 +83,26 @@ def processes(settings: Settings) -> list[ProcessSpec]:
         ProcessSpec(name="snapshot", argv=(*eco2, "worker", "snapshot"), env=env),
         ProcessSpec(name="projectors", argv=(*eco2, "projections", "run"), env=env),
     ]
+
+
+def with_health_ports(settings: Settings, specs: list[ProcessSpec]) -> list[ProcessSpec]:
+    """``specs`` with a free port each for ``/healthz``, ``/readyz`` and ``/metrics``
+    (``ECO2_HEALTH_PORT``); ``health_urls`` lists them."""
+    host = _probe_host(settings)
+    return [
+        dataclasses.replace(s, env={**s.env, "ECO2_HEALTH_PORT": str(free_port(host))})
+        for s in specs
+    ]
+
+
+def _probe_host(settings: Settings) -> str:
+    return "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+
+
+def health_urls(settings: Settings, specs: list[ProcessSpec]) -> dict[str, str]:
+    """Role → base URL of its probes (``/healthz``, ``/readyz``, ``/metrics``)."""
+    host = _probe_host(settings)
+    return {s.name: f"http://{host}:{s.env['ECO2_HEALTH_PORT']}" for s in specs}
 
 
 async def prepare_read_models(settings: Settings) -> None:
@@ -177,7 +199,9 @@ async def _announce_when_healthy(settings: Settings) -> None:
 
 async def _run_processes(settings: Settings) -> int:
     await prepare_read_models(settings)
-    supervisor = Supervisor(processes(settings))
+    supervisor = Supervisor(with_health_ports(settings, processes(settings)))
+    for name, url in health_urls(settings, list(supervisor.specs)).items():
+        console.print(f"[dim]{name:<11} {url}/healthz /readyz /metrics[/dim]", soft_wrap=True)
     announce = asyncio.create_task(_announce_when_healthy(settings))
     try:
         return await supervisor.run()
@@ -192,6 +216,27 @@ PortOption = Annotated[int | None, typer.Option(help="Port to serve on [ECO2_POR
 DataDirOption = Annotated[
     Path | None, typer.Option(help="Folder for embedded Redis/Postgres data [ECO2_DATA_DIR].")
 ]
+
+
+@app.command()
+def migrate() -> None:
+    """Prepare the read models as `eco2 up` does before starting anything (migrations, catalog,
+    sample data into empty tables, rebuilds of projections an older release built): the
+    deployment's migration Job. Needs REDIS_URL and DATABASE_URL."""
+    settings = load_settings()
+    if settings.redis_url is None or settings.database_url is None:
+        console.print("[red]REDIS_URL and DATABASE_URL must be set[/red]")
+        raise typer.Exit(2)
+    asyncio.run(prepare_read_models(settings))
+    console.print("read models are ready")
+
+
+@app.command()
+def gateway(host: HostOption = None, port: PortOption = None) -> None:
+    """Run the gateway (HTTP API, SSE, web pages) alone, as containers do (uvicorn)."""
+    from infra.gateway_process import main
+
+    main(load_settings(host=host, port=port))
 
 
 @app.command()

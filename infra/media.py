@@ -101,10 +101,24 @@ def key_from_url(url: str, settings: Settings) -> str | None:
     return key if is_valid_key(key) else None
 
 
+class MediaUnavailable(Exception):
+    """The media store cannot be reached or failed (the gateway answers 503)."""
+
+
 @dataclass(frozen=True)
 class StoredMedia:
     data: bytes
     content_type: str
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    """An upload URL signed by the store itself: the client PUTs the file to ``url`` sending
+    exactly ``headers`` (they are part of the signature)."""
+
+    url: str
+    headers: dict[str, str]
+    expires_at: int  # Unix seconds
 
 
 class MediaStore(Protocol):
@@ -112,6 +126,11 @@ class MediaStore(Protocol):
 
     async def put(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` (replacing an earlier upload); atomic for readers."""
+        ...
+
+    async def put_new(self, key: str, data: bytes) -> bool:
+        """Store ``data`` under ``key`` only if nothing is stored there yet (atomic
+        create-if-absent); False, and nothing changed, when something is."""
         ...
 
     async def get(self, key: str) -> StoredMedia | None:
@@ -124,6 +143,11 @@ class MediaStore(Protocol):
 
     async def delete(self, key: str) -> None:
         """Remove what is stored under ``key`` (idempotent: nothing stored is fine)."""
+        ...
+
+    async def presign_put(self, key: str, content_type: str, ttl_s: int) -> PresignedUpload | None:
+        """A single-use upload URL for ``key`` signed by the store itself, or None when uploads
+        go through the gateway's own signed ``/uploads/`` URL (the local stores)."""
         ...
 
 
@@ -142,6 +166,12 @@ class InMemoryMediaStore:
     async def put(self, key: str, data: bytes) -> None:
         self.items[_checked(key)] = bytes(data)
 
+    async def put_new(self, key: str, data: bytes) -> bool:
+        if _checked(key) in self.items:
+            return False
+        self.items[key] = bytes(data)
+        return True
+
     async def get(self, key: str) -> StoredMedia | None:
         data = self.items.get(key)
         if data is None:
@@ -153,6 +183,9 @@ class InMemoryMediaStore:
 
     async def delete(self, key: str) -> None:
         self.items.pop(_checked(key), None)
+
+    async def presign_put(self, key: str, content_type: str, ttl_s: int) -> PresignedUpload | None:
+        return None
 
 
 class FileMediaStore:
@@ -169,13 +202,23 @@ class FileMediaStore:
     async def put(self, key: str, data: bytes) -> None:
         await asyncio.to_thread(self._write, self._path(key), bytes(data))
 
+    async def put_new(self, key: str, data: bytes) -> bool:
+        return await asyncio.to_thread(self._write, self._path(key), bytes(data), replace=False)
+
     @staticmethod
-    def _write(path: Path, data: bytes) -> None:
+    def _write(path: Path, data: bytes, *, replace: bool = True) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
             tmp.write_bytes(data)
-            os.replace(tmp, path)  # readers see the old file or the whole new one
+            if replace:
+                os.replace(tmp, path)  # readers see the old file or the whole new one
+                return True
+            try:
+                os.link(tmp, path)  # atomic create-if-absent, the whole file at once
+            except FileExistsError:
+                return False
+            return True
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -194,3 +237,6 @@ class FileMediaStore:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+
+    async def presign_put(self, key: str, content_type: str, ttl_s: int) -> PresignedUpload | None:
+        return None  # the gateway signs /uploads/<key> and writes with put_new

@@ -150,6 +150,18 @@ class Settings:
     trust_forwarded: bool = False  # ECO2_TRUST_FORWARDED: honour X-Forwarded-For/-Proto
     log_json: bool = True  # ECO2_LOG_JSON: one JSON object per log line
 
+    # Media on S3 (default: files under data_dir/media)
+    media_url: str | None = None  # ECO2_MEDIA_URL: s3://bucket[/prefix] selects the S3 store
+    s3_endpoint_url: str | None = None  # AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL
+    s3_region: str | None = None  # AWS_REGION or AWS_DEFAULT_REGION
+    aws_access_key_id: str | None = None  # AWS_ACCESS_KEY_ID (unset: the SDK's own chain)
+    aws_secret_access_key: str | None = None  # AWS_SECRET_ACCESS_KEY
+    aws_session_token: str | None = None  # AWS_SESSION_TOKEN
+
+    # Operability of every process
+    health_port: int = 0  # ECO2_HEALTH_PORT: /healthz, /readyz, /metrics of this process; 0 = off
+    drain_grace_s: float = 25.0  # ECO2_DRAIN_GRACE_S: SIGTERM → finish in-flight work within this
+
     # News collector for the info screen (issue 6)
     news_feeds: tuple[str, ...] = ()  # ECO2_NEWS_FEEDS: ';'-separated "[category=]url" RSS/Atom
     news_timeout_s: float = 10.0  # ECO2_NEWS_TIMEOUT_S per feed request
@@ -215,6 +227,14 @@ class Settings:
             log_json=_bool(e, "ECO2_LOG_JSON", True),
             news_feeds=_feeds(e),
             news_timeout_s=_float(e, "ECO2_NEWS_TIMEOUT_S", 10.0),
+            media_url=_media_url(e),
+            s3_endpoint_url=_str(e, "AWS_ENDPOINT_URL_S3", None) or _str(e, "AWS_ENDPOINT_URL", None),
+            s3_region=_str(e, "AWS_REGION", None) or _str(e, "AWS_DEFAULT_REGION", None),
+            aws_access_key_id=_str(e, "AWS_ACCESS_KEY_ID", None),
+            aws_secret_access_key=_str(e, "AWS_SECRET_ACCESS_KEY", None),
+            aws_session_token=_str(e, "AWS_SESSION_TOKEN", None),
+            health_port=_int(e, "ECO2_HEALTH_PORT", 0),
+            drain_grace_s=_float(e, "ECO2_DRAIN_GRACE_S", 25.0),
         )
 
     @property
@@ -278,3 +298,13 @@ def _feeds(env: Mapping[str, str]) -> tuple[str, ...]:
         if not url.startswith(("http://", "https://")):
             raise SettingsError(f"ECO2_NEWS_FEEDS entry {entry!r} is not [category=]http(s)://...")
     return entries
+
+
+def _media_url(env: Mapping[str, str]) -> str | None:
+    raw = _str(env, "ECO2_MEDIA_URL", None)
+    if raw is None:
+        return None
+    bucket = raw.removeprefix("s3://").split("/", 1)[0]
+    if not raw.startswith("s3://") or not bucket:
+        raise SettingsError(f"ECO2_MEDIA_URL={raw!r} must be s3://bucket[/prefix]")
+    return raw

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -25,12 +26,13 @@ from rich.progress import (
 from rich.table import Table
 
 from infra.bootstrap import open_resources
+from infra.probes import redis_ready, serve_probes
 from infra.settings import Settings
 from projections.builtin import PROJECTIONS, select
 from projections.context import ReadSide
 from projections.rebuild import default_workers, rebuild
 from projections.replay import ReplayProgress, heads
-from projections.runner import run_projectors
+from projections.runner import ProjectorService
 from projections.status import projection_status
 from projections.verify import VerifyReport, verify
 from projections.worker import ProjectorOptions
@@ -205,11 +207,40 @@ def run_command(
     options = ProjectorOptions(batch_size=batch_size, lease_retry_s=lease_retry)
 
     async def main() -> None:
-        async with open_resources(Settings.from_env()) as resources:
-            await run_projectors(resources, names or None, options=options)
+        settings = Settings.from_env()
+        async with open_resources(settings) as resources:
+            side = ReadSide.from_resources(resources)
+            service = ProjectorService(side, select(names or None), options=options)
+            await run_until_signalled(service, settings)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+
+
+async def run_until_signalled(service: ProjectorService, settings: Settings) -> None:
+    """Run ``service`` with its probes until SIGINT/SIGTERM, then drain it within the grace."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def ready() -> str | None:
+        if (reason := await redis_ready(service.side.redis)) is not None:
+            return reason
+        if service.leases.member is None:
+            return "no lease session with PostgreSQL yet"
+        return None  # leases held, or waiting for free ones: both are a working projector
+
+    async with serve_probes(settings, "projectors", ready) as probes:
+        task = asyncio.create_task(service.run())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if task.done():
+            task.result()
+            return
+        probes.draining = True
+        await service.drain(settings.drain_grace_s)
 
 
 if __name__ == "__main__":

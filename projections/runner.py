@@ -83,6 +83,18 @@ class ProjectorService:
         if self._task is not None:
             await finish(self._task)
 
+    async def drain(self, grace_s: float) -> None:
+        """Take no more shards, let each projector finish the batch it is applying (its commit
+        carries the checkpoint, so an unfinished one simply rolls back), then ``stop``; at the
+        latest after ``grace_s``."""
+        self._stopping = True
+        for worker, _ in self.workers.values():
+            worker.stop()
+        tasks = [task for _, task in self.workers.values() if not task.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_s)
+        await self.stop()
+
     async def _migrate(self, backoff: Backoff) -> None:
         while True:
             try:

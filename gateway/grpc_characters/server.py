@@ -61,11 +61,13 @@ async def start_server(
     return server, bound
 
 
-async def serve(characters: Sequence[Character], *, host: str, port: int) -> None:
-    """Serve until cancelled, then stop gracefully (in-flight calls get a second to finish)."""
+async def serve(
+    characters: Sequence[Character], *, host: str, port: int, grace_s: float = 1.0
+) -> None:
+    """Serve until cancelled, then stop gracefully (in-flight calls get ``grace_s`` to finish)."""
     server, bound = await start_server(characters, host=host, port=port)
     log.info("character service listening on %s:%d (%d characters)", host, bound, len(characters))
     try:
         await server.wait_for_termination()
     finally:
-        await asyncio.shield(server.stop(grace=1.0))
+        await asyncio.shield(server.stop(grace=grace_s))

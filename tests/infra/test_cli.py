@@ -95,6 +95,7 @@ def test_up_serves_health_and_stops_cleanly_on_ctrl_c(data_dir: Path) -> None:
         children = psutil.Process(up.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "redis-server" in names and "postgres" in names and "uvicorn" in names
+        assert "/healthz /readyz /metrics" in log_path.read_text()  # each probe port printed
 
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=30) == 0, log_path.read_text()
