@@ -119,8 +119,10 @@ class ScanStack:
             raise
         return self
 
-    async def _wait(self, ready: Callable[[], bool], name: str, within_s: float = 30) -> None:
-        deadline = time.monotonic() + within_s
+    start_timeout_s = 30.0  # per process; a loaded machine may need more
+
+    async def _wait(self, ready: Callable[[], bool], name: str) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
         while not ready():
             if self.processes[name].poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{name} did not start:\n{self.log_of(name)}")
