@@ -31,12 +31,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 
 @pytest.fixture
-def redis_url(redis_targets: str) -> str:
-    """This module runs on a single Redis node and on a Redis Cluster."""
-    return redis_targets
-
-
-@pytest.fixture
 def graph() -> ScriptedChatGraph:  # slower tokens: room to cut the stream
     return ScriptedChatGraph(token_delay_s=0.03)
 
