@@ -18,10 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
-import redis.asyncio as aioredis
-
 import schemas
 from eventstore.errors import ConcurrencyConflict
+from eventstore.redis_client import AsyncRedis
 from eventstore.store import ANY, EventStore
 from schemas.envelope import Envelope, Metadata
 from schemas.registry import Message, RegistryError
@@ -83,7 +82,7 @@ class RedisProfileVault:
     makes them as durable as the log; an erased key is gone from the AOF at its next rewrite.
     """
 
-    def __init__(self, redis: aioredis.Redis, namespace: str) -> None:
+    def __init__(self, redis: AsyncRedis, namespace: str) -> None:
         self.redis = redis
         self.prefix = "{" + f"{namespace}:pii" + "}"
 

@@ -155,6 +155,9 @@ async def run_worker(kind: WorkerKind, settings: Settings) -> None:
     messages and ack them, within ``settings.drain_grace_s``; what is still unfinished then stays
     pending and is redelivered to another consumer by a claim."""
     async with open_resources(settings) as resources:
+        if kind == "snapshot":
+            await _run_snapshot(resources)
+            return
         runner = build_runner(kind, resources)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -174,3 +177,22 @@ async def run_worker(kind: WorkerKind, settings: Settings) -> None:
                 return
             probes.draining = True
             await drain(runner, task, settings.drain_grace_s)
+
+
+async def _run_snapshot(resources: Resources) -> None:
+    """The snapshot projector under per-shard leases, until SIGINT/SIGTERM."""
+    from projections.snapshot_service import SnapshotService
+
+    service = SnapshotService(
+        resources.redis, resources.layout, options=runner_options(resources.settings)
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, service.stop)
+    settings = resources.settings
+    async with serve_probes(
+        settings, "worker-snapshot", lambda: redis_ready(resources.redis)
+    ) as probes:
+        log.info("worker snapshot started (consumer %s, a lease per shard)", service.consumer)
+        await service.run()
+        probes.draining = True

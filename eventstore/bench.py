@@ -14,9 +14,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
-import redis.asyncio as aioredis
 import typer
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
@@ -26,6 +26,7 @@ from rich.table import Table
 from eventstore.consumer import Runner, RunnerOptions, Subscription
 from eventstore.faststream_app import faststream_app
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis, open_redis
 from eventstore.store import EventStore
 from infra.settings import Settings
 from schemas.envelope import Envelope
@@ -95,7 +96,7 @@ async def batched_appends(store: EventStore, total: int, per_call: int = 100) ->
     return await _timed(f"append, {per_call} events/call, pipelined", calls * per_call, work)
 
 
-async def raw_xadd(redis: aioredis.Redis, layout: Layout, total: int) -> Figure:
+async def raw_xadd(redis: AsyncRedis, layout: Layout, total: int) -> Figure:
     fields = tick("raw", 0).to_fields()
     key = f"{layout.keys(0).tag}:raw"
 
@@ -147,7 +148,7 @@ async def consume_faststream(redis_url: str, store: EventStore, total: int) -> F
         if seen >= total:
             done.set()
 
-    app = faststream_app(
+    app = await faststream_app(
         redis_url, store.layout, bench_registry,
         Subscription("bench-fs", "events", {Tick: noop}),
         options=RunnerOptions(workers=400, batch=100, block_ms=100),
@@ -183,7 +184,7 @@ async def run_append_bench(redis_url: str, *, events: int = 50_000) -> list[Figu
     """All figures of ``eco2 bench append`` in one run, in a throwaway namespace."""
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     layout = Layout(namespace, 4)
-    redis = aioredis.Redis.from_url(redis_url, decode_responses=True, max_connections=512)
+    redis = await open_redis(redis_url, decode_responses=True, max_connections=512)
     store = EventStore(redis, layout, bench_registry)
     figures: list[Figure] = []
     try:
@@ -215,6 +216,64 @@ async def run_append_bench(redis_url: str, *, events: int = 50_000) -> list[Figu
     return figures
 
 
+CLUSTER_SUFFIX = " — Redis Cluster, 3 masters"
+NODE_SUFFIX = " — one node, paired"
+Measure = Callable[[EventStore, int], Awaitable[Figure]]
+
+
+async def _on(redis_url: str, measure: Measure, total: int) -> Figure:
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    redis = await open_redis(redis_url, decode_responses=True, max_connections=512)
+    try:
+        return await measure(EventStore(redis, Layout(namespace, 4), bench_registry), total)
+    finally:
+        with contextlib.suppress(Exception):
+            keys = [k async for k in redis.scan_iter(match=f"{{{namespace}:*", count=1000)]
+            for i in range(0, len(keys), 500):
+                await redis.delete(*keys[i : i + 500])
+        await redis.aclose()
+
+
+async def compare_on_cluster(
+    node_url: str, cluster_url: str, *, events: int = 50_000, rounds: int = 2
+) -> list[Figure]:
+    """The store's own figures on one node and on a Redis Cluster, measured in alternation
+    (best of ``rounds`` each), so that other load on the machine hits both alike: on one
+    machine the cluster adds no cores, so the ratio is the cost of cluster routing."""
+    measures: list[tuple[Measure, int]] = [
+        (single_appends, events // 2), (batched_appends, events * 2), (_write_then_consume, events),
+    ]
+    figures: list[Figure] = []
+    for measure, total in measures:
+        best: dict[str, Figure] = {}
+        for _ in range(rounds):
+            for label, url in ((NODE_SUFFIX, node_url), (CLUSTER_SUFFIX, cluster_url)):
+                figure = await _on(url, measure, total)
+                if label not in best or figure.rate > best[label].rate:
+                    best[label] = figure
+        for label in (NODE_SUFFIX, CLUSTER_SUFFIX):
+            f = best[label]
+            figures.append(Figure(f.name + label, f.events, f.seconds))
+    return figures
+
+
+async def _write_then_consume(store: EventStore, total: int) -> Figure:
+    await batched_appends(store, total)
+    return await consume_raw(store, total - total % 100)
+
+
+def cluster_ratios(figures: Sequence[Figure]) -> dict[str, float]:
+    """Each cluster figure's rate ÷ its paired one-node figure's rate."""
+    by_name = {f.name: f.rate for f in figures}
+    out = {}
+    for f in figures:
+        if f.name.endswith(CLUSTER_SUFFIX):
+            node = by_name.get(f.name.removesuffix(CLUSTER_SUFFIX) + NODE_SUFFIX)
+            if node:
+                out[f.name] = f.rate / node
+    return out
+
+
 bench_app = typer.Typer(help="Benchmarks.")
 
 
@@ -223,38 +282,58 @@ def append_command(
     events: Annotated[int, typer.Option(help="Scale: single appends = events/2, batched = 2×.")]
     = 50_000,
     record: Annotated[bool, typer.Option(help="Append the table to BENCHMARKS.md.")] = True,
+    cluster: Annotated[bool, typer.Option(
+        help="Also measure on a local 3-master Redis Cluster (same binary, same run).")] = True,
 ) -> None:
     """Append and consume throughput of the log, with baselines from the same run; uses
-    REDIS_URL or an embedded Redis."""
+    REDIS_URL or an embedded Redis, and a local Redis Cluster for the cluster rows."""
     from infra.embedded import resolve_services
+    from infra.embedded.redis_cluster import EmbeddedRedisCluster
 
     settings = Settings.from_env()
-    services = None
-    if settings.redis_url is None:
-        settings, services = resolve_services(settings.with_(database_url="unused"))
-    try:
+    with contextlib.ExitStack() as stack:
+        if settings.redis_url is None:
+            settings, services = resolve_services(settings.with_(database_url="unused"))
+            stack.enter_context(services)
         assert settings.redis_url is not None
         figures = asyncio.run(run_append_bench(settings.redis_url, events=events))
-    finally:
-        if services is not None:
-            services.close()
+        if cluster:
+            with tempfile.TemporaryDirectory(prefix="eco2-bench-cluster-") as tmp:
+                # No replicas: the single node it is compared with has none either.
+                nodes = EmbeddedRedisCluster(settings.with_(data_dir=Path(tmp)), replicas=0)
+                with nodes as cluster_url:
+                    figures += asyncio.run(
+                        compare_on_cluster(settings.redis_url, cluster_url, events=events)
+                    )
     baseline = figures[0].rate
+    ratios = cluster_ratios(figures)
+    header = ["measurement", "events", "events/s", "× raw XADD", "cluster ÷ one node"]
     table = Table(title="eco2 bench append")
-    for column in ("measurement", "events", "events/s", "× raw XADD"):
+    for column in header:
         table.add_column(column)
     rows = []
     for f in figures:
-        row = (f.name, f"{f.events:,}", f"{f.rate:,.0f}", f"{f.rate / baseline:.2f}")
+        ratio = f"{ratios[f.name]:.2f}" if f.name in ratios else ""
+        row = (f.name, f"{f.events:,}", f"{f.rate:,.0f}", f"{f.rate / baseline:.2f}", ratio)
         table.add_row(*row)
         rows.append(row)
     Console().print(table)
     if record:
         record_benchmark(
             "eco2 bench append",
-            f"eco2 bench append --events {events}",
-            ["measurement", "events", "events/s", "× raw XADD"],
+            f"eco2 bench append --events {events}" + ("" if cluster else " --no-cluster"),
+            header,
             rows,
+            notes=CLUSTER_NOTE if cluster else "",
         )
+
+
+CLUSTER_NOTE = (
+    "Paired rows: the same writers on the single node and on a local Redis Cluster of 3 "
+    "masters (no replicas, like the node) on this machine, measured in alternation, best of "
+    "2 each. The cluster adds no cores here, so the ratio is the cost of cluster routing; "
+    "the capacity model (below) shows how throughput grows with masters."
+)
 
 
 def record_benchmark(title: str, command: str, header: list[str], rows: Sequence[Sequence[str]],

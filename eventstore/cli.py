@@ -7,13 +7,13 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
-import redis.asyncio as aioredis
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from eventstore.dlq import DeadLetter, DeadLetterFilter, DeadLetters
 from eventstore.keys import Layout
+from eventstore.redis_client import open_redis
 from infra.settings import Settings
 
 dlq_app = typer.Typer(help="Dead letters: list, inspect, replay to the failed group, purge.")
@@ -36,7 +36,7 @@ def _with_letters(action: Callable[[DeadLetters], Awaitable[T]]) -> T:
     url = settings.redis_url
 
     async def run() -> T:
-        redis = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+        redis = await open_redis(url, decode_responses=True, socket_connect_timeout=5)
         try:
             return await action(DeadLetters(redis, Layout(settings.namespace, settings.shards)))
         finally:

@@ -31,8 +31,6 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-import redis.asyncio as aioredis
-
 from eventstore.groups import ConsumerGroup, Delivery, Source
 from eventstore.keys import Layout
 from eventstore.later import (
@@ -45,6 +43,7 @@ from eventstore.later import (
 )
 from eventstore.later import RetryLater as RetryLater  # handlers raise it; raised here too
 from eventstore.metrics import consumer_metrics
+from eventstore.redis_client import AsyncRedis
 from eventstore.tracing import continued
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError, UnknownMessageType
@@ -226,7 +225,7 @@ class Runner:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: AsyncRedis,
         layout: Layout,
         registry: MessageRegistry,
         subscription: Subscription,

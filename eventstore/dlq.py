@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class DeadLetterFilter:
 class DeadLetters:
     """Operator actions over every shard's DLQ."""
 
-    def __init__(self, redis: aioredis.Redis, layout: Layout) -> None:
+    def __init__(self, redis: AsyncRedis, layout: Layout) -> None:
         self.redis = redis
         self.layout = layout
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-import redis
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
@@ -58,6 +57,7 @@ from eventstore.es_snapshots import RedisSnapshotRecorder
 from eventstore.es_store import RedisDatastore
 from eventstore.es_tracking import RedisProcessRecorder, RedisTrackingRecorder
 from eventstore.keys import Layout, shard_of
+from eventstore.redis_client import open_redis_sync
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 SOCKET_TIMEOUT_S = 10.0  # must exceed a subscription's XREAD block (es_recorders)
@@ -94,7 +94,7 @@ class RedisFactory(InfrastructureFactory[RedisTrackingRecorder]):
         id_type = (self.env.get(self.ORIGINATOR_ID_TYPE) or "uuid").lower()
         if id_type not in ("uuid", "text"):
             raise OSError(f"{self.ORIGINATOR_ID_TYPE}={id_type!r} must be 'uuid' or 'text'")
-        client = redis.Redis.from_url(
+        client = open_redis_sync(
             self.env.get(self.REDIS_URL) or DEFAULT_REDIS_URL,
             socket_timeout=SOCKET_TIMEOUT_S,
             socket_connect_timeout=CONNECT_TIMEOUT_S,

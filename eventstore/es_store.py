@@ -32,6 +32,7 @@ from redis.client import Pipeline
 from eventstore import es_codec
 from eventstore.es_archive import SyncArchive
 from eventstore.keys import ShardKeys
+from eventstore.redis_client import SyncRedis
 from eventstore.scripts import pack_event
 
 # A stream entry as redis-py returns it without decode_responses: (entry id, fields).
@@ -85,7 +86,7 @@ class RedisDatastore:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncRedis,
         keys: ShardKeys,
         *,
         uuid_ids: bool = True,
@@ -107,17 +108,14 @@ class RedisDatastore:
         """
         groups = group_by_originator(stored_events)
         keys = self.keys
-        script_keys: list[str] = [
-            keys.events,
-            keys.head,
-            keys.event_ids,
-            keys.tracking(tracking.application_name) if tracking else keys.tag,
-        ]
+        script_keys: list[str] = [keys.events, keys.head, keys.event_ids]
         args: list[Any] = [len(groups), "0", str(tracking.notification_id) if tracking else ""]
         for agg, indexes in groups:
             script_keys.append(keys.aggregate(agg))
             args += ["=", len(indexes)]
         script_keys.append(keys.cold)
+        if tracking:
+            script_keys.append(keys.tracking(tracking.application_name))
         ts = repr(time.time())
         for _, indexes in groups:
             for index in indexes:

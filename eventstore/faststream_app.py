@@ -19,18 +19,19 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from faststream import FastStream
-from faststream.redis import RedisBroker, StreamSub
+from faststream.redis import RedisBroker, RedisClusterBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 
 from eventstore.consumer import Dispatcher, RunnerOptions, Subscription, consumer_name
 from eventstore.groups import ConsumerGroup, Delivery
 from eventstore.keys import Layout
+from eventstore.redis_client import open_redis
 from schemas.registry import MessageRegistry
 
 log = logging.getLogger(__name__)
 
 
-def faststream_app(
+async def faststream_app(
     redis_url: str,
     layout: Layout,
     registry: MessageRegistry,
@@ -45,8 +46,9 @@ def faststream_app(
         raise ValueError(f"{subscription.group!r} must run in log order: use the Runner")
     options = options or RunnerOptions()
     consumer = consumer or consumer_name(subscription.group)
-    broker = RedisBroker(redis_url, logger=None)  # type: ignore[arg-type]  # None: no access log per batch
-    redis = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=5)
+    redis = await open_redis(redis_url, decode_responses=True, socket_connect_timeout=5)
+    broker_class = RedisClusterBroker if isinstance(redis, aioredis.RedisCluster) else RedisBroker
+    broker = broker_class(redis_url, logger=None)  # type: ignore[arg-type]  # None: no access log per batch
     group = ConsumerGroup(
         redis, layout, group=subscription.group, source=subscription.source, consumer=consumer
     )
@@ -81,7 +83,7 @@ def faststream_app(
 
 
 def _subscribe(
-    broker: RedisBroker,
+    broker: RedisBroker | RedisClusterBroker,
     dispatcher: Dispatcher,
     shard: int,
     stream: str,

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
 from eventstore.keys import ShardKeys
+from eventstore.redis_client import AsyncRedis
 from eventstore.scripts import translate_script_error
 
 
@@ -42,7 +42,7 @@ def _future() -> asyncio.Future[list[Any]]:
 def group_call(appends: Sequence[PlannedAppend]) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of one group-mode call for ``appends`` (all of one shard)."""
     shard = appends[0].keys
-    keys = [shard.events, shard.head, shard.event_ids, "", *(a.aggregate_key for a in appends),
+    keys = [shard.events, shard.head, shard.event_ids, *(a.aggregate_key for a in appends),
             shard.cold]
     args: list[Any] = [len(appends), "g", ""]
     for a in appends:
@@ -56,7 +56,7 @@ class GroupCommit:
     """Queues planned appends per shard and flushes them together."""
 
     def __init__(
-        self, redis: aioredis.Redis, source: str, *, window_s: float = 0.0, max_group: int = 256
+        self, redis: AsyncRedis, source: str, *, window_s: float = 0.0, max_group: int = 256
     ) -> None:
         self.redis = redis
         self.source = source

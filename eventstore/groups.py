@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from eventstore.keys import Layout, ShardKeys
 from eventstore.metrics import consumer_metrics
+from eventstore.redis_client import AsyncRedis
 
 Source = Literal["commands", "events"]
 ATTEMPTS = "_attempts"  # prior failed attempts, carried by retry entries
@@ -54,7 +54,7 @@ class ConsumerGroup:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: AsyncRedis,
         layout: Layout,
         *,
         group: str,

@@ -81,6 +81,10 @@ class ShardKeys:
         to a missing stream must then learn the aggregate's version from the archive."""
         return f"{self.tag}:cold"
 
+    def lease(self, role: str) -> str:
+        """The shard's lease for ``role`` (one owner per shard, e.g. the snapshot projector)."""
+        return f"{self.tag}:lease:{role}"
+
 
 @dataclass(frozen=True)
 class Layout:

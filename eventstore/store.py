@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from eventstore import merged
@@ -19,6 +18,7 @@ from eventstore.archive import Archive
 from eventstore.errors import ColdAggregate, InvalidAppend
 from eventstore.group_commit import GroupCommit, PlannedAppend
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis, decodes_responses
 from eventstore.scripts import pack_event, script_source, translate_script_error
 from schemas.envelope import Envelope
 from schemas.registry import MessageRegistry, RegistryError
@@ -65,14 +65,14 @@ class EventStore:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: AsyncRedis,
         layout: Layout,
         registry: MessageRegistry | None = None,
         *,
         archive: Archive | None = None,
         group_window_s: float = 0.0,
     ) -> None:
-        if not redis.connection_pool.connection_kwargs.get("decode_responses"):
+        if not decodes_responses(redis):
             raise ValueError("EventStore needs a Redis client with decode_responses=True")
         self.redis = redis
         self.layout = layout
@@ -107,7 +107,7 @@ class EventStore:
         with the call (rare, so alone and not grouped)."""
         shard = planned.keys
         hint = await self._archived_hint(planned.aggregate_key.removeprefix(f"{shard.tag}:agg:"))
-        keys = [shard.events, shard.head, shard.event_ids, "", planned.aggregate_key, shard.cold]
+        keys = [shard.events, shard.head, shard.event_ids, planned.aggregate_key, shard.cold]
         args = [1, "1", "", f"{planned.expected}@{hint}", len(planned.packed), *planned.packed]
         try:
             return await self._append(keys=keys, args=args)
@@ -178,11 +178,13 @@ class EventStore:
         """
         self._validate([command])
         shard = self.layout.keys_for(command.aggregate_id)
-        idem = shard.idempotency(idempotency_key) if idempotency_key else ""
+        keys = [shard.commands]
+        if idempotency_key:
+            keys.append(shard.idempotency(idempotency_key))
         args: list[Any] = [IDEMPOTENCY_TTL_S]
         for field, value in command.to_fields().items():
             args += [field, value]
-        entry, cid, status, agg = await self._append_command(keys=[shard.commands, idem], args=args)
+        entry, cid, status, agg = await self._append_command(keys=keys, args=args)
         return CommandReceipt(shard.shard, entry, cid, agg, status == "dup")
 
     # -- reading -------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """What auth keeps in Redis, every key with a TTL: login states (each used once), dev-login
 codes, and the revocation list (token ids, sign-in sessions, per-user cut-offs).
 
-Keys live under ``{<namespace>:auth}``: outside the log, gone when they expire. A revocation
-lives exactly as long as the token it revokes could still be presented.
+Keys live under ``<namespace>:auth:``: outside the log, gone when they expire. A revocation
+lives exactly as long as the token it revokes could still be presented. They carry no hash
+tag, so on a Redis Cluster they spread over every slot (no hot slot); every command touches one
+key, and the revocation check pipelines its three reads.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
-import redis.asyncio as aioredis
-
+from eventstore.redis_client import AsyncRedis
 from gateway.auth_tokens import TokenClaims
 
 
@@ -31,9 +32,9 @@ class LoginState:
 class AuthStore:
     """Auth state in Redis (``redis`` decodes responses)."""
 
-    def __init__(self, redis: aioredis.Redis, namespace: str) -> None:
+    def __init__(self, redis: AsyncRedis, namespace: str) -> None:
         self.redis = redis
-        self.prefix = "{" + f"{namespace}:auth" + "}"
+        self.prefix = f"{namespace}:auth"
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -81,10 +82,11 @@ class AuthStore:
     async def is_revoked(self, claims: TokenClaims, *, token: bool = True) -> bool:
         """True if the token (unless ``token`` is False), its session or its user's older
         tokens were revoked."""
-        jti, fam, cutoff = await self.redis.mget(
-            self._key("jti", claims.jti), self._key("fam", claims.fam),
-            self._key("user", claims.sub),
-        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._key("jti", claims.jti))
+            pipe.get(self._key("fam", claims.fam))
+            pipe.get(self._key("user", claims.sub))
+            jti, fam, cutoff = await pipe.execute()
         return bool(jti and token) or bool(fam) or (
             cutoff is not None and claims.iat <= int(cutoff)
         )

@@ -33,6 +33,7 @@ from httpx_sse import aconnect_sse
 
 import schemas
 from eventstore.keys import Layout
+from eventstore.redis_client import node_address, open_redis, sharded_pubsub
 from eventstore.store import ANY, EventStore
 from gateway.bench_sse_record import BENCHMARKS, SseBenchResult, record, report
 from infra.settings import Settings
@@ -97,10 +98,18 @@ async def _wait_ready(http: httpx.AsyncClient, children: _Children) -> None:
 
 async def _baseline(redis_url: str, channel: str, rate: float, seconds: float) -> list[float]:
     """Raw PUBLISH → SUBSCRIBE latency (ms) at ``rate`` messages/s."""
-    sub_client = aioredis.Redis.from_url(redis_url)
-    pub = aioredis.Redis.from_url(redis_url)
+    pub = await open_redis(redis_url)
+    sharded = sharded_pubsub(pub)
+    address = await node_address(pub, channel)  # a cluster: the shard channel's master
+    sub_client = (
+        aioredis.Redis(host=address[0], port=address[1]) if address
+        else aioredis.Redis.from_url(redis_url)
+    )
     pubsub = sub_client.pubsub()
-    await pubsub.subscribe(channel)
+    if sharded:
+        await pubsub.ssubscribe(channel)
+    else:
+        await pubsub.subscribe(channel)
     await pubsub.get_message(timeout=5)  # the confirmation
     out: list[float] = []
     total = int(rate * seconds)
@@ -108,14 +117,17 @@ async def _baseline(redis_url: str, channel: str, rate: float, seconds: float) -
     async def receive() -> None:
         while len(out) < total:
             msg = await pubsub.get_message(timeout=5)
-            if msg and msg["type"] == "message":
+            if msg and msg["type"] in ("message", "smessage"):
                 out.append((time.perf_counter() - float(msg["data"])) * 1000)
 
     reader = asyncio.create_task(receive())
     start = time.perf_counter()
     for i in range(total):
         await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
-        await pub.publish(channel, repr(time.perf_counter()))
+        if sharded:
+            await pub.spublish(channel, repr(time.perf_counter()))
+        else:
+            await pub.publish(channel, repr(time.perf_counter()))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(reader, 10)
     await pubsub.aclose()
@@ -160,7 +172,7 @@ async def run_sse_bench(
     child_settings = Settings.from_env(env)
     layout = Layout(namespace, settings.shards)
     result = SseBenchResult(connections, jobs, rate, duration_s)
-    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    redis = await open_redis(settings.redis_url, decode_responses=True)
     store = EventStore(redis, layout, schemas.registry)
     children = _Children(env, port)
     job_ids = [str(uuid.uuid4()) for _ in range(jobs)]
@@ -286,26 +298,38 @@ def sse(
     rate: Annotated[float, typer.Option(min=1, help="Events appended per second.")] = 200.0,
     duration: Annotated[float, typer.Option(min=1, help="Seconds of appending.")] = 10.0,
     write: Annotated[bool, typer.Option(help="Record the result in BENCHMARKS.md.")] = True,
+    cluster: Annotated[bool, typer.Option(
+        help="Run again on a local 3-master Redis Cluster (same binary, same run).")] = True,
 ) -> None:
-    """Append → SSE receive latency with N open streams; uses REDIS_URL or an embedded Redis."""
+    """Append → SSE receive latency with N open streams; uses REDIS_URL or an embedded Redis,
+    then a local Redis Cluster for the cluster row."""
     from infra.embedded import resolve_services
+    from infra.embedded.redis_cluster import EmbeddedRedisCluster
 
     settings = Settings.from_env()
-    services = None
-    if settings.redis_url is None:
-        settings, services = resolve_services(settings.with_(database_url="unused"))
-    try:
+    on_cluster = None
+    with contextlib.ExitStack() as stack:
+        if settings.redis_url is None:
+            settings, services = resolve_services(settings.with_(database_url="unused"))
+            stack.enter_context(services)
         result = asyncio.run(run_sse_bench(
             settings, connections=connections, jobs=jobs, rate=rate, duration_s=duration
         ))
-    finally:
-        if services is not None:
-            services.close()
-    typer.echo(report(result))
+        typer.echo(report(result))
+        if cluster:
+            with tempfile.TemporaryDirectory(prefix="eco2-bench-cluster-") as tmp:
+                # No replicas: the single node it is compared with has none either.
+                nodes = EmbeddedRedisCluster(settings.with_(data_dir=Path(tmp)), replicas=0)
+                with nodes as cluster_url:
+                    on_cluster = asyncio.run(run_sse_bench(
+                        settings.with_(redis_url=cluster_url), connections=connections,
+                        jobs=jobs, rate=rate, duration_s=duration,
+                    ))
+            typer.echo("Redis Cluster (3 masters):\n" + report(on_cluster))
     if write:
         command = (f"eco2 bench sse --connections {connections} --jobs {jobs} --rate {rate:g} "
-                   f"--duration {duration:g}")
-        record(result, command)
+                   f"--duration {duration:g}" + ("" if cluster else " --no-cluster"))
+        record(result, command, cluster=on_cluster)
         typer.echo(f"recorded in {BENCHMARKS}")
 
 
@@ -316,7 +340,7 @@ async def _project() -> None:
 
     settings = Settings.from_env()
     assert settings.redis_url is not None
-    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    redis = await open_redis(settings.redis_url, decode_responses=True)
     layout = Layout(settings.namespace, settings.shards)
     runner = Runner(redis, layout, schemas.registry, snapshot_subscription(redis, layout),
                     options=RunnerOptions(block_ms=1000))

@@ -83,7 +83,25 @@ def report(r: SseBenchResult) -> str:
     )
 
 
-def record(r: SseBenchResult, command: str, path: Path = BENCHMARKS) -> None:
+def _cluster_rows(r: SseBenchResult, c: SseBenchResult | None) -> list[str]:
+    if c is None:
+        return []
+    lat = c.latencies_ms
+    ratio = len(lat) / len(r.latencies_ms) if r.latencies_ms else float("nan")
+    p50 = percentile(r.latencies_ms, 50) / percentile(lat, 50) if lat else float("nan")
+    return [
+        f"| same path, Redis Cluster (3 masters, sharded pub/sub) | {c.connections} "
+        f"({c.jobs} jobs) | {c.rate:g} | {len(lat)} | {percentile(lat, 50):.2f} "
+        f"| {percentile(lat, 90):.2f} | {percentile(lat, 99):.2f} | {max(lat, default=0):.2f} "
+        f"| {c.hub_connections} / {c.gateway_connections} | {c.lost} / {c.out_of_order} |",
+        f"| cluster ÷ one node: deliveries {ratio:.2f}, speed at p50 {p50:.2f} "
+        "| | | | | | | | | |",
+    ]
+
+
+def record(
+    r: SseBenchResult, command: str, path: Path = BENCHMARKS, cluster: SseBenchResult | None = None
+) -> None:
     """Append this run's rows to the SSE section of BENCHMARKS.md (older runs are kept)."""
     text = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
     runs, intro = "", INTRO
@@ -111,6 +129,7 @@ def record(r: SseBenchResult, command: str, path: Path = BENCHMARKS) -> None:
         f"| baseline: raw Redis PUBLISH → SUBSCRIBE | 1 | {r.rate:g} | {len(r.baseline_ms)} "
         f"| {percentile(r.baseline_ms, 50):.2f} | {percentile(r.baseline_ms, 90):.2f} "
         f"| {percentile(r.baseline_ms, 99):.2f} | {max(r.baseline_ms, default=0):.2f} | – | – |",
+        *_cluster_rows(r, cluster),
         "",
         f"CPU during the appends (% of one core): gateway {r.gateway_cpu_pct}, snapshot "
         f"projector {r.projector_cpu_pct}, SSE clients + appender {r.clients_cpu_pct}. Machine "

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import logging
@@ -25,7 +26,6 @@ import time
 import uuid
 from contextvars import ContextVar
 
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from starlette.datastructures import Headers, MutableHeaders
@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eventstore.redis_client import AsyncRedis
 from eventstore.tracing import trace_context
 from gateway.auth import USER_SCOPE_KEY, peek_user
 from gateway.csrf import cross_site_refusal
@@ -288,13 +289,14 @@ class EdgeMiddleware:
             checks.append((f"user:{user}", s.rate_limit_user))
         redis = state.resources.redis
         script = self._script(redis)
-        prefix = "{" + f"{s.namespace}:rl" + "}"
+        prefix = f"{s.namespace}:rl"  # no hash tag: windows spread over a cluster's slots
         window_ms = s.rate_limit_window_s * 1000
         try:
-            async with redis.pipeline(transaction=False) as pipe:
-                for key, _ in checks:
-                    await script(keys=[f"{prefix}:{key}"], args=[window_ms], client=pipe)
-                replies = await pipe.execute()
+            # Concurrent calls, not a pipeline: each key may live on another cluster node, and
+            # a script call (unlike a pipelined one) loads the script where it is missing.
+            replies = await asyncio.gather(
+                *(script(keys=[f"{prefix}:{key}"], args=[window_ms]) for key, _ in checks)
+            )
         except (RedisError, OSError) as exc:
             log.warning("rate limit not checked: %s", exc)
             return None
@@ -303,7 +305,7 @@ class EdgeMiddleware:
                  if int(n) > cap]
         return max(max(waits), 1) if waits else None
 
-    def _script(self, redis: aioredis.Redis) -> AsyncScript:
+    def _script(self, redis: AsyncRedis) -> AsyncScript:
         script = self._scripts.get(id(redis))
         if script is None:
             script = self._scripts[id(redis)] = redis.register_script(_WINDOW)

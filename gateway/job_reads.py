@@ -15,11 +15,10 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
-import redis.asyncio as aioredis
-
 from eventstore import merged
 from eventstore.archive import Archive
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis
 from projections.snapshot import SNAPSHOT_TTL_S, parse_snapshot
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError
@@ -35,7 +34,7 @@ def pending_owner_key(layout: Layout, job_id: str) -> str:
 
 
 async def record_pending_owner(
-    redis: aioredis.Redis, layout: Layout, job_id: str, user_id: str,
+    redis: AsyncRedis, layout: Layout, job_id: str, user_id: str,
     ttl_s: int = PENDING_OWNER_TTL_S,
 ) -> None:
     """Remember who submitted ``job_id`` until its first event carries it."""
@@ -53,7 +52,7 @@ class JobReads:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: AsyncRedis,
         layout: Layout,
         registry: MessageRegistry,
         archive: Archive | None = None,

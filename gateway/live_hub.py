@@ -26,8 +26,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis, node_address, open_redis, sharded_pubsub
 from projections.live_view import LiveEvent
 
 log = logging.getLogger(__name__)
@@ -122,19 +124,10 @@ class LiveHub:
         self.queue_size = queue_size
         self.token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.name = name
-        common: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 5}
-        self._sub_client = aioredis.Redis.from_url(
-            redis_url, client_name=f"{name}-sub-{self.token}", **common
-        )
-        read_pool = aioredis.BlockingConnectionPool.from_url(
-            redis_url,
-            max_connections=read_pool_size,
-            timeout=30,
-            client_name=f"{name}-read-{self.token}",
-            socket_timeout=30,
-            **common,
-        )
-        self.reader = aioredis.Redis(connection_pool=read_pool)
+        self.redis_url = redis_url
+        self.read_pool_size = read_pool_size
+        self._sub_client: aioredis.Redis | None = None  # single node: one client, a pubsub/shard
+        self.reader: AsyncRedis  # set by start()
         self._subs: dict[str, set[Subscription]] = {}
         self._by_shard: list[set[Subscription]] = [set() for _ in range(layout.shards)]
         self._watchers = [_ShardWatcher(self, k) for k in range(layout.shards)]
@@ -156,6 +149,21 @@ class LiveHub:
 
     async def start(self, wait_s: float = 10.0) -> None:
         """Subscribe every shard; returns once all subscriptions are confirmed."""
+        common: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 5}
+        self.reader = await open_redis(
+            self.redis_url,
+            blocking_pool_timeout=30,
+            max_connections=self.read_pool_size,
+            client_name=f"{self.name}-read-{self.token}",
+            socket_timeout=30,
+            **common,
+        )
+        if isinstance(self.reader, aioredis.RedisCluster):
+            await self.reader.initialize()  # the slot map, to find each shard channel's master
+        if not sharded_pubsub(self.reader):
+            self._sub_client = aioredis.Redis.from_url(
+                self.redis_url, client_name=f"{self.name}-sub-{self.token}", **common
+            )
         self._tasks = [asyncio.create_task(self._run_shard(k)) for k in range(self.layout.shards)]
         async with asyncio.timeout(wait_s):
             for ready in self._ready:
@@ -170,9 +178,12 @@ class LiveHub:
         for task in self._tasks:
             if not task.cancelled() and task.exception() is not None:
                 log.warning("live: shard reader ended with %r", task.exception())
-        await self._sub_client.aclose()
-        await self.reader.aclose()
-        await self.reader.connection_pool.disconnect()
+        if self._sub_client is not None:
+            await self._sub_client.aclose()
+        if hasattr(self, "reader"):
+            await self.reader.aclose()
+            if isinstance(self.reader, aioredis.Redis):
+                await self.reader.connection_pool.disconnect()
 
     # -- clients --------------------------------------------------------------------------
 
@@ -203,7 +214,13 @@ class LiveHub:
 
     async def redis_connections(self) -> int:
         """Connections this hub holds right now, counted by the server (``CLIENT LIST``)."""
-        clients = await self.reader.client_list()
+        if isinstance(self.reader, aioredis.RedisCluster):
+            per_node = await self.reader.client_list(
+                target_nodes=aioredis.RedisCluster.ALL_NODES
+            )
+            clients = [c for node in per_node.values() for c in node]
+        else:
+            clients = await self.reader.client_list()
         return sum(1 for c in clients if self.token in (c.get("name") or ""))
 
     # -- the shard readers ----------------------------------------------------------------
@@ -223,19 +240,41 @@ class LiveHub:
         for sub in list(self._subs.get(item.job_id, ())):
             sub.deliver(item)
 
+    async def _shard_pubsub(self, channel: str) -> tuple[PubSub, aioredis.Redis | None]:
+        """A pub/sub connection for ``channel``: on the shared subscriber client (single node),
+        or on a client of the master that serves the channel's slot (cluster, sharded)."""
+        if self._sub_client is not None:
+            return self._sub_client.pubsub(), None
+        assert isinstance(self.reader, aioredis.RedisCluster)
+        address = await node_address(self.reader, channel)
+        assert address is not None
+        node = aioredis.Redis(
+            host=address[0], port=address[1], decode_responses=True, socket_connect_timeout=5,
+            client_name=f"{self.name}-sub-{self.token}",
+        )
+        return node.pubsub(), node
+
     async def _run_shard(self, shard: int) -> None:
         channel = self.layout.keys(shard).live
         backoff = 0.1
         first = True
+        sharded = self._sub_client is None
+        kinds = ("smessage", "ssubscribe", "sunsubscribe") if sharded else (
+            "message", "subscribe", "unsubscribe")
         while True:
-            pubsub = self._sub_client.pubsub()
+            node: aioredis.Redis | None = None
+            pubsub: PubSub | None = None
             try:
-                await pubsub.subscribe(channel)
+                pubsub, node = await self._shard_pubsub(channel)
+                if sharded:
+                    await pubsub.ssubscribe(channel)
+                else:
+                    await pubsub.subscribe(channel)
                 while True:  # the confirmation, before anyone relies on this shard
                     reply = await pubsub.get_message(timeout=5.0)
                     if reply is None:
                         raise TimeoutError(f"no SUBSCRIBE confirmation for {channel}")
-                    if reply["type"] == "subscribe":
+                    if reply["type"] == kinds[1]:
                         break
                 assert pubsub.connection is not None
                 pubsub.connection.register_connect_callback(self._watchers[shard].on_connect)
@@ -245,16 +284,25 @@ class LiveHub:
                     self._resync_shard(shard)
                 first, backoff = False, 0.1
                 async for reply in pubsub.listen():
-                    if reply["type"] == "message":
+                    if reply["type"] == kinds[0]:
                         self._dispatch(reply["data"])
+                    elif reply["type"] == kinds[2]:
+                        # The server dropped us: the shard's slot moved to another master.
+                        raise ConnectionError(f"{channel} moved")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self._connected[shard] = False
                 log.warning("live: shard %d subscription lost (%s); retrying", shard, exc)
+                if isinstance(self.reader, aioredis.RedisCluster):
+                    with contextlib.suppress(Exception):  # learn where the slot lives now
+                        await self.reader.nodes_manager.initialize()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
                 self._connected[shard] = False
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    if pubsub is not None:
+                        await pubsub.aclose()
+                    if node is not None:
+                        await node.aclose()

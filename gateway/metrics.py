@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class LogCollector(Collector):
         self.dlq: dict[int, int] = {}
         self.groups: list[GroupFigures] = []
 
-    async def refresh(self, redis: aioredis.Redis, layout: Layout) -> None:
+    async def refresh(self, redis: AsyncRedis, layout: Layout) -> None:
         """Read the figures (one pipelined round trip per step) right before a scrape."""
         async with redis.pipeline(transaction=False) as pipe:
             for keys in layout.all():

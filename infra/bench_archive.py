@@ -102,7 +102,7 @@ async def one_run(settings: Settings, events: int) -> dict[str, float]:
     assert settings.database_url is not None
     layout = Layout(f"bench{uuid.uuid4().hex[:10]}", settings.shards)
     schema = f"bench_{uuid.uuid4().hex[:10]}"
-    redis = redis_client(settings, max_connections=32)
+    redis = await redis_client(settings, max_connections=32)
     pool = await create_pool(settings.database_url, schema, max_size=8)
     store = EventStore(redis, layout, schemas.registry, archive=Archive(pool))
     try:
@@ -198,7 +198,7 @@ def archive_command(
             console.print(f"run {n + 1}/{runs}: {results[-1]}")
         assert settings.database_url is not None
         pool = await create_pool(settings.database_url, "public", max_size=1)
-        redis = redis_client(settings, max_connections=2)
+        redis = await redis_client(settings, max_connections=2)
         try:
             servers = await _server_versions(pool, EventStore(redis, Layout()))
         finally:

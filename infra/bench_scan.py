@@ -20,12 +20,12 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import httpx
-import redis.asyncio as aioredis
 import typer
 
 from agents.llm.latency import LatencyProfile
 from commands.cli import run_async
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis, read_streams
 from infra.bench_http import UserConnection, http_clients
 from infra.bench_scan_record import BENCHMARKS, BenchResult, record, report
 from infra.settings import Settings
@@ -47,7 +47,7 @@ HINTS = (
 class DoneWatcher:
     """Tails every shard log from its current head and records each job's ``done``."""
 
-    def __init__(self, redis: aioredis.Redis, layout: Layout) -> None:
+    def __init__(self, redis: AsyncRedis, layout: Layout) -> None:
         self.redis = redis
         self.layout = layout
         self.done: dict[str, tuple[str, float]] = {}  # job id → (status, monotonic time)
@@ -63,7 +63,7 @@ class DoneWatcher:
             head: Any = await self.redis.get(keys.head)
             streams[keys.events] = f"{head or 0}-0"
         while True:
-            reply: Any = await self.redis.xread(streams, count=2000, block=500)
+            reply: Any = await read_streams(self.redis, streams, count=2000, block_ms=500)
             now = time.monotonic()
             for stream, entries in reply or []:
                 streams[stream] = entries[-1][0]
@@ -203,7 +203,7 @@ async def pipeline_latencies(stack: ScanStack) -> list[float]:
     return [finished[job] - submitted[job] for job in finished if job in submitted]
 
 
-async def _entries(redis: aioredis.Redis, stream: str) -> AsyncIterator[dict[str, str]]:
+async def _entries(redis: AsyncRedis, stream: str) -> AsyncIterator[dict[str, str]]:
     last = "-"
     while True:
         entries: Any = await redis.xrange(stream, min=last, count=5000)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import redis.asyncio as aioredis
 
 import schemas
 from agents.knowledge import KnowledgeBase
@@ -26,6 +25,7 @@ from commands.characters import CharacterService
 from eventstore.archive import Archive
 from eventstore.keys import Layout
 from eventstore.memory_policy import check_memory_policy
+from eventstore.redis_client import AsyncRedis, open_redis
 from eventstore.store import EventStore
 from gateway.grpc_characters.client import GrpcCharacters
 from infra.media import FileMediaStore, MediaStore, key_from_url
@@ -43,7 +43,7 @@ class Resources:
 
     settings: Settings
     layout: Layout
-    redis: aioredis.Redis
+    redis: AsyncRedis
     store: EventStore
     pg: asyncpg.Pool[asyncpg.Record] | None  # read models; None when DATABASE_URL is unset
     media: MediaStore  # uploaded images (gateway writes, scan handler reads)
@@ -53,8 +53,9 @@ class Resources:
     characters: CharacterService  # the character gRPC service's client (explicit timeout)
 
 
-def redis_client(settings: Settings, **kwargs: Any) -> aioredis.Redis:
-    """A decoded-responses async Redis client with explicit timeouts."""
+async def redis_client(settings: Settings, **kwargs: Any) -> AsyncRedis:
+    """A decoded-responses async Redis client with explicit timeouts (a cluster client when
+    the server runs in cluster mode)."""
     if settings.redis_url is None:
         raise RuntimeError("REDIS_URL is not resolved (start embedded services first)")
     options: dict[str, Any] = {
@@ -66,8 +67,7 @@ def redis_client(settings: Settings, **kwargs: Any) -> aioredis.Redis:
     options.update(kwargs)
     # Blocking pool: with more concurrent handlers than connections, a call waits for a free
     # connection (up to `timeout`) instead of failing at once with "Too many connections".
-    pool = aioredis.BlockingConnectionPool.from_url(settings.redis_url, timeout=20, **options)
-    return aioredis.Redis.from_pool(pool)
+    return await open_redis(settings.redis_url, blocking_pool_timeout=20, **options)
 
 
 @asynccontextmanager
@@ -80,7 +80,7 @@ async def open_resources(
     keeps it small so a burst of requests waits briefly instead of opening a connection each.
     """
     async with AsyncExitStack() as stack:
-        redis = redis_client(settings, max_connections=redis_connections)
+        redis = await redis_client(settings, max_connections=redis_connections)
         stack.push_async_callback(redis.aclose)
         await check_memory_policy(redis)  # never run on a Redis that may evict the log
         layout = Layout(settings.namespace, settings.shards)

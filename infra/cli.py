@@ -222,7 +222,7 @@ async def _refuse_evicting_redis(settings: Settings) -> None:
     """Before anything is written: a Redis that may evict keys is refused (``EvictingRedis``)."""
     from infra.bootstrap import redis_client
 
-    redis = redis_client(settings, max_connections=2)
+    redis = await redis_client(settings, max_connections=2)
     try:
         await check_memory_policy(redis)
     finally:
@@ -305,10 +305,33 @@ def up(
     raise typer.Exit(code)
 
 
+ClusterOption = Annotated[
+    bool, typer.Option("--cluster", help="Embedded Redis as a local 3-master + 3-replica cluster.")
+]
+
+
 @app.command()
-def services(data_dir: DataDirOption = None) -> None:
+def services(data_dir: DataDirOption = None, cluster: ClusterOption = False) -> None:
     """Start only Redis and PostgreSQL (embedded unless configured), print their URLs, wait."""
     settings = load_settings(data_dir=data_dir)
+    with contextlib.ExitStack() as stack:
+        if cluster and settings.redis_url is None:
+            from infra.embedded.redis_cluster import EmbeddedRedisCluster
+
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+            nodes = EmbeddedRedisCluster(settings.with_(data_dir=settings.data_dir.resolve()))
+            try:
+                url = stack.enter_context(nodes)
+            except (EmbeddedServiceError, KeyboardInterrupt) as exc:
+                console.print(f"[red]cannot start the local Redis Cluster:[/red] {exc}")
+                raise typer.Exit(1) from exc
+            console.print(f"[bold]cluster[/bold]   ports {', '.join(map(str, nodes.ports))}"
+                          f" (3 masters + 3 replicas, data in {nodes.home})", soft_wrap=True)
+            settings = settings.with_(redis_url=url)
+        _wait_for_services(settings)
+
+
+def _wait_for_services(settings: Settings) -> None:
     with contextlib.suppress(KeyboardInterrupt), _services(settings) as resolved:
         console.print(f"export REDIS_URL={resolved.redis_url}", soft_wrap=True)
         console.print(f"export DATABASE_URL={resolved.database_url}", soft_wrap=True)

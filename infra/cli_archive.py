@@ -65,7 +65,7 @@ def _settings() -> Settings:
 async def run_archiver(settings: Settings) -> None:
     """The archiver process of ``eco2 up``: every shard it can lease, until cancelled."""
     assert settings.database_url is not None
-    redis = redis_client(settings, max_connections=16)
+    redis = await redis_client(settings, max_connections=16)
     pool = await create_pool(settings.database_url, settings.db_schema, max_size=6,
                              application="eco2-archiver")
     try:
@@ -89,7 +89,7 @@ async def run_archiver(settings: Settings) -> None:
 async def run_once(settings: Settings) -> list[CycleReport]:
     """One archive+trim cycle of every shard (``eco2 archive now``)."""
     assert settings.database_url is not None
-    redis = redis_client(settings, max_connections=8)
+    redis = await redis_client(settings, max_connections=8)
     pool = await create_pool(settings.database_url, settings.db_schema, max_size=6)
     try:
         return await archive_now(
@@ -145,7 +145,7 @@ class ShardStatus:
 async def status(settings: Settings) -> tuple[list[ShardStatus], dict[str, Any]]:
     """Per shard: head, archived up to, hot range; and Redis memory figures."""
     assert settings.database_url is not None
-    redis = redis_client(settings, max_connections=4)
+    redis = await redis_client(settings, max_connections=4)
     pool = await create_pool(settings.database_url, settings.db_schema, max_size=2)
     try:
         archived = await Archive(pool).checkpoints()

@@ -86,7 +86,7 @@ async def ask(
     user_id: str, model: str | None, timeout_s: float,
 ) -> int:
     """Send ``question`` and print its turn until ``done``; the exit code (0 = answered)."""
-    redis = redis_client(settings)
+    redis = await redis_client(settings)
     try:
         store = EventStore(redis, Layout(settings.namespace, settings.shards), schemas.registry)
         meta = Metadata(user_id=user_id)

@@ -17,9 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-import redis.asyncio as aioredis
-
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis, open_redis
 from infra.embedded._process import free_port
 from infra.settings import Settings
 
@@ -77,7 +76,13 @@ class ScanStack:
         for i in range(reward_workers):
             self.commands[f"reward-{i}"] = (*cli, "worker", "reward")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        self.redis: AsyncRedis  # opened on entry (a cluster client on a Redis Cluster)
+
+    async def open_redis(self) -> AsyncRedis:
+        """The stack's own client (idempotent); ``__aenter__`` calls it."""
+        if not hasattr(self, "redis"):
+            self.redis = await open_redis(self.env["REDIS_URL"], decode_responses=True)
+        return self.redis
 
     def auth(self, user_id: str) -> dict[str, str]:
         """Request headers acting as ``user_id`` (a bearer token the gateway accepts)."""
@@ -101,6 +106,7 @@ class ScanStack:
         return path.read_text("utf-8", errors="replace")[-3000:] if path.exists() else ""
 
     async def __aenter__(self) -> ScanStack:
+        await self.open_redis()
         try:
             self.start("grpc")
             await self._wait(lambda: _accepts(self.grpc_port), "grpc")
@@ -113,8 +119,10 @@ class ScanStack:
             raise
         return self
 
-    async def _wait(self, ready: Callable[[], bool], name: str, within_s: float = 30) -> None:
-        deadline = time.monotonic() + within_s
+    start_timeout_s = 30.0  # per process; a loaded machine may need more
+
+    async def _wait(self, ready: Callable[[], bool], name: str) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
         while not ready():
             if self.processes[name].poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{name} did not start:\n{self.log_of(name)}")
@@ -133,15 +141,19 @@ class ScanStack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        await self.redis.aclose()
+        if hasattr(self, "redis"):
+            await self.redis.aclose()
         self._tmp.cleanup()
 
     async def forget(self) -> None:
         """Delete every key of the stack's namespace."""
-        async with aioredis.Redis.from_url(self.env["REDIS_URL"]) as client:
+        client = await open_redis(self.env["REDIS_URL"])
+        try:
             keys = [k async for k in client.scan_iter(match=f"{{{self.namespace}:*", count=1000)]
             for start in range(0, len(keys), 500):
                 await client.delete(*keys[start : start + 500])
+        finally:
+            await client.aclose()
 
 
 def _accepts(port: int) -> bool:
@@ -192,7 +204,7 @@ async def _snapshot_projector() -> None:
     from projections.snapshot import run_snapshot_tail
 
     settings = Settings.from_env()
-    redis = redis_client(settings)
+    redis = await redis_client(settings)
     await run_snapshot_tail(redis, Layout(settings.namespace, settings.shards), block_ms=500)
 
 

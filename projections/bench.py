@@ -159,7 +159,7 @@ async def bench_rebuild(
     tag = uuid.uuid4().hex[:10]
     layout = Layout(f"bench{tag}", settings.shards)
     schema = f"bench_{tag}"
-    redis = redis_client(settings)
+    redis = await redis_client(settings)
     pool = await create_pool(settings.database_url, schema, max_size=settings.shards + 4)
     store = EventStore(redis, layout, schemas.registry)
     result: dict[str, Any] = {"events": events, "shards": settings.shards, "workers": workers}

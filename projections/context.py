@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
-
 import schemas
 from eventstore.archive import Archive
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis
 from schemas.registry import MessageRegistry
 
 if TYPE_CHECKING:
@@ -24,7 +23,7 @@ class ReadSide:
     pool: Pool
     dsn: str
     schema: str
-    redis: aioredis.Redis
+    redis: AsyncRedis
     layout: Layout
     registry: MessageRegistry
     redis_url: str | None = None  # lets a rebuild start worker processes (see ``parallel``)

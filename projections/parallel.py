@@ -16,10 +16,9 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-import redis.asyncio as aioredis
-
 import schemas
 from eventstore.keys import Layout
+from eventstore.redis_client import open_redis
 from projections.builtin import get_projection
 from projections.context import ReadSide
 from projections.projection import Projection
@@ -119,7 +118,7 @@ async def parallel_replay(
 
 
 async def _work(spec: WorkerSpec) -> None:
-    redis = aioredis.Redis.from_url(spec.redis_url, decode_responses=True)
+    redis = await open_redis(spec.redis_url, decode_responses=True)
     pool = await create_pool(spec.dsn, spec.schema, max_size=len(spec.targets) + 1)
     try:
         layout = Layout(spec.namespace, spec.shards)

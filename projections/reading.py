@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 
-import redis.asyncio as aioredis
-
 from eventstore import merged
 from eventstore.archive import Archive
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError, UnknownMessageType
 
@@ -84,7 +83,7 @@ class ShardReader:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: AsyncRedis,
         layout: Layout,
         registry: MessageRegistry,
         wire_names: frozenset[str],

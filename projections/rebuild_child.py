@@ -19,10 +19,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
-
 import schemas
 from eventstore.keys import Layout
+from eventstore.redis_client import open_redis
 from projections.builtin import get_projection
 from projections.context import ReadSide
 from projections.rebuild import RebuildReport, rebuild
@@ -85,7 +84,7 @@ def _emit(message: dict[str, Any]) -> None:
 
 
 async def _main(spec: RebuildSpec) -> int:
-    redis = aioredis.Redis.from_url(spec.redis_url, decode_responses=True)
+    redis = await open_redis(spec.redis_url, decode_responses=True)
     pool = await create_pool(spec.dsn, spec.schema)
     last = 0.0
 

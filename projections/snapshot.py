@@ -26,7 +26,6 @@ from collections import OrderedDict
 from functools import partial
 from typing import cast
 
-import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import NoScriptError
 
@@ -35,6 +34,7 @@ from eventstore import merged
 from eventstore.archive import Archive
 from eventstore.consumer import Subscription
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis, sharded_pubsub
 from projections.live_view import JobView, apply_event, mapped_classes
 from projections.metrics import projection_metrics
 from schemas.envelope import Envelope, MalformedEntry
@@ -47,6 +47,7 @@ SNAPSHOT_TTL_S = 7 * 24 * 3600  # a finished job's snapshot lives a week; the lo
 
 # KEYS[1] {tag}:state:<job>  KEYS[2] {tag}:live
 # ARGV[1] version  ARGV[2] snapshot JSON  ARGV[3] SSE message JSON ("" = none)  ARGV[4] ttl s
+# ARGV[5] "1" = sharded pub/sub (SPUBLISH, a Redis Cluster: only the shard's master relays it)
 # Returns 1 when written (and published), 0 when the stored snapshot is at or past ARGV[1].
 CAS_SCRIPT = """
 local current = redis.call('GET', KEYS[1])
@@ -58,13 +59,15 @@ if current then
   end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[4]))
-if ARGV[3] ~= '' then redis.call('PUBLISH', KEYS[2], ARGV[3]) end
+if ARGV[3] ~= '' then
+  redis.call(ARGV[5] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[2], ARGV[3])
+end
 return 1
 """
 _CAS_SHA = hashlib.sha1(CAS_SCRIPT.encode()).hexdigest()
 
 
-async def read_snapshot(redis: aioredis.Redis, layout: Layout, job_id: str) -> JobView | None:
+async def read_snapshot(redis: AsyncRedis, layout: Layout, job_id: str) -> JobView | None:
     """The job's stored snapshot, or None (none yet, expired, or unreadable)."""
     raw = await redis.get(layout.keys_for(job_id).state(job_id))
     return parse_snapshot(raw)
@@ -109,7 +112,7 @@ async def project_snapshot(
     envelope: Envelope,
     message: Message,
     *,
-    redis: aioredis.Redis,
+    redis: AsyncRedis,
     layout: Layout,
     registry: MessageRegistry = schemas.registry,
     ttl_s: int = SNAPSHOT_TTL_S,
@@ -142,7 +145,10 @@ async def project_snapshot(
             earlier = Envelope.from_fields(fields, shard=keys.shard)
             view, _ = apply_event(view, earlier, registry.decode_envelope(earlier))
     view, live = apply_event(view, envelope, message)
-    args: list[str | int] = [envelope.version, view.model_dump_json(), live.data if live else "", ttl_s]
+    args: list[str | int] = [
+        envelope.version, view.model_dump_json(), live.data if live else "", ttl_s,
+        "1" if sharded_pubsub(redis) else "0",
+    ]
     try:
         written = await redis.evalsha(_CAS_SHA, 2, keys.state(job_id), keys.live, *args)
     except NoScriptError:
@@ -156,7 +162,7 @@ async def project_snapshot(
 
 
 def snapshot_subscription(
-    redis: aioredis.Redis,
+    redis: AsyncRedis,
     layout: Layout,
     registry: MessageRegistry = schemas.registry,
     archive: Archive | None = None,
@@ -180,7 +186,7 @@ async def _handle(
     envelope: Envelope,
     message: Message,
     *,
-    redis: aioredis.Redis,
+    redis: AsyncRedis,
     layout: Layout,
     registry: MessageRegistry,
     cache: ViewCache,
@@ -194,7 +200,7 @@ async def _handle(
 
 
 async def run_snapshot_tail(
-    redis: aioredis.Redis,
+    redis: AsyncRedis,
     layout: Layout,
     registry: MessageRegistry = schemas.registry,
     *,

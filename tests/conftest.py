@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis, open_redis
 
 
 def _answers(port: int) -> bool:
@@ -89,9 +89,26 @@ def layout(namespace: str) -> Layout:
 
 
 @pytest.fixture
-async def redis_client() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+async def redis_client(redis_url: str) -> AsyncIterator[AsyncRedis]:
+    client = await open_redis(redis_url, decode_responses=True)
     try:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> str:
+    """A node of the session's local Redis Cluster (started on first use)."""
+    from tests.redis_cluster import cluster_url
+
+    return cluster_url()
+
+
+# Tests of the log run on a single node and on a Redis Cluster: a module opts in with
+# ``redis_url = redis_targets`` (the parametrised fixture below replaces ``redis_url``).
+@pytest.fixture(params=["node", "cluster"])
+def redis_targets(request: pytest.FixtureRequest) -> str:
+    if request.param == "node":
+        return REDIS_URL
+    return str(request.getfixturevalue("redis_cluster_url"))

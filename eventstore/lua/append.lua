@@ -3,9 +3,10 @@
 -- KEYS[1] {tag}:events   shard log, entry id <position>-0
 -- KEYS[2] {tag}:head     last position assigned (integer)
 -- KEYS[3] {tag}:eids     hash event id -> "<position>:<version>" (idempotency)
--- KEYS[4] tracking key or "" (hash tag of the shard) -- process recorders only
--- KEYS[5..4+A] {tag}:agg:<aggregate_id>, one per aggregate, in ARGV order
--- KEYS[5+A] {tag}:cold (optional): set once the trimmer removed an aggregate stream whole
+-- KEYS[4..3+A] {tag}:agg:<aggregate_id>, one per aggregate, in ARGV order
+-- KEYS[4+A] {tag}:cold: set once the trimmer removed an aggregate stream whole
+-- KEYS[5+A] {tag}:tracking:<name>, only when ARGV[3] is given (process recorders)
+-- Every key is declared and carries the shard's hash tag: one slot on a Redis Cluster.
 --
 -- ARGV[1] A: number of aggregates
 -- ARGV[2] mode:
@@ -41,6 +42,10 @@ local dedupe = mode == "1" or group
 local tracking = ARGV[3]
 if not A or A < 1 then return redis.error_reply("BADARGS no aggregates") end
 if group and tracking ~= "" then return redis.error_reply("BADARGS tracking in a group") end
+if #KEYS ~= 4 + A + (tracking ~= "" and 1 or 0) then
+  return redis.error_reply("BADARGS expected " .. A .. " aggregate keys and the cold key")
+end
+local cold_key, tracking_key = KEYS[4 + A], KEYS[5 + A]
 
 -- Parse the plan.
 local plan = {}
@@ -51,7 +56,7 @@ for i = 1, A do
   local n = tonumber(ARGV[arg + 1])
   arg = arg + 2
   if not n or n < 1 then return redis.error_reply("BADARGS empty aggregate batch") end
-  plan[i] = {key = KEYS[4 + i], expected = expected, n = n, first = total, hint = hint}
+  plan[i] = {key = KEYS[3 + i], expected = expected, n = n, first = total, hint = hint}
   total = total + n
 end
 local first_event = arg
@@ -95,8 +100,7 @@ local function known_events(first, n)
   end
 end
 
-local cold = 0
-if KEYS[5 + A] then cold = tonumber(redis.call("GET", KEYS[5 + A]) or "0") end
+local cold = tonumber(redis.call("GET", cold_key) or "0")
 
 -- Optimistic concurrency of one aggregate's run: its versions, or an error text.
 local function assign_versions(p)
@@ -187,7 +191,7 @@ for i = 1, A do
 end
 if tracking ~= "" then
   local given = tonumber(tracking)
-  local current = tonumber(redis.call("GET", KEYS[4]) or "0")
+  local current = tonumber(redis.call("GET", tracking_key) or "0")
   if not given or given <= current then
     return redis.error_reply("TRACKING " .. current .. " " .. tracking)
   end
@@ -195,5 +199,5 @@ end
 local result = {"ok"}
 for i = 1, A do write(plan[i], versions[i], result) end
 redis.call("SET", KEYS[2], head)
-if tracking ~= "" then redis.call("SET", KEYS[4], tracking) end
+if tracking ~= "" then redis.call("SET", tracking_key, tracking) end
 return result

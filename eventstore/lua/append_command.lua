@@ -1,7 +1,7 @@
 -- Append one command to a shard's command stream, at most once per idempotency key.
 --
 -- KEYS[1] {tag}:commands
--- KEYS[2] {tag}:idem:<key> or "" when the client gave no key
+-- KEYS[2] {tag}:idem:<key>, only when the client gave a key (same hash tag as KEYS[1])
 -- ARGV[1] ttl seconds of the idempotency record
 -- ARGV[2..] field/value pairs of the command envelope (see schemas.envelope)
 --
@@ -15,13 +15,14 @@ for i = 2, #ARGV, 2 do
   if ARGV[i] == "id" then cid = ARGV[i + 1] end
   if ARGV[i] == "agg" then agg = ARGV[i + 1] end
 end
-if KEYS[2] ~= "" then
-  local seen = redis.call("HMGET", KEYS[2], "entry", "id", "agg")
+local idem = KEYS[2]
+if idem then
+  local seen = redis.call("HMGET", idem, "entry", "id", "agg")
   if seen[1] then return {seen[1], seen[2], "dup", seen[3]} end
 end
 local entry = redis.call("XADD", KEYS[1], "*", unpack(fields))
-if KEYS[2] ~= "" then
-  redis.call("HSET", KEYS[2], "entry", entry, "id", cid, "agg", agg)
-  redis.call("EXPIRE", KEYS[2], tonumber(ARGV[1]))
+if idem then
+  redis.call("HSET", idem, "entry", entry, "id", cid, "agg", agg)
+  redis.call("EXPIRE", idem, tonumber(ARGV[1]))
 end
 return {entry, cid, "new", agg}

@@ -12,11 +12,11 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis
 from gateway.metrics import LogCollector
 from gateway.query_api import PG_ERRORS
 from gateway.state import gateway_state
@@ -41,7 +41,7 @@ class ShardFigures:
     dead_letters: int
 
 
-async def shard_figures(redis: aioredis.Redis, layout: Layout) -> list[ShardFigures]:
+async def shard_figures(redis: AsyncRedis, layout: Layout) -> list[ShardFigures]:
     """Head, stream lengths and DLQ size of every shard, in one pipelined round trip."""
     async with redis.pipeline(transaction=False) as pipe:
         for keys in layout.all():

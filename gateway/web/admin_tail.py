@@ -14,12 +14,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import redis.asyncio as aioredis
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
 from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis, read_streams
 from gateway.params import strict_int
 from gateway.sse import raise_if_cancelled
 from gateway.state import gateway_state
@@ -45,7 +45,7 @@ def entry_summary(shard: int, entry_id: str, fields: dict[str, str]) -> dict[str
     }
 
 
-async def backlog(redis: aioredis.Redis, layout: Layout, count: int) -> list[dict[str, Any]]:
+async def backlog(redis: AsyncRedis, layout: Layout, count: int) -> list[dict[str, Any]]:
     """The last ``count`` entries over all shards, oldest first."""
     if count == 0:
         return []
@@ -58,12 +58,12 @@ async def backlog(redis: aioredis.Redis, layout: Layout, count: int) -> list[dic
 
 
 async def follow(
-    redis: aioredis.Redis, layout: Layout, after: dict[int, str], *, block_ms: int = BLOCK_MS
+    redis: AsyncRedis, layout: Layout, after: dict[int, str], *, block_ms: int = BLOCK_MS
 ) -> list[dict[str, Any]]:
     """Entries appended after the ids in ``after`` (waits up to ``block_ms``); advances it."""
     streams = {layout.keys(s).events: entry for s, entry in after.items()}
     shard_of = {layout.keys(s).events: s for s in after}
-    reply = await redis.xread(streams, count=100, block=block_ms)
+    reply = await read_streams(redis, streams, count=100, block_ms=block_ms)
     rows = []
     for stream, entries in reply or []:
         shard = shard_of[stream]
@@ -74,7 +74,7 @@ async def follow(
     return rows
 
 
-async def _heads(redis: aioredis.Redis, layout: Layout) -> dict[int, str]:
+async def _heads(redis: AsyncRedis, layout: Layout) -> dict[int, str]:
     """Where following starts: each shard's current last entry id ("0-0" when empty)."""
     after = {}
     for keys in layout.all():

@@ -24,7 +24,6 @@ from eventstore.store import EventStore
 from infra.settings import Settings
 from infra.stacks import ChatStack
 from schemas.chat import MessageRecorded, TokensEmitted, TurnCompleted
-from tests.conftest import REDIS_URL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.slow, pytest.mark.asyncio]
 
@@ -42,12 +41,14 @@ async def wait_healthy(base_url: str, within_s: float = 30) -> None:
     raise RuntimeError("gateway did not start")
 
 
-async def test_a_worker_killed_mid_answer_the_turn_completes_once() -> None:
+async def test_a_worker_killed_mid_answer_the_turn_completes_once(redis_targets: str) -> None:
+    """On a single Redis node and on a Redis Cluster (``redis_targets``)."""
     namespace = f"e2e{uuid.uuid4().hex[:8]}"
-    stack = ChatStack(Settings(redis_url=REDIS_URL), namespace=namespace, latency="production",
-                      chat_workers=2, handler_workers=8)
+    stack = ChatStack(Settings(redis_url=redis_targets), namespace=namespace,
+                      latency="production", chat_workers=2, handler_workers=8)
     stack.env["ECO2_CLAIM_IDLE_MS"] = "1500"  # the survivor claims the dead worker's command
     try:
+        await stack.open_redis()
         for name in ("gateway", "snapshot", "chat-0"):
             stack.start(name)
         await wait_healthy(stack.base_url)

@@ -9,17 +9,16 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import redis.asyncio as aioredis
-
 from eventstore.consumer import Runner, RunnerOptions, Subscription
 from eventstore.keys import Layout
+from eventstore.redis_client import open_redis
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from tests.eventstore.messages import ItemAdded, test_registry
 
 
 async def main(url: str, namespace: str, group: str, consumer: str) -> None:
-    redis = aioredis.Redis.from_url(url, decode_responses=True)
+    redis = await open_redis(url, decode_responses=True)
 
     async def handle(envelope: Envelope, message: Message) -> None:
         assert isinstance(message, ItemAdded)

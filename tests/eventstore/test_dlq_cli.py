@@ -7,6 +7,7 @@ import redis
 from typer.testing import CliRunner
 
 from eventstore.keys import Layout
+from eventstore.redis_client import open_redis_sync
 from infra.cli import app
 from schemas.envelope import Envelope
 
@@ -22,7 +23,7 @@ def dead_letter(client: redis.Redis, layout: Layout, shard: int, group: str, err
 
 def test_list_show_replay_purge(namespace: str, redis_url: str) -> None:
     layout = Layout(namespace, 4)
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = open_redis_sync(redis_url, decode_responses=True)
     env = {"REDIS_URL": redis_url, "ECO2_NAMESPACE": namespace, "COLUMNS": "200"}
     runner = CliRunner()
     try:

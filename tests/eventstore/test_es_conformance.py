@@ -12,7 +12,6 @@ import warnings
 from typing import Any
 
 import pytest
-import redis
 from eventsourcing.tests.application import ApplicationTestCase, ExampleApplicationTestCase
 from eventsourcing.tests.persistence import (
     AggregateRecorderTestCase,
@@ -27,6 +26,8 @@ from eventsourcing.utils import Environment
 from eventstore.es_persistence import RedisFactory
 from eventstore.es_recorders import RedisAggregateRecorder, RedisApplicationRecorder
 from eventstore.es_tracking import RedisProcessRecorder, RedisTrackingRecorder
+from eventstore.redis_client import open_redis_sync
+from tests.redis_cluster import cluster_url
 
 pytestmark = pytest.mark.redis
 
@@ -34,9 +35,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 MODULE = "eventstore.es_persistence"
 
 
-def delete_namespace(namespace: str) -> None:
+def delete_namespace(namespace: str, url: str = REDIS_URL) -> None:
     """Delete every key of ``namespace`` (all its shards share the prefix ``{ns:``)."""
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=10)
+    client = open_redis_sync(url, socket_timeout=10)
     try:
         keys = list(client.scan_iter(match=f"{{{namespace}:*", count=1000))
         for start in range(0, len(keys), 500):
@@ -51,6 +52,9 @@ class FreshNamespaces:
     namespaces: list[str]
     factories: list[RedisFactory]
 
+    def redis_url(self) -> str:
+        return REDIS_URL
+
     def setUp(self) -> None:
         # Subclasses may have taken a namespace before calling this.
         self.namespaces = getattr(self, "namespaces", [])
@@ -64,7 +68,7 @@ class FreshNamespaces:
             for factory in self.factories:
                 factory.close()
             for namespace in self.namespaces:
-                delete_namespace(namespace)
+                delete_namespace(namespace, self.redis_url())
 
     def new_namespace(self) -> str:
         namespace = f"es{uuid.uuid4().hex[:12]}"
@@ -74,7 +78,7 @@ class FreshNamespaces:
     def new_factory(self, **env: str) -> RedisFactory:
         settings = {
             "PERSISTENCE_MODULE": MODULE,
-            "REDIS_URL": REDIS_URL,
+            "REDIS_URL": self.redis_url(),
             "ECO2_NAMESPACE": self.new_namespace(),
             "ECO2_ES_SHARD": "0",
             **env,
@@ -138,7 +142,7 @@ class TestRedisFactory(FreshNamespaces, InfrastructureFactoryTestCase[RedisFacto
         self.env.update(
             {
                 "PERSISTENCE_MODULE": MODULE,
-                "REDIS_URL": REDIS_URL,
+                "REDIS_URL": self.redis_url(),
                 "ECO2_NAMESPACE": self.new_namespace(),
             }
         )
@@ -168,7 +172,9 @@ class PersistenceModuleInEnviron(FreshNamespaces):
 
     def setUp(self) -> None:
         super().setUp()
-        self.saved_env = {k: os.environ.get(k) for k in ("PERSISTENCE_MODULE", "ECO2_NAMESPACE")}
+        names = ("PERSISTENCE_MODULE", "ECO2_NAMESPACE", "REDIS_URL")
+        self.saved_env = {k: os.environ.get(k) for k in names}
+        os.environ["REDIS_URL"] = self.redis_url()
         os.environ["PERSISTENCE_MODULE"] = MODULE
         os.environ["ECO2_NAMESPACE"] = self.new_namespace()
 
@@ -195,6 +201,49 @@ class TestApplication(PersistenceModuleInEnviron, ApplicationTestCase):
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             super().test_application_log()
+
+
+class OnCluster:
+    """The same suite on the session's local Redis Cluster."""
+
+    def redis_url(self) -> str:
+        return cluster_url()
+
+
+class TestAggregateRecorderOnCluster(OnCluster, TestAggregateRecorder):
+    pass
+
+
+class TestSnapshotRecorderOnCluster(OnCluster, TestSnapshotRecorder):
+    pass
+
+
+class TestApplicationRecorderOnCluster(OnCluster, TestApplicationRecorder):
+    pass
+
+
+class TestNonInterleavingNotificationIDsOnCluster(OnCluster, TestNonInterleavingNotificationIDs):
+    pass
+
+
+class TestTrackingRecorderOnCluster(OnCluster, TestTrackingRecorder):
+    pass
+
+
+class TestProcessRecorderOnCluster(OnCluster, TestProcessRecorder):
+    pass
+
+
+class TestRedisFactoryOnCluster(OnCluster, TestRedisFactory):
+    pass
+
+
+class TestExampleApplicationOnCluster(OnCluster, TestExampleApplication):
+    pass
+
+
+class TestApplicationOnCluster(OnCluster, TestApplication):
+    pass
 
 
 del AggregateRecorderTestCase

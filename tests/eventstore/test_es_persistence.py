@@ -14,7 +14,6 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-import redis
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
@@ -32,6 +31,7 @@ from eventstore.es_recorders import RedisApplicationRecorder
 from eventstore.es_store import load_append_script
 from eventstore.es_tracking import RedisProcessRecorder
 from eventstore.keys import Layout, ShardKeys, shard_of
+from eventstore.redis_client import open_redis_sync
 from eventstore.scripts import pack_event
 from schemas.envelope import Envelope
 
@@ -40,15 +40,23 @@ MODULE = "eventstore.es_persistence"
 
 
 @pytest.fixture
-def raw() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=10)
+def raw(redis_url: str) -> Iterator[Any]:
+    client = open_redis_sync(redis_url, socket_timeout=10)
     yield client
     client.close()
 
 
+class Factories(list[RedisFactory]):
+    """The factories a test made, all on ``url`` (a single node or a cluster)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+
 @pytest.fixture
-def factories() -> Iterator[list[RedisFactory]]:
-    made: list[RedisFactory] = []
+def factories(redis_url: str) -> Iterator[list[RedisFactory]]:
+    made = Factories(redis_url)
     yield made
     for factory in made:
         factory.close()
@@ -57,7 +65,8 @@ def factories() -> Iterator[list[RedisFactory]]:
 def make_factory(
     made: list[RedisFactory], namespace: str, name: str = "", **env: str
 ) -> RedisFactory:
-    settings = {"PERSISTENCE_MODULE": MODULE, "REDIS_URL": REDIS_URL, "ECO2_NAMESPACE": namespace}
+    url = made.url if isinstance(made, Factories) else REDIS_URL
+    settings = {"PERSISTENCE_MODULE": MODULE, "REDIS_URL": url, "ECO2_NAMESPACE": namespace}
     settings.update(env)
     factory = RedisFactory(Environment(name, settings))
     made.append(factory)
@@ -218,7 +227,7 @@ def test_events_appended_by_the_async_stores_script_are_readable(
     values = [fields[n] for n in ("id", "agg", "atype", "ver", "type", "sv", "data", "meta", "ts")]
     script = raw.register_script(load_append_script())
     script(
-        keys=[keys.events, keys.head, keys.event_ids, keys.tag, keys.aggregate("job-1")],
+        keys=[keys.events, keys.head, keys.event_ids, keys.aggregate("job-1")],
         args=[1, "1", "", 0, 1, pack_event(values)],
     )
     recorder = application_recorder(make_factory(factories, namespace, ECO2_ES_SHARD="0"))
@@ -235,8 +244,9 @@ def test_events_appended_by_the_async_stores_script_are_readable(
 
 @pytest.mark.redis
 def test_save_of_two_aggregates_is_one_atomic_insert(
-    namespace: str, factories: list[RedisFactory], monkeypatch: pytest.MonkeyPatch
+    namespace: str, factories: list[RedisFactory], monkeypatch: pytest.MonkeyPatch, redis_url: str
 ) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("PERSISTENCE_MODULE", MODULE)
     monkeypatch.setenv("ECO2_NAMESPACE", namespace)
     app = Application[UUID]()
@@ -260,8 +270,9 @@ def test_save_of_two_aggregates_is_one_atomic_insert(
 
 @pytest.mark.redis
 def test_snapshots_stay_out_of_the_shard_log(
-    namespace: str, monkeypatch: pytest.MonkeyPatch, raw: Any
+    namespace: str, monkeypatch: pytest.MonkeyPatch, raw: Any, redis_url: str
 ) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("PERSISTENCE_MODULE", MODULE)
     monkeypatch.setenv("ECO2_NAMESPACE", namespace)
     monkeypatch.setenv("IS_SNAPSHOTTING_ENABLED", "y")

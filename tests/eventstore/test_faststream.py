@@ -57,7 +57,7 @@ async def test_faststream_path_handles_everything_and_dead_letters_poison(
     # Claims are for dead consumers: one that is merely slow (a loaded machine queues these
     # 201 entries for longer than FAST's 300 ms) must not have its entries taken and handled
     # twice, which at-least-once delivery would allow and this test counts exactly.
-    app = faststream_app(
+    app = await faststream_app(
         redis_url, layout, test_registry, Subscription("fs", "events", {ItemAdded: handle}),
         options=dataclasses.replace(FAST, claim_idle_ms=10_000),
         batch=batch,

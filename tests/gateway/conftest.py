@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 import schemas
 from eventstore.keys import Layout
+from eventstore.redis_client import open_redis
 from eventstore.store import EventStore
 from gateway.app import create_app
 from gateway.state import LiveConfig
@@ -51,7 +52,7 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def projector(redis_url: str, settings: Settings) -> AsyncIterator[None]:
     """The snapshot projector tailing every shard while the test runs."""
-    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    redis = await open_redis(redis_url, decode_responses=True)
     task = asyncio.create_task(
         run_snapshot_tail(redis, Layout(settings.namespace, settings.shards), block_ms=200)
     )
@@ -59,9 +60,12 @@ async def projector(redis_url: str, settings: Settings) -> AsyncIterator[None]:
         yield
     finally:
         task.cancel()
+        # A cluster client may not interrupt a blocking XREAD on cancel; closing it ends the
+        # read (the runner avoids cancelling reads for the same reason).
+        await asyncio.wait({task}, timeout=1)
+        await redis.aclose()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await redis.aclose()
 
 
 @pytest.fixture

@@ -232,7 +232,9 @@ async def test_a_thousand_clients_use_o_shards_redis_connections(
         await asyncio.gather(*tasks, return_exceptions=True)
     assert all(ids == ["1", "2"] for ids in received.values())
     # The whole process, including the request path's shared pool (auth checks per request).
-    shared = redis_client(settings).connection_pool
+    client = await redis_client(settings)
+    shared = client.connection_pool
+    await client.aclose()
     bound = settings.shards + LIVE.read_pool_size + 16  # + a capped shared pool
     if during_load > bound and shared.max_connections > 16:
         pytest.xfail(

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import schemas
 from eventstore.keys import Layout
+from eventstore.redis_client import sharded_pubsub
 from eventstore.store import EventStore
 from gateway.job_reads import JobReads
 from gateway.live_hub import LiveHub
@@ -30,6 +31,12 @@ from schemas.scan import ScanCompleted, ScanQueued, Stage, StageStarted
 from tests.gateway.helpers import append
 
 pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def redis_url(redis_targets: str) -> str:
+    """This module runs on a single Redis node and on a Redis Cluster."""
+    return redis_targets
 CONFIG = LiveConfig(keepalive_s=0.3, done_wait_s=3.0, queue_size=64)
 
 
@@ -119,7 +126,11 @@ async def test_every_event_exactly_once_in_order(live: Live, plan: list[tuple[st
             envelope = events[n % len(events)]
             _, old = apply_event(None, envelope, schemas.registry.decode_envelope(envelope))
             assert old is not None
-            await live.redis.publish(live.layout.keys_for(job).live, old.data)
+            channel = live.layout.keys_for(job).live
+            if sharded_pubsub(live.redis):
+                await live.redis.spublish(channel, old.data)
+            else:
+                await live.redis.publish(channel, old.data)
         elif op == "resync":  # as after a pub/sub reconnect
             live.hub._resync_shard(live.layout.shard_of(job))
         else:

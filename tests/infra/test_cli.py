@@ -109,3 +109,43 @@ def test_up_serves_health_and_stops_cleanly_on_ctrl_c(data_dir: Path) -> None:
     assert f"Eco² is up: http://127.0.0.1:{port}" in output
     assert "(embedded, data in" in output
     assert _alive(children) == []
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_services_cluster_starts_three_masters_and_three_replicas(data_dir: Path) -> None:
+    from eventstore.redis_client import open_redis_sync
+
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # Postgres: the configured one
+    env["ECO2_DATA_DIR"] = str(data_dir / "eco2")
+    log_path = data_dir / "services.log"
+    with log_path.open("wb") as log:
+        services = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "services", "--cluster"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "export REDIS_URL=" not in log_path.read_text():
+            assert services.poll() is None, f"exited early:\n{log_path.read_text()}"
+            assert time.monotonic() < deadline, f"no cluster in 90s:\n{log_path.read_text()}"
+            time.sleep(0.2)
+        url = log_path.read_text().split("export REDIS_URL=", 1)[1].split()[0]
+        client = open_redis_sync(url, decode_responses=True)
+        try:
+            nodes = client.cluster_nodes()
+            assert sum("master" in n["flags"] for n in nodes.values()) == 3
+            assert sum("slave" in n["flags"] for n in nodes.values()) == 3
+            assert client.set("{x}k", "v") and client.get("{x}k") == "v"
+        finally:
+            client.close()
+        assert (data_dir / "eco2" / "redis-cluster").is_dir()
+        children = psutil.Process(services.pid).children(recursive=True)
+        assert sum("redis-server" in " ".join(c.cmdline()) for c in children) == 6
+        services.send_signal(signal.SIGTERM)
+        services.wait(timeout=30)
+    finally:
+        if services.poll() is None:
+            services.kill()
+            services.wait()
+    assert _alive(children) == []
