@@ -127,11 +127,13 @@ class ShardArchiver:
 
     async def _check_log(self, archived: int, event_id: str | None) -> None:
         keys = self.keys
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.get(keys.head)
+        # A plain pipeline (on a Redis Cluster a MULTI's replies come back unparsed); the head
+        # and the floor only grow, so reading them around the entry is as good as a snapshot.
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(keys.floor)
             pipe.xrange(keys.events, min=f"{archived}-0", max=f"{archived}-0")
-            head_raw, floor_raw, at = await pipe.execute()
+            pipe.get(keys.head)
+            floor_raw, at, head_raw = await pipe.execute()
         head, floor = int(head_raw or 0), int(floor_raw or 0)
         if head < archived:
             raise ArchiveError(

@@ -171,16 +171,21 @@ class RedisDatastore:
     def _with_floor(
         self, key: str, low: str, high: str, count: int | None, *, desc: bool = False
     ) -> tuple[int, list[Entry]]:
-        """The floor and a range of ``key`` read in one MULTI (no trim can fall in between)."""
-        with translated_errors():
-            pipe = self.client.pipeline(transaction=True)
-            pipe.get(self.keys.floor)
-            if desc:
-                pipe.xrevrange(key, max=high, min=low, count=count)
-            else:
-                pipe.xrange(key, min=low, max=high, count=count)
-            floor, entries = pipe.execute()
-        return int(floor or 0), cast(list[Entry], entries)
+        """The floor and a range of ``key``, the floor read before and after the range in one
+        round trip and the whole read again when a trim moved it in between (a plain pipeline:
+        on a Redis Cluster a MULTI's replies come back unparsed)."""
+        while True:
+            with translated_errors():
+                pipe = self.client.pipeline(transaction=False)
+                pipe.get(self.keys.floor)
+                if desc:
+                    pipe.xrevrange(key, max=high, min=low, count=count)
+                else:
+                    pipe.xrange(key, min=low, max=high, count=count)
+                pipe.get(self.keys.floor)
+                before, entries, after = pipe.execute()
+            if before == after:
+                return int(before or 0), cast(list[Entry], entries)
 
     def floor(self) -> int:
         """The shard's trim point: positions at or below it may be only in the archive."""

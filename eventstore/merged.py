@@ -15,12 +15,12 @@ Both return XRANGE-shaped ``(entry id, fields)`` lists, archive entries included
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
-
-import redis.asyncio as aioredis
 
 from eventstore.archive import Archive, ArchiveError, Entry
 from eventstore.keys import ShardKeys
+from eventstore.redis_client import AsyncRedis
 
 
 def number_of(entry_id: str) -> int:
@@ -28,8 +28,25 @@ def number_of(entry_id: str) -> int:
     return int(entry_id.split("-", 1)[0])
 
 
+
+async def _around_floor(
+    redis: AsyncRedis, floor_key: str, queue: Callable[[Any], object]
+) -> tuple[int, list[Any]]:
+    """The shard's floor and the replies of the reads ``queue`` adds to a pipeline, with the
+    floor read before and after them in the same round trip; read again when a trim moved it
+    in between (a trim only raises the floor). A plain pipeline, not MULTI: on a Redis Cluster
+    a transaction's replies come back unparsed."""
+    while True:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.get(floor_key)
+            queue(pipe)
+            pipe.get(floor_key)
+            replies = list(await pipe.execute())
+        if replies[0] == replies[-1]:
+            return int(replies[0] or 0), replies[1:-1]
+
 async def log_entries(
-    redis: aioredis.Redis,
+    redis: AsyncRedis,
     archive: Archive | None,
     keys: ShardKeys,
     *,
@@ -47,11 +64,10 @@ async def log_entries(
             list[Entry],
             await redis.xrange(keys.events, min=f"{after + 1}-0", max=high, count=limit),
         )
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.get(keys.floor)
-        pipe.xrange(keys.events, min=f"{after + 1}-0", max=high, count=limit)
-        floor_raw, hot = await pipe.execute()
-    floor = int(floor_raw or 0)
+    floor, (hot,) = await _around_floor(
+        redis, keys.floor,
+        lambda pipe: pipe.xrange(keys.events, min=f"{after + 1}-0", max=high, count=limit),
+    )
     if after >= floor:
         return cast(list[Entry], hot)
     stop = floor if upto is None else min(floor, upto)
@@ -64,7 +80,7 @@ async def log_entries(
 
 
 async def aggregate_entries(
-    redis: aioredis.Redis,
+    redis: AsyncRedis,
     archive: Archive | None,
     keys: ShardKeys,
     aggregate_id: str,
@@ -78,12 +94,12 @@ async def aggregate_entries(
             list[Entry],
             await redis.xrange(keys.aggregate(aggregate_id), min=f"{after + 1}-0", count=limit),
         )
-    async with redis.pipeline(transaction=True) as pipe:  # one snapshot: no trim in between
-        pipe.get(keys.floor)
-        pipe.xrange(keys.aggregate(aggregate_id), min=f"{after + 1}-0", count=limit)
-        floor_raw, hot_raw = await pipe.execute()
+    floor, (hot_raw,) = await _around_floor(
+        redis, keys.floor,
+        lambda pipe: pipe.xrange(keys.aggregate(aggregate_id), min=f"{after + 1}-0", count=limit),
+    )
     hot = cast(list[Entry], hot_raw)
-    if not int(floor_raw or 0):
+    if not floor:
         return hot
     if hot and number_of(hot[0][0]) <= after + 1:
         return hot
@@ -96,38 +112,36 @@ async def aggregate_entries(
 
 
 async def aggregate_last(
-    redis: aioredis.Redis, archive: Archive | None, keys: ShardKeys, aggregate_id: str
+    redis: AsyncRedis, archive: Archive | None, keys: ShardKeys, aggregate_id: str
 ) -> Entry | None:
     """The aggregate's last entry from either tier (None: it has no events)."""
-    async with redis.pipeline(transaction=True) as pipe:  # one snapshot: no trim in between
-        pipe.get(keys.floor)
-        pipe.xrevrange(keys.aggregate(aggregate_id), count=1)
-        floor_raw, last = cast(tuple[Any, list[Entry]], await pipe.execute())
+    floor, (last,) = await _around_floor(
+        redis, keys.floor, lambda pipe: pipe.xrevrange(keys.aggregate(aggregate_id), count=1)
+    )
     if last:
-        return last[0]
-    if archive is None or not int(floor_raw or 0):
+        return cast(Entry, last[0])
+    if archive is None or not floor:
         return None
     return await archive.last_aggregate_entry(keys.shard, aggregate_id)
 
 
 async def aggregate_version(
-    redis: aioredis.Redis, archive: Archive | None, keys: ShardKeys, aggregate_id: str
+    redis: AsyncRedis, archive: Archive | None, keys: ShardKeys, aggregate_id: str
 ) -> int:
     """The aggregate's current version (0 when it has no events in either tier)."""
-    async with redis.pipeline(transaction=True) as pipe:  # one snapshot: no trim in between
-        pipe.get(keys.floor)
-        pipe.xrevrange(keys.aggregate(aggregate_id), count=1)
-        floor_raw, last = cast(tuple[Any, list[Entry]], await pipe.execute())
+    floor, (last,) = await _around_floor(
+        redis, keys.floor, lambda pipe: pipe.xrevrange(keys.aggregate(aggregate_id), count=1)
+    )
     if last:
         return number_of(last[0][0])
-    if archive is None or not int(floor_raw or 0):
+    if archive is None or not floor:
         return 0
     head = await archive.aggregate_head(keys.shard, aggregate_id)
     return head.version or 0
 
 
 async def entry_at(
-    redis: aioredis.Redis, archive: Archive | None, keys: ShardKeys, position: int
+    redis: AsyncRedis, archive: Archive | None, keys: ShardKeys, position: int
 ) -> Entry | None:
     """The shard-log entry at ``position`` from either tier (None: it does not exist)."""
     if position < 1:

@@ -39,6 +39,11 @@ class AuthStore:
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
+    def token_key(self, kind: str, jti: str) -> str:
+        """A token's own keys (``jti``, ``rotated``) share a hash tag: the rotation script
+        touches both in one slot, while different tokens spread over the cluster."""
+        return "{" + f"{self.prefix}:{jti}" + "}" + f":{kind}"
+
     # -- login states ---------------------------------------------------------------------
 
     async def put_state(self, state: str, login: LoginState, ttl_s: int) -> None:
@@ -65,7 +70,7 @@ class AuthStore:
     async def revoke(self, claims: TokenClaims, *, session: bool = False) -> None:
         """Revoke one token (and, with ``session``, every token of its sign-in session)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(self._key("jti", claims.jti), "1", ex=claims.remaining_s())
+            pipe.set(self.token_key("jti", claims.jti), "1", ex=claims.remaining_s())
             if session:
                 # A session lives at most one refresh lifetime from its last rotation.
                 pipe.set(self._key("fam", claims.fam), "1", ex=claims.remaining_s())
@@ -83,7 +88,7 @@ class AuthStore:
         """True if the token (unless ``token`` is False), its session or its user's older
         tokens were revoked."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(self._key("jti", claims.jti))
+            pipe.get(self.token_key("jti", claims.jti))
             pipe.get(self._key("fam", claims.fam))
             pipe.get(self._key("user", claims.sub))
             jti, fam, cutoff = await pipe.execute()
@@ -99,7 +104,7 @@ class AuthStore:
         than ``grace_s`` ago (two tabs refreshing at once get the same pair); ``(False, None)``
         once the grace is over or if it was revoked: reuse."""
         reply = await self.redis.eval(
-            _ROTATE, 2, self._key("jti", claims.jti), self._key("rotated", claims.jti),
+            _ROTATE, 2, self.token_key("jti", claims.jti), self.token_key("rotated", claims.jti),
             claims.remaining_s(), rotated, max(grace_s, 0),
         )
         first, pair = cast(list[Any], reply)
@@ -108,7 +113,7 @@ class AuthStore:
     async def use_refresh(self, claims: TokenClaims) -> bool:
         """Mark a refresh token used; False if it was used (or revoked) before: rotation."""
         first = await self.redis.set(
-            self._key("jti", claims.jti), "used", ex=claims.remaining_s(), nx=True
+            self.token_key("jti", claims.jti), "used", ex=claims.remaining_s(), nx=True
         )
         return bool(first)
 

@@ -74,6 +74,9 @@ async def test_two_hosts_share_only_the_cluster_and_s3(
         "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "test-key",
         "AWS_SECRET_ACCESS_KEY": "test-secret",
+        # One secret for every host, as production requires: a session or upload URL signed
+        # by host A is honoured by host B (each data dir would otherwise make its own).
+        "ECO2_SECRET_KEY": "two-hosts-" + uuid.uuid4().hex,
     }
     namespace = f"two{uuid.uuid4().hex[:8]}"
     a = host(redis_cluster_url, namespace, shared)

@@ -227,7 +227,7 @@ def test_events_appended_by_the_async_stores_script_are_readable(
     values = [fields[n] for n in ("id", "agg", "atype", "ver", "type", "sv", "data", "meta", "ts")]
     script = raw.register_script(load_append_script())
     script(
-        keys=[keys.events, keys.head, keys.event_ids, keys.aggregate("job-1")],
+        keys=[keys.events, keys.head, keys.event_ids, keys.aggregate("job-1"), keys.cold],
         args=[1, "1", "", 0, 1, pack_event(values)],
     )
     recorder = application_recorder(make_factory(factories, namespace, ECO2_ES_SHARD="0"))

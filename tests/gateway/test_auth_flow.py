@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from gateway.app import create_app
+from gateway.auth_store import AuthStore
 from gateway.auth_tokens import TokenCodec, TokenError, bearer
 from infra.settings import Settings
 from tests.gateway.conftest import FAST
@@ -275,7 +276,7 @@ async def test_reuse_after_the_grace_window_revokes_the_session(
         assert r.status_code == 201
         new_access = client.cookies["s_access"]
         jti = TokenCodec.from_settings(short).decode(spent, "refresh").jti
-        rotation = "{" + f"{short.namespace}:auth" + "}" + f":rotated:{jti}"
+        rotation = AuthStore(redis_client, short.namespace).token_key("rotated", jti)
         while await redis_client.exists(rotation):  # the grace window ends with this key
             await asyncio.sleep(0.05)
         client.cookies.clear()
