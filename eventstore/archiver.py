@@ -197,6 +197,7 @@ class ArchiverService:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Postgres down: the leases are gone, start again
+                _raise_if_cancelling()
                 log.warning("archiver session ended: %s (retrying)", exc)
             await asyncio.sleep(self.options.lease_retry_s)
 
@@ -234,6 +235,7 @@ class ArchiverService:
             self.errors[shard] = str(exc)
             return True
         except (OSError, asyncpg.PostgresError, aioredis.RedisError) as exc:
+            _raise_if_cancelling()
             log.warning("archiver shard %s: %s (retrying)", shard, exc)
             return True
         self.errors.pop(shard, None)
@@ -268,3 +270,11 @@ async def archive_now(
             finally:
                 await lock.execute("SELECT pg_advisory_unlock($1)", key)
     return reports
+
+
+def _raise_if_cancelling() -> None:
+    """A cancelled query can surface as a driver error (asyncpg turns the server's "canceling
+    statement" into ``QueryCanceledError``): never let one swallow the task's cancellation."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
