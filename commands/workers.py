@@ -3,7 +3,7 @@
 ``eco2 worker scan``   group ``scan``,   commands log, ``RequestScan``     → ``handle_request_scan``
 ``eco2 worker reward`` group ``reward``, events log,   ``AnswerCompleted`` → ``handle_answer_completed``
 ``eco2 worker chat``   group ``chat``,   commands log, ``SendChatMessage``/``ProvideInput`` → the
-                       chat turn handler (``commands.chat_worker``) with the graph built once
+                       chat turn handler (``commands.chat.worker``) with the graph built once
 
 Both are built by ``subscription`` from the bootstrap ``Resources``; the model of each scan is
 chosen per request (``RequestScan.model`` through the resources' ``ModelRouter``) and the
@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 import schemas
 from commands.reward import handle_answer_completed
-from commands.scan_chain import handle_request_scan
+from commands.scan.chain import handle_request_scan
 from eventstore.consumer import Runner, RunnerOptions, Subscription, consumer_name
 from eventstore.later import RetryBudget
 from infra.bootstrap import Resources, open_resources
@@ -82,7 +82,7 @@ def subscription(kind: WorkerKind, resources: Resources) -> Subscription:
         )
 
     if kind == "chat":
-        from commands.chat_worker import chat_subscription  # loads LangGraph: chat only
+        from commands.chat.worker import chat_subscription  # loads LangGraph: chat only
         from infra.bootstrap import build_chat_graph_for
 
         return chat_subscription(resources.store, build_chat_graph_for(resources))

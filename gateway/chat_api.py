@@ -28,9 +28,9 @@ from starlette.responses import JSONResponse, Response
 
 import schemas
 from agents.llm.providers import provider_for
-from commands.chat_session import ChatSession, load_chat
-from commands.chat_turn_state import TurnState
-from commands.scan_job import effect_id
+from commands.chat.session import ChatSession, load_chat
+from commands.chat.turn_state import TurnState
+from commands.scan.job import effect_id
 from eventstore.store import ANY
 from gateway.auth import current_user
 from gateway.bodies import parse_body

@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
-from infra.bench_chat import QUESTIONS
-from infra.bench_http import StreamRefused, UserConnection, http_clients, sse_events
-from infra.bench_scan import HINTS, upload_photo
+from infra.bench.chat import QUESTIONS
+from infra.bench.http import StreamRefused, UserConnection, http_clients, sse_events
+from infra.bench.scan import HINTS, upload_photo
 from infra.chaos_faults import SseDrops
 
 # What a client treats as "the connection broke": retry (POST: same idempotency key; SSE:

@@ -43,7 +43,7 @@ SUBCOMMANDS: dict[str, str] = {
     "projections": "projections.cli:projections_app",
     "worker": "commands.cli:worker_app",
     "grpc": "commands.cli:grpc_app",
-    "bench": "infra.cli_bench:bench_app",
+    "bench": "infra.bench.cli:bench_app",
     "import": "infra.importers.cli:import_app",
     "chat": "infra.cli_chat:chat_app",
     "eval": "infra.cli_eval:eval_app",

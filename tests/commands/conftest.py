@@ -17,7 +17,7 @@ from agents.llm.local import LocalLLM, LocalVision
 from agents.llm.ports import LLM, ImageInput, Vision, VisionResult
 from commands.characters import CharacterService, InMemoryCharacters
 from commands.reward import handle_answer_completed
-from commands.scan_chain import handle_request_scan
+from commands.scan.chain import handle_request_scan
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from infra.media import InMemoryMediaStore, cdn_url, key_from_url

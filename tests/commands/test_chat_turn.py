@@ -12,10 +12,10 @@ import pytest
 
 import schemas
 from agents.chat.turn import TurnInput
-from commands.chat_scripted import ASK_LOCATION, ScriptedChatGraph, pieces
-from commands.chat_session import load_chat
-from commands.chat_text import SEPARATOR
-from commands.chat_turn import (
+from commands.chat.scripted import ASK_LOCATION, ScriptedChatGraph, pieces
+from commands.chat.session import load_chat
+from commands.chat.text import SEPARATOR
+from commands.chat.turn import (
     CANCELLED,
     CHAT_NOT_FOUND,
     INTERNAL_ERROR,
@@ -23,7 +23,7 @@ from commands.chat_turn import (
     handle_provide_input,
     handle_send_message,
 )
-from commands.chat_turn_state import load_turn
+from commands.chat.turn_state import load_turn
 from eventstore.store import EventStore
 from schemas.chat import (
     CHAT,

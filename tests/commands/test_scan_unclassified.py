@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agents.knowledge.answer import UNCLASSIFIED_QUESTION
-from commands.scan_unclassified import (
+from commands.scan.unclassified import (
     GENERAL_STEPS,
     RETAKE_SUGGESTION,
     UNKNOWN_ITEM,

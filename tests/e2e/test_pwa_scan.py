@@ -12,8 +12,8 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
-from commands.scan_unclassified import RETAKE_SUGGESTION, UNKNOWN_ITEM
-from infra.bench_scan import upload_photo
+from commands.scan.unclassified import RETAKE_SUGGESTION, UNKNOWN_ITEM
+from infra.bench.scan import upload_photo
 from infra.settings import Settings
 from infra.stacks import ScanStack
 from tests.conftest import REDIS_URL

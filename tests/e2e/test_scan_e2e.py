@@ -24,8 +24,8 @@ import schemas
 from agents.knowledge import KnowledgeBase, answer_for_scan
 from agents.llm.local import LocalVision
 from eventstore.store import EventStore
-from infra.bench_http import http_clients
-from infra.bench_scan import HINTS, DoneWatcher, upload_photo, watched
+from infra.bench.http import http_clients
+from infra.bench.scan import HINTS, DoneWatcher, upload_photo, watched
 from infra.settings import Settings
 from infra.stacks import ScanStack
 from schemas.scan import (

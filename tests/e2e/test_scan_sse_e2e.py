@@ -18,7 +18,7 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
-from infra.bench_scan import upload_photo
+from infra.bench.scan import upload_photo
 from infra.settings import Settings
 from infra.stacks import ScanStack
 

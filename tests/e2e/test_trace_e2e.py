@@ -14,8 +14,8 @@ import uuid
 import asyncpg
 import pytest
 
-from infra.bench_http import http_clients
-from infra.bench_scan import upload_photo, watched
+from infra.bench.http import http_clients
+from infra.bench.scan import upload_photo, watched
 from infra.settings import Settings
 from infra.stacks import ScanStack
 from tests.conftest import DATABASE_URL, REDIS_URL

@@ -23,8 +23,8 @@ from eventsourcing.tests.persistence import (
 )
 
 from eventstore.archiver import ArchiverOptions, ArchiverService
-from eventstore.es_recorders import RedisAggregateRecorder, RedisApplicationRecorder
-from eventstore.es_tracking import RedisProcessRecorder
+from eventstore.es.recorders import RedisAggregateRecorder, RedisApplicationRecorder
+from eventstore.es.tracking import RedisProcessRecorder
 from eventstore.keys import Layout
 from eventstore.trim import RetentionPolicy
 from tests.eventstore.test_es_conformance import FreshNamespaces, PersistenceModuleInEnviron
@@ -172,7 +172,7 @@ class TestArchivedExampleApplication(ArchivedNamespaces, PersistenceModuleInEnvi
                                      ExampleApplicationTestCase):
     """The bank-account application loads aggregates whose events left Redis."""
 
-    expected_factory_topic = "eventstore.es_persistence:RedisFactory"
+    expected_factory_topic = "eventstore.es.persistence:RedisFactory"
 
     def setUp(self) -> None:
         super().setUp()

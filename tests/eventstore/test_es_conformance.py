@@ -1,4 +1,4 @@
-"""eventsourcing's own conformance suites, run against ``eventstore.es_persistence`` on real Redis.
+"""eventsourcing's own conformance suites, run against ``eventstore.es.persistence`` on real Redis.
 
 Every ``create_recorder()`` builds a factory on a fresh namespace (so positions start at 1);
 ``tearDown`` closes the factories and deletes the namespaces' keys.
@@ -23,16 +23,16 @@ from eventsourcing.tests.persistence import (
 )
 from eventsourcing.utils import Environment
 
-from eventstore.es_persistence import RedisFactory
-from eventstore.es_recorders import RedisAggregateRecorder, RedisApplicationRecorder
-from eventstore.es_tracking import RedisProcessRecorder, RedisTrackingRecorder
+from eventstore.es.persistence import RedisFactory
+from eventstore.es.recorders import RedisAggregateRecorder, RedisApplicationRecorder
+from eventstore.es.tracking import RedisProcessRecorder, RedisTrackingRecorder
 from eventstore.redis_client import open_redis_sync
 from tests.redis_cluster import cluster_url
 
 pytestmark = pytest.mark.redis
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-MODULE = "eventstore.es_persistence"
+MODULE = "eventstore.es.persistence"
 
 
 def delete_namespace(namespace: str, url: str = REDIS_URL) -> None:

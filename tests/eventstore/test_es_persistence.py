@@ -1,4 +1,4 @@
-"""What ``eventstore.es_persistence`` adds beyond the library's contracts: our keys, our envelope,
+"""What ``eventstore.es.persistence`` adds beyond the library's contracts: our keys, our envelope,
 one shard per factory, atomic multi-aggregate saves, snapshots kept out of the log.
 
 Uses the ``namespace`` fixture of ``tests/conftest.py`` (fresh namespace, keys deleted after).
@@ -25,18 +25,18 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment
 
-from eventstore.es_codec import SV_BASE64, SV_JSON, decode_state, encode_state, event_id
-from eventstore.es_persistence import RedisFactory
-from eventstore.es_recorders import RedisApplicationRecorder
-from eventstore.es_store import load_append_script
-from eventstore.es_tracking import RedisProcessRecorder
+from eventstore.es.codec import SV_BASE64, SV_JSON, decode_state, encode_state, event_id
+from eventstore.es.persistence import RedisFactory
+from eventstore.es.recorders import RedisApplicationRecorder
+from eventstore.es.store import load_append_script
+from eventstore.es.tracking import RedisProcessRecorder
 from eventstore.keys import Layout, ShardKeys, shard_of
 from eventstore.redis_client import open_redis_sync
 from eventstore.scripts import pack_event
 from schemas.envelope import Envelope
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-MODULE = "eventstore.es_persistence"
+MODULE = "eventstore.es.persistence"
 
 
 @pytest.fixture

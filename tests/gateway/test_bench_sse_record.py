@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.bench_sse_record import END, RUNS, START, SseBenchResult, record
+from infra.bench.sse_record import END, RUNS, START, SseBenchResult, record
 
 
 def _result(p50: float) -> SseBenchResult:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from commands.chat_scripted import ScriptedChatGraph
+from commands.chat.scripted import ScriptedChatGraph
 from gateway.app import create_app
 from infra.settings import Settings
 from tests.gateway.conftest import FAST

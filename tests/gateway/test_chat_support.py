@@ -18,9 +18,9 @@ from httpx_sse import aconnect_sse
 from prometheus_client import CollectorRegistry
 
 import schemas
-from commands.chat_scripted import ScriptedChatGraph
-from commands.chat_turn import Coalescing
-from commands.chat_worker import chat_subscription
+from commands.chat.scripted import ScriptedChatGraph
+from commands.chat.turn import Coalescing
+from commands.chat.worker import chat_subscription
 from eventstore.consumer import Runner, RunnerOptions
 from eventstore.keys import Layout
 from eventstore.store import EventStore

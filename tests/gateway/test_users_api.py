@@ -17,8 +17,8 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 import schemas
-from commands.chat_scripted import ScriptedChatGraph
-from commands.chat_worker import chat_subscription
+from commands.chat.scripted import ScriptedChatGraph
+from commands.chat.worker import chat_subscription
 from commands.workers import build_runner
 from eventstore.consumer import Runner, RunnerOptions
 from eventstore.keys import Layout

@@ -82,7 +82,7 @@ async def transcript(http: httpx.AsyncClient, job: str, headers: dict[str, str])
 
 def es_application_env(redis_url: str, database_url: str, schema: str, namespace: str) -> dict[str, str]:
     return {
-        "PERSISTENCE_MODULE": "eventstore.es_persistence", "REDIS_URL": redis_url,
+        "PERSISTENCE_MODULE": "eventstore.es.persistence", "REDIS_URL": redis_url,
         "DATABASE_URL": database_url, "ECO2_DB_SCHEMA": schema, "ECO2_NAMESPACE": namespace,
         "ECO2_SHARDS": "4",
     }

@@ -15,7 +15,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from commands.scan_job import caused_by
+from commands.scan.job import caused_by
 from eventstore import tracing
 from eventstore.keys import Layout
 from eventstore.store import EventStore

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from commands.chat_scripted import ScriptedChatGraph
-from commands.chat_turn import Coalescing, handle_send_message
+from commands.chat.scripted import ScriptedChatGraph
+from commands.chat.turn import Coalescing, handle_send_message
 from eventstore.store import ANY, EventStore
 from projections import chat as read
 from projections.chat import CHAT

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from commands.chat_turn_state import TurnState, turn_effect
-from commands.scan_job import caused_by
+from commands.chat.turn_state import TurnState, turn_effect
+from commands.scan.job import caused_by
 from eventstore.errors import ConcurrencyConflict, PartialDuplicate
 from eventstore.store import EventStore
 from schemas.chat import CHAT_TURN, NodeProgressed, NodeStatus, TokensEmitted

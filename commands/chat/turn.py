@@ -25,18 +25,18 @@ from typing import Protocol
 import schemas
 from agents.chat.turn import GeoPoint, HistoryItem, NeedsInput, TurnInput, TurnResult
 from agents.chat.turn import TurnFailed as GraphTurnFailed
-from commands.chat_session import ChatSession, load_chat
-from commands.chat_stream import AnswerStream, ChatUpdate, GraphCrashed
-from commands.chat_text import Coalescing, StreamingTurns
-from commands.chat_turn_state import (
+from commands.chat.session import ChatSession, load_chat
+from commands.chat.stream import AnswerStream, ChatUpdate, GraphCrashed
+from commands.chat.text import Coalescing, StreamingTurns
+from commands.chat.turn_state import (
     TurnState,
     assistant_message_id,
     load_turn,
     turn_effect,
     user_message_id,
 )
-from commands.chat_writer import TurnMoved, TurnWriter
-from commands.scan_job import caused_by
+from commands.chat.writer import TurnMoved, TurnWriter
+from commands.scan.job import caused_by
 from eventstore.consumer import RetryLater
 from eventstore.store import ANY, EventStore
 from schemas.chat import (

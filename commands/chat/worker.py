@@ -7,8 +7,8 @@ and the benchmark run it with the scripted twin.
 from __future__ import annotations
 
 import schemas
-from commands.chat_text import Coalescing, StreamingTurns
-from commands.chat_turn import (
+from commands.chat.text import Coalescing, StreamingTurns
+from commands.chat.turn import (
     DEFAULT_COALESCING,
     ChatGraph,
     handle_provide_input,

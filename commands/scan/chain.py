@@ -22,8 +22,8 @@ import schemas
 from agents.knowledge import KnowledgeBase
 from agents.llm.ports import LLM, Vision
 from agents.llm.providers import served_model
-from commands.scan_job import ScanJob, job_event, load_job
-from commands.scan_stages import MediaKey, run_answer, run_rule, run_vision
+from commands.scan.job import ScanJob, job_event, load_job
+from commands.scan.stages import MediaKey, run_answer, run_rule, run_vision
 from eventstore.errors import ConcurrencyConflict, PartialDuplicate
 from eventstore.store import EventStore
 from infra.media import MediaStore

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 
 from agents.chat.turn import NeedsInput, NodeUpdate, Token, TurnResult
 from agents.chat.turn import TurnFailed as GraphTurnFailed
-from commands.chat_pacing import Idle, Tick, paced
-from commands.chat_text import AnswerText, Coalescing, StreamingTurns, TokenBuffer
-from commands.chat_writer import TurnWriter
+from commands.chat.pacing import Idle, Tick, paced
+from commands.chat.text import AnswerText, Coalescing, StreamingTurns, TokenBuffer
+from commands.chat.writer import TurnWriter
 from schemas.chat import TurnFailed, TurnWaiting
 
 ChatUpdate = NodeUpdate | Token | NeedsInput | TurnResult

@@ -25,7 +25,7 @@ from typing import Annotated
 import asyncpg
 import typer
 
-from eventstore.bench import record_benchmark
+from infra.bench.append import record_benchmark
 from infra.settings import Settings
 from readmodels.db import create_pool, quote_ident
 from readmodels.locations import Center, nearest, nearest_full_scan

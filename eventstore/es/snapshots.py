@@ -19,8 +19,8 @@ from uuid import UUID
 from eventsourcing.persistence import AggregateRecorder, IntegrityError, StoredEvent
 from redis.client import Pipeline
 
-from eventstore import es_codec
-from eventstore.es_store import Entry, RedisDatastore, group_by_originator
+from eventstore.es import codec as es_codec
+from eventstore.es.store import Entry, RedisDatastore, group_by_originator
 
 _PURPOSE = re.compile(r"^[a-z][a-z0-9_]*$")
 

@@ -10,13 +10,13 @@ bench_app = typer.Typer(help="Benchmarks; each appends its table to BENCHMARKS.m
 
 # Each module defines its own ``bench_app`` with one or more commands.
 BENCH_MODULES = (
-    "eventstore.bench",
-    "gateway.bench_sse",
-    "infra.bench_chat",
-    "infra.bench_scan",
-    "infra.bench_locations",
-    "projections.bench",
-    "infra.bench_archive",
+    "infra.bench.append",
+    "infra.bench.sse",
+    "infra.bench.chat",
+    "infra.bench.scan",
+    "infra.bench.locations",
+    "infra.bench.rebuild",
+    "infra.bench.archive",
 )
 
 for _module in BENCH_MODULES:

@@ -200,7 +200,7 @@ async def run_append_bench(redis_url: str, *, events: int = 50_000) -> list[Figu
                 ("eventsourcing.popo", {}),
                 ("eventsourcing.sqlite", {"SQLITE_DBNAME": os.path.join(tmp, "bench.db")}),
                 (
-                    "eventstore.es_persistence",
+                    "eventstore.es.persistence",
                     {"REDIS_URL": redis_url, "ECO2_NAMESPACE": namespace + "es"},
                 ),
             ]

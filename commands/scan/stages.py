@@ -22,7 +22,7 @@ from agents.llm.ports import (
     LLMUnavailable,
     Vision,
 )
-from commands.scan_unclassified import readable_classification, unclassified_answer
+from commands.scan.unclassified import readable_classification, unclassified_answer
 from infra.media import SNIFF_BYTES, MediaStore, sniff_image_type
 from schemas.classification import ScanAnswer
 from schemas.registry import Event

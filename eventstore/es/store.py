@@ -29,8 +29,8 @@ from eventsourcing.persistence import (
 )
 from redis.client import Pipeline
 
-from eventstore import es_codec
-from eventstore.es_archive import SyncArchive
+from eventstore.es import codec as es_codec
+from eventstore.es.archive import SyncArchive
 from eventstore.keys import ShardKeys
 from eventstore.redis_client import SyncRedis
 from eventstore.scripts import pack_event

@@ -29,7 +29,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from infra.bench_http import http_clients, sse_events
+from infra.bench.http import http_clients, sse_events
 from infra.settings import Settings
 from infra.stacks import ChatStack
 

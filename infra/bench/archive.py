@@ -29,9 +29,9 @@ from eventstore.archiver import ShardArchiver
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from eventstore.trim import RetentionPolicy
+from infra.bench.rebuild import _drop_namespace, _machine, _server_versions
 from infra.bootstrap import redis_client
 from infra.settings import Settings
-from projections.bench import _drop_namespace, _machine, _server_versions
 from projections.builtin import get_projection
 from projections.context import ReadSide
 from projections.rebuild import rebuild

@@ -20,8 +20,8 @@ from eventsourcing.persistence import (
 )
 from redis.client import Pipeline
 
-from eventstore.es_recorders import RedisApplicationRecorder
-from eventstore.es_store import RedisDatastore, translated_errors
+from eventstore.es.recorders import RedisApplicationRecorder
+from eventstore.es.store import RedisDatastore, translated_errors
 
 
 class RedisTrackingRecorder(TrackingRecorder):

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from commands.scan_job import effect_id
+from commands.scan.job import effect_id
 from eventstore.store import EventStore
 from schemas.chat import (
     InputReceived,

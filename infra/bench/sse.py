@@ -35,7 +35,7 @@ import schemas
 from eventstore.keys import Layout
 from eventstore.redis_client import node_address, open_redis, sharded_pubsub
 from eventstore.store import ANY, EventStore
-from gateway.bench_sse_record import BENCHMARKS, SseBenchResult, record, report
+from infra.bench.sse_record import BENCHMARKS, SseBenchResult, record, report
 from infra.settings import Settings
 from schemas.envelope import Envelope, Metadata
 from schemas.registry import Event
@@ -63,7 +63,7 @@ class _Children:
             "gateway": (sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory",
                         "--host", "127.0.0.1", "--port", str(self.port), "--log-level",
                         "warning", "--no-access-log", "--backlog", "4096"),
-            "projector": (sys.executable, "-m", "gateway.bench_sse"),
+            "projector": (sys.executable, "-m", "infra.bench.sse"),
         }
         for name, command in commands.items():
             log = (Path(self.logs.name) / f"{name}.log").open("ab")

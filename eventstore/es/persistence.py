@@ -1,4 +1,4 @@
-"""An eventsourcing persistence module on the Eco² log: ``PERSISTENCE_MODULE=eventstore.es_persistence``.
+"""An eventsourcing persistence module on the Eco² log: ``PERSISTENCE_MODULE=eventstore.es.persistence``.
 
 Any ``eventsourcing.Application`` (9.5.x) can record its events in our sharded Redis log, with
 the same keys and the same ``append.lua`` as the async event store (``eventstore.keys``).
@@ -17,9 +17,9 @@ Keys of shard ``K`` in namespace ``ns``:
 - ``{ns:sK}:agg:<id>``: an aggregate's events; entry ``<version>-1`` (version 0 is allowed);
 - ``{ns:sK}:tracking:<upstream name>``: a tracking / process recorder's position;
 - ``{ns:sK}:snapshots:<id>``: snapshots (``aggregate_recorder("snapshots")``), **not** in the
-  log (added by this module; see ``eventstore.es_snapshots``).
+  log (added by this module; see ``eventstore.es.snapshots``).
 
-Entry fields are the envelope of ``schemas.envelope``; the mapping is in ``eventstore.es_codec``:
+Entry fields are the envelope of ``schemas.envelope``; the mapping is in ``eventstore.es.codec``:
 ``type`` = topic, ``ver`` = version, ``agg`` = originator id, ``atype`` = ``eventsourcing``,
 ``id`` = uuid5 of (originator id, version), ``meta`` = ``{}``, ``ts`` = insert time, and
 ``data`` = the state verbatim when it is a UTF-8 JSON object (``sv`` = ``1``), else its base64
@@ -51,11 +51,11 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic
 
-from eventstore.es_archive import SyncArchive
-from eventstore.es_recorders import RedisAggregateRecorder, RedisApplicationRecorder
-from eventstore.es_snapshots import RedisSnapshotRecorder
-from eventstore.es_store import RedisDatastore
-from eventstore.es_tracking import RedisProcessRecorder, RedisTrackingRecorder
+from eventstore.es.archive import SyncArchive
+from eventstore.es.recorders import RedisAggregateRecorder, RedisApplicationRecorder
+from eventstore.es.snapshots import RedisSnapshotRecorder
+from eventstore.es.store import RedisDatastore
+from eventstore.es.tracking import RedisProcessRecorder, RedisTrackingRecorder
 from eventstore.keys import Layout, shard_of
 from eventstore.redis_client import open_redis_sync
 

@@ -2,7 +2,7 @@
 
 Events go to ``{tag}:agg:<originator id>`` (entry id ``<version>-1``) and the shard log
 ``{tag}:events`` (entry id ``<position>-0``) in one ``append.lua`` call; notification ids are
-shard-log positions. See ``eventstore.es_persistence`` for the whole design.
+shard-log positions. See ``eventstore.es.persistence`` for the whole design.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from eventsourcing.persistence import (
     Subscription,
 )
 
-from eventstore import es_codec
-from eventstore.es_store import Entry, RedisDatastore, translated_errors
+from eventstore.es import codec as es_codec
+from eventstore.es.store import Entry, RedisDatastore, translated_errors
 
 # Topic filters read the log in pages at least this long, so rare topics cost few round trips.
 TOPIC_SCAN_PAGE = 500
