@@ -24,6 +24,7 @@ from rich.console import Console
 from eventstore.memory_policy import EvictingRedis, check_memory_policy
 from infra.embedded import EmbeddedServiceError, resolve_services
 from infra.embedded._process import free_port
+from infra.lazy_group import lazy_typer
 from infra.settings import Settings, SettingsError
 from infra.supervisor import ProcessSpec, Supervisor
 from infra.tls import certificate_paths, ensure_local_certificate
@@ -43,7 +44,6 @@ SUBCOMMANDS: dict[str, str] = {
     "projections": "projections.cli:projections_app",
     "worker": "commands.cli:worker_app",
     "grpc": "commands.cli:grpc_app",
-    "bench": "infra.bench.cli:bench_app",
     "import": "infra.importers.cli:import_app",
     "chat": "infra.cli_chat:chat_app",
     "eval": "infra.cli_eval:eval_app",
@@ -373,6 +373,12 @@ def _load_typer(target: str) -> typer.Typer:
 
 for _name, _target in SUBCOMMANDS.items():
     app.add_typer(_load_typer(_target), name=_name)
+# The benchmarks are imported only by ``eco2 bench …`` (see infra.lazy_group).
+app.add_typer(
+    lazy_typer("infra.bench.cli:bench_app", help="Benchmarks: min / median / max over --repeat "
+               "repetitions, each against its baseline; --write appends them to BENCHMARKS.md."),
+    name="bench",
+)
 
 
 if __name__ == "__main__":
