@@ -72,10 +72,12 @@ def summarize(
     """Every figure's spread, then each ``(figure, baseline)`` ratio's, computed per repetition.
 
     A figure missing from a repetition (or a zero baseline) counts as NaN and is left out of
-    that figure's spread."""
+    that figure's spread; a ratio whose figure or baseline no repetition measured is left out."""
     names = list(dict.fromkeys(name for run in runs for name in run))
     spreads = [Spread.of(n, [run.get(n, math.nan) for run in runs]) for n in names]
     for figure, baseline in ratios:
+        if figure not in names or baseline not in names:
+            continue  # not measured in this run (e.g. the cluster rows with --no-cluster)
         per_run = [_ratio(run.get(figure, math.nan), run.get(baseline, math.nan)) for run in runs]
         spreads.append(Spread.of(ratio_name(figure, baseline), per_run))
     return spreads
@@ -86,10 +88,13 @@ def _ratio(figure: float, baseline: float) -> float:
 
 
 def cell(value: float) -> str:
-    """A figure as written in the tables: thousands without decimals, small values with two."""
+    """A figure as written in the tables: counts and thousands without decimals, small values
+    with two."""
     if math.isnan(value):
         return "–"
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.2f}"
+    if abs(value) >= 1000 or value.is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
 
 
 def print_summary(title: str, spreads: Sequence[Spread], repeat: int) -> None:

@@ -35,6 +35,8 @@ def test_a_missing_figure_or_zero_baseline_is_left_out_not_counted_as_zero() -> 
     assert spreads[ratio_name("p95", "ideal")] == Spread(ratio_name("p95", "ideal"), 2.5, 2.5, 2.5)
     nothing = Spread.of("none", [math.nan])
     assert math.isnan(nothing.median)
+    unmeasured = summarize(runs, [("p95 on a cluster", "p95")])
+    assert [s.name for s in unmeasured] == ["p95", "ideal"]
 
 
 def test_recording_appends_and_leaves_every_earlier_section_as_written(tmp_path: Path) -> None:
