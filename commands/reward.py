@@ -20,8 +20,7 @@ import logging
 import time
 
 import schemas
-from agents.knowledge import Character
-from commands.characters import CharacterService, CharacterServiceUnavailable
+from characters import Character, CharacterService, CharacterServiceUnavailable
 from commands.scan.job import ScanJob, caused_by, effect_id, job_event, load_job
 from eventstore.consumer import RetryLater
 from eventstore.errors import ConcurrencyConflict

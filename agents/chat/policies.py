@@ -29,7 +29,7 @@ from agents.chat.errors import (
     SourceUnavailable,
 )
 from agents.llm.ports import LLMBadOutput, LLMUnavailable
-from commands.characters import CharacterServiceUnavailable
+from characters import CharacterServiceUnavailable
 
 R = TypeVar("R")
 

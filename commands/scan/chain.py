@@ -26,7 +26,7 @@ from commands.scan.job import ScanJob, job_event, load_job
 from commands.scan.stages import MediaKey, run_answer, run_rule, run_vision
 from eventstore.errors import ConcurrencyConflict, PartialDuplicate
 from eventstore.store import EventStore
-from infra.media import MediaStore
+from media.store import MediaStore
 from schemas.envelope import Envelope
 from schemas.registry import Event, MessageRegistry
 from schemas.scan import (

@@ -27,7 +27,7 @@ from agents.chat.intents import LocalIntentClassifier
 from agents.chat.policies import POLICIES, ManualClock, NodePolicy
 from agents.knowledge import KnowledgeBase
 from agents.llm.local import LocalLLM
-from commands.characters import CharacterServiceUnavailable
+from characters import CharacterServiceUnavailable
 from tests.agents.stubs.twins import FlakyLLM, Misbehaving
 
 pytestmark = pytest.mark.asyncio

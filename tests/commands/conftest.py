@@ -15,13 +15,15 @@ import schemas
 from agents.knowledge import KnowledgeBase
 from agents.llm.local import LocalLLM, LocalVision
 from agents.llm.ports import LLM, ImageInput, Vision, VisionResult
-from commands.characters import CharacterService, InMemoryCharacters
+from characters import CharacterService, InMemoryCharacters
 from commands.reward import handle_answer_completed
 from commands.scan.chain import handle_request_scan
 from eventstore.keys import Layout
 from eventstore.store import EventStore
-from infra.media import InMemoryMediaStore, cdn_url, key_from_url
+from infra.media import key_from_url
 from infra.settings import Settings
+from media.keys import cdn_url
+from media.store import InMemoryMediaStore
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from schemas.scan import SCAN_JOB, AnswerCompleted, RequestScan

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 import schemas
-from commands.characters import InMemoryCharacters
+from characters import InMemoryCharacters
 from commands.reward import handle_answer_completed
 from eventstore.consumer import RetryLater, Runner, RunnerOptions, Subscription
 from eventstore.dlq import DeadLetters
