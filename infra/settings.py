@@ -154,7 +154,7 @@ class Settings:
     # name on Kubernetes). Unset: the service of this host, ECO2_HOST:ECO2_GRPC_PORT.
     characters_addr: str | None = None
 
-    # Auth: JWT cookies, OAuth providers, the dev login (issue 6)
+    # Auth: JWT cookies, OAuth providers, the dev login
     access_token_ttl_s: int = 3 * 3600  # ECO2_ACCESS_TOKEN_TTL_S: lifetime of s_access
     refresh_token_ttl_s: int = 30 * 86400  # ECO2_REFRESH_TOKEN_TTL_S: lifetime of s_refresh
     # ECO2_REFRESH_GRACE_S: a spent refresh token presented again this soon gets the same
@@ -176,7 +176,7 @@ class Settings:
     naver_client_secret: str | None = None  # ECO2_NAVER_CLIENT_SECRET
     naver_base_url: str | None = None  # ECO2_NAVER_BASE_URL: replaces nid/openapi.naver.com
 
-    # Edge: CORS, rate limits, body limits, logs (issue 6)
+    # Edge: CORS, rate limits, body limits, logs
     cors_origins: tuple[str, ...] = DEV_ORIGINS  # ECO2_CORS_ORIGINS: comma list of origins
     rate_limit_window_s: int = 60  # ECO2_RATE_LIMIT_WINDOW_S
     rate_limit_user: int = 120  # ECO2_RATE_LIMIT_USER: commands per window per user; 0 = off
@@ -204,7 +204,7 @@ class Settings:
     health_port: int = 0  # ECO2_HEALTH_PORT: /healthz, /readyz, /metrics of this process; 0 = off
     drain_grace_s: float = 25.0  # ECO2_DRAIN_GRACE_S: SIGTERM → finish in-flight work within this
 
-    # News collector for the info screen (issue 6)
+    # News collector for the info screen
     news_feeds: tuple[str, ...] = ()  # ECO2_NEWS_FEEDS: ';'-separated "[category=]url" RSS/Atom
     news_timeout_s: float = 10.0  # ECO2_NEWS_TIMEOUT_S per feed request
 

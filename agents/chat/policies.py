@@ -3,7 +3,7 @@ and the fail mode that decides what a failure does to the turn.
 
 - **OPEN**: leave the node's context out and go on (the updates say it was skipped).
 - **FALLBACK**: answer through the fallback chain (rag → web_search → general → a question).
-- **CLOSE**: the turn fails with a readable message (``TurnFailed``).
+- **CLOSE**: the turn fails with a readable message (``TurnAborted``).
 
 Retries happen at once (``retry_delay_s`` 0, no jitter): a user is waiting and the breaker, not
 back-off, protects a struggling source. Only transient errors are retried; a source that is not

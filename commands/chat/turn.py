@@ -23,8 +23,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import schemas
-from agents.chat.turn import GeoPoint, HistoryItem, NeedsInput, TurnInput, TurnResult
-from agents.chat.turn import TurnFailed as GraphTurnFailed
+from agents.chat.turn import GeoPoint, HistoryItem, NeedsInput, TurnAborted, TurnInput, TurnResult
 from commands.chat.session import ChatSession, load_chat
 from commands.chat.stream import AnswerStream, ChatUpdate, GraphCrashed
 from commands.chat.text import Coalescing, StreamingTurns
@@ -69,7 +68,7 @@ class ChatGraph(Protocol):
 
     def run(self, turn: TurnInput) -> AsyncIterator[ChatUpdate]:
         """Progress, answer deltas, then one ``TurnResult`` or ``NeedsInput``; raises the
-        graph's ``TurnFailed`` when a CLOSE node failed."""
+        graph's ``TurnAborted`` when a CLOSE node failed."""
         ...
 
 
@@ -215,7 +214,7 @@ async def _run_once(
     else:
         try:
             end = await stream.consume(graph.run(_turn_input(turn, chat)))
-        except GraphTurnFailed as exc:
+        except TurnAborted as exc:
             await stream.fail(exc.message, "node_failed")
             return
         except GraphCrashed:
