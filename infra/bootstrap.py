@@ -28,9 +28,10 @@ from eventstore.keys import Layout
 from eventstore.memory_policy import check_memory_policy
 from eventstore.redis_client import AsyncRedis, open_redis
 from eventstore.store import EventStore
-from infra.media import FileMediaStore, key_from_url
+from infra.media import FileMediaStore
 from infra.media_owners import OwnedMediaStore
 from infra.settings import Settings
+from media.keys import key_from_url
 from media.store import MediaStore
 from projections.context import ReadSide
 from readmodels.db import create_pool

@@ -2,7 +2,6 @@
 
 The port (``MediaStore``), its in-memory twin and the key rules live in the ``media`` package;
 they are re-exported here for the modules that still import them from ``infra.media``.
-``key_from_url`` reads ``public_url`` from the settings.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import os
 import uuid
 from pathlib import Path
 
-from infra.settings import Settings
 from media.keys import ALIASES as ALIASES
 from media.keys import CHANNELS as CHANNELS
 from media.keys import EXTENSIONS as EXTENSIONS
@@ -21,7 +19,7 @@ from media.keys import SNIFF_BYTES as SNIFF_BYTES
 from media.keys import cdn_url as cdn_url
 from media.keys import checked_key
 from media.keys import is_valid_key as is_valid_key
-from media.keys import key_from_url as media_key_from_url
+from media.keys import key_from_url as key_from_url
 from media.keys import new_key as new_key
 from media.keys import normalize_content_type as normalize_content_type
 from media.keys import sniff_image_type as sniff_image_type
@@ -30,11 +28,6 @@ from media.store import MediaStore as MediaStore
 from media.store import MediaUnavailable as MediaUnavailable
 from media.store import PresignedUpload as PresignedUpload
 from media.store import StoredMedia as StoredMedia
-
-
-def key_from_url(url: str, settings: Settings) -> str | None:
-    """The media key of one of our ``cdn_url``s under ``settings.public_url``, or None."""
-    return media_key_from_url(url, settings.public_url)
 
 
 class FileMediaStore:

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Protocol
 from urllib.parse import urlsplit
+
+
+class PublicAddress(Protocol):
+    """Where clients reach the gateway (``public_url``; None when only requests tell)."""
+
+    @property
+    def public_url(self) -> str | None: ...
+
 
 CHANNELS = ("scan", "chat", "my")
 MEDIA_PREFIX = "/media/"
@@ -71,18 +80,17 @@ def cdn_url(base_url: str, key: str) -> str:
     return base_url.rstrip("/") + MEDIA_PREFIX + key
 
 
-def key_from_url(url: str, public_url: str | None) -> str | None:
+def key_from_url(url: str, address: PublicAddress) -> str | None:
     """The media key of one of our ``cdn_url``s, or None for any other URL.
 
-    With ``public_url`` (where clients reach the gateway) set, scheme and host must be those of
-    ``public_url``. Without it the gateway's address is not known, so only the path is checked —
+    With ``address.public_url`` set, scheme and host must be those of ``public_url``. Without it the gateway's address is not known, so only the path is checked —
     harmless, because the key only ever addresses our own store.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.path.startswith(MEDIA_PREFIX):
         return None
-    if public_url:
-        base = urlsplit(public_url)
+    if address.public_url:
+        base = urlsplit(address.public_url)
         if (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
             return None
         prefix = base.path.rstrip("/") + MEDIA_PREFIX

@@ -20,9 +20,8 @@ from commands.reward import handle_answer_completed
 from commands.scan.chain import handle_request_scan
 from eventstore.keys import Layout
 from eventstore.store import EventStore
-from infra.media import key_from_url
 from infra.settings import Settings
-from media.keys import cdn_url
+from media.keys import cdn_url, key_from_url
 from media.store import InMemoryMediaStore
 from schemas.envelope import Envelope
 from schemas.registry import Message
