@@ -1,6 +1,7 @@
 """The ``eco2`` command line. ``eco2 up`` runs the whole system on one machine.
 
-Other packages add their command groups in :data:`SUBCOMMANDS` below, one line each.
+Command groups live in their own modules (``infra.cli_*``, ``infra.bench``, ``infra.importers``)
+and are registered in :data:`SUBCOMMANDS` below, one line each.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ app = typer.Typer(
 )
 console = Console(highlight=False)
 
-# Command groups owned by other packages: name -> "module:attribute" of a typer.Typer.
+# Command groups in their own modules: name -> "module:attribute" of a typer.Typer.
 SUBCOMMANDS: dict[str, str] = {
     "dlq": "infra.cli_dlq:dlq_app",
     "projections": "infra.cli_projections:projections_app",
