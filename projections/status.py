@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from projections.commit import load_checkpoints
@@ -20,6 +20,8 @@ class ProjectionStatus:
     built_by: int | None  # code version that built it
     positions: dict[int, int]  # checkpoints of the active version, by shard
     versions: list[str]  # every version still on disk, e.g. ["v2 active", "v3 building"]
+    building: int | None = None  # the version a rebuild is filling, if any
+    building_positions: dict[int, int] = field(default_factory=dict)  # its checkpoints
 
     @property
     def stale(self) -> bool:
@@ -27,6 +29,27 @@ class ProjectionStatus:
         return self.built_by is not None and self.built_by != self.code_version
 
     code_version: int = 0
+
+    def rebuild_progress(self, heads: dict[int, int]) -> RebuildProgress | None:
+        """How far the version being built is, against the shard heads ``heads``."""
+        if self.building is None:
+            return None
+        position = sum(min(self.building_positions.get(s, 0), h) for s, h in heads.items())
+        return RebuildProgress(self.building, position, sum(heads.values()))
+
+
+@dataclass(frozen=True)
+class RebuildProgress:
+    """A rebuild's replay, summed over shards: checkpoints of the new version / log heads.
+    (Read from the checkpoint table, so it is seen whichever process rebuilds.)"""
+
+    version: int
+    position: int
+    target: int
+
+    @property
+    def ratio(self) -> float:
+        return min(1.0, self.position / self.target) if self.target else 1.0
 
 
 async def projection_status(conn: Conn, projection: Projection) -> ProjectionStatus:
@@ -38,11 +61,16 @@ async def projection_status(conn: Conn, projection: Projection) -> ProjectionSta
         if active is None
         else await load_checkpoints(conn, projection.name, versions.suffix_of(active))
     )
+    building = max((i.version for i in infos if i.state == "building"), default=None)
     return ProjectionStatus(
         name=projection.name,
         active=active,
         built_by=built_by,
         positions=positions,
         versions=[f"v{i.version} {i.state}" for i in infos if i.state != "dropped"],
+        building=building,
+        building_positions={}
+        if building is None
+        else await load_checkpoints(conn, projection.name, versions.suffix_of(building)),
         code_version=projection.version,
     )
