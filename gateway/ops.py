@@ -13,9 +13,8 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.errors import NotReady
 from gateway.state import GatewayState, gateway_state
-from projections.builtin import PROJECTIONS
 from projections.halts import list_halts
-from projections.status import projection_status
+from projections.status import running_rebuilds
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ async def _refresh_projections(gw: GatewayState) -> None:
     try:
         async with pool.acquire() as conn:
             halts = await list_halts(conn)
-            statuses = [await projection_status(conn, p) for p in PROJECTIONS.values()]
+            rebuilds = await running_rebuilds(conn)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
         log.warning("projection figures not read for /metrics: %s", exc)
         return
@@ -65,8 +64,7 @@ async def _refresh_projections(gw: GatewayState) -> None:
         m.projection_halted.labels(projection=halt.projection, shard=str(halt.shard)).set(1)
     m.rebuild_position.clear()
     m.rebuild_target.clear()
-    for status in statuses:
-        progress = status.rebuild_progress(m.log.heads)
-        if progress is not None:
-            m.rebuild_position.labels(status.name).set(progress.position)
-            m.rebuild_target.labels(status.name).set(progress.target)
+    for building in rebuilds:
+        progress = building.progress(m.log.heads)
+        m.rebuild_position.labels(building.name).set(progress.position)
+        m.rebuild_target.labels(building.name).set(progress.target)

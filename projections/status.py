@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from projections.commit import load_checkpoints
@@ -20,8 +20,7 @@ class ProjectionStatus:
     built_by: int | None  # code version that built it
     positions: dict[int, int]  # checkpoints of the active version, by shard
     versions: list[str]  # every version still on disk, e.g. ["v2 active", "v3 building"]
-    building: int | None = None  # the version a rebuild is filling, if any
-    building_positions: dict[int, int] = field(default_factory=dict)  # its checkpoints
+    building: Building | None = None  # the version a rebuild is filling, if any
 
     @property
     def stale(self) -> bool:
@@ -30,18 +29,25 @@ class ProjectionStatus:
 
     code_version: int = 0
 
-    def rebuild_progress(self, heads: dict[int, int]) -> RebuildProgress | None:
-        """How far the version being built is, against the shard heads ``heads``."""
-        if self.building is None:
-            return None
-        position = sum(min(self.building_positions.get(s, 0), h) for s, h in heads.items())
-        return RebuildProgress(self.building, position, sum(heads.values()))
+
+@dataclass(frozen=True)
+class Building:
+    """A table version a rebuild is filling, with its checkpoints by shard. (Read from the
+    checkpoint table, so it is seen whichever process rebuilds.)"""
+
+    name: str
+    version: int
+    positions: dict[int, int]
+
+    def progress(self, heads: dict[int, int]) -> RebuildProgress:
+        """How far it is, against the shard heads ``heads``."""
+        position = sum(min(self.positions.get(s, 0), h) for s, h in heads.items())
+        return RebuildProgress(self.version, position, sum(heads.values()))
 
 
 @dataclass(frozen=True)
 class RebuildProgress:
-    """A rebuild's replay, summed over shards: checkpoints of the new version / log heads.
-    (Read from the checkpoint table, so it is seen whichever process rebuilds.)"""
+    """A rebuild's replay, summed over shards: checkpoints of the new version / log heads."""
 
     version: int
     position: int
@@ -61,16 +67,26 @@ async def projection_status(conn: Conn, projection: Projection) -> ProjectionSta
         if active is None
         else await load_checkpoints(conn, projection.name, versions.suffix_of(active))
     )
-    building = max((i.version for i in infos if i.state == "building"), default=None)
+    newest = max((i.version for i in infos if i.state == "building"), default=None)
     return ProjectionStatus(
         name=projection.name,
         active=active,
         built_by=built_by,
         positions=positions,
         versions=[f"v{i.version} {i.state}" for i in infos if i.state != "dropped"],
-        building=building,
-        building_positions={}
-        if building is None
-        else await load_checkpoints(conn, projection.name, versions.suffix_of(building)),
+        building=None if newest is None else await _building(conn, projection.name, newest),
         code_version=projection.version,
     )
+
+
+async def running_rebuilds(conn: Conn) -> list[Building]:
+    """The version each projection's rebuild is filling (one query when none runs)."""
+    rows = await conn.fetch(
+        "SELECT name, max(version) AS version FROM projection_versions"
+        " WHERE state = 'building' GROUP BY name ORDER BY name"
+    )
+    return [await _building(conn, str(r["name"]), int(r["version"])) for r in rows]
+
+
+async def _building(conn: Conn, name: str, version: int) -> Building:
+    return Building(name, version, await load_checkpoints(conn, name, versions.suffix_of(version)))

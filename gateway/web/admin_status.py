@@ -85,7 +85,7 @@ async def projection_figures(pool: Pool, heads: dict[int, int]) -> list[dict[str
                  "stopped": stopped.get((projection.name, s))}
                 for s, head in sorted(heads.items())
             ]
-            rebuild = st.rebuild_progress(heads)
+            rebuild = None if st.building is None else st.building.progress(heads)
             out.append({
                 "name": st.name, "active": st.active, "built_by": st.built_by,
                 "code_version": st.code_version, "stale": st.stale, "versions": st.versions,
