@@ -191,6 +191,9 @@ class Settings:
     # OpenTelemetry's own variables: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT or
     # OTEL_TRACES_EXPORTER=otlp turn tracing on (OTEL_SDK_DISABLED=true / =none keep it off)
     tracing: bool = False
+    # ECO2_TRACE_URL: a trace UI's address with "{trace_id}" in it (e.g.
+    # http://jaeger:16686/trace/{trace_id}); /ops links failed jobs to their trace. Empty: none.
+    trace_url: str | None = None
 
     # Media on S3 (default: files under data_dir/media)
     media_url: str | None = None  # ECO2_MEDIA_URL: s3://bucket[/prefix] selects the S3 store
@@ -284,6 +287,7 @@ class Settings:
             trusted_proxies=_networks(e, "ECO2_TRUSTED_PROXIES"),
             log_json=_bool(e, "ECO2_LOG_JSON", True),
             tracing=_tracing_requested(e),
+            trace_url=_trace_url(e),
             news_feeds=_feeds(e),
             news_timeout_s=_float(e, "ECO2_NEWS_TIMEOUT_S", 10.0),
             media_url=_media_url(e),
@@ -423,6 +427,13 @@ def _media_url(env: Mapping[str, str]) -> str | None:
     bucket = raw.removeprefix("s3://").split("/", 1)[0]
     if not raw.startswith("s3://") or not bucket:
         raise SettingsError(f"ECO2_MEDIA_URL={raw!r} must be s3://bucket[/prefix]")
+    return raw
+
+
+def _trace_url(env: Mapping[str, str]) -> str | None:
+    raw = _str(env, "ECO2_TRACE_URL", None)
+    if raw is not None and "{trace_id}" not in raw:
+        raise SettingsError(f"ECO2_TRACE_URL={raw!r} must contain {{trace_id}}")
     return raw
 
 

@@ -37,7 +37,8 @@ from commands.chat.turn_state import (
 from commands.chat.writer import TurnMoved, TurnWriter
 from commands.scan.job import caused_by
 from eventstore.consumer import RetryLater
-from eventstore.store import ANY, EventStore
+from eventstore.port import EventStorePort
+from eventstore.store import ANY
 from schemas.chat import (
     CHAT,
     InputReceived,
@@ -79,7 +80,7 @@ async def handle_send_message(
     envelope: Envelope,
     command: SendChatMessage,
     *,
-    store: EventStore,
+    store: EventStorePort,
     graph: ChatGraph,
     registry: MessageRegistry = schemas.registry,
     coalescing: Coalescing = DEFAULT_COALESCING,
@@ -99,7 +100,7 @@ async def handle_provide_input(
     envelope: Envelope,
     command: ProvideInput,
     *,
-    store: EventStore,
+    store: EventStorePort,
     graph: ChatGraph,
     registry: MessageRegistry = schemas.registry,
     coalescing: Coalescing = DEFAULT_COALESCING,
@@ -129,7 +130,7 @@ async def _queue(
     command: SendChatMessage,
     turn: TurnState,
     *,
-    store: EventStore,
+    store: EventStorePort,
     registry: MessageRegistry,
 ) -> tuple[TurnState, ChatSession | None]:
     """Record the user's message on the chat, then ``TurnQueued`` (a failed ``done`` instead
@@ -165,7 +166,7 @@ async def _run_turn(
     envelope: Envelope,
     turn: TurnState,
     *,
-    store: EventStore,
+    store: EventStorePort,
     graph: ChatGraph,
     registry: MessageRegistry,
     coalescing: Coalescing,
@@ -189,7 +190,7 @@ async def _run_once(
     envelope: Envelope,
     turn: TurnState,
     *,
-    store: EventStore,
+    store: EventStorePort,
     graph: ChatGraph,
     registry: MessageRegistry,
     coalescing: Coalescing,
@@ -298,7 +299,7 @@ def _completed(turn: TurnState, outcome: TurnOutcome) -> TurnCompleted:
 
 
 async def _record_on_chat(
-    store: EventStore,
+    store: EventStorePort,
     registry: MessageRegistry,
     chat_id: str,
     event: MessageRecorded,
