@@ -20,12 +20,11 @@ import logging
 import time
 
 import schemas
-from agents.knowledge import Character
-from commands.characters import CharacterService, CharacterServiceUnavailable
+from characters import Character, CharacterService, CharacterServiceUnavailable
 from commands.scan.job import ScanJob, caused_by, effect_id, job_event, load_job
 from eventstore.consumer import RetryLater
 from eventstore.errors import ConcurrencyConflict
-from eventstore.store import EventStore
+from eventstore.port import EventStorePort
 from schemas.classification import RECYCLABLE
 from schemas.envelope import Envelope
 from schemas.registry import MessageRegistry
@@ -63,7 +62,7 @@ async def handle_answer_completed(
     envelope: Envelope,
     event: AnswerCompleted,
     *,
-    store: EventStore,
+    store: EventStorePort,
     characters: CharacterService,
     registry: MessageRegistry = schemas.registry,
     wait_s: float = REWARD_WAIT_S,
@@ -113,7 +112,7 @@ async def handle_answer_completed(
 
 
 async def _finish_job(
-    store: EventStore,
+    store: EventStorePort,
     job: ScanJob,
     cause: Envelope,
     answer: AnswerCompleted,
@@ -142,7 +141,7 @@ async def _finish_job(
 
 
 async def grant_character(
-    store: EventStore,
+    store: EventStorePort,
     user_id: str,
     character: Character,
     *,

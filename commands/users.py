@@ -20,8 +20,9 @@ from typing import Protocol, cast
 
 import schemas
 from eventstore.errors import ConcurrencyConflict
+from eventstore.port import EventStorePort
 from eventstore.redis_client import AsyncRedis
-from eventstore.store import ANY, EventStore
+from eventstore.store import ANY
 from schemas.envelope import Envelope, Metadata
 from schemas.registry import Message, RegistryError
 from schemas.users import (
@@ -189,7 +190,7 @@ class UserState:
                 )
 
 
-async def load_user(store: EventStore, user_id: str) -> UserState:
+async def load_user(store: EventStorePort, user_id: str) -> UserState:
     """The user's state folded from its aggregate stream (events of newer releases skipped)."""
     state = UserState(user_id)
     for envelope in await store.read_aggregate(user_id):
@@ -243,7 +244,7 @@ def _event(message: Message, user_id: str, metadata: Metadata, event_id: uuid.UU
 
 
 async def sign_in(
-    identity: ProviderIdentity, *, store: EventStore, vault: ProfileVault, metadata: Metadata
+    identity: ProviderIdentity, *, store: EventStorePort, vault: ProfileVault, metadata: Metadata
 ) -> SignedIn:
     """Register the account on its first login (``UserRegistered``), else record the login."""
     for generation in range(MAX_GENERATIONS):
@@ -286,7 +287,7 @@ async def sign_in(
 
 
 async def handle_update_profile(
-    command: UpdateProfile, *, store: EventStore, vault: ProfileVault, metadata: Metadata,
+    command: UpdateProfile, *, store: EventStorePort, vault: ProfileVault, metadata: Metadata,
     command_id: str | None = None,
 ) -> bool:
     """Change the nickname and/or phone number; False when the user does not exist (any more).
@@ -310,7 +311,7 @@ async def handle_update_profile(
 
 
 async def handle_delete_user(
-    command: DeleteUser, *, store: EventStore, vault: ProfileVault, metadata: Metadata
+    command: DeleteUser, *, store: EventStorePort, vault: ProfileVault, metadata: Metadata
 ) -> bool:
     """Erase the user's personal fields and record ``UserDeleted`` (idempotent); False for an
     unknown user."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.media import MediaStore, PresignedUpload, StoredMedia
+from media.store import MediaStore, PresignedUpload, StoredMedia
 
 ERASED = "\x00erased"  # not a user id (ids are printable)
 

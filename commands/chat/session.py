@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventstore.store import EventStore
+from eventstore.port import EventStorePort
 from schemas.chat import (
     HISTORY_MESSAGES,
     ChatCreated,
@@ -122,6 +122,6 @@ class ChatSession:
         return chat
 
 
-async def load_chat(store: EventStore, chat_id: str, registry: MessageRegistry) -> ChatSession:
+async def load_chat(store: EventStorePort, chat_id: str, registry: MessageRegistry) -> ChatSession:
     """The chat's current state, read from its own stream (empty when unknown)."""
     return ChatSession.from_events(chat_id, await store.read_aggregate(chat_id), registry)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from commands.scan.job import effect_id
-from eventstore.store import EventStore
+from eventstore.port import EventStorePort
 from schemas.chat import (
     InputReceived,
     TokensEmitted,
@@ -118,6 +118,6 @@ class TurnState:
         return turn
 
 
-async def load_turn(store: EventStore, job_id: str, registry: MessageRegistry) -> TurnState:
+async def load_turn(store: EventStorePort, job_id: str, registry: MessageRegistry) -> TurnState:
     """The turn's current state, read from its own stream."""
     return TurnState.from_events(job_id, await store.read_aggregate(job_id), registry)

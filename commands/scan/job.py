@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventstore.store import EventStore
+from eventstore.port import EventStorePort
 from eventstore.tracing import trace_context
 from schemas.envelope import Envelope, Metadata
 from schemas.registry import Event, MessageRegistry
@@ -95,7 +95,7 @@ class ScanJob:
 
 
 async def load_job(
-    store: EventStore, job_id: str, registry: MessageRegistry, *, after_version: int = 0
+    store: EventStorePort, job_id: str, registry: MessageRegistry, *, after_version: int = 0
 ) -> ScanJob:
     """The job's current state, read from its own stream.
 
