@@ -16,6 +16,13 @@ def shard_of(key: str, shards: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % shards
 
 
+# The roles of the log's own keys: no other package's document may take one of them.
+LOG_ROLES = frozenset(
+    {"events", "head", "eids", "commands", "dlq", "live", "agg", "retry", "idem", "tracking",
+     "floor", "cold", "lease"}
+)
+
+
 @dataclass(frozen=True)
 class ShardKeys:
     """The Redis keys of one shard."""
@@ -63,12 +70,13 @@ class ShardKeys:
     def tracking(self, name: str) -> str:
         return f"{self.tag}:tracking:{name}"
 
-    def owner(self, job_id: str) -> str:
-        """Who submitted a job that has no events yet (the gateway's pending-owner record)."""
-        return f"{self.tag}:owner:{job_id}"
-
-    def state(self, job_id: str) -> str:
-        return f"{self.tag}:state:{job_id}"
+    def document(self, role: str, key: str) -> str:
+        """A value another package keeps beside the shard's log (e.g. a job's snapshot), under
+        the shard's hash tag so it moves with the shard. The role and what the value means
+        belong to that package; the log's own roles are refused."""
+        if role in LOG_ROLES or not role or ":" in role:
+            raise ValueError(f"{role!r} is not a document role (the log's own, empty, or with ':')")
+        return f"{self.tag}:{role}:{key}"
 
     @property
     def floor(self) -> str:
