@@ -3,6 +3,10 @@
 ``shard_of`` is a stable hash (CRC-32), never Python's ``hash()``: a key lands on the same shard
 in every process and release. Every key of shard ``k`` carries the hash tag ``{<ns>:s<k>}`` so a
 Lua script can touch all of them and Redis Cluster moves a shard as one hash slot.
+
+Only the log's own keys are named here. Other packages keep *documents* beside an aggregate's
+stream under a role they define (the snapshot projector's ``state``, the gateway's ``owner``):
+``ShardKeys.document`` gives them the shard's tag, and ``LogReader`` reads them.
 """
 
 from __future__ import annotations
