@@ -3,6 +3,10 @@
 ``shard_of`` is a stable hash (CRC-32), never Python's ``hash()``: a key lands on the same shard
 in every process and release. Every key of shard ``k`` carries the hash tag ``{<ns>:s<k>}`` so a
 Lua script can touch all of them and Redis Cluster moves a shard as one hash slot.
+
+Only the log's own keys are named here. Other packages keep *documents* beside an aggregate's
+stream under a role they define (the snapshot projector's ``state``, the gateway's ``owner``):
+``ShardKeys.document`` gives them the shard's tag, and ``LogReader`` reads them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,13 @@ from dataclasses import dataclass
 def shard_of(key: str, shards: int) -> int:
     """The shard that owns ``key`` (an aggregate or job id) among ``shards`` shards."""
     return zlib.crc32(key.encode("utf-8")) % shards
+
+
+# The roles of the log's own keys: no other package's document may take one of them.
+LOG_ROLES = frozenset(
+    {"events", "head", "eids", "commands", "dlq", "live", "agg", "retry", "idem", "tracking",
+     "floor", "cold", "lease"}
+)
 
 
 @dataclass(frozen=True)
@@ -63,12 +74,13 @@ class ShardKeys:
     def tracking(self, name: str) -> str:
         return f"{self.tag}:tracking:{name}"
 
-    def owner(self, job_id: str) -> str:
-        """Who submitted a job that has no events yet (the gateway's pending-owner record)."""
-        return f"{self.tag}:owner:{job_id}"
-
-    def state(self, job_id: str) -> str:
-        return f"{self.tag}:state:{job_id}"
+    def document(self, role: str, key: str) -> str:
+        """A value another package keeps beside the shard's log (e.g. a job's snapshot), under
+        the shard's hash tag so it moves with the shard. The role and what the value means
+        belong to that package; the log's own roles are refused."""
+        if role in LOG_ROLES or not role or ":" in role:
+            raise ValueError(f"{role!r} is not a document role (the log's own, empty, or with ':')")
+        return f"{self.tag}:{role}:{key}"
 
     @property
     def floor(self) -> str:

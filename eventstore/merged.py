@@ -28,7 +28,6 @@ def number_of(entry_id: str) -> int:
     return int(entry_id.split("-", 1)[0])
 
 
-
 async def _around_floor(
     redis: AsyncRedis, floor_key: str, queue: Callable[[Any], object]
 ) -> tuple[int, list[Any]]:
@@ -45,6 +44,7 @@ async def _around_floor(
         if replies[0] == replies[-1]:
             return int(replies[0] or 0), replies[1:-1]
 
+
 async def log_entries(
     redis: AsyncRedis,
     archive: Archive | None,
@@ -56,20 +56,21 @@ async def log_entries(
 ) -> list[Entry]:
     """Up to ``limit`` shard-log entries with ``after < position <= upto``, in order.
 
-    Entries at or below the floor come only from the archive (one batch never mixes tiers).
+    Entries at or below the floor come only from the archive (one batch never mixes tiers);
+    without an archive they raise ``ArchiveError`` rather than being stepped over.
     """
     high = "+" if upto is None else f"{upto}-0"
-    if archive is None:  # no archive tier wired: nothing is ever trimmed, read Redis alone
-        return cast(
-            list[Entry],
-            await redis.xrange(keys.events, min=f"{after + 1}-0", max=high, count=limit),
-        )
     floor, (hot,) = await _around_floor(
         redis, keys.floor,
         lambda pipe: pipe.xrange(keys.events, min=f"{after + 1}-0", max=high, count=limit),
     )
     if after >= floor:
         return cast(list[Entry], hot)
+    if archive is None:  # trimmed below the reader, and no archive tier to read it from
+        raise ArchiveError(
+            f"shard {keys.shard}: position {after + 1} is trimmed (floor {floor}) and no archive"
+            " is wired to read it from"
+        )
     stop = floor if upto is None else min(floor, upto)
     cold = await archive.log_entries(keys.shard, after=after, upto=stop, limit=limit)
     if not cold or number_of(cold[0][0]) != after + 1:

@@ -137,11 +137,11 @@ async def read_streams(
     """``XREAD`` of several streams (``{stream: last id}``), waiting up to ``block_ms``.
 
     Streams of different shards live in different slots, which one ``XREAD`` cannot span on a
-    cluster: there each stream is read without blocking in one pipelined round trip, repeated
-    every 10 ms until something arrives or ``block_ms`` has passed (tools and watchers only;
-    consumers read one shard per call).
+    cluster: there several streams are read without blocking in one pipelined round trip,
+    repeated every 10 ms until something arrives or ``block_ms`` has passed (tools and
+    watchers only; consumers and projectors follow one shard per call, which blocks).
     """
-    if not isinstance(client, aioredis.RedisCluster):
+    if not isinstance(client, aioredis.RedisCluster) or len(streams) == 1:
         return list(await client.xread(streams, count=count, block=block_ms) or [])
     deadline = time.monotonic() + block_ms / 1000
     while True:

@@ -7,17 +7,18 @@ shard, and appends commands with a client idempotency key.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from redis.exceptions import ResponseError
 
-from eventstore import merged
 from eventstore.archive import Archive
 from eventstore.errors import ColdAggregate, InvalidAppend
 from eventstore.group_commit import GroupCommit, PlannedAppend
 from eventstore.keys import Layout
+from eventstore.reading import LogReader
 from eventstore.redis_client import AsyncRedis, decodes_responses
 from eventstore.scripts import pack_event, script_source, translate_script_error
 from schemas.envelope import Envelope
@@ -78,6 +79,7 @@ class EventStore:
         self.layout = layout
         self.registry = registry
         self.archive = archive
+        self.log = LogReader(redis, layout, archive)  # every read goes through it
         self._append = redis.register_script(script_source("append"))
         # Concurrent appends share one round trip (each keeps its own result and error).
         self._group = GroupCommit(redis, script_source("append"), window_s=group_window_s)
@@ -193,58 +195,41 @@ class EventStore:
         self, aggregate_id: str, *, after_version: int = 0, limit: int | None = None
     ) -> list[Envelope]:
         """Events of one aggregate with version > ``after_version``, in version order."""
-        keys = self.layout.keys_for(aggregate_id)
-        entries = await merged.aggregate_entries(
-            self.redis, self.archive, keys, aggregate_id, after=after_version, limit=limit
-        )
-        return [Envelope.from_fields(fields, shard=keys.shard) for _, fields in entries]
+        shard = self.layout.shard_of(aggregate_id)
+        entries = await self.log.aggregate(aggregate_id, after=after_version, limit=limit)
+        return [Envelope.from_fields(fields, shard=shard) for _, fields in entries]
 
     async def version_of(self, aggregate_id: str) -> int:
         """The aggregate's current version (0 when it has no events)."""
-        keys = self.layout.keys_for(aggregate_id)
-        return await merged.aggregate_version(self.redis, self.archive, keys, aggregate_id)
+        return await self.log.aggregate_version(aggregate_id)
 
     async def last_event(self, aggregate_id: str) -> Envelope | None:
         """The aggregate's last event (with its shard position), None when it has none."""
-        keys = self.layout.keys_for(aggregate_id)
-        last = await merged.aggregate_last(self.redis, self.archive, keys, aggregate_id)
-        return None if last is None else Envelope.from_fields(last[1], shard=keys.shard)
+        last = await self.log.aggregate_last(aggregate_id)
+        shard = self.layout.shard_of(aggregate_id)
+        return None if last is None else Envelope.from_fields(last[1], shard=shard)
 
     async def read_shard(
         self, shard: int, *, after_position: int = 0, limit: int = 1000
     ) -> list[Envelope]:
         """Up to ``limit`` entries of the shard log with position > ``after_position``."""
-        keys = self.layout.keys(shard)
-        entries = await merged.log_entries(
-            self.redis, self.archive, keys, after=after_position, limit=limit
-        )
+        entries = await self.log.shard_range(shard, after=after_position, limit=limit)
         return [_from_log(entry_id, fields, shard) for entry_id, fields in entries]
 
     async def head(self, shard: int) -> int:
         """The last position written to the shard log (0 when empty)."""
-        return int(await self.redis.get(self.layout.keys(shard).head) or 0)
+        return await self.log.head(shard)
 
     async def tail(
         self, shard: int, *, after_position: int = 0, batch: int = 1000, block_ms: int = 1000
-    ) -> AsyncIterator[list[Envelope]]:
-        """Batches of the shard log from ``after_position`` on, waiting for new entries."""
-        keys = self.layout.keys(shard)
-        while True:  # the archived part first, in bulk
-            old = await merged.log_entries(
-                self.redis, self.archive, keys, after=after_position, limit=batch
-            )
-            if not old:
-                break
-            after_position = merged.number_of(old[-1][0])
-            yield [_from_log(entry_id, fields, shard) for entry_id, fields in old]
-        last = f"{after_position}-0"
-        while True:
-            reply = await self.redis.xread({keys.events: last}, count=batch, block=block_ms)
-            if not reply:
-                continue
-            entries = reply[0][1]
-            last = entries[-1][0]
-            yield [_from_log(entry_id, fields, shard) for entry_id, fields in entries]
+    ) -> AsyncGenerator[list[Envelope], None]:
+        """Batches of the shard log from ``after_position`` on, waiting for new entries
+        (``LogReader.follow``: the archived part first, in bulk; never an empty batch)."""
+        follow = self.log.follow_shard(shard, after=after_position, batch=batch, block_ms=block_ms)
+        async with aclosing(follow) as batches:
+            async for entries in batches:
+                if entries:
+                    yield [_from_log(entry_id, fields, shard) for entry_id, fields in entries]
 
 
 def _from_log(entry_id: str, fields: dict[str, str], shard: int) -> Envelope:

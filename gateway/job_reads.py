@@ -13,24 +13,24 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import cast
 
-from eventstore import merged
 from eventstore.archive import Archive
 from eventstore.keys import Layout
+from eventstore.reading import LogReader
 from eventstore.redis_client import AsyncRedis
-from projections.snapshot import SNAPSHOT_TTL_S, parse_snapshot
+from projections.snapshot import SNAPSHOT_ROLE, SNAPSHOT_TTL_S, parse_snapshot
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError
 
 log = logging.getLogger(__name__)
 
-Entries = list[tuple[str, dict[str, str]]]  # XRANGE with decoded responses
 PENDING_OWNER_TTL_S = 24 * 3600  # as long as the store keeps idempotency keys
+OWNER_ROLE = "owner"  # the gateway's document beside a job's stream: {tag}:owner:<job>
 
 
 def pending_owner_key(layout: Layout, job_id: str) -> str:
-    return layout.keys_for(job_id).owner(job_id)
+    """Who submitted a job that has no events yet (the gateway's pending-owner record)."""
+    return layout.keys_for(job_id).document(OWNER_ROLE, job_id)
 
 
 async def record_pending_owner(
@@ -57,28 +57,20 @@ class JobReads:
         registry: MessageRegistry,
         archive: Archive | None = None,
     ) -> None:
-        self.redis = redis
         self.layout = layout
         self.registry = registry
-        self.archive = archive  # old jobs' events once Redis was trimmed
+        self.log = LogReader(redis, layout, archive)  # the archive: old jobs once Redis is trimmed
 
     async def owner(self, job_id: str) -> JobOwner | None:
         """The job's owner, or None for a job nobody submitted."""
-        keys = self.layout.keys_for(job_id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xrange(keys.aggregate(job_id), count=1)
-            pipe.get(keys.state(job_id))
-            pipe.get(pending_owner_key(self.layout, job_id))
-            replies = await pipe.execute()
-        first = cast(Entries, replies[0])
-        state = cast(str | None, replies[1])
-        pending = cast(str | None, replies[2])
-        if not first and state is None and pending is None:  # an old job: maybe archived
-            first = await merged.aggregate_entries(
-                self.redis, self.archive, keys, job_id, limit=1
-            )
-        if first:
-            envelope = Envelope.from_fields(first[0][1], shard=keys.shard)
+        glance = await self.log.glance(job_id, (SNAPSHOT_ROLE, OWNER_ROLE))
+        first, state = glance.first, glance.documents[SNAPSHOT_ROLE]
+        pending = glance.documents[OWNER_ROLE]
+        if first is None and state is None and pending is None:  # an old job: maybe archived
+            found = await self.log.aggregate(job_id, limit=1)
+            first = found[0] if found else None
+        if first is not None:
+            envelope = Envelope.from_fields(first[1], shard=self.layout.shard_of(job_id))
             user = self._user_of(envelope)
             if user:
                 return JobOwner(user, envelope.aggregate_type)
@@ -97,12 +89,11 @@ class JobReads:
     async def events(self, job_id: str, *, after: int = 0) -> list[tuple[Envelope, Message | None]]:
         """The job's events with version > ``after``; the message is None when undecodable
         (written by a newer release): such an event is counted but not shown."""
-        keys = self.layout.keys_for(job_id)
-        entries = await merged.aggregate_entries(self.redis, self.archive, keys, job_id, after=after)
+        shard = self.layout.shard_of(job_id)
         out: list[tuple[Envelope, Message | None]] = []
-        for entry_id, fields in entries:
+        for entry_id, fields in await self.log.aggregate(job_id, after=after):
             try:
-                envelope = Envelope.from_fields(fields, shard=keys.shard)
+                envelope = Envelope.from_fields(fields, shard=shard)
             except MalformedEntry:
                 log.warning("job %s: malformed entry %s skipped", job_id, entry_id)
                 continue
@@ -114,7 +105,7 @@ class JobReads:
         return out
 
     async def snapshot_version(self, job_id: str) -> int:
-        view = parse_snapshot(await self.redis.get(self.layout.keys_for(job_id).state(job_id)))
+        view = parse_snapshot(await self.log.document(job_id, SNAPSHOT_ROLE))
         return view.version if view else 0
 
     async def wait_snapshot(self, job_id: str, version: int, wait_s: float,
@@ -127,7 +118,7 @@ class JobReads:
         deadline = time.monotonic() + wait_s
         expired = recorded_at is not None and time.time() - recorded_at >= SNAPSHOT_TTL_S
         while True:
-            raw = await self.redis.get(self.layout.keys_for(job_id).state(job_id))
+            raw = await self.log.document(job_id, SNAPSHOT_ROLE)
             view = parse_snapshot(raw)
             if view is not None and view.version >= version:
                 return True

@@ -1,37 +1,27 @@
 """Prometheus metrics of a gateway process, in its own registry (no global state).
 
 Figures the gateway keeps itself (request latency, open SSE streams and their delivery latency,
-hub connections) plus figures read from the log at scrape time by ``LogCollector``: DLQ size per
-shard and, per consumer group, pending entries, lag (Redis 7 reports it; on Redis 6.2 the event
-log's lag is computed from its contiguous positions) and the group's retry backlog. Other packages may register their own
-collectors on ``GatewayMetrics.registry``.
+hub connections) plus figures read from the log at scrape time by ``LogCollector``
+(``LogReader.figures``): DLQ size per shard, each shard's head and, per consumer group, pending
+entries, lag and the group's retry backlog. Other packages may register their own collectors on
+``GatewayMetrics.registry``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from eventstore.keys import Layout
+from eventstore.log_stats import GroupFigures
+from eventstore.reading import LogReader
 from eventstore.redis_client import AsyncRedis
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GroupFigures:
-    stream: str  # "events" | "commands"
-    group: str
-    shard: int
-    pending: int
-    lag: int | None
-    retry_backlog: int
 
 
 class LogCollector(Collector):
@@ -43,47 +33,11 @@ class LogCollector(Collector):
         self.groups: list[GroupFigures] = []
 
     async def refresh(self, redis: AsyncRedis, layout: Layout) -> None:
-        """Read the figures (one pipelined round trip per step) right before a scrape."""
-        async with redis.pipeline(transaction=False) as pipe:
-            for keys in layout.all():
-                pipe.xlen(keys.dlq)
-                pipe.get(keys.head)
-                pipe.xinfo_groups(keys.events)
-                pipe.xinfo_groups(keys.commands)
-            replies = await pipe.execute(raise_on_error=False)
-        dlq: dict[int, int] = {}
-        heads: dict[int, int] = {}
-        found: list[tuple[str, int, dict[str, Any], int]] = []
-        for k in range(layout.shards):
-            size, head, events, commands = replies[4 * k : 4 * k + 4]
-            dlq[k] = size if isinstance(size, int) else 0
-            head_pos = int(head) if isinstance(head, str) and head.isdigit() else 0
-            heads[k] = head_pos
-            for stream, groups in (("events", events), ("commands", commands)):
-                if isinstance(groups, list):  # an error reply: the stream does not exist yet
-                    found += [(stream, k, g, head_pos) for g in groups]
-        async with redis.pipeline(transaction=False) as pipe:
-            for _, k, g, _ in found:
-                pipe.xinfo_groups(layout.keys(k).retry(str(g["name"])))
-            infos = await pipe.execute(raise_on_error=False)
-        # Retry entries stay in their stream after processing: the backlog is what the group
-        # has not read yet (lag) plus what it holds unacknowledged, not the stream's length.
-        backlogs = [
-            _retry_backlog(info, str(g["name"]))
-            for (_, _, g, _), info in zip(found, infos, strict=True)
-        ]
-        self.dlq, self.heads = dlq, heads
-        self.groups = [
-            GroupFigures(
-                stream,
-                str(g["name"]),
-                k,
-                int(g.get("pending") or 0),
-                _lag(stream, g, head),
-                backlog if isinstance(backlog, int) else 0,
-            )
-            for (stream, k, g, head), backlog in zip(found, backlogs, strict=True)
-        ]
+        """Read the figures from the log right before a scrape."""
+        figures = await LogReader(redis, layout).figures()
+        self.dlq = {s.shard: s.dead_letters for s in figures.shards}
+        self.heads = {s.shard: s.head for s in figures.shards}
+        self.groups = figures.groups
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         dlq = GaugeMetricFamily("eco2_dlq_entries", "Dead letters per shard", labels=["shard"])
@@ -109,16 +63,6 @@ class LogCollector(Collector):
         yield lag
         yield pending
         yield retry
-
-
-def _lag(stream: str, group: dict[str, Any], head: int) -> int | None:
-    lag = group.get("lag")
-    if isinstance(lag, int):
-        return lag
-    if stream == "events":  # positions are contiguous: head − last delivered position
-        last = str(group.get("last-delivered-id") or "0-0").split("-", 1)[0]
-        return max(head - int(last), 0) if last.isdigit() else None
-    return None
 
 
 class GatewayMetrics:
@@ -184,12 +128,3 @@ class GatewayMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def _retry_backlog(info: object, group: str) -> int:
-    if not isinstance(info, list):
-        return 0
-    for g in info:
-        if isinstance(g, dict) and str(g.get("name")) == group:
-            return int(g.get("lag") or 0) + int(g.get("pending") or 0)
-    return 0

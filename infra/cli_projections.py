@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from eventstore.reading import LogReader
 from infra.bootstrap import open_resources, read_side
 from infra.probes import redis_ready, serve_probes
 from infra.settings import Settings
@@ -150,11 +151,11 @@ def skip_command(
     get_projection_or_exit(name)
 
     async def job(side: ReadSide) -> None:
-        key = side.layout.keys(shard).events
+        log = LogReader(side.redis, side.layout, side.archive)
         async with side.pool.acquire() as conn:
             try:
                 decision = await decide_skip(
-                    conn, side.redis, key, name, shard, position, reason=reason,
+                    conn, log, name, shard, position, reason=reason,
                     by=by or getpass.getuser(),
                 )
             except SkipRefused as exc:

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from eventstore.reading import LogReader
     from readmodels.db import Conn
 
 
@@ -161,8 +162,7 @@ class SkipRefused(ValueError):
 
 async def decide_skip(
     conn: Conn,
-    redis: Any,
-    events_key: str,
+    log: LogReader,
     name: str,
     shard: int,
     position: int,
@@ -174,10 +174,10 @@ async def decide_skip(
     projection ``name``, naming the event found there now (its id guards the decision)."""
     if not reason.strip():
         raise SkipRefused("say why (--reason): the decision is recorded with who and when")
-    found = await redis.xrange(events_key, min=f"{position}-0", max=f"{position}-0")
-    if not found:
+    found = await log.entry_at(shard, position)
+    if found is None:
         raise SkipRefused(f"shard {shard} has no event at position {position}")
-    fields = found[0][1]
+    fields = found[1]
     decision = SkipDecision(
         name, shard, position, fields.get("id", ""), fields.get("type", "?"), reason.strip(),
         by, datetime.now().astimezone(),

@@ -2,22 +2,25 @@
 
 ``EventStore.read_shard`` turns a whole batch into envelopes and fails on the first malformed
 entry; a projector must instead step over such an entry (and count it), so it reads the raw
-entries itself. Entries whose wire name the projection does not handle are skipped before their
-data is even parsed, which is most of the log for most projections.
+entries itself (``LogReader.shard_range``: the archive below the trim floor, Redis above).
+Entries whose wire name the projection does not handle are skipped before their data is even
+parsed, which is most of the log for most projections.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
 
-from eventstore import merged
 from eventstore.archive import Archive
+from eventstore.archive import Entry as Entry
 from eventstore.keys import Layout
+from eventstore.reading import LogReader
+from eventstore.reading import position_of as position_of
 from eventstore.redis_client import AsyncRedis
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError, UnknownMessageType
@@ -48,9 +51,6 @@ class Decoded:
     message: Message
 
 
-Entry = tuple[str, dict[str, str]]  # (entry id, fields) as XRANGE returns them
-
-
 class Skip(StrEnum):
     """Why an entry is not applied. Only UNKNOWN and MALFORMED count as skipped events."""
 
@@ -74,12 +74,8 @@ class Batch:
         return self.last_position - self.after
 
 
-def position_of(entry_id: str) -> int:
-    return int(entry_id.split("-", 1)[0])
-
-
 class ShardReader:
-    """Reads one projection's view of the shard logs."""
+    """Reads one projection's view of the shard logs (through the log's ``LogReader``)."""
 
     def __init__(
         self,
@@ -89,35 +85,37 @@ class ShardReader:
         wire_names: frozenset[str],
         archive: Archive | None = None,
     ) -> None:
-        self.redis = redis
         self.layout = layout
         self.registry = registry
         self.wire_names = wire_names
-        self.archive = archive  # positions below the trim floor come from here, in bulk
+        # positions below the trim floor come from the archive, in bulk
+        self.log = LogReader(redis, layout, archive)
 
     async def read(self, shard: int, after: int, limit: int, *, upto: int | None = None) -> Batch:
         """Up to ``limit`` entries with ``after < position <= upto`` (no bound when None)."""
-        if upto is not None and upto <= after:
-            return Batch(shard, after, [], after)
-        raw = await merged.log_entries(
-            self.redis, self.archive, self.layout.keys(shard), after=after, limit=limit, upto=upto
-        )
+        raw = await self.log.shard_range(shard, after=after, limit=limit, upto=upto)
         return Batch(shard, after, raw, position_of(raw[-1][0]) if raw else after)
+
+    async def follow(
+        self, shard: int, after: int, limit: int, block_ms: int
+    ) -> AsyncGenerator[Batch, None]:
+        """Batches of the shard log after ``after``, forever (``LogReader.follow``); an empty
+        batch means nothing arrived within ``block_ms``."""
+        async with aclosing(
+            self.log.follow_shard(shard, after=after, batch=limit, block_ms=block_ms)
+        ) as batches:
+            async for raw in batches:
+                yield Batch(shard, after, raw, position_of(raw[-1][0]) if raw else after)
+                after = position_of(raw[-1][0]) if raw else after
 
     async def event_id_at(self, shard: int, position: int) -> str | None:
         """The event id at ``position`` in either tier (None: no such entry)."""
-        entry = await merged.entry_at(self.redis, self.archive, self.layout.keys(shard), position)
+        entry = await self.log.entry_at(shard, position)
         return None if entry is None else entry[1].get("id")
-
-    async def wait(self, shard: int, after: int, block_ms: int) -> bool:
-        """Block until the shard log has an entry after ``after`` (True) or ``block_ms``
-        passes (False)."""
-        key = self.layout.keys(shard).events
-        return bool(await self.redis.xread({key: f"{after}-0"}, count=1, block=block_ms))
 
     async def head(self, shard: int) -> int:
         """The last position of the shard log (0 when empty)."""
-        return int(cast(Any, await self.redis.get(self.layout.keys(shard).head)) or 0)
+        return await self.log.head(shard)
 
     def decode(self, shard: int, entry: Entry) -> Decoded | Skip:
         """The entry's envelope and message, or why it is skipped (never raises)."""

@@ -13,7 +13,9 @@ delivery (a crashed consumer's entry claimed late) is harmless too: when the sna
 by more than one version, the missing events are folded from the job's own stream first, so
 the snapshot never skips facts (the skipped versions' messages are not published late).
 
-Tests and the benchmark may run it with the simple tail loop ``run_snapshot_tail`` instead.
+Tests and the benchmark may run it with the simple tail ``run_snapshot_tail`` instead (the
+log's one ``LogReader.follow`` loop, without a group). The snapshot key (role ``state``) is this
+projector's: the log only keeps it under the job's shard tag.
 """
 
 from __future__ import annotations
@@ -23,17 +25,17 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
+from contextlib import aclosing
 from functools import partial
-from typing import cast
 
 from pydantic import ValidationError
 from redis.exceptions import NoScriptError
 
 import schemas
-from eventstore import merged
 from eventstore.archive import Archive
 from eventstore.consumer import Subscription
 from eventstore.keys import Layout
+from eventstore.reading import LogReader, position_of
 from eventstore.redis_client import AsyncRedis, sharded_pubsub
 from projections.live_view import JobView, apply_event, mapped_classes
 from projections.metrics import projection_metrics
@@ -43,6 +45,7 @@ from schemas.registry import Message, MessageRegistry, RegistryError
 log = logging.getLogger(__name__)
 
 SNAPSHOT_GROUP = "snapshot"
+SNAPSHOT_ROLE = "state"  # this projector's document beside each job's stream: {tag}:state:<job>
 SNAPSHOT_TTL_S = 7 * 24 * 3600  # a finished job's snapshot lives a week; the log keeps the rest
 
 # KEYS[1] {tag}:state:<job>  KEYS[2] {tag}:live
@@ -67,10 +70,14 @@ return 1
 _CAS_SHA = hashlib.sha1(CAS_SCRIPT.encode()).hexdigest()
 
 
+def snapshot_key(layout: Layout, job_id: str) -> str:
+    """Where the job's snapshot is kept (beside its stream, on its shard)."""
+    return layout.keys_for(job_id).document(SNAPSHOT_ROLE, job_id)
+
+
 async def read_snapshot(redis: AsyncRedis, layout: Layout, job_id: str) -> JobView | None:
     """The job's stored snapshot, or None (none yet, expired, or unreadable)."""
-    raw = await redis.get(layout.keys_for(job_id).state(job_id))
-    return parse_snapshot(raw)
+    return parse_snapshot(await LogReader(redis, layout).document(job_id, SNAPSHOT_ROLE))
 
 
 def parse_snapshot(raw: str | bytes | None) -> JobView | None:
@@ -128,19 +135,18 @@ async def project_snapshot(
         return False
     job_id = envelope.aggregate_id
     keys = layout.keys_for(job_id)
+    log = LogReader(redis, layout, archive)
     view = cache.get(job_id) if cache is not None else None
     if view is not None and view.version >= envelope.version:
         return False
     if view is None or view.version != envelope.version - 1:
-        view = parse_snapshot(await redis.get(keys.state(job_id)))
+        view = parse_snapshot(await log.document(job_id, SNAPSHOT_ROLE))
     base = view.version if view else 0
     if base >= envelope.version:
         return False
     if base < envelope.version - 1:
         # Events this projector has not folded yet (out-of-order or redelivered): read them.
-        entries = await merged.aggregate_entries(
-            redis, archive, keys, job_id, after=base, limit=envelope.version - 1 - base
-        )
+        entries = await log.aggregate(job_id, after=base, limit=envelope.version - 1 - base)
         for _, fields in entries:
             earlier = Envelope.from_fields(fields, shard=keys.shard)
             view, _ = apply_event(view, earlier, registry.decode_envelope(earlier))
@@ -149,10 +155,11 @@ async def project_snapshot(
         envelope.version, view.model_dump_json(), live.data if live else "", ttl_s,
         "1" if sharded_pubsub(redis) else "0",
     ]
+    state = snapshot_key(layout, job_id)
     try:
-        written = await redis.evalsha(_CAS_SHA, 2, keys.state(job_id), keys.live, *args)
+        written = await redis.evalsha(_CAS_SHA, 2, state, keys.live, *args)
     except NoScriptError:
-        written = await redis.eval(CAS_SCRIPT, 2, keys.state(job_id), keys.live, *args)
+        written = await redis.eval(CAS_SCRIPT, 2, state, keys.live, *args)
     if cache is not None:
         if written and not view.terminal:
             cache.put(view)
@@ -208,6 +215,7 @@ async def run_snapshot_tail(
     after: dict[int, int] | None = None,
     block_ms: int = 1000,
     batch: int = 500,
+    archive: Archive | None = None,
 ) -> None:
     """Project every shard's log from ``after[shard]`` (default 0) on, until cancelled.
 
@@ -216,28 +224,26 @@ async def run_snapshot_tail(
     """
     starts = after or {}
     cache = ViewCache()
+    log_reader = LogReader(redis, layout, archive)
 
     async def tail(shard: int) -> None:
-        stream = layout.keys(shard).events
-        last = f"{starts.get(shard, 0)}-0"
-        while True:
-            reply = cast(
-                list[tuple[str, list[tuple[str, dict[str, str]]]]],
-                await redis.xread({stream: last}, count=batch, block=block_ms),
-            )
-            for _, entries in reply or []:
+        follow = log_reader.follow_shard(
+            shard, after=starts.get(shard, 0), batch=batch, block_ms=block_ms
+        )
+        async with aclosing(follow) as batches:
+            async for entries in batches:
                 for entry_id, fields in entries:
-                    last = entry_id
-                    position = int(entry_id.split("-", 1)[0])
                     try:
-                        envelope = Envelope.from_fields(fields, position=position, shard=shard)
+                        envelope = Envelope.from_fields(
+                            fields, position=position_of(entry_id), shard=shard
+                        )
                         message = registry.decode_envelope(envelope)
                     except (MalformedEntry, RegistryError) as exc:
-                        log.warning("snapshot: skipping %s/%s: %s", stream, entry_id, exc)
+                        log.warning("snapshot: skipping shard %d entry %s: %s", shard, entry_id, exc)
                         continue
                     await project_snapshot(
                         envelope, message, redis=redis, layout=layout, registry=registry,
-                        cache=cache,
+                        cache=cache, archive=archive,
                     )
 
     async with asyncio.TaskGroup() as group:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from projections.checkpoint_check import (
@@ -180,20 +181,23 @@ class ShardProjector:
     async def _run_once(self, backoff: Backoff) -> None:
         self.version, _, self.position = await self._load()
         await self._verify()
-        while not self.stopping:
-            batch = await self.reader.read(self.shard, self.position, self.options.batch_size)
-            if batch.size == 0:
-                await self._observe()
-                if await self.reader.head(self.shard) < self.position:
-                    await self._verify()  # raises: the head fell below the checkpoint
-                if await self.reader.wait(self.shard, self.position, self.options.block_ms):
-                    continue  # new events: apply them at once (a switch shows up at commit)
-                return  # idle: re-read version and checkpoint, a rebuild may have switched
-            if self.stopping:
-                return
-            await self._verify()
-            await self._apply(batch)
-            backoff.reset()
+        follow = self.reader.follow(
+            self.shard, self.position, self.options.batch_size, self.options.block_ms
+        )
+        async with aclosing(follow) as batches:
+            async for batch in batches:
+                if self.stopping:
+                    return
+                if batch.size == 0:  # nothing new within block_ms
+                    await self._observe()
+                    if await self.reader.head(self.shard) < self.position:
+                        await self._verify()  # raises: the head fell below the checkpoint
+                    return  # idle: re-read version and checkpoint, a rebuild may have switched
+                await self._verify()
+                await self._apply(batch)
+                backoff.reset()
+                if self.position != batch.last_position:
+                    return  # the batch was not applied to its end: read on from the checkpoint
 
     async def _verify(self) -> None:
         """Check (position, event id) against the log; clears a recorded stop once it holds."""

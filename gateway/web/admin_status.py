@@ -1,8 +1,8 @@
 """``GET /api/v1/admin/overview``: the log's health at a glance.
 
 Per shard: the log head (last position), stream lengths and dead letters; per consumer group
-and shard: lag, pending and retry backlog (the same figures ``/metrics`` exports, read by the
-same ``LogCollector``); per projection: the active table version and, per shard, its
+and shard: lag, pending and retry backlog (the same figures ``/metrics`` exports, both read
+by ``LogReader.figures``); per projection: the active table version and, per shard, its
 checkpoint and lag behind the head (what ``eco2 projections status`` prints) and a running
 rebuild's progress (``eco2_rebuild_position`` / ``eco2_rebuild_target``); this gateway's own
 request and SSE figures (``admin_figures``) and the trace UI's address template, if any.
@@ -11,15 +11,13 @@ request and SSE figures (``admin_figures``) and the trace UI's address template,
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from eventstore.keys import Layout
-from eventstore.redis_client import AsyncRedis
-from gateway.metrics import LogCollector
+from eventstore.reading import LogReader
 from gateway.query_api import PG_ERRORS
 from gateway.state import gateway_state
 from gateway.web.admin_auth import require_admin
@@ -33,39 +31,6 @@ if TYPE_CHECKING:
     from readmodels.db import Pool
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ShardFigures:
-    shard: int
-    head: int  # last position of {tag}:events (0: empty)
-    events: int  # entries still in {tag}:events (less than head once trimmed)
-    commands: int  # entries in {tag}:commands
-    dead_letters: int
-
-
-async def shard_figures(redis: AsyncRedis, layout: Layout) -> list[ShardFigures]:
-    """Head, stream lengths and DLQ size of every shard, in one pipelined round trip."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for keys in layout.all():
-            pipe.get(keys.head)
-            pipe.xlen(keys.events)
-            pipe.xlen(keys.commands)
-            pipe.xlen(keys.dlq)
-        replies = await pipe.execute(raise_on_error=False)
-    out = []
-    for k in range(layout.shards):
-        head, events, commands, dlq = (_int(r) for r in replies[4 * k: 4 * k + 4])
-        out.append(ShardFigures(k, head, events, commands, dlq))
-    return out
-
-
-def _int(reply: Any) -> int:
-    if isinstance(reply, int):
-        return reply
-    if isinstance(reply, str | bytes) and reply.isdigit():
-        return int(reply)
-    return 0  # missing key or an error reply: nothing there yet
 
 
 async def projection_figures(pool: Pool, heads: dict[int, int]) -> list[dict[str, Any]]:
@@ -103,11 +68,10 @@ async def overview(request: Request) -> JSONResponse:
     await require_admin(request)
     gw = gateway_state(request)
     res = gw.resources
-    shards = await shard_figures(res.redis, res.layout)
-    collector = LogCollector()
-    await collector.refresh(res.redis, res.layout)
+    figures = await LogReader(res.redis, res.layout).figures()
+    shards = figures.shards
     groups = sorted(
-        (asdict(g) for g in collector.groups), key=lambda g: (g["stream"], g["group"], g["shard"])
+        (asdict(g) for g in figures.groups), key=lambda g: (g["stream"], g["group"], g["shard"])
     )
     projections: list[dict[str, Any]] = []
     error: str | None = None

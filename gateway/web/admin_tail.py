@@ -1,7 +1,7 @@
 """``GET /api/v1/admin/tail?backlog=N``: a live tail of every shard's event log, as SSE.
 
 First the last ``N`` events over all shards (oldest first), then each new one as it is
-appended (``XREAD BLOCK`` on all ``{tag}:events`` streams). Every ``entry`` event carries its
+appended (``LogReader.follow`` of every shard from its head). Every ``entry`` event carries its
 shard and position, so a client that reconnects and receives the backlog again drops what it
 already shows. The log holds no personal fields (commands.users), so showing a short preview
 of each event's data is safe.
@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventstore.keys import Layout
-from eventstore.redis_client import AsyncRedis, read_streams
+from eventstore.reading import LogReader, ShardBatch
 from eventstore.tracing import trace_id_of
 from gateway.params import strict_int
 from gateway.sse import raise_if_cancelled
@@ -47,42 +47,21 @@ def entry_summary(shard: int, entry_id: str, fields: dict[str, str]) -> dict[str
     }
 
 
-async def backlog(redis: AsyncRedis, layout: Layout, count: int) -> list[dict[str, Any]]:
+async def backlog(reader: LogReader, count: int) -> list[dict[str, Any]]:
     """The last ``count`` entries over all shards, oldest first."""
-    if count == 0:
-        return []
     rows: list[dict[str, Any]] = []
-    for keys in layout.all():
-        for entry_id, fields in await redis.xrevrange(keys.events, count=count):
-            rows.append(entry_summary(keys.shard, entry_id, fields))
-    rows.sort(key=lambda r: (r["ts"], r["shard"], r["position"]))
-    return rows[-count:]
-
-
-async def follow(
-    redis: AsyncRedis, layout: Layout, after: dict[int, str], *, block_ms: int = BLOCK_MS
-) -> list[dict[str, Any]]:
-    """Entries appended after the ids in ``after`` (waits up to ``block_ms``); advances it."""
-    streams = {layout.keys(s).events: entry for s, entry in after.items()}
-    shard_of = {layout.keys(s).events: s for s in after}
-    reply = await read_streams(redis, streams, count=100, block_ms=block_ms)
-    rows = []
-    for stream, entries in reply or []:
-        shard = shard_of[stream]
-        for entry_id, fields in entries:
-            after[shard] = entry_id
+    for shard in range(reader.layout.shards):
+        for entry_id, fields in await reader.latest(shard, count):
             rows.append(entry_summary(shard, entry_id, fields))
     rows.sort(key=lambda r: (r["ts"], r["shard"], r["position"]))
+    return rows[-count:] if count else []
+
+
+def rows_of(found: list[ShardBatch]) -> list[dict[str, Any]]:
+    """One item of ``LogReader.follow`` as tail rows, in the order they were appended."""
+    rows = [entry_summary(b.shard, *entry) for b in found for entry in b.entries]
+    rows.sort(key=lambda r: (r["ts"], r["shard"], r["position"]))
     return rows
-
-
-async def _heads(redis: AsyncRedis, layout: Layout) -> dict[int, str]:
-    """Where following starts: each shard's current last entry id ("0-0" when empty)."""
-    after = {}
-    for keys in layout.all():
-        last = await redis.xrevrange(keys.events, count=1)
-        after[keys.shard] = last[0][0] if last else "0-0"
-    return after
 
 
 async def tail_events(request: Request) -> Response:
@@ -92,19 +71,21 @@ async def tail_events(request: Request) -> Response:
     res = gateway_state(request).resources
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        after = await _heads(res.redis, res.layout)  # first: nothing appended from now is missed
-        for row in await backlog(res.redis, res.layout, count):
+        reader = LogReader(res.redis, res.layout, res.store.archive)
+        # The heads first: nothing appended from now on is missed.
+        after = {shard: await reader.head(shard) for shard in range(res.layout.shards)}
+        for row in await backlog(reader, count):
             yield ServerSentEvent(data=json.dumps(row, ensure_ascii=False), event="entry")
         quiet_since = time.monotonic()
-        while True:
-            rows = await follow(res.redis, res.layout, after)
-            raise_if_cancelled()  # see gateway.sse: redis-py may swallow a cancellation
-            for row in rows:
-                yield ServerSentEvent(data=json.dumps(row, ensure_ascii=False), event="entry")
-            if rows:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since > KEEPALIVE_S:
-                quiet_since = time.monotonic()
-                yield ServerSentEvent(comment="keepalive")
+        async with aclosing(reader.follow(after, batch=100, block_ms=BLOCK_MS)) as tail:
+            async for found in tail:
+                raise_if_cancelled()  # see gateway.sse: redis-py may swallow a cancellation
+                for row in rows_of(found):
+                    yield ServerSentEvent(data=json.dumps(row, ensure_ascii=False), event="entry")
+                if found:
+                    quiet_since = time.monotonic()
+                elif time.monotonic() - quiet_since > KEEPALIVE_S:
+                    quiet_since = time.monotonic()
+                    yield ServerSentEvent(comment="keepalive")
 
     return EventSourceResponse(events(), ping=0)

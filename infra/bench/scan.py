@@ -24,7 +24,8 @@ import typer
 
 from agents.llm.latency import LatencyProfile
 from eventstore.keys import Layout
-from eventstore.redis_client import AsyncRedis, read_streams
+from eventstore.reading import LogReader
+from eventstore.redis_client import AsyncRedis
 from infra.bench.http import UserConnection, http_clients
 from infra.bench.repeat import (
     BENCHMARKS,
@@ -68,19 +69,16 @@ class DoneWatcher:
         }
 
     async def run(self) -> None:
-        streams: dict[Any, Any] = {}
-        for keys in self.layout.all():
-            head: Any = await self.redis.get(keys.head)
-            streams[keys.events] = f"{head or 0}-0"
-        while True:
-            reply: Any = await read_streams(self.redis, streams, count=2000, block_ms=500)
-            now = time.monotonic()
-            for stream, entries in reply or []:
-                streams[stream] = entries[-1][0]
-                for _, fields in entries:
-                    status = self._names.get(fields.get("type", ""))
-                    if status is not None:
-                        self._finish(fields["agg"], status, now)
+        log = LogReader(self.redis, self.layout)
+        heads = {shard: await log.head(shard) for shard in range(self.layout.shards)}
+        async with contextlib.aclosing(log.follow(heads, batch=2000, block_ms=500)) as tail:
+            async for found in tail:
+                now = time.monotonic()
+                for batch in found:
+                    for _, fields in batch.entries:
+                        status = self._names.get(fields.get("type", ""))
+                        if status is not None:
+                            self._finish(fields["agg"], status, now)
 
     def _finish(self, job_id: str, status: str, at: float) -> None:
         self.done.setdefault(job_id, (status, at))

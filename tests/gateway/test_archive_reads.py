@@ -18,6 +18,7 @@ from eventstore.store import EventStore
 from eventstore.trim import RetentionPolicy
 from gateway.app import create_app
 from infra.settings import Settings
+from projections.snapshot import snapshot_key
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import append, asgi_client, full_scan
 from tests.gateway.test_chat_support import (  # noqa: F401  (fixtures)
@@ -82,7 +83,7 @@ async def test_an_old_jobs_replay_and_result_after_trimming(
     result = await api.get(f"/api/v1/scan/{job}/result", headers=alice)
     assert result.status_code == 200
     layout = await trim_everything(redis_client, chat_settings, pg[0])
-    await redis_client.delete(layout.keys_for(job).state(job))  # the snapshot expired long ago
+    await redis_client.delete(snapshot_key(layout, job))  # the snapshot expired long ago
     assert await read_sse(api, url, alice) == original
     resumed = await read_sse(api, url, {**alice, "Last-Event-ID": "6"})
     assert resumed == original[6:]

@@ -35,7 +35,7 @@ from infra.settings import Settings
 from projections.builtin import get_projection
 from projections.context import ReadSide
 from projections.rebuild import rebuild
-from projections.snapshot import run_snapshot_tail
+from projections.snapshot import run_snapshot_tail, snapshot_key
 from projections.synthetic import SyntheticLog
 from projections.verify import verify
 from readmodels.db import create_pool, quote_ident
@@ -137,7 +137,7 @@ async def test_two_hundred_thousand_events_trimmed_to_a_bounded_redis(
                 full = await used_memory(redis)
 
                 # The client's snapshot has long expired; then `eco2 archive now`.
-                await redis.delete(layout.keys_for(job).state(job))
+                await redis.delete(snapshot_key(layout, job))
                 env = {
                     **os.environ, "REDIS_URL": own_redis, "DATABASE_URL": database_url,
                     "ECO2_DB_SCHEMA": schema, "ECO2_NAMESPACE": namespace, "ECO2_SHARDS": "4",

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 import schemas
 from eventstore.keys import Layout
+from eventstore.reading import LogReader
 from eventstore.store import EventStore
 from gateway.web.admin_status import projection_figures
 from infra.cli_projections import projections_app
@@ -119,7 +120,7 @@ async def test_unstorable_event_stops_its_shard_until_an_operator_skips_it(
 
         async with side.pool.acquire() as conn:
             decision = await decide_skip(
-                conn, side.redis, layout.keys(shard).events, "scans", shard, position,
+                conn, LogReader(side.redis, layout), "scans", shard, position,
                 reason="NUL in image_url; the scan was never shown", by="test-operator",
             )
         assert decision.event_id == str(bad.id) and decision.decided_by == "test-operator"

@@ -13,7 +13,7 @@ import schemas
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from projections.live_view import apply_event, fold
-from projections.snapshot import project_snapshot, read_snapshot
+from projections.snapshot import project_snapshot, read_snapshot, snapshot_key
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from tests.gateway.helpers import append, failed_scan, full_scan
@@ -110,7 +110,7 @@ async def test_snapshot_moves_forward_only_and_publishes_after_writing(
         published = await pubsub.get_message(timeout=2)
         assert published is not None and json.loads(published["data"])["seq"] == 4
         assert await pubsub.get_message(timeout=0.2) is None  # v3 was not published late
-        assert await redis_client.ttl(keys.state(job)) > 0
+        assert await redis_client.ttl(snapshot_key(layout, job)) > 0
     finally:
         await pubsub.aclose()
         await listener.aclose()
