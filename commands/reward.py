@@ -22,7 +22,8 @@ import time
 import schemas
 from agents.knowledge import Character
 from commands.characters import CharacterService, CharacterServiceUnavailable
-from commands.scan.job import ScanJob, caused_by, effect_id, job_event, load_job
+from commands.scan.job import ScanJob, job_event, load_job
+from eventstore.causation import caused_by, effect_id
 from eventstore.consumer import RetryLater
 from eventstore.errors import ConcurrencyConflict
 from eventstore.store import EventStore

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from gateway.config import DEV_SECRET, WELL_KNOWN_SECRETS  # public secrets, never a key
+
 
 class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used."""
@@ -71,9 +73,6 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: set[str]) 
     return value
 
 
-# The JWT/upload secret of old releases and of the docs: public, so never accepted as a key.
-DEV_SECRET = "dev-secret-change-me"
-WELL_KNOWN_SECRETS = frozenset({DEV_SECRET, "change-me-change-me", "changeme-changeme", "secret" * 3})
 SECRET_FILE = "secret_key"  # under ECO2_DATA_DIR: the generated secret of a local run
 
 
