@@ -49,7 +49,10 @@ async def handle_sign_in(cause: Envelope, command: SignIn, *, store: EventStore)
     (``UserLoggedIn``). A deleted account records nothing: the gateway signs the provider
     account in as the next generation's user (``schemas.user_state.user_id_for``)."""
     user_id = command.user_id
-    state = await load_user(store, user_id)
+    events = await store.read_aggregate(user_id)
+    if any(e.metadata.causation_id == str(cause.id) for e in events):
+        return  # redelivered after its event was recorded
+    state = UserState.from_events(user_id, events, schemas.registry)
     if state.deleted:
         return
     if not state.registered:
