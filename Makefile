@@ -6,7 +6,7 @@ STAMP := $(VENV)/.eco2-installed
 TEST_TIMEOUT ?= 300
 PYTEST_ARGS ?=
 
-.PHONY: up services test lint clean clean-data distclean browser-deps
+.PHONY: up services test test-unit lint clean clean-data distclean browser-deps
 
 up: $(STAMP)
 	$(BIN)/eco2 up
@@ -16,6 +16,11 @@ services: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS)
+
+# Only the tests that need no server (handlers, the chat graph and projection folds run on the
+# in-memory event store): no Redis or PostgreSQL is looked for or started.
+test-unit: $(STAMP)
+	$(BIN)/pytest -q --timeout=$(TEST_TIMEOUT) -m "not redis and not postgres and not e2e and not browser" $(PYTEST_ARGS)
 
 # The browser tests (tests/browser, marker `browser`) need Debian's Chromium and Korean fonts;
 # without /usr/bin/chromium they are skipped. Needs root (CI runs as root).

@@ -15,7 +15,7 @@ from typing import TypeVar
 from commands.chat.sessions import handle_create_chat, handle_delete_chat, handle_rename_chat
 from commands.users import handle_delete_user, handle_sign_in, handle_update_profile
 from eventstore.consumer import Handler, Subscription
-from eventstore.store import EventStore
+from eventstore.port import EventStorePort
 from schemas.chat import CreateChat, DeleteChat, RenameChat
 from schemas.envelope import Envelope
 from schemas.registry import Message
@@ -26,7 +26,7 @@ M = TypeVar("M", bound=Message)
 
 
 def _bound(
-    cls: type[M], handle: Callable[..., Awaitable[None]], store: EventStore
+    cls: type[M], handle: Callable[..., Awaitable[None]], store: EventStorePort
 ) -> Handler:
     async def run(envelope: Envelope, message: Message) -> None:
         if not isinstance(message, cls):
@@ -36,7 +36,7 @@ def _bound(
     return run
 
 
-def awaited_subscription(store: EventStore) -> Subscription:
+def awaited_subscription(store: EventStorePort) -> Subscription:
     """The group ``awaited`` on the commands log, its handlers bound to ``store``."""
     handlers: dict[type[Message], Handler] = {
         SignIn: _bound(SignIn, handle_sign_in, store),

@@ -20,13 +20,12 @@ import logging
 import time
 
 import schemas
-from agents.knowledge import Character
-from commands.characters import CharacterService, CharacterServiceUnavailable
+from characters import Character, CharacterService, CharacterServiceUnavailable
 from commands.scan.job import ScanJob, job_event, load_job
 from eventstore.causation import caused_by, effect_id
 from eventstore.consumer import RetryLater
 from eventstore.errors import ConcurrencyConflict
-from eventstore.store import EventStore
+from eventstore.port import EventStorePort
 from schemas.classification import RECYCLABLE
 from schemas.envelope import Envelope
 from schemas.registry import MessageRegistry
@@ -64,7 +63,7 @@ async def handle_answer_completed(
     envelope: Envelope,
     event: AnswerCompleted,
     *,
-    store: EventStore,
+    store: EventStorePort,
     characters: CharacterService,
     registry: MessageRegistry = schemas.registry,
     wait_s: float = REWARD_WAIT_S,
@@ -114,7 +113,7 @@ async def handle_answer_completed(
 
 
 async def _finish_job(
-    store: EventStore,
+    store: EventStorePort,
     job: ScanJob,
     cause: Envelope,
     answer: AnswerCompleted,
@@ -143,7 +142,7 @@ async def _finish_job(
 
 
 async def grant_character(
-    store: EventStore,
+    store: EventStorePort,
     user_id: str,
     character: Character,
     *,

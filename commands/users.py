@@ -13,7 +13,8 @@ import uuid
 
 import schemas
 from eventstore.causation import caused_by, effect_id
-from eventstore.store import ANY, EventStore
+from eventstore.port import EventStorePort
+from eventstore.store import ANY
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from schemas.user_state import UserState
@@ -32,7 +33,7 @@ from schemas.users import (
 EVENT_NAMESPACE = uuid.UUID("3b9e2f4a-6c1d-5e8f-9a0b-c1d2e3f4a5b6")
 
 
-async def load_user(store: EventStore, user_id: str) -> UserState:
+async def load_user(store: EventStorePort, user_id: str) -> UserState:
     """The user's state folded from its aggregate stream."""
     return UserState.from_events(user_id, await store.read_aggregate(user_id), schemas.registry)
 
@@ -44,7 +45,7 @@ def _event(message: Message, user_id: str, cause: Envelope, event_id: uuid.UUID)
     )
 
 
-async def handle_sign_in(cause: Envelope, command: SignIn, *, store: EventStore) -> None:
+async def handle_sign_in(cause: Envelope, command: SignIn, *, store: EventStorePort) -> None:
     """Register the account on its first sign-in (``UserRegistered``), else record the login
     (``UserLoggedIn``). A deleted account records nothing: the gateway signs the provider
     account in as the next generation's user (``schemas.user_state.user_id_for``)."""
@@ -74,7 +75,7 @@ async def handle_sign_in(cause: Envelope, command: SignIn, *, store: EventStore)
 
 
 async def handle_update_profile(
-    cause: Envelope, command: UpdateProfile, *, store: EventStore
+    cause: Envelope, command: UpdateProfile, *, store: EventStorePort
 ) -> None:
     """Record that the profile changed (the values are in the vault); nothing for a user that
     does not exist (any more)."""
@@ -85,7 +86,7 @@ async def handle_update_profile(
     await store.append([event], expected_version=ANY)
 
 
-async def handle_delete_user(cause: Envelope, command: DeleteUser, *, store: EventStore) -> None:
+async def handle_delete_user(cause: Envelope, command: DeleteUser, *, store: EventStorePort) -> None:
     """Record ``UserDeleted`` once (the gateway erased the vault entry first); nothing for an
     unknown user."""
     state = await load_user(store, command.user_id)

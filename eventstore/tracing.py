@@ -11,6 +11,7 @@ call is a no-op costing well under a microsecond, and nothing is written into me
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -47,6 +48,19 @@ def trace_context() -> dict[str, str]:
 def context_of(carrier: Mapping[str, str]) -> Context:
     """The trace context stored in a message's ``metadata.trace``."""
     return propagate.extract(carrier)
+
+
+def trace_id_of(fields: Mapping[str, str]) -> str | None:
+    """The trace id (32 hex digits) in a log entry's ``meta`` field, None without a valid one:
+    what a trace UI's address needs to show the request that caused the entry."""
+    try:
+        carrier = json.loads(fields.get("meta") or "{}").get("trace") or {}
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(carrier, dict):
+        return None
+    span = trace.get_current_span(context_of(carrier)).get_span_context()
+    return format(span.trace_id, "032x") if span.is_valid else None
 
 
 @contextmanager

@@ -65,3 +65,5 @@ class GatewayConfig:
     max_body_bytes: int = 1024 * 1024
     trust_forwarded: bool = False
     trusted_proxies: tuple[str, ...] = ()
+    # Operations: a trace UI's address with ``{trace_id}`` in it (links on /ops), or None
+    trace_url: str | None = None

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from eventstore.errors import ConcurrencyConflict, EventStoreError, InvalidAppend
-from gateway.media import MediaUnavailable
+from media.store import MediaUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,10 @@ from gateway.errors import (
     UploadSignatureInvalid,
     UploadUsed,
 )
-from gateway.media import (
+from gateway.params import parse_int
+from gateway.signing import signed_upload_url, verify_upload
+from gateway.state import GatewayState, gateway_state
+from media.keys import (
     CHANNELS,
     SNIFF_BYTES,
     cdn_url,
@@ -35,16 +38,13 @@ from gateway.media import (
     normalize_content_type,
     sniff_image_type,
 )
-from gateway.media_owners import (
+from media.owners import (
     bind_upload,
     claim_upload,
     erase_owner,
     owner_is_live,
     reopen_upload,
 )
-from gateway.params import parse_int
-from gateway.signing import signed_upload_url, verify_upload
-from gateway.state import GatewayState, gateway_state
 
 ALLOWED = "jpeg, png, webp, gif or heic images"
 

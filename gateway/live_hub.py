@@ -232,7 +232,10 @@ class LiveHub:
     def _dispatch(self, raw: str) -> None:
         try:
             data = json.loads(raw)
-            item = LiveEvent(str(data["job_id"]), int(data["seq"]), str(data["stage"]), raw)
+            item = LiveEvent(
+                str(data["job_id"]), int(data["seq"]), str(data["stage"]), raw,
+                float(data.get("ts") or 0.0),
+            )
         except (ValueError, KeyError, TypeError):
             log.warning("live: ignoring a malformed message: %.200s", raw)
             return

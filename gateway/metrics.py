@@ -1,9 +1,9 @@
 """Prometheus metrics of a gateway process, in its own registry (no global state).
 
-Gauges the gateway keeps itself (open SSE streams, hub connections) plus figures read from the
-log at scrape time by ``LogCollector``: DLQ size per shard and, per consumer group, pending
-entries, lag (Redis 7 reports it; on Redis 6.2 the event log's lag is computed from its
-contiguous positions) and the group's retry backlog. Other packages may register their own
+Figures the gateway keeps itself (request latency, open SSE streams and their delivery latency,
+hub connections) plus figures read from the log at scrape time by ``LogCollector``: DLQ size per
+shard and, per consumer group, pending entries, lag (Redis 7 reports it; on Redis 6.2 the event
+log's lag is computed from its contiguous positions) and the group's retry backlog. Other packages may register their own
 collectors on ``GatewayMetrics.registry``.
 """
 
@@ -39,6 +39,7 @@ class LogCollector(Collector):
 
     def __init__(self) -> None:
         self.dlq: dict[int, int] = {}
+        self.heads: dict[int, int] = {}  # last position of each shard's log
         self.groups: list[GroupFigures] = []
 
     async def refresh(self, redis: AsyncRedis, layout: Layout) -> None:
@@ -51,11 +52,13 @@ class LogCollector(Collector):
                 pipe.xinfo_groups(keys.commands)
             replies = await pipe.execute(raise_on_error=False)
         dlq: dict[int, int] = {}
+        heads: dict[int, int] = {}
         found: list[tuple[str, int, dict[str, Any], int]] = []
         for k in range(layout.shards):
             size, head, events, commands = replies[4 * k : 4 * k + 4]
             dlq[k] = size if isinstance(size, int) else 0
             head_pos = int(head) if isinstance(head, str) and head.isdigit() else 0
+            heads[k] = head_pos
             for stream, groups in (("events", events), ("commands", commands)):
                 if isinstance(groups, list):  # an error reply: the stream does not exist yet
                     found += [(stream, k, g, head_pos) for g in groups]
@@ -69,7 +72,7 @@ class LogCollector(Collector):
             _retry_backlog(info, str(g["name"]))
             for (_, _, g, _), info in zip(found, infos, strict=True)
         ]
-        self.dlq = dlq
+        self.dlq, self.heads = dlq, heads
         self.groups = [
             GroupFigures(
                 stream,
@@ -133,6 +136,14 @@ class GatewayMetrics:
         self.sse_connections = Gauge(
             "eco2_sse_connections", "Open SSE streams", ["stream"], registry=self.registry
         )
+        self.sse_delivery = Histogram(
+            "eco2_sse_delivery_seconds",
+            "Seconds from an event's append to its SSE message written to a client (live"
+            " messages and the gaps they fill; not the history a connection starts with)",
+            ["stream"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
         self.sse_slow_disconnects = Counter(
             "eco2_sse_slow_client_disconnects",
             "Streams closed because the client fell behind",
@@ -153,6 +164,19 @@ class GatewayMetrics:
             "1 while a projection's shard is stopped at an event it cannot apply (Postgres,"
             " at scrape time; see README 'When a projector stops on an event')",
             ["projection", "shard"],
+            registry=self.registry,
+        )
+        self.rebuild_position = Gauge(
+            "eco2_rebuild_position",
+            "A running rebuild: checkpoints of the version being built, summed over shards"
+            " (Postgres, at scrape time)",
+            ["projection"],
+            registry=self.registry,
+        )
+        self.rebuild_target = Gauge(
+            "eco2_rebuild_target",
+            "A running rebuild: the shard log heads it replays up to, summed over shards",
+            ["projection"],
             registry=self.registry,
         )
         self.log = LogCollector()

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from gateway.errors import NotReady
 from gateway.state import GatewayState, gateway_state
 from projections.halts import list_halts
+from projections.status import running_rebuilds
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +40,31 @@ async def metrics(request: Request) -> Response:
     await m.log.refresh(gw.resources.redis, gw.resources.layout)
     m.hub_pubsub.set(gw.hub.pubsub_connections)
     m.hub_redis.set(await gw.hub.redis_connections())
-    await _refresh_halts(gw)
+    await _refresh_projections(gw)
     return Response(m.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _refresh_halts(gw: GatewayState) -> None:
-    """``eco2_projection_halted`` from the recorded halts (projector processes serve no
-    /metrics of their own); left as it was while Postgres cannot be read."""
+async def _refresh_projections(gw: GatewayState) -> None:
+    """``eco2_projection_halted`` from the recorded halts and the rebuild gauges from the
+    checkpoint table (whichever process halts or rebuilds, this one is scraped); left as they
+    were while Postgres cannot be read."""
     pool = gw.resources.pg
     if pool is None:
         return
     try:
         async with pool.acquire() as conn:
             halts = await list_halts(conn)
+            rebuilds = await running_rebuilds(conn)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-        log.warning("projection halts not read for /metrics: %s", exc)
+        log.warning("projection figures not read for /metrics: %s", exc)
         return
-    gauge = gw.metrics.projection_halted
-    gauge.clear()
+    m = gw.metrics
+    m.projection_halted.clear()
     for halt in halts:
-        gauge.labels(projection=halt.projection, shard=str(halt.shard)).set(1)
+        m.projection_halted.labels(projection=halt.projection, shard=str(halt.shard)).set(1)
+    m.rebuild_position.clear()
+    m.rebuild_target.clear()
+    for building in rebuilds:
+        progress = building.progress(m.log.heads)
+        m.rebuild_position.labels(building.name).set(progress.position)
+        m.rebuild_target.labels(building.name).set(progress.target)

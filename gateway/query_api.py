@@ -27,12 +27,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 import schemas
+from characters import Character
 from gateway.auth import current_user
 from gateway.errors import NotFound
 from gateway.state import GatewayState, gateway_state
 from projections.live_view import COMPLETED_MESSAGE, JobView, fold
 from readmodels import queries
-from readmodels.catalog import DEFAULT_CHARACTER, FALLBACK_CHARACTERS, Character
+from readmodels.catalog import DEFAULT_CHARACTER, FALLBACK_CHARACTERS
 from readmodels.queries import ScanView
 from schemas.scan import SCAN_JOB, Stage
 from schemas.user_state import UserState

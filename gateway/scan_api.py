@@ -19,9 +19,10 @@ from gateway.edge import command_metadata
 from gateway.errors import InvalidRequest
 from gateway.images import public_base
 from gateway.job_reads import record_pending_owner
-from gateway.media import MediaStore, key_from_url
 from gateway.models import CATALOGUE_KEY, check_model
 from gateway.state import gateway_state
+from media.keys import key_from_url
+from media.store import MediaStore
 from schemas.scan import SCAN_JOB, RequestScan
 
 # uuid5 namespace of job ids derived from (user, idempotency key): a retry gets the same id,

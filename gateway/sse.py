@@ -33,6 +33,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from prometheus_client import Histogram
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.background import BackgroundTask
@@ -110,12 +111,14 @@ class JobStream:
         self.folded = 0  # versions folded into view (catch-up only; live messages are not)
         self.view: JobView | None = None
         self.finished = False
+        self.appended_at = 0.0  # of the event just yielded (0: not an event, or unknown)
 
     async def run(
         self, history: History, note: str | None, metrics: GatewayMetrics | None = None,
         stream: str = "scan",
     ) -> AsyncIterator[ServerSentEvent]:
         gauge = metrics.sse_connections.labels(stream) if metrics else None
+        delivery = metrics.sse_delivery.labels(stream) if metrics else None
         if gauge:
             gauge.inc()
         try:
@@ -123,6 +126,10 @@ class JobStream:
                 yield ServerSentEvent(comment=note)
             async for event in self._feed(history):
                 yield event
+            self.appended_at = 0.0
+            # Code after a ``yield`` runs once the response has written that message: the
+            # delivery time of each event sent from here on (not of the history above) is
+            # observed there.
             while not self.finished:
                 raise_if_cancelled()
                 item = await self.sub.next(self.config.keepalive_s)
@@ -136,20 +143,30 @@ class JobStream:
                 if isinstance(item, Signal):  # timeout or resync: anything missed is in the log
                     async for event in self._catch_up():
                         yield event
+                        self._observe(delivery)
                     continue
                 if item.version <= self.sent:
                     continue
                 if item.version > self.sent + 1:  # a gap: fill it from the job's stream
                     async for event in self._catch_up():
                         yield event
+                        self._observe(delivery)
                 if item.version == self.sent + 1 and not self.finished:
                     self.sent = item.version
                     self.finished = item.terminal
+                    self.appended_at = item.appended_at
                     yield to_sse(item)
+                    self._observe(delivery)
         finally:
             self.sub.close()
             if gauge:
                 gauge.dec()
+
+    def _observe(self, delivery: Histogram | None) -> None:
+        """The delivery latency of the event yielded last, if it was one."""
+        if self.appended_at and delivery is not None:
+            delivery.observe(max(0.0, time.time() - self.appended_at))
+        self.appended_at = 0.0
 
     async def _catch_up(self) -> AsyncIterator[ServerSentEvent]:
         history = await self.reads.events(self.job_id, after=self.folded)
@@ -170,6 +187,7 @@ class JobStream:
             self.sent = envelope.version
             if live is None:
                 continue
+            self.appended_at = envelope.timestamp
             if live.terminal:
                 await self.reads.wait_snapshot(self.job_id, live.version, self.config.done_wait_s,
                                                recorded_at=envelope.timestamp)

@@ -13,8 +13,8 @@ from eventstore.store import EventStore
 from gateway.config import GatewayConfig
 from gateway.job_reads import JobReads
 from gateway.live_hub import LiveHub
-from gateway.media import MediaStore
 from gateway.metrics import GatewayMetrics
+from media.store import MediaStore
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,19 @@ from agents.llm.local import LocalLLM, LocalVision
 from agents.llm.openai_adapter import OpenAIAdapter
 from agents.llm.ports import LLM, Vision
 from agents.llm.providers import ModelRouter, Provider
-from commands.characters import CharacterService
+from characters import CharacterService
+from characters.client import GrpcCharacters
 from eventstore.archive import Archive
 from eventstore.keys import Layout
 from eventstore.memory_policy import check_memory_policy
 from eventstore.redis_client import AsyncRedis, open_redis
 from eventstore.store import EventStore
-from gateway.grpc_characters.client import GrpcCharacters
-from infra.media import FileMediaStore, MediaStore, key_from_url
+from infra.media import FileMediaStore
 from infra.media_owners import OwnedMediaStore
 from infra.settings import Settings
+from media.keys import key_from_url
+from media.store import MediaStore
+from projections.context import ReadSide
 from readmodels.db import create_pool
 
 if TYPE_CHECKING:
@@ -174,3 +177,19 @@ def build_chat_graph_for(resources: Resources) -> ChatGraph:
 
         deps = replace(deps, locations=ReadModelLocations(resources.pg))
     return build_chat_graph(deps)
+
+
+def read_side(resources: Resources) -> ReadSide:
+    """What the projectors, rebuilds and read-side commands need, from ``resources``."""
+    settings = resources.settings
+    if resources.pg is None or settings.database_url is None:
+        raise RuntimeError("DATABASE_URL is not resolved (start embedded services first)")
+    return ReadSide(
+        pool=resources.pg,
+        dsn=settings.database_url,
+        schema=settings.db_schema,
+        redis=resources.redis,
+        layout=resources.layout,
+        registry=schemas.registry,
+        redis_url=settings.redis_url,
+    )

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import schemas
-from commands.characters import CharacterCatalog
+from characters import CharacterCatalog
 from commands.reward import reward_label
 from eventstore.dlq import DeadLetters
 from gateway.job_reads import JobReads
-from infra.bootstrap import Resources
+from infra.bootstrap import Resources, read_side
 from infra.chaos_faults import OUTAGES, Injected
 from infra.chaos_load import Traffic, Transcript
 from projections.builtin import select
@@ -66,7 +66,7 @@ async def check_all(
     findings.checks.append(_terminal(traffic, histories, findings.figures))
     findings.checks.append(await _rewards(resources, traffic, histories, findings.figures))
     findings.checks.append(await _dead_letters(resources, findings.figures))
-    side = ReadSide.from_resources(resources)
+    side = read_side(resources)
     findings.checks.append(await _caught_up(side, resources, settle_s))
     findings.checks.append(await _verified(side, findings.figures))
     findings.checks.append(_transcripts(traffic, histories, findings.figures))

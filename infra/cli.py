@@ -1,6 +1,7 @@
 """The ``eco2`` command line. ``eco2 up`` runs the whole system on one machine.
 
-Other packages add their command groups in :data:`SUBCOMMANDS` below, one line each.
+Command groups live in their own modules (``infra.cli_*``, ``infra.bench``, ``infra.importers``)
+and are registered in :data:`SUBCOMMANDS` below, one line each.
 """
 
 from __future__ import annotations
@@ -37,12 +38,12 @@ app = typer.Typer(
 )
 console = Console(highlight=False)
 
-# Command groups owned by other packages: name -> "module:attribute" of a typer.Typer.
+# Command groups in their own modules: name -> "module:attribute" of a typer.Typer.
 SUBCOMMANDS: dict[str, str] = {
-    "dlq": "eventstore.cli:dlq_app",
-    "projections": "projections.cli:projections_app",
-    "worker": "commands.cli:worker_app",
-    "grpc": "commands.cli:grpc_app",
+    "dlq": "infra.cli_dlq:dlq_app",
+    "projections": "infra.cli_projections:projections_app",
+    "worker": "infra.cli_workers:worker_app",
+    "grpc": "infra.cli_workers:grpc_app",
     "bench": "infra.bench.cli:bench_app",
     "import": "infra.importers.cli:import_app",
     "chat": "infra.cli_chat:chat_app",
@@ -123,10 +124,10 @@ async def prepare_read_models(settings: Settings) -> None:
     and news, and rebuild projections an older release built, before any process starts."""
     import asyncpg
 
-    from infra.bootstrap import open_resources
+    from agents.knowledge import KnowledgeBase
+    from infra.bootstrap import open_resources, read_side
     from infra.importers.samples import load_samples
     from projections.builtin import select
-    from projections.context import ReadSide
     from projections.rebuild import rebuild_stale
     from readmodels.catalog import seed_catalog
     from readmodels.migrate import migrate
@@ -137,12 +138,12 @@ async def prepare_read_models(settings: Settings) -> None:
     )
     try:
         await migrate(pool)
-        await seed_catalog(pool)
+        await seed_catalog(pool, KnowledgeBase.load().characters())
         await load_samples(pool)  # only into an empty locations table
     finally:
         await pool.close()
     async with open_resources(settings, redis_connections=8) as resources:
-        for report in await rebuild_stale(ReadSide.from_resources(resources), select()):
+        for report in await rebuild_stale(read_side(resources), select()):
             console.print(
                 f"rebuilt {report.name} (v{report.previous} → v{report.version}):"
                 f" {report.entries:,} events in {report.seconds:.1f} s"

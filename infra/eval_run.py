@@ -9,7 +9,7 @@ from typing import Any
 from agents.chat import (
     GeoPoint,
     HistoryItem,
-    TurnFailed,
+    TurnAborted,
     TurnInput,
     TurnResult,
     build_chat_graph,
@@ -61,7 +61,7 @@ async def _turn(graph: Any, message: str, history: list[HistoryItem]) -> TurnRes
         async for item in graph.run(turn):
             if isinstance(item, TurnResult):
                 result = item
-    except TurnFailed:
+    except TurnAborted:
         return None
     return result
 

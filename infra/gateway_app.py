@@ -61,7 +61,7 @@ def gateway_config(settings: Settings) -> GatewayConfig:
         rate_limit_window_s=settings.rate_limit_window_s,
         rate_limit_user=settings.rate_limit_user, rate_limit_ip=settings.rate_limit_ip,
         max_body_bytes=settings.max_body_bytes, trust_forwarded=settings.trust_forwarded,
-        trusted_proxies=settings.trusted_proxies,
+        trusted_proxies=settings.trusted_proxies, trace_url=settings.trace_url,
     )
 
 

@@ -1,7 +1,7 @@
-"""Uploaded images: the filesystem adapter of the media port and its in-memory twin.
+"""The local media adapter: images as files under the data dir (``FileMediaStore``).
 
-The port itself (``MediaStore``), its value types and the key helpers are the gateway's
-(``gateway.media``), re-exported here for the other processes' code.
+The port (``MediaStore``), its in-memory twin and the key rules live in the ``media`` package;
+they are re-exported here for the modules that still import them from ``infra.media``.
 """
 
 from __future__ import annotations
@@ -11,65 +11,23 @@ import os
 import uuid
 from pathlib import Path
 
-from gateway.media import (
-    CHANNELS,
-    EXTENSIONS,
-    MEDIA_PREFIX,
-    SNIFF_BYTES,
-    MediaStore,
-    MediaUnavailable,
-    PresignedUpload,
-    StoredMedia,
-    cdn_url,
-    is_valid_key,
-    key_from_url,
-    new_key,
-    normalize_content_type,
-    sniff_image_type,
-)
-
-__all__ = [
-    "CHANNELS", "EXTENSIONS", "MEDIA_PREFIX", "SNIFF_BYTES", "FileMediaStore", "InMemoryMediaStore",
-    "MediaStore", "MediaUnavailable", "PresignedUpload", "StoredMedia", "cdn_url", "is_valid_key",
-    "key_from_url", "new_key", "normalize_content_type", "sniff_image_type",
-]
-
-
-def _checked(key: str) -> str:
-    if not is_valid_key(key):
-        raise ValueError(f"invalid media key {key!r}")
-    return key
-
-
-class InMemoryMediaStore:
-    """The in-memory twin of ``FileMediaStore`` (tests, handler fakes)."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, bytes] = {}
-
-    async def put(self, key: str, data: bytes) -> None:
-        self.items[_checked(key)] = bytes(data)
-
-    async def put_new(self, key: str, data: bytes) -> bool:
-        if _checked(key) in self.items:
-            return False
-        self.items[key] = bytes(data)
-        return True
-
-    async def get(self, key: str) -> StoredMedia | None:
-        data = self.items.get(key)
-        if data is None:
-            return None
-        return StoredMedia(data, sniff_image_type(data[:SNIFF_BYTES]) or "application/octet-stream")
-
-    async def exists(self, key: str) -> bool:
-        return key in self.items
-
-    async def delete(self, key: str) -> None:
-        self.items.pop(_checked(key), None)
-
-    async def presign_put(self, key: str, content_type: str, ttl_s: int) -> PresignedUpload | None:
-        return None
+from media.keys import ALIASES as ALIASES
+from media.keys import CHANNELS as CHANNELS
+from media.keys import EXTENSIONS as EXTENSIONS
+from media.keys import MEDIA_PREFIX as MEDIA_PREFIX
+from media.keys import SNIFF_BYTES as SNIFF_BYTES
+from media.keys import cdn_url as cdn_url
+from media.keys import checked_key
+from media.keys import is_valid_key as is_valid_key
+from media.keys import key_from_url as key_from_url
+from media.keys import new_key as new_key
+from media.keys import normalize_content_type as normalize_content_type
+from media.keys import sniff_image_type as sniff_image_type
+from media.store import InMemoryMediaStore as InMemoryMediaStore
+from media.store import MediaStore as MediaStore
+from media.store import MediaUnavailable as MediaUnavailable
+from media.store import PresignedUpload as PresignedUpload
+from media.store import StoredMedia as StoredMedia
 
 
 class FileMediaStore:
@@ -81,7 +39,7 @@ class FileMediaStore:
 
     def _path(self, key: str) -> Path:
         # The key pattern has no "..", absolute parts or separators beyond one "/".
-        return self.root / _checked(key)
+        return self.root / checked_key(key)
 
     async def put(self, key: str, data: bytes) -> None:
         await asyncio.to_thread(self._write, self._path(key), bytes(data))

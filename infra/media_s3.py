@@ -22,15 +22,9 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.media import (
-    SNIFF_BYTES,
-    MediaUnavailable,
-    PresignedUpload,
-    StoredMedia,
-    is_valid_key,
-    sniff_image_type,
-)
 from infra.settings import Settings
+from media.keys import SNIFF_BYTES, is_valid_key, sniff_image_type
+from media.store import MediaUnavailable, PresignedUpload, StoredMedia
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client

@@ -156,7 +156,7 @@ class Settings:
     # name on Kubernetes). Unset: the service of this host, ECO2_HOST:ECO2_GRPC_PORT.
     characters_addr: str | None = None
 
-    # Auth: JWT cookies, OAuth providers, the dev login (issue 6)
+    # Auth: JWT cookies, OAuth providers, the dev login
     access_token_ttl_s: int = 3 * 3600  # ECO2_ACCESS_TOKEN_TTL_S: lifetime of s_access
     refresh_token_ttl_s: int = 30 * 86400  # ECO2_REFRESH_TOKEN_TTL_S: lifetime of s_refresh
     # ECO2_REFRESH_GRACE_S: a spent refresh token presented again this soon gets the same
@@ -178,7 +178,7 @@ class Settings:
     naver_client_secret: str | None = None  # ECO2_NAVER_CLIENT_SECRET
     naver_base_url: str | None = None  # ECO2_NAVER_BASE_URL: replaces nid/openapi.naver.com
 
-    # Edge: CORS, rate limits, body limits, logs (issue 6)
+    # Edge: CORS, rate limits, body limits, logs
     cors_origins: tuple[str, ...] = DEV_ORIGINS  # ECO2_CORS_ORIGINS: comma list of origins
     rate_limit_window_s: int = 60  # ECO2_RATE_LIMIT_WINDOW_S
     rate_limit_user: int = 120  # ECO2_RATE_LIMIT_USER: commands per window per user; 0 = off
@@ -193,6 +193,9 @@ class Settings:
     # OpenTelemetry's own variables: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT or
     # OTEL_TRACES_EXPORTER=otlp turn tracing on (OTEL_SDK_DISABLED=true / =none keep it off)
     tracing: bool = False
+    # ECO2_TRACE_URL: a trace UI's address with "{trace_id}" in it (e.g.
+    # http://jaeger:16686/trace/{trace_id}); /ops links failed jobs to their trace. Empty: none.
+    trace_url: str | None = None
 
     # Media on S3 (default: files under data_dir/media)
     media_url: str | None = None  # ECO2_MEDIA_URL: s3://bucket[/prefix] selects the S3 store
@@ -206,7 +209,7 @@ class Settings:
     health_port: int = 0  # ECO2_HEALTH_PORT: /healthz, /readyz, /metrics of this process; 0 = off
     drain_grace_s: float = 25.0  # ECO2_DRAIN_GRACE_S: SIGTERM → finish in-flight work within this
 
-    # News collector for the info screen (issue 6)
+    # News collector for the info screen
     news_feeds: tuple[str, ...] = ()  # ECO2_NEWS_FEEDS: ';'-separated "[category=]url" RSS/Atom
     news_timeout_s: float = 10.0  # ECO2_NEWS_TIMEOUT_S per feed request
 
@@ -287,6 +290,7 @@ class Settings:
             trusted_proxies=_networks(e, "ECO2_TRUSTED_PROXIES"),
             log_json=_bool(e, "ECO2_LOG_JSON", True),
             tracing=_tracing_requested(e),
+            trace_url=_trace_url(e),
             news_feeds=_feeds(e),
             news_timeout_s=_float(e, "ECO2_NEWS_TIMEOUT_S", 10.0),
             media_url=_media_url(e),
@@ -426,6 +430,13 @@ def _media_url(env: Mapping[str, str]) -> str | None:
     bucket = raw.removeprefix("s3://").split("/", 1)[0]
     if not raw.startswith("s3://") or not bucket:
         raise SettingsError(f"ECO2_MEDIA_URL={raw!r} must be s3://bucket[/prefix]")
+    return raw
+
+
+def _trace_url(env: Mapping[str, str]) -> str | None:
+    raw = _str(env, "ECO2_TRACE_URL", None)
+    if raw is not None and "{trace_id}" not in raw:
+        raise SettingsError(f"ECO2_TRACE_URL={raw!r} must contain {{trace_id}}")
     return raw
 
 

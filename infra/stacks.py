@@ -119,7 +119,7 @@ class ScanStack:
             raise
         return self
 
-    start_timeout_s = 30.0  # per process; a loaded machine may need more
+    start_timeout_s = 90.0  # per process: a ceiling, a loaded machine may need it
 
     async def _wait(self, ready: Callable[[], bool], name: str) -> None:
         deadline = time.monotonic() + self.start_timeout_s

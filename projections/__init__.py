@@ -7,8 +7,8 @@
 - ``reading``, ``fold``, ``commit``: read a shard log batch, fold it, apply it and advance the
   checkpoint in one guarded transaction;
 - ``leases``, ``worker``, ``runner``: advisory-lock leases, the per-(projection, shard) loop and
-  the process-level service (``run_projectors``); ``metrics``: lag and position gauges;
-- ``replay``, ``rebuild``, ``verify``, ``status``: analysts' tools, exposed by ``cli``
-  (``eco2 projections …``); ``bench``/``synthetic``: ``eco2 bench rebuild``;
+  the process-level service (``ProjectorService``); ``metrics``: lag and position gauges;
+- ``replay``, ``rebuild``, ``verify``, ``status``: analysts' tools, exposed by
+  ``infra.cli_projections`` (``eco2 projections …``);
 - ``snapshot``, ``live_view``: the SSE snapshot projector (Redis side).
 """

@@ -23,6 +23,7 @@ are written with one statement per shape of row.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,22 @@ class _Row:
 
 
 @dataclass(frozen=True)
-class _Statement:
+class RowChange:
+    """One row's folded change: ``insert_once`` (``once``) or ``set`` columns and ``add``
+    counters."""
+
+    table: str
+    key: Key
+    once: bool
+    sets: Mapping[str, Any]
+    adds: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """An ``execute`` statement with its arguments, or an ``execute_last`` one with the
+    sorted array of its values; ``{model}`` placeholders not yet resolved."""
+
     sql: str
     args: tuple[Any, ...]
 
@@ -54,13 +70,13 @@ class Changes:
     def __init__(self, group: TableGroup, *, shared: frozenset[str] = frozenset()) -> None:
         self.group = group
         self.shared = shared  # tables whose rows several shards write: strict key order
-        self._segments: list[dict[tuple[str, Key], _Row] | _Statement] = [{}]
+        self._segments: list[dict[tuple[str, Key], _Row] | Statement] = [{}]
         self._last: dict[str, set[Any]] = {}
 
     def __bool__(self) -> bool:
         return bool(self._last) or any(self._segments_with_content())
 
-    def _segments_with_content(self) -> list[dict[tuple[str, Key], _Row] | _Statement]:
+    def _segments_with_content(self) -> list[dict[tuple[str, Key], _Row] | Statement]:
         return [s for s in self._segments if not isinstance(s, dict) or s]
 
     def _row(self, table: str, key: Any, *, once: bool) -> _Row | None:
@@ -103,7 +119,7 @@ class Changes:
 
     def execute(self, sql: str, *args: Any) -> None:
         """Run ``sql`` after everything recorded so far; ``{model}`` names a table."""
-        self._segments.append(_Statement(sql, args))
+        self._segments.append(Statement(sql, args))
         self._segments.append({})
 
     def execute_last(self, sql: str, value: Any) -> None:
@@ -111,12 +127,24 @@ class Changes:
         every ``value`` recorded for it; ``{model}`` names a table."""
         self._last.setdefault(sql, set()).add(value)
 
+    def steps(self) -> Iterator[RowChange | Statement]:
+        """What ``write`` does, in its order, without a database: how a test checks a
+        projection's fold (the rows it reaches) on plain data."""
+        for segment in self._segments:
+            if isinstance(segment, Statement):
+                yield segment
+                continue
+            for (table, key), row in segment.items():
+                yield RowChange(table, key, row.once, dict(row.sets), dict(row.adds))
+        for sql, values in self._last.items():
+            yield Statement(sql, (sorted(values),))
+
     async def write(self, conn: Conn, suffix: str) -> int:
         """Write everything to the tables of version ``suffix``; returns statements' rows."""
         written = 0
         names = {spec.name: spec.physical(suffix) for spec in self.group.tables}
         for segment in self._segments:
-            if isinstance(segment, _Statement):
+            if isinstance(segment, Statement):
                 await conn.execute(segment.sql.format(**names), *segment.args)
                 written += 1
                 continue

@@ -84,6 +84,7 @@ class LiveEvent:
     version: int
     stage: str
     data: str
+    appended_at: float = 0.0  # when its event was recorded (Unix seconds; 0: unknown)
 
     @property
     def terminal(self) -> bool:
@@ -150,7 +151,7 @@ def apply_event(
         }
     )
     data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return new, LiveEvent(view.job_id, envelope.version, stage, data)
+    return new, LiveEvent(view.job_id, envelope.version, stage, data, envelope.timestamp)
 
 
 def fold(events: Iterable[tuple[Envelope, Message]], view: JobView | None = None) -> JobView | None:

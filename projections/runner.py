@@ -15,18 +15,13 @@ import asyncio
 import logging
 import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
-from projections.builtin import select
 from projections.context import ReadSide
 from projections.leases import LeaseHolder, lease_key
 from projections.metrics import ProjectionMetrics, projection_metrics
 from projections.projection import Projection
 from projections.worker import Backoff, ProjectorOptions, ShardProjector
 from readmodels.migrate import migrate
-
-if TYPE_CHECKING:
-    from infra.bootstrap import Resources
 
 log = logging.getLogger(__name__)
 
@@ -177,16 +172,3 @@ async def finish(task: asyncio.Task[None]) -> None:
     while not task.done():
         task.cancel()
         await asyncio.wait({task}, timeout=0.2)
-
-
-async def run_projectors(
-    resources: Resources,
-    names: Iterable[str] | None = None,
-    *,
-    options: ProjectorOptions | None = None,
-    metrics: ProjectionMetrics | None = None,
-) -> None:
-    """Run the named projections' live projectors (all by default) until cancelled."""
-    side = ReadSide.from_resources(resources)
-    service = ProjectorService(side, select(names), options=options, metrics=metrics)
-    await service.run()

@@ -3,7 +3,7 @@
 Only this package's query functions read these tables; only projections write them.
 """
 
-from readmodels.catalog import Character, load_characters, seed_catalog
+from readmodels.catalog import seed_catalog
 from readmodels.db import connect, create_pool
 from readmodels.migrate import migrate
 from readmodels.queries import (
@@ -22,7 +22,6 @@ from readmodels.queries import (
 )
 
 __all__ = [
-    "Character",
     "DailyScanCount",
     "OwnedCharacter",
     "RewardCount",
@@ -34,7 +33,6 @@ __all__ = [
     "get_scan",
     "get_user",
     "list_characters",
-    "load_characters",
     "migrate",
     "owns_character",
     "rewards_per_character",

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from readmodels.catalog import DEFAULT_CHARACTER, FALLBACK_CHARACTERS, Character
+from characters import Character
+from readmodels.catalog import DEFAULT_CHARACTER, FALLBACK_CHARACTERS
 
 if TYPE_CHECKING:
     import asyncpg
@@ -60,6 +61,8 @@ class UserView:
 
 @dataclass(frozen=True)
 class OwnedCharacter:
+    """A character as one user owns it: the catalog fields plus when it was acquired."""
+
     code: str
     name: str
     type: str

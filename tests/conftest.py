@@ -4,16 +4,22 @@ Tests read ``REDIS_URL`` / ``DATABASE_URL``. When one is unset they use the loca
 standard port if one answers, else start an embedded one for the session (``infra.embedded``)
 and export its URL, so subprocesses agree. Every test gets its own key namespace (Redis) or
 schema (Postgres), so runs never collide.
+
+A run whose ``-m`` expression deselects every server mark (``redis``, ``postgres``, ``e2e``,
+``browser``) resolves no server at all: both URLs point at a closed port, so a test that
+touches a server without its mark fails instead of quietly using one. A test whose fixtures
+reach Redis or Postgres without the matching mark is refused at collection.
 """
 
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -54,7 +60,54 @@ def _resolve_services() -> tuple[str, str]:
     return redis_url, database_url
 
 
-REDIS_URL, DATABASE_URL = _resolve_services()
+SERVER_MARKS = ("redis", "postgres", "e2e", "browser")
+# Port 1 is never served here: a stray connection is refused at once.
+UNREACHABLE = ("redis://127.0.0.1:1/0", "postgresql://postgres@127.0.0.1:1/test")
+# Fixtures that reach a server, by the mark a test using them must carry.
+SERVER_FIXTURES = {
+    "redis": {"redis_url", "redis_client", "redis_targets", "redis_cluster_url", "namespace"},
+    "postgres": {"database_url"},
+}
+REDIS_URL, DATABASE_URL = UNREACHABLE  # set in pytest_configure, before test modules import
+
+
+def _selects_servers(markexpr: str) -> bool:
+    """Whether the ``-m`` expression admits a test with any server mark."""
+    if not markexpr:
+        return True
+    from _pytest.mark.expression import Expression
+
+    expression = Expression.compile(markexpr)
+    other = ("slow", "asyncio")
+    for marks in itertools.product((False, True), repeat=len(SERVER_MARKS) + len(other)):
+        present = {m for m, on in zip(SERVER_MARKS + other, marks, strict=True) if on}
+        if present & set(SERVER_MARKS) and expression.evaluate(_having(present)):
+            return True
+    return False
+
+
+def _having(marks: set[str]) -> Callable[..., bool]:
+    return lambda name, /, **kwargs: name in marks
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global REDIS_URL, DATABASE_URL
+    if _selects_servers(config.getoption("markexpr") or ""):
+        REDIS_URL, DATABASE_URL = _resolve_services()
+    else:
+        REDIS_URL, DATABASE_URL = UNREACHABLE
+        os.environ["REDIS_URL"], os.environ["DATABASE_URL"] = UNREACHABLE
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unmarked = [
+        f"{item.nodeid} (no '{mark}' mark)"
+        for item in items
+        for mark, fixtures in SERVER_FIXTURES.items()
+        if fixtures & set(getattr(item, "fixturenames", ())) and item.get_closest_marker(mark) is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("tests reach a server without its mark:\n" + "\n".join(unmarked))
 
 
 @pytest.fixture

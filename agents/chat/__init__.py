@@ -2,7 +2,7 @@
 
 ``build_chat_graph(deps) -> ChatGraph`` once per process; ``ChatGraph.run(TurnInput)`` streams
 ``NodeUpdate`` / ``Token`` and ends with ``TurnResult`` or ``NeedsInput`` (or raises
-``TurnFailed``). ``offline_chat_deps()`` wires every port to its offline adapter.
+``TurnAborted``). ``offline_chat_deps()`` wires every port to its offline adapter.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from agents.chat.turn import (
     NeedsInput,
     NodeUpdate,
     Token,
-    TurnFailed,
+    TurnAborted,
     TurnInput,
     TurnResult,
 )
@@ -34,7 +34,7 @@ __all__ = [
     "NeedsInput",
     "NodeUpdate",
     "Token",
-    "TurnFailed",
+    "TurnAborted",
     "TurnInput",
     "TurnResult",
     "build_chat_graph",

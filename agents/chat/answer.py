@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-from agents.chat.errors import CircuitOpen, TurnFailed
+from agents.chat.errors import CircuitOpen, TurnAborted
 from agents.chat.policies import RETRY_ON, NodeGuard
 from agents.chat.stages import Emit
 from agents.chat.turn import NodeUpdate, Token
@@ -38,7 +38,7 @@ async def stream_answer(
     guard: NodeGuard,
     emit: Emit,
 ) -> str:
-    """Stream the answer, emitting ``Token``s; returns the full text. Raises ``TurnFailed``."""
+    """Stream the answer, emitting ``Token``s; returns the full text. Raises ``TurnAborted``."""
     policy = guard.policy(STAGE)
     breaker = guard.breaker(STAGE)
     try:
@@ -49,7 +49,7 @@ async def stream_answer(
                 node=STAGE, status="failed", message=FAILED, detail={"reason": "circuit_open"}
             )
         )
-        raise TurnFailed(FAILED, node=STAGE) from exc
+        raise TurnAborted(FAILED, node=STAGE) from exc
     emit(NodeUpdate(node=STAGE, status="started"))
     parts: list[str] = []
     attempts = 0
@@ -84,7 +84,7 @@ async def stream_answer(
                     },
                 )
             )
-            raise TurnFailed(FAILED, node=STAGE) from exc
+            raise TurnAborted(FAILED, node=STAGE) from exc
     breaker.record_success()
     if not "".join(parts).strip():
         # the model said nothing: the composed context is a complete answer on its own

@@ -24,7 +24,7 @@ from agents.chat.subagents.web_search import OfflineWebSearch, WebSearchPort
 from agents.knowledge import KnowledgeBase
 from agents.llm.local import LocalLLM
 from agents.llm.ports import LLM, Vision
-from commands.characters import CharacterService, InMemoryCharacters
+from characters import CharacterService, InMemoryCharacters
 
 
 class Knowledge(DisposalKnowledge, ItemMatcher, Protocol):

@@ -2,7 +2,7 @@
 
 ```
 ChatError
-├── TurnFailed            a CLOSE node failed: the turn ends with a readable Korean message
+├── TurnAborted           a CLOSE node failed: the turn ends with a readable Korean message
 ├── CircuitOpen           a node's breaker is open: the call was not attempted
 └── SourceError           a subagent's data source failed
     ├── SourceUnavailable     transient (network, timeout, 5xx): worth a retry, counts for the breaker
@@ -18,7 +18,7 @@ class ChatError(Exception):
     """Base of chat-graph errors."""
 
 
-class TurnFailed(ChatError):
+class TurnAborted(ChatError):
     """A CLOSE node failed; ``message`` is shown to the user as is (Korean)."""
 
     def __init__(self, message: str, *, node: str | None = None) -> None:

@@ -23,7 +23,7 @@ from agents.chat.aggregate import aggregate
 from agents.chat.answer import stream_answer
 from agents.chat.compose import answer_messages, compose_context
 from agents.chat.deps import ChatDeps
-from agents.chat.errors import TurnFailed
+from agents.chat.errors import TurnAborted
 from agents.chat.intents.model import Intent
 from agents.chat.nodes import classify, read_image
 from agents.chat.policies import NodeGuard
@@ -101,7 +101,7 @@ class ChatGraph:
 
     async def run(self, turn: TurnInput) -> AsyncIterator[ChatUpdate]:
         """Stream one turn: ``NodeUpdate``/``Token`` items, then exactly one ``TurnResult`` or
-        ``NeedsInput``; raises ``TurnFailed`` when a CLOSE node fails. A requested model this
+        ``NeedsInput``; raises ``TurnAborted`` when a CLOSE node fails. A requested model this
         deployment cannot serve is replaced by the default one for the whole turn (intent,
         subagents, answer), and the result says so."""
         served = self.serving(turn.model)
@@ -135,7 +135,7 @@ class ChatGraph:
             yield result.model_copy(update={"model_fallback": served.note()}) \
                 if served.fallback else result
         else:  # a graph that ends without either is a bug; never leave the handler waiting
-            raise TurnFailed(INTERNAL)
+            raise TurnAborted(INTERNAL)
 
 
 class StageNode(Protocol):

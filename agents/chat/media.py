@@ -10,7 +10,8 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from agents.llm.ports import ImageInput
-from infra.media import SNIFF_BYTES, MediaStore, cdn_url, new_key, sniff_image_type
+from media.keys import SNIFF_BYTES, cdn_url, new_key, sniff_image_type
+from media.store import MediaStore
 
 
 class ChatMedia(Protocol):

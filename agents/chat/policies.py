@@ -3,7 +3,7 @@ and the fail mode that decides what a failure does to the turn.
 
 - **OPEN**: leave the node's context out and go on (the updates say it was skipped).
 - **FALLBACK**: answer through the fallback chain (rag → web_search → general → a question).
-- **CLOSE**: the turn fails with a readable message (``TurnFailed``).
+- **CLOSE**: the turn fails with a readable message (``TurnAborted``).
 
 Retries happen at once (``retry_delay_s`` 0, no jitter): a user is waiting and the breaker, not
 back-off, protects a struggling source. Only transient errors are retried; a source that is not
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
+from agents.chat.breaker_metrics import BreakerStates, breaker_states
 from agents.chat.errors import (
     CircuitOpen,
     NodeFailed,
@@ -29,7 +30,7 @@ from agents.chat.errors import (
     SourceUnavailable,
 )
 from agents.llm.ports import LLMBadOutput, LLMUnavailable
-from commands.characters import CharacterServiceUnavailable
+from characters import CharacterServiceUnavailable
 
 R = TypeVar("R")
 
@@ -158,7 +159,10 @@ class NodeGuard:
         *,
         clock: Clock | None = None,
         retry_on: tuple[type[BaseException], ...] = RETRY_ON,
+        states: BreakerStates | None = None,
     ) -> None:
+        """``states``: where the breakers are reported (the process's default registry's
+        ``eco2_circuit_breaker_state`` unless given)."""
         self.policies = dict(policies)
         self._clock = clock or SystemClock()
         self._retry_on = retry_on
@@ -166,12 +170,16 @@ class NodeGuard:
             node: CircuitBreaker(node, p.breaker_failures, p.breaker_open_s, self._clock)
             for node, p in self.policies.items()
         }
+        (states or breaker_states()).track(self)
 
     def policy(self, node: str) -> NodePolicy:
         return self.policies[node]
 
     def breaker(self, node: str) -> CircuitBreaker:
         return self._breakers[node]
+
+    def breakers(self) -> Mapping[str, CircuitBreaker]:
+        return self._breakers
 
     async def call(self, node: str, fn: Callable[[], Awaitable[R]]) -> R:
         """``fn()`` under ``node``'s policy; raises ``NodeFailed`` when it failed for good."""

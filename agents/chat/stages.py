@@ -3,7 +3,7 @@
 ``run_stage`` is the wrapper every subagent call goes through (fan-out, enrichment and the
 fallback chain alike): it emits ``started`` / ``completed`` / ``failed`` / ``skipped``, applies
 timeout, retries and breaker (``NodeGuard``) and turns a failure into an ``Outcome`` per the
-node's fail mode — or into ``TurnFailed`` for a CLOSE node.
+node's fail mode — or into ``TurnAborted`` for a CLOSE node.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from agents.chat.deps import ChatDeps
-from agents.chat.errors import NodeFailed, TurnFailed
+from agents.chat.errors import NodeFailed, TurnAborted
 from agents.chat.korean import obj, subject
 from agents.chat.policies import FailMode, NodeGuard
 from agents.chat.state import Outcome
@@ -142,7 +142,7 @@ async def run_stage(
     fallback_for: str | None = None,
     close_fails_turn: bool = True,
 ) -> Outcome:
-    """Run one stage for one task under its policy; never raises except ``TurnFailed``."""
+    """Run one stage for one task under its policy; never raises except ``TurnAborted``."""
     stage = task.stage
     policy = guard.policy(stage)
     base: dict[str, Any] = {"intent": task.intent, "query": task.query}
@@ -162,7 +162,7 @@ async def run_stage(
                     detail={**base, "reason": "circuit_open"},
                 )
             )
-            raise TurnFailed(_close_message(stage), node=stage)
+            raise TurnAborted(_close_message(stage), node=stage)
         emit(
             NodeUpdate(
                 node=stage,
@@ -180,7 +180,7 @@ async def run_stage(
         detail = {**base, "reason": exc.reason, "attempts": exc.attempts, "error": exc.detail[:200]}
         if policy.fail_mode is FailMode.CLOSE and close_fails_turn:
             emit(NodeUpdate(node=stage, status="failed", message=message, detail=detail))
-            raise TurnFailed(_close_message(stage), node=stage) from exc
+            raise TurnAborted(_close_message(stage), node=stage) from exc
         status: NodeStatus = (
             "failed" if exc.reason in ("timeout", "error", "bad_data") else "skipped"
         )

@@ -4,7 +4,7 @@
 A run yields, in order: ``NodeUpdate``s (stage progress, stage names as API.md), ``Token``s
 (answer deltas, node ``answer``) and ends with exactly one ``TurnResult`` — or with one
 ``NeedsInput`` (a location-dependent question without a location: the turn stops there and the
-handler re-runs the whole turn once the location arrives) — or raises ``TurnFailed`` (a CLOSE
+handler re-runs the whole turn once the location arrives) — or raises ``TurnAborted`` (a CLOSE
 node failed; its ``message`` is readable Korean). The concatenated ``Token.content`` of a run
 equals ``TurnResult.answer``.
 """
@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.chat.errors import TurnFailed
+from agents.chat.errors import TurnAborted
 
 __all__ = [
     "STAGES",
@@ -26,7 +26,7 @@ __all__ = [
     "NodeStatus",
     "NodeUpdate",
     "Token",
-    "TurnFailed",
+    "TurnAborted",
     "TurnInput",
     "TurnResult",
 ]

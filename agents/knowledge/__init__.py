@@ -45,7 +45,6 @@ from agents.knowledge.base import KnowledgeBase
 from agents.knowledge.errors import KnowledgeDataError, KnowledgeError
 from agents.knowledge.models import (
     CategorySummary,
-    Character,
     DisposalRule,
     ItemMatch,
     KnownItem,
@@ -56,7 +55,6 @@ from agents.knowledge.models import (
 __all__ = [
     "SCAN_CONTEXT_PREFIX",
     "CategorySummary",
-    "Character",
     "DisposalRule",
     "ItemMatch",
     "KnowledgeBase",

@@ -18,7 +18,6 @@ from typing import Literal
 from agents.knowledge.files import KnowledgeData, load_data
 from agents.knowledge.models import (
     CategorySummary,
-    Character,
     DisposalRule,
     ItemMatch,
     KnownItem,
@@ -37,6 +36,7 @@ from agents.knowledge.text import (
     words,
 )
 from agents.knowledge.wording import step_dict
+from characters import Character
 from schemas.classification import RECYCLABLE, Classification
 
 EXACT_SCORE, PRIMARY_SCORE, SECONDARY_SCORE, FUZZY_WEIGHT = 1.0, 0.9, 0.8, 0.85

@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.knowledge.errors import KnowledgeDataError
 from agents.knowledge.guide_files import GuideData, load_guide
-from agents.knowledge.models import Character, DisposalRule, KnownItem, SituationTag
+from agents.knowledge.models import DisposalRule, KnownItem, SituationTag
 from agents.knowledge.text import compact
+from characters import Character
 from schemas.classification import RECYCLABLE, UNCLASSIFIED
 
 DEFAULT_DATA_DIR = Path(__file__).with_name("data")

@@ -1,4 +1,5 @@
-"""What the knowledge base hands out: items, rules, retrieval hits, characters, tags."""
+"""What the knowledge base hands out: items, rules, retrieval hits, tags (characters are
+``characters.Character``)."""
 
 from __future__ import annotations
 
@@ -29,19 +30,6 @@ class SituationTag(BaseModel):
     weak_cues: tuple[str, ...] = ()
     issue: str | None = None
     informational: bool = False
-
-
-class Character(BaseModel):
-    """A collectible character; ``match_label`` is the middle category it rewards."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    code: str = Field(min_length=1, pattern=r"^char-[a-z]+$")
-    name: NonEmpty
-    type: NonEmpty
-    dialog: NonEmpty
-    match_label: str | None = None
-    is_default: bool = Field(default=False, alias="default")
 
 
 class KnownItem(BaseModel):

@@ -29,6 +29,7 @@ import pydantic
 from google import genai
 from google.genai import errors, types
 
+from agents.llm.metrics import llm_metrics
 from agents.llm.ports import (
     ChatMessage,
     Completion,
@@ -174,9 +175,11 @@ class GeminiAdapter:
     ) -> types.GenerateContentResponse:
         async def attempt() -> types.GenerateContentResponse:
             async with self._translated(deadline=True):
-                return await self._client.aio.models.generate_content(
+                response = await self._client.aio.models.generate_content(
                     model=model, contents=contents, config=config
                 )
+            _count_usage(model, response.usage_metadata)
+            return response
 
         return await call_with_retries(attempt, self._policy, what=f"gemini {model}")
 
@@ -187,12 +190,15 @@ class GeminiAdapter:
             chunks = await self._client.aio.models.generate_content_stream(
                 model=model, contents=contents, config=config
             )
+            usage: types.GenerateContentResponseUsageMetadata | None = None
             try:
                 async for chunk in chunks:
+                    usage = chunk.usage_metadata or usage  # running totals: the last one counts
                     text = _text(chunk, required=False)
                     if text:
                         yield text
             finally:
+                _count_usage(model, usage)
                 close = getattr(chunks, "aclose", None)
                 if close is not None:  # an early exit must release the HTTP stream
                     await close()
@@ -270,6 +276,13 @@ def _declaration(spec: ToolSpec) -> types.FunctionDeclaration:
     return types.FunctionDeclaration(
         name=spec.name, description=spec.description, parameters_json_schema=spec.parameters
     )
+
+
+def _count_usage(model: str, usage: types.GenerateContentResponseUsageMetadata | None) -> None:
+    """Prompt and completion tokens (thinking tokens are billed as output: counted there)."""
+    if usage is not None:
+        completion = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
+        llm_metrics().count_tokens("gemini", model, usage.prompt_token_count or 0, completion)
 
 
 def _parts(response: types.GenerateContentResponse) -> list[types.Part]:

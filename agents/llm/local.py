@@ -21,6 +21,8 @@ raise ``LLMBadOutput``, as a real provider rejects an unreadable image.
 - Tools: a call is made only when the last message is the user's and it contains one of the
   keywords given for that tool in ``tool_triggers`` (``{"weather": ["날씨"]}``); the call's
   arguments put the user's text in the tool's first string parameter. No triggers, no calls.
+- Tokens (``eco2_llm_tokens_total``): estimated as characters / 4 of the messages sent and of
+  the reply made (a stream: of the deltas actually sent).
 - ``latency`` (``LatencyProfile``) sleeps like production: once per vision call, once per
   answer call; ``stream`` spreads the answer time over its deltas.
 """
@@ -28,6 +30,7 @@ raise ``LLMBadOutput``, as a real provider rejects an unreadable image.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any, TypeVar
@@ -44,6 +47,7 @@ from agents.knowledge import (
 from agents.knowledge.answer import SCAN_CONTEXT_PREFIX, UNCLASSIFIED_QUESTION
 from agents.knowledge.text import compact
 from agents.llm.latency import NO_LATENCY, LatencyProfile
+from agents.llm.metrics import estimate_tokens, llm_metrics
 from agents.llm.ports import (
     ChatMessage,
     Completion,
@@ -170,14 +174,22 @@ class LocalLLM:
         await self._latency.answer()
         call = self._tool_call(messages, tools)
         if call is not None:
+            _count(model, messages, json.dumps(call.arguments, ensure_ascii=False))
             return Completion(tool_calls=[call])
-        return Completion(text=self._reply(messages))
+        text = self._reply(messages)
+        _count(model, messages, text)
+        return Completion(text=text)
 
     async def structured(
         self, messages: Sequence[ChatMessage], schema: type[T], *, model: str | None = None
     ) -> T:
         """``ScanAnswer`` from the scan context; other schemas from JSON in the last message."""
         await self._latency.answer()
+        reply = self._structured(messages, schema)
+        _count(model, messages, reply.model_dump_json())
+        return reply
+
+    def _structured(self, messages: Sequence[ChatMessage], schema: type[T]) -> T:
         if issubclass(schema, ScanAnswer):
             return schema.model_validate(self._scan_answer(messages).model_dump())
         for message in reversed(messages):
@@ -197,9 +209,14 @@ class LocalLLM:
         """The text reply in deltas of ``chunk_chars`` characters."""
         text = self._reply(messages)
         chunks = [text[i : i + self._chunk_chars] for i in range(0, len(text), self._chunk_chars)]
-        for chunk in chunks:
-            await self._latency.answer(1 / len(chunks))
-            yield chunk
+        sent = ""
+        try:
+            for chunk in chunks:
+                await self._latency.answer(1 / len(chunks))
+                yield chunk
+                sent += chunk
+        finally:
+            _count(model, messages, sent)
 
     def _scan_answer(self, messages: Sequence[ChatMessage]) -> ScanAnswer:
         try:
@@ -248,6 +265,12 @@ class LocalLLM:
                     id=f"call_{digest}", name=tool.name, arguments=_arguments(tool, text)
                 )
         return None
+
+
+def _count(model: str | None, messages: Sequence[ChatMessage], reply: str) -> None:
+    """Estimated tokens (characters / 4) of the conversation sent and the reply made."""
+    prompt = sum(estimate_tokens(m.content) for m in messages)
+    llm_metrics().count_tokens("local", model or "local", prompt, estimate_tokens(reply))
 
 
 def _last(messages: Sequence[ChatMessage], role: str) -> str:

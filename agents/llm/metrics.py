@@ -1,4 +1,8 @@
-"""Prometheus metrics of model calls: latency and errors per provider, model and operation."""
+"""Prometheus metrics of model calls: latency, errors and tokens per provider and model.
+
+Tokens are what the provider reports (OpenAI ``usage``, Gemini ``usage_metadata``); the local
+provider has no tokenizer and counts characters / 4, rounded up (``estimate_tokens``).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ LLM_BUCKETS = (0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 class LLMMetrics:
     calls: Histogram  # seconds per call, by provider, model, operation, outcome
     errors: Counter  # failed calls, by provider, model and error class
+    tokens: Counter  # by provider, model and kind (prompt | completion)
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> LLMMetrics:
@@ -30,7 +35,21 @@ class LLMMetrics:
                 ("provider", "model", "error"),
                 registry=registry,
             ),
+            tokens=Counter(
+                "eco2_llm_tokens",
+                "Tokens of model calls by kind (prompt or completion), as the provider reports"
+                " them; the local provider's are estimated as characters / 4, rounded up.",
+                ("provider", "model", "kind"),
+                registry=registry,
+            ),
         )
+
+    def count_tokens(self, provider: str, model: str, prompt: int, completion: int) -> None:
+        """Add one call's token usage (attempts that failed before a reply report none)."""
+        if prompt:
+            self.tokens.labels(provider, model, "prompt").inc(prompt)
+        if completion:
+            self.tokens.labels(provider, model, "completion").inc(completion)
 
 
 _default: LLMMetrics | None = None
@@ -44,3 +63,8 @@ def llm_metrics(registry: CollectorRegistry | None = None) -> LLMMetrics:
     if _default is None:
         _default = LLMMetrics.create(REGISTRY)
     return _default
+
+
+def estimate_tokens(text: str) -> int:
+    """A provider-free token estimate: characters / 4, rounded up."""
+    return -(-len(text) // 4)

@@ -29,7 +29,9 @@ from openai.types.chat import (
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageParam,
 )
+from openai.types.completion_usage import CompletionUsage
 
+from agents.llm.metrics import llm_metrics
 from agents.llm.ports import (
     ChatMessage,
     Completion,
@@ -113,6 +115,7 @@ class OpenAIAdapter:
                     messages=params,
                     tools=tool_params if tool_params else openai.omit,
                 )
+            _count_usage(chosen, response.usage)
             return _completion(response)
 
         return await call_with_retries(attempt, self._policy, what=f"openai {chosen}")
@@ -164,6 +167,7 @@ class OpenAIAdapter:
                     parsed = await self._client.chat.completions.parse(
                         model=model, messages=params, response_format=schema
                     )
+                    _count_usage(model, parsed.usage)
                     return _parsed(parsed.choices, schema)
                 response = await self._client.chat.completions.create(
                     model=model,
@@ -177,6 +181,7 @@ class OpenAIAdapter:
                         },
                     },
                 )
+                _count_usage(model, response.usage)
                 return schema.model_validate_json(_text_of(response))
 
         return await call_with_retries(attempt, self._policy, what=f"openai {model}")
@@ -186,10 +191,12 @@ class OpenAIAdapter:
     ) -> AsyncGenerator[str, None]:
         async with self._translated(deadline=False):
             chunks = await self._client.chat.completions.create(
-                model=model, messages=params, stream=True
+                model=model, messages=params, stream=True,
+                stream_options={"include_usage": True},  # a last chunk with the usage
             )
             async with chunks:
                 async for chunk in chunks:
+                    _count_usage(model, chunk.usage)
                     for choice in chunk.choices:
                         if choice.delta.content:
                             yield choice.delta.content
@@ -210,6 +217,13 @@ class OpenAIAdapter:
             raise Retryable(f"no answer within {self._timeout_s}s") from exc
         except Exception as exc:
             raise _translate(exc) from exc
+
+
+def _count_usage(model: str, usage: CompletionUsage | None) -> None:
+    if usage is not None:
+        llm_metrics().count_tokens(
+            "openai", model, usage.prompt_tokens, usage.completion_tokens
+        )
 
 
 def _translate(exc: Exception) -> LLMError:

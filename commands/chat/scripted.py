@@ -1,7 +1,7 @@
 """An in-memory twin of the chat graph: deterministic updates at a chosen pace.
 
 It speaks the contract of ``agents.chat.turn`` (progress, answer deltas, ``NeedsInput``,
-``TurnResult``, ``TurnFailed``) without models or data sources, so the handler, the worker, the
+``TurnResult``, ``TurnAborted``) without models or data sources, so the handler, the worker, the
 stream and the benchmark harness can be exercised on their own: the answer is a function of the
 turn's input, tokens can be slowed down (to kill a worker mid-answer), and a run can be made to
 fail, crash, or ask for the user's location.
@@ -18,7 +18,7 @@ from agents.chat.turn import (
     NeedsInput,
     NodeUpdate,
     Token,
-    TurnFailed,
+    TurnAborted,
     TurnInput,
     TurnResult,
 )
@@ -59,7 +59,7 @@ class ScriptedChatGraph:
     needs_location: Callable[[TurnInput], bool] = wants_location
     token_delay_s: float = 0.0
     node_delay_s: float = 0.0
-    fail_with: str | None = None  # raise TurnFailed(message) after the intent stage
+    fail_with: str | None = None  # raise TurnAborted(message) after the intent stage
     crash: bool = False  # raise a RuntimeError after the intent stage
     stall_after: int | None = None  # hang after this many tokens (a worker that dies mid-answer)
     runs: int = 0
@@ -73,7 +73,7 @@ class ScriptedChatGraph:
         await self._pause(self.node_delay_s)
         yield NodeUpdate(node="intent", status="completed", detail={"intents": intents})
         if self.fail_with is not None:
-            raise TurnFailed(self.fail_with, node="general")
+            raise TurnAborted(self.fail_with, node="general")
         if self.crash:
             raise RuntimeError("scripted crash")
         if "collection_point" in intents and turn.location is None:

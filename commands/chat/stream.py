@@ -3,7 +3,7 @@
 ``AnswerStream.consume`` reads the graph's updates (``paced``, so pending text goes out within
 the coalescing interval even while the graph is quiet), appends node progress and text deltas
 through the ``TurnWriter`` and returns the run's terminal update. Errors of the graph come out
-as the graph's ``TurnFailed`` or as ``GraphCrashed``; errors of the store propagate unchanged
+as the graph's ``TurnAborted`` or as ``GraphCrashed``; errors of the store propagate unchanged
 (the runner retries those).
 """
 
@@ -12,8 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from agents.chat.turn import NeedsInput, NodeUpdate, Token, TurnResult
-from agents.chat.turn import TurnFailed as GraphTurnFailed
+from agents.chat.turn import NeedsInput, NodeUpdate, Token, TurnAborted, TurnResult
 from commands.chat.pacing import Idle, Tick, paced
 from commands.chat.text import AnswerText, Coalescing, StreamingTurns, TokenBuffer
 from commands.chat.writer import TurnWriter
@@ -23,7 +22,7 @@ ChatUpdate = NodeUpdate | Token | NeedsInput | TurnResult
 
 
 class GraphCrashed(Exception):
-    """The graph raised something other than its ``TurnFailed`` (a bug, an unguarded call)."""
+    """The graph raised something other than its ``TurnAborted`` (a bug, an unguarded call)."""
 
 
 class AnswerStream:
@@ -65,7 +64,7 @@ class AnswerStream:
             except StopAsyncIteration:
                 await self.flush()
                 return None
-            except GraphTurnFailed:
+            except TurnAborted:
                 raise
             except Exception as exc:
                 raise GraphCrashed(f"{type(exc).__name__}: {exc}") from exc

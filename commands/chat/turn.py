@@ -23,8 +23,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import schemas
-from agents.chat.turn import GeoPoint, HistoryItem, NeedsInput, TurnInput, TurnResult
-from agents.chat.turn import TurnFailed as GraphTurnFailed
+from agents.chat.turn import GeoPoint, HistoryItem, NeedsInput, TurnAborted, TurnInput, TurnResult
 from commands.chat.session import load_chat
 from commands.chat.stream import AnswerStream, ChatUpdate, GraphCrashed
 from commands.chat.text import Coalescing, StreamingTurns
@@ -37,7 +36,8 @@ from commands.chat.turn_state import (
 from commands.chat.writer import TurnMoved, TurnWriter
 from eventstore.causation import caused_by
 from eventstore.consumer import RetryLater
-from eventstore.store import ANY, EventStore
+from eventstore.port import EventStorePort
+from eventstore.store import ANY
 from schemas.chat import (
     CHAT,
     InputReceived,
@@ -69,7 +69,7 @@ class ChatGraph(Protocol):
 
     def run(self, turn: TurnInput) -> AsyncIterator[ChatUpdate]:
         """Progress, answer deltas, then one ``TurnResult`` or ``NeedsInput``; raises the
-        graph's ``TurnFailed`` when a CLOSE node failed."""
+        graph's ``TurnAborted`` when a CLOSE node failed."""
         ...
 
 
@@ -80,7 +80,7 @@ async def handle_send_message(
     envelope: Envelope,
     command: SendChatMessage,
     *,
-    store: EventStore,
+    store: EventStorePort,
     graph: ChatGraph,
     registry: MessageRegistry = schemas.registry,
     coalescing: Coalescing = DEFAULT_COALESCING,
@@ -100,7 +100,7 @@ async def handle_provide_input(
     envelope: Envelope,
     command: ProvideInput,
     *,
-    store: EventStore,
+    store: EventStorePort,
     graph: ChatGraph,
     registry: MessageRegistry = schemas.registry,
     coalescing: Coalescing = DEFAULT_COALESCING,
@@ -130,7 +130,7 @@ async def _queue(
     command: SendChatMessage,
     turn: TurnState,
     *,
-    store: EventStore,
+    store: EventStorePort,
     registry: MessageRegistry,
 ) -> tuple[TurnState, ChatSession | None]:
     """Record the user's message on the chat, then ``TurnQueued`` (a failed ``done`` instead
@@ -166,7 +166,7 @@ async def _run_turn(
     envelope: Envelope,
     turn: TurnState,
     *,
-    store: EventStore,
+    store: EventStorePort,
     graph: ChatGraph,
     registry: MessageRegistry,
     coalescing: Coalescing,
@@ -190,7 +190,7 @@ async def _run_once(
     envelope: Envelope,
     turn: TurnState,
     *,
-    store: EventStore,
+    store: EventStorePort,
     graph: ChatGraph,
     registry: MessageRegistry,
     coalescing: Coalescing,
@@ -215,7 +215,7 @@ async def _run_once(
     else:
         try:
             end = await stream.consume(graph.run(_turn_input(turn, chat)))
-        except GraphTurnFailed as exc:
+        except TurnAborted as exc:
             await stream.fail(exc.message, "node_failed")
             return
         except GraphCrashed:
@@ -299,7 +299,7 @@ def _completed(turn: TurnState, outcome: TurnOutcome) -> TurnCompleted:
 
 
 async def _record_on_chat(
-    store: EventStore,
+    store: EventStorePort,
     registry: MessageRegistry,
     chat_id: str,
     event: MessageRecorded,

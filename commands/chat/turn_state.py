@@ -11,7 +11,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from eventstore.causation import effect_id
-from eventstore.store import EventStore
+from eventstore.port import EventStorePort
 from schemas.chat_state import TurnState
 from schemas.registry import MessageRegistry
 
@@ -29,6 +29,6 @@ def assistant_message_id(job_id: str) -> str:
     return str(turn_effect(job_id, "assistant_message"))
 
 
-async def load_turn(store: EventStore, job_id: str, registry: MessageRegistry) -> TurnState:
+async def load_turn(store: EventStorePort, job_id: str, registry: MessageRegistry) -> TurnState:
     """The turn's current state, read from its own stream."""
     return TurnState.from_events(job_id, await store.read_aggregate(job_id), registry)

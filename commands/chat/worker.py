@@ -15,7 +15,7 @@ from commands.chat.turn import (
     handle_send_message,
 )
 from eventstore.consumer import Subscription
-from eventstore.store import EventStore
+from eventstore.port import EventStorePort
 from schemas.chat import ProvideInput, SendChatMessage
 from schemas.envelope import Envelope
 from schemas.registry import Message, MessageRegistry
@@ -24,7 +24,7 @@ CHAT_GROUP = "chat"
 
 
 def chat_subscription(
-    store: EventStore,
+    store: EventStorePort,
     graph: ChatGraph,
     *,
     registry: MessageRegistry = schemas.registry,

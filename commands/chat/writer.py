@@ -15,7 +15,7 @@ from collections import Counter
 from commands.chat.turn_state import turn_effect
 from eventstore.causation import caused_by
 from eventstore.errors import ConcurrencyConflict, PartialDuplicate
-from eventstore.store import EventStore
+from eventstore.port import EventStorePort
 from schemas.chat import CHAT_TURN, NodeProgressed, NodeStatus, TokensEmitted
 from schemas.chat_state import TurnState
 from schemas.envelope import Envelope
@@ -31,7 +31,7 @@ class TurnWriter:
 
     def __init__(
         self,
-        store: EventStore,
+        store: EventStorePort,
         registry: MessageRegistry,
         turn: TurnState,
         *,

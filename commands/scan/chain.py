@@ -25,8 +25,8 @@ from agents.llm.providers import served_model
 from commands.scan.job import ScanJob, job_event, load_job
 from commands.scan.stages import MediaKey, run_answer, run_rule, run_vision
 from eventstore.errors import ConcurrencyConflict, PartialDuplicate
-from eventstore.store import EventStore
-from infra.media import MediaStore
+from eventstore.port import EventStorePort
+from media.store import MediaStore
 from schemas.envelope import Envelope
 from schemas.registry import Event, MessageRegistry
 from schemas.scan import (
@@ -55,7 +55,7 @@ async def handle_request_scan(
     envelope: Envelope,
     command: RequestScan,
     *,
-    store: EventStore,
+    store: EventStorePort,
     vision: Vision,
     llm: LLM,
     kb: KnowledgeBase,

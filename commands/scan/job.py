@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from eventstore.causation import caused_by, effect_id
-from eventstore.store import EventStore
+from eventstore.port import EventStorePort
 from schemas.envelope import Envelope
 from schemas.registry import Event, MessageRegistry
 from schemas.scan import (
@@ -81,7 +81,7 @@ class ScanJob:
 
 
 async def load_job(
-    store: EventStore, job_id: str, registry: MessageRegistry, *, after_version: int = 0
+    store: EventStorePort, job_id: str, registry: MessageRegistry, *, after_version: int = 0
 ) -> ScanJob:
     """The job's current state, read from its own stream.
 

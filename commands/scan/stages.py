@@ -23,7 +23,8 @@ from agents.llm.ports import (
     Vision,
 )
 from commands.scan.unclassified import readable_classification, unclassified_answer
-from infra.media import SNIFF_BYTES, MediaStore, sniff_image_type
+from media.keys import SNIFF_BYTES, sniff_image_type
+from media.store import MediaStore
 from schemas.classification import ScanAnswer
 from schemas.registry import Event
 from schemas.scan import (

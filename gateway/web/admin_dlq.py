@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from eventstore.dlq import DeadLetter, DeadLetterFilter, DeadLetters
+from eventstore.tracing import trace_id_of
 from gateway.bodies import parse_body
 from gateway.errors import InvalidRequest, NotFound
 from gateway.params import strict_int
@@ -52,15 +53,30 @@ class DeadLetterAction(BaseModel):
         return (self.shard, self.group, self.type, self.error) == (None,) * 4 and not self.ids
 
 
-def summary(letter: DeadLetter) -> dict[str, Any]:
-    """A dead letter as a table row (no payload)."""
+def summary(letter: DeadLetter, trace_url: str | None = None) -> dict[str, Any]:
+    """A dead letter as a table row (no payload); ``trace_link`` is ``trace_url`` (a trace
+    UI's address template) filled with the trace of the request that caused the message."""
+    trace_id = trace_id_of(letter.fields)
     return {
         "shard": letter.shard, "id": letter.id, "group": letter.group, "stream": letter.stream,
         "entry": letter.entry, "type": letter.type, "attempts": letter.attempts,
         "error": letter.error, "at": letter.at,
         "at_iso": dt.datetime.fromtimestamp(letter.at, dt.UTC).isoformat(timespec="seconds"),
         "aggregate_id": letter.fields.get("agg", ""),
+        "trace_id": trace_id,
+        "trace_link": trace_link(trace_url, trace_id),
     }
+
+
+def trace_link(trace_url: str | None, trace_id: str | None) -> str | None:
+    """``trace_url`` with ``{trace_id}`` filled in (None unless both are known)."""
+    if trace_url is None or trace_id is None:
+        return None
+    return trace_url.replace("{trace_id}", trace_id)
+
+
+def _trace_url(request: Request) -> str | None:
+    return gateway_state(request).resources.settings.trace_url
 
 
 def _dead_letters(request: Request) -> DeadLetters:
@@ -84,7 +100,8 @@ async def list_dead_letters(request: Request) -> JSONResponse:
         type=q.get("type") or None, error=q.get("error") or None,
     )
     letters = await _dead_letters(request).find(where, limit=limit)
-    return JSONResponse({"dead_letters": [summary(x) for x in letters]})
+    trace_url = _trace_url(request)
+    return JSONResponse({"dead_letters": [summary(x, trace_url) for x in letters]})
 
 
 async def show_dead_letter(request: Request) -> JSONResponse:
@@ -95,7 +112,7 @@ async def show_dead_letter(request: Request) -> JSONResponse:
     if not letters:
         raise NotFound(f"no dead letter {dlq_id} on shard {shard}")
     letter = letters[0]
-    return JSONResponse({**summary(letter), "fields": dict(sorted(letter.fields.items()))})
+    return JSONResponse({**summary(letter, _trace_url(request)), "fields": dict(sorted(letter.fields.items()))})
 
 
 async def _action(request: Request) -> DeadLetterAction:

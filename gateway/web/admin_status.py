@@ -3,7 +3,9 @@
 Per shard: the log head (last position), stream lengths and dead letters; per consumer group
 and shard: lag, pending and retry backlog (the same figures ``/metrics`` exports, read by the
 same ``LogCollector``); per projection: the active table version and, per shard, its
-checkpoint and lag behind the head (what ``eco2 projections status`` prints).
+checkpoint and lag behind the head (what ``eco2 projections status`` prints) and a running
+rebuild's progress (``eco2_rebuild_position`` / ``eco2_rebuild_target``); this gateway's own
+request and SSE figures (``admin_figures``) and the trace UI's address template, if any.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from gateway.metrics import LogCollector
 from gateway.query_api import PG_ERRORS
 from gateway.state import gateway_state
 from gateway.web.admin_auth import require_admin
+from gateway.web.admin_figures import gateway_figures
 from projections.builtin import PROJECTIONS
 from projections.checkpoint_check import mismatches
 from projections.halts import list_halts
@@ -82,9 +85,11 @@ async def projection_figures(pool: Pool, heads: dict[int, int]) -> list[dict[str
                  "stopped": stopped.get((projection.name, s))}
                 for s, head in sorted(heads.items())
             ]
+            rebuild = None if st.building is None else st.building.progress(heads)
             out.append({
                 "name": st.name, "active": st.active, "built_by": st.built_by,
                 "code_version": st.code_version, "stale": st.stale, "versions": st.versions,
+                "rebuild": None if rebuild is None else asdict(rebuild) | {"ratio": rebuild.ratio},
                 "lag": sum(s["lag"] for s in shards), "shards": shards,
                 "halted": [halts[st.name, s] for s in heads if (st.name, s) in halts],
             })
@@ -93,9 +98,11 @@ async def projection_figures(pool: Pool, heads: dict[int, int]) -> list[dict[str
 
 async def overview(request: Request) -> JSONResponse:
     """``GET /api/v1/admin/overview`` → ``{"shards", "groups", "projections",
-    "projections_error"}`` (the error is set, and the list empty, when Postgres is away)."""
+    "projections_error", "figures", "trace_url"}`` (the error is set, and the list empty, when
+    Postgres is away)."""
     await require_admin(request)
-    res = gateway_state(request).resources
+    gw = gateway_state(request)
+    res = gw.resources
     shards = await shard_figures(res.redis, res.layout)
     collector = LogCollector()
     await collector.refresh(res.redis, res.layout)
@@ -118,4 +125,6 @@ async def overview(request: Request) -> JSONResponse:
         "groups": groups,
         "projections": projections,
         "projections_error": error,
+        "figures": gateway_figures(gw.metrics.registry),
+        "trace_url": res.settings.trace_url,
     })

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, read_streams
+from eventstore.tracing import trace_id_of
 from gateway.params import strict_int
 from gateway.sse import raise_if_cancelled
 from gateway.state import gateway_state
@@ -42,6 +43,7 @@ def entry_summary(shard: int, entry_id: str, fields: dict[str, str]) -> dict[str
         "version": int(fields.get("ver", "0") or 0),
         "ts": float(fields.get("ts", "0") or 0),
         "preview": fields.get("data", "")[:PREVIEW_CHARS],
+        "trace_id": trace_id_of(fields),
     }
 
 

@@ -23,11 +23,11 @@ import httpx
 import typer
 
 from agents.llm.latency import LatencyProfile
-from commands.cli import run_async
 from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, read_streams
 from infra.bench.http import UserConnection, http_clients
 from infra.bench.scan_record import BENCHMARKS, BenchResult, record, report
+from infra.cli_workers import run_async
 from infra.settings import Settings
 from infra.stacks import ScanStack
 from schemas import registry

@@ -16,7 +16,7 @@ from agents.chat import (
     GeoPoint,
     NodeUpdate,
     Token,
-    TurnFailed,
+    TurnAborted,
     TurnInput,
     TurnResult,
     build_chat_graph,
@@ -27,7 +27,7 @@ from agents.chat.intents import LocalIntentClassifier
 from agents.chat.policies import POLICIES, ManualClock, NodePolicy
 from agents.knowledge import KnowledgeBase
 from agents.llm.local import LocalLLM
-from commands.characters import CharacterServiceUnavailable
+from characters import CharacterServiceUnavailable
 from tests.agents.stubs.twins import FlakyLLM, Misbehaving
 
 pytestmark = pytest.mark.asyncio
@@ -180,7 +180,7 @@ async def test_close_node_failure_fails_the_turn_with_a_readable_message(
     llm = FlakyLLM(LocalLLM(kb), complete_failures=99)
     graph = build_chat_graph(dataclasses.replace(deps, llm=llm))
     updates: list[NodeUpdate] = []
-    with pytest.raises(TurnFailed) as failed:
+    with pytest.raises(TurnAborted) as failed:
         async for item in graph.run(turn("우주는 얼마나 커?")):
             assert isinstance(item, NodeUpdate)  # no tokens, no result before the failure
             updates.append(item)
@@ -218,7 +218,7 @@ async def test_answer_failing_mid_stream_fails_the_turn(
     graph = build_chat_graph(dataclasses.replace(deps, llm=llm))
     tokens: list[Token] = []
     updates: list[NodeUpdate] = []
-    with pytest.raises(TurnFailed) as failed:
+    with pytest.raises(TurnAborted) as failed:
         async for item in graph.run(turn("택배 상자 어떻게 버려?")):
             if isinstance(item, Token):
                 tokens.append(item)

@@ -196,4 +196,5 @@ async def test_adapters_sleep_like_the_profile(kb: KnowledgeBase) -> None:
         d async for d in LocalLLM(kb, latency=fast).stream([ChatMessage(role="user", content="캔")])
     ]
     elapsed = time.perf_counter() - started
-    assert deltas and 0.15 <= elapsed < 1.0  # vision 0.05 + answer 0.05 + streamed answer 0.05
+    # vision 0.05 + answer 0.05 + streamed answer 0.05 (the upper bound only rules out a slower profile)
+    assert deltas and 0.15 <= elapsed < 3.0

@@ -1,4 +1,4 @@
-"""Correctness of the local provider on the labelled scan set (issue 3 acceptance: >= 95 %).
+"""Correctness of the local provider on the labelled scan set (acceptance: >= 95 %).
 
 Each line of data/scan_labelled.jsonl was written by hand with the expected category and the
 reward derived from DOMAIN.md's rule (recyclable + rule found + no insufficiencies → the

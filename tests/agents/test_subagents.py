@@ -32,7 +32,7 @@ from agents.chat.subagents.waste_rag import LocalKnowledge
 from agents.chat.subagents.weather import KST, OfflineWeather, WeatherReport, base_time, kma_grid
 from agents.chat.turn import GeoPoint
 from agents.knowledge import KnowledgeBase
-from commands.characters import InMemoryCharacters
+from characters import InMemoryCharacters
 
 CITY_HALL = GeoPoint(latitude=37.5663, longitude=126.9779)
 BUSAN = GeoPoint(latitude=35.1632, longitude=129.1636)

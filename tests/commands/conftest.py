@@ -1,5 +1,6 @@
-"""Fixtures for the scan chain and reward handlers: a real Redis event store, in-memory twins
-for the ports (local vision/LLM are deterministic), and helpers to deliver messages."""
+"""Fixtures for the scan chain, reward and chat turn handlers: the event store (the in-memory
+twin, and real Redis under the ``redis`` mark), in-memory twins for the other ports (local
+vision/LLM are deterministic), and helpers to deliver messages."""
 
 from __future__ import annotations
 
@@ -9,19 +10,21 @@ from functools import lru_cache
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 import schemas
 from agents.knowledge import KnowledgeBase
 from agents.llm.local import LocalLLM, LocalVision
 from agents.llm.ports import LLM, ImageInput, Vision, VisionResult
-from commands.characters import CharacterService, InMemoryCharacters
+from characters import CharacterService, InMemoryCharacters
 from commands.reward import handle_answer_completed
 from commands.scan.chain import handle_request_scan
 from eventstore.keys import Layout
+from eventstore.memory import MemoryEventStore
+from eventstore.port import EventStorePort
 from eventstore.store import EventStore
-from infra.media import InMemoryMediaStore, cdn_url, key_from_url
 from infra.settings import Settings
+from media.keys import cdn_url, key_from_url
+from media.store import InMemoryMediaStore
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from schemas.scan import SCAN_JOB, AnswerCompleted, RequestScan
@@ -53,7 +56,7 @@ class CountingVision:
 class ScanWorld:
     """Everything a handler needs, plus delivery helpers."""
 
-    store: EventStore
+    store: EventStorePort
     media: InMemoryMediaStore
     vision: CountingVision
     llm: LLM
@@ -127,13 +130,25 @@ class ScanWorld:
         return [schemas.registry.decode_envelope(e) for e in envelopes]
 
 
-@pytest.fixture
-def store(redis_client: aioredis.Redis, layout: Layout) -> EventStore:
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def store(request: pytest.FixtureRequest) -> EventStorePort:
+    """Every handler test runs on the in-memory twin and, marked ``redis``, on real Redis."""
+    if request.param == "memory":
+        return MemoryEventStore(Layout(namespace="memory", shards=4), schemas.registry)
+    return redis_store(request)
+
+
+def redis_store(request: pytest.FixtureRequest) -> EventStore:
+    redis_client, layout = request.getfixturevalue("redis_client"), request.getfixturevalue("layout")
     return EventStore(redis_client, layout, schemas.registry)
 
 
 @pytest.fixture
-def world(store: EventStore) -> ScanWorld:
+def world(store: EventStorePort) -> ScanWorld:
+    return world_on(store)
+
+
+def world_on(store: EventStorePort) -> ScanWorld:
     kb = knowledge()
     return ScanWorld(
         store=store,

@@ -1,4 +1,5 @@
-"""The chat turn handler on a real Redis event store, with the scripted twin of the graph."""
+"""The chat turn handler on the event store (in memory, and on Redis under the ``redis`` mark),
+with the scripted twin of the graph."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from commands.chat.turn import (
     handle_send_message,
 )
 from commands.chat.turn_state import load_turn
-from eventstore.store import EventStore
+from eventstore.port import EventStorePort
 from schemas.chat import (
     CHAT,
     CHAT_TURN,
@@ -42,13 +43,12 @@ from schemas.chat import (
 from schemas.envelope import Envelope
 from schemas.registry import Message
 
-pytestmark = pytest.mark.redis
 FAST = Coalescing(max_tokens=5, interval_s=0.02)
 
 
 @dataclass
 class Chat:
-    store: EventStore
+    store: EventStorePort
     chat_id: str
     user_id: str
 
@@ -72,7 +72,7 @@ class Chat:
 
 
 @pytest.fixture
-async def chat(store: EventStore) -> Chat:
+async def chat(store: EventStorePort) -> Chat:
     chat_id, user_id = str(uuid.uuid4()), f"user-{uuid.uuid4().hex[:8]}"
     created = schemas.registry.envelope(ChatCreated(user_id=user_id, title=None),
                                         aggregate_id=chat_id, aggregate_type=CHAT)
@@ -195,7 +195,7 @@ async def test_a_regenerated_answer_that_differs_follows_the_committed_text(chat
 class FailOnce:
     """The store, failing the first append of one event type (a crash at that point)."""
 
-    def __init__(self, store: EventStore, wire_name: str) -> None:
+    def __init__(self, store: EventStorePort, wire_name: str) -> None:
         self.store, self.wire_name, self.armed = store, wire_name, True
 
     def __getattr__(self, name: str) -> Any:

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from commands.characters import CharacterServiceUnavailable
+from characters import CharacterServiceUnavailable
+from characters import characters_pb2 as pb
+from characters.client import GrpcCharacters
+from characters.server import CharacterServicer, start_server
 from eventstore.consumer import RetryLater
-from gateway.grpc_characters import characters_pb2 as pb
-from gateway.grpc_characters.client import GrpcCharacters
-from gateway.grpc_characters.server import CharacterServicer, start_server
 from schemas.scan import RewardCompleted
 from schemas.users import CharacterGranted
 from tests.commands.conftest import ScanWorld, knowledge
@@ -35,7 +35,7 @@ class SlowServicer(CharacterServicer):
 
 @pytest.fixture
 async def service() -> AsyncIterator[tuple[SlowServicer, GrpcCharacters]]:
-    from gateway.grpc_characters import characters_pb2_grpc as pb_grpc
+    from characters import characters_pb2_grpc as pb_grpc
 
     servicer = SlowServicer(knowledge().characters())
     server = grpc.aio.server()

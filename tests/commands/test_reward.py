@@ -7,19 +7,22 @@ import time
 import uuid
 
 import pytest
+import redis.asyncio as aioredis
 
 import schemas
-from commands.characters import InMemoryCharacters
+from characters import InMemoryCharacters
 from commands.reward import handle_answer_completed
 from eventstore.consumer import RetryLater, Runner, RunnerOptions, Subscription
 from eventstore.dlq import DeadLetters
+from eventstore.keys import Layout
+from eventstore.store import EventStore
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from schemas.scan import AnswerCompleted, RewardCompleted, ScanCompleted
 from schemas.users import CharacterGranted
-from tests.commands.conftest import ScanWorld, knowledge
+from tests.commands.conftest import ScanWorld, knowledge, world_on
 
-pytestmark = [pytest.mark.redis, pytest.mark.asyncio]
+pytestmark = pytest.mark.asyncio
 
 
 def reward_of(messages: list[Message]) -> RewardCompleted:
@@ -121,11 +124,18 @@ class BlippingCharacters(InMemoryCharacters):
         super()._check()
 
 
+@pytest.fixture
+def redis_world(redis_client: aioredis.Redis, layout: Layout) -> ScanWorld:
+    return world_on(EventStore(redis_client, layout, schemas.registry))
+
+
+@pytest.mark.redis
 async def test_a_sub_second_outage_ends_with_the_reward_granted_in_the_job(
-    world: ScanWorld,
+    redis_world: ScanWorld,
 ) -> None:
-    """Through the real runner: the old crash budget (5 deliveries in ~0.8 s) ended this job
-    ``reward: null, deferred`` and dead-lettered the grant."""
+    """Through the real runner (on Redis consumer groups): the old crash budget (5 deliveries
+    in ~0.8 s) ended this job ``reward: null, deferred`` and dead-lettered the grant."""
+    world = redis_world
     user = "user-blip"
     envelope = world.command(await world.upload(), "우유팩", user_id=user)
     await world.run_chain(envelope)

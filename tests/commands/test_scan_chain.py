@@ -1,4 +1,5 @@
-"""The scan chain handler on a real Redis event store, with the local (deterministic) models."""
+"""The scan chain handler on the event store (in memory, and on Redis under the ``redis`` mark),
+with the local (deterministic) models."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from schemas.scan import (
 from schemas.users import CharacterGranted
 from tests.commands.conftest import ScanWorld
 
-pytestmark = [pytest.mark.redis, pytest.mark.asyncio]
+pytestmark = pytest.mark.asyncio
 
 CHAIN = [
     (ScanQueued, None),

@@ -44,12 +44,12 @@ def test_processes_run_the_whole_system_with_resolved_urls() -> None:
 
 
 def test_every_worker_up_runs_is_a_command_of_the_worker_group_itself() -> None:
-    """``commands.cli`` alone registers each worker (none by another module's import)."""
+    """``infra.cli_workers`` alone registers each worker (none by another module's import)."""
     settings = Settings.from_env({}).with_(redis_url="redis://127.0.0.1:1/0")
     workers = {s.argv[-1] for s in processes(settings) if s.argv[-2:-1] == ("worker",)}
     assert workers == {"scan", "reward", "chat", "snapshot"}
     listed = subprocess.run(
-        [sys.executable, "-c", "from commands.cli import worker_app; "
+        [sys.executable, "-c", "from infra.cli_workers import worker_app; "
          "print(' '.join(c.name or '' for c in worker_app.registered_commands))"],
         cwd=REPO, capture_output=True, text=True, check=True, timeout=60,
     ).stdout.split()

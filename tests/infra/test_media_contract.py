@@ -12,8 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from infra.media import FileMediaStore, InMemoryMediaStore, MediaStore
+from infra.media import FileMediaStore
 from infra.media_s3 import S3MediaStore, open_s3_media, parse_media_url
+from media.store import InMemoryMediaStore, MediaStore
 from tests.gateway.helpers import JPEG, PNG
 from tests.s3_server import s3_endpoint, s3_settings
 
@@ -124,7 +125,7 @@ class TestS3Store(MediaStoreContract):
 
 async def test_an_unreachable_s3_is_unavailable_not_a_crash() -> None:
     from infra.embedded._process import free_port
-    from infra.media import MediaUnavailable
+    from media.store import MediaUnavailable
 
     settings = s3_settings(f"http://127.0.0.1:{free_port()}")  # nothing listens there
     async with open_s3_media(settings) as store:

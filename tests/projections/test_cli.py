@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 import schemas
 from eventstore.keys import Layout
 from eventstore.store import EventStore
+from infra.cli_projections import projections_app
 from projections.builtin import get_projection
-from projections.cli import projections_app
 from projections.context import ReadSide
 from projections.replay import heads, replay
 from projections.synthetic import SyntheticLog

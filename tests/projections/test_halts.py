@@ -26,8 +26,8 @@ import schemas
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from gateway.web.admin_status import projection_figures
+from infra.cli_projections import projections_app
 from projections.builtin import get_projection
-from projections.cli import projections_app
 from projections.commit import load_checkpoints
 from projections.context import ReadSide
 from projections.halts import Halt, decide_skip, list_halts

@@ -49,7 +49,7 @@ def projector_process(
         "ECO2_DB_SCHEMA": side.schema,
         "ECO2_DATA_DIR": str(log_file.parent / "data"),
     }
-    command = [sys.executable, "-m", "projections.cli", "run", "--batch-size", "40",
+    command = [sys.executable, "-m", "infra.cli_projections", "run", "--batch-size", "40",
                "--lease-retry", "0.2"]
     with log_file.open("ab") as out:
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)

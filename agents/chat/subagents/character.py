@@ -1,6 +1,6 @@
 """``character``: which collectible character an item earns and how collecting works.
 
-Characters come from the character service (``commands.characters.CharacterService``: the gRPC
+Characters come from the character service (``characters.CharacterService``: the gRPC
 client live, ``InMemoryCharacters`` offline); the knowledge base says which middle category an
 item named in the question belongs to.
 """
@@ -11,8 +11,8 @@ from typing import Protocol
 
 from agents.chat.korean import because_is, obj, topic
 from agents.chat.subagents.base import Finding, SubTask
-from agents.knowledge import Character, ItemMatch
-from commands.characters import CharacterService
+from agents.knowledge import ItemMatch
+from characters import Character, CharacterService
 from schemas.classification import RECYCLABLE
 
 STAGE = "character"

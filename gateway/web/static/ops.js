@@ -15,6 +15,11 @@
     "ops.shards": ["샤드 로그", "Shard logs"], "ops.groups": ["컨슈머 그룹", "Consumer groups"],
     "ops.projections": ["프로젝션", "Projections"], "ops.dlq": ["DLQ (처리 실패 메시지)", "Dead letters"],
     "ops.tail": ["실시간 이벤트", "Live events"],
+    "ops.figures": ["이 게이트웨이 (시작 이후)", "This gateway (since it started)"],
+    "fig.requests": ["요청", "Requests"], "fig.errors": ["5xx", "5xx"], "fig.p95": ["요청 p95", "Request p95"],
+    "fig.streams": ["열린 SSE", "Open SSE streams"], "fig.delivered": ["SSE 전달", "SSE deliveries"],
+    "fig.p99": ["SSE 전달 p99", "SSE delivery p99"], "trace": ["트레이스", "Trace"],
+    "rebuild.table": ["재구축 중 v{version}: {position} / {target} ({pct}%)", "building v{version}: {position} / {target} ({pct}%)"],
     "ops.cli": ["모든 작업은 CLI로도 할 수 있어요: eco2 dlq list|show|replay|purge, eco2 projections status|rebuild",
       "Every action is also a CLI command: eco2 dlq list|show|replay|purge, eco2 projections status|rebuild"],
     "ops.updated": ["{time} 갱신", "updated {time}"],
@@ -45,6 +50,10 @@
 
   const num = (value) => el("td", { class: "num", text: value === null || value === undefined ? "–" : Number(value).toLocaleString() });
   const rebuildCells = new Map(); // projection name -> persistent cell content (survives refreshes)
+  let traceUrl = null; // ECO2_TRACE_URL: "{trace_id}" is replaced (null: no trace UI)
+  const traceLink = (id) => (traceUrl && id
+    ? el("a", { href: traceUrl.replace("{trace_id}", id), target: "_blank", rel: "noopener", class: "trace" }, t("trace"))
+    : null);
 
   // ---- overview ------------------------------------------------------------------------
 
@@ -59,8 +68,15 @@
     }
   }
 
+  const seconds = (value) => el("td", { class: "num", text: value === null || value === undefined ? "–" : `${(value * 1000).toFixed(1)} ms` });
+
   function renderOverview(o) {
     $("namespace").textContent = `namespace ${o.namespace}`;
+    const f = o.figures;
+    $("figures").replaceChildren(el("tr", {}, num(f.http_requests),
+      el("td", { class: f.http_errors ? "num bad" : "num", text: f.http_errors }), seconds(f.http_p95_s),
+      num(f.sse_streams), num(f.sse_delivered), seconds(f.sse_delivery_p99_s)));
+    traceUrl = o.trace_url;
     $("shards").replaceChildren(...o.shards.map((s) => el("tr", { dataset: { shard: s.shard } },
       el("td", { text: s.shard }), num(s.head), num(s.events), num(s.commands),
       el("td", { class: s.dead_letters ? "num bad" : "num", text: s.dead_letters }))));
@@ -82,7 +98,8 @@
       el("td", {}, el("b", { text: p.name }), p.stale ? el("p", { class: "note error", text: t("stale") }) : null,
         ...(p.halted || []).map((h) => el("p", { class: "note error", dataset: { testid: `halted-${p.name}-${h.shard}` },
           text: t("halted", { shard: h.shard, position: h.position, type: h.event_type, id: h.event_id, kind: h.kind, error: h.error, command: h.skip_command }) }))),
-      el("td", { text: p.active ? `v${p.active}` : "–" }),
+      el("td", {}, p.active ? `v${p.active}` : "–", p.rebuild ? el("p", { class: "note", dataset: { testid: `building-${p.name}` },
+        text: t("rebuild.table", { version: p.rebuild.version, position: p.rebuild.position, target: p.rebuild.target, pct: Math.floor(100 * p.rebuild.ratio) }) }) : null),
       el("td", {}, p.shards.map((s) => el("span", s.stopped
         ? { class: "chip bad", title: s.stopped, text: `s${s.shard} ${s.position}/${s.head} STOPPED` }
         : { class: "chip", text: `s${s.shard} ${s.position}/${s.head}` }))),
@@ -158,6 +175,7 @@
       num(d.attempts), el("td", { text: new Date(d.at * 1000).toLocaleString() }),
       el("td", { class: "bad", text: d.error.slice(0, 120) }),
       el("td", { class: "actions" },
+        d.trace_link ? el("a", { href: d.trace_link, target: "_blank", rel: "noopener", class: "trace", dataset: { testid: "trace-link" } }, t("trace")) : null, " ",
         el("button", { type: "button", onclick: () => inspect(d) }, t("dlq.inspect")), " ",
         el("button", { type: "button", dataset: { action: "replay" }, onclick: () => act("replay", { shard: d.shard, ids: [d.id] }) }, t("dlq.replay")), " ",
         el("button", { type: "button", class: "danger", onclick: () => act("purge", { shard: d.shard, ids: [d.id] }) }, t("dlq.purge"))))));
@@ -207,7 +225,7 @@
       const time = new Date(e.ts * 1000).toLocaleTimeString();
       $("tail").prepend(el("li", { dataset: { aggregate: e.aggregate_id, type: e.type }, title: e.preview },
         `${time}  s${e.shard}#${e.position}  `, el("span", { class: "type", text: e.type }),
-        `  ${e.aggregate_type}:${e.aggregate_id.slice(0, 8)} v${e.version}  `, e.preview.slice(0, 80)));
+        `  ${e.aggregate_type}:${e.aggregate_id.slice(0, 8)} v${e.version}  `, e.preview.slice(0, 80), " ", traceLink(e.trace_id)));
       while ($("tail").children.length > TAIL_ROWS) $("tail").lastChild.remove();
     });
   }

@@ -33,24 +33,33 @@ def generate_response(
     *,
     parts: Sequence[dict[str, Any]] = (),
     finish_reason: str | None = "STOP",
+    usage: tuple[int, int] = (10, 5),
 ) -> dict[str, Any]:
-    """A reply with one candidate: ``text`` as a text part, then any other ``parts``."""
+    """A reply with one candidate: ``text`` as a text part, then any other ``parts``;
+    ``usage`` is (prompt, candidates) tokens."""
     all_parts = ([{"text": text}] if text is not None else []) + list(parts)
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": all_parts}, "index": 0}
     if finish_reason is not None:
         candidate["finishReason"] = finish_reason
     return {
         "candidates": [candidate],
-        "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15},
+        "usageMetadata": {
+            "promptTokenCount": usage[0], "candidatesTokenCount": usage[1],
+            "totalTokenCount": sum(usage),
+        },
         "modelVersion": "gemini-stub",
     }
 
 
-def stream_chunks(deltas: Sequence[str]) -> list[dict[str, Any]]:
-    """One response per text delta, the last one carrying the finish reason."""
+def stream_chunks(deltas: Sequence[str], usage: tuple[int, int] = (10, 5)) -> list[dict[str, Any]]:
+    """One response per text delta, the last one carrying the finish reason; each carries the
+    usage so far, as the API does (the prompt's tokens, the candidates' running total)."""
     last = len(deltas) - 1
     return [
-        generate_response(d, finish_reason="STOP" if i == last else None)
+        generate_response(
+            d, finish_reason="STOP" if i == last else None,
+            usage=(usage[0], usage[1] * (i + 1) // len(deltas)),
+        )
         for i, d in enumerate(deltas)
     ]
 

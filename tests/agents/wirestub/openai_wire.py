@@ -29,7 +29,9 @@ def chat_completion(
     refusal: str | None = None,
     model: str = "gpt-4o-mini",
     finish_reason: str | None = None,
+    usage: tuple[int, int] = (10, 5),
 ) -> dict[str, Any]:
+    """A reply; ``usage`` is (prompt, completion) tokens."""
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal}
     if tool_calls:
         message["tool_calls"] = list(tool_calls)
@@ -46,7 +48,14 @@ def chat_completion(
                 "logprobs": None,
             }
         ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        "usage": _usage(*usage),
+    }
+
+
+def _usage(prompt: int, completion: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt, "completion_tokens": completion,
+        "total_tokens": prompt + completion,
     }
 
 
@@ -65,9 +74,11 @@ def chat_chunks(
     *,
     tool_calls: Sequence[dict[str, Any]] = (),
     model: str = "gpt-4o-mini",
+    usage: tuple[int, int] | None = None,
 ) -> list[dict[str, Any]]:
     """The stream's chunks: role, one chunk per text delta, tool calls (id and name first,
-    then the arguments in two halves), then the finish reason."""
+    then the arguments in two halves), then the finish reason; with ``usage`` (prompt,
+    completion) a last chunk without choices carries it (``stream_options.include_usage``)."""
     chunks = [_chunk({"role": "assistant", "content": ""}, None, model)]
     chunks += [_chunk({"content": d}, None, model) for d in deltas]
     for index, call in enumerate(tool_calls):
@@ -85,6 +96,8 @@ def chat_chunks(
             _chunk({"tool_calls": [tail]}, None, model),
         ]
     chunks.append(_chunk({}, "tool_calls" if tool_calls else "stop", model))
+    if usage is not None:
+        chunks.append({**_chunk({}, None, model), "choices": [], "usage": _usage(*usage)})
     return chunks
 
 

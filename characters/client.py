@@ -11,11 +11,11 @@ from types import TracebackType
 
 import grpc
 
-from agents.knowledge import Character
-from commands.characters import CharacterServiceUnavailable
-from gateway.grpc_characters import characters_pb2 as pb
-from gateway.grpc_characters import characters_pb2_grpc as pb_grpc
-from gateway.grpc_characters.convert import from_message
+from characters import characters_pb2 as pb
+from characters import characters_pb2_grpc as pb_grpc
+from characters.convert import from_message
+from characters.model import Character
+from characters.port import CharacterServiceUnavailable
 
 
 class GrpcCharacters:

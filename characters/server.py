@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 import grpc
 
-from agents.knowledge import Character
-from commands.characters import CharacterCatalog
-from gateway.grpc_characters import characters_pb2 as pb
-from gateway.grpc_characters import characters_pb2_grpc as pb_grpc
-from gateway.grpc_characters.convert import to_message
+from characters import characters_pb2 as pb
+from characters import characters_pb2_grpc as pb_grpc
+from characters.convert import to_message
+from characters.model import Character
+from characters.port import CharacterCatalog
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,9 @@ media key, so they spread over a cluster's slots):
 - ``{<ns>:media:<key>}:upload`` — the unused upload, expiring with the URL. The gateway's PUT
   takes it with ``GETDEL``: a second PUT finds it gone (single use).
 
-Every process reads images through ``infra.media_owners.OwnedMediaStore``, which consults these
-records: a key whose owner is erased reads as absent and the orphan is deleted on sight.
+The gateway writes them; every process reads images through ``infra.media_owners``'s
+``OwnedMediaStore``, which hides (and deletes) an image whose owner is erased. ``redis`` is any
+async Redis client (decoded responses).
 """
 
 from __future__ import annotations

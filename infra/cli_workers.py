@@ -7,7 +7,6 @@ Registered in ``infra.cli.SUBCOMMANDS``; ``eco2 up`` runs the same commands as c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine
@@ -89,19 +88,13 @@ def worker_snapshot() -> None:
 def grpc_characters() -> None:
     """The character service (catalog, match, default) on ECO2_HOST:ECO2_GRPC_PORT."""
     from agents.knowledge import KnowledgeBase
-    from gateway.grpc_characters.server import serve
+    from characters.launcher import accepts_connections, run_service
 
     settings = _settings()
     characters = KnowledgeBase.load().characters()
 
     async def ready() -> str | None:
-        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-        try:
-            _, writer = await asyncio.open_connection(host, settings.grpc_port)
-        except OSError as exc:
-            return f"gRPC port {settings.grpc_port} does not accept connections: {exc}"
-        writer.close()
-        return None
+        return await accepts_connections(settings.host, settings.grpc_port)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -109,16 +102,13 @@ def grpc_characters() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with serve_probes(settings, "characters", ready) as probes:
-            task = asyncio.create_task(
-                serve(characters, host=settings.host, port=settings.grpc_port,
-                      grace_s=settings.drain_grace_s)
+
+            def drain() -> None:
+                probes.draining = True
+
+            await run_service(
+                characters, stop, host=settings.host, port=settings.grpc_port,
+                grace_s=settings.drain_grace_s, on_drain=drain,
             )
-            stopped = asyncio.create_task(stop.wait())
-            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            probes.draining = True
-            task.cancel()  # serve() stops the server gracefully: in-flight calls finish
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     asyncio.run(main())

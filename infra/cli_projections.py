@@ -1,7 +1,7 @@
 """``eco2 projections …``: list, status, rebuild, verify, run (for analysts and operators).
 
-Mounted by ``infra/cli.py`` as ``app.add_typer(projections_app, name="projections")``; also
-runnable alone as ``python -m projections.cli``. Settings come from the environment.
+Registered in ``infra.cli.SUBCOMMANDS``; also runnable alone as ``python -m
+infra.cli_projections``. Settings come from the environment.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from infra.bootstrap import open_resources
+from infra.bootstrap import open_resources, read_side
 from infra.probes import redis_ready, serve_probes
 from infra.settings import Settings
 from projections.builtin import PROJECTIONS, select
@@ -55,7 +55,7 @@ def _names(names: list[str]) -> list[str]:
 def _run(job: Callable[[ReadSide], Awaitable[T]]) -> T:
     async def main() -> T:
         async with open_resources(Settings.from_env()) as resources:
-            side = ReadSide.from_resources(resources)
+            side = read_side(resources)
             await migrate(side.pool)
             return await job(side)
 
@@ -278,7 +278,7 @@ def run_command(
     async def main() -> None:
         settings = Settings.from_env()
         async with open_resources(settings) as resources:
-            side = ReadSide.from_resources(resources)
+            side = read_side(resources)
             service = ProjectorService(side, select(names or None), options=options)
             await run_until_signalled(service, settings)
 

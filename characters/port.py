@@ -1,9 +1,9 @@
-"""The character service as the reward handler sees it: a port and its in-memory twin.
+"""The character service as its users (reward handler, chat graph) see it: a port and its
+in-memory twin.
 
-Characters are the knowledge base's ``Character`` model (13 of them, 이코 the default).
-
-The real adapter is the gRPC client in ``gateway.grpc_characters.client``; tests use
-``InMemoryCharacters`` (optionally made to fail, to exercise the deferred-reward path).
+The 13 characters (이코 the default) are loaded from the knowledge base by the composition root.
+The real adapter is the gRPC client in ``characters.client``; tests use ``InMemoryCharacters``
+(optionally made to fail, to exercise the deferred-reward path).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from agents.knowledge import Character
+from characters.model import Character
 
 
 class CharacterServiceUnavailable(Exception):

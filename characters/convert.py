@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agents.knowledge import Character
-from gateway.grpc_characters import characters_pb2 as pb
+from characters import characters_pb2 as pb
+from characters.model import Character
 
 
 def to_message(character: Character) -> pb.Character:

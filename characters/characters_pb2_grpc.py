@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from gateway.grpc_characters import characters_pb2 as gateway_dot_grpc__characters_dot_characters__pb2
+from characters import characters_pb2 as characters_dot_characters__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in gateway/grpc_characters/characters_pb2_grpc.py depends on'
+        + ' but the generated code in characters/characters_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,18 +36,18 @@ class CharacterServiceStub:
         """
         self.Catalog = channel.unary_unary(
                 '/eco2.characters.v1.CharacterService/Catalog',
-                request_serializer=gateway_dot_grpc__characters_dot_characters__pb2.CatalogRequest.SerializeToString,
-                response_deserializer=gateway_dot_grpc__characters_dot_characters__pb2.CatalogReply.FromString,
+                request_serializer=characters_dot_characters__pb2.CatalogRequest.SerializeToString,
+                response_deserializer=characters_dot_characters__pb2.CatalogReply.FromString,
                 _registered_method=True)
         self.Match = channel.unary_unary(
                 '/eco2.characters.v1.CharacterService/Match',
-                request_serializer=gateway_dot_grpc__characters_dot_characters__pb2.MatchRequest.SerializeToString,
-                response_deserializer=gateway_dot_grpc__characters_dot_characters__pb2.MatchReply.FromString,
+                request_serializer=characters_dot_characters__pb2.MatchRequest.SerializeToString,
+                response_deserializer=characters_dot_characters__pb2.MatchReply.FromString,
                 _registered_method=True)
         self.Default = channel.unary_unary(
                 '/eco2.characters.v1.CharacterService/Default',
-                request_serializer=gateway_dot_grpc__characters_dot_characters__pb2.DefaultRequest.SerializeToString,
-                response_deserializer=gateway_dot_grpc__characters_dot_characters__pb2.Character.FromString,
+                request_serializer=characters_dot_characters__pb2.DefaultRequest.SerializeToString,
+                response_deserializer=characters_dot_characters__pb2.Character.FromString,
                 _registered_method=True)
 
 
@@ -80,18 +80,18 @@ def add_CharacterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Catalog': grpc.unary_unary_rpc_method_handler(
                     servicer.Catalog,
-                    request_deserializer=gateway_dot_grpc__characters_dot_characters__pb2.CatalogRequest.FromString,
-                    response_serializer=gateway_dot_grpc__characters_dot_characters__pb2.CatalogReply.SerializeToString,
+                    request_deserializer=characters_dot_characters__pb2.CatalogRequest.FromString,
+                    response_serializer=characters_dot_characters__pb2.CatalogReply.SerializeToString,
             ),
             'Match': grpc.unary_unary_rpc_method_handler(
                     servicer.Match,
-                    request_deserializer=gateway_dot_grpc__characters_dot_characters__pb2.MatchRequest.FromString,
-                    response_serializer=gateway_dot_grpc__characters_dot_characters__pb2.MatchReply.SerializeToString,
+                    request_deserializer=characters_dot_characters__pb2.MatchRequest.FromString,
+                    response_serializer=characters_dot_characters__pb2.MatchReply.SerializeToString,
             ),
             'Default': grpc.unary_unary_rpc_method_handler(
                     servicer.Default,
-                    request_deserializer=gateway_dot_grpc__characters_dot_characters__pb2.DefaultRequest.FromString,
-                    response_serializer=gateway_dot_grpc__characters_dot_characters__pb2.Character.SerializeToString,
+                    request_deserializer=characters_dot_characters__pb2.DefaultRequest.FromString,
+                    response_serializer=characters_dot_characters__pb2.Character.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -119,8 +119,8 @@ class CharacterService:
             request,
             target,
             '/eco2.characters.v1.CharacterService/Catalog',
-            gateway_dot_grpc__characters_dot_characters__pb2.CatalogRequest.SerializeToString,
-            gateway_dot_grpc__characters_dot_characters__pb2.CatalogReply.FromString,
+            characters_dot_characters__pb2.CatalogRequest.SerializeToString,
+            characters_dot_characters__pb2.CatalogReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -146,8 +146,8 @@ class CharacterService:
             request,
             target,
             '/eco2.characters.v1.CharacterService/Match',
-            gateway_dot_grpc__characters_dot_characters__pb2.MatchRequest.SerializeToString,
-            gateway_dot_grpc__characters_dot_characters__pb2.MatchReply.FromString,
+            characters_dot_characters__pb2.MatchRequest.SerializeToString,
+            characters_dot_characters__pb2.MatchReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -173,8 +173,8 @@ class CharacterService:
             request,
             target,
             '/eco2.characters.v1.CharacterService/Default',
-            gateway_dot_grpc__characters_dot_characters__pb2.DefaultRequest.SerializeToString,
-            gateway_dot_grpc__characters_dot_characters__pb2.Character.FromString,
+            characters_dot_characters__pb2.DefaultRequest.SerializeToString,
+            characters_dot_characters__pb2.Character.FromString,
             options,
             channel_credentials,
             insecure,
