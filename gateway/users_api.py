@@ -10,6 +10,7 @@ erases the vault first, then appends ``DeleteUser`` and waits for ``UserDeleted`
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -125,8 +126,11 @@ async def patch_me(request: Request) -> JSONResponse:
 
 
 def _idempotency_key(request: Request, user_id: str) -> str | None:
+    """The command's idempotency key: the client's ``X-Idempotency-Key``, scoped to the user."""
     key = request.headers.get("x-idempotency-key")
-    return f"profile:{user_id}:{key}" if key else None
+    if not key:
+        return None
+    return "profile:" + hashlib.sha256(f"{user_id}\x1f{key}".encode()).hexdigest()[:40]
 
 
 async def delete_me(request: Request) -> Response:

@@ -10,16 +10,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import httpx
 import pytest
 
 import schemas
 from commands.awaited import awaited_subscription
 from eventstore.consumer import Runner, RunnerOptions
+from eventstore.store import EventStore
 from gateway.app import create_app
 from infra.gateway_app import gateway_config, gateway_resources
 from infra.settings import Settings
+from schemas.user_state import hashed_subject, user_id_for
+from schemas.users import USER, UserRegistered
 from tests.gateway.conftest import FAST
-from tests.gateway.helpers import asgi_client
+from tests.gateway.helpers import as_user, asgi_client
 
 pytestmark = pytest.mark.redis
 
@@ -53,3 +57,20 @@ async def test_no_handler_means_503_then_the_retry_finds_the_outcome(
             finally:
                 runner.stop()
                 await asyncio.wait_for(task, 10)
+
+
+async def test_a_profile_change_retried_with_its_key_is_recorded_once(
+    client: httpx.AsyncClient, store: EventStore, settings: Settings
+) -> None:
+    user_id = user_id_for("kakao", "42")
+    registered = UserRegistered(username="", nickname="", provider="kakao",
+                                provider_user_id=hashed_subject("kakao", "42"))
+    await store.append([schemas.registry.envelope(registered, aggregate_id=user_id,
+                                                  aggregate_type=USER)], expected_version=0)
+    headers = {**as_user(settings, user_id), "X-Idempotency-Key": "rename-1"}
+    for _ in range(2):
+        r = await client.patch("/api/v1/users/me", json={"nickname": "분리왕"}, headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["nickname"] == "분리왕"
+    types = [e.type for e in await store.read_aggregate(user_id)]
+    assert types == ["user.registered", "user.profile_updated"]
