@@ -1,12 +1,13 @@
-"""The gateway's Starlette application: resources are created in the lifespan.
+"""The gateway's Starlette application: resources are opened in the lifespan by the opener the
+composition root passes (``infra.gateway_app``).
 
 Every route is listed in ``ROUTES`` below — the one place to add more.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 import schemas
 from gateway import auth_api, chat_api, images, ops, query_api, scan_api, sse, users_api
+from gateway.config import GatewayConfig
 from gateway.edge import EdgeMiddleware
 from gateway.errors import exception_handlers
 from gateway.info_api import list_datasets, list_news
@@ -27,10 +29,8 @@ from gateway.metrics import GatewayMetrics
 from gateway.oauth import dev as dev_login
 from gateway.openapi import openapi_json, openapi_viewer
 from gateway.params import BigintConvertor  # noqa: F401  (registers the {name:bigint} convertor)
-from gateway.state import STATE_KEY, GatewayState, LiveConfig
+from gateway.state import STATE_KEY, GatewayResources, GatewayState, LiveConfig
 from gateway.web_routes import WEB_ROUTES
-from infra.bootstrap import open_resources
-from infra.settings import Settings
 
 
 async def health(request: Request) -> JSONResponse:
@@ -91,18 +91,26 @@ ROUTES: list[BaseRoute] = [
 ]
 
 
-def create_app(settings: Settings | None = None, *, live: LiveConfig | None = None) -> Starlette:
-    """Build the gateway. ``settings`` defaults to the environment's."""
-    settings = settings or Settings.from_env()
+OpenResources = Callable[[], AbstractAsyncContextManager[GatewayResources]]
+Alongside = Callable[[GatewayState], AbstractAsyncContextManager[object]]
+
+
+def create_app(
+    config: GatewayConfig, open_resources: OpenResources, *, live: LiveConfig | None = None,
+    alongside: Alongside | None = None,
+) -> Starlette:
+    """Build the gateway over the resources ``open_resources`` opens in the lifespan (the
+    composition root, ``infra.gateway_app``, passes them); ``alongside`` runs for as long as
+    the app serves (probes, the handlers of the commands it waits for)."""
     live = live or LiveConfig()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        app.state.settings = settings
-        async with open_resources(settings, redis_connections=16) as resources:
-            assert settings.redis_url is not None  # open_resources refuses otherwise
+        async with open_resources() as resources:
+            if config.redis_url is None:
+                raise RuntimeError("the gateway needs REDIS_URL")
             async with LiveHub.open(
-                settings.redis_url, resources.layout,
+                config.redis_url, resources.layout,
                 queue_size=live.queue_size, read_pool_size=live.read_pool_size,
             ) as hub:
                 state = GatewayState(
@@ -114,12 +122,10 @@ def create_app(settings: Settings | None = None, *, live: LiveConfig | None = No
                     metrics=GatewayMetrics(),
                     live=live,
                 )
-                from gateway.probes import gateway_probes  # ECO2_HEALTH_PORT, like every role
-
-                async with gateway_probes(state):
+                async with alongside(state) if alongside else nullcontext():
                     yield {STATE_KEY: state}
 
     return Starlette(
         routes=list(ROUTES), lifespan=lifespan, exception_handlers=exception_handlers(),
-        middleware=[Middleware(EdgeMiddleware, settings=settings)],
+        middleware=[Middleware(EdgeMiddleware, settings=config)],
     )
