@@ -70,7 +70,7 @@ class _Children:
 
     def start(self) -> None:
         commands = {
-            "gateway": (sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory",
+            "gateway": (sys.executable, "-m", "uvicorn", "infra.gateway_app:create_app", "--factory",
                         "--host", "127.0.0.1", "--port", str(self.port), "--log-level",
                         "warning", "--no-access-log", "--backlog", "4096"),
             "projector": (sys.executable, "-m", "infra.bench.sse"),
