@@ -12,6 +12,7 @@ import atexit
 from starlette.types import ASGIApp
 
 from gateway.app import create_app as create_gateway
+from infra.asyncapi import asyncapi_document
 from infra.settings import Settings
 from infra.telemetry import configure_logging, configure_tracing
 
@@ -19,7 +20,9 @@ from infra.telemetry import configure_logging, configure_tracing
 def create_app() -> ASGIApp:
     settings = Settings.from_env()
     configure_logging("gateway", level=settings.log_level, as_json=settings.log_json)
-    app: ASGIApp = create_gateway(settings)
+    gateway = create_gateway(settings)
+    gateway.state.asyncapi = asyncapi_document(settings)  # served at /docs/asyncapi
+    app: ASGIApp = gateway
     if settings.tracing:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 

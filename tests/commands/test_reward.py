@@ -11,8 +11,9 @@ import pytest
 import schemas
 from commands.characters import InMemoryCharacters
 from commands.reward import handle_answer_completed
-from eventstore.consumer import RetryLater, Runner, RunnerOptions, Subscription
+from eventstore.consumer import RetryLater, RunnerOptions, Subscription
 from eventstore.dlq import DeadLetters
+from eventstore.runtime import Runner
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from schemas.scan import AnswerCompleted, RewardCompleted, ScanCompleted

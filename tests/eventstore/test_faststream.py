@@ -1,4 +1,4 @@
-"""The FastStream path: same delivery and dead-letter semantics as the raw runner."""
+"""The FastStream runtime in both reading modes: every entry handled once, poison dead-lettered."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from faststream import FastStream
 
 from eventstore.consumer import RunnerOptions, Subscription
 from eventstore.dlq import DeadLetters
-from eventstore.faststream_app import faststream_app
 from eventstore.keys import Layout
+from eventstore.runtime import Runner
 from eventstore.store import EventStore
 from schemas.envelope import Envelope
 from schemas.registry import Message
@@ -27,18 +26,18 @@ FAST = RunnerOptions(block_ms=50, claim_idle_ms=300, claim_interval_s=0.05, retr
 
 
 @contextlib.asynccontextmanager
-async def running(app: FastStream) -> AsyncIterator[None]:
-    task = asyncio.create_task(app.run())
+async def running(runner: Runner) -> AsyncIterator[None]:
+    task = asyncio.create_task(runner.run())
     try:
         yield
     finally:
-        app.exit()
+        runner.stop()
         await asyncio.wait_for(task, 10)
 
 
-@pytest.mark.parametrize("batch", [True, False], ids=["batch", "max_workers"])
+@pytest.mark.parametrize("per_message", [False, True], ids=["batch", "max_workers"])
 async def test_faststream_path_handles_everything_and_dead_letters_poison(
-    redis_client: aioredis.Redis, layout: Layout, redis_url: str, batch: bool
+    redis_client: aioredis.Redis, layout: Layout, redis_url: str, per_message: bool
 ) -> None:
     store = EventStore(redis_client, layout, test_registry)
     names = [f"n{i}" for i in range(200)] + ["poison"]
@@ -57,10 +56,10 @@ async def test_faststream_path_handles_everything_and_dead_letters_poison(
     # Claims are for dead consumers: one that is merely slow (a loaded machine queues these
     # 201 entries for longer than FAST's 300 ms) must not have its entries taken and handled
     # twice, which at-least-once delivery would allow and this test counts exactly.
-    app = await faststream_app(
-        redis_url, layout, test_registry, Subscription("fs", "events", {ItemAdded: handle}),
-        options=dataclasses.replace(FAST, claim_idle_ms=10_000),
-        batch=batch,
+    runner = Runner(
+        redis_client, layout, test_registry, Subscription("fs", "events", {ItemAdded: handle}),
+        options=dataclasses.replace(FAST, claim_idle_ms=10_000, per_message=per_message),
+        url=redis_url,
     )
     letters = DeadLetters(redis_client, layout)
 
@@ -68,7 +67,7 @@ async def test_faststream_path_handles_everything_and_dead_letters_poison(
         return sum([(await redis_client.xpending(layout.keys(shard).events, "fs"))["pending"]
                     for shard in range(layout.shards)])
 
-    async with running(app):
+    async with running(runner):
         async with asyncio.timeout(20):  # every entry handled, or dead-lettered, and acked
             while len(seen) < 200 or not await letters.find() or await pending():
                 await asyncio.sleep(0.05)

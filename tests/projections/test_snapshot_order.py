@@ -13,8 +13,9 @@ import pytest
 import redis.asyncio as aioredis
 
 import schemas
-from eventstore.consumer import Runner, Subscription
+from eventstore.consumer import Subscription
 from eventstore.keys import Layout
+from eventstore.runtime import Runner
 from eventstore.store import EventStore
 from projections.snapshot import snapshot_subscription
 from schemas.envelope import Envelope
