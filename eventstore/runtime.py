@@ -50,12 +50,16 @@ from schemas.registry import MessageRegistry
 log = logging.getLogger(__name__)
 
 Broker = RedisBroker | RedisClusterBroker
+# FastStream's own lines: its errors (a handler raised; the entry stays pending) are kept, its
+# per-entry and per-task chatter is not.
+broker_log = logging.getLogger(f"{__name__}.faststream")
+broker_log.setLevel(logging.WARNING)
 
 
 def broker_url(redis: AsyncRedis) -> str:
     """The URL of the server ``redis`` talks to (a Cluster: one of its nodes)."""
     if isinstance(redis, aioredis.RedisCluster):
-        node = redis.get_nodes()[0]
+        node = (redis.get_nodes() or list(redis.nodes_manager.startup_nodes.values()))[0]
         return f"redis://{node.host}:{node.port}"
     kw = redis.connection_pool.connection_kwargs
     if kw.get("path"):
@@ -71,7 +75,7 @@ def new_broker(redis: AsyncRedis, url: str | None = None, **kw: Any) -> Broker:
     """A FastStream broker on the server of ``redis``; its per-entry lines are DEBUG, its
     errors (a handler raising: the entry stays pending) logged as errors."""
     cls = RedisClusterBroker if isinstance(redis, aioredis.RedisCluster) else RedisBroker
-    return cls(url or broker_url(redis), logger=log, log_level=logging.DEBUG, **kw)
+    return cls(url or broker_url(redis), logger=broker_log, log_level=logging.DEBUG, **kw)
 
 
 def _text(value: bytes | str) -> str:
@@ -130,6 +134,7 @@ class Runner:
         self.processed = 0
         self._busy = 0
         self._stopped = asyncio.Event()
+        self.started = asyncio.Event()  # set once the subscribers read
         for shard in self.shards:
             for stream in self.group.streams(shard):
                 self._subscribe(self.broker, shard, stream)
@@ -165,9 +170,11 @@ class Runner:
             crashed = max(await msg.get_delivery_count() - 1, 0)
             await self._settle(msg, self._deliveries(shard, stream, msg, crashed))
 
-        broker.subscriber(stream=reaper, title=f"{stream}:{group}:claims",
-                          description=f"Entries of `{group}` left by a crashed consumer.",
-                          include_in_schema=False)(on_claimed)
+        # A crashed consumer may leave many slow entries: handle claimed ones side by side
+        # (except in order).
+        claim_workers = 1 if self.dispatcher.subscription.in_order else o.workers
+        broker.subscriber(stream=reaper, max_workers=claim_workers, include_in_schema=False)(
+            on_claimed)
 
     def _deliveries(
         self, shard: int, stream: str, msg: RedisStreamMessage, crashed: int
@@ -303,6 +310,7 @@ class Runner:
             if self.dispatcher.subscription.in_order:
                 await asyncio.gather(*(self._take_over(shard) for shard in self.shards))
             await self.broker.start()
+            self.started.set()
             await self._stopped.wait()
         finally:
             self._stopped.set()

@@ -2,14 +2,18 @@
 dependency-free page listing its channels, at ``/docs/asyncapi``.
 
 The gateway does not build it (it imports no handler code): the composition root generates it
-from the FastStream brokers of the workers and hands it over in ``app.state.asyncapi`` (a
-JSON-ready dict). Without one, both routes answer 404.
+from the FastStream brokers of the workers and hands it over in ``app.state.asyncapi``, as a
+JSON-ready dict or as a function making one (called once, off the event loop, on the first
+request: the gateway starts without loading the handlers' code). Without one, both routes
+answer 404.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -19,8 +23,16 @@ from starlette.routing import Route
 STATE_ATTR = "asyncapi"
 
 
-def _document(request: Request) -> dict[str, Any] | None:
-    doc = getattr(request.app.state, STATE_ATTR, None)
+Document = dict[str, Any]
+DocumentSource = Document | Callable[[], Document]
+
+
+async def _document(request: Request) -> Document | None:
+    state = request.app.state
+    doc = getattr(state, STATE_ATTR, None)
+    if callable(doc):
+        doc = await asyncio.to_thread(doc)
+        setattr(state, STATE_ATTR, doc)
     return doc if isinstance(doc, dict) else None
 
 
@@ -33,13 +45,13 @@ def _missing() -> JSONResponse:
 
 async def asyncapi_json(request: Request) -> Response:
     """GET /docs/asyncapi.json: the workers' AsyncAPI document."""
-    doc = _document(request)
+    doc = await _document(request)
     return JSONResponse(doc) if doc is not None else _missing()
 
 
 async def asyncapi_page(request: Request) -> Response:
     """GET /docs/asyncapi: its channels and operations as a plain page."""
-    doc = _document(request)
+    doc = await _document(request)
     if doc is None:
         return _missing()
     info = doc.get("info", {})

@@ -42,7 +42,7 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
     """The workers' AsyncAPI 3.0 document as a JSON-ready dict."""
     layout = Layout(settings.namespace, settings.shards)
     url = settings.redis_url or "redis://localhost:6379"
-    redis = aioredis.Redis.from_url(url)  # never connected: the brokers only describe
+    redis = aioredis.Redis.from_url(url, decode_responses=True)  # never connected: describes
     deps = WorkerDeps(redis=redis, layout=layout, store=EventStore(redis, layout, schemas.registry))
     brokers = []
     for kind in WORKER_KINDS:

@@ -8,20 +8,27 @@ are configured here, and with tracing on every request is a server span
 from __future__ import annotations
 
 import atexit
+from typing import Any
 
 from starlette.types import ASGIApp
 
 from gateway.app import create_app as create_gateway
-from infra.asyncapi import asyncapi_document
 from infra.settings import Settings
 from infra.telemetry import configure_logging, configure_tracing
+
+
+def asyncapi_document(settings: Settings) -> dict[str, Any]:
+    from infra.asyncapi import asyncapi_document as generate
+
+    return generate(settings)
 
 
 def create_app() -> ASGIApp:
     settings = Settings.from_env()
     configure_logging("gateway", level=settings.log_level, as_json=settings.log_json)
     gateway = create_gateway(settings)
-    gateway.state.asyncapi = asyncapi_document(settings)  # served at /docs/asyncapi
+    # Served at /docs/asyncapi; made on its first request (it loads the handlers' code).
+    gateway.state.asyncapi = lambda: asyncapi_document(settings)
     app: ASGIApp = gateway
     if settings.tracing:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
