@@ -318,9 +318,9 @@ class Runner:
             await asyncio.shield(self._shutdown(heartbeat))
 
     async def _shutdown(self, heartbeat: asyncio.Task[None]) -> None:
-        await self._unpark()
         with contextlib.suppress(Exception):
-            await self.broker.stop()  # waits for in-flight handlers (graceful timeout)
+            await self.broker.stop()  # stops reading, waits for in-flight handlers
+        await self._unpark()
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
