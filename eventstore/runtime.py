@@ -23,7 +23,16 @@ What each entry becomes (handled, retried, dead-lettered, parked) is decided by 
   unknown type) blocks its shard's reader until stop and stays pending.
 
 A batch whose entries are not all settled acks the settled ones itself and ``reject``s the
-FastStream message: the rest stay pending for their task, or for the next consumer.
+FastStream message: the rest stay pending for their task, or for the next consumer. Reapers
+handle what they claim ``workers`` at a time (one at a time in order). The ``workers``
+semaphore bounds handler runs per process across all subscribers.
+
+Not FastStream middleware, on purpose: the span continuing each message's trace and the
+handler metrics wrap each *entry's* handler run inside the ``Dispatcher`` (a batch message
+carries up to ``batch`` entries of different traces, and entries of classes the group does not
+handle are acked before any envelope is decoded). Subscribers use ``_fields_only`` as parser:
+entries are the log's envelopes, not FastStream's ``__data__`` format, and are read from
+``raw_message``.
 """
 
 from __future__ import annotations
@@ -192,6 +201,8 @@ class Runner:
         entries = data if isinstance(data, list) else [data]
         deliveries = []
         for entry_id, raw_fields in zip(raw["message_ids"], entries, strict=True):
+            if raw_fields is None:  # claimed after it was trimmed: nothing left to handle
+                continue
             fields = {_text(k): _text(v) for k, v in raw_fields.items()}
             attempts = int(fields.get(ATTEMPTS, 0)) + crashed
             deliveries.append(Delivery(shard, stream, _text(entry_id), fields, attempts))
