@@ -74,3 +74,37 @@ async def test_faststream_path_handles_everything_and_dead_letters_poison(
     assert sorted(seen) == sorted(names[:-1])
     [letter] = await letters.find()
     assert "indigestible" in letter.error and letter.attempts == FAST.max_deliveries
+
+
+async def test_a_long_handler_keeps_its_entry_from_other_consumers_claims(
+    redis_client: aioredis.Redis, layout: Layout, redis_url: str
+) -> None:
+    """A handler running for several claim-idle periods is not taken over by a second
+    consumer's reaper (the heartbeat touches its entry): it runs once."""
+    store = EventStore(redis_client, layout, test_registry)
+    await store.append([test_registry.envelope(ItemAdded(name="long"), aggregate_id="a")],
+                       expected_version=0)
+    runs: list[str] = []
+    finished = asyncio.Event()
+
+    def consumer(name: str) -> Runner:
+        async def handle(envelope: Envelope, message: Message) -> None:
+            runs.append(name)
+            await asyncio.sleep(1.5)  # five claim-idle periods
+            finished.set()
+
+        return Runner(
+            redis_client, layout, test_registry, Subscription("hb", "events", {ItemAdded: handle}),
+            consumer=name, options=dataclasses.replace(FAST, per_message=True), url=redis_url,
+        )
+
+    async with running(consumer("first")):
+        async with asyncio.timeout(20):
+            while not runs:
+                await asyncio.sleep(0.02)
+        async with running(consumer("second")):
+            await asyncio.wait_for(finished.wait(), 20)
+            await asyncio.sleep(0.5)  # two more claim-idle periods after it finished
+    assert runs == ["first"]
+    pending = await redis_client.xpending(layout.keys_for("a").events, "hb")
+    assert pending["pending"] == 0
