@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 import schemas
 from gateway import auth_api, chat_api, images, ops, query_api, scan_api, sse, users_api
+from gateway.asyncapi import ASYNCAPI_ROUTES
 from gateway.config import GatewayConfig
 from gateway.edge import EdgeMiddleware
 from gateway.errors import exception_handlers
@@ -44,6 +45,7 @@ ROUTES: list[BaseRoute] = [
     Route("/metrics", ops.metrics),
     Route("/docs", openapi_json, methods=["GET"]),
     Route("/docs/ui", openapi_viewer, methods=["GET"]),
+    *ASYNCAPI_ROUTES,  # the workers' AsyncAPI document, when the composition root gave one
     # images (issue 3): signed upload URLs, the upload, serving
     Route("/api/v1/images/{channel}", images.create_upload, methods=["POST"]),
     Route("/uploads/{key:path}", images.put_upload, methods=["PUT"]),

@@ -51,6 +51,7 @@ SUBCOMMANDS: dict[str, str] = {
     "archive": "infra.cli_archive:archive_app",
     "export": "infra.cli_archive:export_app",
     "chaos": "infra.cli_chaos:chaos_app",
+    "docs": "infra.cli_docs:docs_app",
 }
 
 

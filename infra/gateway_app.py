@@ -15,6 +15,7 @@ import asyncio
 import atexit
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
@@ -22,8 +23,8 @@ from starlette.types import ASGIApp
 import schemas
 from agents.llm.providers import MODEL_CATALOGUE
 from commands.awaited import awaited_subscription
-from commands.workers import runner_options
-from eventstore.consumer import Runner, consumer_name
+from eventstore.consumer import consumer_name
+from eventstore.runtime import Runner
 from gateway.app import create_app as build_gateway
 from gateway.config import GatewayConfig, OAuthClient
 from gateway.state import GatewayResources, GatewayState, LiveConfig
@@ -31,6 +32,7 @@ from infra.bootstrap import open_resources
 from infra.gateway_probes import gateway_probes
 from infra.settings import Settings
 from infra.telemetry import configure_logging, configure_tracing
+from infra.worker_process import runner_options
 
 OAUTH_PROVIDERS = ("kakao", "google", "naver")
 GATEWAY_REDIS_CONNECTIONS = 16  # a burst of requests waits briefly instead of opening more
@@ -112,10 +114,19 @@ def create_gateway(settings: Settings | None = None, *, live: LiveConfig | None 
     )
 
 
+def asyncapi_document(settings: Settings) -> dict[str, Any]:
+    from infra.asyncapi import asyncapi_document as generate
+
+    return generate(settings)
+
+
 def create_app() -> ASGIApp:
     settings = Settings.from_env()
     configure_logging("gateway", level=settings.log_level, as_json=settings.log_json)
-    app: ASGIApp = create_gateway(settings)
+    gateway = create_gateway(settings)
+    # Served at /docs/asyncapi; made on its first request (it loads the handlers' code).
+    gateway.state.asyncapi = lambda: asyncapi_document(settings)
+    app: ASGIApp = gateway
     if settings.tracing:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 

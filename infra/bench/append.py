@@ -19,10 +19,11 @@ import typer
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from eventstore.consumer import Runner, RunnerOptions, Subscription
-from eventstore.faststream_app import faststream_app
+from eventstore.consumer import Dispatcher, RunnerOptions, Subscription
+from eventstore.groups import ConsumerGroup
 from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, open_redis
+from eventstore.runtime import Runner
 from eventstore.store import EventStore
 from infra.bench.repeat import (
     BENCHMARKS,
@@ -121,6 +122,43 @@ async def raw_xadd(redis: AsyncRedis, layout: Layout, total: int) -> Figure:
 
 
 async def consume_raw(store: EventStore, total: int) -> Figure:
+    """The baseline: the old hand-written runner's core, a raw XREADGROUP COUNT 200 loop per
+    shard handing every entry to the same ``Dispatcher`` (decode, handler, metrics), all of a
+    batch at once, with one XACK per batch."""
+    seen = 0
+    done = asyncio.Event()
+
+    async def noop(envelope: Envelope, message: Message) -> None:
+        nonlocal seen
+        seen += 1
+        if seen >= total:
+            done.set()
+
+    subscription = Subscription("bench-raw", "events", {Tick: noop})
+    group = ConsumerGroup(store.redis, store.layout, group=subscription.group,
+                          source="events", consumer="bench-raw")
+    dispatcher = Dispatcher(group, subscription, bench_registry, RunnerOptions())
+
+    async def shard_loop(shard: int) -> None:
+        while not done.is_set():
+            deliveries = await group.read(shard, count=200, block_ms=100)
+            settled = await asyncio.gather(*(dispatcher.process(d) for d in deliveries))
+            acks: dict[str, list[str]] = {}
+            for delivery, ack in zip(deliveries, settled, strict=True):
+                if ack:
+                    acks.setdefault(delivery.stream, []).append(delivery.entry_id)
+            for stream, ids in acks.items():
+                await group.ack(stream, *ids)
+
+    async def work() -> None:
+        await group.ensure(range(store.layout.shards))
+        await asyncio.gather(*(shard_loop(shard) for shard in range(store.layout.shards)))
+
+    return await _timed("consume, baseline: raw XREADGROUP batch loop (no-op)", total, work)
+
+
+async def consume_faststream(redis_url: str | None, store: EventStore, total: int) -> Figure:
+    """The main path: the handler runtime (FastStream batch subscribers, ``eventstore.runtime``)."""
     seen = 0
     done = asyncio.Event()
 
@@ -132,8 +170,8 @@ async def consume_raw(store: EventStore, total: int) -> Figure:
 
     runner = Runner(
         store.redis, store.layout, bench_registry,
-        Subscription("bench-raw", "events", {Tick: noop}),
-        options=RunnerOptions(workers=256, batch=200, block_ms=100),
+        Subscription("bench-fs", "events", {Tick: noop}),
+        options=RunnerOptions(workers=256, batch=200, block_ms=100), url=redis_url,
     )
 
     async def work() -> None:
@@ -142,32 +180,7 @@ async def consume_raw(store: EventStore, total: int) -> Figure:
         runner.stop()
         await task
 
-    return await _timed("consume, raw batched runner (no-op)", total, work)
-
-
-async def consume_faststream(redis_url: str, store: EventStore, total: int) -> Figure:
-    seen = 0
-    done = asyncio.Event()
-
-    async def noop(envelope: Envelope, message: Message) -> None:
-        nonlocal seen
-        seen += 1
-        if seen >= total:
-            done.set()
-
-    app = await faststream_app(
-        redis_url, store.layout, bench_registry,
-        Subscription("bench-fs", "events", {Tick: noop}),
-        options=RunnerOptions(workers=400, batch=100, block_ms=100),
-    )
-
-    async def work() -> None:
-        task = asyncio.create_task(app.run())
-        await done.wait()
-        app.exit()
-        await task
-
-    return await _timed("consume, FastStream batch subscribers (no-op)", total, work)
+    return await _timed("consume, handler runtime: FastStream subscribers (no-op)", total, work)
 
 
 def eventsourcing_save(total: int, persistence: str, env: dict[str, str]) -> Figure:
@@ -266,7 +279,7 @@ async def compare_on_cluster(
 
 async def _write_then_consume(store: EventStore, total: int) -> Figure:
     await batched_appends(store, total)
-    return await consume_raw(store, total - total % 100)
+    return await consume_faststream(None, store, total - total % 100)
 
 
 def ratio_pairs(names: Sequence[str]) -> list[tuple[str, str]]:

@@ -355,7 +355,8 @@ def sse(
 
 async def _project() -> None:
     """The snapshot projector under the consumer runner (the bench's child process)."""
-    from eventstore.consumer import Runner, RunnerOptions
+    from eventstore.consumer import RunnerOptions
+    from eventstore.runtime import Runner
     from projections.snapshot import snapshot_subscription
 
     settings = Settings.from_env()

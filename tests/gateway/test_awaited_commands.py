@@ -15,7 +15,8 @@ import pytest
 
 import schemas
 from commands.awaited import awaited_subscription
-from eventstore.consumer import Runner, RunnerOptions
+from eventstore.consumer import RunnerOptions
+from eventstore.runtime import Runner
 from eventstore.store import EventStore
 from gateway.app import create_app
 from infra.gateway_app import gateway_config, gateway_resources

@@ -19,14 +19,15 @@ from prometheus_client import CollectorRegistry
 import schemas
 from commands.chat.scripted import ScriptedChatGraph
 from commands.chat.worker import chat_subscription
-from commands.workers import build_runner
-from eventstore.consumer import Runner, RunnerOptions
+from eventstore.consumer import RunnerOptions
 from eventstore.keys import Layout
+from eventstore.runtime import Runner
 from gateway.auth_tokens import bearer
 from infra.bootstrap import open_resources
 from infra.gateway_app import create_gateway
 from infra.media import FileMediaStore
 from infra.settings import Settings
+from infra.worker_process import build_runner
 from projections.builtin import select
 from projections.context import ReadSide
 from projections.metrics import ProjectionMetrics
