@@ -46,30 +46,30 @@ ROUTES: list[BaseRoute] = [
     Route("/docs", openapi_json, methods=["GET"]),
     Route("/docs/ui", openapi_viewer, methods=["GET"]),
     *ASYNCAPI_ROUTES,  # the workers' AsyncAPI document, when the composition root gave one
-    # images (issue 3): signed upload URLs, the upload, serving
+    # images: signed upload URLs, the upload, serving
     Route("/api/v1/images/{channel}", images.create_upload, methods=["POST"]),
     Route("/uploads/{key:path}", images.put_upload, methods=["PUT"]),
     Route("/media/{key:path}", images.serve_media, methods=["GET"]),
-    # locations and info (issue 6), from read models
+    # locations and info, from read models
     Route("/api/v1/locations/centers", list_centers, methods=["GET"]),
     Route("/api/v1/locations/centers/{center_id:bigint}", center_detail, methods=["GET"]),
     Route("/api/v1/locations/search", search_places, methods=["GET"]),
     Route("/api/v1/locations/suggest", suggest_places, methods=["GET"]),
     Route("/api/v1/info/news", list_news, methods=["GET"]),
     Route("/api/v1/info/datasets", list_datasets, methods=["GET"]),
-    # scan (issue 3) and its live stream (issue 4)
+    # scan and its live stream
     Route("/api/v1/scan", scan_api.submit_scan, methods=["POST"]),
     Route("/api/v1/scan/categories", scan_api.scan_categories, methods=["GET"]),
     Route("/api/v1/scan/{job_id}/events", sse.scan_events, methods=["GET"]),
     Route("/api/v1/scan/{job_id}/result", query_api.scan_result, methods=["GET"]),
-    # auth (issue 6): login URL, provider callback, refresh, logout, the dev provider's page
+    # auth: login URL, provider callback, refresh, logout, the dev provider's page
     Route("/api/v1/auth/refresh", auth_api.refresh, methods=["POST"]),
     Route("/api/v1/auth/logout", auth_api.logout, methods=["POST"]),
     Route("/api/v1/auth/dev/authorize", dev_login.authorize_page, methods=["GET"]),
     Route("/api/v1/auth/dev/authorize", dev_login.authorize_submit, methods=["POST"]),
     Route("/api/v1/auth/{provider}", auth_api.start_login, methods=["GET"]),
     Route("/api/v1/auth/{provider}/callback", auth_api.callback, methods=["GET"]),
-    # users and characters (issues 4 and 6), from read models
+    # users and characters, from read models
     Route("/api/v1/users/me", users_api.get_me, methods=["GET"]),
     Route("/api/v1/users/me", users_api.patch_me, methods=["PATCH"]),
     Route("/api/v1/users/me", users_api.delete_me, methods=["DELETE"]),
@@ -79,7 +79,7 @@ ROUTES: list[BaseRoute] = [
         query_api.character_ownership, methods=["GET"],
     ),
     Route("/api/v1/character/catalog", query_api.character_catalog, methods=["GET"]),
-    # chat (issue 5): sessions, history, messages, input, and the turn's stream
+    # chat: sessions, history, messages, input, and the turn's stream
     Route("/api/v1/chat", chat_api.list_chats, methods=["GET"]),
     Route("/api/v1/chat", chat_api.create_chat, methods=["POST"]),
     Route("/api/v1/chat/{chat_id}", chat_api.get_chat, methods=["GET"]),
@@ -88,7 +88,7 @@ ROUTES: list[BaseRoute] = [
     Route("/api/v1/chat/{chat_id}/messages", chat_api.send_message, methods=["POST"]),
     Route("/api/v1/chat/{job_id}/input", chat_api.provide_input, methods=["POST"]),
     Route("/api/v1/chat/{job_id}/events", sse.chat_events, methods=["GET"]),
-    # the user page, the operations page and its admin API (issue 7)
+    # the user page, the operations page and its admin API
     *WEB_ROUTES,
 ]
 
