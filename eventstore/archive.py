@@ -35,8 +35,9 @@ COLUMNS = (
     "schema_version", "data", "metadata", "ts",
 )
 _SELECT = (
-    "SELECT position, event_id::text AS id, aggregate_id, aggregate_type, version, type,"
-    " schema_version, data, metadata, ts FROM event_log"
+    # ``ver``, not ``version``: ORDER BY version must sort the column, not this text.
+    "SELECT position, event_id::text AS id, aggregate_id, aggregate_type,"
+    " version::text AS ver, type, schema_version, data, metadata, ts FROM event_log"
 )
 
 
@@ -169,17 +170,11 @@ def _with_defaults(shard: int, position: int, fields: dict[bytes, bytes]) -> tup
 
 
 def _fields(row: asyncpg.Record) -> dict[str, str]:
-    return {
-        "id": row["id"],
-        "agg": row["aggregate_id"],
-        "atype": row["aggregate_type"],
-        "ver": str(row["version"]),
-        "type": row["type"],
-        "sv": row["schema_version"],
-        "data": row["data"],
-        "meta": row["metadata"],
-        "ts": repr(row["ts"]),
-    }
+    # Unpacked by position (a rebuild reads every row through here); the integers come as
+    # text from the server, the float is formatted here as the log wrote it (repr).
+    _, eid, agg, atype, ver, type_, sv, data, meta, ts = row
+    return {"id": eid, "agg": agg, "atype": atype, "ver": ver, "type": type_, "sv": sv,
+            "data": data, "meta": meta, "ts": repr(ts)}
 
 
 @dataclass(frozen=True)
@@ -206,7 +201,7 @@ class Archive:
             " ORDER BY position LIMIT $4",
             shard, after, upto, limit,
         )
-        return [(f"{r['position']}-0", _fields(r)) for r in rows]
+        return [(f"{r[0]}-0", _fields(r)) for r in rows]
 
     async def aggregate_entries(
         self,
@@ -228,7 +223,7 @@ class Archive:
         for r in rows:
             fields = _fields(r)
             fields["pos"] = str(r["position"])
-            out.append((f"{r['version']}-1", fields))
+            out.append((f"{r['ver']}-1", fields))
         return out
 
     async def last_aggregate_entry(self, shard: int, aggregate_id: str) -> Entry | None:
@@ -241,7 +236,7 @@ class Archive:
             return None
         fields = _fields(rows[0])
         fields["pos"] = str(rows[0]["position"])
-        return f"{rows[0]['version']}-1", fields
+        return f"{rows[0]['ver']}-1", fields
 
     async def aggregate_head(self, shard: int, aggregate_id: str) -> AggregateHead:
         """The aggregate's last archived version and the shard's archive checkpoint, read in
