@@ -10,10 +10,12 @@ empty archive.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+import re
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import asyncpg
 
@@ -24,14 +26,18 @@ if TYPE_CHECKING:
     Pool = asyncpg.Pool[asyncpg.Record]
 
 Entry = tuple[str, dict[str, str]]  # (entry id, fields) as XRANGE returns them
+# The same, undecoded (what the archiver copies); the fields as a dict or as the flat
+# [name, value, …] list of the unparsed reply.
+RawEntry = tuple[bytes, dict[bytes, bytes] | list[bytes]]
 PARTITION_SIZE = 1_000_000  # positions per range partition of a shard
 COLUMNS = (
     "shard", "position", "event_id", "aggregate_id", "aggregate_type", "version", "type",
     "schema_version", "data", "metadata", "ts",
 )
 _SELECT = (
-    "SELECT position, event_id::text AS id, aggregate_id, aggregate_type, version, type,"
-    " schema_version, data, metadata, ts FROM event_log"
+    # ``ver``, not ``version``: ORDER BY version must sort the column, not this text.
+    "SELECT position, event_id::text AS id, aggregate_id, aggregate_type,"
+    " version::text AS ver, type, schema_version, data, metadata, ts FROM event_log"
 )
 
 
@@ -100,18 +106,75 @@ def row_of(shard: int, entry_id: str, fields: dict[str, str]) -> tuple[Any, ...]
     )
 
 
+# The envelope fields in COPY column order after (shard, position), with the defaults of
+# ``row_of`` (None: required).
+_RAW_FIELDS: tuple[tuple[bytes, bytes | None], ...] = (
+    (b"id", None), (b"agg", None), (b"atype", b""), (b"ver", b"0"), (b"type", None),
+    (b"sv", b"1"), (b"data", b"{}"), (b"meta", b"{}"), (b"ts", b"0"),
+)
+_NAMES = [name for name, _ in _RAW_FIELDS]  # also the order append.lua writes them in
+_all_fields = operator.itemgetter(*_NAMES)
+_SPECIAL = re.compile(rb"[\\\t\n\r]")
+
+
+def _copy_text(value: bytes) -> bytes:
+    """``value`` escaped for COPY's text format."""
+    return (value.replace(b"\\", b"\\\\").replace(b"\t", b"\\t")
+            .replace(b"\n", b"\\n").replace(b"\r", b"\\r"))
+
+
+def copy_lines(shard: int, after: int, entries: Sequence[RawEntry]) -> bytes:
+    """``entries`` (positions ``after+1, after+2, …``) as ``event_log`` rows in COPY text
+    format, the field bytes moved as they are (no decoding, no parsing).
+
+    Raises ``ArchiveError`` when an entry is not an envelope or the positions are not
+    contiguous from ``after``; values that do not parse (a version that is no number) are
+    refused by Postgres during the COPY.
+    """
+    prefix = str(shard).encode()
+    lines = []
+    expected = after
+    for entry_id, fields in entries:
+        expected += 1
+        position = entry_id[: entry_id.find(b"-")]
+        if int(position) != expected or not entry_id.endswith(b"-0"):
+            raise ArchiveError(
+                f"shard {shard}: expected position {expected}, the log has {entry_id.decode()}"
+            )
+        values: tuple[bytes, ...] | list[bytes]
+        if isinstance(fields, list):
+            if fields[0::2] == _NAMES:  # what append.lua writes: every field, in this order
+                values = fields[1::2]
+            else:
+                values = _with_defaults(shard, expected, dict(zip(fields[0::2], fields[1::2], strict=True)))
+        else:
+            try:
+                values = _all_fields(fields)
+            except KeyError:
+                values = _with_defaults(shard, expected, fields)
+        if _SPECIAL.search(b"".join(values)):
+            values = [_copy_text(v) for v in values]
+        lines.append(b"\t".join((prefix, position, *values)))
+    lines.append(b"")
+    return b"\n".join(lines)
+
+
+def _with_defaults(shard: int, position: int, fields: dict[bytes, bytes]) -> tuple[bytes, ...]:
+    values = tuple(fields.get(name, default) for name, default in _RAW_FIELDS)
+    if None in values:
+        raise ArchiveError(
+            f"shard {shard}: the entry at {position} is not an envelope"
+            f" (fields {sorted(fields)!r})"
+        )
+    return cast(tuple[bytes, ...], values)
+
+
 def _fields(row: asyncpg.Record) -> dict[str, str]:
-    return {
-        "id": row["id"],
-        "agg": row["aggregate_id"],
-        "atype": row["aggregate_type"],
-        "ver": str(row["version"]),
-        "type": row["type"],
-        "sv": row["schema_version"],
-        "data": row["data"],
-        "meta": row["metadata"],
-        "ts": repr(row["ts"]),
-    }
+    # Unpacked by position (a rebuild reads every row through here); the integers come as
+    # text from the server, the float is formatted here as the log wrote it (repr).
+    _, eid, agg, atype, ver, type_, sv, data, meta, ts = row
+    return {"id": eid, "agg": agg, "atype": atype, "ver": ver, "type": type_, "sv": sv,
+            "data": data, "meta": meta, "ts": repr(ts)}
 
 
 @dataclass(frozen=True)
@@ -138,7 +201,7 @@ class Archive:
             " ORDER BY position LIMIT $4",
             shard, after, upto, limit,
         )
-        return [(f"{r['position']}-0", _fields(r)) for r in rows]
+        return [(f"{r[0]}-0", _fields(r)) for r in rows]
 
     async def aggregate_entries(
         self,
@@ -160,7 +223,7 @@ class Archive:
         for r in rows:
             fields = _fields(r)
             fields["pos"] = str(r["position"])
-            out.append((f"{r['version']}-1", fields))
+            out.append((f"{r['ver']}-1", fields))
         return out
 
     async def last_aggregate_entry(self, shard: int, aggregate_id: str) -> Entry | None:
@@ -173,7 +236,7 @@ class Archive:
             return None
         fields = _fields(rows[0])
         fields["pos"] = str(rows[0]["position"])
-        return f"{rows[0]['version']}-1", fields
+        return f"{rows[0]['ver']}-1", fields
 
     async def aggregate_head(self, shard: int, aggregate_id: str) -> AggregateHead:
         """The aggregate's last archived version and the shard's archive checkpoint, read in
@@ -215,42 +278,49 @@ async def load_checkpoint(conn: Conn, shard: int) -> tuple[int, str | None]:
     return int(row["position"]), row["id"]
 
 
+async def _once(payload: bytes) -> AsyncIterator[bytes]:
+    yield payload
+
+
 async def write_batch(
     conn: Conn,
     shard: int,
     after: int,
-    entries: Sequence[Entry],
+    entries: Sequence[RawEntry],
     known: set[tuple[int, int]] | None = None,
 ) -> int:
     """COPY ``entries`` (positions ``after+1, after+2, …``) into the archive and move the
     checkpoint, in one transaction. Returns the new checkpoint.
 
-    Raises ``ArchiveError`` when the checkpoint is not at ``after`` (another archiver moved it)
-    or the entries are not contiguous from it: nothing is written then.
+    Raises ``ArchiveError`` when the checkpoint is not at ``after`` (another archiver moved it),
+    the entries are not contiguous from it or one is not an envelope: nothing is written then.
     """
-    try:
-        rows = [row_of(shard, entry_id, fields) for entry_id, fields in entries]
-    except (KeyError, ValueError) as exc:  # never skipped: archiving this shard stops here
-        raise ArchiveError(f"shard {shard}: an entry after {after} is not an envelope: {exc!r}") from exc
-    for offset, row in enumerate(rows, start=1):
-        if row[1] != after + offset:
-            raise ArchiveError(
-                f"shard {shard}: expected position {after + offset}, the log has {row[1]}"
-            )
-    last = after + len(rows)
+    if not entries:
+        return after
+    payload = copy_lines(shard, after, entries)
+    last = after + len(entries)
+    fields = entries[-1][1]
+    if isinstance(fields, list):
+        fields = dict(zip(fields[0::2], fields[1::2], strict=True))
+    last_id = fields[b"id"].decode()  # present: copy_lines checked it
     async with conn.transaction():
         # synchronous_commit stays on: Redis is trimmed after this commit returns, so the
         # rows must be durable by then.
         position, _ = await load_checkpoint(conn, shard)
         if position != after:
             raise ArchiveError(f"shard {shard}: archive checkpoint is {position}, not {after}")
-        if not rows:
-            return after
         await ensure_partitions(conn, shard, after + 1, last, known)
-        await conn.copy_records_to_table("event_log", records=rows, columns=COLUMNS)
+        try:
+            await conn.copy_to_table(
+                "event_log", source=_once(payload), columns=COLUMNS, format="text"
+            )
+        except asyncpg.DataError as exc:  # never skipped: archiving this shard stops here
+            raise ArchiveError(
+                f"shard {shard}: an entry after {after} is not an envelope: {exc}"
+            ) from exc
         await conn.execute(
             "UPDATE event_log_archived SET position = $2, event_id = $3, updated_at = now()"
             " WHERE shard = $1",
-            shard, last, rows[-1][2],
+            shard, last, last_id,
         )
     return last

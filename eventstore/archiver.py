@@ -26,14 +26,16 @@ from typing import TYPE_CHECKING, cast
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.client import NEVER_DECODE
 
 from eventstore.archive import (
     ArchiveError,
-    Entry,
+    RawEntry,
     ensure_schema,
     load_checkpoint,
     write_batch,
 )
+from eventstore.cancellation import raise_if_cancelled
 from eventstore.keys import Layout
 from eventstore.metrics import archive_metrics
 from eventstore.trim import FloorSource, RetentionPolicy, Trimmer, TrimReport
@@ -101,11 +103,12 @@ class ShardArchiver:
             upcoming = asyncio.ensure_future(self._read(position))
             try:
                 while True:
+                    raise_if_cancelled()
                     entries = await upcoming
                     if not entries:
                         return start, position
                     upcoming = asyncio.ensure_future(
-                        self._read(int(entries[-1][0].split("-", 1)[0]))
+                        self._read(int(entries[-1][0].split(b"-", 1)[0]))
                     )
                     try:
                         position = await write_batch(
@@ -117,12 +120,22 @@ class ShardArchiver:
             finally:
                 upcoming.cancel()
 
-    async def _read(self, after: int) -> list[Entry]:
+    async def _read(self, after: int) -> list[RawEntry]:
         # Plain XRANGE: measured faster than any Lua variant (converting stream replies into
-        # Lua tables costs Redis more than sending them).
+        # Lua tables costs Redis more than sending them). Undecoded: the field bytes go to
+        # COPY as they are.
+        args = (self.keys.events, f"{after + 1}-0", "+", "COUNT", self.batch)
+        if isinstance(self.redis, aioredis.RedisCluster):
+            return cast(
+                list[RawEntry],
+                await self.redis.execute_command("XRANGE", *args, **{NEVER_DECODE: True}),
+            )
+        # On one node the reply is also left unparsed (no dict per entry): redis-py looks its
+        # reply callbacks up by the command name as given, and has none for b"XRANGE".
+        # The pairs stay the reply's two-item lists (they unpack as the tuples would).
         return cast(
-            list[Entry],
-            await self.redis.xrange(self.keys.events, min=f"{after + 1}-0", count=self.batch),
+            list[RawEntry],
+            await self.redis.execute_command(b"XRANGE", *args, **{NEVER_DECODE: True}),
         )
 
     async def _check_log(self, archived: int, event_id: str | None) -> None:
@@ -150,9 +163,16 @@ class ShardArchiver:
                 f" the archive has {event_id} (Redis lost its tail); archiving stopped"
             )
 
+    def forget_schema(self) -> None:
+        """The archive's tables went missing (a dropped schema): the next cycle creates them
+        again before reading its checkpoint."""
+        self._schema_ready = False
+        self._partitions.clear()
+
     async def cycle(self) -> CycleReport:
         """Archive up to the head, then trim what the floors allow."""
         before, archived = await self.archive()
+        raise_if_cancelled()
         trim = await self.trimmer.trim(archived)
         head = int(await self.redis.get(self.keys.head) or 0)
         return CycleReport(self.keys.shard, head, before, archived, trim)
@@ -197,8 +217,9 @@ class ArchiverService:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Postgres down: the leases are gone, start again
-                _raise_if_cancelling()
+                raise_if_cancelled()
                 log.warning("archiver session ended: %s (retrying)", exc)
+            raise_if_cancelled()
             await asyncio.sleep(self.options.lease_retry_s)
 
     async def _session(self) -> None:
@@ -217,8 +238,10 @@ class ArchiverService:
                         log.info("archiver: shard %s leased", shard)
                 idle = True
                 for shard in sorted(held):
+                    raise_if_cancelled()
                     idle = await self._cycle(shard) and idle
                 await conn.fetchval("SELECT 1", timeout=10)  # the lease session is still alive
+                raise_if_cancelled()
                 if idle:
                     await asyncio.sleep(self.options.interval_s)
         finally:
@@ -230,13 +253,19 @@ class ArchiverService:
         try:
             report = await self.archivers[shard].cycle()
         except ArchiveError as exc:
-            if self.errors.get(shard) != str(exc):
-                log.error("archiver: %s", exc)
-            self.errors[shard] = str(exc)
+            self._failed(shard, str(exc), logging.ERROR)
+            return True
+        except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError) as exc:
+            raise_if_cancelled()
+            # The schema was dropped under the archiver: the next cycle creates the tables
+            # again, or keeps failing (reported once) while the schema itself is missing.
+            self.archivers[shard].forget_schema()
+            self._failed(shard, f"shard {shard}: the archive's tables are missing: {exc}",
+                         logging.ERROR)
             return True
         except (OSError, asyncpg.PostgresError, aioredis.RedisError) as exc:
-            _raise_if_cancelling()
-            log.warning("archiver shard %s: %s (retrying)", shard, exc)
+            raise_if_cancelled()
+            self._failed(shard, f"shard {shard}: {exc} (retrying)", logging.WARNING)
             return True
         self.errors.pop(shard, None)
         self.last[shard] = report
@@ -244,6 +273,12 @@ class ArchiverService:
         metrics.archived.labels(str(shard)).set(report.archived)
         metrics.hot.labels(str(shard)).set(max(report.head - report.archived, 0))
         return report.copied == 0
+
+    def _failed(self, shard: int, message: str, level: int) -> None:
+        """Record why the shard's last cycle failed; a failure that repeats is logged once."""
+        if self.errors.get(shard) != message:
+            log.log(level, "archiver: %s", message)
+        self.errors[shard] = message
 
 
 async def archive_now(
@@ -271,10 +306,3 @@ async def archive_now(
                 await lock.execute("SELECT pg_advisory_unlock($1)", key)
     return reports
 
-
-def _raise_if_cancelling() -> None:
-    """A cancelled query can surface as a driver error (asyncpg turns the server's "canceling
-    statement" into ``QueryCanceledError``): never let one swallow the task's cancellation."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

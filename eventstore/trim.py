@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
+from eventstore.cancellation import raise_if_cancelled
 from eventstore.floors import (
     dead_letter_floors,
     group_floors,
@@ -140,6 +141,7 @@ class Trimmer:
                 )
                 streams = [keys.aggregate(r["aggregate_id"]) for r in rows]
                 for start in range(0, len(streams), AGGREGATES_PER_CALL):
+                    raise_if_cancelled()
                     _, d = await self._call(point, streams[start : start + AGGREGATES_PER_CALL], [])
                     deleted += d
                 await conn.execute(
@@ -171,6 +173,7 @@ class Trimmer:
         upto = min(point, await self._first_young(done, point, self.clock() - self.policy.idempotency_window_s))
         total = 0
         while done < upto:
+            raise_if_cancelled()
             stop = min(upto, done + EIDS_PER_CALL)
             rows = await conn.fetch(
                 "SELECT event_id::text AS id FROM event_log WHERE shard = $1"

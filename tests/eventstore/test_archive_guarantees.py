@@ -24,22 +24,15 @@ from eventstore.archive import Archive
 from eventstore.archiver import archive_now
 from eventstore.groups import ConsumerGroup
 from eventstore.keys import Layout
+from eventstore.redis_client import open_redis
 from eventstore.store import ANY, EventStore
 from eventstore.trim import RetentionPolicy
 from readmodels.db import create_pool, quote_ident
 from schemas.envelope import Envelope
-from tests.conftest import REDIS_URL
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 
-
-@pytest.fixture
-def redis_url() -> str:
-    """These guarantees are about the archive and the trim, not about routing: a single node.
-    (On the session Redis Cluster the property test's many examples exhausted Postgres's
-    connection slots; the cluster runs of the log's other tests cover the scripts there.)"""
-    return REDIS_URL
 
 REPO = Path(__file__).resolve().parents[2]
 SHARDS = 2
@@ -113,8 +106,8 @@ class Scenario:
 
 async def _run(ops: list[tuple[str, int, int]], redis_url: str, database_url: str) -> None:
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    pool = await create_pool(database_url, schema, max_size=8)
+    redis = await open_redis(redis_url, decode_responses=True)
+    pool = await create_pool(database_url, schema, max_size=4)
     scenario = Scenario(redis, pool, schema)
     try:
         async with pool.acquire() as conn:

@@ -14,7 +14,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-import redis.asyncio as aioredis
 from eventsourcing.tests.application import ExampleApplicationTestCase
 from eventsourcing.tests.persistence import (
     AggregateRecorderTestCase,
@@ -26,30 +25,26 @@ from eventstore.archiver import ArchiverOptions, ArchiverService
 from eventstore.es.recorders import RedisAggregateRecorder, RedisApplicationRecorder
 from eventstore.es.tracking import RedisProcessRecorder
 from eventstore.keys import Layout
+from eventstore.redis_client import open_redis, open_redis_sync
 from eventstore.trim import RetentionPolicy
-from tests.eventstore.test_es_conformance import FreshNamespaces, PersistenceModuleInEnviron
+from tests.eventstore.test_es_conformance import (
+    FreshNamespaces,
+    OnCluster,
+    PersistenceModuleInEnviron,
+)
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ZERO = RetentionPolicy(hot_retention_s=0, idempotency_window_s=0)
 
-
-# Known problem, left for the next session: after the merge with the cluster and group-commit
-# work, the background archiver of these suites sometimes ignores the cancellation in
-# ``BackgroundArchiver.stop`` (a first run in a fresh process, reproducibly), and the suite
-# fails on "the archiver did not stop". The same suites pass on a single node without the
-# archiver (test_es_conformance.py), and the archive's reads are covered by
-# test_archive_reads.py and test_archive_acceptance.py.
-pytestmark = pytest.mark.skip(reason="background archiver does not stop on cancel: see comment")
 
 
 class BackgroundArchiver:
     """An ``ArchiverService`` for one namespace, on its own event loop thread."""
 
-    def __init__(self, namespace: str, schema: str) -> None:
-        self.namespace, self.schema = namespace, schema
+    def __init__(self, namespace: str, schema: str, redis_url: str) -> None:
+        self.namespace, self.schema, self.redis_url = namespace, schema, redis_url
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._main, daemon=True)
@@ -61,7 +56,7 @@ class BackgroundArchiver:
         self.loop.run_until_complete(self._serve())
 
     async def _serve(self) -> None:
-        redis = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+        redis = await open_redis(self.redis_url, decode_responses=True)
         pool = await asyncpg.create_pool(
             DATABASE_URL, min_size=0, max_size=4, server_settings={"search_path": self.schema}
         )
@@ -81,9 +76,7 @@ class BackgroundArchiver:
 
     def wait_trimmed(self, timeout: float = 20.0) -> None:
         """Wait until Redis holds none of the shard logs' entries: the window really is 0."""
-        import redis as sync_redis
-
-        client = sync_redis.Redis.from_url(REDIS_URL)
+        client = open_redis_sync(self.redis_url)
         try:
             deadline = time.monotonic() + timeout
             for keys in Layout(self.namespace, 4).all():
@@ -130,7 +123,7 @@ class ArchivedNamespaces(FreshNamespaces):
         schema = f"t_{uuid.uuid4().hex[:12]}"
         asyncio.run(_create(schema))
         factory = super().new_factory(DATABASE_URL=DATABASE_URL, ECO2_DB_SCHEMA=schema, **env)
-        self.archivers.append(BackgroundArchiver(self.namespaces[-1], schema))
+        self.archivers.append(BackgroundArchiver(self.namespaces[-1], schema, self.redis_url()))
         return factory
 
 
@@ -181,7 +174,25 @@ class TestArchivedExampleApplication(ArchivedNamespaces, PersistenceModuleInEnvi
         self.saved_env.update({k: os.environ.get(k) for k in ("ECO2_DB_SCHEMA",)})
         os.environ["ECO2_DB_SCHEMA"] = schema
         os.environ["DATABASE_URL"] = DATABASE_URL
-        self.archivers.append(BackgroundArchiver(os.environ["ECO2_NAMESPACE"], schema))
+        self.archivers.append(
+            BackgroundArchiver(os.environ["ECO2_NAMESPACE"], schema, self.redis_url())
+        )
+
+
+class TestArchivedAggregateRecorderOnCluster(OnCluster, TestArchivedAggregateRecorder):
+    pass
+
+
+class TestArchivedApplicationRecorderOnCluster(OnCluster, TestArchivedApplicationRecorder):
+    pass
+
+
+class TestArchivedProcessRecorderOnCluster(OnCluster, TestArchivedProcessRecorder):
+    pass
+
+
+class TestArchivedExampleApplicationOnCluster(OnCluster, TestArchivedExampleApplication):
+    pass
 
 
 with contextlib.suppress(NameError):
