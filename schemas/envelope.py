@@ -45,7 +45,7 @@ class Metadata(BaseModel):
     trace: dict[str, str] = Field(default_factory=dict)
 
 
-_EMPTY_METADATA = Metadata()
+EMPTY_METADATA = Metadata()  # frozen, so shared by every envelope without metadata
 WIRE_FIELDS = ("id", "agg", "atype", "ver", "type", "sv", "data", "meta", "ts")
 
 
@@ -61,7 +61,7 @@ class Envelope(BaseModel):
     type: str
     schema_version: int = 1
     data: dict[str, Any] = Field(default_factory=dict)
-    metadata: Metadata = Field(default_factory=Metadata)
+    metadata: Metadata = Field(default_factory=lambda: EMPTY_METADATA)
     timestamp: float = Field(default_factory=time.time)
     position: int | None = None  # shard-log position, known once recorded
     shard: int | None = None
@@ -124,21 +124,22 @@ class Envelope(BaseModel):
             }
         except (KeyError, ValueError, TypeError) as exc:
             raise MalformedEntry(f"entry is not a valid envelope: {exc}") from exc
-        return _trusted(cls, values)
+        return cls.trusted(values)
+
+    @classmethod
+    def trusted(cls, values: dict[str, Any], *, validated: bool = False) -> Envelope:
+        """An envelope of ``values`` that are already of their types (every field), without
+        validation: ``model_construct``'s work without its per-field loop over defaults and
+        aliases, which cost as much as the rest. ``validated``: ``data`` is a dumped message."""
+        envelope = cls.__new__(cls)
+        object.__setattr__(envelope, "__dict__", values)
+        object.__setattr__(envelope, "__pydantic_fields_set__", set(_FIELD_NAMES))
+        object.__setattr__(envelope, "__pydantic_extra__", None)
+        object.__setattr__(envelope, "__pydantic_private__", {"_validated": validated})
+        return envelope
 
 
 _FIELD_NAMES = tuple(Envelope.model_fields)
-
-
-def _trusted(cls: type[Envelope], values: dict[str, Any]) -> Envelope:
-    """An envelope of already converted ``values`` (every field): ``model_construct``'s work
-    without its per-field loop over defaults and aliases, which cost as much as the rest."""
-    envelope = cls.__new__(cls)
-    object.__setattr__(envelope, "__dict__", values)
-    object.__setattr__(envelope, "__pydantic_fields_set__", set(_FIELD_NAMES))
-    object.__setattr__(envelope, "__pydantic_extra__", None)
-    object.__setattr__(envelope, "__pydantic_private__", {"_validated": False})
-    return envelope
 
 
 _UUID_NEW = UUID.__new__
@@ -160,7 +161,7 @@ def _uuid(text: str) -> UUID:
 def _metadata(text: str) -> Metadata:
     """Metadata parsed once per distinct text: the events of one scan or chat turn carry the
     same metadata (correlation id, user), and ``Metadata`` is frozen, so they share it."""
-    return _EMPTY_METADATA if text == "{}" else Metadata.model_validate_json(text)
+    return EMPTY_METADATA if text == "{}" else Metadata.model_validate_json(text)
 
 
 
@@ -174,7 +175,7 @@ def dump_json(value: Any) -> str:
 
 
 def _dump_metadata(metadata: Metadata) -> str:
-    if metadata is _EMPTY_METADATA or metadata == _EMPTY_METADATA:
+    if metadata is EMPTY_METADATA or not (metadata.model_fields_set or metadata.model_extra):
         return "{}"
     return metadata.model_dump_json(exclude_defaults=True)
 

@@ -8,6 +8,7 @@ from uuid import UUID
 import pytest
 
 from schemas.envelope import Envelope, MalformedEntry, Metadata
+from schemas.registry import Message, MessageRegistry
 
 
 def strictly_validated(fields: dict[str, str], position: int | None, shard: int | None) -> Envelope:
@@ -89,3 +90,27 @@ def test_entries_without_required_fields_are_refused(missing: str) -> None:
     del fields[missing]
     with pytest.raises(MalformedEntry):
         Envelope.from_fields(fields)
+
+
+def test_registry_envelopes_validate_only_what_the_caller_adds() -> None:
+    registry = MessageRegistry()
+
+    @registry.register("test.noted", version=2)
+    class Noted(Message):
+        text: str
+
+    fast = registry.envelope(Noted(text="a"), aggregate_id="n-1", aggregate_type="note",
+                             timestamp=12.5)
+    assert fast.validated and fast.type == "test.noted" and fast.schema_version == 2
+    strict = Envelope.model_validate(fast.model_dump())
+    strict._validated = True
+    assert fast == strict
+    assert fast.to_fields()["meta"] == "{}" and fast.timestamp == 12.5
+
+    meta = Metadata(correlation_id="c")
+    validated = registry.envelope(Noted(text="b"), aggregate_id="n-1", metadata=meta,
+                                  timestamp=3, id=str(fast.id))
+    assert validated.validated and validated.timestamp == 3.0 and validated.id == fast.id
+    assert validated.metadata is meta
+    with pytest.raises(ValueError):
+        registry.envelope(Noted(text="c"), aggregate_id="n-1", version="many")
