@@ -131,15 +131,15 @@ class Envelope(BaseModel):
         """An envelope of ``values`` that are already of their types (every field), without
         validation: ``model_construct``'s work without its per-field loop over defaults and
         aliases, which cost as much as the rest. ``validated``: ``data`` is a dumped message."""
-        envelope = cls.__new__(cls)
+        envelope = object.__new__(cls)  # BaseModel has no __new__; this skips its lookup
         object.__setattr__(envelope, "__dict__", values)
-        object.__setattr__(envelope, "__pydantic_fields_set__", set(_FIELD_NAMES))
+        object.__setattr__(envelope, "__pydantic_fields_set__", _FIELD_NAMES.copy())
         object.__setattr__(envelope, "__pydantic_extra__", None)
         object.__setattr__(envelope, "__pydantic_private__", {"_validated": validated})
         return envelope
 
 
-_FIELD_NAMES = tuple(Envelope.model_fields)
+_FIELD_NAMES = set(Envelope.model_fields)  # copied per envelope (faster than building one)
 
 
 _UUID_NEW = UUID.__new__
