@@ -21,7 +21,8 @@ import time
 
 import schemas
 from characters import Character, CharacterService, CharacterServiceUnavailable
-from commands.scan.job import ScanJob, caused_by, effect_id, job_event, load_job
+from commands.scan.job import ScanJob, job_event, load_job
+from eventstore.causation import caused_by, effect_id
 from eventstore.consumer import RetryLater
 from eventstore.errors import ConcurrencyConflict
 from eventstore.port import EventStorePort

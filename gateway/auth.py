@@ -13,9 +13,9 @@ from starlette.requests import Request
 
 from gateway.auth_store import AuthStore
 from gateway.auth_tokens import TokenClaims, TokenCodec, TokenError
+from gateway.config import GatewayConfig
 from gateway.errors import TokenRevoked, Unauthorized
 from gateway.state import gateway_state
-from infra.settings import Settings
 
 ACCESS_COOKIE = "s_access"
 REFRESH_COOKIE = "s_refresh"
@@ -38,7 +38,7 @@ def auth_store(request: Request) -> AuthStore:
     return AuthStore(res.redis, res.settings.namespace)
 
 
-def token_codec(settings: Settings) -> TokenCodec:
+def token_codec(settings: GatewayConfig) -> TokenCodec:
     return TokenCodec.from_settings(settings)
 
 
@@ -68,7 +68,7 @@ async def current_user(request: Request) -> str:
     return claims.sub
 
 
-def peek_user(request: Request, settings: Settings) -> str | None:
+def peek_user(request: Request, settings: GatewayConfig) -> str | None:
     """The user a request claims to be (signature and expiry checked, no Redis round trip):
     enough to key a rate limit, never to authorise anything."""
     token = presented_token(request)

@@ -5,7 +5,7 @@ URL) in Redis for a few minutes, binds it to the browser that asked with a short
 cookie, and returns the provider's authorization URL; the callback accepts the state only from
 that browser (no login CSRF: a link carrying someone else's code and state signs nobody in),
 takes it back exactly once, exchanges the code, signs the user in (registering them on the
-first login) and sets both cookies before redirecting to ``<origin>/#/home``. Any failure
+first login: ``gateway.sign_in`` appends the command and waits for its event) and sets both cookies before redirecting to ``<origin>/#/home``. Any failure
 redirects to ``<origin>/#/login``, never to a URL the request chose: origins come from the
 allow-list only.
 """
@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from commands.users import ProviderIdentity, RedisProfileVault, sign_in
 from gateway.auth import (
     ACCESS_COOKIE,
     REFRESH_COOKIE,
@@ -32,12 +31,13 @@ from gateway.auth import (
 )
 from gateway.auth_store import LoginState
 from gateway.auth_tokens import TokenClaims, TokenCodec, TokenError, TokenPair
+from gateway.config import GatewayConfig
 from gateway.edge import command_metadata, is_https
 from gateway.errors import InvalidRequest, NotFound, TokenRevoked, Unauthorized
 from gateway.images import public_base
-from gateway.oauth.providers import DEV, OAuthError, OAuthProvider, resolve
+from gateway.oauth.providers import DEV, OAuthError, OAuthProvider, ProviderIdentity, resolve
+from gateway.sign_in import sign_in
 from gateway.state import gateway_state
-from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +59,13 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def allowed_origins(request: Request, settings: Settings) -> set[str]:
+def allowed_origins(request: Request, settings: GatewayConfig) -> set[str]:
     """Frontends we send browsers back to: the CORS allow-list and our own origin."""
     own = origin_of(public_base(request, settings))
     return {*settings.cors_origins, *([own] if own else [])}
 
 
-def frontend_origin(request: Request, settings: Settings) -> str:
+def frontend_origin(request: Request, settings: GatewayConfig) -> str:
     raw = request.headers.get(FRONTEND_ORIGIN_HEADER) or request.headers.get("origin")
     allowed = allowed_origins(request, settings)
     if raw:
@@ -76,7 +76,7 @@ def frontend_origin(request: Request, settings: Settings) -> str:
     return frontend_default(request, settings)
 
 
-def callback_uri(request: Request, settings: Settings, provider: str, given: str | None) -> str:
+def callback_uri(request: Request, settings: GatewayConfig, provider: str, given: str | None) -> str:
     """The callback URL the provider redirects to: ours, or ``given`` when it is our callback
     path on an allowed origin (a frontend proxying ``/api``); anything else is ignored."""
     path = f"/api/v1/auth/{provider}/callback"
@@ -142,11 +142,7 @@ async def callback(request: Request) -> Response:
     except OAuthError as exc:
         log.warning("auth callback: %s sign-in failed: %s", provider, exc)
         return _to_frontend(request, login.origin, "login")
-    res = gw.resources
-    signed = await sign_in(
-        identity, store=res.store, vault=RedisProfileVault(res.redis, settings.namespace),
-        metadata=command_metadata(request),
-    )
+    signed = await sign_in(gw, identity, command_metadata(request))
     log.info("auth: user %s signed in with %s (new: %s)", signed.user_id, identity.provider,
              signed.registered)
     response = _to_frontend(request, login.origin, "home")
@@ -252,7 +248,7 @@ def clear_auth_cookies(response: Response, *, secure: bool) -> None:
         response.delete_cookie(name, path="/", httponly=True, samesite="lax", secure=secure)
 
 
-def frontend_default(request: Request, settings: Settings) -> str:
+def frontend_default(request: Request, settings: GatewayConfig) -> str:
     return settings.cors_origins[0] if settings.cors_origins else public_base(request, settings)
 
 

@@ -15,16 +15,28 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import jwt
-
-from infra.settings import Settings
 
 TokenType = Literal["access", "refresh"]
 ISSUER = "eco2"
 ALGORITHM = "HS256"
 _USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
+
+
+class TokenSettings(Protocol):
+    """What signs tokens: the gateway's config, or the settings it is made from (tests,
+    benchmarks and scripts mint tokens with those)."""
+
+    @property
+    def secret_key(self) -> str: ...
+
+    @property
+    def access_token_ttl_s(self) -> int: ...
+
+    @property
+    def refresh_token_ttl_s(self) -> int: ...
 
 
 class TokenError(ValueError):
@@ -63,7 +75,7 @@ class TokenCodec:
         self.refresh_ttl_s = refresh_ttl_s
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TokenCodec:
+    def from_settings(cls, settings: TokenSettings) -> TokenCodec:
         return cls(
             settings.secret_key,
             access_ttl_s=settings.access_token_ttl_s,
@@ -109,11 +121,11 @@ class TokenCodec:
         return jwt.encode(payload, self._key, algorithm=ALGORITHM)
 
 
-def mint_access_token(settings: Settings, user_id: str) -> str:
+def mint_access_token(settings: TokenSettings, user_id: str) -> str:
     """An access token for ``user_id`` signed for ``settings`` (tests, scripts, benchmarks)."""
     return TokenCodec.from_settings(settings).issue(user_id).access
 
 
-def bearer(settings: Settings, user_id: str) -> dict[str, str]:
+def bearer(settings: TokenSettings, user_id: str) -> dict[str, str]:
     """``Authorization`` headers acting as ``user_id`` (tests, scripts, benchmarks)."""
     return {"Authorization": f"Bearer {mint_access_token(settings, user_id)}"}

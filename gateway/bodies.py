@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -15,13 +16,16 @@ T = TypeVar("T", bound=BaseModel)
 MAX_JSON_BYTES = 64 * 1024  # API bodies are small; uploads do not come through here
 
 
-async def parse_body(request: Request, model: type[T]) -> T:
+async def parse_body(
+    request: Request, model: type[T], *, context: Mapping[str, Any] | None = None
+) -> T:
     """The request's JSON body as ``model``.
 
     An empty body counts as ``{}`` so that missing fields are reported by name (422); a body
     not declared as JSON is a 415 (a cross-site form can send ``text/plain`` without a
     preflight); invalid JSON, JSON nested deeper than any body needs, or a non-object is a
-    400; a ``ValidationError`` becomes a 422 listing fields.
+    400; a ``ValidationError`` becomes a 422 listing fields. ``context`` reaches the model's
+    validators (e.g. the model catalogue).
     """
     raw = bytearray()
     async for chunk in request.stream():
@@ -38,7 +42,7 @@ async def parse_body(request: Request, model: type[T]) -> T:
         raise MalformedBody("request body must be a JSON object")
     check_storable(data)  # NUL / lone surrogates: 422 here, never a projection that fails
     # A ValidationError propagates: gateway.errors maps it to 422 naming each field.
-    return model.model_validate(data)
+    return model.model_validate(data, context=context)
 
 
 def is_json_type(header: str | None) -> bool:

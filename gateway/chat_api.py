@@ -1,8 +1,9 @@
 """The Chat endpoints of API.md: sessions, messages, input and history (the turn's SSE stream
 is in ``gateway.sse``).
 
-Writes never wait for a model: a session change is one idempotent append to the chat's
-aggregate; a message or an input is one command for the chat worker (202 at once).
+Writes never wait for a model: a session change is one command whose event the request waits
+for (the ``awaited`` handlers record it within milliseconds); a message or an input is one
+command for the chat worker (202 at once).
 Reads come from the ``chat`` read model (``projections.chat``), except when it has not applied
 the chat's last event yet or Postgres is unreachable — then the chat's own events are folded
 from Redis, so history read right after a turn's ``done`` already holds the answer
@@ -27,17 +28,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 import schemas
-from agents.llm.providers import provider_for
-from commands.chat.session import ChatSession, load_chat
-from commands.chat.turn_state import TurnState
-from commands.scan.job import effect_id
-from eventstore.store import ANY
 from gateway.auth import current_user
 from gateway.bodies import parse_body
 from gateway.edge import command_metadata
 from gateway.errors import Conflict, DatabaseUnavailable, InvalidRequest, NotFound, NotReady
 from gateway.images import public_base
 from gateway.job_reads import record_pending_owner
+from gateway.models import CATALOGUE_KEY, check_model
+from gateway.outcomes import append_command, outcome
 from gateway.params import load_json, strict_int
 from gateway.query_api import PG_ERRORS
 from gateway.scan_api import check_image_url
@@ -48,14 +46,17 @@ from schemas.chat import (
     CHAT_TURN,
     MAX_MESSAGE_CHARS,
     MAX_TITLE_CHARS,
-    ChatCreated,
     ChatDeleted,
-    ChatRenamed,
+    CreateChat,
+    DeleteChat,
     ProvideInput,
+    RenameChat,
     SendChatMessage,
     UserLocation,
 )
-from schemas.registry import Command, Event
+from schemas.chat_state import ChatSession, TurnState
+from schemas.envelope import Envelope
+from schemas.registry import Command
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,7 @@ class MessageBody(BaseModel):
     user_location: UserLocation | None = None
     model: str | None = Field(default=None, max_length=100)
 
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, value: str | None) -> str | None:
-        if value:
-            provider_for(value)  # UnknownModelError is a ValueError: 422 naming "model"
-        return value or None
+    _known_model = field_validator("model")(check_model)  # 422 naming "model" if unknown
 
 
 class InputBody(BaseModel):
@@ -153,29 +149,35 @@ def _new_id(namespace: uuid.UUID, user_id: str, key: str | None) -> str:
     return str(uuid.uuid4() if key is None else uuid.uuid5(namespace, f"{user_id}\x1f{key}"))
 
 
+async def _load_chat(gw: GatewayState, chat_id: str) -> ChatSession:
+    events = await gw.resources.store.read_aggregate(chat_id)
+    return ChatSession.from_events(chat_id, events, schemas.registry)
+
+
 async def _own_chat(gw: GatewayState, request: Request, user_id: str) -> ChatSession:
     chat_id = request.path_params["chat_id"]
     if not _ID.fullmatch(chat_id):
         raise NotFound("chat not found")
-    chat = await load_chat(gw.resources.store, chat_id, schemas.registry)
+    chat = await _load_chat(gw, chat_id)
     if not chat.visible_to(user_id):
         raise NotFound("chat not found")
     return chat
 
 
-async def _append_chat_event(gw: GatewayState, request: Request, chat_id: str, user_id: str, event: Event,
-                             event_id: uuid.UUID | None = None) -> float:
-    """Append ``event`` to the chat; when it was recorded (the first time, for a retry)."""
-    envelope = schemas.registry.envelope(
-        event, aggregate_id=chat_id, aggregate_type=CHAT,
+async def _change_chat(gw: GatewayState, request: Request, chat: ChatSession, user_id: str,
+                       command: Command) -> Envelope:
+    """Append a session ``command`` and wait for the event it causes — or for the chat's
+    deletion, which a rename racing with it must not wait out."""
+    sent = await append_command(
+        gw.resources.store, command, aggregate_id=chat.chat_id, aggregate_type=CHAT,
         metadata=command_metadata(request, user_id),
-        **({"id": event_id} if event_id else {}),
     )
-    result = await gw.resources.store.append([envelope], expected_version=ANY)
-    if result.duplicate:
-        first = await gw.resources.store.read_aggregate(chat_id, limit=1)
-        return first[0].timestamp if first else envelope.timestamp
-    return envelope.timestamp
+    deleted = schemas.registry.wire_name(ChatDeleted)[0]
+    return await outcome(
+        gw.resources.store, chat.chat_id, after_version=chat.version,
+        match=lambda envelope: sent.caused(envelope) or envelope.type == deleted,
+        within_s=gw.resources.settings.command_wait_s,
+    )
 
 
 async def _append_command(gw: GatewayState, request: Request, job_id: str, user_id: str, command: Command,
@@ -219,10 +221,20 @@ async def create_chat(request: Request) -> JSONResponse:
     gw = gateway_state(request)
     body = await parse_body(request, CreateChatBody)
     chat_id = _new_id(CHAT_NAMESPACE, user_id, _idempotency_key(request))
-    created = ChatCreated(user_id=user_id, title=body.title or None)
-    at = await _append_chat_event(gw, request, chat_id, user_id, created, effect_id(chat_id, "chat", "created"))
-    return JSONResponse({"id": chat_id, "title": created.title, "created_at": _iso(at)},
-                        status_code=201)
+    existing = await _load_chat(gw, chat_id)
+    if existing.created_at is None:  # a retry with the same key finds the chat created
+        command = CreateChat(chat_id=chat_id, user_id=user_id, title=body.title or None)
+        await append_command(
+            gw.resources.store, command, aggregate_id=chat_id, aggregate_type=CHAT,
+            metadata=command_metadata(request, user_id),
+        )
+        await outcome(gw.resources.store, chat_id, after_version=0, match=lambda e: True,
+                      within_s=gw.resources.settings.command_wait_s)
+        existing = await _load_chat(gw, chat_id)
+    return JSONResponse(
+        {"id": chat_id, "title": existing.title, "created_at": _iso(existing.created_at)},
+        status_code=201,
+    )
 
 
 async def get_chat(request: Request) -> JSONResponse:
@@ -299,7 +311,11 @@ async def rename_chat(request: Request) -> Response:
     gw = gateway_state(request)
     body = await parse_body(request, RenameChatBody)
     chat = await _own_chat(gw, request, user_id)
-    await _append_chat_event(gw, request, chat.chat_id, user_id, ChatRenamed(title=body.title))
+    command = RenameChat(chat_id=chat.chat_id, user_id=user_id, title=body.title)
+    if isinstance(schemas.registry.decode_envelope(
+        await _change_chat(gw, request, chat, user_id, command)
+    ), ChatDeleted):
+        raise NotFound("chat not found")
     return Response(status_code=204)
 
 
@@ -307,8 +323,7 @@ async def delete_chat(request: Request) -> Response:
     user_id = await current_user(request)
     gw = gateway_state(request)
     chat = await _own_chat(gw, request, user_id)
-    await _append_chat_event(gw, request, chat.chat_id, user_id, ChatDeleted(),
-                             effect_id(chat.chat_id, "chat", "deleted"))
+    await _change_chat(gw, request, chat, user_id, DeleteChat(chat_id=chat.chat_id, user_id=user_id))
     return Response(status_code=204)
 
 
@@ -319,7 +334,7 @@ async def send_message(request: Request) -> JSONResponse:
     user_id = await current_user(request)
     gw = gateway_state(request)
     res = gw.resources
-    body = await parse_body(request, MessageBody)
+    body = await parse_body(request, MessageBody, context={CATALOGUE_KEY: res.settings.models})
     if body.image_url:
         await check_image_url(body.image_url, public_base(request, res.settings), res.settings,
                               res.media)

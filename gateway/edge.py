@@ -36,11 +36,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from eventstore.redis_client import AsyncRedis
 from eventstore.tracing import trace_context
 from gateway.auth import USER_SCOPE_KEY, peek_user
+from gateway.config import GatewayConfig
 from gateway.csrf import cross_site_refusal
 from gateway.errors import PayloadTooLarge
 from gateway.params import parse_int
 from gateway.state import STATE_KEY, GatewayState
-from infra.settings import Settings
 from schemas.envelope import Metadata
 
 log = logging.getLogger(__name__)
@@ -91,14 +91,14 @@ def command_metadata(request: Request, user_id: str | None = None) -> Metadata:
     return Metadata(correlation_id=correlation_id(), user_id=user, trace=trace_context())
 
 
-def is_https(request: Request, settings: Settings) -> bool:
+def is_https(request: Request, settings: GatewayConfig) -> bool:
     if request.url.scheme == "https":
         return True
     proto = request.headers.get("x-forwarded-proto", "")
     return settings.trust_forwarded and proto.split(",")[0].strip().lower() == "https"
 
 
-def client_ip(scope: Scope, settings: Settings) -> str:
+def client_ip(scope: Scope, settings: GatewayConfig) -> str:
     """The client's address. Behind a trusted proxy (``trust_forwarded``) it is the address
     the proxy added — the right-most ``X-Forwarded-For`` entry not in ``trusted_proxies`` —
     never the left-most one, which the client writes itself."""
@@ -146,7 +146,7 @@ def _error(status: int, code: str, detail: str, headers: dict[str, str] | None =
 class EdgeMiddleware:
     """See the module docstring. ``settings`` are the gateway's."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: GatewayConfig) -> None:
         self.app = app
         self.settings = settings
         self.origins = frozenset(settings.cors_origins)

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from eventstore.errors import ConcurrencyConflict, EventStoreError, InvalidAppend
-from infra.media import MediaUnavailable
+from media.store import MediaUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,11 @@ class DatabaseUnavailable(NotReady):
     """The read models' database cannot be reached; the client retries after a moment."""
 
 
+class CommandPending(NotReady):
+    """A command was appended but its outcome is not recorded yet (no handler has run it in
+    time); it stays in the log and runs later, and the client retries after a moment."""
+
+
 RETRY_AFTER_S = 2  # what a 503 tells the client to wait
 
 
@@ -122,6 +127,7 @@ ERROR_TABLE: dict[type[BaseException], tuple[int | None, str]] = {
     ValidationError: (422, "validation_error"),
     NotReady: (503, "not_ready"),
     DatabaseUnavailable: (503, "database_unavailable"),
+    CommandPending: (503, "command_pending"),
     # a value from the request Postgres cannot take (an id past int64, a character it cannot
     # store): the request's fault, never reached by well-formed input
     asyncpg.DataError: (422, "invalid_value"),

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.auth import current_user
 from gateway.bodies import parse_body
+from gateway.config import GatewayConfig
 from gateway.errors import (
     NotFound,
     PayloadTooLarge,
@@ -28,7 +29,7 @@ from gateway.errors import (
 from gateway.params import parse_int
 from gateway.signing import signed_upload_url, verify_upload
 from gateway.state import GatewayState, gateway_state
-from infra.media import (
+from media.keys import (
     CHANNELS,
     SNIFF_BYTES,
     cdn_url,
@@ -37,14 +38,13 @@ from infra.media import (
     normalize_content_type,
     sniff_image_type,
 )
-from infra.media_owners import (
+from media.owners import (
     bind_upload,
     claim_upload,
     erase_owner,
     owner_is_live,
     reopen_upload,
 )
-from infra.settings import Settings
 
 ALLOWED = "jpeg, png, webp, gif or heic images"
 
@@ -56,7 +56,7 @@ class UploadRequest(BaseModel):
     content_type: str = Field(min_length=1, max_length=100)
 
 
-def public_base(request: Request, settings: Settings) -> str:
+def public_base(request: Request, settings: GatewayConfig) -> str:
     """The absolute base URL clients reach us at: ``public_url`` or the request's own."""
     return (settings.public_url or str(request.base_url)).rstrip("/")
 

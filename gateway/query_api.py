@@ -26,8 +26,8 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+import schemas
 from characters import Character
-from commands.users import load_user
 from gateway.auth import current_user
 from gateway.errors import NotFound
 from gateway.state import GatewayState, gateway_state
@@ -36,6 +36,7 @@ from readmodels import queries
 from readmodels.catalog import DEFAULT_CHARACTER, FALLBACK_CHARACTERS
 from readmodels.queries import ScanView
 from schemas.scan import SCAN_JOB, Stage
+from schemas.user_state import UserState
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,13 @@ async def _catalog(gw: GatewayState) -> list[Character]:
     return list(FALLBACK_CHARACTERS)
 
 
+async def load_user(gw: GatewayState, user_id: str) -> UserState:
+    """The user's state folded from its own stream (read-your-writes)."""
+    return UserState.from_events(
+        user_id, await gw.resources.store.read_aggregate(user_id), schemas.registry
+    )
+
+
 async def owned_characters(gw: GatewayState, user_id: str) -> list[dict[str, Any]]:
     """The user's characters (default first), from the read model or the user's events."""
     if await covers(gw, "characters", user_id):
@@ -159,7 +167,7 @@ async def owned_characters(gw: GatewayState, user_id: str) -> list[dict[str, Any
         except PG_ERRORS as exc:
             log.warning("characters read model unreachable (%s): folding events", exc)
     catalog = {c.code: c for c in await _catalog(gw)}
-    state = await load_user(gw.resources.store, user_id)
+    state = await load_user(gw, user_id)
     default = next((c for c in catalog.values() if c.is_default), None) or next(
         c for c in FALLBACK_CHARACTERS if c.name == DEFAULT_CHARACTER)
     out = []

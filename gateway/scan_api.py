@@ -12,16 +12,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 import schemas
-from agents.llm.providers import provider_for
 from gateway.auth import current_user
 from gateway.bodies import parse_body
+from gateway.config import GatewayConfig
 from gateway.edge import command_metadata
 from gateway.errors import InvalidRequest
 from gateway.images import public_base
 from gateway.job_reads import record_pending_owner
+from gateway.models import CATALOGUE_KEY, check_model
 from gateway.state import gateway_state
-from infra.media import MediaStore, key_from_url
-from infra.settings import Settings
+from media.keys import key_from_url
+from media.store import MediaStore
 from schemas.scan import SCAN_JOB, RequestScan
 
 # uuid5 namespace of job ids derived from (user, idempotency key): a retry gets the same id,
@@ -49,12 +50,7 @@ class ScanRequest(BaseModel):
     user_input: str | None = Field(default=None, max_length=2000)
     model: str | None = Field(default=None, max_length=100)
 
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, value: str | None) -> str | None:
-        if value:
-            provider_for(value)  # UnknownModelError is a ValueError: a 422 naming "model"
-        return value or None
+    _known_model = field_validator("model")(check_model)  # 422 naming "model" if unknown
 
 
 def job_id_for(user_id: str, idempotency_key: str | None) -> str:
@@ -63,7 +59,7 @@ def job_id_for(user_id: str, idempotency_key: str | None) -> str:
     return str(uuid.uuid5(JOB_NAMESPACE, f"{user_id}\x1f{idempotency_key}"))
 
 
-async def check_image_url(url: str, base: str, settings: Settings, media: MediaStore) -> None:
+async def check_image_url(url: str, base: str, settings: GatewayConfig, media: MediaStore) -> None:
     """``url`` must be one of our uploaded images or on an allowed host; it is never fetched."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -95,7 +91,9 @@ async def submit_scan(request: Request) -> JSONResponse:
     user_id = await current_user(request)
     gw = gateway_state(request)
     res = gw.resources
-    body = await parse_body(request, ScanRequest)
+    body = await parse_body(
+        request, ScanRequest, context={CATALOGUE_KEY: gateway_state(request).resources.settings.models}
+    )
     await check_image_url(body.image_url, public_base(request, res.settings), res.settings, res.media)
     idem = _idempotency_key(request)
     job_id = job_id_for(user_id, idem)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import asyncpg
 from starlette.requests import Request
 
+from eventstore.keys import Layout
+from eventstore.redis_client import AsyncRedis
+from eventstore.store import EventStore
+from gateway.config import GatewayConfig
 from gateway.job_reads import JobReads
 from gateway.live_hub import LiveHub
 from gateway.metrics import GatewayMetrics
-from infra.bootstrap import Resources
+from media.store import MediaStore
 
 
 @dataclass(frozen=True)
@@ -24,8 +29,20 @@ class LiveConfig:
 
 
 @dataclass(frozen=True)
+class GatewayResources:
+    """What the composition root opens for the gateway (``infra.gateway_app``)."""
+
+    settings: GatewayConfig
+    layout: Layout
+    redis: AsyncRedis
+    store: EventStore
+    pg: asyncpg.Pool[asyncpg.Record] | None  # read models; None when DATABASE_URL is unset
+    media: MediaStore  # uploaded images
+
+
+@dataclass(frozen=True)
 class GatewayState:
-    resources: Resources
+    resources: GatewayResources
     hub: LiveHub
     reads: JobReads
     metrics: GatewayMetrics

@@ -2,12 +2,15 @@
 
 The profile is assembled from the ``users`` read model (provider, last login, deletion) — or,
 while that model does not yet cover the user's last event, from the user's events folded from
-Redis — plus the personal fields, which live only in the profile vault (never in the log; see
-``commands.users`` and docs/PRIVACY.md). A PATCH therefore reads its own write at once.
+Redis — plus the personal fields, which live only in the profile vault (never in the log, not
+even in a command; see ``gateway.profile_vault`` and docs/PRIVACY.md). A PATCH writes the vault,
+appends ``UpdateProfile`` and waits for its event, so it reads its own write at once; a DELETE
+erases the vault first, then appends ``DeleteUser`` and waits for ``UserDeleted``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -15,22 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from commands.users import (
-    RedisProfileVault,
-    handle_delete_user,
-    handle_update_profile,
-    load_user,
-)
+import schemas
 from gateway.auth import auth_store, current_user
 from gateway.auth_api import clear_auth_cookies, revoke_presented
 from gateway.bodies import parse_body
 from gateway.edge import command_metadata, is_https
 from gateway.errors import NotFound
 from gateway.images import erase_user_media
-from gateway.query_api import PG_ERRORS, covers, iso
+from gateway.outcomes import append_command, outcome
+from gateway.profile_vault import RedisProfileVault
+from gateway.query_api import PG_ERRORS, covers, iso, load_user
 from gateway.state import GatewayState, gateway_state
 from readmodels import queries
-from schemas.users import DeleteUser, UpdateProfile
+from schemas.users import USER, DeleteUser, UpdateProfile, UserDeleted
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ async def _account(gw: GatewayState, user_id: str) -> dict[str, Any] | None:
                 return None
             return {"provider": row.provider, "last_login_at": iso(row.last_login_at),
                     "registered_at": iso(row.registered_at), "points": row.points}
-    state = await load_user(gw.resources.store, user_id)
+    state = await load_user(gw, user_id)
     if not state.registered or state.deleted:
         return None
     return {"provider": state.provider, "last_login_at": iso(state.last_login_at),
@@ -105,17 +105,32 @@ async def patch_me(request: Request) -> JSONResponse:
     user_id = await current_user(request)
     gw = gateway_state(request)
     body = await parse_body(request, ProfilePatch)
-    command = UpdateProfile(user_id=user_id, nickname=body.nickname,
-                            phone_number=body.phone_number)
-    known = await handle_update_profile(
-        command, store=gw.resources.store, vault=vault(gw),
-        metadata=command_metadata(request, user_id),
-        command_id=request.headers.get("x-idempotency-key"),
-    )
-    profile = await read_profile(gw, user_id) if known else None
+    user = await load_user(gw, user_id)
+    if not user.registered or user.deleted:
+        raise NotFound("user not found")
+    if body.nickname is not None or body.phone_number is not None:
+        await vault(gw).update(user_id, nickname=body.nickname, phone_number=body.phone_number)
+        sent = await append_command(
+            gw.resources.store, UpdateProfile(user_id=user_id), aggregate_id=user_id,
+            aggregate_type=USER, metadata=command_metadata(request, user_id),
+            idempotency_key=_idempotency_key(request, user_id),
+        )
+        # A retry with the same key finds the first request's event (read from the start).
+        await outcome(gw.resources.store, user_id,
+                      after_version=0 if sent.duplicate else user.version, match=sent.caused,
+                      within_s=gw.resources.settings.command_wait_s)
+    profile = await read_profile(gw, user_id)
     if profile is None:
         raise NotFound("user not found")
     return JSONResponse(profile)
+
+
+def _idempotency_key(request: Request, user_id: str) -> str | None:
+    """The command's idempotency key: the client's ``X-Idempotency-Key``, scoped to the user."""
+    key = request.headers.get("x-idempotency-key")
+    if not key:
+        return None
+    return "profile:" + hashlib.sha256(f"{user_id}\x1f{key}".encode()).hexdigest()[:40]
 
 
 async def delete_me(request: Request) -> Response:
@@ -124,12 +139,19 @@ async def delete_me(request: Request) -> Response:
     user_id = await current_user(request)
     gw = gateway_state(request)
     settings = gw.resources.settings
-    known = await handle_delete_user(
-        DeleteUser(user_id=user_id), store=gw.resources.store, vault=vault(gw),
-        metadata=command_metadata(request, user_id),
-    )
-    if not known:
+    user = await load_user(gw, user_id)
+    if not user.registered:
         raise NotFound("user not found")
+    await vault(gw).erase(user_id)  # first: privacy does not wait for the event
+    if not user.deleted:
+        await append_command(
+            gw.resources.store, DeleteUser(user_id=user_id), aggregate_id=user_id,
+            aggregate_type=USER, metadata=command_metadata(request, user_id),
+        )
+        deleted = schemas.registry.wire_name(UserDeleted)[0]
+        await outcome(gw.resources.store, user_id, after_version=user.version,
+                      match=lambda envelope: envelope.type == deleted,
+                      within_s=settings.command_wait_s)
     # Before the tokens are revoked: if this fails or the process dies, the account is marked
     # deleted but the same token can repeat the (idempotent) request until it answers 204.
     await erase_user_media(gw, user_id)

@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import schemas
 from characters import CharacterCatalog
@@ -25,7 +25,6 @@ from eventstore.dlq import DeadLetters
 from gateway.job_reads import JobReads
 from infra.bootstrap import Resources, read_side
 from infra.chaos_faults import OUTAGES, Injected
-from infra.chaos_load import Traffic, Transcript
 from projections.builtin import select
 from projections.context import ReadSide
 from projections.live_view import JobView, apply_event
@@ -34,6 +33,9 @@ from projections.verify import verify
 from schemas.chat import TurnCompleted, TurnFailed
 from schemas.scan import AnswerCompleted, ScanCompleted, ScanFailed
 from schemas.users import CharacterGranted
+
+if TYPE_CHECKING:  # annotations only: the load generator is imported by the chaos run itself
+    from infra.chaos_load import Traffic, Transcript
 
 OUTAGE_GRACE_S = 15.0  # pools reconnect and in-flight requests finish after a server returns
 

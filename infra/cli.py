@@ -25,6 +25,7 @@ from rich.console import Console
 from eventstore.memory_policy import EvictingRedis, check_memory_policy
 from infra.embedded import EmbeddedServiceError, resolve_services
 from infra.embedded._process import free_port
+from infra.lazy_group import lazy_typer
 from infra.settings import Settings, SettingsError
 from infra.supervisor import ProcessSpec, Supervisor
 from infra.tls import certificate_paths, ensure_local_certificate
@@ -44,13 +45,13 @@ SUBCOMMANDS: dict[str, str] = {
     "projections": "infra.cli_projections:projections_app",
     "worker": "infra.cli_workers:worker_app",
     "grpc": "infra.cli_workers:grpc_app",
-    "bench": "infra.bench.cli:bench_app",
     "import": "infra.importers.cli:import_app",
     "chat": "infra.cli_chat:chat_app",
     "eval": "infra.cli_eval:eval_app",
     "archive": "infra.cli_archive:archive_app",
     "export": "infra.cli_archive:export_app",
     "chaos": "infra.cli_chaos:chaos_app",
+    "docs": "infra.cli_docs:docs_app",
 }
 
 
@@ -374,6 +375,12 @@ def _load_typer(target: str) -> typer.Typer:
 
 for _name, _target in SUBCOMMANDS.items():
     app.add_typer(_load_typer(_target), name=_name)
+# The benchmarks are imported only by ``eco2 bench …`` (see infra.lazy_group).
+app.add_typer(
+    lazy_typer("infra.bench.cli:bench_app", help="Benchmarks: min / median / max over --repeat "
+               "repetitions, each against its baseline; --write appends them to BENCHMARKS.md."),
+    name="bench",
+)
 
 
 if __name__ == "__main__":

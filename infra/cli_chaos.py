@@ -21,7 +21,6 @@ import typer
 from infra.bootstrap import open_resources
 from infra.chaos_checks import Check, Findings, check_all
 from infra.chaos_faults import SCHEDULES, Injected, Schedule, SseDrops, play
-from infra.chaos_load import Users
 from infra.chaos_report import RunInfo, record, render
 from infra.chaos_system import ChaosSystem
 
@@ -46,6 +45,8 @@ async def run_chaos(
     claim_idle_ms: int = 10_000, drain_s: float = 180.0, note: str = "",
 ) -> ChaosOutcome:
     """One chaos run in a temporary data dir (removed afterwards)."""
+    from infra.chaos_load import Users  # the load generator reuses the benchmarks' clients
+
     info = RunInfo(schedule.name, scans, chat_turns, users, latency, note=note)
     began, load_at_start = time.monotonic(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="eco2-chaos-") as tmp:

@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from commands.workers import WorkerKind, run_worker
+from commands.workers import WorkerKind
 from infra.probes import serve_probes
 from infra.settings import Settings, SettingsError
+from infra.worker_process import run_worker
 
 console = Console(highlight=False, stderr=True)
 T = TypeVar("T")

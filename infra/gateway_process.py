@@ -1,5 +1,5 @@
 """``eco2 gateway``: the gateway process (uvicorn serving ``infra.gateway_app:create_app``), as a
-container runs it. Its probes come with the app (``gateway.probes``, on ``ECO2_HEALTH_PORT``).
+container runs it. Its probes come with the app (``infra.gateway_probes``, on ``ECO2_HEALTH_PORT``).
 
 SIGTERM drains the uvicorn way: stop accepting, let open requests and SSE streams finish for
 ``ECO2_DRAIN_GRACE_S``, then close them and exit.

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from gateway.config import DEV_SECRET, WELL_KNOWN_SECRETS  # public secrets, never a key
+
 
 class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used."""
@@ -71,9 +73,6 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: set[str]) 
     return value
 
 
-# The JWT/upload secret of old releases and of the docs: public, so never accepted as a key.
-DEV_SECRET = "dev-secret-change-me"
-WELL_KNOWN_SECRETS = frozenset({DEV_SECRET, "change-me-change-me", "changeme-changeme", "secret" * 3})
 SECRET_FILE = "secret_key"  # under ECO2_DATA_DIR: the generated secret of a local run
 
 
@@ -106,6 +105,9 @@ class Settings:
     retry_initial_s: float = 0.25  # ECO2_RETRY_INITIAL_S: first back-off (doubles per retry)
     retry_max_s: float = 60.0  # ECO2_RETRY_MAX_S: longest single back-off
     reward_wait_s: float = 5.0  # ECO2_REWARD_WAIT_S: the job waits before deferring a reward
+    # ECO2_COMMAND_WAIT_S: how long a request waits for the outcome of its command (sign-in,
+    # profile, chat session) before answering 503 with Retry-After
+    command_wait_s: float = 10.0
     redis_maxmemory: str = "1gb"  # ECO2_REDIS_MAXMEMORY of the embedded Redis (noeviction)
 
     # Retention: the archive tier in Postgres and Redis's hot window (README "Retention")
@@ -233,6 +235,7 @@ class Settings:
             retry_initial_s=_float(e, "ECO2_RETRY_INITIAL_S", 0.25, minimum=0.001),
             retry_max_s=_float(e, "ECO2_RETRY_MAX_S", 60.0, minimum=0.001),
             reward_wait_s=_float(e, "ECO2_REWARD_WAIT_S", 5.0, minimum=0.0),
+            command_wait_s=_float(e, "ECO2_COMMAND_WAIT_S", 10.0, minimum=0.0),
             redis_maxmemory=_str(e, "ECO2_REDIS_MAXMEMORY", "1gb") or "1gb",
             hot_retention_s=_float(e, "ECO2_HOT_RETENTION_S", 7 * 86400),
             hot_max_events=_int(e, "ECO2_HOT_MAX_EVENTS", 0),

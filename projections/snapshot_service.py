@@ -17,10 +17,11 @@ import logging
 from dataclasses import dataclass
 
 import schemas
-from eventstore.consumer import Runner, RunnerOptions, consumer_name
+from eventstore.consumer import RunnerOptions, consumer_name
 from eventstore.keys import Layout
 from eventstore.lease import RedisLease
 from eventstore.redis_client import AsyncRedis
+from eventstore.runtime import Runner
 from projections.snapshot import SNAPSHOT_GROUP, snapshot_subscription
 from schemas.registry import MessageRegistry
 
@@ -45,6 +46,7 @@ class SnapshotService:
         options: RunnerOptions | None = None,
         lease: LeaseOptions | None = None,
         consumer: str | None = None,
+        url: str | None = None,
     ) -> None:
         self.redis = redis
         self.layout = layout
@@ -52,6 +54,7 @@ class SnapshotService:
         self.options = options or RunnerOptions()
         self.lease = lease or LeaseOptions()
         self.consumer = consumer or consumer_name(SNAPSHOT_GROUP)
+        self.url = url  # the broker's (default: that of ``redis``)
         self.held: set[int] = set()
         self._stopped = asyncio.Event()
 
@@ -92,7 +95,7 @@ class SnapshotService:
         runner = Runner(
             self.redis, self.layout, self.registry,
             snapshot_subscription(self.redis, self.layout, self.registry),
-            consumer=self.consumer, options=self.options, shards=[shard],
+            consumer=self.consumer, options=self.options, shards=[shard], url=self.url,
         )
         self.held.add(shard)
         task = asyncio.create_task(runner.run())

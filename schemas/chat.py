@@ -104,6 +104,30 @@ class ProvideInput(Command):
 
 
 # -- the chat session (aggregate ``chat``) --------------------------------------------------
+# The gateway appends these commands and answers once their event is recorded (the API returns
+# the session's state, so the request waits for it).
+
+
+@message("chat.create")
+class CreateChat(Command):
+    """Create the chat ``chat_id`` for ``user_id`` (a retry with the same id creates nothing)."""
+
+    chat_id: str
+    user_id: str
+    title: str | None = Field(default=None, max_length=MAX_TITLE_CHARS)
+
+
+@message("chat.rename")
+class RenameChat(Command):
+    chat_id: str
+    user_id: str
+    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+
+
+@message("chat.delete")
+class DeleteChat(Command):
+    chat_id: str
+    user_id: str
 
 
 @message("chat.created")

@@ -1,4 +1,9 @@
-"""The user's aggregate (``user``, id = user id): profile and character ownership."""
+"""The user's aggregate (``user``, id = user id): profile and character ownership.
+
+Personal fields (username, nickname, phone number) never enter the log, not even in a command:
+the gateway writes them to the profile vault and appends a command that carries ids only
+(docs/PRIVACY.md).
+"""
 
 from __future__ import annotations
 
@@ -42,11 +47,21 @@ class CharacterGranted(Event):
     source_job_id: str | None = None
 
 
+@message("user.sign_in")
+class SignIn(Command):
+    """Record a sign-in of the provider account ``provider_user_id`` (the hash of its subject)
+    as ``user_id``: its registration on the first, a login after that."""
+
+    user_id: str
+    provider: str
+    provider_user_id: str
+
+
 @message("user.update_profile")
 class UpdateProfile(Command):
+    """Record that the user's profile changed (the values went to the vault, not here)."""
+
     user_id: str
-    nickname: str | None = Field(default=None, min_length=1, max_length=120)
-    phone_number: str | None = Field(default=None, min_length=10, max_length=20)
 
 
 @message("user.delete")

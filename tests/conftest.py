@@ -2,8 +2,9 @@
 
 Tests read ``REDIS_URL`` / ``DATABASE_URL``. When one is unset they use the local server on its
 standard port if one answers, else start an embedded one for the session (``infra.embedded``)
-and export its URL, so subprocesses agree. Every test gets its own key namespace (Redis) or
-schema (Postgres), so runs never collide.
+and export its URL, so subprocesses agree. A PostgreSQL that refuses the connection (no
+``test`` database, a password asked) stops the run at once with the fix named. Every test gets
+its own key namespace (Redis) or schema (Postgres), so runs never collide.
 
 A run whose ``-m`` expression deselects every server mark (``redis``, ``postgres``, ``e2e``,
 ``browser``) resolves no server at all: both URLs point at a closed port, so a test that
@@ -36,13 +37,16 @@ def _answers(port: int) -> bool:
         return False
 
 
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
 def _resolve_services() -> tuple[str, str]:
     redis_url = os.environ.get("REDIS_URL")
     database_url = os.environ.get("DATABASE_URL")
     if redis_url is None and _answers(6379):
         redis_url = "redis://127.0.0.1:6379/0"
     if database_url is None and _answers(5432):
-        database_url = "postgresql://postgres@127.0.0.1:5432/test"
+        database_url = LOCAL_POSTGRES
     if redis_url is None or database_url is None:
         from infra.embedded import EmbeddedPostgres, EmbeddedRedis
         from infra.settings import Settings
@@ -90,10 +94,39 @@ def _having(marks: set[str]) -> Callable[..., bool]:
     return lambda name, /, **kwargs: name in marks
 
 
+def postgres_problem(database_url: str, *, given: bool) -> str | None:
+    """Why the tests cannot use ``database_url`` (None when they can), with the fix."""
+    import psycopg
+
+    try:
+        with psycopg.connect(database_url, connect_timeout=10):
+            return None
+    except psycopg.Error as exc:
+        error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if given:
+        return (
+            f"DATABASE_URL={database_url} is not usable by the tests ({error}). Point "
+            "DATABASE_URL at a database they may create schemas in, or unset it."
+        )
+    return (
+        f"a PostgreSQL answers on 127.0.0.1:5432, so the tests use {LOCAL_POSTGRES}, but it "
+        f"is not usable ({error}). Fix one of: create the database and let the `postgres` "
+        "user in from 127.0.0.1 without a password (`createdb -U postgres test`; `trust` for "
+        "127.0.0.1/32 in pg_hba.conf), or set DATABASE_URL to a database you can use, or stop "
+        "that server so the tests start an embedded PostgreSQL."
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global REDIS_URL, DATABASE_URL
     if _selects_servers(config.getoption("markexpr") or ""):
+        given = "DATABASE_URL" in os.environ
         REDIS_URL, DATABASE_URL = _resolve_services()
+        # One clear stop before any test when the PostgreSQL in use refuses us, rather than
+        # the same connection error in every database test.
+        problem = postgres_problem(DATABASE_URL, given=given)
+        if problem is not None:
+            pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
     else:
         REDIS_URL, DATABASE_URL = UNREACHABLE
         os.environ["REDIS_URL"], os.environ["DATABASE_URL"] = UNREACHABLE

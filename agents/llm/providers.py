@@ -33,8 +33,16 @@ from schemas.classification import UNCLASSIFIED, Classification
 
 Provider = Literal["local", "openai", "gemini"]
 
-# OpenAI's reasoning models are named o1, o3-mini, o4-mini, …
-_OPENAI_REASONING = re.compile(r"o\d+(-.*)?")
+# The model names each provider serves, as full-match patterns of the lower-cased name (OpenAI's
+# reasoning models are named o1, o3-mini, o4-mini, …). The gateway validates ``model`` fields
+# against this catalogue, handed to it by infra as plain data.
+MODEL_CATALOGUE: Mapping[str, Provider] = {
+    r"|local": "local",
+    r"(gpt|chatgpt)-.*": "openai",
+    r"o\d+(-.*)?": "openai",
+    r"gemini-.*": "gemini",
+}
+_CATALOGUE = [(re.compile(pattern), provider) for pattern, provider in MODEL_CATALOGUE.items()]
 
 
 class UnknownModelError(ValueError):
@@ -45,12 +53,9 @@ def provider_for(model: str | None) -> Provider:
     """The provider serving ``model``: ``gpt-*``/``o<N>*`` → openai, ``gemini-*`` → gemini,
     ``local`` or empty → local; anything else raises ``UnknownModelError``."""
     name = (model or "").strip().lower()
-    if name in ("", "local"):
-        return "local"
-    if name.startswith(("gpt-", "chatgpt-")) or _OPENAI_REASONING.fullmatch(name):
-        return "openai"
-    if name.startswith("gemini-"):
-        return "gemini"
+    for pattern, provider in _CATALOGUE:
+        if pattern.fullmatch(name):
+            return provider
     raise UnknownModelError(
         f"unknown model {model!r}: use 'local', a gpt-*/o* model (OpenAI) or a gemini-* model"
     )

@@ -24,18 +24,17 @@ from typing import Protocol
 
 import schemas
 from agents.chat.turn import GeoPoint, HistoryItem, NeedsInput, TurnAborted, TurnInput, TurnResult
-from commands.chat.session import ChatSession, load_chat
+from commands.chat.session import load_chat
 from commands.chat.stream import AnswerStream, ChatUpdate, GraphCrashed
 from commands.chat.text import Coalescing, StreamingTurns
 from commands.chat.turn_state import (
-    TurnState,
     assistant_message_id,
     load_turn,
     turn_effect,
     user_message_id,
 )
 from commands.chat.writer import TurnMoved, TurnWriter
-from commands.scan.job import caused_by
+from eventstore.causation import caused_by
 from eventstore.consumer import RetryLater
 from eventstore.port import EventStorePort
 from eventstore.store import ANY
@@ -51,6 +50,7 @@ from schemas.chat import (
     TurnOutcome,
     TurnQueued,
 )
+from schemas.chat_state import ChatSession, TurnState
 from schemas.envelope import Envelope
 from schemas.registry import MessageRegistry
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from commands.chat.turn_state import TurnState, turn_effect
-from commands.scan.job import caused_by
+from commands.chat.turn_state import turn_effect
+from eventstore.causation import caused_by
 from eventstore.errors import ConcurrencyConflict, PartialDuplicate
 from eventstore.port import EventStorePort
 from schemas.chat import CHAT_TURN, NodeProgressed, NodeStatus, TokensEmitted
+from schemas.chat_state import TurnState
 from schemas.envelope import Envelope
 from schemas.registry import Event, MessageRegistry
 

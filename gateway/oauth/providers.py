@@ -17,8 +17,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from commands.users import ProviderIdentity
-from infra.settings import Settings
+from gateway.config import GatewayConfig
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +27,18 @@ MAPS_TO_DEV = ("kakao", "google")
 
 class OAuthError(Exception):
     """The provider refused the code, failed, or answered something we cannot read."""
+
+
+@dataclass(frozen=True)
+class ProviderIdentity:
+    """Who the identity provider says signed in. ``subject`` is the provider's stable id; the
+    other fields are personal (the profile vault keeps them, the log never sees them)."""
+
+    provider: str
+    subject: str
+    username: str
+    nickname: str
+    phone_number: str | None = None
 
 
 def _text(value: Any, limit: int = 120) -> str:
@@ -169,25 +180,24 @@ def _json(response: httpx.Response, what: str) -> dict[str, Any]:
     return data
 
 
-def configured(settings: Settings, name: str) -> OAuthProvider | None:
+def configured(settings: GatewayConfig, name: str) -> OAuthProvider | None:
     """The real provider ``name`` if its client id is set."""
     spec = SPECS.get(name)
     if spec is None:
         return None
-    client_id = getattr(settings, f"{name}_client_id")
-    if not client_id:
+    client = settings.oauth_clients.get(name)
+    if client is None or not client.client_id:
         return None
     return OAuthProvider(
-        spec, client_id, getattr(settings, f"{name}_client_secret"),
-        getattr(settings, f"{name}_base_url"), settings.oauth_timeout_s,
+        spec, client.client_id, client.client_secret, client.base_url, settings.oauth_timeout_s,
     )
 
 
-def dev_login_enabled(settings: Settings) -> bool:
+def dev_login_enabled(settings: GatewayConfig) -> bool:
     return settings.dev_login and not settings.production
 
 
-def resolve(settings: Settings, name: str) -> OAuthProvider | Literal["dev"] | None:
+def resolve(settings: GatewayConfig, name: str) -> OAuthProvider | Literal["dev"] | None:
     """Who signs in for the requested provider ``name``; None: not available here."""
     real = configured(settings, name)
     if real is not None:

@@ -4,7 +4,7 @@ User ids always count. Usernames count only while the dev sign-in is enabled: th
 name is self-asserted anyway, and a newcomer signs in as ``admin`` (the default list when not
 in production). With real providers only, names are whatever the provider says — possibly
 shared by many accounts — so production lists user ids. A gateway whose tokens are signed
-with a well-known secret (``infra.settings.WELL_KNOWN_SECRETS``) has no operators at all.
+with a well-known secret (``gateway.config.WELL_KNOWN_SECRETS``) has no operators at all.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from commands.users import RedisProfileVault
 from gateway.auth import current_user
+from gateway.config import WELL_KNOWN_SECRETS
+from gateway.config import GatewayConfig as Settings
 from gateway.oauth.providers import dev_login_enabled
+from gateway.profile_vault import RedisProfileVault
 from gateway.state import gateway_state
-from infra.settings import WELL_KNOWN_SECRETS, Settings
 
 
 class AdminRequired(HTTPException):

@@ -30,9 +30,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.errors import NotFound, NotReady
+from gateway.state import GatewayResources as Resources
 from gateway.state import gateway_state
 from gateway.web.admin_auth import require_admin
-from infra.bootstrap import Resources
 from projections.builtin import UnknownProjection, get_projection
 from projections.projection import Projection
 from projections.rebuild_child import RebuildSpec, rebuild_in_child

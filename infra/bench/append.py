@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import os
-import platform
 import tempfile
 import time
 import uuid
@@ -20,14 +18,24 @@ from typing import Annotated
 import typer
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
-from rich.console import Console
-from rich.table import Table
 
-from eventstore.consumer import Runner, RunnerOptions, Subscription
-from eventstore.faststream_app import faststream_app
+from eventstore.consumer import Dispatcher, RunnerOptions, Subscription
+from eventstore.groups import ConsumerGroup
 from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, open_redis
+from eventstore.runtime import Runner
 from eventstore.store import EventStore
+from infra.bench.repeat import (
+    BENCHMARKS,
+    OutputOption,
+    RepeatOption,
+    WriteOption,
+    check_repeat,
+    print_repetition,
+    print_summary,
+    record,
+    summarize,
+)
 from infra.settings import Settings
 from schemas.envelope import Envelope
 from schemas.registry import Event, Message, MessageRegistry
@@ -114,6 +122,43 @@ async def raw_xadd(redis: AsyncRedis, layout: Layout, total: int) -> Figure:
 
 
 async def consume_raw(store: EventStore, total: int) -> Figure:
+    """The baseline: the old hand-written runner's core, a raw XREADGROUP COUNT 200 loop per
+    shard handing every entry to the same ``Dispatcher`` (decode, handler, metrics), all of a
+    batch at once, with one XACK per batch."""
+    seen = 0
+    done = asyncio.Event()
+
+    async def noop(envelope: Envelope, message: Message) -> None:
+        nonlocal seen
+        seen += 1
+        if seen >= total:
+            done.set()
+
+    subscription = Subscription("bench-raw", "events", {Tick: noop})
+    group = ConsumerGroup(store.redis, store.layout, group=subscription.group,
+                          source="events", consumer="bench-raw")
+    dispatcher = Dispatcher(group, subscription, bench_registry, RunnerOptions())
+
+    async def shard_loop(shard: int) -> None:
+        while not done.is_set():
+            deliveries = await group.read(shard, count=200, block_ms=100)
+            settled = await asyncio.gather(*(dispatcher.process(d) for d in deliveries))
+            acks: dict[str, list[str]] = {}
+            for delivery, ack in zip(deliveries, settled, strict=True):
+                if ack:
+                    acks.setdefault(delivery.stream, []).append(delivery.entry_id)
+            for stream, ids in acks.items():
+                await group.ack(stream, *ids)
+
+    async def work() -> None:
+        await group.ensure(range(store.layout.shards))
+        await asyncio.gather(*(shard_loop(shard) for shard in range(store.layout.shards)))
+
+    return await _timed("consume, baseline: raw XREADGROUP batch loop (no-op)", total, work)
+
+
+async def consume_faststream(redis_url: str | None, store: EventStore, total: int) -> Figure:
+    """The main path: the handler runtime (FastStream batch subscribers, ``eventstore.runtime``)."""
     seen = 0
     done = asyncio.Event()
 
@@ -125,8 +170,8 @@ async def consume_raw(store: EventStore, total: int) -> Figure:
 
     runner = Runner(
         store.redis, store.layout, bench_registry,
-        Subscription("bench-raw", "events", {Tick: noop}),
-        options=RunnerOptions(workers=256, batch=200, block_ms=100),
+        Subscription("bench-fs", "events", {Tick: noop}),
+        options=RunnerOptions(workers=256, batch=200, block_ms=100), url=redis_url,
     )
 
     async def work() -> None:
@@ -135,32 +180,7 @@ async def consume_raw(store: EventStore, total: int) -> Figure:
         runner.stop()
         await task
 
-    return await _timed("consume, raw batched runner (no-op)", total, work)
-
-
-async def consume_faststream(redis_url: str, store: EventStore, total: int) -> Figure:
-    seen = 0
-    done = asyncio.Event()
-
-    async def noop(envelope: Envelope, message: Message) -> None:
-        nonlocal seen
-        seen += 1
-        if seen >= total:
-            done.set()
-
-    app = await faststream_app(
-        redis_url, store.layout, bench_registry,
-        Subscription("bench-fs", "events", {Tick: noop}),
-        options=RunnerOptions(workers=400, batch=100, block_ms=100),
-    )
-
-    async def work() -> None:
-        task = asyncio.create_task(app.run())
-        await done.wait()
-        app.exit()
-        await task
-
-    return await _timed("consume, FastStream batch subscribers (no-op)", total, work)
+    return await _timed("consume, handler runtime: FastStream subscribers (no-op)", total, work)
 
 
 def eventsourcing_save(total: int, persistence: str, env: dict[str, str]) -> Figure:
@@ -259,19 +279,19 @@ async def compare_on_cluster(
 
 async def _write_then_consume(store: EventStore, total: int) -> Figure:
     await batched_appends(store, total)
-    return await consume_raw(store, total - total % 100)
+    return await consume_faststream(None, store, total - total % 100)
 
 
-def cluster_ratios(figures: Sequence[Figure]) -> dict[str, float]:
-    """Each cluster figure's rate ÷ its paired one-node figure's rate."""
-    by_name = {f.name: f.rate for f in figures}
-    out = {}
-    for f in figures:
-        if f.name.endswith(CLUSTER_SUFFIX):
-            node = by_name.get(f.name.removesuffix(CLUSTER_SUFFIX) + NODE_SUFFIX)
-            if node:
-                out[f.name] = f.rate / node
-    return out
+def ratio_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
+    """Each figure against raw XADD (the first), and each cluster figure against its paired
+    one-node figure."""
+    raw, pairs = names[0], []
+    for name in names[1:]:
+        if name.endswith(CLUSTER_SUFFIX):
+            pairs.append((name, name.removesuffix(CLUSTER_SUFFIX) + NODE_SUFFIX))
+        elif not name.endswith(NODE_SUFFIX):
+            pairs.append((name, raw))
+    return pairs
 
 
 bench_app = typer.Typer(help="Benchmarks.")
@@ -281,74 +301,51 @@ bench_app = typer.Typer(help="Benchmarks.")
 def append_command(
     events: Annotated[int, typer.Option(help="Scale: single appends = events/2, batched = 2×.")]
     = 50_000,
-    record: Annotated[bool, typer.Option(help="Append the table to BENCHMARKS.md.")] = True,
     cluster: Annotated[bool, typer.Option(
         help="Also measure on a local 3-master Redis Cluster (same binary, same run).")] = True,
+    repeat: RepeatOption = 3,
+    write: WriteOption = True,
+    output: OutputOption = BENCHMARKS,
 ) -> None:
     """Append and consume throughput of the log, with baselines from the same run; uses
     REDIS_URL or an embedded Redis, and a local Redis Cluster for the cluster rows."""
     from infra.embedded import resolve_services
     from infra.embedded.redis_cluster import EmbeddedRedisCluster
 
+    check_repeat(repeat, write)
     settings = Settings.from_env()
+    runs: list[dict[str, float]] = []
     with contextlib.ExitStack() as stack:
         if settings.redis_url is None:
             settings, services = resolve_services(settings.with_(database_url="unused"))
             stack.enter_context(services)
         assert settings.redis_url is not None
-        figures = asyncio.run(run_append_bench(settings.redis_url, events=events))
+        cluster_url = None
         if cluster:
-            with tempfile.TemporaryDirectory(prefix="eco2-bench-cluster-") as tmp:
-                # No replicas: the single node it is compared with has none either.
-                nodes = EmbeddedRedisCluster(settings.with_(data_dir=Path(tmp)), replicas=0)
-                with nodes as cluster_url:
-                    figures += asyncio.run(
-                        compare_on_cluster(settings.redis_url, cluster_url, events=events)
-                    )
-    baseline = figures[0].rate
-    ratios = cluster_ratios(figures)
-    header = ["measurement", "events", "events/s", "× raw XADD", "cluster ÷ one node"]
-    table = Table(title="eco2 bench append")
-    for column in header:
-        table.add_column(column)
-    rows = []
-    for f in figures:
-        ratio = f"{ratios[f.name]:.2f}" if f.name in ratios else ""
-        row = (f.name, f"{f.events:,}", f"{f.rate:,.0f}", f"{f.rate / baseline:.2f}", ratio)
-        table.add_row(*row)
-        rows.append(row)
-    Console().print(table)
-    if record:
-        record_benchmark(
-            "eco2 bench append",
-            f"eco2 bench append --events {events}" + ("" if cluster else " --no-cluster"),
-            header,
-            rows,
-            notes=CLUSTER_NOTE if cluster else "",
-        )
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="eco2-bench-cluster-"))
+            # No replicas: the single node it is compared with has none either.
+            nodes = EmbeddedRedisCluster(settings.with_(data_dir=Path(tmp)), replicas=0)
+            cluster_url = stack.enter_context(nodes)
+        for n in range(1, repeat + 1):
+            figures = asyncio.run(run_append_bench(settings.redis_url, events=events))
+            if cluster_url is not None:
+                figures += asyncio.run(compare_on_cluster(
+                    settings.redis_url, cluster_url, events=events, rounds=1
+                ))
+            runs.append({f.name: f.rate for f in figures})
+            print_repetition(n, repeat, runs[-1])
+    spreads = summarize(runs, ratio_pairs(list(runs[0])))
+    print_summary("eco2 bench append (events/s)", spreads, repeat)
+    if write:
+        command = f"eco2 bench append --events {events} --repeat {repeat}"
+        notes = ["figures are events/s; baseline: raw pipelined XADD on the same Redis"]
+        record(output, "eco2 bench append", command + ("" if cluster else " --no-cluster"),
+               spreads, repeat, notes + ([CLUSTER_NOTE] if cluster else []))
 
 
 CLUSTER_NOTE = (
     "Paired rows: the same writers on the single node and on a local Redis Cluster of 3 "
-    "masters (no replicas, like the node) on this machine, measured in alternation, best of "
-    "2 each. The cluster adds no cores here, so the ratio is the cost of cluster routing; "
-    "the capacity model (below) shows how throughput grows with masters."
+    "masters (no replicas, like the node) on this machine, measured in alternation within each "
+    "repetition. The cluster adds no cores here, so the ratio is the cost of cluster routing; "
+    "the capacity model shows how throughput grows with masters."
 )
-
-
-def record_benchmark(title: str, command: str, header: list[str], rows: Sequence[Sequence[str]],
-                     notes: str = "") -> None:
-    """Append one result table to BENCHMARKS.md (command, machine, date, figures)."""
-    machine = f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()}"
-    lines = [
-        f"\n## {title} — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n",
-        f"- command: `{command}`",
-        f"- machine: {machine}\n",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(row) + " |" for row in rows),
-    ]
-    if notes:
-        lines += ["", notes]
-    with open("BENCHMARKS.md", "a", encoding="utf-8") as out:
-        out.write("\n".join(lines) + "\n")

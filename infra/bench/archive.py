@@ -16,7 +16,6 @@ import datetime as dt
 import statistics
 import time
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -30,6 +29,14 @@ from eventstore.keys import Layout
 from eventstore.store import EventStore
 from eventstore.trim import RetentionPolicy
 from infra.bench.rebuild import _drop_namespace, _machine, _server_versions
+from infra.bench.repeat import (
+    BENCHMARKS,
+    OutputOption,
+    RepeatOption,
+    WriteOption,
+    append_section,
+    check_repeat,
+)
 from infra.bootstrap import redis_client
 from infra.settings import Settings
 from projections.builtin import get_projection
@@ -178,17 +185,18 @@ def markdown(runs: list[dict[str, float]], servers: str, command: str) -> str:
 @bench_app.command("archive")
 def archive_command(
     events: Annotated[int, typer.Option(help="Synthetic events per run.")] = 100_000,
-    runs: Annotated[int, typer.Option(help="Runs (min/median/max over them).")] = 3,
-    output: Annotated[Path, typer.Option(help="Markdown file to append to.")] = Path(
-        "BENCHMARKS.md"
-    ),
+    repeat: RepeatOption = 3,
+    write: WriteOption = True,
+    output: OutputOption = BENCHMARKS,
 ) -> None:
     """Archive events/s vs COPY, Redis memory before/after trimming, rebuild from the archive
     vs from Redis. Uses REDIS_URL / DATABASE_URL, or embedded servers for whichever is unset."""
     from infra.embedded import resolve_services
 
-    if runs < 1 or events < 1:
-        raise typer.BadParameter("--events and --runs must be positive")
+    if events < 1:
+        raise typer.BadParameter("--events must be positive")
+    check_repeat(repeat, write)
+    runs = repeat
     settings, services = resolve_services(Settings.from_env())
 
     async def all_runs() -> tuple[list[dict[str, float]], str]:
@@ -212,7 +220,6 @@ def archive_command(
     for name, lo, mid, hi in summary(results):
         table.add_row(name, _cell(name, lo), _cell(name, mid), _cell(name, hi))
     console.print(table)
-    command = f"eco2 bench archive --events {events} --runs {runs}"
-    with output.open("a", encoding="utf-8") as f:
-        f.write("\n" + markdown(results, servers, command))
-    console.print(f"appended to {output}")
+    if write:
+        append_section(output, markdown(results, servers,
+                                        f"eco2 bench archive --events {events} --repeat {runs}"))

@@ -22,21 +22,27 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 
 from infra.bench.http import http_clients, sse_events
+from infra.bench.repeat import (
+    BENCHMARKS,
+    OutputOption,
+    RepeatOption,
+    WriteOption,
+    check_repeat,
+    print_summary,
+    record,
+    summarize,
+)
 from infra.settings import Settings
 from infra.stacks import ChatStack
 
 bench_app = typer.Typer(help="Chat load benchmark.")
 
-BENCHMARKS = Path("BENCHMARKS.md")
-START, END = "<!-- bench-chat:start -->", "<!-- bench-chat:end -->"
 SEOUL_CITY_HALL = {"latitude": 37.5665, "longitude": 126.9780}
 # What users ask (with the location the app sends when it has one).
 QUESTIONS: tuple[tuple[str, dict[str, float] | None], ...] = (
@@ -228,55 +234,34 @@ async def run_bench(*, settings: Settings, users: int, latency: str, duration_s:
     return result
 
 
-def record(r: ChatResult, path: Path = BENCHMARKS) -> None:
-    """Put ``r`` in the chat table of BENCHMARKS.md (one row per users × latency × think)."""
-    text = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
-    rows: list[str] = []
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        block, tail = rest.split(END, 1)
-        rows = [line for line in block.splitlines() if line.startswith("| Eco²")]
-    else:
-        head, tail = text.rstrip("\n") + "\n\n", "\n"
-    key = (str(r.users), r.latency, f"{r.think_s:g}")
-    rows = [row for row in rows if tuple(c.strip() for c in row.split("|")[2:5]) != key]
-    rows.append(table_row(r))
-    block = "\n".join([
-        "## Chat: `eco2 bench chat`",
-        "",
-        "Users open a chat, then ask, read the turn's SSE stream to `done`, think, ask again.",
-        "TTFT = submit → first `token`; end to end = submit → `done`. Ideal = the simulated time",
-        "before the first answer delta (model calls of the stages before the answer + the first",
-        "delta's share), per question on an idle graph. Target: 100 % and TTFT p95 ≤ 1.25 × ideal.",
-        f"Questions: {len(QUESTIONS)} mixed (disposal, nearby bins with a location, bulk-waste fees,",
-        "prices, characters, a general one whose stage calls the model before the answer — it sets",
-        "the ideal p95). Think time: uniform 0.5–1.5 × the mean. One worker process per core.",
-        "",
-        "| system | users | latency | think s | completion | turns/min | TTFT p50 s | TTFT p95 s "
-        "| e2e p50 s | e2e p95 s | ideal TTFT p95 s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-        *sorted(rows),
-        "",
-        f"Last run {date.today().isoformat()}: {r.submitted} turns submitted, {r.completed} "
-        f"completed, {r.failed} failed, {r.errors} errors, {r.text_mismatches} text mismatches, "
-        f"{r.duration_s:.0f} s; machine load average {r.load[0]:.1f} → {r.load[1]:.1f} "
-        "(2 cores, shared with other work). TTFT p50/p95 split: submit → queued "
-        f"{ChatResult.pct(r.pickup, 50):.2f}/{ChatResult.pct(r.pickup, 95):.2f} s, queued → "
-        f"first delta recorded {ChatResult.pct(r.graph, 50):.2f}/{ChatResult.pct(r.graph, 95):.2f}"
-        f" s, recorded → client {ChatResult.pct(r.delivery, 50):.2f}/"
-        f"{ChatResult.pct(r.delivery, 95):.2f} s.",
-    ])
-    path.write_text(f"{head}{START}\n{block}\n{END}{tail}", "utf-8")
+IDEAL_P50, IDEAL_P95 = "ideal TTFT p50 s", "ideal TTFT p95 s"
 
 
-def table_row(r: ChatResult) -> str:
+def figures(r: ChatResult) -> dict[str, float]:
+    """One repetition's figures; the baseline is the ideal TTFT of the same turns, measured in
+    the same repetition on an idle in-process graph."""
     p = ChatResult.pct
-    nice = os.nice(0)  # a benchmark may run raised (nice -10) on a shared machine
-    system = "Eco² (this repo, 2 cores" + (f", nice {nice})" if nice else ")")
-    return (f"| {system} | {r.users} | {r.latency} | {r.think_s:g} "
-            f"| {r.completion:.1f} % | {r.turns_per_min:.0f} | {p(r.ttft, 50):.2f} "
-            f"| {p(r.ttft, 95):.2f} | {p(r.e2e, 50):.2f} | {p(r.e2e, 95):.2f} "
-            f"| {p(r.ideal, 95):.2f} |")
+    return {
+        "completion %": r.completion,
+        "turns/min": r.turns_per_min,
+        "TTFT p50 s": p(r.ttft, 50),
+        "TTFT p95 s": p(r.ttft, 95),
+        "end to end p50 s": p(r.e2e, 50),
+        "end to end p95 s": p(r.e2e, 95),
+        IDEAL_P50: p(r.ideal, 50),
+        IDEAL_P95: p(r.ideal, 95),
+        "text mismatches": float(r.text_mismatches),
+        "load average at the end": r.load[1],
+    }
+
+
+RATIOS = [("TTFT p50 s", IDEAL_P50), ("TTFT p95 s", IDEAL_P95)]
+NOTE = (
+    "Users open a chat, then ask, read the turn's SSE stream to `done`, think, ask again. "
+    "TTFT = submit → first `token`; ideal = the simulated time before the first answer delta, "
+    f"per question on an idle graph. Target: 100 % and TTFT p95 ≤ 1.25 × ideal. {len(QUESTIONS)}"
+    " mixed questions; think time uniform 0.5–1.5 × the mean."
+)
 
 
 def report(r: ChatResult) -> str:
@@ -308,25 +293,34 @@ def chat(
     think: Annotated[float, typer.Option(help="Mean seconds a user reads before asking "
                                               "again (0.5–1.5 × this).")] = 20.0,
     chat_workers: Annotated[int, typer.Option(help="Chat worker processes.")] = 2,
-    write: Annotated[bool, typer.Option(help="Record the result in BENCHMARKS.md.")] = True,
+    repeat: RepeatOption = 3,
+    write: WriteOption = True,
+    output: OutputOption = BENCHMARKS,
 ) -> None:
     """Drive N chatting users against a fresh stack; uses REDIS_URL or an embedded Redis."""
     from infra.embedded import resolve_services
 
+    check_repeat(repeat, write)
     settings = Settings.from_env()
     services = None
     if settings.redis_url is None:
         settings, services = resolve_services(settings.with_(database_url="unused"))
+    runs: list[dict[str, float]] = []
     try:
-        result = asyncio.run(run_bench(
-            settings=settings, users=users, latency=latency, duration_s=duration, ramp_s=ramp,
-            think_s=think, chat_workers=chat_workers,
-        ))
+        for n in range(1, repeat + 1):
+            result = asyncio.run(run_bench(
+                settings=settings, users=users, latency=latency, duration_s=duration,
+                ramp_s=ramp, think_s=think, chat_workers=chat_workers,
+            ))
+            typer.echo(f"repetition {n}/{repeat}:\n" + report(result))
+            runs.append(figures(result))
     finally:
         if services is not None:
             services.close()
-    typer.echo(report(result))
+    spreads = summarize(runs, RATIOS)
+    print_summary("Chat: eco2 bench chat", spreads, repeat)
     if write:
-        record(result)
-        typer.echo(f"recorded in {BENCHMARKS}")
-
+        command = (f"eco2 bench chat --users {users} --latency {latency} --duration "
+                   f"{duration:g} --ramp {ramp:g} --think {think:g} --chat-workers "
+                   f"{chat_workers} --repeat {repeat}")
+        record(output, "Chat: `eco2 bench chat`", command, spreads, repeat, [NOTE])

@@ -7,13 +7,12 @@ included); the baseline computes every point's distance and sorts (what a table 
 spatial index must do), over a subset of the same queries, and must return the same ids.
 Everything lives in a throwaway schema that is dropped afterwards.
 
-    eco2 bench locations [--points 100000] [--queries 1000] [--baseline-queries 200]
+    eco2 bench locations [--points 100000] [--queries 1000] [--baseline-queries 200] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import statistics
 import time
@@ -25,7 +24,17 @@ from typing import Annotated
 import asyncpg
 import typer
 
-from infra.bench.append import record_benchmark
+from infra.bench.repeat import (
+    BENCHMARKS,
+    OutputOption,
+    RepeatOption,
+    WriteOption,
+    check_repeat,
+    print_repetition,
+    print_summary,
+    record,
+    summarize,
+)
 from infra.settings import Settings
 from readmodels.db import create_pool, quote_ident
 from readmodels.locations import Center, nearest, nearest_full_scan
@@ -148,32 +157,35 @@ def locations_command(
     radius: Annotated[float, typer.Option(help="Search radius in metres.")] = 5000,
     limit: Annotated[int, typer.Option(help="Points per answer.")] = 20,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    record: Annotated[bool, typer.Option(help="Append the table to BENCHMARKS.md.")] = True,
+    repeat: RepeatOption = 3,
+    write: WriteOption = True,
+    output: OutputOption = BENCHMARKS,
 ) -> None:
     """Nearest-N p50/p99 over random queries, with a full-scan baseline in the same run."""
-    timings, pg_version = asyncio.run(run(
-        Settings.from_env(), points, queries, min(baseline_queries, queries), radius, limit, seed
-    ))
-    indexed, baseline = timings[0], timings[-1]
-    rows = [[t.label, f"{len(t.samples_ms):,}", f"{t.p50:.2f}", f"{t.p99:.2f}", f"{t.mean:.2f}"]
-            for t in timings]
-    for row in rows:
-        typer.echo(" | ".join(row))
-    ratio = baseline.p50 / indexed.p50
-    load = os.getloadavg()[0]
-    summary = (f"{points:,} points, PostgreSQL {pg_version} (no PostGIS/cube), load average "
-               f"{load:.1f} at the end (shared machine: p99 includes scheduling noise). Baseline "
-               f"p50 is {ratio:,.0f}× the indexed p50 (p99: {baseline.p99 / indexed.p99:,.0f}×); "
-               "the baseline returned the same ids for every query it ran.")
-    typer.echo(summary)
-    if record:
-        record_benchmark(
-            "Locations: nearest query",
-            f"eco2 bench locations --points {points} --queries {queries} "
-            f"--baseline-queries {baseline_queries} --radius {radius:g} --limit {limit}",
-            ["query", "queries", "p50 ms", "p99 ms", "mean ms"], rows, summary,
-        )
-        typer.echo("appended to BENCHMARKS.md")
+    check_repeat(repeat, write)
+    settings = Settings.from_env()
+    runs: list[dict[str, float]] = []
+    for n in range(1, repeat + 1):
+        timings, pg_version = asyncio.run(run(
+            settings, points, queries, min(baseline_queries, queries), radius, limit, seed
+        ))
+        runs.append({f"{name} {q} ms": getattr(t, q) for name, t in zip(
+            ("indexed", "indexed + category", "full scan"), timings, strict=True
+        ) for q in ("p50", "p99")})
+        print_repetition(n, repeat, runs[-1])
+    ratios = [("full scan p50 ms", "indexed p50 ms"), ("full scan p99 ms", "indexed p99 ms")]
+    spreads = summarize(runs, ratios)
+    print_summary("Locations: nearest query", spreads, repeat)
+    if write:
+        record(output, "Locations: nearest query", (
+            f"eco2 bench locations --points {points} --queries {queries} --baseline-queries "
+            f"{baseline_queries} --radius {radius:g} --limit {limit} --repeat {repeat}"
+        ), spreads, repeat, [
+            f"{points:,} points, PostgreSQL {pg_version} (no PostGIS/cube); indexed: "
+            f"nearest-{limit} within {radius / 1000:g} km (band index + haversine), with and "
+            "without a pickup category; baseline: full scan ORDER BY haversine over "
+            f"{min(baseline_queries, queries)} of the same queries, same ids returned",
+        ])
 
 
 if __name__ == "__main__":

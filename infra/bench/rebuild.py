@@ -3,7 +3,8 @@
 Loads ``events`` synthetic scan-chain events into a throwaway namespace (pipelined appends),
 rebuilds each projection from position 0 into a throwaway schema, and measures in the same run
 Postgres ``COPY`` of (a) the rows the scans rebuild produced and (b) one row per event — the
-ceilings a projector cannot beat. Prints a table and appends it to ``BENCHMARKS.md``.
+ceilings a projector cannot beat. Repeats that ``--repeat`` times, prints min / median / max
+(each rebuild also as a fraction of that repetition's COPY) and appends them to ``BENCHMARKS.md``.
 """
 
 from __future__ import annotations
@@ -21,12 +22,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 import schemas
 from eventstore.keys import Layout
 from eventstore.store import EventStore
+from infra.bench.repeat import (
+    BENCHMARKS,
+    OutputOption,
+    RepeatOption,
+    WriteOption,
+    check_repeat,
+    print_repetition,
+    print_summary,
+    record,
+    summarize,
+)
 from infra.bootstrap import redis_client
 from infra.settings import Settings
 from projections.builtin import select
@@ -47,8 +57,6 @@ bench_app = typer.Typer(help="Benchmarks.")
 def _bench() -> None:
     """Benchmarks (a group, so ``rebuild`` stays a sub-command when more are added)."""
 
-
-console = Console()
 
 EVENT_COLUMNS = ["shard", "position", "aggregate_id", "type", "data", "recorded_at"]
 
@@ -214,91 +222,31 @@ def _cpu_seconds() -> float:
     return total
 
 
-HEADER = ("measure", "events", "seconds", "events/s", "projector CPU s", "vs COPY")
-
-
-def report_rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
-    """The figures, one row per measure (shared by the console table and the markdown)."""
+def figures(result: dict[str, Any]) -> dict[str, float]:
+    """One repetition's rates (events/s): the load, every rebuild, and the COPY ceilings."""
     loaded = result["loaded"]
-    copy_rate = loaded / result["copy_events_s"]
-    rows: list[tuple[str, ...]] = [
-        (
-            "load (pipelined appends)",
-            f"{loaded:,}",
-            f"{result['load_s']:.1f}",
-            f"{loaded / result['load_s']:,.0f}",
-            "",
-            "",
-        ),
-    ]
+    out = {"load (pipelined appends)": loaded / result["load_s"]}
     for name, r in result["rebuild"].items():
-        rows.append(
-            (
-                f"rebuild `{name}`",
-                f"{int(r['entries']):,}",
-                f"{r['seconds']:.1f}",
-                f"{r['rate']:,.0f}",
-                f"{r['cpu_s']:.1f}",
-                f"{r['rate'] / copy_rate:.0%}",
-            )
-        )
-    rows += [
-        (
-            "COPY one row per event (ceiling)",
-            f"{loaded:,}",
-            f"{result['copy_events_s']:.1f}",
-            f"{copy_rate:,.0f}",
-            "",
-            "100%",
-        ),
-        (
-            f"COPY the {result['scan_rows']:,} rebuilt `scans` rows",
-            f"({loaded:,})",
-            f"{result['copy_scans_s']:.2f}",
-            f"{loaded / result['copy_scans_s']:,.0f}",
-            "",
-            "",
-        ),
-    ]
-    return rows
+        out[f"rebuild `{name}`"] = r["rate"]
+        out[f"rebuild `{name}` projector CPU s"] = r["cpu_s"]
+    out[COPY] = loaded / result["copy_events_s"]
+    out[f"COPY the rebuilt `scans` rows ({result['scan_rows']:,}), per event"] = (
+        loaded / result["copy_scans_s"]
+    )
+    return out
 
 
-def report_table(result: dict[str, Any]) -> Table:
-    table = Table(*HEADER)
-    for row in report_rows(result):
-        table.add_row(*(cell.replace("`", "") for cell in row))
-    return table
-
-
-def markdown(result: dict[str, Any], command: str) -> str:
-    lines = [
-        "## Rebuild throughput (`eco2 bench rebuild`)",
-        "",
-        f"- command: `{command}`",
-        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {_machine()}; {result['servers']}; {result['shards']} shards,"
-        f" {result['workers']} replay processes",
-        f"- load average during the rebuilds: {result['load_before']:.1f} → "
-        f"{result['load_after']:.1f} (CPU seconds are those of the rebuilding processes)",
-        f"- log: {result['loaded']:,} synthetic events (scan chains, 1 in 20 failing, user"
-        " registrations and character grants), loaded by pipelined appends",
-        "",
-        "| " + " | ".join(HEADER) + " |",
-        "|---|" + "---:|" * (len(HEADER) - 1),
-        *("| " + " | ".join(row) + " |" for row in report_rows(result)),
-        "",
-    ]
-    return "\n".join(lines)
+COPY = "COPY one row per event (ceiling)"
 
 
 @bench_app.command("rebuild")
 def rebuild_command(
     events: Annotated[int, typer.Option(help="Synthetic events to load.")] = 1_000_000,
-    output: Annotated[Path, typer.Option(help="Markdown file to append to.")] = Path(
-        "BENCHMARKS.md"
-    ),
     batch_size: Annotated[int, typer.Option(help="Log entries per transaction.")] = 5000,
     workers: Annotated[int, typer.Option(help="Replay processes (0: one per CPU).")] = 0,
+    repeat: RepeatOption = 3,
+    write: WriteOption = True,
+    output: OutputOption = BENCHMARKS,
 ) -> None:
     """Rebuild events/s over a synthetic log, with Postgres COPY as the ceiling.
 
@@ -306,17 +254,29 @@ def rebuild_command(
     """
     from infra.embedded import resolve_services
 
+    check_repeat(repeat, write)
     settings, services = resolve_services(Settings.from_env())
     workers = workers or default_workers(settings.shards)
+    runs: list[dict[str, float]] = []
     with services:
-        result = asyncio.run(
-            bench_rebuild(settings, events, batch_size=batch_size, workers=workers)
-        )
-    console.print(report_table(result))
-    command = f"eco2 bench rebuild --events {events} --batch-size {batch_size} --workers {workers}"
-    with output.open("a", encoding="utf-8") as f:
-        f.write("\n" + markdown(result, command))
-    console.print(f"appended to {output}")
+        for n in range(1, repeat + 1):
+            result = asyncio.run(
+                bench_rebuild(settings, events, batch_size=batch_size, workers=workers)
+            )
+            runs.append(figures(result))
+            print_repetition(n, repeat, runs[-1])
+    ratios = [(name, COPY) for name in runs[0] if name.startswith("rebuild") and "CPU" not in name]
+    spreads = summarize(runs, ratios)
+    print_summary("Rebuild throughput (events/s)", spreads, repeat)
+    if write:
+        command = (f"eco2 bench rebuild --events {events} --batch-size {batch_size} "
+                   f"--workers {workers} --repeat {repeat}")
+        record(output, "Rebuild throughput (`eco2 bench rebuild`)", command, spreads, repeat, [
+            f"{result['servers']}; {result['shards']} shards, {workers} replay processes",
+            f"log: {result['loaded']:,} synthetic events (scan chains, 1 in 20 failing, user "
+            "registrations and character grants), loaded by pipelined appends; figures are "
+            "events/s except CPU seconds (those of the rebuilding processes)",
+        ])
 
 
 if __name__ == "__main__":

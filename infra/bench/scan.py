@@ -27,7 +27,17 @@ from eventstore.keys import Layout
 from eventstore.reading import LogReader
 from eventstore.redis_client import AsyncRedis
 from infra.bench.http import UserConnection, http_clients
-from infra.bench.scan_record import BENCHMARKS, BenchResult, record, report
+from infra.bench.repeat import (
+    BENCHMARKS,
+    OutputOption,
+    RepeatOption,
+    WriteOption,
+    check_repeat,
+    print_summary,
+    record,
+    summarize,
+)
+from infra.bench.scan_record import NOTE, RATIOS, BenchResult, figures, report
 from infra.cli_workers import run_async
 from infra.settings import Settings
 from infra.stacks import ScanStack
@@ -236,11 +246,14 @@ def scan(
         help="Priority of the stack and load generator (e.g. -10 on a shared machine, so "
         "other work does not count against the system; needs root)."
     )] = 0,
-    write: Annotated[bool, typer.Option(help="Record the result in BENCHMARKS.md.")] = True,
+    repeat: RepeatOption = 3,
+    write: WriteOption = True,
+    output: OutputOption = BENCHMARKS,
 ) -> None:
     """Drive N users against a fresh stack; uses REDIS_URL or an embedded Redis."""
     from infra.embedded import resolve_services
 
+    check_repeat(repeat, write)
     if nice:
         os.nice(nice)
 
@@ -252,17 +265,23 @@ def scan(
         redis = "embedded"
     else:
         services = None
+    runs: list[dict[str, float]] = []
     try:
-        result = run_async(run_bench(
-            settings=settings, users=users, latency=latency, duration_s=duration, ramp_s=ramp,
-            scan_workers=scan_workers, nice=nice,
-        ))
-        result.redis = redis
+        for n in range(1, repeat + 1):
+            result = run_async(run_bench(
+                settings=settings, users=users, latency=latency, duration_s=duration,
+                ramp_s=ramp, scan_workers=scan_workers, nice=nice,
+            ))
+            typer.echo(f"repetition {n}/{repeat}:\n" + report(result))
+            runs.append(figures(result))
     finally:
         if services is not None:
             services.close()
-    typer.echo(report(result))
+    spreads = summarize(runs, RATIOS)
+    print_summary("Scan: eco2 bench scan", spreads, repeat)
     if write:
-        record(result)
-        typer.echo(f"recorded in {BENCHMARKS}")
-
+        command = (f"eco2 bench scan --users {users} --latency {latency} --duration {duration:g} "
+                   f"--ramp {ramp:g} --scan-workers {scan_workers} --repeat {repeat}"
+                   + (f" --nice {nice}" if nice else ""))
+        record(output, "Scan: `eco2 bench scan`", command, spreads, repeat,
+               [f"{redis} Redis", NOTE])

@@ -35,7 +35,17 @@ import schemas
 from eventstore.keys import Layout
 from eventstore.redis_client import node_address, open_redis, sharded_pubsub
 from eventstore.store import ANY, EventStore
-from infra.bench.sse_record import BENCHMARKS, SseBenchResult, record, report
+from infra.bench.repeat import (
+    BENCHMARKS,
+    OutputOption,
+    RepeatOption,
+    WriteOption,
+    check_repeat,
+    print_summary,
+    record,
+    summarize,
+)
+from infra.bench.sse_record import NOTE, RATIOS, SseBenchResult, figures, report
 from infra.settings import Settings
 from schemas.envelope import Envelope, Metadata
 from schemas.registry import Event
@@ -60,7 +70,7 @@ class _Children:
 
     def start(self) -> None:
         commands = {
-            "gateway": (sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory",
+            "gateway": (sys.executable, "-m", "uvicorn", "infra.gateway_app:create_app", "--factory",
                         "--host", "127.0.0.1", "--port", str(self.port), "--log-level",
                         "warning", "--no-access-log", "--backlog", "4096"),
             "projector": (sys.executable, "-m", "infra.bench.sse"),
@@ -297,45 +307,56 @@ def sse(
     jobs: Annotated[int, typer.Option(min=1, help="Jobs the streams follow.")] = 250,
     rate: Annotated[float, typer.Option(min=1, help="Events appended per second.")] = 200.0,
     duration: Annotated[float, typer.Option(min=1, help="Seconds of appending.")] = 10.0,
-    write: Annotated[bool, typer.Option(help="Record the result in BENCHMARKS.md.")] = True,
     cluster: Annotated[bool, typer.Option(
         help="Run again on a local 3-master Redis Cluster (same binary, same run).")] = True,
+    repeat: RepeatOption = 3,
+    write: WriteOption = True,
+    output: OutputOption = BENCHMARKS,
 ) -> None:
     """Append → SSE receive latency with N open streams; uses REDIS_URL or an embedded Redis,
     then a local Redis Cluster for the cluster row."""
     from infra.embedded import resolve_services
     from infra.embedded.redis_cluster import EmbeddedRedisCluster
 
+    check_repeat(repeat, write)
     settings = Settings.from_env()
-    on_cluster = None
+    runs: list[dict[str, float]] = []
     with contextlib.ExitStack() as stack:
         if settings.redis_url is None:
             settings, services = resolve_services(settings.with_(database_url="unused"))
             stack.enter_context(services)
-        result = asyncio.run(run_sse_bench(
-            settings, connections=connections, jobs=jobs, rate=rate, duration_s=duration
-        ))
-        typer.echo(report(result))
+        cluster_url = None
         if cluster:
-            with tempfile.TemporaryDirectory(prefix="eco2-bench-cluster-") as tmp:
-                # No replicas: the single node it is compared with has none either.
-                nodes = EmbeddedRedisCluster(settings.with_(data_dir=Path(tmp)), replicas=0)
-                with nodes as cluster_url:
-                    on_cluster = asyncio.run(run_sse_bench(
-                        settings.with_(redis_url=cluster_url), connections=connections,
-                        jobs=jobs, rate=rate, duration_s=duration,
-                    ))
-            typer.echo("Redis Cluster (3 masters):\n" + report(on_cluster))
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="eco2-bench-cluster-"))
+            # No replicas: the single node it is compared with has none either.
+            nodes = EmbeddedRedisCluster(settings.with_(data_dir=Path(tmp)), replicas=0)
+            cluster_url = stack.enter_context(nodes)
+        for n in range(1, repeat + 1):
+            result = asyncio.run(run_sse_bench(
+                settings, connections=connections, jobs=jobs, rate=rate, duration_s=duration
+            ))
+            typer.echo(f"repetition {n}/{repeat}:\n" + report(result))
+            on_cluster = None
+            if cluster_url is not None:
+                on_cluster = asyncio.run(run_sse_bench(
+                    settings.with_(redis_url=cluster_url), connections=connections,
+                    jobs=jobs, rate=rate, duration_s=duration,
+                ))
+                typer.echo("Redis Cluster (3 masters):\n" + report(on_cluster))
+            runs.append(figures(result, on_cluster))
+    spreads = summarize(runs, RATIOS)
+    print_summary("SSE: eco2 bench sse", spreads, repeat)
     if write:
         command = (f"eco2 bench sse --connections {connections} --jobs {jobs} --rate {rate:g} "
-                   f"--duration {duration:g}" + ("" if cluster else " --no-cluster"))
-        record(result, command, cluster=on_cluster)
-        typer.echo(f"recorded in {BENCHMARKS}")
+                   f"--duration {duration:g} --repeat {repeat}"
+                   + ("" if cluster else " --no-cluster"))
+        record(output, "SSE: `eco2 bench sse`", command, spreads, repeat, [NOTE])
 
 
 async def _project() -> None:
     """The snapshot projector under the consumer runner (the bench's child process)."""
-    from eventstore.consumer import Runner, RunnerOptions
+    from eventstore.consumer import RunnerOptions
+    from eventstore.runtime import Runner
     from projections.snapshot import snapshot_subscription
 
     settings = Settings.from_env()

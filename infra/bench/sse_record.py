@@ -1,24 +1,8 @@
-"""The figures of ``eco2 bench sse``: the result, its console report, its BENCHMARKS.md rows."""
+"""The figures of ``eco2 bench sse``: the result, its console report, its figures per repetition."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import platform
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-
-BENCHMARKS = Path("BENCHMARKS.md")
-START, END = "<!-- bench-sse:start -->", "<!-- bench-sse:end -->"
-RUNS = "<!-- runs -->"
-INTRO = """## SSE: `eco2 bench sse`
-
-Latency from issuing an append to an SSE client receiving the event, with every stream
-open on one gateway process; target p99 ≤ 25 ms with 1,000 streams and O(shards) Redis
-connections (one pub/sub connection per shard + a small read pool). The hub figure is
-`CLIENT LIST` of the hub's named connections; the process figure counts every
-established Redis connection of the gateway (including its shared request pool)."""
 
 
 @dataclass
@@ -52,16 +36,6 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def _machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, {platform.system()}"
-
-
 def _load(r: SseBenchResult) -> str:
     return " / ".join(f"{x:.2f}" for x in r.load_avg) if r.load_avg else "n/a"
 
@@ -83,57 +57,39 @@ def report(r: SseBenchResult) -> str:
     )
 
 
-def _cluster_rows(r: SseBenchResult, c: SseBenchResult | None) -> list[str]:
-    if c is None:
-        return []
-    lat = c.latencies_ms
-    ratio = len(lat) / len(r.latencies_ms) if r.latencies_ms else float("nan")
-    p50 = percentile(r.latencies_ms, 50) / percentile(lat, 50) if lat else float("nan")
-    return [
-        f"| same path, Redis Cluster (3 masters, sharded pub/sub) | {c.connections} "
-        f"({c.jobs} jobs) | {c.rate:g} | {len(lat)} | {percentile(lat, 50):.2f} "
-        f"| {percentile(lat, 90):.2f} | {percentile(lat, 99):.2f} | {max(lat, default=0):.2f} "
-        f"| {c.hub_connections} / {c.gateway_connections} | {c.lost} / {c.out_of_order} |",
-        f"| cluster ÷ one node: deliveries {ratio:.2f}, speed at p50 {p50:.2f} "
-        "| | | | | | | | | |",
-    ]
+PATH = "append → SSE client"
+RAW = "raw PUBLISH → SUBSCRIBE"
+CLUSTER = "append → SSE client, Redis Cluster"
 
 
-def record(
-    r: SseBenchResult, command: str, path: Path = BENCHMARKS, cluster: SseBenchResult | None = None
-) -> None:
-    """Append this run's rows to the SSE section of BENCHMARKS.md (older runs are kept)."""
-    text = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
-    runs, intro = "", INTRO
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        block, tail = rest.split(END, 1)
-        if RUNS in block:  # the section's text above the runs is kept as written
-            intro, runs = (part.strip() for part in block.split(RUNS, 1))
-    else:
-        head, tail = text.rstrip("\n") + "\n\n", "\n"
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lat = r.latencies_ms
-    run = "\n".join([
-        f"### {stamp} — `{command}`",
-        "",
-        f"Machine: {_machine()}. Redis and all processes on this machine.",
-        "",
-        "| path | open streams | events/s | deliveries | p50 ms | p90 ms | p99 ms | max ms "
-        "| Redis conns (hub / gateway process) | lost / out of order |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        f"| append → projector → pub/sub → gateway → SSE client | {r.connections} "
-        f"({r.jobs} jobs) | {r.rate:g} | {len(lat)} | {percentile(lat, 50):.2f} "
-        f"| {percentile(lat, 90):.2f} | {percentile(lat, 99):.2f} | {max(lat, default=0):.2f} "
-        f"| {r.hub_connections} / {r.gateway_connections} | {r.lost} / {r.out_of_order} |",
-        f"| baseline: raw Redis PUBLISH → SUBSCRIBE | 1 | {r.rate:g} | {len(r.baseline_ms)} "
-        f"| {percentile(r.baseline_ms, 50):.2f} | {percentile(r.baseline_ms, 90):.2f} "
-        f"| {percentile(r.baseline_ms, 99):.2f} | {max(r.baseline_ms, default=0):.2f} | – | – |",
-        *_cluster_rows(r, cluster),
-        "",
-        f"CPU during the appends (% of one core): gateway {r.gateway_cpu_pct}, snapshot "
-        f"projector {r.projector_cpu_pct}, SSE clients + appender {r.clients_cpu_pct}. Machine "
-        f"load average as appends started: {_load(r)}.",
-    ])
-    block = "\n".join([intro, "", RUNS, run, *(["", runs] if runs else [])])
-    path.write_text(f"{head}{START}\n{block}\n{END}{tail}", "utf-8")
+def figures(r: SseBenchResult, cluster: SseBenchResult | None = None) -> dict[str, float]:
+    """One repetition's figures: the path's latency, the raw pub/sub baseline measured in the
+    same repetition, what was lost, the connections held; the cluster's latency when run."""
+    out = {
+        f"{PATH} p50 ms": percentile(r.latencies_ms, 50),
+        f"{PATH} p99 ms": percentile(r.latencies_ms, 99),
+        f"{RAW} p50 ms": percentile(r.baseline_ms, 50),
+        f"{RAW} p99 ms": percentile(r.baseline_ms, 99),
+        "lost + out of order": float(r.lost + r.out_of_order),
+    }
+    if r.hub_connections is not None:
+        out["Redis connections of the hub"] = float(r.hub_connections)
+    if r.gateway_connections is not None:
+        out["Redis connections of the gateway process"] = float(r.gateway_connections)
+    if cluster is not None:
+        out[f"{CLUSTER} p50 ms"] = percentile(cluster.latencies_ms, 50)
+        out[f"{CLUSTER} p99 ms"] = percentile(cluster.latencies_ms, 99)
+        out["lost + out of order, Redis Cluster"] = float(cluster.lost + cluster.out_of_order)
+    return out
+
+
+RATIOS = [
+    (f"{PATH} p50 ms", f"{RAW} p50 ms"),
+    (f"{PATH} p99 ms", f"{RAW} p99 ms"),
+    (f"{CLUSTER} p50 ms", f"{PATH} p50 ms"),
+]
+NOTE = (
+    "Latency from issuing an append to an SSE client receiving the event, every stream open on "
+    "one gateway process; target p99 ≤ 25 ms with 1,000 streams and O(shards) Redis connections. "
+    "Redis and all processes on this machine."
+)

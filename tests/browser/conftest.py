@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import tests.conftest as suite
 from tests.browser.stack import Stack
-from tests.conftest import DATABASE_URL, REDIS_URL
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
@@ -46,7 +46,7 @@ Shot = Callable[[str], Path]
 def stack() -> Iterator[Stack]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="eco2-browser-"))
-    running = Stack(REDIS_URL, DATABASE_URL, folder)
+    running = Stack(suite.REDIS_URL, suite.DATABASE_URL, folder)  # resolved in pytest_configure
     try:
         running.start()
         yield running

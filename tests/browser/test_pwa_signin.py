@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage
 
-from gateway.app import create_app
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from infra.tls import LocalCertificate
 from tests.browser.conftest import ARTIFACTS
@@ -101,7 +101,7 @@ def gateway(frontend: Frontend, tmp_path: Path) -> Iterator[ServerThread]:
         redis_url=REDIS_URL, namespace=f"t{uuid.uuid4().hex[:12]}", data_dir=tmp_path,
         secret_key="pwa-signin-test-secret-0123", cors_origins=(frontend.origin,),
     )
-    with ServerThread(create_app(settings)) as running:
+    with ServerThread(create_gateway(settings)) as running:
         frontend.page = PWA_PAGE.format(api=running.url)
         yield running
 

@@ -12,9 +12,10 @@ import redis.asyncio as aioredis
 import schemas
 from characters import InMemoryCharacters
 from commands.reward import handle_answer_completed
-from eventstore.consumer import RetryLater, Runner, RunnerOptions, Subscription
+from eventstore.consumer import RetryLater, RunnerOptions, Subscription
 from eventstore.dlq import DeadLetters
 from eventstore.keys import Layout
+from eventstore.runtime import Runner
 from eventstore.store import EventStore
 from schemas.envelope import Envelope
 from schemas.registry import Message

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from eventstore.consumer import Runner, RunnerOptions, Subscription
+from eventstore.consumer import RunnerOptions, Subscription
 from eventstore.keys import Layout
 from eventstore.redis_client import open_redis
+from eventstore.runtime import Runner
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from tests.eventstore.messages import ItemAdded, test_registry

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from eventstore.consumer import RetryLater, Runner, RunnerOptions, Subscription
+from eventstore.consumer import RetryLater, RunnerOptions, Subscription
 from eventstore.dlq import DeadLetterFilter, DeadLetters
 from eventstore.keys import Layout
 from eventstore.later import RetryBudget
+from eventstore.runtime import Runner
 from eventstore.store import EventStore
 from schemas.envelope import Envelope
 from schemas.registry import Event, Message, MessageRegistry

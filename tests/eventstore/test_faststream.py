@@ -1,4 +1,4 @@
-"""The FastStream path: same delivery and dead-letter semantics as the raw runner."""
+"""The FastStream runtime in both reading modes: every entry handled once, poison dead-lettered."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from faststream import FastStream
 
 from eventstore.consumer import RunnerOptions, Subscription
 from eventstore.dlq import DeadLetters
-from eventstore.faststream_app import faststream_app
 from eventstore.keys import Layout
+from eventstore.runtime import Runner
 from eventstore.store import EventStore
 from schemas.envelope import Envelope
 from schemas.registry import Message
@@ -27,18 +26,18 @@ FAST = RunnerOptions(block_ms=50, claim_idle_ms=300, claim_interval_s=0.05, retr
 
 
 @contextlib.asynccontextmanager
-async def running(app: FastStream) -> AsyncIterator[None]:
-    task = asyncio.create_task(app.run())
+async def running(runner: Runner) -> AsyncIterator[None]:
+    task = asyncio.create_task(runner.run())
     try:
         yield
     finally:
-        app.exit()
+        runner.stop()
         await asyncio.wait_for(task, 10)
 
 
-@pytest.mark.parametrize("batch", [True, False], ids=["batch", "max_workers"])
+@pytest.mark.parametrize("per_message", [False, True], ids=["batch", "max_workers"])
 async def test_faststream_path_handles_everything_and_dead_letters_poison(
-    redis_client: aioredis.Redis, layout: Layout, redis_url: str, batch: bool
+    redis_client: aioredis.Redis, layout: Layout, redis_url: str, per_message: bool
 ) -> None:
     store = EventStore(redis_client, layout, test_registry)
     names = [f"n{i}" for i in range(200)] + ["poison"]
@@ -57,10 +56,10 @@ async def test_faststream_path_handles_everything_and_dead_letters_poison(
     # Claims are for dead consumers: one that is merely slow (a loaded machine queues these
     # 201 entries for longer than FAST's 300 ms) must not have its entries taken and handled
     # twice, which at-least-once delivery would allow and this test counts exactly.
-    app = await faststream_app(
-        redis_url, layout, test_registry, Subscription("fs", "events", {ItemAdded: handle}),
-        options=dataclasses.replace(FAST, claim_idle_ms=10_000),
-        batch=batch,
+    runner = Runner(
+        redis_client, layout, test_registry, Subscription("fs", "events", {ItemAdded: handle}),
+        options=dataclasses.replace(FAST, claim_idle_ms=10_000, per_message=per_message),
+        url=redis_url,
     )
     letters = DeadLetters(redis_client, layout)
 
@@ -68,10 +67,44 @@ async def test_faststream_path_handles_everything_and_dead_letters_poison(
         return sum([(await redis_client.xpending(layout.keys(shard).events, "fs"))["pending"]
                     for shard in range(layout.shards)])
 
-    async with running(app):
+    async with running(runner):
         async with asyncio.timeout(20):  # every entry handled, or dead-lettered, and acked
             while len(seen) < 200 or not await letters.find() or await pending():
                 await asyncio.sleep(0.05)
     assert sorted(seen) == sorted(names[:-1])
     [letter] = await letters.find()
     assert "indigestible" in letter.error and letter.attempts == FAST.max_deliveries
+
+
+async def test_a_long_handler_keeps_its_entry_from_other_consumers_claims(
+    redis_client: aioredis.Redis, layout: Layout, redis_url: str
+) -> None:
+    """A handler running for several claim-idle periods is not taken over by a second
+    consumer's reaper (the heartbeat touches its entry): it runs once."""
+    store = EventStore(redis_client, layout, test_registry)
+    await store.append([test_registry.envelope(ItemAdded(name="long"), aggregate_id="a")],
+                       expected_version=0)
+    runs: list[str] = []
+    finished = asyncio.Event()
+
+    def consumer(name: str) -> Runner:
+        async def handle(envelope: Envelope, message: Message) -> None:
+            runs.append(name)
+            await asyncio.sleep(1.5)  # five claim-idle periods
+            finished.set()
+
+        return Runner(
+            redis_client, layout, test_registry, Subscription("hb", "events", {ItemAdded: handle}),
+            consumer=name, options=dataclasses.replace(FAST, per_message=True), url=redis_url,
+        )
+
+    async with running(consumer("first")):
+        async with asyncio.timeout(20):
+            while not runs:
+                await asyncio.sleep(0.02)
+        async with running(consumer("second")):
+            await asyncio.wait_for(finished.wait(), 20)
+            await asyncio.sleep(0.5)  # two more claim-idle periods after it finished
+    assert runs == ["first"]
+    pending = await redis_client.xpending(layout.keys_for("a").events, "hb")
+    assert pending["pending"] == 0

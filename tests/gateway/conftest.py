@@ -15,8 +15,8 @@ import schemas
 from eventstore.keys import Layout
 from eventstore.redis_client import open_redis
 from eventstore.store import EventStore
-from gateway.app import create_app
 from gateway.state import LiveConfig
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from projections.snapshot import run_snapshot_tail
 from tests.gateway.helpers import as_user, asgi_client
@@ -45,7 +45,7 @@ def store(redis_client: aioredis.Redis, settings: Settings) -> EventStore:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(settings, live=FAST)) as c:
+    async with asgi_client(create_gateway(settings, live=FAST)) as c:
         yield c
 
 

@@ -21,8 +21,8 @@ import schemas
 from eventstore.groups import ConsumerGroup
 from eventstore.keys import Layout
 from eventstore.store import EventStore
-from gateway.app import create_app
 from gateway.web.admin_auth import is_admin
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from projections.halts import EventRejected, record_halt
 from projections.synthetic import SyntheticLog
@@ -47,7 +47,7 @@ async def ops_settings(settings: Settings, database_url: str) -> AsyncIterator[S
 
 @pytest.fixture
 async def ops(ops_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(ops_settings, live=FAST)) as client:
+    async with asgi_client(create_gateway(ops_settings, live=FAST)) as client:
         yield client
 
 
@@ -230,7 +230,7 @@ async def test_rebuild_runs_in_the_gateway_and_reports_progress(
 
 @pytest.fixture
 def server(ops_settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_app(ops_settings, live=FAST)) as srv:
+    with ServerThread(create_gateway(ops_settings, live=FAST)) as srv:
         yield srv
 
 

@@ -16,7 +16,7 @@ from eventstore.archiver import archive_now
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from eventstore.trim import RetentionPolicy
-from gateway.app import create_app
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from projections.snapshot import snapshot_key
 from tests.gateway.conftest import FAST
@@ -36,7 +36,7 @@ ZERO = RetentionPolicy(hot_retention_s=0, idempotency_window_s=0)
 
 @pytest.fixture
 async def api(chat_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(chat_settings, live=FAST)) as c:
+    async with asgi_client(create_gateway(chat_settings, live=FAST)) as c:
         yield c
 
 

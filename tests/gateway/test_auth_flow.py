@@ -12,9 +12,9 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.app import create_app
 from gateway.auth_store import AuthStore
 from gateway.auth_tokens import TokenCodec, TokenError, bearer
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import ServerThread, asgi_client
@@ -34,7 +34,7 @@ def set_cookies(response: httpx.Response) -> dict[str, SimpleCookie]:
 
 
 async def test_dev_login_in_a_browser_like_flow_over_http(settings: Settings) -> None:
-    with ServerThread(create_app(settings, live=FAST)) as server:
+    with ServerThread(create_gateway(settings, live=FAST)) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as browser:
             callback = await dev_login(browser, "재활용요정")
             assert callback.status_code == 302
@@ -74,7 +74,7 @@ async def test_a_callback_link_from_another_browser_signs_nobody_in(
         "/api/v1/auth/dev/authorize", data={"state": data["state"], "nickname": "attacker"}
     )
     link = submit.headers["location"]
-    async with asgi_client(create_app(settings, live=FAST)) as victim:
+    async with asgi_client(create_gateway(settings, live=FAST)) as victim:
         r = await victim.get(link)
         assert (r.status_code, r.headers["location"]) == (302, f"{FRONTEND}/#/login")
         assert not {"s_access", "s_refresh"} & set(set_cookies(r))
@@ -134,7 +134,7 @@ async def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_session(
     settings: Settings,
 ) -> None:
     no_grace = settings.with_(refresh_grace_s=0)  # any reuse is a reuse (grace: see below)
-    async with asgi_client(create_app(no_grace, live=FAST)) as client:
+    async with asgi_client(create_gateway(no_grace, live=FAST)) as client:
         await dev_login(client, "rotator")
         old_access, old_refresh = client.cookies["s_access"], client.cookies["s_refresh"]
         r = await client.post("/api/v1/auth/refresh")
@@ -215,18 +215,18 @@ async def test_same_nickname_is_the_same_user_and_logins_are_recorded(
 
 async def test_dev_login_is_off_in_production(settings: Settings) -> None:
     prod = settings.with_(production=True, cors_origins=(FRONTEND,))
-    async with asgi_client(create_app(prod, live=FAST)) as client:
+    async with asgi_client(create_gateway(prod, live=FAST)) as client:
         r = await client.get("/api/v1/auth/kakao", headers={"X-Frontend-Origin": FRONTEND})
         assert r.status_code == 404
         assert (await client.get("/api/v1/auth/dev/authorize?state=x")).status_code == 404
     off = settings.with_(dev_login=False)
-    async with asgi_client(create_app(off, live=FAST)) as client:
+    async with asgi_client(create_gateway(off, live=FAST)) as client:
         r = await client.get("/api/v1/auth/google", headers={"X-Frontend-Origin": FRONTEND})
         assert r.status_code == 404
 
 
 async def test_cookies_are_secure_behind_https(settings: Settings) -> None:
-    async with asgi_client(create_app(settings.with_(trust_forwarded=True), live=FAST)) as client:
+    async with asgi_client(create_gateway(settings.with_(trust_forwarded=True), live=FAST)) as client:
         client.headers["X-Forwarded-Proto"] = "https"
         callback = await dev_login(client, "secure")
         cookies = set_cookies(callback)
@@ -269,7 +269,7 @@ async def test_reuse_after_the_grace_window_revokes_the_session(
     settings: Settings, redis_client: aioredis.Redis,
 ) -> None:
     short = settings.with_(refresh_grace_s=1)
-    async with asgi_client(create_app(short, live=FAST)) as client:
+    async with asgi_client(create_gateway(short, live=FAST)) as client:
         await dev_login(client, "late-reuse")
         spent = client.cookies["s_refresh"]
         r = await client.post("/api/v1/auth/refresh")

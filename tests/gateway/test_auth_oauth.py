@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from eventstore.keys import Layout
-from gateway.app import create_app
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import ServerThread, asgi_client
@@ -57,7 +57,7 @@ async def test_oauth_login_registers_then_logs_in(
     redis_client: aioredis.Redis,
 ) -> None:
     oauth, base = stub
-    async with asgi_client(create_app(oauth_settings(settings, base), live=FAST)) as client:
+    async with asgi_client(create_gateway(oauth_settings(settings, base), live=FAST)) as client:
         data = await start_login(client, provider)
         url = urlsplit(data["authorization_url"])
         assert f"{url.scheme}://{url.netloc}" == base
@@ -91,7 +91,7 @@ async def test_a_refused_code_or_a_failing_provider_goes_to_login(
     stub: tuple[OAuthStub, str], settings: Settings
 ) -> None:
     oauth, base = stub
-    async with asgi_client(create_app(oauth_settings(settings, base), live=FAST)) as client:
+    async with asgi_client(create_gateway(oauth_settings(settings, base), live=FAST)) as client:
         data = await start_login(client, "kakao")
         r = await client.get("/api/v1/auth/kakao/callback",
                              params={"code": "forged", "state": data["state"]})
@@ -113,7 +113,7 @@ async def test_a_refused_code_or_a_failing_provider_goes_to_login(
 
 async def test_an_unreachable_provider_goes_to_login(settings: Settings) -> None:
     dead = oauth_settings(settings, "http://127.0.0.1:9").with_(oauth_timeout_s=2.0)
-    async with asgi_client(create_app(dead, live=FAST)) as client:
+    async with asgi_client(create_gateway(dead, live=FAST)) as client:
         data = await start_login(client, "google")
         r = await client.get("/api/v1/auth/google/callback",
                              params={"code": "c", "state": data["state"]})
@@ -126,6 +126,6 @@ async def test_configured_kakao_replaces_the_dev_login(
     _, base = stub
     only_kakao = settings.with_(kakao_client_id=CLIENT_ID, kakao_client_secret=CLIENT_SECRET,
                                 kakao_base_url=base)
-    async with asgi_client(create_app(only_kakao, live=FAST)) as client:
+    async with asgi_client(create_gateway(only_kakao, live=FAST)) as client:
         assert (await start_login(client, "kakao"))["authorization_url"].startswith(base)
         assert "/auth/dev/authorize" in (await start_login(client, "google"))["authorization_url"]

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from gateway.app import create_app
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import asgi_client
@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 @pytest.fixture
 async def api(chat_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(chat_settings, live=FAST)) as c:
+    async with asgi_client(create_gateway(chat_settings, live=FAST)) as c:
         yield c
 
 

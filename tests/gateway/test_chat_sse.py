@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from commands.chat.scripted import ScriptedChatGraph
-from gateway.app import create_app
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import ServerThread
@@ -37,7 +37,7 @@ def graph() -> ScriptedChatGraph:  # slower tokens: room to cut the stream
 
 @pytest.fixture
 def server(chat_settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_app(chat_settings, live=FAST)) as running:
+    with ServerThread(create_gateway(chat_settings, live=FAST)) as running:
         yield running
 
 

@@ -21,8 +21,9 @@ import schemas
 from commands.chat.scripted import ScriptedChatGraph
 from commands.chat.turn import Coalescing
 from commands.chat.worker import chat_subscription
-from eventstore.consumer import Runner, RunnerOptions
+from eventstore.consumer import RunnerOptions
 from eventstore.keys import Layout
+from eventstore.runtime import Runner
 from eventstore.store import EventStore
 from infra.settings import Settings
 from projections.chat import CHAT

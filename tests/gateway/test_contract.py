@@ -29,8 +29,9 @@ from prometheus_client import CollectorRegistry
 import schemas
 from eventstore.keys import Layout
 from eventstore.store import ANY, EventStore
-from gateway.app import ROUTES, create_app
+from gateway.app import ROUTES
 from gateway.openapi import CATALOGUE, served, shape, undocumented
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from projections.builtin import select
 from projections.context import ReadSide
@@ -128,7 +129,7 @@ def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settin
 
 @pytest.fixture(scope="module")
 def server(module_settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_app(module_settings, live=FAST)) as running:
+    with ServerThread(create_gateway(module_settings, live=FAST)) as running:
         yield running
 
 

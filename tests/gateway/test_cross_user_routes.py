@@ -34,7 +34,8 @@ pytestmark = pytest.mark.redis
 # Open by design: operations, docs, the auth flow itself, the signed upload PUT (its URL is the
 # credential), the CDN URLs of stored images, and the gateway's own pages and their static
 # files (pages hold no data: they call the API like any client; /ops answers 401/403 pages).
-PUBLIC = {"/health", "/ready", "/metrics", "/docs", "/docs/ui", "/uploads/{key:path}",
+PUBLIC = {"/health", "/ready", "/metrics", "/docs", "/docs/ui", "/docs/asyncapi",
+          "/docs/asyncapi.json", "/uploads/{key:path}",
           "/media/{key:path}", "/", "/ops"}
 PUBLIC_PREFIXES = ("/api/v1/auth/", "/static/")
 OPERATORS = "/api/v1/admin/"  # operators' resources: another user gets 403, not 404

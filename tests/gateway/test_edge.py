@@ -12,9 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from eventstore.keys import Layout
-from gateway.app import create_app
 from gateway.auth_tokens import bearer
 from gateway.edge import REQUEST_ID
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from infra.telemetry import JsonLogFormatter
 from schemas.envelope import Envelope
@@ -79,7 +79,7 @@ async def test_allowed_origins_are_echoed_with_credentials(client: httpx.AsyncCl
 @pytest.fixture
 async def limited(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     strict = settings.with_(rate_limit_user=3, rate_limit_ip=5, rate_limit_window_s=30)
-    async with asgi_client(create_app(strict, live=FAST)) as client:
+    async with asgi_client(create_gateway(strict, live=FAST)) as client:
         yield client
 
 
@@ -112,7 +112,7 @@ async def test_ip_limit_applies_without_a_token(limited: httpx.AsyncClient) -> N
 async def test_body_limits(settings: Settings) -> None:
     small = settings.with_(max_body_bytes=1024, upload_max_bytes=2048)
     alice = bearer(settings, "alice")
-    async with asgi_client(create_app(small, live=FAST)) as client:
+    async with asgi_client(create_gateway(small, live=FAST)) as client:
         big = {"image_url": "http://images.example.org/a.png", "user_input": "x" * 2000}
         r = await client.post("/api/v1/scan", json=big, headers=alice)
         assert (r.status_code, r.json()["code"]) == (413, "payload_too_large")
@@ -152,7 +152,7 @@ async def test_security_headers(client: httpx.AsyncClient, settings: Settings) -
     assert "form-action" in page.headers["content-security-policy"]  # the page's own CSP wins
     assert page.headers["x-frame-options"] == "DENY"
     prod = settings.with_(production=True, cors_origins=(FRONTEND,))
-    async with asgi_client(create_app(prod, live=FAST)) as https:
+    async with asgi_client(create_gateway(prod, live=FAST)) as https:
         r = await https.get("/health")
         assert r.headers["strict-transport-security"].startswith("max-age=")
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from starlette.types import Scope
 
-from gateway.app import create_app
 from gateway.auth_tokens import mint_access_token
 from gateway.edge import client_ip
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import asgi_client
@@ -40,14 +40,14 @@ def test_the_rate_limit_key_is_the_address_the_proxy_added() -> None:
 
 @pytest.fixture
 async def edge(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
-    async with asgi_client(create_app(settings, live=FAST)) as client:
+    async with asgi_client(create_gateway(settings, live=FAST)) as client:
         yield client, settings
 
 
 @pytest.mark.redis
 async def test_a_spoofed_forwarded_for_does_not_escape_the_ip_limit(settings: Settings) -> None:
     limited = settings.with_(trust_forwarded=True, rate_limit_ip=3, rate_limit_user=0)
-    async with asgi_client(create_app(limited, live=FAST)) as client:
+    async with asgi_client(create_gateway(limited, live=FAST)) as client:
         statuses = []
         for n in range(6):
             r = await client.post("/api/v1/auth/logout", headers={

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from eventstore.store import EventStore
-from gateway.app import create_app
 from gateway.errors import InvalidRequest
 from gateway.params import JsonTooDeep, load_json, parse_int, strict_int
 from gateway.sse import resume_point
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import ServerThread, append, as_user, asgi_client, full_scan
@@ -40,7 +40,7 @@ async def api(settings: Settings, database_url: str) -> AsyncIterator[httpx.Asyn
     schema = new_schema()
     async with migrated_pool(database_url, schema):
         ops = settings.with_(database_url=database_url, db_schema=schema, admins=(ROOT,))
-        async with asgi_client(create_app(ops, live=FAST)) as client:
+        async with asgi_client(create_gateway(ops, live=FAST)) as client:
             yield client
 
 
@@ -82,7 +82,7 @@ async def test_bad_limits_are_422(api: httpx.AsyncClient, alice: dict[str, str],
 
 @pytest.fixture
 def server(settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_app(settings, live=FAST)) as srv:
+    with ServerThread(create_gateway(settings, live=FAST)) as srv:
         yield srv
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from gateway.app import create_app
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from readmodels import news
 from readmodels.db import create_pool
@@ -32,7 +32,7 @@ def samples() -> Iterator[str]:
 @pytest.fixture
 async def client(settings: Settings, samples: str) -> AsyncIterator[httpx.AsyncClient]:
     s = settings.with_(database_url=DATABASE_URL, db_schema=samples)
-    async with asgi_client(create_app(s, live=FAST)) as c:
+    async with asgi_client(create_gateway(s, live=FAST)) as c:
         c.headers.update(auth_headers(s))
         yield c
 

@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from gateway.app import create_app
+from infra.gateway_app import create_gateway
 from infra.importers.samples import load_samples
 from infra.settings import Settings
 from readmodels.db import create_pool, quote_ident
@@ -93,7 +93,7 @@ def samples() -> Iterator[str]:
 @pytest.fixture
 async def api(settings: Settings, samples: str) -> AsyncIterator[Api]:
     s = settings.with_(database_url=DATABASE_URL, db_schema=samples)
-    async with asgi_client(create_app(s, live=FAST)) as client:
+    async with asgi_client(create_gateway(s, live=FAST)) as client:
         yield Api(client, auth_headers(s), s)
 
 
@@ -202,7 +202,7 @@ async def test_search_and_suggest(api: Api) -> None:
 
 
 async def test_without_a_database_the_routes_are_503(settings: Settings) -> None:
-    async with asgi_client(create_app(settings, live=FAST)) as client:
+    async with asgi_client(create_gateway(settings, live=FAST)) as client:
         r = await client.get("/api/v1/locations/centers", params=CITY_HALL,
                              headers=auth_headers(settings))
         assert r.status_code == 503 and r.json()["code"] == "not_ready"

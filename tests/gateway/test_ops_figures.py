@@ -17,8 +17,8 @@ from eventstore.groups import ConsumerGroup
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from eventstore.tracing import trace_id_of
-from gateway.app import create_app
 from gateway.web.admin_figures import histogram_quantile
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from projections.builtin import get_projection
 from projections.commit import ensure_checkpoints
@@ -47,7 +47,7 @@ async def ops_settings(settings: Settings, database_url: str) -> AsyncIterator[S
 
 @pytest.fixture
 async def ops(ops_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(ops_settings, live=FAST)) as client:
+    async with asgi_client(create_gateway(ops_settings, live=FAST)) as client:
         yield client
 
 

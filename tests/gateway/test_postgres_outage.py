@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from gateway.app import create_app
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import asgi_client
@@ -29,7 +29,7 @@ async def test_chat_reads_during_a_postgres_outage(
                              db_schema=schema)
     try:
         async with migrated_pool(database_url, schema), \
-                asgi_client(create_app(proxied, live=FAST)) as api:
+                asgi_client(create_gateway(proxied, live=FAST)) as api:
             r = await api.post("/api/v1/chat", json={"title": "정전"}, headers=alice)
             assert r.status_code == 201
             chat = r.json()["id"]

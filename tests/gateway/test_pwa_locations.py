@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from gateway.app import create_app
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from readmodels.locations_categories import PWA_PICKUP_CATEGORIES, PWA_STORE_CATEGORIES
 from tests.conftest import DATABASE_URL
@@ -34,7 +34,7 @@ def samples() -> Iterator[str]:
 @pytest.fixture
 async def api(settings: Settings, samples: str) -> AsyncIterator[Api]:
     s = settings.with_(database_url=DATABASE_URL, db_schema=samples)
-    async with asgi_client(create_app(s, live=FAST)) as client:
+    async with asgi_client(create_gateway(s, live=FAST)) as client:
         yield Api(client, auth_headers(s), s)
 
 

@@ -18,7 +18,7 @@ from agents.chat.graph import ChatGraph, build_chat_graph
 from agents.knowledge import KnowledgeBase
 from agents.llm.local import LocalLLM, LocalVision
 from agents.llm.providers import ModelRouter
-from gateway.app import create_app
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import ServerThread
@@ -49,7 +49,7 @@ def graph(settings: Settings) -> ChatGraph:
 
 @pytest.fixture
 def server(chat_settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_app(chat_settings, live=FAST)) as running:
+    with ServerThread(create_gateway(chat_settings, live=FAST)) as running:
         yield running
 
 

@@ -15,10 +15,10 @@ import redis.asyncio as aioredis
 import schemas
 from eventstore.keys import Layout
 from eventstore.store import ANY, EventStore
-from gateway.app import create_app
 from gateway.auth_tokens import bearer
 from gateway.job_reads import record_pending_owner
 from gateway.query_api import result_from_row
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from readmodels import queries
 from readmodels.catalog import FALLBACK_CHARACTERS, seed_catalog
@@ -147,7 +147,7 @@ async def test_catalog_lists_the_13_characters(client: httpx.AsyncClient, settin
 
 @contextlib.asynccontextmanager
 async def gateway(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(settings, live=FAST)) as client:
+    async with asgi_client(create_gateway(settings, live=FAST)) as client:
         yield client
 
 

@@ -26,8 +26,9 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.app import ROUTES, create_app
+from gateway.app import ROUTES
 from gateway.openapi import build_document
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from tests.conftest import DATABASE_URL, REDIS_URL
 from tests.gateway.conftest import FAST
@@ -72,7 +73,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
             image_hosts=("images.example.org",), rate_limit_user=0, rate_limit_ip=0,
             admins=(OPERATOR,),  # the dev sign-in's nickname: the admin routes are fuzzed too
         )
-        with ServerThread(create_app(settings_, live=FAST)) as server:
+        with ServerThread(create_gateway(settings_, live=FAST)) as server:
             yield Target(server.url, asyncio.run(_sign_in(server.url, settings_)))
     client = redis.Redis.from_url(REDIS_URL)
     try:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import create_app
 from gateway.auth_tokens import bearer
+from infra.gateway_app import create_gateway
 from infra.settings import DEV_SECRET, SECRET_FILE, Settings, SettingsError
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import asgi_client
@@ -73,14 +73,14 @@ async def test_a_token_signed_with_the_public_secret_never_reaches_admin_routes(
                             admins=(ROOT, "admin"))
     forged = bearer(public, ROOT)
     # A gateway still configured with the public value: the token verifies, admin is closed.
-    async with asgi_client(create_app(public, live=FAST)) as client:
+    async with asgi_client(create_gateway(public, live=FAST)) as client:
         r = await client.post(PURGE, json={"all": True}, headers=forged)
         assert r.status_code == 403, r.text
         assert (await client.get("/api/v1/admin/me", headers=forged)).json()["admin"] is False
     # A gateway configured from the environment generates its own secret: 401.
     generated = Settings.from_env({"ECO2_DATA_DIR": str(settings.data_dir)}).secret_key
     local = public.with_(secret_key=generated)
-    async with asgi_client(create_app(local, live=FAST)) as client:
+    async with asgi_client(create_gateway(local, live=FAST)) as client:
         r = await client.post(PURGE, json={"all": True}, headers=forged)
         assert r.status_code == 401, r.text
         r = await client.post(PURGE, json={"all": True, "dry_run": True},

@@ -14,9 +14,9 @@ from httpx_sse import aconnect_sse
 
 from eventstore.keys import Layout
 from eventstore.store import EventStore
-from gateway.app import create_app
 from gateway.live_hub import LiveHub
 from gateway.state import LiveConfig
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from projections.live_view import LiveEvent
 from schemas.scan import ScanCompleted, ScanQueued, Stage, StageStarted
@@ -28,7 +28,7 @@ LIVE = LiveConfig(keepalive_s=0.3, done_wait_s=3.0, send_timeout_s=5.0)
 
 @pytest.fixture
 def server(settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_app(settings, live=LIVE)) as srv:
+    with ServerThread(create_gateway(settings, live=LIVE)) as srv:
         yield srv
 
 

@@ -18,9 +18,9 @@ import pytest
 from httpx_sse import aconnect_sse
 
 from eventstore.store import EventStore
-from gateway.app import create_app
 from gateway.state import LiveConfig
 from infra.bootstrap import redis_client
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from schemas.scan import ScanCompleted, ScanQueued, Stage, StageStarted
 from tests.gateway.helpers import PNG, ServerThread, append, full_scan
@@ -31,7 +31,7 @@ LIVE = LiveConfig(keepalive_s=0.3, done_wait_s=3.0, send_timeout_s=5.0)
 
 @pytest.fixture
 def server(settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_app(settings, live=LIVE)) as srv:
+    with ServerThread(create_gateway(settings, live=LIVE)) as srv:
         yield srv
 
 

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from gateway.app import create_app
 from gateway.storable import unstorable_reason
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import as_user, asgi_client
@@ -39,7 +39,7 @@ BAD = {"nul": "\\u0000", "surrogate": "\\ud83d", "low surrogate": "\\udc00"}
 
 @pytest.fixture
 async def admin_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(settings.with_(admins=("alice",)), live=FAST)) as c:
+    async with asgi_client(create_gateway(settings.with_(admins=("alice",)), live=FAST)) as c:
         yield c
 
 

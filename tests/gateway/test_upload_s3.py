@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gateway.app import create_app
+from infra.gateway_app import create_gateway
 from infra.media_s3 import open_s3_media
 from infra.settings import Settings
 from tests.gateway.conftest import FAST
@@ -36,7 +36,7 @@ async def s3_app_settings(settings: Settings, s3_endpoint: str) -> Settings:
 
 @pytest.fixture
 async def s3_client(s3_app_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(s3_app_settings, live=FAST)) as c:
+    async with asgi_client(create_gateway(s3_app_settings, live=FAST)) as c:
         yield c
 
 

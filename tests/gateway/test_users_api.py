@@ -19,14 +19,15 @@ from prometheus_client import CollectorRegistry
 import schemas
 from commands.chat.scripted import ScriptedChatGraph
 from commands.chat.worker import chat_subscription
-from commands.workers import build_runner
-from eventstore.consumer import Runner, RunnerOptions
+from eventstore.consumer import RunnerOptions
 from eventstore.keys import Layout
-from gateway.app import create_app
+from eventstore.runtime import Runner
 from gateway.auth_tokens import bearer
 from infra.bootstrap import open_resources
+from infra.gateway_app import create_gateway
 from infra.media import FileMediaStore
 from infra.settings import Settings
+from infra.worker_process import build_runner
 from projections.builtin import select
 from projections.context import ReadSide
 from projections.metrics import ProjectionMetrics
@@ -249,7 +250,7 @@ async def test_profile_from_the_read_model_and_anonymised_after_delete(
     pg_settings: Settings,
 ) -> None:
     async with projectors(pg_settings) as side, workers(pg_settings), \
-            asgi_client(create_app(pg_settings, live=FAST)) as client:
+            asgi_client(create_gateway(pg_settings, live=FAST)) as client:
         me = await login(client)  # answered from the log: the model may not have it yet
         key, chat_id = await scan_and_chat(client)
         media = FileMediaStore(pg_settings.data_dir / "media")

@@ -11,9 +11,9 @@ import pytest
 
 from agents.knowledge import KnowledgeBase
 from agents.llm.local import LocalVision
-from gateway.app import create_app
 from gateway.web import draw_samples
 from gateway.web_routes import STATIC
+from infra.gateway_app import create_gateway
 from infra.media import sniff_image_type
 from infra.settings import Settings
 from tests.gateway.conftest import FAST
@@ -50,7 +50,7 @@ async def test_ops_page_is_for_operators(client: httpx.AsyncClient, settings: Se
 
 
 async def test_ops_page_for_an_admin(settings: Settings) -> None:
-    async with asgi_client(create_app(settings.with_(admins=("boss",)), live=FAST)) as client:
+    async with asgi_client(create_gateway(settings.with_(admins=("boss",)), live=FAST)) as client:
         page = await client.get("/ops", headers=as_user(settings, "boss"))
     assert page.status_code == 200 and "/static/ops.js" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]

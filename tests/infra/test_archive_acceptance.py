@@ -28,9 +28,9 @@ from eventstore.archiver import archive_now
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from eventstore.trim import RetentionPolicy
-from gateway.app import create_app
 from gateway.state import LiveConfig
 from infra.embedded import EmbeddedRedis
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from projections.builtin import get_projection
 from projections.context import ReadSide
@@ -104,7 +104,7 @@ async def test_two_hundred_thousand_events_trimmed_to_a_bounded_redis(
     side = ReadSide(pool, database_url, schema, redis, layout, schemas.registry, own_redis)
     alice = as_user(settings, "alice")
     try:
-        with ServerThread(create_app(settings, live=LIVE)) as server:
+        with ServerThread(create_gateway(settings, live=LIVE)) as server:
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
                 empty = await used_memory(redis)
 

@@ -83,7 +83,7 @@ def test_a_running_system_serves_every_metric_the_dashboard_and_alerts_use(
         for role, url in roles.items():
             scraped |= declared(scrape(role, url, until=time.monotonic() + 60))
         used = used_metrics()
-        # the figures issue 18 asked the dashboard for, besides the ones it had
+        # the figures the dashboard shows beyond the basic ones
         assert {"eco2_sse_delivery_seconds_bucket", "eco2_llm_tokens_total",
                 "eco2_circuit_breaker_state", "eco2_rebuild_position", "eco2_rebuild_target",
                 "eco2_projection_position", "eco2_sse_connections"} <= used

@@ -14,8 +14,8 @@ import pytest
 from cryptography import x509
 from typer.testing import CliRunner
 
-from gateway.app import create_app
 from infra.cli import app, child_env, gateway_url, processes
+from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from infra.tls import ensure_local_certificate
 from tests.conftest import REDIS_URL
@@ -84,7 +84,7 @@ async def test_no_hsts_from_the_local_certificate(tmp_path: Path) -> None:
     for tls, hsts in ((True, False), (False, True)):
         settings = Settings(redis_url=REDIS_URL, namespace=f"t{uuid.uuid4().hex[:12]}",
                             data_dir=tmp_path, tls=tls)
-        async with asgi_client(create_app(settings)) as client:
+        async with asgi_client(create_gateway(settings)) as client:
             r = await client.get("https://testserver/health")
             assert r.status_code == 200
             assert ("strict-transport-security" in r.headers) is hsts, (tls, r.headers)

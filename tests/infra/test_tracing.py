@@ -15,8 +15,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from commands.scan.job import caused_by
 from eventstore import tracing
+from eventstore.causation import caused_by
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from infra.settings import Settings

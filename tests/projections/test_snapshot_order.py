@@ -13,8 +13,9 @@ import pytest
 import redis.asyncio as aioredis
 
 import schemas
-from eventstore.consumer import Runner, Subscription
+from eventstore.consumer import Subscription
 from eventstore.keys import Layout
+from eventstore.runtime import Runner
 from eventstore.store import EventStore
 from projections.snapshot import snapshot_subscription
 from schemas.envelope import Envelope
@@ -62,6 +63,7 @@ async def test_live_messages_of_one_shard_arrive_in_version_order(
     await pubsub.subscribe(layout.keys(0).live)
     assert (await pubsub.get_message(timeout=2))["type"] == "subscribe"
     running = asyncio.create_task(runner.run())
+    await asyncio.wait_for(runner.started.wait(), 30)  # reading before the first append
     received: dict[str, list[int]] = defaultdict(list)
     try:
         # Every job appends its ten events one at a time, all jobs at once: the shard log

@@ -1,5 +1,6 @@
 """The gateway's probe port (``ECO2_HEALTH_PORT``): ``/healthz``, ``/readyz``, ``/metrics`` like
-every role, served from the app's lifespan, so it runs however uvicorn is started.
+every role, served beside the app (``infra.gateway_app`` runs it in the lifespan), so it runs however uvicorn
+is started.
 
 ``/readyz`` is ``/ready``'s check and ``/metrics`` the gateway's (``gateway.ops``' handlers). SIGTERM starts uvicorn's graceful shutdown (stop accepting,
 let open requests and streams finish); the probes say ``draining`` from that signal on: the
@@ -21,10 +22,11 @@ from gateway import ops
 from gateway.errors import NotReady
 from gateway.state import STATE_KEY, GatewayState
 from infra.probes import Probes, serve_probes
+from infra.settings import Settings
 
 
 @asynccontextmanager
-async def gateway_probes(gw: GatewayState) -> AsyncIterator[Probes]:
+async def gateway_probes(settings: Settings, gw: GatewayState) -> AsyncIterator[Probes]:
     """Serve the gateway's probes while the app runs (nothing when the port setting is 0)."""
 
     def request(path: str) -> Request:  # what ops' handlers read: the lifespan's state
@@ -41,7 +43,7 @@ async def gateway_probes(gw: GatewayState) -> AsyncIterator[Probes]:
     async def metrics() -> bytes:  # exactly /metrics
         return bytes((await ops.metrics(request("/metrics"))).body)
 
-    async with serve_probes(gw.resources.settings, "gateway", ready, metrics) as probes:
+    async with serve_probes(settings, "gateway", ready, metrics) as probes:
         restore = _draining_on_signals(probes)
         try:
             yield probes

@@ -1,0 +1,348 @@
+"""The handler runtime: a subscription's consumer group as FastStream Redis subscribers.
+
+Every shard's source stream and the group's retry stream get two ``StreamSub`` subscribers in
+the consumer group: a reader (``batch=True``: up to ``batch`` entries per XREADGROUP, handled
+together and acked by FastStream with one XACK; or ``per_message``: one entry per call,
+FastStream's ``max_workers`` at a time, for slow I/O-bound handlers) and a reaper
+(``min_idle_time``: XAUTOCLAIM of entries a crashed consumer left pending longer than
+``claim_idle_ms``; their delivery count from ``get_delivery_count``). Groups are created at
+``"0"`` before the subscribers start, so a new group consumes the backlog.
+
+What each entry becomes (handled, retried, dead-lettered, parked) is decided by the
+``Dispatcher`` (``eventstore.consumer``); this module adds what FastStream does not have:
+
+- ``_Heartbeat``, a FastStream middleware, records the entries being handled; a task touches
+  them (XCLAIM, idle time 0) every third of ``claim_idle_ms`` so no reaper takes a long
+  handler's entry.
+- An entry due later (``RetryLater``, a parked unknown type) is not held in a reader: it
+  waits in a task of its own (no worker slot, touched like the rest), then is handled and
+  acked; on stop it is handed back to the retry stream with its due time.
+- In-order subscriptions (the snapshot projector) read in batches handled one entry at a
+  time, in log order; at start they first take over every entry left pending on their
+  shards (a previous process died), oldest first. An entry that must wait in place (an
+  unknown type) blocks its shard's reader until stop and stays pending.
+
+A batch whose entries are not all settled acks the settled ones itself and ``reject``s the
+FastStream message: the rest stay pending for their task, or for the next consumer. Reapers
+handle what they claim ``workers`` at a time (one at a time in order). The ``workers``
+semaphore bounds handler runs per process across all subscribers.
+
+Not FastStream middleware, on purpose: the span continuing each message's trace and the
+handler metrics wrap each *entry's* handler run inside the ``Dispatcher`` (a batch message
+carries up to ``batch`` entries of different traces, and entries of classes the group does not
+handle are acked before any envelope is decoded). Subscribers use ``_fields_only`` as parser:
+entries are the log's envelopes, not FastStream's ``__data__`` format, and are read from
+``raw_message``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from faststream import BaseMiddleware
+from faststream.redis import RedisBroker, RedisClusterBroker, StreamSub
+from faststream.redis.annotations import RedisStreamMessage
+
+from eventstore.consumer import Dispatcher, RunnerOptions, Subscription, consumer_name
+from eventstore.groups import ATTEMPTS, ConsumerGroup, Delivery
+from eventstore.keys import Layout
+from eventstore.metrics import consumer_metrics
+from eventstore.redis_client import AsyncRedis
+from schemas.registry import MessageRegistry
+
+log = logging.getLogger(__name__)
+
+Broker = RedisBroker | RedisClusterBroker
+# FastStream's own lines: its errors (a handler raised; the entry stays pending) are kept, its
+# per-entry and per-task chatter is not.
+broker_log = logging.getLogger(f"{__name__}.faststream")
+broker_log.setLevel(logging.WARNING)
+
+
+def broker_url(redis: AsyncRedis) -> str:
+    """The URL of the server ``redis`` talks to (a Cluster: one of its nodes)."""
+    if isinstance(redis, aioredis.RedisCluster):
+        node = (redis.get_nodes() or list(redis.nodes_manager.startup_nodes.values()))[0]
+        return f"redis://{node.host}:{node.port}"
+    kw = redis.connection_pool.connection_kwargs
+    if kw.get("path"):
+        return f"unix://{kw['path']}?db={kw.get('db', 0)}"
+    scheme = "rediss" if "ssl" in redis.connection_pool.connection_class.__name__.lower() else "redis"
+    auth = ""
+    if kw.get("password"):
+        auth = f"{kw.get('username') or ''}:{kw['password']}@"
+    return f"{scheme}://{auth}{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
+
+
+def new_broker(redis: AsyncRedis, url: str | None = None, **kw: Any) -> Broker:
+    """A FastStream broker on the server of ``redis``; its per-entry lines are DEBUG, its
+    errors (a handler raising: the entry stays pending) logged as errors."""
+    cls = RedisClusterBroker if isinstance(redis, aioredis.RedisCluster) else RedisBroker
+    return cls(url or broker_url(redis), logger=broker_log, log_level=logging.DEBUG, **kw)
+
+
+async def _fields_only(raw: Any, parse: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream's parser without the body: it would re-encode every entry's fields as JSON
+    (the handlers read ``raw_message``'s fields instead), a cost per entry on the main path."""
+    msg = await parse({**raw, "data": [] if isinstance(raw["data"], list) else {}})
+    msg.raw_message = raw
+    return msg
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class _Heartbeat(BaseMiddleware):
+    """Record the entries of a FastStream message while it is handled (see ``Runner``)."""
+
+    registry: dict[str, Counter[str]]  # stream → entry id → handlers holding it
+
+    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: Any) -> Any:
+        raw = msg.raw_message
+        stream, ids = _text(raw["channel"]), [_text(i) for i in raw["message_ids"]]
+        held = self.registry[stream]
+        held.update(ids)
+        try:
+            return await call_next(msg)
+        finally:
+            held.subtract(ids)
+            for entry_id in ids:
+                if held[entry_id] <= 0:
+                    del held[entry_id]
+
+
+class Runner:
+    """Consume a subscription on ``shards`` (default all) with FastStream until cancelled or
+    ``stop()``; then finish in-flight work (FastStream's graceful stop) and hand waiting
+    entries back."""
+
+    def __init__(
+        self,
+        redis: AsyncRedis,
+        layout: Layout,
+        registry: MessageRegistry,
+        subscription: Subscription,
+        *,
+        consumer: str | None = None,
+        options: RunnerOptions | None = None,
+        shards: list[int] | None = None,
+        url: str | None = None,
+    ) -> None:
+        consumer_metrics()  # registered at start: a scrape shows the families before any message
+        self.options = options or RunnerOptions()
+        self.group = ConsumerGroup(
+            redis, layout, group=subscription.group, source=subscription.source,
+            consumer=consumer or consumer_name(subscription.group),
+        )
+        self.dispatcher = Dispatcher(self.group, subscription, registry, self.options)
+        self.shards = shards if shards is not None else list(range(layout.shards))
+        self._in_flight: dict[str, Counter[str]] = defaultdict(Counter)
+        heartbeat = type("Heartbeat", (_Heartbeat,), {"registry": self._in_flight})
+        self.broker = new_broker(redis, url, middlewares=(heartbeat,))
+        self._slots = asyncio.Semaphore(self.options.workers)
+        self._parked: dict[asyncio.Task[None], Delivery] = {}  # waiting for their due time
+        self.processed = 0
+        self._busy = 0
+        self._stopped = asyncio.Event()
+        self.started = asyncio.Event()  # set once the subscribers read
+        for shard in self.shards:
+            for stream in self.group.streams(shard):
+                self._subscribe(self.broker, shard, stream)
+
+    # -- subscribers -------------------------------------------------------------------------
+
+    def _subscribe(self, broker: Broker, shard: int, stream: str) -> None:
+        """The reader and the reaper of ``stream`` (see the module docstring)."""
+        o, group, consumer = self.options, self.group.group, self.group.consumer
+        per_message = o.per_message and not self.dispatcher.subscription.in_order
+        handled = ", ".join(sorted(self.dispatcher.handled))
+        reader = StreamSub(stream, group=group, consumer=consumer, batch=not per_message,
+                           max_records=o.batch, polling_interval=o.block_ms)
+        about = f"Consumer group `{group}` on shard {shard}: handles {handled}."
+
+        async def on_entries(msg: RedisStreamMessage) -> None:
+            await self._settle(msg, self._deliveries(shard, stream, msg, 0))
+
+        if per_message:
+            broker.subscriber(stream=reader, max_workers=o.workers, title=f"{stream}:{group}",
+                              description=about, parser=_fields_only)(on_entries)
+        else:
+            broker.subscriber(stream=reader, title=f"{stream}:{group}",
+                              description=about, parser=_fields_only)(on_entries)
+        reaper = StreamSub(stream, group=group, consumer=consumer, min_idle_time=o.claim_idle_ms,
+                           polling_interval=max(1, int(o.claim_interval_s * 1000)))
+
+        async def on_claimed(msg: RedisStreamMessage) -> None:
+            [entry_id] = msg.raw_message["message_ids"]
+            if self._in_flight[stream][_text(entry_id)] > 1:  # 1: this very call
+                await msg.reject()  # ours, still being handled (a missed heartbeat)
+                return
+            crashed = max(await msg.get_delivery_count() - 1, 0)
+            await self._settle(msg, self._deliveries(shard, stream, msg, crashed))
+
+        # A crashed consumer may leave many slow entries: handle claimed ones side by side
+        # (except in order).
+        claim_workers = 1 if self.dispatcher.subscription.in_order else o.workers
+        broker.subscriber(stream=reaper, max_workers=claim_workers, include_in_schema=False,
+                          parser=_fields_only)(on_claimed)
+
+    def _deliveries(
+        self, shard: int, stream: str, msg: RedisStreamMessage, crashed: int
+    ) -> list[Delivery]:
+        raw = msg.raw_message
+        data = raw["data"]
+        entries = data if isinstance(data, list) else [data]
+        deliveries = []
+        for entry_id, raw_fields in zip(raw["message_ids"], entries, strict=True):
+            if raw_fields is None:  # claimed after it was trimmed: nothing left to handle
+                continue
+            fields = {_text(k): _text(v) for k, v in raw_fields.items()}
+            attempts = int(fields.get(ATTEMPTS, 0)) + crashed
+            deliveries.append(Delivery(shard, stream, _text(entry_id), fields, attempts))
+        return deliveries
+
+    async def _settle(self, msg: RedisStreamMessage, deliveries: list[Delivery]) -> None:
+        """Handle a FastStream message's entries; FastStream acks it when all were settled,
+        else the settled ones are acked here and the message is rejected (left pending)."""
+        if self.dispatcher.subscription.in_order:
+            acked = await self._in_turn(deliveries)
+        else:
+            acked = await self._together(deliveries)
+        if len(acked) == len(deliveries):
+            return
+        if acked:
+            await self.group.ack(deliveries[0].stream, *acked)
+        await msg.reject()
+
+    async def _together(self, deliveries: list[Delivery]) -> list[str]:
+        due = []
+        for delivery in deliveries:
+            wait = self.dispatcher.wait_s(delivery)
+            if wait > 0:
+                self._park(delivery, wait)
+            else:
+                due.append(delivery)
+        results = await asyncio.gather(*(self._handle(d) for d in due))
+        return [d.entry_id for d, ok in zip(due, results, strict=True) if ok]
+
+    async def _in_turn(self, deliveries: list[Delivery]) -> list[str]:
+        acked: list[str] = []
+        for delivery in deliveries:
+            if self.dispatcher.held:
+                break
+            if await self._handle(delivery):
+                acked.append(delivery.entry_id)
+        return acked
+
+    async def _handle(self, delivery: Delivery) -> bool:
+        """True when FastStream may ack ``delivery`` (handled, or moved to retry/DLQ)."""
+        async with self._slots:
+            self._busy += 1
+            try:
+                moved_or_acked = await self.dispatcher.process(delivery)
+                self.processed += 1
+                return moved_or_acked or not self.dispatcher.held
+            except Exception:
+                # Redis trouble while retrying/dead-lettering: leave it pending; a claim retries.
+                log.exception("could not settle %s", delivery.origin)
+                return False
+            finally:
+                self._busy -= 1
+
+    # -- entries due later ---------------------------------------------------------------------
+
+    def _park(self, delivery: Delivery, wait: float) -> None:
+        self._in_flight[delivery.stream][delivery.entry_id] += 1  # touched: nobody claims it
+        task = asyncio.create_task(self._when_due(delivery, wait))
+        self._parked[task] = delivery
+        task.add_done_callback(lambda done: self._parked.pop(done, None))
+
+    async def _when_due(self, delivery: Delivery, wait: float) -> None:
+        await asyncio.sleep(wait)
+        task = asyncio.current_task()
+        if task is not None:
+            self._parked.pop(task, None)
+        try:
+            if await self._handle(delivery):
+                await self.group.ack(delivery.stream, delivery.entry_id)
+        finally:
+            held = self._in_flight[delivery.stream]
+            held[delivery.entry_id] -= 1
+            if held[delivery.entry_id] <= 0:
+                del held[delivery.entry_id]
+
+    async def _unpark(self) -> None:
+        """On stop, hand entries still waiting back to the retry stream (due time kept), so
+        the next consumer does not count the stop as a crashed delivery."""
+        for task, delivery in list(self._parked.items()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            try:
+                await self.group.requeue(delivery, {})
+            except Exception:
+                log.exception("could not hand back %s; a claim will", delivery.origin)
+
+    async def _heartbeat(self) -> None:
+        every = max(self.options.claim_idle_ms / 3000, 0.05)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                for stream, ids in list(self._in_flight.items()):
+                    await self.group.touch(stream, list(ids))
+            except Exception:
+                log.exception("touching in-flight entries failed; retrying")
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    async def _take_over(self, shard: int) -> None:
+        """In-order mode runs one consumer per shard, so what is pending on the shard was left
+        by a previous process: finish it first, oldest first, rather than after
+        ``claim_idle_ms`` behind newer entries."""
+        seen: set[str] = set()
+        while not self._stopped.is_set():
+            claimed = await self.group.claim(shard, min_idle_ms=0, count=self.options.batch)
+            fresh = [d for d in claimed if d.entry_id not in seen]
+            if not fresh:
+                return
+            seen.update(d.entry_id for d in fresh)
+            acked = await self._in_turn(fresh)
+            for stream in {d.stream for d in fresh}:
+                await self.group.ack(stream, *[d.entry_id for d in fresh
+                                               if d.stream == stream and d.entry_id in acked])
+            if self.dispatcher.held:
+                await self.dispatcher.stopping.wait()
+                return
+
+    async def run(self) -> None:
+        """Consume until cancelled or ``stop()``."""
+        await self.group.ensure(self.shards, start=self.options.start)
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            if self.dispatcher.subscription.in_order:
+                await asyncio.gather(*(self._take_over(shard) for shard in self.shards))
+            await self.broker.start()
+            self.started.set()
+            await self._stopped.wait()
+        finally:
+            self._stopped.set()
+            self.dispatcher.stopping.set()
+            await asyncio.shield(self._shutdown(heartbeat))
+
+    async def _shutdown(self, heartbeat: asyncio.Task[None]) -> None:
+        with contextlib.suppress(Exception):
+            await self.broker.stop()  # stops reading, waits for in-flight handlers
+        await self._unpark()
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+
+    def stop(self) -> None:
+        self._stopped.set()
