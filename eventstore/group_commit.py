@@ -2,10 +2,10 @@
 
 Appends issued within one turn of the event loop (or within ``window_s``) are queued per shard
 and sent as one ``append.lua`` call in group mode (``"g"``) per shard, all shards in one
-pipeline: one round trip, and one command to pack per shard instead of one per append. Inside
-the script each append is checked and written on its own, in queue order, exactly as if it had
-been a separate call, so every caller gets its own result or its own typed error (a conflict in
-one append touches no other). A ``NOSCRIPT`` reply (Redis restarted and lost its script cache)
+pipeline: one round trip, and one command (with one packed argument) per shard instead of one
+per append. Inside the script each append is checked and written on its own, in queue order,
+exactly as if it had been a separate call, so every caller gets its own result or its own typed
+error (a conflict in one append touches no other). A ``NOSCRIPT`` reply (Redis restarted and lost its script cache)
 means the call did not run: the script is loaded again and the call resent.
 """
 
@@ -21,17 +21,17 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from eventstore.keys import ShardKeys
 from eventstore.redis_client import AsyncRedis
-from eventstore.scripts import translate_script_error
+from eventstore.scripts import pack_events, translate_script_error
 
 
 @dataclass
 class PlannedAppend:
-    """One aggregate's run of packed events, ready for ``append.lua``."""
+    """One aggregate's run of events (9 wire values each), ready for ``append.lua``."""
 
     keys: ShardKeys
     aggregate_key: str
     expected: str | int
-    packed: Sequence[str]
+    rows: Sequence[Sequence[str]]
     future: asyncio.Future[list[Any]] = field(default_factory=lambda: _future())
 
 
@@ -46,9 +46,8 @@ def group_call(appends: Sequence[PlannedAppend]) -> tuple[list[str], list[Any]]:
             shard.cold]
     args: list[Any] = [len(appends), "g", ""]
     for a in appends:
-        args += [a.expected, len(a.packed)]
-    for a in appends:
-        args += a.packed
+        args += [a.expected, len(a.rows)]
+    args.append(pack_events([row for a in appends for row in a.rows]))
     return keys, args
 
 

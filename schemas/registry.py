@@ -15,12 +15,14 @@ and an upcaster that lifts stored version-1 data to version 2::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from schemas.envelope import Envelope, Metadata
+from schemas.envelope import EMPTY_METADATA, Envelope, Metadata
 
 
 class Message(BaseModel):
@@ -50,6 +52,9 @@ class InvalidMessage(RegistryError):
 
 
 M = TypeVar("M", bound=type[Message])
+# Envelope fields a caller of ``MessageRegistry.envelope`` may pass without validation when
+# they have exactly these types; anything else goes through the envelope's validation.
+_TRUSTED: dict[str, type] = {"id": UUID, "timestamp": float, "version": int}
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -130,17 +135,30 @@ class MessageRegistry:
         metadata: Metadata | None = None,
         **fields: Any,
     ) -> Envelope:
-        """Wrap ``message`` for the log. Validation already happened when it was built."""
+        """Wrap ``message`` for the log. Validation already happened when it was built, and
+        the names come from this registry: only what else the caller passes is validated."""
         name, version = self.wire_name(type(message))
-        envelope = Envelope(
-            aggregate_id=aggregate_id,
-            aggregate_type=aggregate_type,
-            type=name,
-            schema_version=version,
-            data=message.model_dump(mode="json"),
-            metadata=metadata or Metadata(),
-            **fields,
-        )
+        values: dict[str, Any] = {
+            "id": uuid4(),
+            "aggregate_id": aggregate_id,
+            "aggregate_type": aggregate_type,
+            "version": 0,
+            "type": name,
+            "schema_version": version,
+            "data": message.model_dump(mode="json"),
+            "metadata": EMPTY_METADATA if metadata is None else metadata,
+            "timestamp": time.time(),
+            "position": None,
+            "shard": None,
+        }
+        if (
+            type(aggregate_id) is str
+            and type(aggregate_type) is str
+            and isinstance(values["metadata"], Metadata)
+            and all(type(value) is _TRUSTED.get(key) for key, value in fields.items())
+        ):
+            return Envelope.trusted(values | fields, validated=True)
+        envelope = Envelope(**(values | fields))
         envelope._validated = True
         return envelope
 

@@ -33,7 +33,7 @@ from eventstore.es import codec as es_codec
 from eventstore.es.archive import SyncArchive
 from eventstore.keys import ShardKeys
 from eventstore.redis_client import SyncRedis
-from eventstore.scripts import pack_event
+from eventstore.scripts import pack_events, text_values
 
 # A stream entry as redis-py returns it without decode_responses: (entry id, fields).
 Entry = tuple[bytes, dict[bytes, bytes]]
@@ -117,9 +117,11 @@ class RedisDatastore:
         if tracking:
             script_keys.append(keys.tracking(tracking.application_name))
         ts = repr(time.time())
-        for _, indexes in groups:
-            for index in indexes:
-                args.append(pack_event(es_codec.event_values(stored_events[index], ts)))
+        args.append(pack_events([
+            text_values(es_codec.event_values(stored_events[index], ts))
+            for _, indexes in groups
+            for index in indexes
+        ]))
         with translated_errors():
             try:
                 reply = self._append(keys=script_keys, args=args)

@@ -24,10 +24,10 @@
 --   aggregate as the archive knew it; needed only when its stream is missing and {tag}:cold is
 --   set (the stream may have been trimmed away): without it, or with a checkpoint below
 --   {tag}:cold, that append fails with "COLD <agg>" and the client asks the archive
--- then, per event (in aggregate order), ONE value: a JSON array of 9 strings
---   [id, agg, atype, ver, type, sv, data, meta, ts]  (ver is used only in "=" mode;
---   otherwise versions are assigned here). One packed argument per event keeps the client's
---   command packing cheap; cjson unpacks it inside Redis.
+-- then ONE value: every event of the call (in aggregate order) as a msgpack array of arrays
+--   of 9 strings [id, agg, atype, ver, type, sv, data, meta, ts]  (ver is used only in "="
+--   mode; otherwise versions are assigned here). One packed argument per call keeps the
+--   client's work to one serialisation; cmsgpack unpacks it inside Redis.
 --
 -- Returns, atomic modes: {"ok"|"dup", pos1, ver1, pos2, ver2, ...}
 --          group mode:   one such list per aggregate, or {"err", "<error text>"}
@@ -59,15 +59,18 @@ for i = 1, A do
   plan[i] = {key = KEYS[3 + i], expected = expected, n = n, first = total, hint = hint}
   total = total + n
 end
-local first_event = arg
-if #ARGV ~= first_event - 1 + total then
-  return redis.error_reply("BADARGS expected " .. total .. " packed events")
+if #ARGV ~= arg then
+  return redis.error_reply("BADARGS expected the " .. total .. " events as one packed argument")
+end
+local ok, packed = pcall(cmsgpack.unpack, ARGV[arg])
+if not ok or type(packed) ~= "table" or #packed ~= total then
+  return redis.error_reply("BADARGS expected a msgpack array of " .. total .. " events")
 end
 local events = {}
 for e = 0, total - 1 do
-  local ok, ev = pcall(cjson.decode, ARGV[first_event + e])
-  if not ok or type(ev) ~= "table" or #ev ~= 9 then
-    return redis.error_reply("BADARGS event " .. e .. " is not a JSON array of 9 strings")
+  local ev = packed[e + 1]
+  if type(ev) ~= "table" or #ev ~= 9 then
+    return redis.error_reply("BADARGS event " .. e .. " is not an array of 9 strings")
   end
   events[e] = ev
 end
@@ -78,12 +81,28 @@ local function current_version(key)
   return tonumber(string.match(last[1][1], "^(%d+)-"))
 end
 
+-- Redis calls with one argument per event go in chunks: unpack() is bounded by Lua's stack.
+local CHUNK = 1000
+
+-- The recorded "<position>:<version>" (or false) of events first..first+n-1, by HMGET.
+local function event_records(first, n)
+  local records = {}
+  for from = first, first + n - 1, CHUNK do
+    local ids = {}
+    for e = from, math.min(from + CHUNK, first + n) - 1 do ids[#ids + 1] = events[e][1] end
+    local got = redis.call("HMGET", KEYS[3], unpack(ids))
+    for i = 1, #got do records[#records + 1] = got[i] end
+  end
+  return records
+end
+
 -- Idempotency of events first..first+n-1: nil (none known), a "dup" result (all known), or an
 -- error text (some known).
 local function known_events(first, n)
+  local records = event_records(first, n)
   local known, result = 0, {"dup"}
-  for e = first, first + n - 1 do
-    local rec = redis.call("HGET", KEYS[3], events[e][1])
+  for j = 1, n do
+    local rec = records[j]
     if rec then
       known = known + 1
       local pos, ver = string.match(rec, "^(%d+):(%-?%d+)$")
@@ -93,10 +112,8 @@ local function known_events(first, n)
   end
   if known == 0 then return nil, nil end
   if known == n then return result, nil end
-  for e = first, first + n - 1 do
-    if redis.call("HEXISTS", KEYS[3], events[e][1]) == 1 then
-      return nil, "DUPLICATE_PARTIAL " .. events[e][1]
-    end
+  for j = 1, n do
+    if records[j] then return nil, "DUPLICATE_PARTIAL " .. events[first + j - 1][1] end
   end
 end
 
@@ -139,6 +156,7 @@ local head = tonumber(redis.call("GET", KEYS[2]) or "0")
 
 -- Write one aggregate's run, appending "pos, ver" pairs to result.
 local function write(p, versions, result)
+  local recorded = {}  -- event id, "<position>:<version>", ...: one HSET per chunk
   for j = 0, p.n - 1 do
     local ev = events[p.first + j]
     local ver = versions[j]
@@ -151,9 +169,15 @@ local function write(p, versions, result)
     fields[#fields + 1] = "pos"
     fields[#fields + 1] = head
     redis.call("XADD", p.key, ver .. "-1", unpack(fields))
-    if dedupe then redis.call("HSET", KEYS[3], ev[1], head .. ":" .. ver) end
+    if dedupe then
+      recorded[#recorded + 1] = ev[1]
+      recorded[#recorded + 1] = head .. ":" .. ver
+    end
     result[#result + 1] = head
     result[#result + 1] = ver
+  end
+  for from = 1, #recorded, 2 * CHUNK do
+    redis.call("HSET", KEYS[3], unpack(recorded, from, math.min(from + 2 * CHUNK - 1, #recorded)))
   end
 end
 

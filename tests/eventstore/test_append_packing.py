@@ -1,0 +1,64 @@
+"""append.lua takes a call's events as one packed argument, however many there are."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+
+from eventstore.errors import InvalidAppend, PartialDuplicate
+from eventstore.keys import Layout
+from eventstore.scripts import pack_events, script_source, translate_script_error
+from eventstore.store import EventStore
+from schemas.envelope import Envelope
+from tests.eventstore.messages import ItemAdded, test_registry
+
+pytestmark = pytest.mark.redis
+
+
+def added(aggregate_id: str, n: int) -> Envelope:
+    return test_registry.envelope(ItemAdded(name=f"i{n}"), aggregate_id=aggregate_id)
+
+
+@pytest.fixture
+def store(redis_client: aioredis.Redis, layout: Layout) -> EventStore:
+    return EventStore(redis_client, layout, test_registry)
+
+
+async def test_a_run_longer_than_one_redis_call_chunk_is_recorded_and_deduplicated(
+    store: EventStore,
+) -> None:
+    agg = str(uuid.uuid4())
+    events = [added(agg, n) for n in range(2_500)]  # the script checks and records in chunks
+    [first] = await store.append_batch([(events, 0)])
+    assert [r.version for r in first.records] == list(range(1, 2_501))
+    positions = [r.position for r in first.records]
+    assert positions == list(range(positions[0], positions[0] + 2_500))
+
+    [again] = await store.append_batch([(events, 0)])
+    assert again.duplicate and again.records == first.records
+
+    with pytest.raises(PartialDuplicate, match=str(events[1_700].id)):
+        await store.append([added(agg, -1), *events[1_700:]], expected_version=2_500)
+    assert await store.version_of(agg) == 2_500
+
+
+@pytest.mark.parametrize(
+    "packed",
+    [
+        b"not msgpack \xc1",  # 0xc1 is never valid msgpack
+        pack_events([]),  # fewer events than the plan announces
+        pack_events([["only", "three", "values"]]),
+    ],
+)
+async def test_a_malformed_packed_argument_is_refused(
+    redis_client: aioredis.Redis, layout: Layout, packed: bytes
+) -> None:
+    keys = layout.keys(0)
+    script = redis_client.register_script(script_source("append"))
+    call_keys = [keys.events, keys.head, keys.event_ids, keys.aggregate("a"), keys.cold]
+    with pytest.raises(aioredis.ResponseError) as refused:
+        await script(keys=call_keys, args=[1, "1", "", 0, 1, packed])
+    assert isinstance(translate_script_error(str(refused.value)), InvalidAppend)
+    assert await redis_client.exists(keys.events) == 0
