@@ -17,12 +17,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,10 +32,13 @@ class Received:
     requests: int = 0
     bytes: int = 0
     spans: int = 0
+    by_service: dict[str, int] = field(default_factory=dict)  # spans, by service.name
 
     def __sub__(self, before: Received) -> Received:
+        services = {name: n - before.by_service.get(name, 0)
+                    for name, n in self.by_service.items()}
         return Received(self.requests - before.requests, self.bytes - before.bytes,
-                        self.spans - before.spans)
+                        self.spans - before.spans, {k: n for k, n in services.items() if n})
 
 
 class OtlpSink:
@@ -69,6 +74,14 @@ class OtlpSink:
     def received(self) -> Received:
         stats = httpx.get(f"{self.endpoint}/stats", timeout=5).json()
         return Received(**stats)
+
+
+def exported_by(sink: OtlpSink, run: Callable[[str], T]) -> tuple[T, Received]:
+    """``run(endpoint)``, which traces to the sink and has flushed its spans when it returns,
+    and what the sink received meanwhile."""
+    before = sink.received()
+    result = run(sink.endpoint)
+    return result, sink.received() - before
 
 
 def check_exported(row: str, spans: int) -> None:
@@ -119,7 +132,7 @@ def _serve(port: int) -> None:
         ExportTraceServiceResponse,
     )
 
-    counts = {"requests": 0, "bytes": 0, "spans": 0}
+    counts: dict[str, Any] = {"requests": 0, "bytes": 0, "spans": 0, "by_service": {}}
     lock = threading.Lock()
     ok = ExportTraceServiceResponse().SerializeToString()
 
@@ -133,12 +146,16 @@ def _serve(port: int) -> None:
                 self._answer(404, b"", "text/plain")
                 return
             request = ExportTraceServiceRequest.FromString(body)
-            spans = sum(len(scope.spans) for resource in request.resource_spans
-                        for scope in resource.scope_spans)
             with lock:
                 counts["requests"] += 1
                 counts["bytes"] += size
-                counts["spans"] += spans
+                for resource in request.resource_spans:
+                    service = next((a.value.string_value for a in resource.resource.attributes
+                                    if a.key == "service.name"), "?")
+                    spans = sum(len(scope.spans) for scope in resource.scope_spans)
+                    counts["spans"] += spans
+                    by_service = counts["by_service"]
+                    by_service[service] = by_service.get(service, 0) + spans
             self._answer(200, ok, "application/x-protobuf")
 
         def do_GET(self) -> None:

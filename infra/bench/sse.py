@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -61,9 +61,6 @@ from infra.settings import Settings
 from schemas.envelope import Envelope, Metadata
 from schemas.registry import Event
 from schemas.scan import SCAN_JOB, ScanCompleted, ScanQueued, Stage, StageStarted
-
-if TYPE_CHECKING:
-    from infra.bench.otlp_sink import OtlpSink
 
 bench_app = typer.Typer(help="SSE fan-out benchmark.")
 
@@ -346,7 +343,7 @@ def sse(
 ) -> None:
     """Append → SSE receive latency with N open streams; uses REDIS_URL or an embedded Redis,
     then a local Redis Cluster for the cluster row."""
-    from infra.bench.otlp_sink import OtlpSink, check_exported
+    from infra.bench.otlp_sink import OtlpSink, check_exported, exported_by
     from infra.embedded import resolve_services
     from infra.embedded.redis_cluster import EmbeddedRedisCluster
 
@@ -372,17 +369,17 @@ def sse(
             ))
 
         for n in range(1, repeat + 1):
-            with_tracing, spans = None, 0
+            with_tracing, received = None, None
             if sink is not None and n % 2 == 0:  # alternate which of the pair runs first
-                with_tracing, spans = _traced_run(sink, run)
+                with_tracing, received = exported_by(sink, run)
             result = run()
             typer.echo(f"repetition {n}/{repeat}:\n" + report(result))
             if sink is not None and with_tracing is None:
-                with_tracing, spans = _traced_run(sink, run)
-            if with_tracing is not None:
-                typer.echo(f"tracing on ({spans} spans received by the OTLP sink):\n"
-                           + report(with_tracing))
-                check_exported(TRACED, spans)
+                with_tracing, received = exported_by(sink, run)
+            if with_tracing is not None and received is not None:
+                typer.echo(f"tracing on (spans received by the OTLP sink: {received.spans}, "
+                           f"by service {received.by_service}):\n" + report(with_tracing))
+                check_exported(TRACED, received.spans)
             on_cluster = None
             if cluster_url is not None:
                 on_cluster = asyncio.run(run_sse_bench(
@@ -391,8 +388,8 @@ def sse(
                 ))
                 typer.echo("Redis Cluster (3 masters):\n" + report(on_cluster))
             runs.append(figures(result, on_cluster))
-            if with_tracing is not None:
-                runs[-1] |= traced_figures(with_tracing, spans)
+            if with_tracing is not None and received is not None:
+                runs[-1] |= traced_figures(with_tracing, received.spans)
     spreads = summarize(runs, RATIOS + (TRACED_RATIOS if traced else []))
     print_summary("SSE: eco2 bench sse", spreads, repeat)
     if write:
@@ -401,16 +398,6 @@ def sse(
                    + ("" if cluster else " --no-cluster") + (" --traced" if traced else ""))
         record(output, "SSE: `eco2 bench sse`", command, spreads, repeat,
                [NOTE] + ([TRACED_NOTE] if traced else []))
-
-
-def _traced_run(
-    sink: OtlpSink, run: Callable[[str | None], SseBenchResult]
-) -> tuple[SseBenchResult, int]:
-    """One run with tracing on, and the spans the sink received for it (the children have
-    exited, so flushed, when the run returns)."""
-    before = sink.received()
-    result = run(sink.endpoint)
-    return result, (sink.received() - before).spans
 
 
 async def _project() -> None:
