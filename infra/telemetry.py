@@ -85,7 +85,8 @@ def configure_tracing(
     return provider.shutdown
 
 
-def _instrument() -> None:
+def instrumentors() -> list[Any]:
+    """The instrumentors tracing turns on: Redis, asyncpg and gRPC (client and server)."""
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.grpc import (
         GrpcAioInstrumentorClient,
@@ -93,13 +94,16 @@ def _instrument() -> None:
     )
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
-    instrumentors: list[Any] = [
+    return [
         RedisInstrumentor(),
         AsyncPGInstrumentor(),  # type: ignore[no-untyped-call]
         GrpcAioInstrumentorClient(),  # type: ignore[no-untyped-call]
         GrpcAioInstrumentorServer(),  # type: ignore[no-untyped-call]
     ]
-    for instrumentor in instrumentors:
+
+
+def _instrument() -> None:
+    for instrumentor in instrumentors():
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument()
 

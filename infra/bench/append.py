@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from opentelemetry.trace import SpanKind
 
 from eventstore.consumer import Dispatcher, RunnerOptions, Subscription
 from eventstore.groups import ConsumerGroup
@@ -25,10 +26,12 @@ from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, open_redis
 from eventstore.runtime import Runner
 from eventstore.store import EventStore
+from eventstore.tracing import trace_context, tracer
 from infra.bench.repeat import (
     BENCHMARKS,
     OutputOption,
     RepeatOption,
+    TracedOption,
     WriteOption,
     check_repeat,
     print_repetition,
@@ -37,7 +40,7 @@ from infra.bench.repeat import (
     summarize,
 )
 from infra.settings import Settings
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, Metadata
 from schemas.registry import Event, Message, MessageRegistry
 
 bench_registry = MessageRegistry()
@@ -65,8 +68,20 @@ class Figure:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-def tick(aggregate_id: str, n: int) -> Envelope:
-    return bench_registry.envelope(Tick(n=n), aggregate_id=aggregate_id, aggregate_type="bench")
+def tick(aggregate_id: str, n: int, traced: bool = False) -> Envelope:
+    """An event; ``traced``: carrying the current trace in its metadata, as the gateway's are."""
+    metadata = Metadata(trace=trace_context()) if traced else None
+    return bench_registry.envelope(
+        Tick(n=n), aggregate_id=aggregate_id, aggregate_type="bench", metadata=metadata
+    )
+
+
+def request(traced: bool) -> contextlib.AbstractContextManager[object]:
+    """With ``traced``, a server span around the block, as the gateway makes one per request
+    when tracing is on (only traces rooted in one are kept); otherwise nothing, as there."""
+    if not traced:
+        return contextlib.nullcontext()
+    return tracer().start_as_current_span("bench request", kind=SpanKind.SERVER)
 
 
 async def _timed(name: str, events: int, work: Callable[[], Awaitable[None]]) -> Figure:
@@ -75,10 +90,13 @@ async def _timed(name: str, events: int, work: Callable[[], Awaitable[None]]) ->
     return Figure(name, events, time.perf_counter() - started)
 
 
-async def single_appends(store: EventStore, total: int, writers: int = 64) -> Figure:
+async def single_appends(
+    store: EventStore, total: int, writers: int = 64, *, traced: bool = False
+) -> Figure:
     async def writer(w: int) -> None:
         for i in range(w, total, writers):
-            await store.append([tick(f"single-{i}", i)], expected_version=0)
+            with request(traced):
+                await store.append([tick(f"single-{i}", i, traced)], expected_version=0)
 
     async def work() -> None:
         await asyncio.gather(*(writer(w) for w in range(writers)))
@@ -86,17 +104,20 @@ async def single_appends(store: EventStore, total: int, writers: int = 64) -> Fi
     return await _timed(f"append, 1 event/call, {writers} writers", total, work)
 
 
-async def batched_appends(store: EventStore, total: int, per_call: int = 100) -> Figure:
+async def batched_appends(
+    store: EventStore, total: int, per_call: int = 100, *, traced: bool = False
+) -> Figure:
     calls = total // per_call
     pipelined = 10  # appends per round trip
 
     async def pipeline(start: int) -> None:
         for first in range(start, calls, pipelined * 4):
-            batch = [
-                ([tick(f"batch-{c}", k) for k in range(per_call)], 0)
-                for c in range(first, min(first + pipelined, calls))
-            ]
-            await store.append_batch(batch)
+            with request(traced):
+                batch = [
+                    ([tick(f"batch-{c}", k, traced) for k in range(per_call)], 0)
+                    for c in range(first, min(first + pipelined, calls))
+                ]
+                await store.append_batch(batch)
 
     async def work() -> None:
         await asyncio.gather(*(pipeline(s * pipelined) for s in range(4)))
@@ -238,6 +259,9 @@ async def run_append_bench(redis_url: str, *, events: int = 50_000) -> list[Figu
 
 CLUSTER_SUFFIX = " — Redis Cluster, 3 masters"
 NODE_SUFFIX = " — one node, paired"
+UNTRACED_SUFFIX = " — tracing off, paired"
+TRACED_SUFFIX = " — tracing on"
+SPANS = "spans received by the OTLP sink, traced rows"
 Measure = Callable[[EventStore, int], Awaitable[Figure]]
 
 
@@ -277,19 +301,21 @@ async def compare_on_cluster(
     return figures
 
 
-async def _write_then_consume(store: EventStore, total: int) -> Figure:
-    await batched_appends(store, total)
+async def _write_then_consume(store: EventStore, total: int, *, traced: bool = False) -> Figure:
+    await batched_appends(store, total, traced=traced)
     return await consume_faststream(None, store, total - total % 100)
 
 
 def ratio_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
-    """Each figure against raw XADD (the first), and each cluster figure against its paired
-    one-node figure."""
+    """Each figure against raw XADD (the first), each cluster figure against its paired
+    one-node figure, each traced figure against its paired untraced one."""
     raw, pairs = names[0], []
     for name in names[1:]:
         if name.endswith(CLUSTER_SUFFIX):
             pairs.append((name, name.removesuffix(CLUSTER_SUFFIX) + NODE_SUFFIX))
-        elif not name.endswith(NODE_SUFFIX):
+        elif name.endswith(TRACED_SUFFIX):
+            pairs.append((name, name.removesuffix(TRACED_SUFFIX) + UNTRACED_SUFFIX))
+        elif not name.endswith((NODE_SUFFIX, UNTRACED_SUFFIX)) and name != SPANS:
             pairs.append((name, raw))
     return pairs
 
@@ -303,12 +329,15 @@ def append_command(
     = 50_000,
     cluster: Annotated[bool, typer.Option(
         help="Also measure on a local 3-master Redis Cluster (same binary, same run).")] = True,
+    traced: TracedOption = False,
     repeat: RepeatOption = 3,
     write: WriteOption = True,
     output: OutputOption = BENCHMARKS,
 ) -> None:
     """Append and consume throughput of the log, with baselines from the same run; uses
     REDIS_URL or an embedded Redis, and a local Redis Cluster for the cluster rows."""
+    from infra.bench.append_traced import compare_traced
+    from infra.bench.otlp_sink import OtlpSink
     from infra.embedded import resolve_services
     from infra.embedded.redis_cluster import EmbeddedRedisCluster
 
@@ -326,21 +355,31 @@ def append_command(
             # No replicas: the single node it is compared with has none either.
             nodes = EmbeddedRedisCluster(settings.with_(data_dir=Path(tmp)), replicas=0)
             cluster_url = stack.enter_context(nodes)
+        sink = stack.enter_context(OtlpSink()) if traced else None
         for n in range(1, repeat + 1):
             figures = asyncio.run(run_append_bench(settings.redis_url, events=events))
             if cluster_url is not None:
                 figures += asyncio.run(compare_on_cluster(
                     settings.redis_url, cluster_url, events=events, rounds=1
                 ))
+            spans = None
+            if sink is not None:
+                pairs, spans = asyncio.run(compare_traced(
+                    settings.redis_url, sink, events=events, traced_first=n % 2 == 0
+                ))
+                figures += pairs
             runs.append({f.name: f.rate for f in figures})
+            if spans is not None:
+                runs[-1][SPANS] = float(spans)
             print_repetition(n, repeat, runs[-1])
     spreads = summarize(runs, ratio_pairs(list(runs[0])))
     print_summary("eco2 bench append (events/s)", spreads, repeat)
     if write:
-        command = f"eco2 bench append --events {events} --repeat {repeat}"
+        command = (f"eco2 bench append --events {events} --repeat {repeat}"
+                   + ("" if cluster else " --no-cluster") + (" --traced" if traced else ""))
         notes = ["figures are events/s; baseline: raw pipelined XADD on the same Redis"]
-        record(output, "eco2 bench append", command + ("" if cluster else " --no-cluster"),
-               spreads, repeat, notes + ([CLUSTER_NOTE] if cluster else []))
+        notes += ([CLUSTER_NOTE] if cluster else []) + ([TRACED_NOTE] if traced else [])
+        record(output, "eco2 bench append", command, spreads, repeat, notes)
 
 
 CLUSTER_NOTE = (
@@ -348,4 +387,11 @@ CLUSTER_NOTE = (
     "masters (no replicas, like the node) on this machine, measured in alternation within each "
     "repetition. The cluster adds no cores here, so the ratio is the cost of cluster routing; "
     "the capacity model shows how throughput grows with masters."
+)
+TRACED_NOTE = (
+    "Traced rows: the same writers with tracing off and on, in alternating order within each "
+    "repetition; on = the product's configuration (OTLP/HTTP exporter, batch processor, "
+    "server-roots sampler, Redis instrumented) exporting to a local OTLP sink process, each "
+    "append inside a server span whose trace its events carry, as the gateway's requests do. "
+    "A ratio below 1 is the throughput tracing costs."
 )

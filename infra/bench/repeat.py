@@ -28,6 +28,11 @@ RepeatOption = Annotated[int, typer.Option(
 WriteOption = Annotated[bool, typer.Option(
     "--write/--no-write", help="Append this run's min / median / max to the output file.",
 )]
+TracedOption = Annotated[bool, typer.Option(
+    "--traced/--no-traced",
+    help="Also measure the rows with tracing on (OTLP/HTTP to a local sink), paired with the "
+    "same rows untraced in every repetition.",
+)]
 OutputOption = Annotated[Path, typer.Option(help="Markdown file the results are appended to.")]
 BENCHMARKS = Path("BENCHMARKS.md")
 MIN_RECORDED = 3

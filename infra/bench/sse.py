@@ -39,13 +39,24 @@ from infra.bench.repeat import (
     BENCHMARKS,
     OutputOption,
     RepeatOption,
+    TracedOption,
     WriteOption,
     check_repeat,
     print_summary,
     record,
     summarize,
 )
-from infra.bench.sse_record import NOTE, RATIOS, SseBenchResult, figures, report
+from infra.bench.sse_record import (
+    NOTE,
+    RATIOS,
+    TRACED,
+    TRACED_NOTE,
+    TRACED_RATIOS,
+    SseBenchResult,
+    figures,
+    report,
+    traced_figures,
+)
 from infra.settings import Settings
 from schemas.envelope import Envelope, Metadata
 from schemas.registry import Event
@@ -54,10 +65,19 @@ from schemas.scan import SCAN_JOB, ScanCompleted, ScanQueued, Stage, StageStarte
 bench_app = typer.Typer(help="SSE fan-out benchmark.")
 
 
-def _event(job: str, event: Event, user: str) -> list[Envelope]:
+def _event(job: str, event: Event, user: str, traced: bool = False) -> list[Envelope]:
+    """``traced``: the event carries a sampled trace, as a worker's effect of a traced request
+    does, so the projector and the gateway continue it."""
+    trace = {"traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"}
     return [schemas.registry.envelope(
-        event, aggregate_id=job, aggregate_type=SCAN_JOB, metadata=Metadata(user_id=user)
+        event, aggregate_id=job, aggregate_type=SCAN_JOB,
+        metadata=Metadata(user_id=user, trace=trace if traced else {}),
     )]
+
+
+# What turns tracing on in a child process (infra.settings): an untraced run strips them.
+OTEL_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                  "OTEL_TRACES_EXPORTER")
 
 
 class _Children:
@@ -166,9 +186,11 @@ def _redis_connections_of(pid: int, redis_url: str) -> int | None:
 
 async def run_sse_bench(
     settings: Settings, *, connections: int = 1000, jobs: int = 250, rate: float = 200.0,
-    duration_s: float = 10.0,
+    duration_s: float = 10.0, otlp_endpoint: str | None = None,
 ) -> SseBenchResult:
-    """Run the benchmark against ``settings.redis_url`` on a fresh namespace (deleted after)."""
+    """Run the benchmark against ``settings.redis_url`` on a fresh namespace (deleted after);
+    with ``otlp_endpoint``, the gateway and the projector trace as in production, exporting
+    there, and the appended events carry sampled traces; without, they do not trace."""
     if settings.redis_url is None:
         raise ValueError("the bench needs REDIS_URL")
     from gateway.auth_tokens import bearer
@@ -179,6 +201,11 @@ async def run_sse_bench(
            "ECO2_SHARDS": str(settings.shards), "ECO2_PORT": str(port), "ECO2_HOST": "127.0.0.1",
            "ECO2_SECRET_KEY": secrets.token_hex(24), "ECO2_LOG_LEVEL": "warning"}
     env.pop("DATABASE_URL", None)
+    for variable in OTEL_VARIABLES:
+        env.pop(variable, None)
+    if otlp_endpoint is not None:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
+    traced = otlp_endpoint is not None
     child_settings = Settings.from_env(env)
     layout = Layout(namespace, settings.shards)
     result = SseBenchResult(connections, jobs, rate, duration_s)
@@ -248,7 +275,7 @@ async def run_sse_bench(
                 versions[job] += 1
                 appended_at[(job, versions[job])] = time.perf_counter()
                 await store.append(_event(job, StageStarted(stage=Stage.VISION, progress=50),
-                                          owner[job]), expected_version=ANY)
+                                          owner[job], traced), expected_version=ANY)
             result.appended = total
             metrics = (await http.get("/metrics")).text
             hub = re.search(r"^eco2_sse_hub_redis_connections (\S+)$", metrics, re.M)
@@ -309,12 +336,14 @@ def sse(
     duration: Annotated[float, typer.Option(min=1, help="Seconds of appending.")] = 10.0,
     cluster: Annotated[bool, typer.Option(
         help="Run again on a local 3-master Redis Cluster (same binary, same run).")] = True,
+    traced: TracedOption = False,
     repeat: RepeatOption = 3,
     write: WriteOption = True,
     output: OutputOption = BENCHMARKS,
 ) -> None:
     """Append → SSE receive latency with N open streams; uses REDIS_URL or an embedded Redis,
     then a local Redis Cluster for the cluster row."""
+    from infra.bench.otlp_sink import OtlpSink, check_exported, exported_by
     from infra.embedded import resolve_services
     from infra.embedded.redis_cluster import EmbeddedRedisCluster
 
@@ -331,11 +360,26 @@ def sse(
             # No replicas: the single node it is compared with has none either.
             nodes = EmbeddedRedisCluster(settings.with_(data_dir=Path(tmp)), replicas=0)
             cluster_url = stack.enter_context(nodes)
-        for n in range(1, repeat + 1):
-            result = asyncio.run(run_sse_bench(
-                settings, connections=connections, jobs=jobs, rate=rate, duration_s=duration
+        sink = stack.enter_context(OtlpSink()) if traced else None
+
+        def run(endpoint: str | None = None) -> SseBenchResult:
+            return asyncio.run(run_sse_bench(
+                settings, connections=connections, jobs=jobs, rate=rate, duration_s=duration,
+                otlp_endpoint=endpoint,
             ))
+
+        for n in range(1, repeat + 1):
+            with_tracing, received = None, None
+            if sink is not None and n % 2 == 0:  # alternate which of the pair runs first
+                with_tracing, received = exported_by(sink, run)
+            result = run()
             typer.echo(f"repetition {n}/{repeat}:\n" + report(result))
+            if sink is not None and with_tracing is None:
+                with_tracing, received = exported_by(sink, run)
+            if with_tracing is not None and received is not None:
+                typer.echo(f"tracing on (spans received by the OTLP sink: {received.spans}, "
+                           f"by service {received.by_service}):\n" + report(with_tracing))
+                check_exported(TRACED, received.spans)
             on_cluster = None
             if cluster_url is not None:
                 on_cluster = asyncio.run(run_sse_bench(
@@ -344,28 +388,39 @@ def sse(
                 ))
                 typer.echo("Redis Cluster (3 masters):\n" + report(on_cluster))
             runs.append(figures(result, on_cluster))
-    spreads = summarize(runs, RATIOS)
+            if with_tracing is not None and received is not None:
+                runs[-1] |= traced_figures(with_tracing, received.spans)
+    spreads = summarize(runs, RATIOS + (TRACED_RATIOS if traced else []))
     print_summary("SSE: eco2 bench sse", spreads, repeat)
     if write:
         command = (f"eco2 bench sse --connections {connections} --jobs {jobs} --rate {rate:g} "
                    f"--duration {duration:g} --repeat {repeat}"
-                   + ("" if cluster else " --no-cluster"))
-        record(output, "SSE: `eco2 bench sse`", command, spreads, repeat, [NOTE])
+                   + ("" if cluster else " --no-cluster") + (" --traced" if traced else ""))
+        record(output, "SSE: `eco2 bench sse`", command, spreads, repeat,
+               [NOTE] + ([TRACED_NOTE] if traced else []))
 
 
 async def _project() -> None:
     """The snapshot projector under the consumer runner (the bench's child process)."""
+    import signal
+
     from eventstore.consumer import RunnerOptions
     from eventstore.runtime import Runner
+    from infra.telemetry import configure_tracing
     from projections.snapshot import snapshot_subscription
 
     settings = Settings.from_env()
     assert settings.redis_url is not None
+    shutdown = configure_tracing("worker-snapshot", settings)  # as `eco2 worker snapshot`
     redis = await open_redis(settings.redis_url, decode_responses=True)
     layout = Layout(settings.namespace, settings.shards)
     runner = Runner(redis, layout, schemas.registry, snapshot_subscription(redis, layout),
                     options=RunnerOptions(block_ms=1000))
-    await runner.run()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, runner.stop)
+    try:
+        await runner.run()
+    finally:
+        shutdown()  # flushes the spans still queued
 
 
 if __name__ == "__main__":

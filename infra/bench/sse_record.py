@@ -93,3 +93,29 @@ NOTE = (
     "one gateway process; target p99 ≤ 25 ms with 1,000 streams and O(shards) Redis connections. "
     "Redis and all processes on this machine."
 )
+
+
+TRACED = f"{PATH}, tracing on"
+
+
+def traced_figures(r: SseBenchResult, spans: int) -> dict[str, float]:
+    """The same repetition's figures with tracing on in the gateway and the projector."""
+    return {
+        f"{TRACED} p50 ms": percentile(r.latencies_ms, 50),
+        f"{TRACED} p99 ms": percentile(r.latencies_ms, 99),
+        "lost + out of order, tracing on": float(r.lost + r.out_of_order),
+        "spans received by the OTLP sink, tracing on": float(spans),
+    }
+
+
+TRACED_RATIOS = [
+    (f"{TRACED} p50 ms", f"{PATH} p50 ms"),
+    (f"{TRACED} p99 ms", f"{PATH} p99 ms"),
+]
+TRACED_NOTE = (
+    "Tracing-on rows: a second run in each repetition (which of the two runs first alternates) "
+    "with the gateway and the projector tracing as in production (OTLP/HTTP exporter, batch "
+    "processor, server-roots sampler) to a local OTLP sink process, every appended event "
+    "carrying a sampled trace as a worker's effect of a traced request does. A ratio above 1 "
+    "is the latency tracing adds."
+)
