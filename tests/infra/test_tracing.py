@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -40,9 +41,13 @@ def sdk() -> None:
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
+    # Each test starts from an empty context: a span some earlier test left current in this
+    # thread would otherwise become the parent of what this one records.
+    token = otel_context.attach(otel_context.Context())
     EXPORTER.clear()
     yield EXPORTER
     EXPORTER.clear()
+    otel_context.detach(token)
 
 
 def finished(exporter: InMemorySpanExporter, name: str) -> list[object]:

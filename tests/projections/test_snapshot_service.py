@@ -120,7 +120,11 @@ async def test_a_copy_that_stops_renewing_loses_its_shards_to_the_other(
         job = str(uuid.uuid4())
         await append(store, job, "alice", *full_scan("alice"))
         await until(lambda: all_done(redis_client, layout, [job], 10))
-        assert other.held == set(range(layout.shards))
+
+        async def holds_every_shard() -> bool:  # the job's shard first, the others a moment later
+            return other.held == set(range(layout.shards))
+
+        await until(holds_every_shard)
     finally:
         other.stop()
         await asyncio.wait_for(task, 15)
