@@ -27,6 +27,7 @@ from typing import Any, cast
 
 from eventstore import merged
 from eventstore.archive import Archive, Entry
+from eventstore.cancellation import raise_if_cancelled
 from eventstore.keys import Layout
 from eventstore.log_stats import LogFigures, log_figures
 from eventstore.redis_client import AsyncRedis, read_streams
@@ -160,6 +161,7 @@ class LogReader:
         positions = dict(after)
         behind = set(positions)
         while True:
+            raise_if_cancelled()  # a read that swallowed the follower's cancellation
             found: list[ShardBatch] = []
             for shard in sorted(behind):
                 entries = await self.shard_range(shard, after=positions[shard], limit=batch)

@@ -49,6 +49,7 @@ from faststream import BaseMiddleware
 from faststream.redis import RedisBroker, RedisClusterBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 
+from eventstore.cancellation import raise_if_cancelled
 from eventstore.consumer import Dispatcher, RunnerOptions, Subscription, consumer_name
 from eventstore.groups import ATTEMPTS, ConsumerGroup, Delivery
 from eventstore.keys import Layout
@@ -329,6 +330,7 @@ class Runner:
             if self.dispatcher.subscription.in_order:
                 await asyncio.gather(*(self._take_over(shard) for shard in self.shards))
             await self.broker.start()
+            raise_if_cancelled()  # a Redis call during start may have swallowed a cancellation
             self.started.set()
             await self._stopped.wait()
         finally:

@@ -171,7 +171,7 @@ class LiveHub:
 
     async def aclose(self) -> None:
         pending = {task for task in self._tasks if not task.done()}
-        while pending:  # cancel again if a library swallowed one (see sse.raise_if_cancelled)
+        while pending:  # cancel again if a library swallowed one (see eventstore.cancellation)
             for task in pending:
                 task.cancel()
             _, pending = await asyncio.wait(pending, timeout=1.0)

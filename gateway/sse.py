@@ -25,7 +25,6 @@ reconnecting). Unknown jobs and other users' jobs are 404.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -41,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from eventstore.cancellation import raise_if_cancelled
 from gateway.auth import current_user
 from gateway.errors import NotFound
 from gateway.job_reads import JobReads
@@ -75,18 +75,6 @@ def resume_point(raw: str | None, current: int) -> tuple[int, str | None]:
             "replaying from the start"
         )
     return version, None
-
-
-def raise_if_cancelled() -> None:
-    """Re-raise a cancellation that a library swallowed.
-
-    redis-py (8.1, Python 3.11) occasionally completes a command although the task was
-    cancelled meanwhile, dropping the ``CancelledError``; a disconnected client's stream would
-    then live on. anyio re-delivers cancellation by itself; plain asyncio callers do not.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 def to_sse(event: LiveEvent) -> ServerSentEvent:

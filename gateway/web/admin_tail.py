@@ -19,10 +19,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
+from eventstore.cancellation import raise_if_cancelled
 from eventstore.reading import LogReader, ShardBatch
 from eventstore.tracing import trace_id_of
 from gateway.params import strict_int
-from gateway.sse import raise_if_cancelled
 from gateway.state import gateway_state
 from gateway.web.admin_auth import require_admin
 
@@ -79,7 +79,7 @@ async def tail_events(request: Request) -> Response:
         quiet_since = time.monotonic()
         async with aclosing(reader.follow(after, batch=100, block_ms=BLOCK_MS)) as tail:
             async for found in tail:
-                raise_if_cancelled()  # see gateway.sse: redis-py may swallow a cancellation
+                raise_if_cancelled()  # redis-py may swallow a cancellation (eventstore.cancellation)
                 for row in rows_of(found):
                     yield ServerSentEvent(data=json.dumps(row, ensure_ascii=False), event="entry")
                 if found:
