@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from eventstore.errors import ConcurrencyConflict, InvalidAppend, PartialDuplicate
+from eventstore.errors import ConcurrencyConflict, PartialDuplicate
 from eventstore.keys import Layout
 from eventstore.store import (
     ANY,
@@ -27,9 +27,11 @@ from eventstore.store import (
     CommandReceipt,
     ExpectedVersion,
     Recorded,
+    check_append,
+    validate_payloads,
 )
 from schemas.envelope import Envelope
-from schemas.registry import MessageRegistry, RegistryError
+from schemas.registry import MessageRegistry
 
 Fields = dict[str, str]
 
@@ -64,7 +66,7 @@ class MemoryEventStore:
     ) -> AppendResult:
         """Append ``events`` (all of one aggregate) after ``expected_version``; see
         ``EventStorePort.append``."""
-        self._check(events, expected_version)
+        check_append(events, expected_version, self.registry)
         await asyncio.sleep(0)
         return self._write(events, expected_version)
 
@@ -74,7 +76,7 @@ class MemoryEventStore:
         """Several appends, each atomic on its own; the first failure raises after the others
         were applied."""
         for events, expected in batches:
-            self._check(events, expected)
+            check_append(events, expected, self.registry)
         await asyncio.sleep(0)
         results: list[AppendResult] = []
         failure: Exception | None = None
@@ -86,29 +88,6 @@ class MemoryEventStore:
         if failure is not None:
             raise failure
         return results
-
-    def _check(self, events: Sequence[Envelope], expected: ExpectedVersion) -> None:
-        if not events:
-            raise InvalidAppend("nothing to append")
-        aggregate_id = events[0].aggregate_id
-        if any(e.aggregate_id != aggregate_id for e in events):
-            raise InvalidAppend("one append writes to one aggregate")
-        if expected != ANY and (not isinstance(expected, int) or expected < 0):
-            raise InvalidAppend(f"expected_version must be >= 0 or ANY, not {expected!r}")
-        if len({e.id for e in events}) != len(events):
-            raise InvalidAppend("event ids repeat within the append")
-        self._validate(events)
-
-    def _validate(self, events: Sequence[Envelope]) -> None:
-        if self.registry is None:
-            return
-        for e in events:
-            if e.validated:
-                continue
-            try:
-                self.registry.decode(e.type, e.schema_version, e.data)
-            except RegistryError as exc:
-                raise InvalidAppend(f"event {e.id} ({e.type}) rejected: {exc}") from exc
 
     def _write(self, events: Sequence[Envelope], expected: ExpectedVersion) -> AppendResult:
         aggregate_id = events[0].aggregate_id
@@ -143,7 +122,7 @@ class MemoryEventStore:
     ) -> CommandReceipt:
         """Append a command to its target aggregate's shard, once per ``idempotency_key``
         (kept for 24 h, as in Redis)."""
-        self._validate([command])
+        validate_payloads([command], self.registry)
         await asyncio.sleep(0)
         shard_no = self.layout.shard_of(command.aggregate_id)
         shard = self._shards[shard_no]

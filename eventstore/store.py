@@ -142,16 +142,7 @@ class EventStore:
         return results
 
     def _plan(self, events: Sequence[Envelope], expected: ExpectedVersion) -> PlannedAppend:
-        if not events:
-            raise InvalidAppend("nothing to append")
-        aggregate_id = events[0].aggregate_id
-        if any(e.aggregate_id != aggregate_id for e in events):
-            raise InvalidAppend("one append writes to one aggregate")
-        if expected != ANY and (not isinstance(expected, int) or expected < 0):
-            raise InvalidAppend(f"expected_version must be >= 0 or ANY, not {expected!r}")
-        if len({e.id for e in events}) != len(events):
-            raise InvalidAppend("event ids repeat within the append")
-        self._validate(events)
+        aggregate_id = check_append(events, expected, self.registry)
         shard = self.layout.keys_for(aggregate_id)
         return PlannedAppend(
             keys=shard,
@@ -159,17 +150,6 @@ class EventStore:
             expected="*" if expected == ANY else expected,
             rows=[e.wire_values() for e in events],
         )
-
-    def _validate(self, events: Sequence[Envelope]) -> None:
-        if self.registry is None:
-            return
-        for e in events:
-            if e.validated:
-                continue
-            try:
-                self.registry.decode(e.type, e.schema_version, e.data)
-            except RegistryError as exc:
-                raise InvalidAppend(f"event {e.id} ({e.type}) rejected: {exc}") from exc
 
     async def append_command(
         self, command: Envelope, *, idempotency_key: str | None = None
@@ -179,7 +159,7 @@ class EventStore:
         A repeated key returns the first command's receipt (``duplicate=True``) and writes
         nothing. Keys are kept for 24 h. Callers scope keys per user.
         """
-        self._validate([command])
+        validate_payloads([command], self.registry)
         shard = self.layout.keys_for(command.aggregate_id)
         keys = [shard.commands]
         if idempotency_key:
@@ -231,6 +211,39 @@ class EventStore:
             async for entries in batches:
                 if entries:
                     yield [_from_log(entry_id, fields, shard) for entry_id, fields in entries]
+
+
+def check_append(
+    events: Sequence[Envelope], expected: ExpectedVersion, registry: MessageRegistry | None
+) -> str:
+    """The rules of one append, checked before anything is written (every store applies them):
+    one aggregate, a valid expected version, distinct event ids, payloads the registry accepts
+    (unless already validated). Returns the aggregate id; raises ``InvalidAppend``."""
+    if not events:
+        raise InvalidAppend("nothing to append")
+    aggregate_id = events[0].aggregate_id
+    if any(e.aggregate_id != aggregate_id for e in events):
+        raise InvalidAppend("one append writes to one aggregate")
+    if expected != ANY and (not isinstance(expected, int) or expected < 0):
+        raise InvalidAppend(f"expected_version must be >= 0 or ANY, not {expected!r}")
+    if len({e.id for e in events}) != len(events):
+        raise InvalidAppend("event ids repeat within the append")
+    validate_payloads(events, registry)
+    return aggregate_id
+
+
+def validate_payloads(events: Sequence[Envelope], registry: MessageRegistry | None) -> None:
+    """Refuse (``InvalidAppend``) a payload the registry does not accept; envelopes built from
+    a message are already valid."""
+    if registry is None:
+        return
+    for e in events:
+        if e.validated:
+            continue
+        try:
+            registry.decode(e.type, e.schema_version, e.data)
+        except RegistryError as exc:
+            raise InvalidAppend(f"event {e.id} ({e.type}) rejected: {exc}") from exc
 
 
 def _from_log(entry_id: str, fields: dict[str, str], shard: int) -> Envelope:
