@@ -16,15 +16,11 @@ import contextlib
 import os
 import re
 import secrets
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import urlsplit
+from typing import Annotated
 
 import httpx
 import redis.asyncio as aioredis
@@ -45,6 +41,14 @@ from infra.bench.repeat import (
     print_summary,
     record,
     summarize,
+)
+from infra.bench.sse_processes import (
+    OTEL_VARIABLES,
+    Children,
+    cpu_sampler,
+    free_port,
+    redis_connections_of,
+    wait_ready,
 )
 from infra.bench.sse_record import (
     NOTE,
@@ -73,57 +77,6 @@ def _event(job: str, event: Event, user: str, traced: bool = False) -> list[Enve
         event, aggregate_id=job, aggregate_type=SCAN_JOB,
         metadata=Metadata(user_id=user, trace=trace if traced else {}),
     )]
-
-
-# What turns tracing on in a child process (infra.settings): an untraced run strips them.
-OTEL_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                  "OTEL_TRACES_EXPORTER")
-
-
-class _Children:
-    """The gateway and the snapshot projector as child processes."""
-
-    def __init__(self, env: dict[str, str], port: int) -> None:
-        self.env, self.port = env, port
-        self.logs = tempfile.TemporaryDirectory(prefix="eco2-bench-sse-")
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self) -> None:
-        commands = {
-            "gateway": (sys.executable, "-m", "uvicorn", "infra.gateway_app:create_app", "--factory",
-                        "--host", "127.0.0.1", "--port", str(self.port), "--log-level",
-                        "warning", "--no-access-log", "--backlog", "4096"),
-            "projector": (sys.executable, "-m", "infra.bench.sse"),
-        }
-        for name, command in commands.items():
-            log = (Path(self.logs.name) / f"{name}.log").open("ab")
-            self.procs[name] = subprocess.Popen(command, env=self.env, stdout=log, stderr=log)
-
-    def log(self, name: str) -> str:
-        return (Path(self.logs.name) / f"{name}.log").read_text("utf-8", "replace")[-3000:]
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        self.logs.cleanup()
-
-
-async def _wait_ready(http: httpx.AsyncClient, children: _Children) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        with contextlib.suppress(httpx.HTTPError):
-            if (await http.get("/ready")).status_code == 200:
-                return
-        if time.monotonic() > deadline or children.procs["gateway"].poll() is not None:
-            code = children.procs["gateway"].poll()
-            raise RuntimeError(f"gateway did not start (exit {code}):\n{children.log('gateway')}")
-        await asyncio.sleep(0.2)
 
 
 async def _baseline(redis_url: str, channel: str, rate: float, seconds: float) -> list[float]:
@@ -166,24 +119,6 @@ async def _baseline(redis_url: str, channel: str, rate: float, seconds: float) -
     return out
 
 
-def _psutil() -> Any:
-    """psutil when installed (only for the process figures), else None."""
-    try:
-        import psutil  # type: ignore[import-untyped]
-    except ImportError:
-        return None
-    return psutil
-
-
-def _redis_connections_of(pid: int, redis_url: str) -> int | None:
-    psutil = _psutil()
-    if psutil is None:
-        return None
-    port = urlsplit(redis_url).port or 6379
-    conns = psutil.Process(pid).net_connections(kind="tcp")
-    return sum(1 for c in conns if c.raddr and c.raddr.port == port and c.status == "ESTABLISHED")
-
-
 async def run_sse_bench(
     settings: Settings, *, connections: int = 1000, jobs: int = 250, rate: float = 200.0,
     duration_s: float = 10.0, otlp_endpoint: str | None = None,
@@ -196,7 +131,7 @@ async def run_sse_bench(
     from gateway.auth_tokens import bearer
 
     namespace = f"bsse{uuid.uuid4().hex[:8]}"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "REDIS_URL": settings.redis_url, "ECO2_NAMESPACE": namespace,
            "ECO2_SHARDS": str(settings.shards), "ECO2_PORT": str(port), "ECO2_HOST": "127.0.0.1",
            "ECO2_SECRET_KEY": secrets.token_hex(24), "ECO2_LOG_LEVEL": "warning"}
@@ -211,7 +146,7 @@ async def run_sse_bench(
     result = SseBenchResult(connections, jobs, rate, duration_s)
     redis = await open_redis(settings.redis_url, decode_responses=True)
     store = EventStore(redis, layout, schemas.registry)
-    children = _Children(env, port)
+    children = Children(env, port)
     job_ids = [str(uuid.uuid4()) for _ in range(jobs)]
     owner = {job: f"bench-user-{i % 50}" for i, job in enumerate(job_ids)}
     appended_at: dict[tuple[str, int], float] = {}
@@ -227,7 +162,7 @@ async def run_sse_bench(
         children.start()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
                                      limits=limits) as http:
-            await _wait_ready(http, children)
+            await wait_ready(http, children)
             gate = asyncio.Semaphore(100)  # handshakes in flight
 
             async def client(n: int, job: str) -> None:
@@ -261,9 +196,9 @@ async def run_sse_bench(
                 settings.redis_url, f"{{{namespace}:s0}}:baseline", rate, min(duration_s, 5.0)
             )
             gateway_pid = children.procs["gateway"].pid
-            cpu = _cpu_sampler(gateway_pid)
-            projector_cpu = _cpu_sampler(children.procs["projector"].pid)
-            clients_cpu = _cpu_sampler(os.getpid())
+            cpu = cpu_sampler(gateway_pid)
+            projector_cpu = cpu_sampler(children.procs["projector"].pid)
+            clients_cpu = cpu_sampler(os.getpid())
             versions = dict.fromkeys(job_ids, 1)
             with contextlib.suppress(OSError):
                 result.load_avg = os.getloadavg()
@@ -280,7 +215,7 @@ async def run_sse_bench(
             metrics = (await http.get("/metrics")).text
             hub = re.search(r"^eco2_sse_hub_redis_connections (\S+)$", metrics, re.M)
             result.hub_connections = int(float(hub[1])) if hub else None
-            result.gateway_connections = _redis_connections_of(gateway_pid, settings.redis_url)
+            result.gateway_connections = redis_connections_of(gateway_pid, settings.redis_url)
             result.gateway_cpu_pct = cpu()
             result.projector_cpu_pct = projector_cpu()
             result.clients_cpu_pct = clients_cpu()
@@ -309,23 +244,6 @@ async def run_sse_bench(
             await redis.delete(*keys[i:i + 500])
         await redis.aclose()
     return result
-
-
-def _cpu_sampler(pid: int) -> Callable[[], float | None]:
-    psutil = _psutil()
-    if psutil is None:
-        return lambda: None
-    proc = psutil.Process(pid)
-    proc.cpu_percent(None)
-    return lambda: float(proc.cpu_percent(None))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @bench_app.command("sse")
@@ -398,30 +316,3 @@ def sse(
                    + ("" if cluster else " --no-cluster") + (" --traced" if traced else ""))
         record(output, "SSE: `eco2 bench sse`", command, spreads, repeat,
                [NOTE] + ([TRACED_NOTE] if traced else []))
-
-
-async def _project() -> None:
-    """The snapshot projector under the consumer runner (the bench's child process)."""
-    import signal
-
-    from eventstore.consumer import RunnerOptions
-    from eventstore.runtime import Runner
-    from infra.telemetry import configure_tracing
-    from projections.snapshot import snapshot_subscription
-
-    settings = Settings.from_env()
-    assert settings.redis_url is not None
-    shutdown = configure_tracing("worker-snapshot", settings)  # as `eco2 worker snapshot`
-    redis = await open_redis(settings.redis_url, decode_responses=True)
-    layout = Layout(settings.namespace, settings.shards)
-    runner = Runner(redis, layout, schemas.registry, snapshot_subscription(redis, layout),
-                    options=RunnerOptions(block_ms=1000))
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, runner.stop)
-    try:
-        await runner.run()
-    finally:
-        shutdown()  # flushes the spans still queued
-
-
-if __name__ == "__main__":
-    asyncio.run(_project())
