@@ -15,63 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import DEV_SECRET, WELL_KNOWN_SECRETS  # public secrets, never a key
-
-
-class SettingsError(ValueError):
-    """An environment variable holds a value that cannot be used."""
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from exc
-    if value < minimum:
-        raise SettingsError(f"{name}={value} must be >= {minimum}")
-    return value
-
-
-def _float(
-    env: Mapping[str, str], name: str, default: float, *, minimum: float | None = None
-) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name}={raw!r} is not a number") from exc
-    if minimum is not None and not value >= minimum:  # also refuses nan
-        raise SettingsError(f"{name}={value} must be >= {minimum}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(f"{name}={raw!r} is not a boolean")
-
-
-def _str(env: Mapping[str, str], name: str, default: str | None) -> str | None:
-    raw = env.get(name)
-    return default if raw is None or raw == "" else raw
-
-
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: set[str]) -> str:
-    value = _str(env, name, default) or default
-    if value not in allowed:
-        raise SettingsError(f"{name}={value!r} must be one of {sorted(allowed)}")
-    return value
-
+from infra.settings_values import SettingsError as SettingsError
+from infra.settings_values import env_bool, env_choice, env_float, env_int, env_str
 
 SECRET_FILE = "secret_key"  # under ECO2_DATA_DIR: the generated secret of a local run
 
@@ -221,86 +166,86 @@ class Settings:
         command-line options, checked like the variables they replace), validating each."""
         base = os.environ if env is None else env
         e = {**base, **overrides} if overrides else base
-        hosts = _str(e, "ECO2_IMAGE_HOSTS", "") or ""
+        hosts = env_str(e, "ECO2_IMAGE_HOSTS", "") or ""
         return cls(
-            redis_url=_str(e, "REDIS_URL", None),
-            namespace=_str(e, "ECO2_NAMESPACE", "eco2") or "eco2",
-            shards=_int(e, "ECO2_SHARDS", 4, minimum=1),
-            aof_fsync=_choice(e, "ECO2_AOF_FSYNC", "everysec", {"everysec", "always"}),
-            max_deliveries=_int(e, "ECO2_MAX_DELIVERIES", 5, minimum=1),
-            claim_idle_ms=_int(e, "ECO2_CLAIM_IDLE_MS", 30_000, minimum=1),
-            claim_interval_s=_float(e, "ECO2_CLAIM_INTERVAL_S", 1.0),
-            handler_workers=_int(e, "ECO2_HANDLER_WORKERS", 64, minimum=1),
-            retry_budget_s=_float(e, "ECO2_RETRY_BUDGET_S", 600.0, minimum=0.0),
-            retry_initial_s=_float(e, "ECO2_RETRY_INITIAL_S", 0.25, minimum=0.001),
-            retry_max_s=_float(e, "ECO2_RETRY_MAX_S", 60.0, minimum=0.001),
-            reward_wait_s=_float(e, "ECO2_REWARD_WAIT_S", 5.0, minimum=0.0),
-            command_wait_s=_float(e, "ECO2_COMMAND_WAIT_S", 10.0, minimum=0.0),
-            redis_maxmemory=_str(e, "ECO2_REDIS_MAXMEMORY", "1gb") or "1gb",
-            hot_retention_s=_float(e, "ECO2_HOT_RETENTION_S", 7 * 86400),
-            hot_max_events=_int(e, "ECO2_HOT_MAX_EVENTS", 0),
-            idempotency_window_s=_float(e, "ECO2_IDEMPOTENCY_WINDOW_S", 86400),
-            archive_interval_s=_float(e, "ECO2_ARCHIVE_INTERVAL_S", 5.0),
-            database_url=_str(e, "DATABASE_URL", None),
-            db_schema=_str(e, "ECO2_DB_SCHEMA", "public") or "public",
-            data_dir=Path(_str(e, "ECO2_DATA_DIR", ".eco2") or ".eco2"),
-            host=_str(e, "ECO2_HOST", "127.0.0.1") or "127.0.0.1",
-            port=_int(e, "ECO2_PORT", 8000, minimum=0),
-            public_url=_str(e, "ECO2_PUBLIC_URL", None),
-            tls=_bool(e, "ECO2_TLS", False),
-            production=_bool(e, "ECO2_PRODUCTION", False),
-            log_level=_str(e, "ECO2_LOG_LEVEL", "info") or "info",
-            secret_key=_secret(e, Path(_str(e, "ECO2_DATA_DIR", ".eco2") or ".eco2")),
-            upload_max_bytes=_int(e, "ECO2_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1),
-            upload_ttl_s=_int(e, "ECO2_UPLOAD_TTL_S", 900, minimum=1),
+            redis_url=env_str(e, "REDIS_URL", None),
+            namespace=env_str(e, "ECO2_NAMESPACE", "eco2") or "eco2",
+            shards=env_int(e, "ECO2_SHARDS", 4, minimum=1),
+            aof_fsync=env_choice(e, "ECO2_AOF_FSYNC", "everysec", {"everysec", "always"}),
+            max_deliveries=env_int(e, "ECO2_MAX_DELIVERIES", 5, minimum=1),
+            claim_idle_ms=env_int(e, "ECO2_CLAIM_IDLE_MS", 30_000, minimum=1),
+            claim_interval_s=env_float(e, "ECO2_CLAIM_INTERVAL_S", 1.0),
+            handler_workers=env_int(e, "ECO2_HANDLER_WORKERS", 64, minimum=1),
+            retry_budget_s=env_float(e, "ECO2_RETRY_BUDGET_S", 600.0, minimum=0.0),
+            retry_initial_s=env_float(e, "ECO2_RETRY_INITIAL_S", 0.25, minimum=0.001),
+            retry_max_s=env_float(e, "ECO2_RETRY_MAX_S", 60.0, minimum=0.001),
+            reward_wait_s=env_float(e, "ECO2_REWARD_WAIT_S", 5.0, minimum=0.0),
+            command_wait_s=env_float(e, "ECO2_COMMAND_WAIT_S", 10.0, minimum=0.0),
+            redis_maxmemory=env_str(e, "ECO2_REDIS_MAXMEMORY", "1gb") or "1gb",
+            hot_retention_s=env_float(e, "ECO2_HOT_RETENTION_S", 7 * 86400),
+            hot_max_events=env_int(e, "ECO2_HOT_MAX_EVENTS", 0),
+            idempotency_window_s=env_float(e, "ECO2_IDEMPOTENCY_WINDOW_S", 86400),
+            archive_interval_s=env_float(e, "ECO2_ARCHIVE_INTERVAL_S", 5.0),
+            database_url=env_str(e, "DATABASE_URL", None),
+            db_schema=env_str(e, "ECO2_DB_SCHEMA", "public") or "public",
+            data_dir=Path(env_str(e, "ECO2_DATA_DIR", ".eco2") or ".eco2"),
+            host=env_str(e, "ECO2_HOST", "127.0.0.1") or "127.0.0.1",
+            port=env_int(e, "ECO2_PORT", 8000, minimum=0),
+            public_url=env_str(e, "ECO2_PUBLIC_URL", None),
+            tls=env_bool(e, "ECO2_TLS", False),
+            production=env_bool(e, "ECO2_PRODUCTION", False),
+            log_level=env_str(e, "ECO2_LOG_LEVEL", "info") or "info",
+            secret_key=_secret(e, Path(env_str(e, "ECO2_DATA_DIR", ".eco2") or ".eco2")),
+            upload_max_bytes=env_int(e, "ECO2_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1),
+            upload_ttl_s=env_int(e, "ECO2_UPLOAD_TTL_S", 900, minimum=1),
             image_hosts=tuple(h.strip() for h in hosts.split(",") if h.strip()),
-            default_model=_str(e, "ECO2_MODEL", "local") or "local",
-            openai_api_key=_str(e, "OPENAI_API_KEY", None),
-            openai_base_url=_str(e, "OPENAI_BASE_URL", None),
-            gemini_api_key=_str(e, "GEMINI_API_KEY", None),
-            gemini_base_url=_str(e, "GOOGLE_GEMINI_BASE_URL", None),
-            llm_timeout_s=_float(e, "ECO2_LLM_TIMEOUT_S", 60.0),
-            llm_retries=_int(e, "ECO2_LLM_RETRIES", 2),
-            latency_profile=_choice(e, "ECO2_LATENCY", "none", {"none", "production", "fast", "short"}),
-            grpc_port=_int(e, "ECO2_GRPC_PORT", 50051),
-            grpc_timeout_s=_float(e, "ECO2_GRPC_TIMEOUT_S", 2.0),
+            default_model=env_str(e, "ECO2_MODEL", "local") or "local",
+            openai_api_key=env_str(e, "OPENAI_API_KEY", None),
+            openai_base_url=env_str(e, "OPENAI_BASE_URL", None),
+            gemini_api_key=env_str(e, "GEMINI_API_KEY", None),
+            gemini_base_url=env_str(e, "GOOGLE_GEMINI_BASE_URL", None),
+            llm_timeout_s=env_float(e, "ECO2_LLM_TIMEOUT_S", 60.0),
+            llm_retries=env_int(e, "ECO2_LLM_RETRIES", 2),
+            latency_profile=env_choice(e, "ECO2_LATENCY", "none", {"none", "production", "fast", "short"}),
+            grpc_port=env_int(e, "ECO2_GRPC_PORT", 50051),
+            grpc_timeout_s=env_float(e, "ECO2_GRPC_TIMEOUT_S", 2.0),
             characters_addr=_address(e, "ECO2_CHARACTERS_ADDR"),
-            access_token_ttl_s=_int(e, "ECO2_ACCESS_TOKEN_TTL_S", 3 * 3600, minimum=1),
-            refresh_token_ttl_s=_int(e, "ECO2_REFRESH_TOKEN_TTL_S", 30 * 86400, minimum=1),
-            refresh_grace_s=_int(e, "ECO2_REFRESH_GRACE_S", 10),
-            oauth_state_ttl_s=_int(e, "ECO2_OAUTH_STATE_TTL_S", 600, minimum=1),
-            oauth_timeout_s=_float(e, "ECO2_OAUTH_TIMEOUT_S", 10.0),
-            dev_login=_bool(e, "ECO2_DEV_LOGIN", not _bool(e, "ECO2_PRODUCTION", False)),
+            access_token_ttl_s=env_int(e, "ECO2_ACCESS_TOKEN_TTL_S", 3 * 3600, minimum=1),
+            refresh_token_ttl_s=env_int(e, "ECO2_REFRESH_TOKEN_TTL_S", 30 * 86400, minimum=1),
+            refresh_grace_s=env_int(e, "ECO2_REFRESH_GRACE_S", 10),
+            oauth_state_ttl_s=env_int(e, "ECO2_OAUTH_STATE_TTL_S", 600, minimum=1),
+            oauth_timeout_s=env_float(e, "ECO2_OAUTH_TIMEOUT_S", 10.0),
+            dev_login=env_bool(e, "ECO2_DEV_LOGIN", not env_bool(e, "ECO2_PRODUCTION", False)),
             admins=_admins(e),
-            kakao_client_id=_str(e, "ECO2_KAKAO_CLIENT_ID", None),
-            kakao_client_secret=_str(e, "ECO2_KAKAO_CLIENT_SECRET", None),
-            kakao_base_url=_str(e, "ECO2_KAKAO_BASE_URL", None),
-            google_client_id=_str(e, "ECO2_GOOGLE_CLIENT_ID", None),
-            google_client_secret=_str(e, "ECO2_GOOGLE_CLIENT_SECRET", None),
-            google_base_url=_str(e, "ECO2_GOOGLE_BASE_URL", None),
-            naver_client_id=_str(e, "ECO2_NAVER_CLIENT_ID", None),
-            naver_client_secret=_str(e, "ECO2_NAVER_CLIENT_SECRET", None),
-            naver_base_url=_str(e, "ECO2_NAVER_BASE_URL", None),
+            kakao_client_id=env_str(e, "ECO2_KAKAO_CLIENT_ID", None),
+            kakao_client_secret=env_str(e, "ECO2_KAKAO_CLIENT_SECRET", None),
+            kakao_base_url=env_str(e, "ECO2_KAKAO_BASE_URL", None),
+            google_client_id=env_str(e, "ECO2_GOOGLE_CLIENT_ID", None),
+            google_client_secret=env_str(e, "ECO2_GOOGLE_CLIENT_SECRET", None),
+            google_base_url=env_str(e, "ECO2_GOOGLE_BASE_URL", None),
+            naver_client_id=env_str(e, "ECO2_NAVER_CLIENT_ID", None),
+            naver_client_secret=env_str(e, "ECO2_NAVER_CLIENT_SECRET", None),
+            naver_base_url=env_str(e, "ECO2_NAVER_BASE_URL", None),
             cors_origins=_origins(e),
-            rate_limit_window_s=_int(e, "ECO2_RATE_LIMIT_WINDOW_S", 60, minimum=1),
-            rate_limit_user=_int(e, "ECO2_RATE_LIMIT_USER", 120),
-            rate_limit_ip=_int(e, "ECO2_RATE_LIMIT_IP", 600),
-            max_body_bytes=_int(e, "ECO2_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
-            trust_forwarded=_bool(e, "ECO2_TRUST_FORWARDED", False),
+            rate_limit_window_s=env_int(e, "ECO2_RATE_LIMIT_WINDOW_S", 60, minimum=1),
+            rate_limit_user=env_int(e, "ECO2_RATE_LIMIT_USER", 120),
+            rate_limit_ip=env_int(e, "ECO2_RATE_LIMIT_IP", 600),
+            max_body_bytes=env_int(e, "ECO2_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
+            trust_forwarded=env_bool(e, "ECO2_TRUST_FORWARDED", False),
             trusted_proxies=_networks(e, "ECO2_TRUSTED_PROXIES"),
-            log_json=_bool(e, "ECO2_LOG_JSON", True),
+            log_json=env_bool(e, "ECO2_LOG_JSON", True),
             tracing=_tracing_requested(e),
             trace_url=_trace_url(e),
             news_feeds=_feeds(e),
-            news_timeout_s=_float(e, "ECO2_NEWS_TIMEOUT_S", 10.0),
+            news_timeout_s=env_float(e, "ECO2_NEWS_TIMEOUT_S", 10.0),
             media_url=_media_url(e),
-            s3_endpoint_url=_str(e, "AWS_ENDPOINT_URL_S3", None) or _str(e, "AWS_ENDPOINT_URL", None),
-            s3_region=_str(e, "AWS_REGION", None) or _str(e, "AWS_DEFAULT_REGION", None),
-            aws_access_key_id=_str(e, "AWS_ACCESS_KEY_ID", None),
-            aws_secret_access_key=_str(e, "AWS_SECRET_ACCESS_KEY", None),
-            aws_session_token=_str(e, "AWS_SESSION_TOKEN", None),
-            health_port=_int(e, "ECO2_HEALTH_PORT", 0),
-            drain_grace_s=_float(e, "ECO2_DRAIN_GRACE_S", 25.0),
+            s3_endpoint_url=env_str(e, "AWS_ENDPOINT_URL_S3", None) or env_str(e, "AWS_ENDPOINT_URL", None),
+            s3_region=env_str(e, "AWS_REGION", None) or env_str(e, "AWS_DEFAULT_REGION", None),
+            aws_access_key_id=env_str(e, "AWS_ACCESS_KEY_ID", None),
+            aws_secret_access_key=env_str(e, "AWS_SECRET_ACCESS_KEY", None),
+            aws_session_token=env_str(e, "AWS_SESSION_TOKEN", None),
+            health_port=env_int(e, "ECO2_HEALTH_PORT", 0),
+            drain_grace_s=env_float(e, "ECO2_DRAIN_GRACE_S", 25.0),
         )
 
     @property
@@ -318,7 +263,7 @@ class Settings:
 
 
 def _address(env: Mapping[str, str], name: str) -> str | None:
-    raw = _str(env, name, None)
+    raw = env_str(env, name, None)
     if raw is None:
         return None
     host, sep, port = raw.rpartition(":")
@@ -328,9 +273,9 @@ def _address(env: Mapping[str, str], name: str) -> str | None:
 
 
 def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = _str(env, "ECO2_CORS_ORIGINS", None)
+    raw = env_str(env, "ECO2_CORS_ORIGINS", None)
     if raw is None:
-        return () if _bool(env, "ECO2_PRODUCTION", False) else DEV_ORIGINS
+        return () if env_bool(env, "ECO2_PRODUCTION", False) else DEV_ORIGINS
     origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
     for origin in origins:
         if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
@@ -339,16 +284,16 @@ def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def _admins(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = _str(env, "ECO2_ADMINS", None)
+    raw = env_str(env, "ECO2_ADMINS", None)
     if raw is None:
         # "admin" is a name anyone can claim at the dev sign-in: only for a loopback bind.
-        local = not _bool(env, "ECO2_PRODUCTION", False) and is_loopback(_host(env))
+        local = not env_bool(env, "ECO2_PRODUCTION", False) and is_loopback(_host(env))
         return ("admin",) if local else ()
     return tuple(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
 
 
 def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    raw = _str(env, name, "") or ""
+    raw = env_str(env, name, "") or ""
     found = tuple(n.strip() for n in raw.split(",") if n.strip())
     for net in found:
         try:
@@ -359,7 +304,7 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 
 
 def _host(env: Mapping[str, str]) -> str:
-    return _str(env, "ECO2_HOST", "127.0.0.1") or "127.0.0.1"
+    return env_str(env, "ECO2_HOST", "127.0.0.1") or "127.0.0.1"
 
 
 def is_loopback(host: str) -> bool:
@@ -373,9 +318,9 @@ def is_loopback(host: str) -> bool:
 
 
 def _secret(env: Mapping[str, str], data_dir: Path) -> str:
-    secret = _str(env, "ECO2_SECRET_KEY", None)
+    secret = env_str(env, "ECO2_SECRET_KEY", None)
     if secret is None:
-        if _bool(env, "ECO2_PRODUCTION", False):
+        if env_bool(env, "ECO2_PRODUCTION", False):
             raise SettingsError("ECO2_SECRET_KEY must be set when ECO2_PRODUCTION is on")
         host = _host(env)
         if not is_loopback(host):
@@ -414,7 +359,7 @@ def local_secret(data_dir: Path) -> str:
 
 
 def _feeds(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = _str(env, "ECO2_NEWS_FEEDS", "") or ""
+    raw = env_str(env, "ECO2_NEWS_FEEDS", "") or ""
     entries = tuple(entry.strip() for entry in raw.split(";") if entry.strip())
     for entry in entries:
         url = entry.partition("=")[2] if "=" in entry.split("://", 1)[0] else entry
@@ -424,7 +369,7 @@ def _feeds(env: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def _media_url(env: Mapping[str, str]) -> str | None:
-    raw = _str(env, "ECO2_MEDIA_URL", None)
+    raw = env_str(env, "ECO2_MEDIA_URL", None)
     if raw is None:
         return None
     bucket = raw.removeprefix("s3://").split("/", 1)[0]
@@ -434,7 +379,7 @@ def _media_url(env: Mapping[str, str]) -> str | None:
 
 
 def _trace_url(env: Mapping[str, str]) -> str | None:
-    raw = _str(env, "ECO2_TRACE_URL", None)
+    raw = env_str(env, "ECO2_TRACE_URL", None)
     if raw is not None and "{trace_id}" not in raw:
         raise SettingsError(f"ECO2_TRACE_URL={raw!r} must contain {{trace_id}}")
     return raw
