@@ -75,15 +75,18 @@ async def redis_client(settings: Settings, **kwargs: Any) -> AsyncRedis:
 
 @asynccontextmanager
 async def open_resources(
-    settings: Settings, *, redis_connections: int = 256
+    settings: Settings, *, redis_connections: int = 256, redis_name: str | None = None
 ) -> AsyncIterator[Resources]:
     """Open every shared resource for ``settings``; close them all on exit.
 
     ``redis_connections`` caps the shared pool: workers run many handlers at once; the gateway
     keeps it small so a burst of requests waits briefly instead of opening a connection each.
+    ``redis_name`` names the pool's connections (``CLIENT LIST`` shows who holds them).
     """
     async with AsyncExitStack() as stack:
-        redis = await redis_client(settings, max_connections=redis_connections)
+        redis = await redis_client(
+            settings, max_connections=redis_connections, client_name=redis_name
+        )
         stack.push_async_callback(redis.aclose)
         await check_memory_policy(redis)  # never run on a Redis that may evict the log
         layout = Layout(settings.namespace, settings.shards)

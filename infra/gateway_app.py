@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -36,6 +37,7 @@ from infra.worker_process import runner_options
 
 OAUTH_PROVIDERS = ("kakao", "google", "naver")
 GATEWAY_REDIS_CONNECTIONS = 16  # a burst of requests waits briefly instead of opening more
+GATEWAY_REDIS_NAME = "eco2-gateway"
 
 
 def gateway_config(settings: Settings) -> GatewayConfig:
@@ -72,7 +74,10 @@ async def gateway_resources(
     settings: Settings, config: GatewayConfig
 ) -> AsyncIterator[GatewayResources]:
     """The shared resources, opened for the gateway (a small Redis pool)."""
-    async with open_resources(settings, redis_connections=GATEWAY_REDIS_CONNECTIONS) as res:
+    name = f"{GATEWAY_REDIS_NAME}-{os.getpid()}"  # who holds a connection, in CLIENT LIST
+    async with open_resources(
+        settings, redis_connections=GATEWAY_REDIS_CONNECTIONS, redis_name=name
+    ) as res:
         yield GatewayResources(
             settings=config, layout=res.layout, redis=res.redis, store=res.store, pg=res.pg,
             media=res.media,

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions as redis_errors
 
 import schemas
 from eventstore.keys import Layout
@@ -59,12 +60,17 @@ async def projector(redis_url: str, settings: Settings) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if task.done():  # the tail failed while the test ran
+            await redis.aclose()
+            await task
         task.cancel()
         # A cluster client may not interrupt a blocking XREAD on cancel; closing it ends the
-        # read (the runner avoids cancelling reads for the same reason).
+        # read (the runner avoids cancelling reads for the same reason). redis-py's read
+        # timeout may turn the cancellation into its TimeoutError (CPython gh-86296).
         await asyncio.wait({task}, timeout=1)
         await redis.aclose()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, redis_errors.TimeoutError,
+                                 redis_errors.ConnectionError, ExceptionGroup):
             await task
 
 

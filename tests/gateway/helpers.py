@@ -104,6 +104,24 @@ async def asgi_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
+async def until_reached(
+    count: Callable[[], int], target: int, *, what: str, tasks: list[asyncio.Task[None]],
+    stall_s: float = 60.0,
+) -> None:
+    """Wait until ``count()`` reaches ``target``. Fails only when nothing moves for ``stall_s``
+    (a loaded machine is slow, not broken) or when one of ``tasks`` failed."""
+    seen, since = count(), time.monotonic()
+    while seen < target:
+        failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception()), None)
+        if failed is not None:
+            raise failed.exception()  # type: ignore[misc]
+        if time.monotonic() - since > stall_s:
+            raise AssertionError(f"{what}: stuck at {seen} of {target} for {stall_s:.0f} s")
+        await asyncio.sleep(0.05)
+        if count() != seen:
+            seen, since = count(), time.monotonic()
+
+
 class ServerThread:
     """uvicorn serving ``app`` on a free loopback port, in a thread of this process."""
 
@@ -128,7 +146,7 @@ class ServerThread:
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # the lifespan opens Redis and Postgres resources
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("uvicorn did not start")
