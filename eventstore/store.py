@@ -226,7 +226,7 @@ def check_append(
         raise InvalidAppend("one append writes to one aggregate")
     if expected != ANY and (not isinstance(expected, int) or expected < 0):
         raise InvalidAppend(f"expected_version must be >= 0 or ANY, not {expected!r}")
-    if len({e.id for e in events}) != len(events):
+    if len({e.id.int for e in events}) != len(events):  # int: UUID.__hash__ is Python code
         raise InvalidAppend("event ids repeat within the append")
     validate_payloads(events, registry)
     return aggregate_id

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from commands.workers import WorkerKind
+from infra.heap import freeze_startup_heap
 from infra.probes import serve_probes
 from infra.settings import Settings, SettingsError
 from infra.worker_process import run_worker
@@ -43,7 +44,9 @@ def _settings() -> Settings:
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
-    """Run ``main`` on uvloop when it is installed (a cheaper event loop), else asyncio's."""
+    """Run ``main`` on uvloop when it is installed (a cheaper event loop), else asyncio's;
+    what the process built before is frozen out of the garbage collector's walks."""
+    freeze_startup_heap()
     try:
         import uvloop
     except ImportError:

@@ -31,6 +31,7 @@ from gateway.config import GatewayConfig, OAuthClient
 from gateway.state import GatewayResources, GatewayState, LiveConfig
 from infra.bootstrap import open_resources
 from infra.gateway_probes import gateway_probes
+from infra.heap import freeze_startup_heap
 from infra.settings import Settings
 from infra.telemetry import configure_logging, configure_tracing
 from infra.worker_process import runner_options
@@ -137,4 +138,5 @@ def create_app() -> ASGIApp:
 
         atexit.register(configure_tracing("gateway", settings))
         app = OpenTelemetryMiddleware(app, excluded_urls="health,ready,metrics")
+    freeze_startup_heap()
     return app

@@ -18,11 +18,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from schemas.envelope import EMPTY_METADATA, Envelope, Metadata
+from schemas.envelope import EMPTY_METADATA, Envelope, Metadata, new_id
 
 
 class Message(BaseModel):
@@ -138,15 +138,17 @@ class MessageRegistry:
         """Wrap ``message`` for the log. Validation already happened when it was built, and
         the names come from this registry: only what else the caller passes is validated."""
         name, version = self.wire_name(type(message))
+        meta = EMPTY_METADATA if metadata is None else metadata
         values: dict[str, Any] = {
-            "id": uuid4(),
+            "id": new_id(),
             "aggregate_id": aggregate_id,
             "aggregate_type": aggregate_type,
             "version": 0,
             "type": name,
             "schema_version": version,
-            "data": message.model_dump(mode="json"),
-            "metadata": EMPTY_METADATA if metadata is None else metadata,
+            # model_dump(mode="json") without its wrapper (a third of its time)
+            "data": message.__pydantic_serializer__.to_python(message, mode="json"),
+            "metadata": meta,
             "timestamp": time.time(),
             "position": None,
             "shard": None,
@@ -154,10 +156,12 @@ class MessageRegistry:
         if (
             type(aggregate_id) is str
             and type(aggregate_type) is str
-            and isinstance(values["metadata"], Metadata)
-            and all(type(value) is _TRUSTED.get(key) for key, value in fields.items())
+            and isinstance(meta, Metadata)
+            and (not fields or all(type(v) is _TRUSTED.get(k) for k, v in fields.items()))
         ):
-            return Envelope.trusted(values | fields, validated=True)
+            if fields:
+                values.update(fields)
+            return Envelope.trusted(values, validated=True)
         envelope = Envelope(**(values | fields))
         envelope._validated = True
         return envelope

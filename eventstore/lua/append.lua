@@ -84,37 +84,37 @@ end
 -- Redis calls with one argument per event go in chunks: unpack() is bounded by Lua's stack.
 local CHUNK = 1000
 
--- The recorded "<position>:<version>" (or false) of events first..first+n-1, by HMGET.
-local function event_records(first, n)
-  local records = {}
-  for from = first, first + n - 1, CHUNK do
+-- Idempotency records: one HMGET of every event id of the call (modes "1" and "g"), and the
+-- records this call writes, kept here as it goes (so a later append of a group sees an earlier
+-- one's events, as if each were a call of its own) and stored by one HSET at the end.
+local stored = {}  -- event index -> "<position>:<version>" or false, as read before any write
+if dedupe then
+  for from = 0, total - 1, CHUNK do
     local ids = {}
-    for e = from, math.min(from + CHUNK, first + n) - 1 do ids[#ids + 1] = events[e][1] end
+    for e = from, math.min(from + CHUNK, total) - 1 do ids[#ids + 1] = events[e][1] end
     local got = redis.call("HMGET", KEYS[3], unpack(ids))
-    for i = 1, #got do records[#records + 1] = got[i] end
+    for i = 1, #got do stored[from + i - 1] = got[i] end
   end
-  return records
 end
+local written = {}   -- event id -> "<position>:<version>" written by this call
+local recorded = {}  -- event id, "<position>:<version>", ...: the HSET of the end
 
 -- Idempotency of events first..first+n-1: nil (none known), a "dup" result (all known), or an
 -- error text (some known).
 local function known_events(first, n)
-  local records = event_records(first, n)
-  local known, result = 0, {"dup"}
-  for j = 1, n do
-    local rec = records[j]
+  local result, first_known = {"dup"}, nil
+  for e = first, first + n - 1 do
+    local rec = written[events[e][1]] or stored[e]
     if rec then
-      known = known + 1
+      first_known = first_known or events[e][1]
       local pos, ver = string.match(rec, "^(%d+):(%-?%d+)$")
       result[#result + 1] = tonumber(pos)
       result[#result + 1] = tonumber(ver)
     end
   end
-  if known == 0 then return nil, nil end
-  if known == n then return result, nil end
-  for j = 1, n do
-    if records[j] then return nil, "DUPLICATE_PARTIAL " .. events[first + j - 1][1] end
-  end
+  if first_known == nil then return nil, nil end
+  if #result == 2 * n + 1 then return result, nil end
+  return nil, "DUPLICATE_PARTIAL " .. first_known
 end
 
 local cold = tonumber(redis.call("GET", cold_key) or "0")
@@ -154,31 +154,37 @@ end
 
 local head = tonumber(redis.call("GET", KEYS[2]) or "0")
 
--- Write one aggregate's run, appending "pos, ver" pairs to result.
+-- Write one aggregate's run, appending "pos, ver" pairs to result. Numbers become text once
+-- each (every number argument of redis.call and every concatenation is a sprintf), and the
+-- fields go straight into the two XADDs (no table per event).
 local function write(p, versions, result)
-  local recorded = {}  -- event id, "<position>:<version>", ...: one HSET per chunk
+  local log, key = KEYS[1], p.key
   for j = 0, p.n - 1 do
     local ev = events[p.first + j]
     local ver = versions[j]
     head = head + 1
-    local fields = {
-      "id", ev[1], "agg", ev[2], "atype", ev[3], "ver", ver,
-      "type", ev[5], "sv", ev[6], "data", ev[7], "meta", ev[8], "ts", ev[9],
-    }
-    redis.call("XADD", KEYS[1], head .. "-0", unpack(fields))
-    fields[#fields + 1] = "pos"
-    fields[#fields + 1] = head
-    redis.call("XADD", p.key, ver .. "-1", unpack(fields))
+    local h, v = tostring(head), tostring(ver)
+    redis.call("XADD", log, h .. "-0", "id", ev[1], "agg", ev[2], "atype", ev[3], "ver", v,
+      "type", ev[5], "sv", ev[6], "data", ev[7], "meta", ev[8], "ts", ev[9])
+    redis.call("XADD", key, v .. "-1", "id", ev[1], "agg", ev[2], "atype", ev[3], "ver", v,
+      "type", ev[5], "sv", ev[6], "data", ev[7], "meta", ev[8], "ts", ev[9], "pos", h)
     if dedupe then
+      local rec = h .. ":" .. v
+      written[ev[1]] = rec
       recorded[#recorded + 1] = ev[1]
-      recorded[#recorded + 1] = head .. ":" .. ver
+      recorded[#recorded + 1] = rec
     end
     result[#result + 1] = head
     result[#result + 1] = ver
   end
+end
+
+-- The idempotency records of everything written (one HSET per CHUNK events) and the head.
+local function finish()
   for from = 1, #recorded, 2 * CHUNK do
     redis.call("HSET", KEYS[3], unpack(recorded, from, math.min(from + 2 * CHUNK - 1, #recorded)))
   end
+  redis.call("SET", KEYS[2], head)
 end
 
 if group then
@@ -197,7 +203,7 @@ if group then
       write(p, versions, results[i])
     end
   end
-  redis.call("SET", KEYS[2], head)
+  finish()
   return results
 end
 
@@ -222,6 +228,6 @@ if tracking ~= "" then
 end
 local result = {"ok"}
 for i = 1, A do write(plan[i], versions[i], result) end
-redis.call("SET", KEYS[2], head)
+finish()
 if tracking ~= "" then redis.call("SET", tracking_key, tracking) end
 return result

@@ -39,6 +39,7 @@ from infra.bench.repeat import (
     record,
     summarize,
 )
+from infra.heap import freeze_startup_heap
 from infra.settings import Settings
 from schemas.envelope import Envelope, Metadata
 from schemas.registry import Event, Message, MessageRegistry
@@ -356,6 +357,7 @@ def append_command(
             nodes = EmbeddedRedisCluster(settings.with_(data_dir=Path(tmp)), replicas=0)
             cluster_url = stack.enter_context(nodes)
         sink = stack.enter_context(OtlpSink()) if traced else None
+        freeze_startup_heap()  # as the product's processes do (gateway, workers)
         for n in range(1, repeat + 1):
             figures = asyncio.run(run_append_bench(settings.redis_url, events=events))
             if cluster_url is not None:

@@ -107,3 +107,14 @@ async def test_a_lost_script_cache_is_reloaded_and_nothing_is_written_twice(
     )
     assert second[0].last_version == 2
     assert [e.data["name"] for e in await store.read_aggregate(agg)] == ["a", "b"]
+
+
+async def test_the_same_events_twice_in_one_group_are_written_once(store: EventStore) -> None:
+    agg = str(uuid.uuid4())
+    events = [added(agg, "a"), added(agg, "b")]
+    first, second = await asyncio.gather(  # one group: the second sees what the first wrote
+        store.append(events, expected_version=0), store.append(events, expected_version=0)
+    )
+    assert not first.duplicate and second.duplicate
+    assert second.records == first.records
+    assert [e.data["name"] for e in await store.read_aggregate(agg)] == ["a", "b"]

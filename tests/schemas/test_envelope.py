@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from uuid import UUID
 
 import pytest
 
-from schemas.envelope import Envelope, MalformedEntry, Metadata
+from schemas.envelope import Envelope, MalformedEntry, Metadata, new_id
 from schemas.registry import Message, MessageRegistry
 
 
@@ -114,3 +116,23 @@ def test_registry_envelopes_validate_only_what_the_caller_adds() -> None:
     assert validated.metadata is meta
     with pytest.raises(ValueError):
         registry.envelope(Noted(text="c"), aggregate_id="n-1", version="many")
+
+
+def test_new_ids_are_distinct_version_4_uuids_and_a_forked_child_draws_its_own() -> None:
+    ids = [new_id() for _ in range(1000)]  # several batches of the pool
+    assert len(set(ids)) == len(ids)
+    for value in ids[:300]:
+        assert value.version == 4 and value.variant == uuid.RFC_4122
+        assert uuid.UUID(str(value)) == value and hash(uuid.UUID(str(value))) == hash(value)
+    assert Envelope(aggregate_id="a", type="t").id.version == 4
+    new_id()  # the pool now holds ids the child must not repeat
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id, then leave at once
+        os.write(write, str(new_id()).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = uuid.UUID(os.read(read, 64).decode())
+    os.close(read)
+    assert child not in [*ids, *(new_id() for _ in range(300))]
