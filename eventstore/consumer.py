@@ -125,6 +125,12 @@ class Dispatcher:
         name = delivery.fields.get("type")
         return name is not None and name not in self.handled and self.registry.knows(name)
 
+    def settled_at_once(self, delivery: Delivery) -> bool:
+        """True when ``process`` would only ack ``delivery`` (due now, within its delivery
+        budget, of a class this group does not handle): the caller may ack it without
+        running ``process`` in a task of its own."""
+        return delivery.attempts < self.options.max_deliveries and self._ignored(delivery)
+
     def wait_s(self, delivery: Delivery) -> float:
         """Seconds before ``delivery`` is due (a transient retry or a parked entry)."""
         return wait_s(delivery.fields)
