@@ -46,7 +46,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -110,14 +110,58 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+class _FieldNames(dict[bytes, str]):
+    """Field names as text, each decoded once: entries share a handful of names."""
+
+    def __missing__(self, name: bytes) -> str:
+        text = name.decode()
+        if len(self) < 1024:  # entries written by others may carry any names: stay bounded
+            self[name] = text
+        return text
+
+
+_field_names = _FieldNames()
+
+
 def _text_fields(fields: dict[bytes, bytes]) -> dict[str, str]:
     """An entry's fields as text. FastStream's client answers bytes (its broker has no
-    ``decode_responses``): one comprehension of ``bytes.decode`` costs half of a per-value
-    type check, and this runs for every entry."""
+    ``decode_responses``): one comprehension with the names looked up and the values
+    decoded costs under half of a per-value type check, and this runs for every entry."""
+    names = _field_names
     try:
-        return {k.decode(): v.decode() for k, v in fields.items()}
+        return {names[k]: v.decode() for k, v in fields.items()}
     except AttributeError:  # already text (a client that decodes)
         return {_text(k): _text(v) for k, v in fields.items()}
+
+
+class _Slots:
+    """At most ``n`` handler runs at a time across a process's subscribers: an
+    ``asyncio.Semaphore`` whose free slot is taken with a decrement (its acquire/release pair
+    costs six Python calls per entry); a slot given back passes straight to the oldest
+    waiter, so no newcomer overtakes one."""
+
+    def __init__(self, n: int) -> None:
+        self.free = n
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    async def wait(self) -> None:
+        """Wait for a slot handed over by ``give`` (when none is ``free``)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # handed a slot just as it was cancelled: pass it on
+            raise
+
+    def give(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # skip the cancelled
+                waiter.set_result(None)
+                return
+        self.free += 1
 
 
 class _InFlight:
@@ -173,7 +217,7 @@ class Runner:
         self.shards = shards if shards is not None else list(range(layout.shards))
         self._in_flight = _InFlight()
         self.broker = new_broker(redis, url, apply_types=False)
-        self._slots = asyncio.Semaphore(self.options.workers)
+        self._slots = _Slots(self.options.workers)
         self._parked: dict[asyncio.Task[None], Delivery] = {}  # waiting for their due time
         self.processed = 0
         self._busy = 0
@@ -267,7 +311,7 @@ class Runner:
                 self.processed += 1
             else:
                 due.append(delivery)
-        results = await asyncio.gather(*(self._handle(d) for d in due))
+        results = await asyncio.gather(*(self._handle(d, checked=True) for d in due))
         return acked + [d.entry_id for d, ok in zip(due, results, strict=True) if ok]
 
     async def _in_turn(self, deliveries: list[Delivery]) -> list[str]:
@@ -279,20 +323,26 @@ class Runner:
                 acked.append(delivery.entry_id)
         return acked
 
-    async def _handle(self, delivery: Delivery) -> bool:
-        """True when FastStream may ack ``delivery`` (handled, or moved to retry/DLQ)."""
-        async with self._slots:
-            self._busy += 1
-            try:
-                moved_or_acked = await self.dispatcher.process(delivery)
-                self.processed += 1
-                return moved_or_acked or not self.dispatcher.held
-            except Exception:
-                # Redis trouble while retrying/dead-lettering: leave it pending; a claim retries.
-                log.exception("could not settle %s", delivery.origin)
-                return False
-            finally:
-                self._busy -= 1
+    async def _handle(self, delivery: Delivery, *, checked: bool = False) -> bool:
+        """True when FastStream may ack ``delivery`` (handled, or moved to retry/DLQ);
+        ``checked``: see ``Dispatcher.process``."""
+        slots = self._slots
+        if slots.free > 0:
+            slots.free -= 1
+        else:
+            await slots.wait()
+        self._busy += 1
+        try:
+            moved_or_acked = await self.dispatcher.process(delivery, checked=checked)
+            self.processed += 1
+            return moved_or_acked or not self.dispatcher.held
+        except Exception:
+            # Redis trouble while retrying/dead-lettering: leave it pending; a claim retries.
+            log.exception("could not settle %s", delivery.origin)
+            return False
+        finally:
+            self._busy -= 1
+            slots.give()
 
     # -- entries due later ---------------------------------------------------------------------
 
