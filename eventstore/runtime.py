@@ -47,7 +47,7 @@ import contextlib
 import itertools
 import logging
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -132,6 +132,21 @@ def _text_fields(fields: dict[bytes, bytes]) -> dict[str, str]:
         return {names[k]: v.decode() for k, v in fields.items()}
     except AttributeError:  # already text (a client that decodes)
         return {_text(k): _text(v) for k, v in fields.items()}
+
+
+async def _all_of(runs: list[Coroutine[Any, Any, bool]]) -> list[bool]:
+    """``asyncio.gather`` of a batch's runs, each in a task, for less: awaiting the tasks in
+    turn needs a done-callback only on those still running when their turn comes (gather
+    puts one on every task, a scheduled callback per entry). On cancellation (or a task's
+    error) the tasks still running are cancelled; their entries stay pending."""
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(run) for run in runs]
+    try:
+        return [await task for task in tasks]
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
 
 
 class _Slots:
@@ -311,7 +326,7 @@ class Runner:
                 self.processed += 1
             else:
                 due.append(delivery)
-        results = await asyncio.gather(*(self._handle(d, checked=True) for d in due))
+        results = await _all_of([self._handle(d, checked=True) for d in due])
         return acked + [d.entry_id for d, ok in zip(due, results, strict=True) if ok]
 
     async def _in_turn(self, deliveries: list[Delivery]) -> list[str]:
