@@ -11,7 +11,7 @@ FastStream's ``max_workers`` at a time, for slow I/O-bound handlers) and a reape
 What each entry becomes (handled, retried, dead-lettered, parked) is decided by the
 ``Dispatcher`` (``eventstore.consumer``); this module adds what FastStream does not have:
 
-- ``_InFlight`` records the entries being handled, a batch at a time; a task touches them
+- ``InFlight`` records the entries being handled, a batch at a time; a task touches them
   (XCLAIM, idle time 0) every third of ``claim_idle_ms`` so no reaper takes a long handler's
   entry.
 - An entry due later (``RetryLater``, a parked unknown type) is not held in a reader: it
@@ -25,7 +25,7 @@ What each entry becomes (handled, retried, dead-lettered, parked) is decided by 
 A batch whose entries are not all settled acks the settled ones itself and ``reject``s the
 FastStream message: the rest stay pending for their task, or for the next consumer. Reapers
 handle what they claim ``workers`` at a time (one at a time in order). The ``workers``
-semaphore bounds handler runs per process across all subscribers.
+slots bound handler runs per process across all subscribers.
 
 Not FastStream middleware, on purpose: the span continuing each message's trace and the
 handler metrics wrap each *entry's* handler run inside the ``Dispatcher`` (a batch message
@@ -36,18 +36,17 @@ The main path costs what a hand-written XREADGROUP loop costs (``eco2 bench appe
 broker runs without FastStream's dependency injection (``apply_types=False``: per message it
 solved the ``RedisStreamMessage`` argument in a worker thread), subscribers use
 ``_fields_only`` as parser and ``_the_message`` as decoder (entries are the log's envelopes,
-not FastStream's ``__data__`` format, and are read from ``raw_message``), and the entries'
-fields, which FastStream's client returns as bytes, are decoded once, in one comprehension.
+not FastStream's ``__data__`` format, and are read from ``raw_message``), the entries'
+fields, which FastStream's client returns as bytes, are decoded in one comprehension, and a
+batch's handler runs are tasks awaited in turn, not gathered (``eventstore.handler_runs``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -57,6 +56,7 @@ from faststream.redis.annotations import RedisStreamMessage
 from eventstore.cancellation import raise_if_cancelled
 from eventstore.consumer import Dispatcher, RunnerOptions, Subscription, consumer_name
 from eventstore.groups import ATTEMPTS, ConsumerGroup, Delivery
+from eventstore.handler_runs import InFlight, Slots, all_of, text, text_fields
 from eventstore.keys import Layout
 from eventstore.metrics import consumer_metrics
 from eventstore.redis_client import AsyncRedis
@@ -106,105 +106,6 @@ async def _the_message(msg: Any, decode: Callable[[Any], Awaitable[Any]]) -> Any
     return msg
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-class _FieldNames(dict[bytes, str]):
-    """Field names as text, each decoded once: entries share a handful of names."""
-
-    def __missing__(self, name: bytes) -> str:
-        text = name.decode()
-        if len(self) < 1024:  # entries written by others may carry any names: stay bounded
-            self[name] = text
-        return text
-
-
-_field_names = _FieldNames()
-
-
-def _text_fields(fields: dict[bytes, bytes]) -> dict[str, str]:
-    """An entry's fields as text. FastStream's client answers bytes (its broker has no
-    ``decode_responses``): one comprehension with the names looked up and the values
-    decoded costs under half of a per-value type check, and this runs for every entry."""
-    names = _field_names
-    try:
-        return {names[k]: v.decode() for k, v in fields.items()}
-    except AttributeError:  # already text (a client that decodes)
-        return {_text(k): _text(v) for k, v in fields.items()}
-
-
-async def _all_of(runs: list[Coroutine[Any, Any, bool]]) -> list[bool]:
-    """``asyncio.gather`` of a batch's runs, each in a task, for less: awaiting the tasks in
-    turn needs a done-callback only on those still running when their turn comes (gather
-    puts one on every task, a scheduled callback per entry). On cancellation (or a task's
-    error) the tasks still running are cancelled; their entries stay pending."""
-    loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(run) for run in runs]
-    try:
-        return [await task for task in tasks]
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        raise
-
-
-class _Slots:
-    """At most ``n`` handler runs at a time across a process's subscribers: an
-    ``asyncio.Semaphore`` whose free slot is taken with a decrement (its acquire/release pair
-    costs six Python calls per entry); a slot given back passes straight to the oldest
-    waiter, so no newcomer overtakes one."""
-
-    def __init__(self, n: int) -> None:
-        self.free = n
-        self._waiting: deque[asyncio.Future[None]] = deque()
-
-    async def wait(self) -> None:
-        """Wait for a slot handed over by ``give`` (when none is ``free``)."""
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiting.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.give()  # handed a slot just as it was cancelled: pass it on
-            raise
-
-    def give(self) -> None:
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():  # skip the cancelled
-                waiter.set_result(None)
-                return
-        self.free += 1
-
-
-class _InFlight:
-    """The entries being handled or waiting for their due time, by stream, a batch at a time
-    (kept per batch: a dict entry per batch, not a count per entry, on the main path): the
-    heartbeat touches them, a reaper leaves them alone."""
-
-    def __init__(self) -> None:
-        self._held: dict[str, dict[int, list[str]]] = defaultdict(dict)
-        self._tokens = itertools.count()
-
-    def hold(self, stream: str, entry_ids: list[str]) -> int:
-        token = next(self._tokens)
-        self._held[stream][token] = entry_ids
-        return token
-
-    def release(self, stream: str, token: int) -> None:
-        self._held[stream].pop(token, None)
-
-    def holds(self, stream: str, entry_id: str) -> bool:
-        return any(entry_id in ids for ids in self._held[stream].values())
-
-    def by_stream(self) -> list[tuple[str, list[str]]]:
-        """Every stream's held entry ids, each once."""
-        return [(stream, list(dict.fromkeys(itertools.chain.from_iterable(batches.values()))))
-                for stream, batches in list(self._held.items()) if batches]
-
-
 class Runner:
     """Consume a subscription on ``shards`` (default all) with FastStream until cancelled or
     ``stop()``; then finish in-flight work (FastStream's graceful stop) and hand waiting
@@ -230,9 +131,9 @@ class Runner:
         )
         self.dispatcher = Dispatcher(self.group, subscription, registry, self.options)
         self.shards = shards if shards is not None else list(range(layout.shards))
-        self._in_flight = _InFlight()
+        self._in_flight = InFlight()
         self.broker = new_broker(redis, url, apply_types=False)
-        self._slots = _Slots(self.options.workers)
+        self._slots = Slots(self.options.workers)
         self._parked: dict[asyncio.Task[None], Delivery] = {}  # waiting for their due time
         self.processed = 0
         self._busy = 0
@@ -268,7 +169,7 @@ class Runner:
 
         async def on_claimed(msg: RedisStreamMessage) -> None:
             [entry_id] = msg.raw_message["message_ids"]
-            if self._in_flight.holds(stream, _text(entry_id)):
+            if self._in_flight.holds(stream, text(entry_id)):
                 await msg.reject()  # ours, still being handled (a missed heartbeat)
                 return
             crashed = max(await msg.get_delivery_count() - 1, 0)
@@ -290,9 +191,9 @@ class Runner:
         for entry_id, raw_fields in zip(raw["message_ids"], entries, strict=True):
             if raw_fields is None:  # claimed after it was trimmed: nothing left to handle
                 continue
-            fields = _text_fields(raw_fields)
+            fields = text_fields(raw_fields)
             attempts = int(fields.get(ATTEMPTS, 0)) + crashed
-            deliveries.append(Delivery(shard, stream, _text(entry_id), fields, attempts))
+            deliveries.append(Delivery(shard, stream, text(entry_id), fields, attempts))
         return deliveries
 
     async def _settle(self, msg: RedisStreamMessage, deliveries: list[Delivery]) -> None:
@@ -326,7 +227,7 @@ class Runner:
                 self.processed += 1
             else:
                 due.append(delivery)
-        results = await _all_of([self._handle(d, checked=True) for d in due])
+        results = await all_of([self._handle(d, checked=True) for d in due])
         return acked + [d.entry_id for d, ok in zip(due, results, strict=True) if ok]
 
     async def _in_turn(self, deliveries: list[Delivery]) -> list[str]:
