@@ -125,15 +125,24 @@ class Dispatcher:
         name = delivery.fields.get("type")
         return name is not None and name not in self.handled and self.registry.knows(name)
 
+    def settled_at_once(self, delivery: Delivery) -> bool:
+        """True when ``process`` would only ack ``delivery`` (due now, within its delivery
+        budget, of a class this group does not handle): the caller may ack it without
+        running ``process`` in a task of its own."""
+        return delivery.attempts < self.options.max_deliveries and self._ignored(delivery)
+
     def wait_s(self, delivery: Delivery) -> float:
         """Seconds before ``delivery`` is due (a transient retry or a parked entry)."""
         return wait_s(delivery.fields)
 
-    async def process(self, delivery: Delivery) -> bool:
-        """Handle ``delivery``. True: ack it now; False: it was already moved (retry/DLQ)."""
-        wait = self.wait_s(delivery)
-        if wait > 0:  # not parked by the caller (in-order loop, FastStream): wait here
-            await asyncio.sleep(wait)
+    async def process(self, delivery: Delivery, *, checked: bool = False) -> bool:
+        """Handle ``delivery``. True: ack it now; False: it was already moved (retry/DLQ).
+        ``checked``: the caller found it due and not ``settled_at_once`` (both checks are
+        skipped here)."""
+        if not checked:
+            wait = self.wait_s(delivery)
+            if wait > 0:  # not parked by the caller (in-order loop): wait here
+                await asyncio.sleep(wait)
         if delivery.attempts >= self.options.max_deliveries:
             await self.group.dead_letter(
                 delivery,
@@ -141,7 +150,7 @@ class Dispatcher:
                 attempts=delivery.attempts,
             )
             return False
-        if self._ignored(delivery):
+        if not checked and self._ignored(delivery):
             return True
         try:
             envelope, message = decode(delivery, self.registry)

@@ -11,9 +11,9 @@ FastStream's ``max_workers`` at a time, for slow I/O-bound handlers) and a reape
 What each entry becomes (handled, retried, dead-lettered, parked) is decided by the
 ``Dispatcher`` (``eventstore.consumer``); this module adds what FastStream does not have:
 
-- ``_Heartbeat``, a FastStream middleware, records the entries being handled; a task touches
-  them (XCLAIM, idle time 0) every third of ``claim_idle_ms`` so no reaper takes a long
-  handler's entry.
+- ``InFlight`` records the entries being handled, a batch at a time; a task touches them
+  (XCLAIM, idle time 0) every third of ``claim_idle_ms`` so no reaper takes a long handler's
+  entry.
 - An entry due later (``RetryLater``, a parked unknown type) is not held in a reader: it
   waits in a task of its own (no worker slot, touched like the rest), then is handled and
   acked; on stop it is handed back to the retry stream with its due time.
@@ -25,14 +25,20 @@ What each entry becomes (handled, retried, dead-lettered, parked) is decided by 
 A batch whose entries are not all settled acks the settled ones itself and ``reject``s the
 FastStream message: the rest stay pending for their task, or for the next consumer. Reapers
 handle what they claim ``workers`` at a time (one at a time in order). The ``workers``
-semaphore bounds handler runs per process across all subscribers.
+slots bound handler runs per process across all subscribers.
 
 Not FastStream middleware, on purpose: the span continuing each message's trace and the
 handler metrics wrap each *entry's* handler run inside the ``Dispatcher`` (a batch message
 carries up to ``batch`` entries of different traces, and entries of classes the group does not
-handle are acked before any envelope is decoded). Subscribers use ``_fields_only`` as parser:
-entries are the log's envelopes, not FastStream's ``__data__`` format, and are read from
-``raw_message``.
+handle are acked before any envelope is decoded, without a task of their own).
+
+The main path costs what a hand-written XREADGROUP loop costs (``eco2 bench append``): the
+broker runs without FastStream's dependency injection (``apply_types=False``: per message it
+solved the ``RedisStreamMessage`` argument in a worker thread), subscribers use
+``_fields_only`` as parser and ``_the_message`` as decoder (entries are the log's envelopes,
+not FastStream's ``__data__`` format, and are read from ``raw_message``), the entries'
+fields, which FastStream's client returns as bytes, are decoded in one comprehension, and a
+batch's handler runs are tasks awaited in turn, not gathered (``eventstore.handler_runs``).
 """
 
 from __future__ import annotations
@@ -40,18 +46,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from faststream import BaseMiddleware
 from faststream.redis import RedisBroker, RedisClusterBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 
 from eventstore.cancellation import raise_if_cancelled
 from eventstore.consumer import Dispatcher, RunnerOptions, Subscription, consumer_name
 from eventstore.groups import ATTEMPTS, ConsumerGroup, Delivery
+from eventstore.handler_runs import InFlight, Slots, all_of, text, text_fields
 from eventstore.keys import Layout
 from eventstore.metrics import consumer_metrics
 from eventstore.redis_client import AsyncRedis
@@ -96,27 +101,9 @@ async def _fields_only(raw: Any, parse: Callable[[Any], Awaitable[Any]]) -> Any:
     return msg
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-class _Heartbeat(BaseMiddleware):
-    """Record the entries of a FastStream message while it is handled (see ``Runner``)."""
-
-    registry: dict[str, Counter[str]]  # stream → entry id → handlers holding it
-
-    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: Any) -> Any:
-        raw = msg.raw_message
-        stream, ids = _text(raw["channel"]), [_text(i) for i in raw["message_ids"]]
-        held = self.registry[stream]
-        held.update(ids)
-        try:
-            return await call_next(msg)
-        finally:
-            held.subtract(ids)
-            for entry_id in ids:
-                if held[entry_id] <= 0:
-                    del held[entry_id]
+async def _the_message(msg: Any, decode: Callable[[Any], Awaitable[Any]]) -> Any:
+    """The decoder handing the handler the FastStream message itself (there is no body)."""
+    return msg
 
 
 class Runner:
@@ -144,10 +131,9 @@ class Runner:
         )
         self.dispatcher = Dispatcher(self.group, subscription, registry, self.options)
         self.shards = shards if shards is not None else list(range(layout.shards))
-        self._in_flight: dict[str, Counter[str]] = defaultdict(Counter)
-        heartbeat = type("Heartbeat", (_Heartbeat,), {"registry": self._in_flight})
-        self.broker = new_broker(redis, url, middlewares=(heartbeat,))
-        self._slots = asyncio.Semaphore(self.options.workers)
+        self._in_flight = InFlight()
+        self.broker = new_broker(redis, url, apply_types=False)
+        self._slots = Slots(self.options.workers)
         self._parked: dict[asyncio.Task[None], Delivery] = {}  # waiting for their due time
         self.processed = 0
         self._busy = 0
@@ -173,16 +159,17 @@ class Runner:
 
         if per_message:
             broker.subscriber(stream=reader, max_workers=o.workers, title=f"{stream}:{group}",
-                              description=about, parser=_fields_only)(on_entries)
+                              description=about, parser=_fields_only,
+                              decoder=_the_message)(on_entries)
         else:
-            broker.subscriber(stream=reader, title=f"{stream}:{group}",
-                              description=about, parser=_fields_only)(on_entries)
+            broker.subscriber(stream=reader, title=f"{stream}:{group}", description=about,
+                              parser=_fields_only, decoder=_the_message)(on_entries)
         reaper = StreamSub(stream, group=group, consumer=consumer, min_idle_time=o.claim_idle_ms,
                            polling_interval=max(1, int(o.claim_interval_s * 1000)))
 
         async def on_claimed(msg: RedisStreamMessage) -> None:
             [entry_id] = msg.raw_message["message_ids"]
-            if self._in_flight[stream][_text(entry_id)] > 1:  # 1: this very call
+            if self._in_flight.holds(stream, text(entry_id)):
                 await msg.reject()  # ours, still being handled (a missed heartbeat)
                 return
             crashed = max(await msg.get_delivery_count() - 1, 0)
@@ -192,7 +179,7 @@ class Runner:
         # (except in order).
         claim_workers = 1 if self.dispatcher.subscription.in_order else o.workers
         broker.subscriber(stream=reaper, max_workers=claim_workers, include_in_schema=False,
-                          parser=_fields_only)(on_claimed)
+                          parser=_fields_only, decoder=_the_message)(on_claimed)
 
     def _deliveries(
         self, shard: int, stream: str, msg: RedisStreamMessage, crashed: int
@@ -204,18 +191,25 @@ class Runner:
         for entry_id, raw_fields in zip(raw["message_ids"], entries, strict=True):
             if raw_fields is None:  # claimed after it was trimmed: nothing left to handle
                 continue
-            fields = {_text(k): _text(v) for k, v in raw_fields.items()}
+            fields = text_fields(raw_fields)
             attempts = int(fields.get(ATTEMPTS, 0)) + crashed
-            deliveries.append(Delivery(shard, stream, _text(entry_id), fields, attempts))
+            deliveries.append(Delivery(shard, stream, text(entry_id), fields, attempts))
         return deliveries
 
     async def _settle(self, msg: RedisStreamMessage, deliveries: list[Delivery]) -> None:
         """Handle a FastStream message's entries; FastStream acks it when all were settled,
         else the settled ones are acked here and the message is rejected (left pending)."""
-        if self.dispatcher.subscription.in_order:
-            acked = await self._in_turn(deliveries)
-        else:
-            acked = await self._together(deliveries)
+        if not deliveries:
+            return
+        stream = deliveries[0].stream
+        token = self._in_flight.hold(stream, [d.entry_id for d in deliveries])
+        try:
+            if self.dispatcher.subscription.in_order:
+                acked = await self._in_turn(deliveries)
+            else:
+                acked = await self._together(deliveries)
+        finally:
+            self._in_flight.release(stream, token)
         if len(acked) == len(deliveries):
             return
         if acked:
@@ -223,15 +217,18 @@ class Runner:
         await msg.reject()
 
     async def _together(self, deliveries: list[Delivery]) -> list[str]:
-        due = []
+        acked, due = [], []
         for delivery in deliveries:
             wait = self.dispatcher.wait_s(delivery)
             if wait > 0:
                 self._park(delivery, wait)
+            elif self.dispatcher.settled_at_once(delivery):
+                acked.append(delivery.entry_id)  # not for this group: no task, no worker slot
+                self.processed += 1
             else:
                 due.append(delivery)
-        results = await asyncio.gather(*(self._handle(d) for d in due))
-        return [d.entry_id for d, ok in zip(due, results, strict=True) if ok]
+        results = await all_of([self._handle(d, checked=True) for d in due])
+        return acked + [d.entry_id for d, ok in zip(due, results, strict=True) if ok]
 
     async def _in_turn(self, deliveries: list[Delivery]) -> list[str]:
         acked: list[str] = []
@@ -242,42 +239,45 @@ class Runner:
                 acked.append(delivery.entry_id)
         return acked
 
-    async def _handle(self, delivery: Delivery) -> bool:
-        """True when FastStream may ack ``delivery`` (handled, or moved to retry/DLQ)."""
-        async with self._slots:
-            self._busy += 1
-            try:
-                moved_or_acked = await self.dispatcher.process(delivery)
-                self.processed += 1
-                return moved_or_acked or not self.dispatcher.held
-            except Exception:
-                # Redis trouble while retrying/dead-lettering: leave it pending; a claim retries.
-                log.exception("could not settle %s", delivery.origin)
-                return False
-            finally:
-                self._busy -= 1
+    async def _handle(self, delivery: Delivery, *, checked: bool = False) -> bool:
+        """True when FastStream may ack ``delivery`` (handled, or moved to retry/DLQ);
+        ``checked``: see ``Dispatcher.process``."""
+        slots = self._slots
+        if slots.free > 0:
+            slots.free -= 1
+        else:
+            await slots.wait()
+        self._busy += 1
+        try:
+            moved_or_acked = await self.dispatcher.process(delivery, checked=checked)
+            self.processed += 1
+            return moved_or_acked or not self.dispatcher.held
+        except Exception:
+            # Redis trouble while retrying/dead-lettering: leave it pending; a claim retries.
+            log.exception("could not settle %s", delivery.origin)
+            return False
+        finally:
+            self._busy -= 1
+            slots.give()
 
     # -- entries due later ---------------------------------------------------------------------
 
     def _park(self, delivery: Delivery, wait: float) -> None:
-        self._in_flight[delivery.stream][delivery.entry_id] += 1  # touched: nobody claims it
-        task = asyncio.create_task(self._when_due(delivery, wait))
+        token = self._in_flight.hold(delivery.stream, [delivery.entry_id])  # nobody claims it
+        task = asyncio.create_task(self._when_due(delivery, wait, token))
         self._parked[task] = delivery
         task.add_done_callback(lambda done: self._parked.pop(done, None))
 
-    async def _when_due(self, delivery: Delivery, wait: float) -> None:
-        await asyncio.sleep(wait)
-        task = asyncio.current_task()
-        if task is not None:
-            self._parked.pop(task, None)
+    async def _when_due(self, delivery: Delivery, wait: float, token: int) -> None:
         try:
+            await asyncio.sleep(wait)
+            task = asyncio.current_task()
+            if task is not None:
+                self._parked.pop(task, None)
             if await self._handle(delivery):
                 await self.group.ack(delivery.stream, delivery.entry_id)
         finally:
-            held = self._in_flight[delivery.stream]
-            held[delivery.entry_id] -= 1
-            if held[delivery.entry_id] <= 0:
-                del held[delivery.entry_id]
+            self._in_flight.release(delivery.stream, token)
 
     async def _unpark(self) -> None:
         """On stop, hand entries still waiting back to the retry stream (due time kept), so
@@ -296,8 +296,8 @@ class Runner:
         while True:
             await asyncio.sleep(every)
             try:
-                for stream, ids in list(self._in_flight.items()):
-                    await self.group.touch(stream, list(ids))
+                for stream, ids in self._in_flight.by_stream():
+                    await self.group.touch(stream, ids)
             except Exception:
                 log.exception("touching in-flight entries failed; retrying")
 

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -143,6 +144,10 @@ async def raw_xadd(redis: AsyncRedis, layout: Layout, total: int) -> Figure:
     return await _timed("baseline: raw XADD, pipelined", total, work)
 
 
+CONSUME_BASELINE = "consume, baseline: raw XREADGROUP batch loop (no-op)"
+CONSUME_RUNTIME = "consume, handler runtime: FastStream subscribers (no-op)"
+
+
 async def consume_raw(store: EventStore, total: int) -> Figure:
     """The baseline: the old hand-written runner's core, a raw XREADGROUP COUNT 200 loop per
     shard handing every entry to the same ``Dispatcher`` (decode, handler, metrics), all of a
@@ -176,7 +181,7 @@ async def consume_raw(store: EventStore, total: int) -> Figure:
         await group.ensure(range(store.layout.shards))
         await asyncio.gather(*(shard_loop(shard) for shard in range(store.layout.shards)))
 
-    return await _timed("consume, baseline: raw XREADGROUP batch loop (no-op)", total, work)
+    return await _timed(CONSUME_BASELINE, total, work)
 
 
 async def consume_faststream(redis_url: str | None, store: EventStore, total: int) -> Figure:
@@ -202,7 +207,7 @@ async def consume_faststream(redis_url: str | None, store: EventStore, total: in
         runner.stop()
         await task
 
-    return await _timed("consume, handler runtime: FastStream subscribers (no-op)", total, work)
+    return await _timed(CONSUME_RUNTIME, total, work)
 
 
 def eventsourcing_save(total: int, persistence: str, env: dict[str, str]) -> Figure:
@@ -220,6 +225,38 @@ def eventsourcing_save(total: int, persistence: str, env: dict[str, str]) -> Fig
     seconds = time.perf_counter() - started
     app.close()
     return Figure(f"eventsourcing Application.save, {persistence.rsplit('.', 1)[-1]}", total, seconds)
+
+
+async def run_consume_bench(
+    redis_url: str, *, events: int = 50_000, runtime_first: bool = False
+) -> list[Figure]:
+    """Only the two consume figures of ``eco2 bench append`` (``--only consume``), over the
+    backlog the full run consumes (events/2 + 2×events, written untimed), in a throwaway
+    namespace; ``runtime_first`` alternates their order between repetitions."""
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    redis = await open_redis(redis_url, decode_responses=True, max_connections=512)
+    store = EventStore(redis, Layout(namespace, 4), bench_registry)
+    consumed = events // 2 + events * 2
+    consumed -= consumed % 100  # what batched_appends writes: whole calls of 100
+    try:
+        await batched_appends(store, consumed)
+        if runtime_first:
+            runtime = await consume_faststream(redis_url, store, consumed)
+            baseline = await consume_raw(store, consumed)
+        else:
+            baseline = await consume_raw(store, consumed)
+            runtime = await consume_faststream(redis_url, store, consumed)
+        return [baseline, runtime]
+    finally:
+        await _delete_namespace(redis, namespace)
+        await redis.aclose()
+
+
+async def _delete_namespace(redis: AsyncRedis, namespace: str) -> None:
+    with contextlib.suppress(Exception):
+        keys = [k async for k in redis.scan_iter(match=f"{{{namespace}:*", count=1000)]
+        for i in range(0, len(keys), 500):
+            await redis.delete(*keys[i : i + 500])
 
 
 async def run_append_bench(redis_url: str, *, events: int = 50_000) -> list[Figure]:
@@ -250,10 +287,7 @@ async def run_append_bench(redis_url: str, *, events: int = 50_000) -> list[Figu
                 figures.append(await asyncio.to_thread(eventsourcing_save, es_events, module, env))
     finally:
         for ns in (namespace, namespace + "es"):
-            with contextlib.suppress(Exception):
-                keys = [k async for k in redis.scan_iter(match=f"{{{ns}:*", count=1000)]
-                for i in range(0, len(keys), 500):
-                    await redis.delete(*keys[i : i + 500])
+            await _delete_namespace(redis, ns)
         await redis.aclose()
     return figures
 
@@ -272,10 +306,7 @@ async def _on(redis_url: str, measure: Measure, total: int) -> Figure:
     try:
         return await measure(EventStore(redis, Layout(namespace, 4), bench_registry), total)
     finally:
-        with contextlib.suppress(Exception):
-            keys = [k async for k in redis.scan_iter(match=f"{{{namespace}:*", count=1000)]
-            for i in range(0, len(keys), 500):
-                await redis.delete(*keys[i : i + 500])
+        await _delete_namespace(redis, namespace)
         await redis.aclose()
 
 
@@ -308,9 +339,12 @@ async def _write_then_consume(store: EventStore, total: int, *, traced: bool = F
 
 
 def ratio_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
-    """Each figure against raw XADD (the first), each cluster figure against its paired
+    """Each figure against the first (raw XADD; with ``--only consume`` the consume baseline),
+    the handler runtime against the raw consume loop, each cluster figure against its paired
     one-node figure, each traced figure against its paired untraced one."""
     raw, pairs = names[0], []
+    if CONSUME_BASELINE in names and CONSUME_RUNTIME in names and raw != CONSUME_BASELINE:
+        pairs.append((CONSUME_RUNTIME, CONSUME_BASELINE))
     for name in names[1:]:
         if name.endswith(CLUSTER_SUFFIX):
             pairs.append((name, name.removesuffix(CLUSTER_SUFFIX) + NODE_SUFFIX))
@@ -324,6 +358,11 @@ def ratio_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
 bench_app = typer.Typer(help="Benchmarks.")
 
 
+class Rows(StrEnum):
+    ALL = "all"
+    CONSUME = "consume"
+
+
 @bench_app.command("append")
 def append_command(
     events: Annotated[int, typer.Option(help="Scale: single appends = events/2, batched = 2×.")]
@@ -334,6 +373,10 @@ def append_command(
     repeat: RepeatOption = 3,
     write: WriteOption = True,
     output: OutputOption = BENCHMARKS,
+    only: Annotated[Rows, typer.Option(
+        help="consume: only the handler runtime and its raw XREADGROUP baseline, in "
+        "alternating order (a quick look: no cluster or traced rows, needs --no-write).",
+    )] = Rows.ALL,
 ) -> None:
     """Append and consume throughput of the log, with baselines from the same run; uses
     REDIS_URL or an embedded Redis, and a local Redis Cluster for the cluster rows."""
@@ -342,6 +385,13 @@ def append_command(
     from infra.embedded import resolve_services
     from infra.embedded.redis_cluster import EmbeddedRedisCluster
 
+    if only is Rows.CONSUME:
+        if write or traced:
+            raise typer.BadParameter(
+                "--only consume is a quick look: pass --no-write, without --traced",
+                param_hint="--only",
+            )
+        cluster = False
     check_repeat(repeat, write)
     settings = Settings.from_env()
     runs: list[dict[str, float]] = []
@@ -359,7 +409,12 @@ def append_command(
         sink = stack.enter_context(OtlpSink()) if traced else None
         freeze_startup_heap()  # as the product's processes do (gateway, workers)
         for n in range(1, repeat + 1):
-            figures = asyncio.run(run_append_bench(settings.redis_url, events=events))
+            if only is Rows.CONSUME:
+                figures = asyncio.run(run_consume_bench(
+                    settings.redis_url, events=events, runtime_first=n % 2 == 0
+                ))
+            else:
+                figures = asyncio.run(run_append_bench(settings.redis_url, events=events))
             if cluster_url is not None:
                 figures += asyncio.run(compare_on_cluster(
                     settings.redis_url, cluster_url, events=events, rounds=1

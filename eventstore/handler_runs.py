@@ -1,0 +1,111 @@
+"""Bookkeeping of the handler runtime's runs (``eventstore.runtime``), kept cheap because it
+runs for every entry: an entry's fields as text, a batch's runs awaited in turn, the worker
+slots, and the entries in flight that the heartbeat touches and reapers leave alone."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict, deque
+from collections.abc import Coroutine
+from typing import Any
+
+
+def text(value: bytes | str) -> str:
+    """``value`` as text (an entry id or stream name from FastStream's client is bytes)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class _FieldNames(dict[bytes, str]):
+    """Field names as text, each decoded once: entries share a handful of names."""
+
+    def __missing__(self, name: bytes) -> str:
+        decoded = name.decode()
+        if len(self) < 1024:  # entries written by others may carry any names: stay bounded
+            self[name] = decoded
+        return decoded
+
+
+_field_names = _FieldNames()
+
+
+def text_fields(fields: dict[bytes, bytes]) -> dict[str, str]:
+    """An entry's fields as text. FastStream's client answers bytes (its broker has no
+    ``decode_responses``): one comprehension with the names looked up and the values
+    decoded costs under half of a per-value type check, and this runs for every entry."""
+    names = _field_names
+    try:
+        return {names[k]: v.decode() for k, v in fields.items()}
+    except AttributeError:  # already text (a client that decodes)
+        return {text(k): text(v) for k, v in fields.items()}
+
+
+async def all_of(runs: list[Coroutine[Any, Any, bool]]) -> list[bool]:
+    """``asyncio.gather`` of a batch's runs, each in a task, for less: awaiting the tasks in
+    turn needs a done-callback only on those still running when their turn comes (gather
+    puts one on every task, a scheduled callback per entry). On cancellation (or a task's
+    error) the tasks still running are cancelled; their entries stay pending."""
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(run) for run in runs]
+    try:
+        return [await task for task in tasks]
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
+
+
+class Slots:
+    """At most ``n`` handler runs at a time across a process's subscribers: an
+    ``asyncio.Semaphore`` whose free slot is taken with a decrement (its acquire/release pair
+    costs six Python calls per entry); a slot given back passes straight to the oldest
+    waiter, so no newcomer overtakes one."""
+
+    def __init__(self, n: int) -> None:
+        self.free = n
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    async def wait(self) -> None:
+        """Wait for a slot handed over by ``give`` (when none is ``free``)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # handed a slot just as it was cancelled: pass it on
+            raise
+
+    def give(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # skip the cancelled
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
+class InFlight:
+    """The entries being handled or waiting for their due time, by stream, a batch at a time
+    (kept per batch: a dict entry per batch, not a count per entry, on the main path): the
+    heartbeat touches them, a reaper leaves them alone."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, dict[int, list[str]]] = defaultdict(dict)
+        self._tokens = itertools.count()
+
+    def hold(self, stream: str, entry_ids: list[str]) -> int:
+        token = next(self._tokens)
+        self._held[stream][token] = entry_ids
+        return token
+
+    def release(self, stream: str, token: int) -> None:
+        self._held[stream].pop(token, None)
+
+    def holds(self, stream: str, entry_id: str) -> bool:
+        return any(entry_id in ids for ids in self._held[stream].values())
+
+    def by_stream(self) -> list[tuple[str, list[str]]]:
+        """Every stream's held entry ids, each once."""
+        return [(stream, list(dict.fromkeys(itertools.chain.from_iterable(batches.values()))))
+                for stream, batches in list(self._held.items()) if batches]
