@@ -22,6 +22,7 @@ from eventstore.redis_client import open_redis
 from projections.builtin import get_projection
 from projections.context import ReadSide
 from projections.projection import Projection
+from projections.reading import replay_process_gc
 from projections.replay import ProgressCallback, ReplayProgress, replay
 from readmodels.db import create_pool
 
@@ -149,6 +150,7 @@ async def _work(spec: WorkerSpec) -> None:
 
 
 if __name__ == "__main__":
+    replay_process_gc()
     raw = json.loads(sys.argv[1])
     raw["targets"] = {int(k): int(v) for k, v in raw["targets"].items()}
     asyncio.run(_work(WorkerSpec(**raw)))
