@@ -53,18 +53,21 @@ def paused_gc() -> Iterator[None]:
 
 
 def replay_process_gc() -> None:
-    """Tune the cyclic collector of a process that only replays (``projections.parallel``).
+    """Set up the cyclic collector of a process that only replays (``projections.parallel``).
 
-    A replay keeps a few batches of tens of thousands of freshly read entries alive; with the
-    default thresholds the collector runs every 700 allocations and, as those entries age,
-    rescans them and every object of the imported modules (tens of thousands more) in its
-    older generations: about a third of the cost of reading a batch. Freezing what the start-up
-    imported takes it out of every collection, and a higher first threshold lets most entries
-    die (by reference counting) before a collection sees them. Cycles are still collected.
+    A replay keeps a few batches of tens of thousands of freshly read entries and folded rows
+    alive; the collector, run every 700 allocations, rescans them (and every object the imports
+    made) until they die, which cost about a third of reading a batch and a tenth of folding
+    one. Such a process freezes what its start-up made and leaves the collector off: its
+    objects are freed by reference counting, and the few cycles (asyncio errors, tracebacks)
+    wait for ``gc.collect()``, which it calls every ``REPLAY_GC_EVERY`` batches.
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    gc.disable()
+
+
+REPLAY_GC_EVERY = 50
 
 
 @dataclass(frozen=True)

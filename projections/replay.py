@@ -77,36 +77,17 @@ async def replay(
 
     async def one_shard(shard: int) -> None:
         position = positions.get(shard, 0)
-        if position >= targets[shard]:
-            return
-        upto = targets[shard]
-        batch = await reader.read(shard, position, batch_size, upto=upto)
-        while batch.size > 0:  # 0: the log ends before the target (trimmed or not yet written)
-            # The next batch is read while this one is folded and written: Redis answers
-            # during the fold, and the reply waits in the socket until the loop takes it.
-            ahead = None
-            if batch.last_position < upto:
-                ahead = asyncio.ensure_future(
-                    reader.read(shard, batch.last_position, batch_size, upto=upto)
-                )
-            try:
-                outcome = await _apply_retrying(side, projection, reader, suffix, batch)
-            except BaseException:
-                if ahead is not None:
-                    ahead.cancel()
-                    await asyncio.gather(ahead, return_exceptions=True)
-                raise
+        while position < targets[shard]:
+            batch = await reader.read(shard, position, batch_size, upto=targets[shard])
+            if batch.size == 0:  # the log ends before the target (trimmed or not yet written)
+                return
+            outcome = await _apply_retrying(side, projection, reader, suffix, batch)
             position = outcome.position
             progress.position[shard] = position
             progress.applied += outcome.counts.applied
             progress.skipped += outcome.counts.skipped
             if on_progress is not None:
                 on_progress(progress)
-            if ahead is None:
-                return
-            batch = await ahead
-            if batch.after != position:  # a batch is applied whole or raises: never, but cheap
-                batch = await reader.read(shard, position, batch_size, upto=upto)
 
     await asyncio.gather(*(one_shard(shard) for shard in targets))
     return progress
