@@ -24,7 +24,7 @@ are written with one statement per shape of row.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +36,15 @@ if TYPE_CHECKING:
 Key = tuple[Any, ...]
 
 
-@dataclass
 class _Row:
-    once: bool
-    sets: dict[str, Any] = field(default_factory=dict)
-    adds: dict[str, Any] = field(default_factory=dict)
+    """One row's folded change (a plain class: one is made per distinct row of a batch)."""
+
+    __slots__ = ("adds", "once", "sets")
+
+    def __init__(self, once: bool) -> None:
+        self.once = once
+        self.sets: dict[str, Any] = {}
+        self.adds: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,10 @@ class Changes:
     def __init__(self, group: TableGroup, *, shared: frozenset[str] = frozenset()) -> None:
         self.group = group
         self.shared = shared  # tables whose rows several shards write: strict key order
-        self._segments: list[dict[tuple[str, Key], _Row] | Statement] = [{}]
+        self._rows: dict[tuple[str, Key], _Row] = {}  # the segment being recorded
+        self._segments: list[dict[tuple[str, Key], _Row] | Statement] = [self._rows]
         self._last: dict[str, set[Any]] = {}
+        self._key_sizes = {spec.name: len(spec.key) for spec in group.tables}
 
     def __bool__(self) -> bool:
         return bool(self._last) or any(self._segments_with_content())
@@ -80,15 +86,19 @@ class Changes:
         return [s for s in self._segments if not isinstance(s, dict) or s]
 
     def _row(self, table: str, key: Any, *, once: bool) -> _Row | None:
-        spec = self.group.table(table)
+        # Called once per handled event: the key is checked when its row is created only (a
+        # row found under (table, key) was checked then).
         full_key: Key = key if isinstance(key, tuple) else (key,)
-        if len(full_key) != len(spec.key):
-            raise ValueError(f"{table} is keyed by {spec.key}, got {full_key!r}")
-        rows = self._segments[-1]
-        assert isinstance(rows, dict)
+        rows = self._rows
         row = rows.get((table, full_key))
         if row is None:
-            row = rows[(table, full_key)] = _Row(once=once)
+            size = self._key_sizes.get(table)
+            if size is None:
+                self.group.table(table)  # raises KeyError naming the group and table
+            if len(full_key) != size:
+                spec = self.group.table(table)
+                raise ValueError(f"{table} is keyed by {spec.key}, got {full_key!r}")
+            row = rows[(table, full_key)] = _Row(once)
             return row
         if row.once != once:
             raise ValueError(f"{table} {full_key!r}: insert_once cannot mix with set/add")
@@ -98,7 +108,7 @@ class Changes:
         """Columns of the row ``key`` take ``values`` (creating the row if needed)."""
         row = self._row(table, key, once=False)
         assert row is not None
-        if values.keys() & row.adds.keys():
+        if row.adds and values.keys() & row.adds.keys():
             raise ValueError(f"{table}: a column is both set and added")
         row.sets.update(values)
 
@@ -106,7 +116,7 @@ class Changes:
         """Counters of the row ``key`` grow by ``deltas`` (from 0 if the row is new)."""
         row = self._row(table, key, once=False)
         assert row is not None
-        if deltas.keys() & row.sets.keys():
+        if row.sets and deltas.keys() & row.sets.keys():
             raise ValueError(f"{table}: a column is both set and added")
         for column, delta in deltas.items():
             row.adds[column] = row.adds.get(column, 0) + delta
@@ -120,7 +130,8 @@ class Changes:
     def execute(self, sql: str, *args: Any) -> None:
         """Run ``sql`` after everything recorded so far; ``{model}`` names a table."""
         self._segments.append(Statement(sql, args))
-        self._segments.append({})
+        self._rows = {}
+        self._segments.append(self._rows)
 
     def execute_last(self, sql: str, value: Any) -> None:
         """Run ``sql`` once, after everything else of the batch, with ``$1`` the sorted array of

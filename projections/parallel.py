@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import sys
 from collections.abc import Mapping
@@ -22,8 +23,11 @@ from eventstore.redis_client import open_redis
 from projections.builtin import get_projection
 from projections.context import ReadSide
 from projections.projection import Projection
+from projections.reading import REPLAY_GC_EVERY, replay_process_gc
 from projections.replay import ProgressCallback, ReplayProgress, replay
 from readmodels.db import create_pool
+
+REPLAY_READ_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,11 @@ async def parallel_replay(
 
 
 async def _work(spec: WorkerSpec) -> None:
-    redis = await open_redis(spec.redis_url, decode_responses=True)
+    # A read waits while the loop folds another shard's batch (CPU, up to seconds on a busy
+    # machine), and that wait counts against the read's timeout (redis-py's default: 5 s).
+    redis = await open_redis(
+        spec.redis_url, decode_responses=True, socket_timeout=REPLAY_READ_TIMEOUT_S
+    )
     pool = await create_pool(spec.dsn, spec.schema, max_size=len(spec.targets) + 1)
     try:
         layout = Layout(spec.namespace, spec.shards)
@@ -126,7 +134,13 @@ async def _work(spec: WorkerSpec) -> None:
             pool, spec.dsn, spec.schema, redis, layout, schemas.registry, spec.redis_url
         )
 
+        batches = 0
+
         def report(progress: ReplayProgress) -> None:
+            nonlocal batches
+            batches += 1
+            if batches % REPLAY_GC_EVERY == 0:
+                gc.collect()  # the collector is off in this process (``replay_process_gc``)
             line = {
                 "positions": progress.position,
                 "applied": progress.applied,
@@ -149,6 +163,7 @@ async def _work(spec: WorkerSpec) -> None:
 
 
 if __name__ == "__main__":
+    replay_process_gc()
     raw = json.loads(sys.argv[1])
     raw["targets"] = {int(k): int(v) for k, v in raw["targets"].items()}
     asyncio.run(_work(WorkerSpec(**raw)))

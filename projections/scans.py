@@ -50,8 +50,13 @@ NEW_SCANS = (
 SCRUB_USERS = _SCRUB + " AND s.user_id = ANY($1::text[])"
 
 
+# ``json.dumps(value, ensure_ascii=False, sort_keys=True)``, the same text, without building an
+# encoder per call (a third of the cost of dumping a small result)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
 def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return None if value is None else _ENCODER.encode(value)
 
 
 def _touch(changes: Changes, envelope: Envelope, **values: Any) -> None:

@@ -1,0 +1,83 @@
+"""A projection reader decodes short event data once and shares it, without changing what an
+entry decodes to: a malformed envelope around known data is still malformed, long data is
+never kept, and the memory of decoded texts stays bounded."""
+
+from __future__ import annotations
+
+import schemas
+from projections import reading
+from projections.reading import Decoded, Entry, Skip
+from projections.scans import SCANS
+from schemas.classification import RECYCLABLE, Classification, ScanAnswer
+from schemas.scan import SCAN_JOB, AnswerCompleted, Stage, StageStarted
+from tests.projections.memory_tables import reader_for
+
+
+def _entry(position: int, message: schemas.Event, **overrides: str) -> Entry:
+    envelope = schemas.registry.envelope(
+        message, aggregate_id=f"job-{position}", aggregate_type=SCAN_JOB, version=position
+    )
+    return (f"{position}-0", envelope.to_fields() | overrides)
+
+
+def _decoded(item: Decoded | Skip) -> Decoded:
+    assert isinstance(item, Decoded), item
+    return item
+
+
+def test_the_same_short_data_decodes_once_into_equal_events_of_their_own_envelopes() -> None:
+    reader = reader_for(SCANS)
+    started = StageStarted(stage=Stage.VISION, progress=40)
+    first = _decoded(reader.decode(2, _entry(1, started)))
+    second = _decoded(reader.decode(2, _entry(2, started)))
+    assert first.message == second.message == started
+    assert second.message is first.message  # shared, not decoded again
+    assert (second.envelope.aggregate_id, second.envelope.version) == ("job-2", 2)
+    assert (second.envelope.position, second.envelope.shard) == (2, 2)
+    assert second.envelope.data == started.model_dump(mode="json")
+    assert second.envelope.id != first.envelope.id
+
+
+def test_known_data_in_a_malformed_envelope_is_still_malformed() -> None:
+    reader = reader_for(SCANS)
+    started = StageStarted(stage=Stage.RULE, progress=55)
+    _decoded(reader.decode(0, _entry(1, started)))
+    assert reader.decode(0, _entry(2, started, ver="two")) is Skip.MALFORMED
+    assert reader.decode(0, _entry(3, started, ts="later")) is Skip.MALFORMED
+    # the same text under a newer schema version is not the known event
+    assert reader.decode(0, _entry(4, started, sv="99")) is Skip.UNKNOWN
+
+
+def test_invalid_short_data_is_malformed_every_time() -> None:
+    reader = reader_for(SCANS)
+    started = StageStarted(stage=Stage.RULE, progress=55)
+    bad = '{"stage":"nowhere","progress":1}'
+    assert reader.decode(0, _entry(1, started, data=bad)) is Skip.MALFORMED
+    assert reader.decode(0, _entry(2, started, data=bad)) is Skip.MALFORMED
+
+
+def test_long_data_is_not_kept() -> None:
+    reader = reader_for(SCANS)
+    answer = AnswerCompleted(
+        user_id="user-1",
+        classification=Classification(major_category=RECYCLABLE, middle_category="종이"),
+        rule_found=True,
+        answer=ScanAnswer(disposal_steps={"1": "테이프를 떼세요"}, user_answer="묶어서 배출하세요."),
+    )
+    entry = _entry(1, answer)
+    assert len(entry[1]["data"]) > reading.CACHED_DATA_CHARS
+    first = _decoded(reader.decode(0, entry))
+    second = _decoded(reader.decode(0, _entry(2, answer)))
+    assert first.message == second.message
+    assert second.message is not first.message
+    assert isinstance(first.message, AnswerCompleted)
+
+
+def test_the_memory_of_decoded_texts_is_bounded() -> None:
+    reader = reader_for(SCANS)
+    bound = reading.CACHED_DATA_ENTRIES
+    for progress in range(bound + 10):
+        started = StageStarted(stage=Stage.ANSWER, progress=progress)
+        item = reader.decode(0, _entry(progress + 1, started))
+        assert _decoded(item).message == started
+    assert len(reader._decoded) <= bound
