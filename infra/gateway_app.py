@@ -30,6 +30,7 @@ from gateway.config import GatewayConfig, OAuthClient
 from gateway.state import GatewayResources, GatewayState, LiveConfig
 from infra.bootstrap import open_resources
 from infra.gateway_probes import gateway_probes
+from infra.process_limits import raise_open_files_limit
 from infra.settings import Settings
 from infra.telemetry import configure_logging, configure_tracing
 from infra.worker_process import runner_options
@@ -123,6 +124,7 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
 def create_app() -> ASGIApp:
     settings = Settings.from_env()
     configure_logging("gateway", level=settings.log_level, as_json=settings.log_json)
+    raise_open_files_limit()  # every SSE stream holds a socket: 10,000 streams pass 1,024
     gateway = create_gateway(settings)
     # Served at /docs/asyncapi; made on its first request (it loads the handlers' code).
     gateway.state.asyncapi = lambda: asyncapi_document(settings)
