@@ -44,7 +44,7 @@ from eventstore.cancellation import raise_if_cancelled
 from gateway.auth import current_user
 from gateway.errors import NotFound
 from gateway.job_reads import JobReads
-from gateway.live_hub import LiveHub, Signal, Subscription
+from gateway.live_hub import LiveHub, PublishedEvent, Signal, Subscription
 from gateway.metrics import GatewayMetrics
 from gateway.params import parse_int
 from gateway.state import LiveConfig, gateway_state
@@ -78,6 +78,8 @@ def resume_point(raw: str | None, current: int) -> tuple[int, str | None]:
 
 
 def to_sse(event: LiveEvent) -> ServerSentEvent:
+    if isinstance(event, PublishedEvent) and event.frame is not None:
+        return event.frame  # encoded once by the hub for every client of the job
     return ServerSentEvent(data=event.data, event=event.stage, id=str(event.version))
 
 
@@ -128,7 +130,16 @@ class JobStream:
                     return
                 if item is Signal.TIMEOUT:
                     yield keepalive()
-                if isinstance(item, Signal):  # timeout or resync: anything missed is in the log
+                    # Anything missed is in the log: the hub read the job's version for every
+                    # client timed out in the same tick at once, and only a client behind it
+                    # re-reads its job (re-folding it on every keepalive of every stream cost
+                    # more than the live messages, and queued 10,000 streams for 8 readers).
+                    version = self.sub.log_version
+                    if version is None:
+                        version = await self.reads.version(self.job_id)
+                    if version <= self.sent:
+                        continue
+                if isinstance(item, Signal):  # resync, or a timeout with versions missed
                     async for event in self._catch_up():
                         yield event
                         self._observe(delivery)
