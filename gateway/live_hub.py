@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import math
 import os
 import uuid
 from collections import deque
@@ -37,8 +38,7 @@ from projections.live_view import LiveEvent
 log = logging.getLogger(__name__)
 
 _NEVER = float("inf")
-MAX_TICK_S = 1.0  # the ticker's period: a keepalive is late by at most this much
-MIN_TICK_S = 0.01
+TICK_S = 0.1  # the ticker's period: a wait ends at most this much late
 
 
 class Frame(ServerSentEvent):
@@ -140,7 +140,7 @@ class Subscription:
             loop = asyncio.get_running_loop()
             self._timed_out = False
             self._deadline = loop.time() + wait_s
-            self.hub._tick_within(wait_s)
+            self.hub._arm(self)
             self._waiter = loop.create_future()
             try:
                 await self._waiter
@@ -203,8 +203,8 @@ class LiveHub:
         self._ready = [asyncio.Event() for _ in range(layout.shards)]
         self._connected = [False] * layout.shards
         self._tasks: list[asyncio.Task[None]] = []
-        self._tick_s = MAX_TICK_S
-        self._ticked = asyncio.Event()  # the period shrank: start the next tick sooner
+        # the waits by the tick their deadline falls in: a tick looks only at its own
+        self._wheel: dict[int, list[Subscription]] = {}
         self.published = 0  # messages received from Redis (for metrics)
 
     @classmethod
@@ -297,25 +297,25 @@ class LiveHub:
 
     # -- the one timer of every waiting client -------------------------------------------
 
-    def _tick_within(self, wait_s: float) -> None:
-        """Make the ticker's period a quarter of ``wait_s`` at most (tests wait briefly)."""
-        period = max(MIN_TICK_S, wait_s / 4)
-        if period < self._tick_s:
-            self._tick_s = period
-            self._ticked.set()
+    def _arm(self, sub: Subscription) -> None:
+        """Have the ticker look at ``sub`` once its deadline has passed."""
+        self._wheel.setdefault(math.ceil(sub._deadline / TICK_S), []).append(sub)
 
     async def _tick(self) -> None:
         """Time out the waits that passed their deadline: one timer for all the clients
         instead of one per client and wait (10,000 streams, each re-arming a timer on every
-        message, cost more than the messages)."""
+        message, cost more than the messages). A wait ended by a message stays in its slot
+        until the slot's tick, which finds it no longer due."""
         loop = asyncio.get_running_loop()
+        last = math.floor(loop.time() / TICK_S)
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._tick_s):
-                    await self._ticked.wait()
-            self._ticked.clear()
+            await asyncio.sleep(TICK_S)
             now = loop.time()
-            due = [sub for subs in self._by_shard for sub in subs if sub._due(now)]
+            current = math.floor(now / TICK_S)
+            due: list[Subscription] = []
+            for slot in range(last + 1, current + 1):
+                due.extend(sub for sub in self._wheel.pop(slot, ()) if sub._due(now))
+            last = current
             if not due:
                 continue
             versions = await self._log_versions({sub.job_id for sub in due})
