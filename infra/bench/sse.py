@@ -177,7 +177,11 @@ async def run_sse_bench(
                        for n in range(connections)]
             clients = SseClients(port, streams, processes)
             connect_started = time.perf_counter()
-            await clients.start(timeout_s=120 + connections / 20)
+            try:
+                await clients.start(timeout_s=120 + connections / 20)
+            except (RuntimeError, TimeoutError) as exc:
+                raise RuntimeError(f"the streams did not all open ({exc!r}); the gateway's "
+                                   f"log ends:\n{children.log('gateway')}") from exc
             result.connect_s = time.perf_counter() - connect_started
             connected = gateway.sample()
             result.client_processes = processes

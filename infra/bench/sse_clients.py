@@ -4,8 +4,8 @@
 event loop would cap them, and an ``httpx`` client per stream costs more CPU than the gateway
 it measures. Each child here reads its share of the streams from stdin (JSON: ``port``,
 ``streams`` as ``[job, authorization]`` pairs, ``handshakes`` in flight, ``deadline_s``), opens
-them as plain HTTP/1.1 connections decoded by a small chunked + SSE parser, prints ``ready`` once
-every stream has its job's first event, and when every stream has ended (the gateway closes it
+them as plain HTTP/1.1 connections decoded by a small chunked + SSE parser, prints ``ready N``
+once every stream has its job's first event or has failed (N: the streams open), and when every stream has ended (the gateway closes it
 after ``done``) or the deadline passes writes, for each stream, the ids received and the
 ``time.perf_counter()`` of each to the file given as its argument. ``perf_counter`` is
 ``CLOCK_MONOTONIC`` on Linux, one clock for every process of the machine, so the parent
@@ -118,8 +118,9 @@ class SseStream(asyncio.Protocol):
             self.transport.close()
         if not self.ended.done():
             self.ended.set_result(None)
-        if not self.started.done():
+        if not self.started.done():  # ended before its first event: it failed to open
             self.started.set_result(None)
+            self.on_first()
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
@@ -127,14 +128,14 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     port = int(spec["port"])
     gate = asyncio.Semaphore(int(spec.get("handshakes", 50)))
-    opened = 0
+    settled = 0
     all_open = asyncio.Event()
     total = len(spec["streams"])
 
-    def first() -> None:
-        nonlocal opened
-        opened += 1
-        if opened == total:
+    def first() -> None:  # a stream has its first event, or ended without one
+        nonlocal settled
+        settled += 1
+        if settled == total:
             all_open.set()
 
     def request(job: str, authorization: str) -> bytes:
@@ -164,6 +165,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             await all_open.wait()
     except TimeoutError:
         pass
+    opened = sum(1 for s in streams if s.ids)
     sys.stdout.write(f"ready {opened}\n")
     sys.stdout.flush()
     pending = [s.ended for s in streams if not s.ended.done()]
