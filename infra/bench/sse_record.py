@@ -43,6 +43,10 @@ def _load(r: SseBenchResult) -> str:
     return " / ".join(f"{x:.2f}" for x in r.load_avg) if r.load_avg else "n/a"
 
 
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
 def _per_stream(r: SseBenchResult) -> str:
     g = r.gateway
     if not g or g.get("connect RSS MiB at end") != g.get("connect RSS MiB at end"):  # NaN
@@ -72,8 +76,8 @@ def report(r: SseBenchResult) -> str:
         f"raw PUBLISH→SUBSCRIBE ms: p50={percentile(r.baseline_ms, 50):.2f} "
         f"p99={percentile(r.baseline_ms, 99):.2f}\n"
         f"Redis connections: hub {r.hub_connections}, gateway process {r.gateway_connections}; "
-        f"CPU % of a core: gateway {r.gateway_cpu_pct}, projector {r.projector_cpu_pct}, "
-        f"clients {r.clients_cpu_pct}; load average {_load(r)} → target {verdict} "
+        f"CPU % of a core: gateway {_pct(r.gateway_cpu_pct)}, projector "
+        f"{_pct(r.projector_cpu_pct)}, clients {_pct(r.clients_cpu_pct)}; load average {_load(r)} → target {verdict} "
         "(p99 ≤ 25 ms)\n" + _per_stream(r) + "".join(f"\n  {e}" for e in r.examples)
     )
 
