@@ -265,8 +265,14 @@ async def _job_events(
         opened.events(gw.metrics, stream),
         ping=0,  # our own `keepalive` events (named, as the client expects)
         send_timeout=gw.live.send_timeout_s,
-        background=BackgroundTask(opened.stream.sub.close),  # also if the body never started
+        background=BackgroundTask(_leave, opened.stream.sub),  # also if the body never started
     )
+
+
+async def _leave(sub: Subscription) -> None:
+    # async: Starlette runs a plain function's background task in its thread pool, one
+    # thread hand-off per stream's end (10,000 at once when a busy process drains).
+    sub.close()
 
 
 def _finished(history: History) -> bool:
