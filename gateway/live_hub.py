@@ -320,7 +320,10 @@ class LiveHub:
                 continue
             versions = await self._log_versions({sub.job_id for sub in due})
             for sub in due:
-                sub._expire(now, versions.get(sub.job_id))
+                try:
+                    sub._expire(now, versions.get(sub.job_id))
+                except Exception:  # one client's failure must not stop every client's timer
+                    log.exception("live: timing out a wait of job %s failed", sub.job_id)
 
     async def _log_versions(self, job_ids: set[str]) -> dict[str, int]:
         """The jobs' versions in Redis, in one pipelined round trip (a job whose stream is
