@@ -104,6 +104,10 @@ class JobReads:
                 out.append((envelope, None))
         return out
 
+    async def version(self, job_id: str) -> int:
+        """The job's current version (0: no events yet)."""
+        return await self.log.aggregate_version(job_id)
+
     async def snapshot_version(self, job_id: str) -> int:
         view = parse_snapshot(await self.log.document(job_id, SNAPSHOT_ROLE))
         return view.version if view else 0

@@ -44,7 +44,7 @@ from eventstore.cancellation import raise_if_cancelled
 from gateway.auth import current_user
 from gateway.errors import NotFound
 from gateway.job_reads import JobReads
-from gateway.live_hub import LiveHub, Signal, Subscription
+from gateway.live_hub import LiveHub, PublishedEvent, Signal, Subscription
 from gateway.metrics import GatewayMetrics
 from gateway.params import parse_int
 from gateway.state import LiveConfig, gateway_state
@@ -78,6 +78,8 @@ def resume_point(raw: str | None, current: int) -> tuple[int, str | None]:
 
 
 def to_sse(event: LiveEvent) -> ServerSentEvent:
+    if isinstance(event, PublishedEvent) and event.frame is not None:
+        return event.frame  # encoded once by the hub for every client of the job
     return ServerSentEvent(data=event.data, event=event.stage, id=str(event.version))
 
 
@@ -128,7 +130,16 @@ class JobStream:
                     return
                 if item is Signal.TIMEOUT:
                     yield keepalive()
-                if isinstance(item, Signal):  # timeout or resync: anything missed is in the log
+                    # Anything missed is in the log: the hub read the job's version for every
+                    # client timed out in the same tick at once, and only a client behind it
+                    # re-reads its job (re-folding it on every keepalive of every stream cost
+                    # more than the live messages, and queued 10,000 streams for 8 readers).
+                    version = self.sub.log_version
+                    if version is None:
+                        version = await self.reads.version(self.job_id)
+                    if version <= self.sent:
+                        continue
+                if isinstance(item, Signal):  # resync, or a timeout with versions missed
                     async for event in self._catch_up():
                         yield event
                         self._observe(delivery)
@@ -254,8 +265,14 @@ async def _job_events(
         opened.events(gw.metrics, stream),
         ping=0,  # our own `keepalive` events (named, as the client expects)
         send_timeout=gw.live.send_timeout_s,
-        background=BackgroundTask(opened.stream.sub.close),  # also if the body never started
+        background=BackgroundTask(_leave, opened.stream.sub),  # also if the body never started
     )
+
+
+async def _leave(sub: Subscription) -> None:
+    # async: Starlette runs a plain function's background task in its thread pool, one
+    # thread hand-off per stream's end (10,000 at once when a busy process drains).
+    sub.close()
 
 
 def _finished(history: History) -> bool:

@@ -32,6 +32,7 @@ from gateway.state import GatewayResources, GatewayState, LiveConfig
 from infra.bootstrap import open_resources
 from infra.gateway_probes import gateway_probes
 from infra.heap import freeze_startup_heap
+from infra.process_limits import raise_open_files_limit
 from infra.settings import Settings
 from infra.telemetry import configure_logging, configure_tracing
 from infra.worker_process import runner_options
@@ -129,6 +130,7 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
 def create_app() -> ASGIApp:
     settings = Settings.from_env()
     configure_logging("gateway", level=settings.log_level, as_json=settings.log_json)
+    raise_open_files_limit()  # every SSE stream holds a socket: 10,000 streams pass 1,024
     gateway = create_gateway(settings)
     # Served at /docs/asyncapi; made on its first request (it loads the handlers' code).
     gateway.state.asyncapi = lambda: asyncapi_document(settings)

@@ -2,10 +2,12 @@
 connections one gateway process holds for them.
 
 The bench starts a gateway (uvicorn) and the snapshot projector (the consumer runner) as child
-processes on a fresh namespace, opens N SSE connections from this process (``jobs`` jobs, N/jobs
-clients each), then appends events at a fixed rate. Latency = client receive time − the moment
-the append was issued (same clock: both happen here), so it covers the append, the projector's
-snapshot + PUBLISH, the gateway's hub fan-out and HTTP. A raw Redis PUBLISH → SUBSCRIBE at the
+processes on a fresh namespace, opens N SSE connections from client processes
+(``infra.bench.sse_clients``; ``jobs`` jobs, N/jobs clients each), then appends events at a
+fixed rate. Latency = client receive time − the moment the append was issued (one monotonic
+clock for every process of the machine), so it covers the append, the projector's snapshot +
+PUBLISH, the gateway's hub fan-out and HTTP. The gateway's resident memory and CPU time are
+read as the streams open, while they are held idle and while events flow: the cost of a stream. A raw Redis PUBLISH → SUBSCRIBE at the
 same rate is measured in the same run as the floor. Results go to BENCHMARKS.md.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import re
 import secrets
@@ -25,7 +28,6 @@ from typing import Annotated
 import httpx
 import redis.asyncio as aioredis
 import typer
-from httpx_sse import aconnect_sse
 
 import schemas
 from eventstore.keys import Layout
@@ -44,7 +46,10 @@ from infra.bench.repeat import (
 )
 from infra.bench.sse_processes import (
     OTEL_VARIABLES,
+    STREAMS_PER_CLIENT_PROCESS,
     Children,
+    ProcessGauge,
+    SseClients,
     cpu_sampler,
     free_port,
     redis_connections_of,
@@ -61,6 +66,7 @@ from infra.bench.sse_record import (
     report,
     traced_figures,
 )
+from infra.process_limits import raise_open_files_limit
 from infra.settings import Settings
 from schemas.envelope import Envelope, Metadata
 from schemas.registry import Event
@@ -122,8 +128,11 @@ async def _baseline(redis_url: str, channel: str, rate: float, seconds: float) -
 async def run_sse_bench(
     settings: Settings, *, connections: int = 1000, jobs: int = 250, rate: float = 200.0,
     duration_s: float = 10.0, otlp_endpoint: str | None = None,
+    client_processes: int | None = None,
 ) -> SseBenchResult:
-    """Run the benchmark against ``settings.redis_url`` on a fresh namespace (deleted after);
+    """Run the benchmark against ``settings.redis_url`` on a fresh namespace (deleted after),
+    the streams opened by ``client_processes`` child processes (default: one per
+    ``STREAMS_PER_CLIENT_PROCESS`` streams);
     with ``otlp_endpoint``, the gateway and the projector trace as in production, exporting
     there, and the appended events carry sampled traces; without, they do not trace."""
     if settings.redis_url is None:
@@ -150,58 +159,44 @@ async def run_sse_bench(
     job_ids = [str(uuid.uuid4()) for _ in range(jobs)]
     owner = {job: f"bench-user-{i % 50}" for i, job in enumerate(job_ids)}
     appended_at: dict[tuple[str, int], float] = {}
-    received: dict[int, list[int]] = {}
-    samples: list[float] = []
-    connected = asyncio.Event()
-    opened = 0
-    limits = httpx.Limits(max_connections=connections + 50, max_keepalive_connections=0)
+    processes = client_processes or max(1, math.ceil(connections / STREAMS_PER_CLIENT_PROCESS))
+    clients: SseClients | None = None
     try:
         for job in job_ids:
             await store.append(_event(job, ScanQueued(user_id=owner[job], image_url="http://b/x"),
                                       owner[job]), expected_version=0)
         children.start()
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                                     limits=limits) as http:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             await wait_ready(http, children)
-            gate = asyncio.Semaphore(100)  # handshakes in flight
-
-            async def client(n: int, job: str) -> None:
-                nonlocal opened
-                ids: list[int] = []
-                received[n] = ids
-                headers = bearer(child_settings, owner[job])
-                async with gate:
-                    stream = aconnect_sse(http, "GET", f"/api/v1/scan/{job}/events",
-                                          headers=headers)
-                    es = await stream.__aenter__()
-                try:
-                    async for event in es.aiter_sse():
-                        if event.event == "keepalive" or not event.id:  # id: inherited
-                            continue
-                        version = int(event.id)
-                        ids.append(version)
-                        at = appended_at.get((job, version))
-                        if at is not None:
-                            samples.append((time.perf_counter() - at) * 1000)
-                        if version == 1:
-                            opened += 1
-                            if opened == connections:
-                                connected.set()
-                finally:
-                    await stream.__aexit__(None, None, None)
-
-            tasks = [asyncio.create_task(client(n, job_ids[n % jobs])) for n in range(connections)]
-            await asyncio.wait_for(connected.wait(), 120)
+            gateway_pid = children.procs["gateway"].pid
+            gateway = ProcessGauge(gateway_pid)
+            at_start = gateway.sample()
+            tokens = {user: bearer(child_settings, user)["Authorization"]
+                      for user in set(owner.values())}
+            streams = [(job_ids[n % jobs], tokens[owner[job_ids[n % jobs]]])
+                       for n in range(connections)]
+            clients = SseClients(port, streams, processes)
+            connect_started = time.perf_counter()
+            try:
+                await clients.start(timeout_s=120 + connections / 20)
+            except (RuntimeError, TimeoutError) as exc:
+                raise RuntimeError(f"the streams did not all open ({exc!r}); the gateway's "
+                                   f"log ends:\n{children.log('gateway')}") from exc
+            result.connect_s = time.perf_counter() - connect_started
+            connected = gateway.sample()
+            result.client_processes = processes
+            result.gateway = gateway.between(at_start, connected, "connect", connections)
             result.baseline_ms = await _baseline(
                 settings.redis_url, f"{{{namespace}:s0}}:baseline", rate, min(duration_s, 5.0)
             )
-            gateway_pid = children.procs["gateway"].pid
-            cpu = cpu_sampler(gateway_pid)
+            idle_end = gateway.sample()
+            result.gateway |= gateway.between(connected, idle_end, "idle", connections)
             projector_cpu = cpu_sampler(children.procs["projector"].pid)
-            clients_cpu = cpu_sampler(os.getpid())
+            clients_cpu = clients.cpu_sampler()
             versions = dict.fromkeys(job_ids, 1)
             with contextlib.suppress(OSError):
                 result.load_avg = os.getloadavg()
+            appending = gateway.sample()
             start = time.perf_counter()
             total = int(rate * duration_s)
             for i in range(total):
@@ -212,32 +207,39 @@ async def run_sse_bench(
                 await store.append(_event(job, StageStarted(stage=Stage.VISION, progress=50),
                                           owner[job], traced), expected_version=ANY)
             result.appended = total
+            appended = gateway.sample()
+            result.gateway |= gateway.between(appending, appended, "live", connections)
+            result.gateway_cpu_pct = result.gateway.get("live CPU %")
             metrics = (await http.get("/metrics")).text
             hub = re.search(r"^eco2_sse_hub_redis_connections (\S+)$", metrics, re.M)
             result.hub_connections = int(float(hub[1])) if hub else None
             result.gateway_connections = redis_connections_of(gateway_pid, settings.redis_url)
-            result.gateway_cpu_pct = cpu()
             result.projector_cpu_pct = projector_cpu()
             result.clients_cpu_pct = clients_cpu()
             for job in job_ids:
                 await store.append(_event(job, ScanCompleted(user_id=owner[job]), owner[job]),
                                    expected_version=ANY)
-            _, pending = await asyncio.wait(tasks, timeout=60)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            received = await clients.results(timeout_s=60 + connections / 100)
         result.expected = sum(versions[job_ids[n % jobs]] - 1 for n in range(connections))
+        samples: list[float] = []
+        bad = []
+        for n, (ids, times) in enumerate(received):
+            job = job_ids[n % jobs]
+            for version, at in zip(ids, times, strict=True):
+                sent = appended_at.get((job, version))
+                if sent is not None:
+                    samples.append((at - sent) * 1000)
+            if ids != list(range(1, versions[job] + 2)):
+                bad.append((n, ids))
         result.latencies_ms = samples
-        bad = [
-            (n, ids) for n, ids in received.items()
-            if ids != list(range(1, versions[job_ids[n % jobs]] + 2))
-        ]
         result.out_of_order = len(bad)
         result.examples = [
             f"client {n} (job at v{versions[job_ids[n % jobs]] + 1}): {ids[:5]}…{ids[-5:]} "
             f"({len(ids)} ids)" for n, ids in bad[:3]
-        ]
+        ] + clients.errors[:3]
     finally:
+        if clients is not None:
+            await clients.stop()
         children.stop()
         keys = [k async for k in redis.scan_iter(match=f"{{{namespace}:*", count=1000)]
         for i in range(0, len(keys), 500):
@@ -252,6 +254,9 @@ def sse(
     jobs: Annotated[int, typer.Option(min=1, help="Jobs the streams follow.")] = 250,
     rate: Annotated[float, typer.Option(min=1, help="Events appended per second.")] = 200.0,
     duration: Annotated[float, typer.Option(min=1, help="Seconds of appending.")] = 10.0,
+    client_processes: Annotated[int | None, typer.Option(
+        min=1, help="Processes the SSE clients are spread over (default: one per "
+        f"{STREAMS_PER_CLIENT_PROCESS} streams).")] = None,
     cluster: Annotated[bool, typer.Option(
         help="Run again on a local 3-master Redis Cluster (same binary, same run).")] = True,
     traced: TracedOption = False,
@@ -266,6 +271,7 @@ def sse(
     from infra.embedded.redis_cluster import EmbeddedRedisCluster
 
     check_repeat(repeat, write)
+    raise_open_files_limit()  # the children (gateway, clients) inherit it
     settings = Settings.from_env()
     runs: list[dict[str, float]] = []
     with contextlib.ExitStack() as stack:
@@ -283,7 +289,7 @@ def sse(
         def run(endpoint: str | None = None) -> SseBenchResult:
             return asyncio.run(run_sse_bench(
                 settings, connections=connections, jobs=jobs, rate=rate, duration_s=duration,
-                otlp_endpoint=endpoint,
+                otlp_endpoint=endpoint, client_processes=client_processes,
             ))
 
         for n in range(1, repeat + 1):
@@ -302,7 +308,7 @@ def sse(
             if cluster_url is not None:
                 on_cluster = asyncio.run(run_sse_bench(
                     settings.with_(redis_url=cluster_url), connections=connections,
-                    jobs=jobs, rate=rate, duration_s=duration,
+                    jobs=jobs, rate=rate, duration_s=duration, client_processes=client_processes,
                 ))
                 typer.echo("Redis Cluster (3 masters):\n" + report(on_cluster))
             runs.append(figures(result, on_cluster))

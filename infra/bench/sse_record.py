@@ -23,6 +23,9 @@ class SseBenchResult:
     projector_cpu_pct: float | None = None
     clients_cpu_pct: float | None = None  # this process: the SSE clients and the appender
     load_avg: tuple[float, float, float] | None = None  # the machine's, as appends start
+    client_processes: int = 1
+    connect_s: float = 0.0  # from starting the clients to every stream open
+    gateway: dict[str, float] = field(default_factory=dict)  # ProcessGauge.between figures
 
     @property
     def lost(self) -> int:
@@ -40,6 +43,28 @@ def _load(r: SseBenchResult) -> str:
     return " / ".join(f"{x:.2f}" for x in r.load_avg) if r.load_avg else "n/a"
 
 
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def _per_stream(r: SseBenchResult) -> str:
+    g = r.gateway
+    if not g or g.get("connect RSS MiB at end") != g.get("connect RSS MiB at end"):  # NaN
+        return "gateway process: n/a (psutil not installed)"
+    deliveries = len(r.latencies_ms)
+    per_delivery = 1e6 * g["live CPU s"] / deliveries if deliveries else float("nan")
+    return (
+        f"gateway process, {r.connections} streams from {r.client_processes} client "
+        f"process(es), opened in {r.connect_s:.1f} s: RSS {g['connect RSS MiB at end']:.0f} MiB "
+        f"(+{g['connect RSS KiB per stream']:.1f} KiB per stream); CPU per stream: "
+        f"{g['connect CPU ms per stream']:.2f} ms to open, "
+        f"{g['idle CPU ms per stream'] / g['idle s'] * 1000:.2f} µs/s held idle "
+        f"({g['idle CPU %']:.1f} % of a core for all), "
+        f"{g['live CPU ms per stream']:.2f} ms over {g['live s']:.1f} s of events "
+        f"({g['live CPU %']:.1f} % of a core; {per_delivery:.0f} µs per delivery)"
+    )
+
+
 def report(r: SseBenchResult) -> str:
     p99 = percentile(r.latencies_ms, 99)
     verdict = "met" if p99 <= 25 and r.lost == 0 and r.out_of_order == 0 else "missed"
@@ -51,9 +76,9 @@ def report(r: SseBenchResult) -> str:
         f"raw PUBLISH→SUBSCRIBE ms: p50={percentile(r.baseline_ms, 50):.2f} "
         f"p99={percentile(r.baseline_ms, 99):.2f}\n"
         f"Redis connections: hub {r.hub_connections}, gateway process {r.gateway_connections}; "
-        f"CPU % of a core: gateway {r.gateway_cpu_pct}, projector {r.projector_cpu_pct}, "
-        f"clients {r.clients_cpu_pct}; load average {_load(r)} → target {verdict} "
-        "(p99 ≤ 25 ms)" + "".join(f"\n  {e}" for e in r.examples)
+        f"CPU % of a core: gateway {_pct(r.gateway_cpu_pct)}, projector "
+        f"{_pct(r.projector_cpu_pct)}, clients {_pct(r.clients_cpu_pct)}; load average {_load(r)} → target {verdict} "
+        "(p99 ≤ 25 ms)\n" + _per_stream(r) + "".join(f"\n  {e}" for e in r.examples)
     )
 
 
@@ -76,6 +101,10 @@ def figures(r: SseBenchResult, cluster: SseBenchResult | None = None) -> dict[st
         out["Redis connections of the hub"] = float(r.hub_connections)
     if r.gateway_connections is not None:
         out["Redis connections of the gateway process"] = float(r.gateway_connections)
+    for key in ("connect RSS KiB per stream", "connect CPU ms per stream", "idle CPU %",
+                "live CPU %"):
+        if key in r.gateway:
+            out[f"gateway {key}"] = r.gateway[key]
     if cluster is not None:
         out[f"{CLUSTER} p50 ms"] = percentile(cluster.latencies_ms, 50)
         out[f"{CLUSTER} p99 ms"] = percentile(cluster.latencies_ms, 99)

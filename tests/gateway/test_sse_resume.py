@@ -245,3 +245,51 @@ async def test_a_job_older_than_the_snapshot_ttl_replays_done_at_once(
 
 async def _ids(events: AsyncIterator[Any]) -> list[str | None]:
     return [e.id async for e in events]
+
+
+async def test_every_client_of_a_job_gets_the_same_frame_in_the_usual_format(live: Live) -> None:
+    """The hub encodes a live message once; its bytes are what sse-starlette would write."""
+    from sse_starlette import ServerSentEvent
+
+    from gateway.live_hub import PublishedEvent
+
+    job = str(uuid.uuid4())
+    first, second = live.hub.subscribe(job), live.hub.subscribe(job)
+    try:
+        await append(live.store, job, "alice", ScanQueued(user_id="alice", image_url="http://x/y"))
+        a, b = await first.next(10.0), await second.next(10.0)
+    finally:
+        first.close()
+        second.close()
+    assert isinstance(a, PublishedEvent) and isinstance(b, PublishedEvent)
+    assert a.frame is not None and a.frame is b.frame
+    expected = ServerSentEvent(data=a.data, event="queued", id="1").encode()
+    assert a.frame.encode() == expected and expected.startswith(b"id: 1\r\nevent: queued\r\n")
+
+
+async def test_a_quiet_stream_finds_an_event_that_was_never_published(
+    settings: Settings, store: EventStore
+) -> None:
+    """No projector runs, so nothing is published: at its keepalive the stream learns from the
+    hub's version check that its job moved on, and reads the event from the job's stream."""
+    layout = Layout(settings.namespace, settings.shards)
+    assert settings.redis_url
+    job = str(uuid.uuid4())
+    await append(store, job, "alice", ScanQueued(user_id="alice", image_url="http://x/y"))
+    config = LiveConfig(keepalive_s=0.3, done_wait_s=0.3)
+    async with LiveHub.open(settings.redis_url, layout) as hub:
+        reads = JobReads(hub.reader, layout, schemas.registry)
+        opened = await open_job_stream(hub, reads, config, job, None)
+        assert opened is not None
+        events = opened.events()
+        assert (await anext(events)).id == "1"
+        await append(store, job, "alice", StageStarted(stage=Stage.VISION, progress=5))
+        names = []
+        async with asyncio.timeout(20):
+            async for event in events:
+                names.append(event.event)
+                if event.id is not None:
+                    break
+        await events.aclose()
+    assert names[-1] == "vision" and event.id == "2"
+    assert names[:-1] and set(names[:-1]) == {"keepalive"}
