@@ -88,6 +88,19 @@ def new_broker(redis: AsyncRedis, url: str | None = None, **kw: Any) -> Broker:
     return cls(url or broker_url(redis), logger=broker_log, log_level=logging.DEBUG, **kw)
 
 
+ACK_CONNECTIONS_CAP = 1024  # beyond this many handlers finishing at once, acks queue or fail
+
+
+def broker_connections(options: RunnerOptions, shards: list[int]) -> int:
+    """The FastStream client's pool size: every subscriber holds one connection in its read
+    (a reader and a reaper on each shard's source and retry stream) and every handler that
+    finishes needs one for its XACK. redis-py's pool is not blocking and holds 100 by default:
+    with hundreds of concurrent handlers, acks failed ("Too many connections", the entry then
+    waits for a claim) and so did the readers' XREADGROUP, after which FastStream backs off for
+    5 s — seconds of pickup wait for every command on that shard."""
+    return 4 * len(shards) + min(options.workers, ACK_CONNECTIONS_CAP) + 8
+
+
 async def _fields_only(raw: Any, parse: Callable[[Any], Awaitable[Any]]) -> Any:
     """FastStream's parser without the body: it would re-encode every entry's fields as JSON
     (the handlers read ``raw_message``'s fields instead), a cost per entry on the main path."""
@@ -146,7 +159,8 @@ class Runner:
         self.shards = shards if shards is not None else list(range(layout.shards))
         self._in_flight: dict[str, Counter[str]] = defaultdict(Counter)
         heartbeat = type("Heartbeat", (_Heartbeat,), {"registry": self._in_flight})
-        self.broker = new_broker(redis, url, middlewares=(heartbeat,))
+        self.broker = new_broker(redis, url, middlewares=(heartbeat,),
+                                 max_connections=broker_connections(self.options, self.shards))
         self._slots = asyncio.Semaphore(self.options.workers)
         self._parked: dict[asyncio.Task[None], Delivery] = {}  # waiting for their due time
         self.processed = 0
