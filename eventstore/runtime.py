@@ -109,6 +109,13 @@ async def _fields_only(raw: Any, parse: Callable[[Any], Awaitable[Any]]) -> Any:
     return msg
 
 
+async def _message_itself(msg: Any, decode: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream's decoder: the handler's argument is the message itself. Asking for it with
+    ``Context("message")`` (``RedisStreamMessage``) resolved it through fast_depends, which runs
+    a sync custom field in a worker thread: a thread-pool hop for every message."""
+    return msg
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -182,19 +189,23 @@ class Runner:
                            max_records=o.batch, polling_interval=o.block_ms)
         about = f"Consumer group `{group}` on shard {shard}: handles {handled}."
 
-        async def on_entries(msg: RedisStreamMessage) -> None:
+        async def on_entries(body: Any) -> None:
+            msg: RedisStreamMessage = body
             await self._settle(msg, self._deliveries(shard, stream, msg, 0))
 
         if per_message:
             broker.subscriber(stream=reader, max_workers=o.workers, title=f"{stream}:{group}",
-                              description=about, parser=_fields_only)(on_entries)
+                              description=about, parser=_fields_only,
+                              decoder=_message_itself)(on_entries)
         else:
             broker.subscriber(stream=reader, title=f"{stream}:{group}",
-                              description=about, parser=_fields_only)(on_entries)
+                              description=about, parser=_fields_only,
+                              decoder=_message_itself)(on_entries)
         reaper = StreamSub(stream, group=group, consumer=consumer, min_idle_time=o.claim_idle_ms,
                            polling_interval=max(1, int(o.claim_interval_s * 1000)))
 
-        async def on_claimed(msg: RedisStreamMessage) -> None:
+        async def on_claimed(body: Any) -> None:
+            msg: RedisStreamMessage = body
             [entry_id] = msg.raw_message["message_ids"]
             if self._in_flight[stream][_text(entry_id)] > 1:  # 1: this very call
                 await msg.reject()  # ours, still being handled (a missed heartbeat)
@@ -206,7 +217,7 @@ class Runner:
         # (except in order).
         claim_workers = 1 if self.dispatcher.subscription.in_order else o.workers
         broker.subscriber(stream=reaper, max_workers=claim_workers, include_in_schema=False,
-                          parser=_fields_only)(on_claimed)
+                          parser=_fields_only, decoder=_message_itself)(on_claimed)
 
     def _deliveries(
         self, shard: int, stream: str, msg: RedisStreamMessage, crashed: int
