@@ -94,9 +94,8 @@ async def user_loop(
         started, submitted_at = time.monotonic(), time.time()
         result.submitted += 1
         try:
-            status, reply = await conn.post(f"/api/v1/chat/{chat_id}/messages", body)
+            status, reply = await conn.post_once(f"/api/v1/chat/{chat_id}/messages", body)
         except OSError as exc:
-            conn.close()
             status, reply = 0, f"{type(exc).__name__}: {exc}"
         if status != 202:
             result.error(f"HTTP {status} {str(reply)[:80]}" if status else f"connection: {reply}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -79,21 +78,8 @@ async def upload_photo(client: httpx.AsyncClient, headers: dict[str, str]) -> st
 
 
 async def submit_scan(conn: UserConnection, image_url: str, hint: str) -> tuple[int, Any]:
-    """``POST /api/v1/scan``, retried on a dropped connection under one idempotency key (a
-    keep-alive connection the server is closing can fail a request; the retry is safe)."""
-    key = uuid.uuid4().hex
-    for attempt in range(3):
-        try:
-            return await conn.post(
-                "/api/v1/scan", {"image_url": image_url, "user_input": hint},
-                X_Idempotency_Key=key,
-            )
-        except OSError:
-            conn.close()
-            if attempt == 2:
-                raise
-            await asyncio.sleep(0.1)
-    raise AssertionError("unreachable")
+    """``POST /api/v1/scan``, retried on a dropped connection under one idempotency key."""
+    return await conn.post_once("/api/v1/scan", {"image_url": image_url, "user_input": hint})
 
 
 @dataclass
