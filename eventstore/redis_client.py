@@ -19,8 +19,6 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from eventstore.redis_pool import QueuedConnectionPool
-
 AsyncRedis: TypeAlias = aioredis.Redis | aioredis.RedisCluster
 SyncRedis: TypeAlias = redis.Redis | redis.RedisCluster
 
@@ -84,7 +82,9 @@ async def open_redis(url: str, *, blocking_pool_timeout: float | None = None,
     if await is_cluster(url):
         return aioredis.RedisCluster.from_url(url, **_cluster_options(options))
     if blocking_pool_timeout is not None:
-        pool = QueuedConnectionPool.from_url(url, timeout=blocking_pool_timeout, **options)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, timeout=blocking_pool_timeout, **options
+        )
         return aioredis.Redis.from_pool(pool)
     return aioredis.Redis.from_url(url, **options)
 
