@@ -93,6 +93,19 @@ def new_broker(redis: AsyncRedis, url: str | None = None, **kw: Any) -> Broker:
     return cls(url or broker_url(redis), logger=broker_log, log_level=logging.DEBUG, **kw)
 
 
+ACK_CONNECTIONS_CAP = 1024  # beyond this many handlers finishing at once, acks queue or fail
+
+
+def broker_connections(options: RunnerOptions, shards: list[int]) -> int:
+    """The FastStream client's pool size: every subscriber holds one connection in its read
+    (a reader and a reaper on each shard's source and retry stream) and every handler that
+    finishes needs one for its XACK. redis-py's pool is not blocking and holds 100 by default:
+    with hundreds of concurrent handlers, acks failed ("Too many connections", the entry then
+    waits for a claim) and so did the readers' XREADGROUP, after which FastStream backs off for
+    5 s — seconds of pickup wait for every command on that shard."""
+    return 4 * len(shards) + min(options.workers, ACK_CONNECTIONS_CAP) + 8
+
+
 async def _fields_only(raw: Any, parse: Callable[[Any], Awaitable[Any]]) -> Any:
     """FastStream's parser without the body: it would re-encode every entry's fields as JSON
     (the handlers read ``raw_message``'s fields instead), a cost per entry on the main path."""
@@ -102,7 +115,9 @@ async def _fields_only(raw: Any, parse: Callable[[Any], Awaitable[Any]]) -> Any:
 
 
 async def _the_message(msg: Any, decode: Callable[[Any], Awaitable[Any]]) -> Any:
-    """The decoder handing the handler the FastStream message itself (there is no body)."""
+    """FastStream's decoder: the handler's argument is the message itself (there is no body).
+    Asking for it with ``Context("message")`` resolved it through fast_depends, which runs a
+    sync custom field in a worker thread: a thread-pool hop for every message."""
     return msg
 
 
@@ -132,7 +147,8 @@ class Runner:
         self.dispatcher = Dispatcher(self.group, subscription, registry, self.options)
         self.shards = shards if shards is not None else list(range(layout.shards))
         self._in_flight = InFlight()
-        self.broker = new_broker(redis, url, apply_types=False)
+        self.broker = new_broker(redis, url, apply_types=False,
+                                 max_connections=broker_connections(self.options, self.shards))
         self._slots = Slots(self.options.workers)
         self._parked: dict[asyncio.Task[None], Delivery] = {}  # waiting for their due time
         self.processed = 0
@@ -154,7 +170,8 @@ class Runner:
                            max_records=o.batch, polling_interval=o.block_ms)
         about = f"Consumer group `{group}` on shard {shard}: handles {handled}."
 
-        async def on_entries(msg: RedisStreamMessage) -> None:
+        async def on_entries(body: Any) -> None:
+            msg: RedisStreamMessage = body
             await self._settle(msg, self._deliveries(shard, stream, msg, 0))
 
         if per_message:
@@ -167,7 +184,8 @@ class Runner:
         reaper = StreamSub(stream, group=group, consumer=consumer, min_idle_time=o.claim_idle_ms,
                            polling_interval=max(1, int(o.claim_interval_s * 1000)))
 
-        async def on_claimed(msg: RedisStreamMessage) -> None:
+        async def on_claimed(body: Any) -> None:
+            msg: RedisStreamMessage = body
             [entry_id] = msg.raw_message["message_ids"]
             if self._in_flight.holds(stream, text(entry_id)):
                 await msg.reject()  # ours, still being handled (a missed heartbeat)

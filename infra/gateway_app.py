@@ -38,7 +38,12 @@ from infra.telemetry import configure_logging, configure_tracing
 from infra.worker_process import runner_options
 
 OAUTH_PROVIDERS = ("kakao", "google", "naver")
-GATEWAY_REDIS_CONNECTIONS = 16  # a burst of requests waits briefly instead of opening more
+# A burst of requests waits for a connection (up to the pool's timeout) rather than opening
+# more. A scan submission makes ~5 Redis round trips (rate limit, revocation, image owner,
+# pending owner, append), each holding a connection until the event loop reads the reply, which
+# on a busy loop takes tens of ms: 16 connections queued most round trips, and requests that
+# waited past the pool's 20 s timeout became 503s (the scan bench's errors at 5,000 users).
+GATEWAY_REDIS_CONNECTIONS = 128
 GATEWAY_REDIS_NAME = "eco2-gateway"
 
 

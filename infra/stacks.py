@@ -69,6 +69,9 @@ class ScanStack:
                 sys.executable, "-m", "uvicorn", "infra.gateway_app:create_app", "--factory",
                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
                 "--no-access-log", "--timeout-keep-alive", "75",
+                # Thousands of simulated users connect within the ramp: uvicorn's default
+                # backlog (2048) overflowed, and a dropped SYN is retried after 1, 3, 7 s.
+                "--backlog", "8192",
             ),
         }
         for i in range(scan_workers):

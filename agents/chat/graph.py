@@ -165,14 +165,16 @@ def build_chat_graph(deps: ChatDeps) -> ChatGraph:
     async def vision_node(state: ChatState) -> dict[str, Any]:
         return await read_image(state["turn"], deps, guard, get_stream_writer())
 
-    def after_intent(state: ChatState) -> str | list[Send]:
+    # The routing functions are coroutines although they do not wait: LangGraph runs a plain
+    # function in the loop's thread pool (a thread hop and a context copy every turn).
+    async def after_intent(state: ChatState) -> str | list[Send]:
         if state.get("needs_input") is not None:
             return END
         if state["turn"].image_url and deps.vision is not None:
             return "vision"
-        return fan_out(state)
+        return await fan_out(state)
 
-    def fan_out(state: ChatState) -> list[Send]:
+    async def fan_out(state: ChatState) -> list[Send]:
         return [Send(task.stage, {"task": task}) for task in plan_tasks(state)]
 
     async def aggregator_node(state: ChatState) -> dict[str, Any]:

@@ -15,19 +15,19 @@ ideal p95 of the same turns.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
-import httpx
 import typer
 
-from infra.bench.http import http_clients, sse_events
+from infra.bench.chat_users import ChatPart, ChatTally, chat_client
+from infra.bench.cpu import CLIENT, CpuMeter, LoopLag
+from infra.bench.processes import run_clients, slices
 from infra.bench.repeat import (
     BENCHMARKS,
     OutputOption,
@@ -61,17 +61,6 @@ QUESTIONS: tuple[tuple[str, dict[str, float] | None], ...] = (
 
 
 @dataclass
-class Turn:
-    ttft: float | None = None
-    status: str | None = None
-    answer_ok: bool = False  # the streamed text equals done.result.answer
-    # Where the time to first token went (wall clock; the events carry their own `ts`):
-    queued_at: float | None = None  # the worker recorded TurnQueued
-    first_delta_at: float | None = None  # the worker recorded the first delta
-    seen_at: float | None = None  # this client received it
-
-
-@dataclass
 class ChatResult:
     users: int
     latency: str
@@ -88,7 +77,24 @@ class ChatResult:
     failed: int = 0
     errors: int = 0
     text_mismatches: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
     load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-min load average at start and end
+    cpu: CpuMeter | None = None  # CPU seconds per role over the asking period
+    lags: list[list[float]] = field(default_factory=list)  # each client process's loop lags
+
+    def add(self, tally: ChatTally) -> None:
+        """Fold one client process's tally in."""
+        for name in ("ttft", "e2e", "ideal", "pickup", "graph", "delivery"):
+            getattr(self, name).extend(getattr(tally, name))
+        for name in ("submitted", "completed", "failed", "errors", "text_mismatches"):
+            setattr(self, name, getattr(self, name) + getattr(tally, name))
+        for kind, n in tally.error_kinds.items():
+            self.error_kinds[kind] = self.error_kinds.get(kind, 0) + n
+        self.lags.append(tally.lags)
+
+    def lag(self, p: float) -> float:
+        """The worst client process's event-loop lag percentile ``p`` (seconds)."""
+        return max((self.pct(lags, p) for lags in self.lags), default=float("nan"))
 
     @property
     def completion(self) -> float:
@@ -104,73 +110,6 @@ class ChatResult:
             return float("nan")
         ordered = sorted(values)
         return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-async def read_turn(base_url: str, url: str, headers: dict[str, str], started: float) -> Turn:
-    """Follow one turn's stream like the PWA: text replaced by ``token_recovery``, appended by
-    ``token``; reconnect with ``Last-Event-ID`` when the stream drops before ``done``."""
-    turn, text, last_id = Turn(), "", ""
-    for _ in range(10):
-        extra = {"Last-Event-ID": last_id} if last_id else {}
-        async for event, event_id, data in sse_events(base_url, url, {**headers, **extra}):
-            last_id = event_id or last_id
-            if event == "queued":
-                turn.queued_at = json.loads(data).get("ts")
-            if event in ("token", "token_recovery") and turn.ttft is None:
-                turn.ttft = time.monotonic() - started
-                turn.seen_at = time.time()
-                turn.first_delta_at = json.loads(data).get("ts") if event == "token" else None
-            if event == "token":
-                text += json.loads(data)["content"]
-            elif event == "token_recovery":
-                text = json.loads(data)["accumulated"]
-            elif event == "done":
-                payload = json.loads(data)
-                turn.status = payload.get("status")
-                turn.answer_ok = (payload.get("result") or {}).get("answer") == text
-                return turn
-    return turn
-
-
-async def user_loop(
-    client: httpx.AsyncClient, headers: dict[str, str], chat_id: str, result: ChatResult,
-    ideal: dict[str, float], *, deadline: float, start_delay: float, rng: random.Random,
-    timeout_s: float,
-) -> None:
-    await asyncio.sleep(start_delay)
-    while time.monotonic() < deadline:
-        question, location = rng.choice(QUESTIONS)
-        body: dict[str, Any] = {"message": question}
-        if location:
-            body["user_location"] = location
-        started, submitted_at = time.monotonic(), time.time()
-        result.submitted += 1
-        reply = await client.post(f"/api/v1/chat/{chat_id}/messages", json=body, headers=headers)
-        if reply.status_code != 202:
-            result.errors += 1
-            await asyncio.sleep(1)
-            continue
-        try:
-            async with asyncio.timeout(timeout_s):
-                turn = await read_turn(str(client.base_url), reply.json()["stream_url"],
-                                       headers, started)
-        except (TimeoutError, OSError, ValueError, httpx.HTTPError):
-            result.errors += 1
-            continue
-        if turn.status != "completed" or turn.ttft is None:
-            result.failed += 1
-            continue
-        result.completed += 1
-        result.ttft.append(turn.ttft)
-        result.e2e.append(time.monotonic() - started)
-        result.ideal.append(ideal[question])
-        if turn.queued_at and turn.first_delta_at and turn.seen_at:
-            result.pickup.append(turn.queued_at - submitted_at)
-            result.graph.append(turn.first_delta_at - turn.queued_at)
-            result.delivery.append(turn.seen_at - turn.first_delta_at)
-        result.text_mismatches += not turn.answer_ok
-        if result.think_s > 0:
-            await asyncio.sleep(rng.uniform(0.5, 1.5) * result.think_s)
 
 
 async def ideal_ttft(latency: str) -> dict[str, float]:
@@ -199,37 +138,50 @@ async def ideal_ttft(latency: str) -> dict[str, float]:
     return {q: v for (q, _), v in zip(QUESTIONS, values, strict=True)}
 
 
+USERS_PER_CLIENT = 700  # simulated users per load-generating process (see --clients)
+
+
 async def run_bench(*, settings: Settings, users: int, latency: str, duration_s: float,
-                    ramp_s: float, think_s: float, chat_workers: int) -> ChatResult:
+                    ramp_s: float, think_s: float, chat_workers: int,
+                    clients: int = 0) -> ChatResult:
     ideal = await ideal_ttft(latency)
     result = ChatResult(users, latency, think_s, duration_s)
     stack = ChatStack(settings, namespace=f"bench{uuid.uuid4().hex[:8]}", latency=latency,
                       chat_workers=chat_workers, handler_workers=max(64, users))
+    processes = clients or math.ceil(users / USERS_PER_CLIENT)
     async with stack:
         await stack.wait_for_workers()
-        # Enough small pools for one streaming connection per user.
-        async with http_clients(stack.base_url, max(1, math.ceil(users / 24)),
-                                connections=32) as pool:
-            headers = [stack.auth(f"chat-bench-{i}") for i in range(users)]
-            gate = asyncio.Semaphore(32)
+        headers = [stack.auth(f"chat-bench-{i}") for i in range(users)]
+        rng = random.Random(11)
+        seeds = [rng.random() for _ in range(users)]
+        parts = [
+            ChatPart(stack.base_url, [headers[i] for i in part],
+                     [ramp_s * i / users for i in part], [seeds[i] for i in part], QUESTIONS,
+                     ideal, duration_s, think_s, timeout_s=120)
+            for part in slices(users, processes)
+        ]
+        meter = CpuMeter(stack.redis, {name: p.pid for name, p in stack.processes.items()},
+                         clients=[os.getpid()])
+        lag = LoopLag()
+        load_before, began = 0.0, 0.0
 
-            async def open_chat(i: int) -> str:
-                async with gate:
-                    r = await pool[i % len(pool)].post("/api/v1/chat", json={}, headers=headers[i])
-                    return str(r.raise_for_status().json()["id"])
+        async def on_start() -> None:
+            nonlocal load_before, began
+            load_before, began = os.getloadavg()[0], time.monotonic()
+            lag.start()
+            await meter.start()
 
-            chats = await asyncio.gather(*(open_chat(i) for i in range(users)))
-            rng = random.Random(11)
-            load_before = os.getloadavg()[0]
-            began = time.monotonic()
-            await asyncio.gather(*(
-                user_loop(pool[i % len(pool)], headers[i], chats[i], result, ideal,
-                          deadline=began + duration_s, start_delay=ramp_s * i / users,
-                          rng=random.Random(rng.random()), timeout_s=120)
-                for i in range(users)
-            ))
-            result.duration_s = time.monotonic() - began
-            result.load = (load_before, os.getloadavg()[0])
+        tallies = await run_clients(chat_client, parts, on_start=on_start,
+                                    timeout_s=duration_s + 300)
+        result.duration_s = time.monotonic() - began
+        lag.stop()
+        await meter.stop()
+        meter.seconds[CLIENT] = meter.seconds.get(CLIENT, 0.0) + sum(t.cpu_s for t in tallies)
+        result.cpu = meter
+        result.lags.append(lag.lags)
+        for tally in tallies:
+            result.add(tally)
+        result.load = (load_before, os.getloadavg()[0])
         await stack.forget()
     return result
 
@@ -252,6 +204,8 @@ def figures(r: ChatResult) -> dict[str, float]:
         IDEAL_P95: p(r.ideal, 95),
         "text mismatches": float(r.text_mismatches),
         "load average at the end": r.load[1],
+        "client loop lag p95 ms": 1000 * r.lag(95),
+        **(r.cpu.figures(r.completed, "turn") if r.cpu else {}),
     }
 
 
@@ -280,7 +234,11 @@ def report(r: ChatResult) -> str:
         f"→ target {'met' if met else 'missed'} (ttft p95 ≤ {target:.2f}s)\n"
         f"ttft breakdown p50/p95: pickup {p(r.pickup, 50):.2f}/{p(r.pickup, 95):.2f}s, "
         f"graph to first delta {p(r.graph, 50):.2f}/{p(r.graph, 95):.2f}s, "
-        f"delivery {p(r.delivery, 50):.2f}/{p(r.delivery, 95):.2f}s"
+        f"delivery {p(r.delivery, 50):.2f}/{p(r.delivery, 95):.2f}s\n"
+        + (f"errors: {r.error_kinds}\n" if r.error_kinds else "")
+        + f"client loop lag p50/p95/max {1000 * r.lag(50):.0f}/{1000 * r.lag(95):.0f}/"
+        f"{1000 * r.lag(100):.0f} ms over {len(r.lags)} process(es)"
+        + (f"\n{r.cpu.report(r.completed, 'turn')}" if r.cpu else "")
     )
 
 
@@ -293,6 +251,10 @@ def chat(
     think: Annotated[float, typer.Option(help="Mean seconds a user reads before asking "
                                               "again (0.5–1.5 × this).")] = 20.0,
     chat_workers: Annotated[int, typer.Option(help="Chat worker processes.")] = 2,
+    clients: Annotated[int, typer.Option(
+        help=f"Load-generating processes (0: one per {USERS_PER_CLIENT} users), so the "
+        "generator's own CPU does not set the pace of what it measures."
+    )] = 0,
     repeat: RepeatOption = 3,
     write: WriteOption = True,
     output: OutputOption = BENCHMARKS,
@@ -310,7 +272,7 @@ def chat(
         for n in range(1, repeat + 1):
             result = asyncio.run(run_bench(
                 settings=settings, users=users, latency=latency, duration_s=duration,
-                ramp_s=ramp, think_s=think, chat_workers=chat_workers,
+                ramp_s=ramp, think_s=think, chat_workers=chat_workers, clients=clients,
             ))
             typer.echo(f"repetition {n}/{repeat}:\n" + report(result))
             runs.append(figures(result))
@@ -322,5 +284,5 @@ def chat(
     if write:
         command = (f"eco2 bench chat --users {users} --latency {latency} --duration "
                    f"{duration:g} --ramp {ramp:g} --think {think:g} --chat-workers "
-                   f"{chat_workers} --repeat {repeat}")
+                   f"{chat_workers} --clients {clients} --repeat {repeat}")
         record(output, "Chat: `eco2 bench chat`", command, spreads, repeat, [NOTE])

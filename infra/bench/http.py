@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -60,6 +61,21 @@ class UserConnection:
         if close:
             self.close()
         return status, data
+
+    async def post_once(self, path: str, body: dict[str, Any], *, attempts: int = 3
+                        ) -> tuple[int, Any]:
+        """``post`` under one idempotency key, retried on a dropped connection (a keep-alive
+        connection the server is closing fails the request; the retry is safe)."""
+        key = uuid.uuid4().hex
+        for attempt in range(attempts):
+            try:
+                return await self.post(path, body, X_Idempotency_Key=key)
+            except OSError:
+                self.close()
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.1)
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._streams is not None:

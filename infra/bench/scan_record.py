@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from infra.bench.cpu import CpuMeter, LoopLag
+
 
 @dataclass
 class BenchResult:
@@ -17,10 +19,13 @@ class BenchResult:
     completed: int = 0
     failed: int = 0
     errors: int = 0  # submissions the API refused or that never finished
+    error_kinds: dict[str, int] = field(default_factory=dict)  # why, e.g. "HTTP 503 …"
     load: tuple[float, float] = (0.0, 0.0)  # 1-min load average at start and end (shared box)
     nice: int = 0  # scheduling priority the stack and the load generator ran at
     redis: str = "external"  # "external" (REDIS_URL, possibly shared) or "embedded" (ours)
     pipeline: list[float] = field(default_factory=list)  # command appended → done appended
+    cpu: CpuMeter | None = None  # CPU seconds per role over the submitting period
+    lag: list[LoopLag] = field(default_factory=list)  # each client process's event-loop lag
 
     @property
     def completion(self) -> float:
@@ -53,7 +58,14 @@ def figures(r: BenchResult) -> dict[str, float]:
         "pipeline p95 s": r.percentile(95, r.pipeline),
         IDEAL: r.ideal_s,
         "load average at the end": r.load[1],
+        "client loop lag p95 ms": 1000 * client_lag(r, 95),
+        **(r.cpu.figures(r.completed, "scan") if r.cpu else {}),
     }
+
+
+def client_lag(r: BenchResult, p: float) -> float:
+    """The worst client process's event-loop lag percentile ``p`` (seconds)."""
+    return max((lag.percentile(p) for lag in r.lag), default=float("nan"))
 
 
 RATIOS = [("end to end p50 s", IDEAL), ("end to end p95 s", IDEAL), ("pipeline p95 s", IDEAL)]
@@ -75,5 +87,10 @@ def report(result: BenchResult) -> str:
         f"pipeline p50={result.percentile(50, result.pipeline):.2f}s "
         f"p95={result.percentile(95, result.pipeline):.2f}s "
         f"ideal={result.ideal_s:.2f}s → target {verdict} (p95 ≤ {1.25 * result.ideal_s:.2f}s)\n"
-        f"load average {result.load[0]:.1f} → {result.load[1]:.1f} on {os.cpu_count()} cores"
+        + (f"errors: {result.error_kinds}\n" if result.error_kinds else "")
+        + f"load average {result.load[0]:.1f} → {result.load[1]:.1f} on {os.cpu_count()} cores; "
+        f"client loop lag p50/p95/max {1000 * client_lag(result, 50):.0f}/"
+        f"{1000 * client_lag(result, 95):.0f}/{1000 * client_lag(result, 100):.0f} ms over "
+        f"{len(result.lag)} client process(es)"
+        + (f"\n{result.cpu.report(result.completed, 'scan')}" if result.cpu else "")
     )

@@ -239,5 +239,6 @@ async def a_thousand_clients(
         await asyncio.gather(*tasks, return_exceptions=True)
     assert all(ids == ["1", "2"] for ids in received.values())
     # The whole gateway: the hub, plus the request path's shared pool (auth checks per request,
-    # the awaited commands' handlers), which the gateway caps.
+    # the awaited commands' handlers), which the gateway caps: a bound that does not grow with
+    # the number of streams.
     assert gateway <= settings.shards + LIVE.read_pool_size + GATEWAY_REDIS_CONNECTIONS

@@ -1,0 +1,194 @@
+"""The simulated users of ``eco2 bench scan``: submit, wait for the job's ``done`` on the log,
+repeat. ``scan_client`` runs one slice of them in a client process of its own (see
+``infra.bench.processes``), each process with its own connections and its own log tail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from eventstore.keys import Layout
+from eventstore.reading import LogReader
+from eventstore.redis_client import AsyncRedis, open_redis
+from infra.bench.cpu import LoopLag
+from infra.bench.http import UserConnection
+from infra.bench.processes import Started, cpu_s
+from schemas import registry
+from schemas.scan import ScanCompleted, ScanFailed
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(120)  # passes the upload's content sniffing
+
+
+class DoneWatcher:
+    """Tails every shard log from its current head and records each job's ``done``."""
+
+    def __init__(self, redis: AsyncRedis, layout: Layout) -> None:
+        self.redis = redis
+        self.layout = layout
+        self.done: dict[str, tuple[str, float]] = {}  # job id → (status, monotonic time)
+        self._waiters: dict[str, asyncio.Future[tuple[str, float]]] = {}
+        self._names = {
+            registry.wire_name(ScanCompleted)[0]: "completed",
+            registry.wire_name(ScanFailed)[0]: "failed",
+        }
+
+    async def run(self) -> None:
+        log = LogReader(self.redis, self.layout)
+        heads = {shard: await log.head(shard) for shard in range(self.layout.shards)}
+        async with contextlib.aclosing(log.follow(heads, batch=2000, block_ms=500)) as tail:
+            async for found in tail:
+                now = time.monotonic()
+                for batch in found:
+                    for _, fields in batch.entries:
+                        status = self._names.get(fields.get("type", ""))
+                        if status is not None:
+                            self._finish(fields["agg"], status, now)
+
+    def _finish(self, job_id: str, status: str, at: float) -> None:
+        self.done.setdefault(job_id, (status, at))
+        waiter = self._waiters.pop(job_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(self.done[job_id])
+
+    async def wait(self, job_id: str) -> tuple[str, float]:
+        """(status, monotonic time) of the job's ``done``, waiting for it if need be."""
+        if job_id in self.done:
+            return self.done[job_id]
+        waiter = self._waiters.setdefault(job_id, asyncio.get_running_loop().create_future())
+        return await waiter
+
+
+async def upload_photo(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    """Upload one photo as the user of ``headers`` the way the app does; returns its cdn_url."""
+    issued = (await client.post(
+        "/api/v1/images/scan", json={"filename": "photo.png", "content_type": "image/png"},
+        headers=headers,
+    )).raise_for_status().json()
+    (await client.put(issued["upload_url"], content=PNG, headers={"Content-Type": "image/png"})
+     ).raise_for_status()
+    return str(issued["cdn_url"])
+
+
+async def submit_scan(conn: UserConnection, image_url: str, hint: str) -> tuple[int, Any]:
+    """``POST /api/v1/scan``, retried on a dropped connection under one idempotency key."""
+    return await conn.post_once("/api/v1/scan", {"image_url": image_url, "user_input": hint})
+
+
+@dataclass
+class Tally:
+    """What one client process's users did (picklable: sent back to the bench)."""
+
+    submitted: int = 0
+    completed: int = 0
+    failed: int = 0
+    errors: int = 0  # submissions refused, dropped, or whose done never came
+    error_kinds: dict[str, int] = field(default_factory=dict)  # why, e.g. "HTTP 503"
+    latencies: list[float] = field(default_factory=list)
+    lags: list[float] = field(default_factory=list)  # the process's event-loop lag samples
+    cpu_s: float = 0.0  # the process's CPU seconds from the start to its last user
+
+    def error(self, kind: str) -> None:
+        self.errors += 1
+        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+
+
+async def user_loop(
+    conn: UserConnection, watcher: DoneWatcher, result: Tally, *,
+    image_url: str, hint: str, deadline: float, start_delay: float, done_timeout: float,
+) -> None:
+    """One simulated user: scan its photo, wait for ``done``, repeat until ``deadline``."""
+    await asyncio.sleep(start_delay)
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        result.submitted += 1
+        try:
+            code, reply = await submit_scan(conn, image_url, hint)
+        except OSError as exc:
+            code, reply = 0, f"{type(exc).__name__}: {exc}"
+        if code != 202:
+            result.error(f"HTTP {code} {str(reply)[:80]}" if code else f"connection: {reply}")
+            await asyncio.sleep(1)
+            continue
+        try:
+            async with asyncio.timeout(done_timeout):
+                status, at = await watcher.wait(reply["job_id"])
+        except TimeoutError:
+            result.error(f"no done within {done_timeout:.0f} s")
+            continue
+        if status == "completed":
+            result.completed += 1
+            result.latencies.append(at - started)
+        else:
+            result.failed += 1
+
+
+
+
+@asynccontextmanager
+async def watched_log(redis: AsyncRedis, layout: Layout) -> AsyncIterator[DoneWatcher]:
+    """A ``DoneWatcher`` tailing the shard logs of ``layout`` while the block runs."""
+    watcher = DoneWatcher(redis, layout)
+    task = asyncio.create_task(watcher.run())
+    await asyncio.sleep(0.1)  # the watcher has read the heads before the first submission
+    try:
+        yield watcher
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+
+
+@dataclass(frozen=True)
+class ScanUser:
+    headers: dict[str, str]
+    image_url: str
+    hint: str
+    start_delay: float
+
+
+@dataclass(frozen=True)
+class ScanPart:
+    """One client process's users and where to find the stack."""
+
+    base_url: str
+    redis_url: str
+    layout: Layout
+    users: list[ScanUser]
+    duration_s: float
+    done_timeout: float
+
+
+async def scan_client(part: ScanPart, started: Started) -> Tally:
+    """Run ``part``'s users from the common start until ``duration_s`` has passed."""
+    redis = await open_redis(part.redis_url, decode_responses=True)
+    tally, lag = Tally(), LoopLag()
+    try:
+        async with watched_log(redis, part.layout) as watcher:
+            conns = [UserConnection(part.base_url, user.headers) for user in part.users]
+            await started()
+            cpu_began, began = cpu_s(), time.monotonic()
+            lag.start()
+            await asyncio.gather(*(
+                user_loop(conn, watcher, tally, image_url=user.image_url, hint=user.hint,
+                          deadline=began + part.duration_s, start_delay=user.start_delay,
+                          done_timeout=part.done_timeout)
+                for conn, user in zip(conns, part.users, strict=True)
+            ))
+            lag.stop()
+            tally.cpu_s = cpu_s() - cpu_began
+            for conn in conns:
+                conn.close()
+    finally:
+        await redis.aclose()
+    tally.lags = lag.lags
+    return tally

@@ -1,0 +1,81 @@
+"""The benches' split load generator and their CPU accounting."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from eventstore.consumer import RunnerOptions
+from eventstore.runtime import ACK_CONNECTIONS_CAP, broker_connections
+from infra.bench.cpu import CpuMeter, process_cpu_s, role_of
+from infra.bench.processes import Started, run_clients, slices
+
+
+def test_slices_cover_every_user_once_and_interleave() -> None:
+    parts = slices(10, 3)
+    assert [list(p) for p in parts] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
+    assert slices(2, 5) == [range(0, 2, 2), range(1, 2, 2)]  # never an empty process
+
+
+def test_roles_add_up_their_processes() -> None:
+    assert role_of("scan-0") == role_of("scan-12") == "scan"
+    assert role_of("gateway") == "gateway"
+
+
+def test_process_cpu_counts_this_process_and_nothing_once_gone() -> None:
+    before = process_cpu_s(os.getpid())
+    sum(i * i for i in range(300_000))
+    assert process_cpu_s(os.getpid()) > before
+    assert process_cpu_s(2**22 + 1) == 0.0  # above the kernel's pid limit: no such process
+
+
+class _FakeRedis:
+    def __init__(self) -> None:
+        self.cpu = 1.0
+
+    async def info(self, section: str) -> dict[str, float]:
+        assert section == "cpu"
+        self.cpu += 2.0
+        return {"used_cpu_sys": self.cpu / 2, "used_cpu_user": self.cpu / 2}
+
+
+def test_meter_reports_each_role_per_unit() -> None:
+    async def measure() -> CpuMeter:
+        meter = CpuMeter(_FakeRedis(), {"bench-0": os.getpid()})  # type: ignore[arg-type]
+        await meter.start()
+        sum(i * i for i in range(300_000))
+        await meter.stop()
+        return meter
+
+    meter = asyncio.run(measure())
+    assert meter.seconds["redis"] == 2.0
+    assert meter.seconds["bench"] > 0
+    figures = meter.figures(4, "scan")
+    assert figures["CPU ms per scan, redis"] == 500.0
+    assert figures["CPU ms per scan, total"] == sum(
+        v for k, v in figures.items() if k != "CPU ms per scan, total")
+    assert "ms per scan" in meter.report(4, "scan")
+
+
+async def _echo(part: int, started: Started) -> tuple[int, int]:
+    await started()
+    return part, os.getpid()
+
+
+def test_clients_run_in_their_own_processes_and_start_together() -> None:
+    calls: list[str] = []
+
+    async def on_start() -> None:
+        calls.append("start")
+
+    results = asyncio.run(run_clients(_echo, [1, 2], on_start=on_start, timeout_s=60))
+    assert sorted(part for part, _ in results) == [1, 2]
+    assert len({pid for _, pid in results} | {os.getpid()}) == 3
+    assert calls == ["start"]
+
+
+def test_the_broker_pool_holds_every_reader_and_every_finishing_handler() -> None:
+    shards = [0, 1, 2, 3]
+    assert broker_connections(RunnerOptions(workers=64), shards) >= 64 + 4 * len(shards)
+    big = broker_connections(RunnerOptions(workers=100_000), shards)
+    assert big == 4 * len(shards) + ACK_CONNECTIONS_CAP + 8
