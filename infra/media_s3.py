@@ -161,7 +161,7 @@ async def open_s3_media(settings: Settings) -> AsyncIterator[S3MediaStore]:
     config = AioConfig(
         connect_timeout=5,
         read_timeout=30,
-        retries={"max_attempts": 3, "mode": "standard"},
+        retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
         signature_version="s3v4",
     )
     session = get_session()

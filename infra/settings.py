@@ -146,6 +146,7 @@ class Settings:
     media_url: str | None = None  # ECO2_MEDIA_URL: s3://bucket[/prefix] selects the S3 store
     s3_endpoint_url: str | None = None  # AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL
     s3_region: str | None = None  # AWS_REGION or AWS_DEFAULT_REGION
+    s3_max_attempts: int = 3  # AWS_MAX_ATTEMPTS: tries of one S3 call (retried with backoff)
     aws_access_key_id: str | None = None  # AWS_ACCESS_KEY_ID (unset: the SDK's own chain)
     aws_secret_access_key: str | None = None  # AWS_SECRET_ACCESS_KEY
     aws_session_token: str | None = None  # AWS_SESSION_TOKEN
@@ -241,6 +242,7 @@ class Settings:
             media_url=_media_url(e),
             s3_endpoint_url=env_str(e, "AWS_ENDPOINT_URL_S3", None) or env_str(e, "AWS_ENDPOINT_URL", None),
             s3_region=env_str(e, "AWS_REGION", None) or env_str(e, "AWS_DEFAULT_REGION", None),
+            s3_max_attempts=env_int(e, "AWS_MAX_ATTEMPTS", 3, minimum=1),
             aws_access_key_id=env_str(e, "AWS_ACCESS_KEY_ID", None),
             aws_secret_access_key=env_str(e, "AWS_SECRET_ACCESS_KEY", None),
             aws_session_token=env_str(e, "AWS_SESSION_TOKEN", None),

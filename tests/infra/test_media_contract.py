@@ -127,7 +127,8 @@ async def test_an_unreachable_s3_is_unavailable_not_a_crash() -> None:
     from infra.embedded._process import free_port
     from media.store import MediaUnavailable
 
-    settings = s3_settings(f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    # Nothing listens there; two tries keep the SDK's backoff (random, up to seconds) short.
+    settings = s3_settings(f"http://127.0.0.1:{free_port()}", s3_max_attempts=2)
     async with open_s3_media(settings) as store:
         for call in (store.get(KEY), store.put_new(KEY, PNG)):  # (each retried by the SDK)
             with pytest.raises(MediaUnavailable):
