@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from redis.exceptions import ResponseError
 
@@ -42,8 +42,12 @@ def _source_key(keys: ShardKeys, source: Source) -> str:
     return keys.commands if source == "commands" else keys.events
 
 
-# KEYS: source stream, dlq; ARGV: group, entry id, then the letter's field/value pairs.
-_DEAD_LETTER = """
+# Move an entry: ack it and append its successor (a retry, a requeued entry, a dead letter) in
+# one step, only if the XACK still finds it pending. A claim racing a slow attempt can leave two
+# consumers settling one entry; the first moves it, the second finds nothing to move, so a
+# failing entry never forks into two retry chains or two letters.
+# KEYS: the entry's stream, the destination; ARGV: group, entry id, then field/value pairs.
+_MOVE = """
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return false end
 return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
 """
@@ -136,22 +140,18 @@ class ConsumerGroup:
 
     async def retry(self, delivery: Delivery, error: str) -> None:
         """Re-queue a failed entry on this group's retry stream and ack the original."""
-        keys = self.layout.keys(delivery.shard)
         fields = _original_fields(delivery)
         fields[ATTEMPTS] = str(delivery.attempts + 1)
         fields[ORIGIN] = delivery.origin
         fields["_error"] = error[:2000]
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.retry(self.group), fields)
-            pipe.xack(delivery.stream, self.group, delivery.entry_id)
-            await pipe.execute()
+        await self._move(delivery, self.layout.keys(delivery.shard).retry(self.group), fields)
 
     async def dead_letter(self, delivery: Delivery, error: str, *, attempts: int) -> str:
         """Move an entry to ``{tag}:dlq`` with its error and attempts, and ack it; the letter's
         id, or "" when another consumer already settled the entry."""
         keys = self.layout.keys(delivery.shard)
         stream, _, entry_id = delivery.origin.rpartition("/")
-        fields: dict[str, Any] = _original_fields(delivery)
+        fields = _original_fields(delivery)
         fields.update(
             {
                 "dlq_stream": stream,
@@ -163,13 +163,8 @@ class ConsumerGroup:
                 "dlq_at": repr(time.time()),
             }
         )
-        # Only the consumer whose XACK still finds the entry pending writes the letter: two
-        # consumers giving up on one entry (a claim raced a slow attempt) leave one letter.
-        flat = [part for pair in fields.items() for part in pair]
-        dlq_id = await self.redis.eval(
-            _DEAD_LETTER, 2, delivery.stream, keys.dlq, self.group, delivery.entry_id, *flat
-        )
-        if dlq_id is None:
+        dlq_id = await self._move(delivery, keys.dlq, fields)
+        if not dlq_id:
             return ""
         consumer_metrics().dead_letters.labels(self.group, error.split(":", 1)[0][:60]).inc()
         return str(dlq_id)
@@ -185,10 +180,16 @@ class ConsumerGroup:
             {k: v for k, v in delivery.fields.items() if k.startswith("_") and k not in fields}
         )
         fields.update(marks)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.retry(self.group), fields)
-            pipe.xack(delivery.stream, self.group, delivery.entry_id)
-            await pipe.execute()
+        await self._move(delivery, keys.retry(self.group), fields)
+
+    async def _move(self, delivery: Delivery, to: str, fields: dict[str, str]) -> str:
+        """Ack ``delivery`` and append ``fields`` to ``to`` if it was still pending (see
+        ``_MOVE``): the new entry's id, or "" when another consumer already settled it."""
+        flat = [part for pair in fields.items() for part in pair]
+        moved = await self.redis.eval(
+            _MOVE, 2, delivery.stream, to, self.group, delivery.entry_id, *flat
+        )
+        return "" if moved is None else str(moved)
 
 
 def _original_fields(delivery: Delivery) -> dict[str, str]:

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from eventstore.consumer import RetryLater, RunnerOptions, Subscription
 from eventstore.dlq import DeadLetterFilter, DeadLetters
+from eventstore.groups import ConsumerGroup
 from eventstore.keys import Layout
 from eventstore.later import RetryBudget
 from eventstore.runtime import Runner
@@ -28,7 +29,12 @@ from tests.eventstore.messages import ItemAdded, test_registry
 
 pytestmark = pytest.mark.redis
 
-FAST = RunnerOptions(block_ms=50, claim_idle_ms=300, claim_interval_s=0.05, retry_backoff_s=0.01)
+# Claims are for dead consumers: one that is merely slow (a loaded machine can hold an entry
+# between read and handler for longer than a short claim_idle_ms) must not have its entries
+# taken and handled twice, which at-least-once delivery allows and these tests count exactly.
+# The tests of claiming set their own short idle time.
+FAST = RunnerOptions(block_ms=50, claim_idle_ms=10_000, claim_interval_s=0.05,
+                     retry_backoff_s=0.01)
 
 
 @pytest.fixture
@@ -118,6 +124,32 @@ async def test_poison_entry_dead_lettered_and_shard_moves_on(store: EventStore) 
     assert "cannot digest poison" in letter.error
     assert letter.type == "test.item_added" and letter.shard == store.layout.shard_of(agg)
     assert letter.stream == store.layout.keys_for(agg).events
+
+
+async def test_an_entry_two_consumers_settle_is_moved_once(store: EventStore) -> None:
+    """A claim racing a slow attempt leaves two consumers settling one failed entry: the
+    first moves it on, the second finds it acked and adds nothing (no forked retry chain,
+    no second letter)."""
+    agg = await append_items(store, ["contested"])
+    shard = store.layout.shard_of(agg)
+    first, second = (ConsumerGroup(store.redis, store.layout, group="g", source="events",
+                                   consumer=name) for name in ("first", "second"))
+    await first.ensure([shard])
+    [delivery] = await first.read(shard, count=10, block_ms=100)
+    [claimed] = await second.claim(shard, min_idle_ms=0)
+    assert claimed.entry_id == delivery.entry_id
+
+    await first.retry(delivery, "ValueError: slow attempt")
+    await second.retry(claimed, "ValueError: the claim's attempt")
+    assert await second.dead_letter(claimed, "ValueError: gave up", attempts=5) == ""
+
+    [retried] = await store.redis.xrange(store.layout.keys(shard).retry("g"))
+    assert retried[1]["_error"] == "ValueError: slow attempt"
+    assert await DeadLetters(store.redis, store.layout).find() == []
+    [again] = await first.read(shard, count=10, block_ms=100)
+    await first.requeue(again, {})
+    await second.requeue(again, {})
+    assert len(await store.redis.xrange(store.layout.keys(shard).retry("g"))) == 2
 
 
 async def test_in_order_subscription_keeps_log_order_through_failures(store: EventStore) -> None:
@@ -342,7 +374,8 @@ async def test_killed_consumer_entry_is_claimed_by_another(
         assert isinstance(message, ItemAdded)
         handled.append(message.name)
 
-    async with running(runner(store, "g", handle, consumer="rescuer")):
+    async with running(runner(store, "g", handle, consumer="rescuer",
+                              options=replace(FAST, claim_idle_ms=300))):
         await wait_for(lambda: handled == ["slow"])
     pending = await store.redis.xpending(store.layout.keys(0).events, "g")
     assert pending["pending"] == 0
