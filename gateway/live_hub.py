@@ -6,6 +6,9 @@ holds up the others: when its queue overflows it is told so and disconnected (it
 ``Last-Event-ID``). When a shard's pub/sub connection is re-established, every subscription of
 that shard is asked to re-sync from the log, because messages published meanwhile are lost.
 
+Each client's view is a ``Subscription`` (``gateway.live_subscription``); the waits of all of
+them are timed out by one ``Ticker`` (``gateway.live_ticker``).
+
 Catch-up reads (the job's stream, snapshots, ownership) go through ``reader``: a small blocking
 pool, so a thousand clients connecting at once queue for a few connections instead of opening
 a thousand. All connections carry a client name with this hub's ``token`` (``CLIENT LIST``).
@@ -15,154 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
-import math
 import os
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
-from sse_starlette import ServerSentEvent
 
 from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, node_address, open_redis, sharded_pubsub
-from projections.live_view import LiveEvent
+from gateway.live_subscription import Frame, PublishedEvent, Subscription
+from gateway.live_ticker import Ticker, log_versions
 
 log = logging.getLogger(__name__)
-
-_NEVER = float("inf")
-TICK_S = 0.1  # the ticker's period: a wait ends at most this much late
-
-
-class Frame(ServerSentEvent):
-    """An SSE message encoded once when it arrives and written as these same bytes to every
-    client of its job (``ensure_bytes`` calls ``encode``)."""
-
-    def __init__(self, data: str, *, event: str, id: str) -> None:
-        super().__init__(data, event=event, id=id)
-        self._encoded = super().encode()
-
-    def encode(self) -> bytes:
-        return self._encoded
-
-
-@dataclass(frozen=True)
-class PublishedEvent(LiveEvent):
-    """A live message as the hub received it, with its SSE frame."""
-
-    frame: Frame | None = None
-
-
-class Signal(enum.Enum):
-    TIMEOUT = "timeout"  # nothing arrived in time (send a keepalive)
-    RESYNC = "resync"  # live messages may have been lost: re-read the job's stream
-    OVERFLOW = "overflow"  # the client fell too far behind: disconnect it
-
-
-class Subscription:
-    """One client's view of the hub: the live messages of one job, in arrival order.
-
-    A waiting client holds no timer of its own: ``next`` parks on a future that a delivery
-    or the hub's one ticker completes (see ``LiveHub._tick``)."""
-
-    __slots__ = (
-        "_deadline",
-        "_items",
-        "_resync",
-        "_timed_out",
-        "_waiter",
-        "closed",
-        "hub",
-        "job_id",
-        "log_version",
-        "max_items",
-        "overflowed",
-        "shard",
-    )
-
-    def __init__(self, hub: LiveHub, job_id: str, shard: int, max_items: int) -> None:
-        self.hub = hub
-        self.job_id = job_id
-        self.shard = shard
-        self.max_items = max_items
-        self.overflowed = False
-        self.closed = False
-        self._resync = False
-        self._timed_out = False
-        self._items: deque[LiveEvent] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._deadline = _NEVER  # loop time by which a waiting ``next`` returns TIMEOUT
-        # the job's version in the log when the last TIMEOUT was given (None: not known)
-        self.log_version: int | None = None
-
-    def deliver(self, item: LiveEvent) -> None:
-        if self.overflowed:
-            return
-        if len(self._items) >= self.max_items:
-            self.overflowed = True
-            self._items.clear()
-        else:
-            self._items.append(item)
-        self._wake()
-
-    def resync(self) -> None:
-        self._resync = True
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _due(self, now: float) -> bool:
-        return now >= self._deadline
-
-    def _expire(self, now: float, log_version: int | None) -> None:
-        """The ticker's word: a ``next`` waiting past its deadline returns TIMEOUT, with the
-        job's version in the log (read by the ticker for all the due clients at once)."""
-        if now >= self._deadline:
-            self._deadline = _NEVER
-            self._timed_out = True
-            self.log_version = log_version
-            self._wake()
-
-    async def next(self, wait_s: float) -> LiveEvent | Signal:
-        """The next live message or signal, waiting up to about ``wait_s`` seconds (the hub's
-        ticker ends the wait, up to one tick late)."""
-        if not (self._items or self.overflowed or self._resync):
-            loop = asyncio.get_running_loop()
-            self._timed_out = False
-            self._deadline = loop.time() + wait_s
-            self.hub._arm(self)
-            self._waiter = loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-                self._deadline = _NEVER
-        if self.overflowed:
-            return Signal.OVERFLOW
-        if self._resync:
-            self._resync = False
-            return Signal.RESYNC
-        if self._items:
-            self._timed_out = False
-            return self._items.popleft()
-        self._timed_out = False
-        return Signal.TIMEOUT
-
-    def close(self) -> None:
-        """Leave the hub (idempotent)."""
-        if not self.closed:
-            self.closed = True
-            self.hub._remove(self)
 
 
 class _ShardWatcher:
@@ -203,8 +75,7 @@ class LiveHub:
         self._ready = [asyncio.Event() for _ in range(layout.shards)]
         self._connected = [False] * layout.shards
         self._tasks: list[asyncio.Task[None]] = []
-        # the waits by the tick their deadline falls in: a tick looks only at its own
-        self._wheel: dict[int, list[Subscription]] = {}
+        self.ticker = Ticker(self._log_versions)  # the one timer of every waiting client
         self.published = 0  # messages received from Redis (for metrics)
 
     @classmethod
@@ -236,7 +107,7 @@ class LiveHub:
                 self.redis_url, client_name=f"{self.name}-sub-{self.token}", **common
             )
         self._tasks = [asyncio.create_task(self._run_shard(k)) for k in range(self.layout.shards)]
-        self._tasks.append(asyncio.create_task(self._tick()))
+        self._tasks.append(asyncio.create_task(self.ticker.run()))
         async with asyncio.timeout(wait_s):
             for ready in self._ready:
                 await ready.wait()
@@ -295,53 +166,8 @@ class LiveHub:
             clients = await self.reader.client_list()
         return sum(1 for c in clients if self.token in (c.get("name") or ""))
 
-    # -- the one timer of every waiting client -------------------------------------------
-
-    def _arm(self, sub: Subscription) -> None:
-        """Have the ticker look at ``sub`` once its deadline has passed."""
-        self._wheel.setdefault(math.ceil(sub._deadline / TICK_S), []).append(sub)
-
-    async def _tick(self) -> None:
-        """Time out the waits that passed their deadline: one timer for all the clients
-        instead of one per client and wait (10,000 streams, each re-arming a timer on every
-        message, cost more than the messages). A wait ended by a message stays in its slot
-        until the slot's tick, which finds it no longer due."""
-        loop = asyncio.get_running_loop()
-        last = math.floor(loop.time() / TICK_S)
-        while True:
-            await asyncio.sleep(TICK_S)
-            now = loop.time()
-            current = math.floor(now / TICK_S)
-            due: list[Subscription] = []
-            for slot in range(last + 1, current + 1):
-                due.extend(sub for sub in self._wheel.pop(slot, ()) if sub._due(now))
-            last = current
-            if not due:
-                continue
-            versions = await self._log_versions({sub.job_id for sub in due})
-            for sub in due:
-                try:
-                    sub._expire(now, versions.get(sub.job_id))
-                except Exception:  # one client's failure must not stop every client's timer
-                    log.exception("live: timing out a wait of job %s failed", sub.job_id)
-
     async def _log_versions(self, job_ids: set[str]) -> dict[str, int]:
-        """The jobs' versions in Redis, in one pipelined round trip (a job whose stream is
-        not in Redis, or a failed read, is left out: its client reads it itself)."""
-        jobs = list(job_ids)
-        try:
-            async with self.reader.pipeline(transaction=False) as pipe:
-                for job in jobs:
-                    pipe.xrevrange(self.layout.keys_for(job).aggregate(job), count=1)
-                replies = await pipe.execute(raise_on_error=False)
-        except Exception as exc:
-            log.warning("live: could not read the versions of %d jobs: %r", len(jobs), exc)
-            return {}
-        out: dict[str, int] = {}
-        for job, reply in zip(jobs, replies, strict=True):
-            if isinstance(reply, list) and reply:
-                out[job] = int(str(reply[0][0]).split("-", 1)[0])
-        return out
+        return await log_versions(self.reader, self.layout, job_ids)
 
     # -- the shard readers ----------------------------------------------------------------
 

@@ -44,7 +44,8 @@ from eventstore.cancellation import raise_if_cancelled
 from gateway.auth import current_user
 from gateway.errors import NotFound
 from gateway.job_reads import JobReads
-from gateway.live_hub import LiveHub, PublishedEvent, Signal, Subscription
+from gateway.live_hub import LiveHub
+from gateway.live_subscription import PublishedEvent, Signal, Subscription
 from gateway.metrics import GatewayMetrics
 from gateway.params import parse_int
 from gateway.state import LiveConfig, gateway_state

@@ -251,7 +251,7 @@ async def test_every_client_of_a_job_gets_the_same_frame_in_the_usual_format(liv
     """The hub encodes a live message once; its bytes are what sse-starlette would write."""
     from sse_starlette import ServerSentEvent
 
-    from gateway.live_hub import PublishedEvent
+    from gateway.live_subscription import PublishedEvent
 
     job = str(uuid.uuid4())
     first, second = live.hub.subscribe(job), live.hub.subscribe(job)

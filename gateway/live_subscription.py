@@ -1,0 +1,142 @@
+"""One SSE client's view of the ``LiveHub``: the live messages of one job, in arrival order.
+
+A bounded queue per client, so a slow client never holds up the others: when it overflows the
+client is told so (``Signal.OVERFLOW``) and disconnected; it resumes by ``Last-Event-ID``. A
+waiting client holds no timer of its own: ``Subscription.next`` parks on a future that a
+delivery or the hub's one ticker (``gateway.live_ticker``) completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sse_starlette import ServerSentEvent
+
+from projections.live_view import LiveEvent
+
+if TYPE_CHECKING:
+    from gateway.live_hub import LiveHub
+
+NEVER = float("inf")
+
+
+class Frame(ServerSentEvent):
+    """An SSE message encoded once when it arrives and written as these same bytes to every
+    client of its job (``ensure_bytes`` calls ``encode``)."""
+
+    def __init__(self, data: str, *, event: str, id: str) -> None:
+        super().__init__(data, event=event, id=id)
+        self._encoded = super().encode()
+
+    def encode(self) -> bytes:
+        return self._encoded
+
+
+@dataclass(frozen=True)
+class PublishedEvent(LiveEvent):
+    """A live message as the hub received it, with its SSE frame."""
+
+    frame: Frame | None = None
+
+
+class Signal(enum.Enum):
+    TIMEOUT = "timeout"  # nothing arrived in time (send a keepalive)
+    RESYNC = "resync"  # live messages may have been lost: re-read the job's stream
+    OVERFLOW = "overflow"  # the client fell too far behind: disconnect it
+
+
+class Subscription:
+    """One client's view of the hub: the live messages of one job, in arrival order."""
+
+    __slots__ = (
+        "_items",
+        "_resync",
+        "_timed_out",
+        "_waiter",
+        "closed",
+        "deadline",
+        "hub",
+        "job_id",
+        "log_version",
+        "max_items",
+        "overflowed",
+        "shard",
+    )
+
+    def __init__(self, hub: LiveHub, job_id: str, shard: int, max_items: int) -> None:
+        self.hub = hub
+        self.job_id = job_id
+        self.shard = shard
+        self.max_items = max_items
+        self.overflowed = False
+        self.closed = False
+        self._resync = False
+        self._timed_out = False
+        self._items: deque[LiveEvent] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self.deadline = NEVER  # loop time by which a waiting ``next`` returns TIMEOUT
+        # the job's version in the log when the last TIMEOUT was given (None: not known)
+        self.log_version: int | None = None
+
+    def deliver(self, item: LiveEvent) -> None:
+        if self.overflowed:
+            return
+        if len(self._items) >= self.max_items:
+            self.overflowed = True
+            self._items.clear()
+        else:
+            self._items.append(item)
+        self._wake()
+
+    def resync(self) -> None:
+        self._resync = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def expire(self, now: float, log_version: int | None) -> None:
+        """The ticker's word: a ``next`` waiting past its deadline returns TIMEOUT, with the
+        job's version in the log (read by the ticker for all the due clients at once)."""
+        if now >= self.deadline:
+            self.deadline = NEVER
+            self._timed_out = True
+            self.log_version = log_version
+            self._wake()
+
+    async def next(self, wait_s: float) -> LiveEvent | Signal:
+        """The next live message or signal, waiting up to about ``wait_s`` seconds (the hub's
+        ticker ends the wait, up to one tick late)."""
+        if not (self._items or self.overflowed or self._resync):
+            loop = asyncio.get_running_loop()
+            self._timed_out = False
+            self.deadline = loop.time() + wait_s
+            self.hub.ticker.arm(self)
+            self._waiter = loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+                self.deadline = NEVER
+        if self.overflowed:
+            return Signal.OVERFLOW
+        if self._resync:
+            self._resync = False
+            return Signal.RESYNC
+        if self._items:
+            self._timed_out = False
+            return self._items.popleft()
+        self._timed_out = False
+        return Signal.TIMEOUT
+
+    def close(self) -> None:
+        """Leave the hub (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self.hub._remove(self)
