@@ -32,7 +32,7 @@ from redis.asyncio.client import PubSub
 from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, node_address, open_redis, sharded_pubsub
 from gateway.live_subscription import Frame, PublishedEvent, Subscription
-from gateway.live_ticker import Ticker, log_versions
+from gateway.live_ticker import JobVersions, Ticker
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class LiveHub:
         self.read_pool_size = read_pool_size
         self._sub_client: aioredis.Redis | None = None  # single node: one client, a pubsub/shard
         self.reader: AsyncRedis  # set by start()
+        self._versions: JobVersions  # set by start()
         self._subs: dict[str, set[Subscription]] = {}
         self._by_shard: list[set[Subscription]] = [set() for _ in range(layout.shards)]
         self._watchers = [_ShardWatcher(self, k) for k in range(layout.shards)]
@@ -102,6 +103,7 @@ class LiveHub:
         )
         if isinstance(self.reader, aioredis.RedisCluster):
             await self.reader.initialize()  # the slot map, to find each shard channel's master
+        self._versions = JobVersions(self.reader, self.layout)
         if not sharded_pubsub(self.reader):
             self._sub_client = aioredis.Redis.from_url(
                 self.redis_url, client_name=f"{self.name}-sub-{self.token}", **common
@@ -167,7 +169,8 @@ class LiveHub:
         return sum(1 for c in clients if self.token in (c.get("name") or ""))
 
     async def _log_versions(self, job_ids: set[str]) -> dict[str, int]:
-        return await log_versions(self.reader, self.layout, job_ids)
+        """The versions in the log of the jobs whose waits the ticker times out."""
+        return await self._versions.read(job_ids)
 
     # -- the shard readers ----------------------------------------------------------------
 
