@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.1  # the ticker's period: a wait ends at most this much late
 # Waits timed out per turn of the event loop. Each wakes a stream that writes a keepalive
-# (≈ 0.1 ms): at 10,000 streams a tick times out ~70 of them, and woken all at once they held
-# a live message that arrived meanwhile for the whole burst (the p99 of the SSE bench).
+# (≈ 0.1 ms): at 10,000 streams a tick times out ~70 of them, and woken all at once they made a
+# live message that arrived meanwhile wait for the whole burst.
 WAKE_BATCH = 16
 
 ReadVersions = Callable[[set[str]], Awaitable[dict[str, int]]]
