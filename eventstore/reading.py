@@ -7,6 +7,7 @@ projector and the operations pages read the log's keys only through ``LogReader`
 - ``shard_range`` / ``entry_at``: a shard log's entries after a position, merged the same way;
 - ``follow``: the one tail loop, batches of one or several shard logs from given positions on,
   waiting for new entries; followers differ only in what they do with a batch;
+- ``hot_versions``: many aggregates' versions at once, from Redis only (a keepalive's check);
 - ``document`` / ``glance``: values other packages keep beside an aggregate's stream under a
   role they own (a job's snapshot, the gateway's pending owner);
 - ``head``, ``latest``, ``figures``: where a shard log ends, its newest entries, the sizes and
@@ -58,6 +59,18 @@ class Glance:
     documents: dict[str, str | None]
 
 
+# The last entry id of each key (false: no such stream). The keys share the shard's hash tag,
+# so it runs on a cluster too.
+_LAST_IDS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+  out[i] = last[1] and last[1][1] or false
+end
+return out
+"""
+
+
 class LogReader:
     """Reads of one deployment's log; ``redis`` must decode responses. With an ``archive``,
     positions and versions trimmed from Redis are read from it."""
@@ -66,6 +79,7 @@ class LogReader:
         self.redis = redis
         self.layout = layout
         self.archive = archive
+        self._last_ids = redis.register_script(_LAST_IDS)
 
     # -- aggregates ---------------------------------------------------------------------
 
@@ -87,6 +101,13 @@ class LogReader:
         """The aggregate's last entry from either tier (None: it has no events)."""
         keys = self.layout.keys_for(aggregate_id)
         return await merged.aggregate_last(self.redis, self.archive, keys, aggregate_id)
+
+    async def hot_versions(self, shard: int, aggregate_ids: Sequence[str]) -> list[int | None]:
+        """The versions of aggregates of ``shard`` whose streams are in Redis (None: not
+        there, e.g. trimmed away), in one script call that returns only entry ids."""
+        keys = self.layout.keys(shard)
+        ids = await self._last_ids(keys=[keys.aggregate(a) for a in aggregate_ids])
+        return [position_of(str(last)) if last else None for last in ids]
 
     async def document(self, aggregate_id: str, role: str) -> str | None:
         """The value kept beside ``aggregate_id``'s stream under ``role`` (None: there is none)."""

@@ -14,6 +14,7 @@ import math
 from collections.abc import Awaitable, Callable
 
 from eventstore.keys import Layout
+from eventstore.reading import LogReader
 from eventstore.redis_client import AsyncRedis
 from gateway.live_subscription import Subscription
 
@@ -66,28 +67,16 @@ class Ticker:
                     log.exception("live: timing out a wait of job %s failed", sub.job_id)
 
 
-# The last entry id of each key (nil: no such stream); one call per shard, its keys share the
-# shard's hash tag, so it runs on a cluster too.
-_LAST_IDS = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
-  out[i] = last[1] and last[1][1] or false
-end
-return out
-"""
-
-
 class JobVersions:
     """The jobs' versions in the log, read for every job timed out in a tick at once.
 
-    One script call per shard returns only the entry ids: a pipeline of an XREVRANGE per job
-    packed a command and parsed a whole event per keepalive, ~17 % of the gateway's CPU at
-    10,000 streams, in bursts that held the event loop at every tick."""
+    One call per shard (``LogReader.hot_versions``) returns only the entry ids: a pipeline of
+    an XREVRANGE per job packed a command and parsed a whole event per keepalive, ~17 % of the
+    gateway's CPU at 10,000 streams, in bursts that held the event loop at every tick."""
 
     def __init__(self, reader: AsyncRedis, layout: Layout) -> None:
         self.layout = layout
-        self._script = reader.register_script(_LAST_IDS)
+        self._log = LogReader(reader, layout)
 
     async def read(self, job_ids: set[str]) -> dict[str, int]:
         """Each job's version (a job whose stream is not in Redis, or a failed read, is left
@@ -95,19 +84,17 @@ class JobVersions:
         by_shard: dict[int, list[str]] = {}
         for job in job_ids:
             by_shard.setdefault(self.layout.shard_of(job), []).append(job)
-        calls = [self._last_ids(shard, jobs) for shard, jobs in by_shard.items()]
+        calls = [self._versions(shard, jobs) for shard, jobs in by_shard.items()]
         out: dict[str, int] = {}
         for jobs, ids in zip(by_shard.values(), await asyncio.gather(*calls), strict=True):
-            for job, last in zip(jobs, ids, strict=True):
-                if last:
-                    out[job] = int(str(last).split("-", 1)[0])
+            for job, version in zip(jobs, ids, strict=True):
+                if version is not None:
+                    out[job] = version
         return out
 
-    async def _last_ids(self, shard: int, jobs: list[str]) -> list[str | None]:
-        keys = self.layout.keys(shard)
+    async def _versions(self, shard: int, jobs: list[str]) -> list[int | None]:
         try:
-            ids = await self._script(keys=[keys.aggregate(job) for job in jobs])
+            return await self._log.hot_versions(shard, jobs)
         except Exception as exc:
             log.warning("live: could not read the versions of %d jobs: %r", len(jobs), exc)
             return [None] * len(jobs)
-        return list(ids)
