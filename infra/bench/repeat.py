@@ -50,6 +50,15 @@ def check_repeat(repeat: int, write: bool) -> None:
         )
 
 
+def percentile(values: Sequence[float], p: float) -> float:
+    """Percentile ``p`` (0–100) of one repetition's samples: the one nearest to ``p`` % of the
+    way up their sorted list; NaN when there are none."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
 @dataclass(frozen=True)
 class Spread:
     """One figure over the repetitions."""
