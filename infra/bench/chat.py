@@ -34,10 +34,12 @@ from infra.bench.repeat import (
     OutputOption,
     RepeatOption,
     WriteOption,
+    bench_redis,
     check_repeat,
     percentile,
     print_summary,
     record,
+    run_repetitions,
     summarize,
 )
 from infra.settings import Settings
@@ -214,25 +216,12 @@ def chat(
     output: OutputOption = BENCHMARKS,
 ) -> None:
     """Drive N chatting users against a fresh stack; uses REDIS_URL or an embedded Redis."""
-    from infra.embedded import resolve_services
-
     check_repeat(repeat, write)
-    settings = Settings.from_env()
-    services = None
-    if settings.redis_url is None:
-        settings, services = resolve_services(settings.with_(database_url="unused"))
-    runs: list[dict[str, float]] = []
-    try:
-        for n in range(1, repeat + 1):
-            result = asyncio.run(run_bench(
-                settings=settings, users=users, latency=latency, duration_s=duration,
-                ramp_s=ramp, think_s=think, chat_workers=chat_workers, clients=clients,
-            ))
-            typer.echo(f"repetition {n}/{repeat}:\n" + report(result))
-            runs.append(figures(result))
-    finally:
-        if services is not None:
-            services.close()
+    with bench_redis(Settings.from_env()) as settings:
+        runs = run_repetitions(repeat, lambda: asyncio.run(run_bench(
+            settings=settings, users=users, latency=latency, duration_s=duration,
+            ramp_s=ramp, think_s=think, chat_workers=chat_workers, clients=clients,
+        )), report, figures)
     spreads = summarize(runs, RATIOS)
     print_summary("Chat: eco2 bench chat", spreads, repeat)
     if write:

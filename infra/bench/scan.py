@@ -30,9 +30,11 @@ from infra.bench.repeat import (
     OutputOption,
     RepeatOption,
     WriteOption,
+    bench_redis,
     check_repeat,
     print_summary,
     record,
+    run_repetitions,
     summarize,
 )
 from infra.bench.scan_record import NOTE, RATIOS, BenchResult, figures, report
@@ -157,32 +159,17 @@ def scan(
     output: OutputOption = BENCHMARKS,
 ) -> None:
     """Drive N users against a fresh stack; uses REDIS_URL or an embedded Redis."""
-    from infra.embedded import resolve_services
-
     check_repeat(repeat, write)
     if nice:
         os.nice(nice)
 
     settings = Settings.from_env()
-    redis = "external"
-    if settings.redis_url is None:
-        # Our own Redis (AOF on, like `eco2 up`); "unused" keeps Postgres from starting.
-        settings, services = resolve_services(settings.with_(database_url="unused"))
-        redis = "embedded"
-    else:
-        services = None
-    runs: list[dict[str, float]] = []
-    try:
-        for n in range(1, repeat + 1):
-            result = run_async(run_bench(
-                settings=settings, users=users, latency=latency, duration_s=duration,
-                ramp_s=ramp, scan_workers=scan_workers, nice=nice, clients=clients,
-            ))
-            typer.echo(f"repetition {n}/{repeat}:\n" + report(result))
-            runs.append(figures(result))
-    finally:
-        if services is not None:
-            services.close()
+    redis = "embedded" if settings.redis_url is None else "external"
+    with bench_redis(settings) as settings:
+        runs = run_repetitions(repeat, lambda: run_async(run_bench(
+            settings=settings, users=users, latency=latency, duration_s=duration,
+            ramp_s=ramp, scan_workers=scan_workers, nice=nice, clients=clients,
+        )), report, figures)
     spreads = summarize(runs, RATIOS)
     print_summary("Scan: eco2 bench scan", spreads, repeat)
     if write:
