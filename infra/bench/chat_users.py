@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.bench.clients import ClientLoad, Tally, run_users
+from infra.bench.clients import ClientLoad, Tally, run_users, submit
 from infra.bench.http import StreamRefused, UserConnection, sse_events
 from infra.bench.processes import Started
 
@@ -81,14 +81,8 @@ async def user_loop(
         if location:
             body["user_location"] = location
         started, submitted_at = time.monotonic(), time.time()
-        result.submitted += 1
-        try:
-            status, reply = await conn.post_once(f"/api/v1/chat/{chat_id}/messages", body)
-        except OSError as exc:
-            status, reply = 0, f"{type(exc).__name__}: {exc}"
-        if status != 202:
-            result.error(f"HTTP {status} {str(reply)[:80]}" if status else f"connection: {reply}")
-            await asyncio.sleep(1)
+        reply = await submit(result, conn.post_once(f"/api/v1/chat/{chat_id}/messages", body))
+        if reply is None:
             continue
         try:
             async with asyncio.timeout(part.timeout_s):

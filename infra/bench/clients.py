@@ -1,7 +1,8 @@
 """What the user-driven benches (``scan``, ``chat``) share around their client processes.
 
-A client process runs its slice of the simulated users from the common start (``run_users``)
-and sends back what they did (a ``Tally``) with what the process itself cost (``ClientLoad``).
+A client process runs its slice of the simulated users from the common start (``run_users``;
+each user counts its requests with ``submit``) and sends back what they did (a ``Tally``) with
+what the process itself cost (``ClientLoad``).
 The bench runs those processes under a CPU meter and its own loop-lag sampler
 (``run_measured``) and merges the tallies into one.
 """
@@ -14,7 +15,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from eventstore.redis_client import AsyncRedis
 from infra.bench.cpu import CLIENT, CpuMeter, LoopLag
@@ -53,6 +54,21 @@ class Tally:
     def completion(self) -> float:
         """Percent of the submissions that completed."""
         return 100.0 * self.completed / self.submitted if self.submitted else 0.0
+
+
+async def submit(tally: Tally, post: Awaitable[tuple[int, Any]]) -> Any | None:
+    """One user's submission, counted: the reply when it was accepted (202); else None, once
+    the refusal or the dropped connection is tallied and the user has paused a second."""
+    tally.submitted += 1
+    try:
+        status, reply = await post
+    except OSError as exc:
+        status, reply = 0, f"{type(exc).__name__}: {exc}"
+    if status == 202:
+        return reply
+    tally.error(f"HTTP {status} {str(reply)[:80]}" if status else f"connection: {reply}")
+    await asyncio.sleep(1)
+    return None
 
 
 T = TypeVar("T", bound=Tally)

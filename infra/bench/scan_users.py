@@ -18,7 +18,7 @@ import httpx
 from eventstore.keys import Layout
 from eventstore.reading import LogReader
 from eventstore.redis_client import AsyncRedis, open_redis
-from infra.bench.clients import ClientLoad, Tally, run_users
+from infra.bench.clients import ClientLoad, Tally, run_users, submit
 from infra.bench.http import UserConnection
 from infra.bench.processes import Started
 from schemas import registry
@@ -97,14 +97,8 @@ async def user_loop(
     await asyncio.sleep(start_delay)
     while time.monotonic() < deadline:
         started = time.monotonic()
-        result.submitted += 1
-        try:
-            code, reply = await submit_scan(conn, image_url, hint)
-        except OSError as exc:
-            code, reply = 0, f"{type(exc).__name__}: {exc}"
-        if code != 202:
-            result.error(f"HTTP {code} {str(reply)[:80]}" if code else f"connection: {reply}")
-            await asyncio.sleep(1)
+        reply = await submit(result, submit_scan(conn, image_url, hint))
+        if reply is None:
             continue
         try:
             async with asyncio.timeout(done_timeout):

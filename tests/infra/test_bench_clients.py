@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 from eventstore.consumer import RunnerOptions
 from eventstore.runtime import ACK_CONNECTIONS_CAP, broker_connections
 from infra.bench.chat_users import ChatTally
-from infra.bench.clients import worst_lag
+from infra.bench.clients import submit, worst_lag
 from infra.bench.cpu import CpuMeter, process_cpu_s, role_of
 from infra.bench.processes import Started, run_clients, slices
 from infra.bench.repeat import percentile
@@ -107,3 +108,21 @@ def test_the_worst_process_sets_the_lag() -> None:
     assert percentile([], 95) != percentile([], 95)  # NaN: nothing measured
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0 and percentile([3.0, 1.0, 2.0], 100) == 3.0
     assert worst_lag([[0.001, 0.002], [0.05, 0.01]], 100) == 0.05
+
+
+def test_a_submission_is_counted_and_a_refusal_or_drop_tallied_as_an_error() -> None:
+    async def answer(status: int, reply: Any) -> tuple[int, Any]:
+        return status, reply
+
+    async def dropped() -> tuple[int, Any]:
+        raise ConnectionResetError("reset by peer")
+
+    async def submit_three(tally: ScanTally) -> list[Any]:
+        return [await submit(tally, answer(202, {"job_id": "j"})),
+                await submit(tally, answer(503, "busy")), await submit(tally, dropped())]
+
+    tally = ScanTally()
+    assert asyncio.run(submit_three(tally)) == [{"job_id": "j"}, None, None]
+    assert tally.submitted == 3 and tally.errors == 2
+    assert tally.error_kinds == {"HTTP 503 busy": 1,
+                                 "connection: ConnectionResetError: reset by peer": 1}
