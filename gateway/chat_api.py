@@ -274,16 +274,10 @@ async def _history_from_read_model(
         raise NotFound("chat not found")
     rows = await read.list_messages(pg, chat_id, limit=limit + 1, before=before)
     page, more = rows[:limit], len(rows) > limit
-    messages = [
-        {"id": m.id, "role": m.role, "content": m.content, "image_url": m.image_url,
-         "intent": m.intent, "metadata": m.metadata, "created_at": _iso(m.created_at)}
-        for m in reversed(page)
-    ]
-    return {
-        "id": chat_id, "title": summary.title, "messages": messages, "has_more": more,
-        "next_cursor": encode_cursor((page[-1].created_at, page[-1].id)) if more else None,
-        "created_at": _iso(summary.created_at),
-    }
+    return _history_body(
+        chat_id, summary.title, summary.created_at, [_message(m.id, m) for m in reversed(page)],
+        (page[-1].created_at, page[-1].id) if more else None,
+    )
 
 
 def _history_from_fold(chat: ChatSession, limit: int, before: read.Cursor | None) -> dict[str, Any]:
@@ -294,15 +288,28 @@ def _history_from_fold(chat: ChatSession, limit: int, before: read.Cursor | None
     if before is not None:
         newest_first = [m for m in newest_first if key(m) < before]
     page, more = newest_first[:limit], len(newest_first) > limit
-    messages = [
-        {"id": m.message_id, "role": m.role, "content": m.content, "image_url": m.image_url,
-         "intent": m.intent, "metadata": m.metadata, "created_at": _iso(m.created_at)}
-        for m in reversed(page)
-    ]
+    return _history_body(
+        chat.chat_id, chat.title, chat.created_at,
+        [_message(m.message_id, m) for m in reversed(page)], key(page[-1]) if more else None,
+    )
+
+
+def _message(message_id: str, m: Any) -> dict[str, Any]:
+    """One message of a history page, from a read-model row or from the folded chat."""
+    return {"id": message_id, "role": m.role, "content": m.content, "image_url": m.image_url,
+            "intent": m.intent, "metadata": m.metadata, "created_at": _iso(m.created_at)}
+
+
+def _history_body(
+    chat_id: str, title: str | None, created_at: float | datetime | None,
+    messages: list[dict[str, Any]], next_cursor: read.Cursor | None,
+) -> dict[str, Any]:
+    """One page of a chat's history (oldest first), however it was read; ``next_cursor`` is
+    where the next (older) page starts, None when this one is the last."""
     return {
-        "id": chat.chat_id, "title": chat.title, "messages": messages, "has_more": more,
-        "next_cursor": encode_cursor(key(page[-1])) if more else None,
-        "created_at": _iso(chat.created_at),
+        "id": chat_id, "title": title, "messages": messages, "has_more": next_cursor is not None,
+        "next_cursor": None if next_cursor is None else encode_cursor(next_cursor),
+        "created_at": _iso(created_at),
     }
 
 

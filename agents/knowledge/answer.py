@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.knowledge.models import DisposalRule
-from agents.knowledge.wording import answer_text, distinct
+from agents.knowledge.wording import answer_text, distinct, final_consonant, topic
 from agents.llm.ports import ChatMessage
 from schemas.classification import RECYCLABLE, Classification, ScanAnswer
 
@@ -86,7 +86,7 @@ def answer_for_scan(
     if rule is None:
         return ScanAnswer(
             insufficiencies=[NO_RULE_ISSUE],
-            user_answer=f"{subject}{_topic(subject)} 배출 규칙을 찾지 못했어요. "
+            user_answer=f"{topic(subject)} 배출 규칙을 찾지 못했어요. "
             "사는 곳 시군구의 배출 안내를 확인해 주세요.",
         )
     issues = list(
@@ -114,27 +114,14 @@ def answer_for_scan(
 def _headline(subject: str, rule: DisposalRule) -> str:
     middle, major = rule.middle_category, rule.major_category
     if major == RECYCLABLE:
-        return f"{subject}{_topic(subject)} {major} 중 '{middle}'{_direction(middle)} 분리배출해요."
-    return f"{subject}{_topic(subject)} '{major}'{_copula(major)} ({middle})."
-
-
-def _final(word: str) -> int:
-    """Tail-consonant index of the last Hangul syllable (0: none, 8: ㄹ); -1 when not Hangul."""
-    for ch in reversed(word):
-        if "가" <= ch <= "힣":
-            return (ord(ch) - 0xAC00) % 28
-        if ch.isalnum():
-            return -1
-    return -1
-
-
-def _topic(word: str) -> str:
-    return "은" if _final(word) > 0 else "는"
+        return f"{topic(subject)} {major} 중 '{middle}'{_direction(middle)} 분리배출해요."
+    return f"{topic(subject)} '{major}'{_copula(major)} ({middle})."
 
 
 def _direction(word: str) -> str:
-    return "으로" if _final(word) > 0 and _final(word) != 8 else "로"
+    tail = final_consonant(word)
+    return "으로" if tail > 0 and tail != 8 else "로"
 
 
 def _copula(word: str) -> str:
-    return "이에요" if _final(word) > 0 else "예요"
+    return "이에요" if final_consonant(word) > 0 else "예요"

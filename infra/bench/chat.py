@@ -26,16 +26,20 @@ from typing import Annotated
 import typer
 
 from infra.bench.chat_users import ChatPart, ChatTally, chat_client
-from infra.bench.cpu import CLIENT, CpuMeter, LoopLag
-from infra.bench.processes import run_clients, slices
+from infra.bench.clients import run_measured, worst_lag
+from infra.bench.cpu import CpuMeter
+from infra.bench.processes import slices
 from infra.bench.repeat import (
     BENCHMARKS,
     OutputOption,
     RepeatOption,
     WriteOption,
+    bench_redis,
     check_repeat,
+    percentile,
     print_summary,
     record,
+    run_repetitions,
     summarize,
 )
 from infra.settings import Settings
@@ -66,50 +70,18 @@ class ChatResult:
     latency: str
     think_s: float
     duration_s: float
-    ttft: list[float] = field(default_factory=list)
-    e2e: list[float] = field(default_factory=list)
-    ideal: list[float] = field(default_factory=list)  # the ideal TTFT of each completed turn
-    pickup: list[float] = field(default_factory=list)  # submit → TurnQueued recorded
-    graph: list[float] = field(default_factory=list)  # TurnQueued → first delta recorded
-    delivery: list[float] = field(default_factory=list)  # first delta recorded → client
-    submitted: int = 0
-    completed: int = 0
-    failed: int = 0
-    errors: int = 0
-    text_mismatches: int = 0
-    error_kinds: dict[str, int] = field(default_factory=dict)
+    seen: ChatTally = field(default_factory=ChatTally)  # every client process's users, merged
     load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-min load average at start and end
     cpu: CpuMeter | None = None  # CPU seconds per role over the asking period
-    lags: list[list[float]] = field(default_factory=list)  # each client process's loop lags
-
-    def add(self, tally: ChatTally) -> None:
-        """Fold one client process's tally in."""
-        for name in ("ttft", "e2e", "ideal", "pickup", "graph", "delivery"):
-            getattr(self, name).extend(getattr(tally, name))
-        for name in ("submitted", "completed", "failed", "errors", "text_mismatches"):
-            setattr(self, name, getattr(self, name) + getattr(tally, name))
-        for kind, n in tally.error_kinds.items():
-            self.error_kinds[kind] = self.error_kinds.get(kind, 0) + n
-        self.lags.append(tally.lags)
+    lags: list[list[float]] = field(default_factory=list)  # each process's event-loop lags
 
     def lag(self, p: float) -> float:
         """The worst client process's event-loop lag percentile ``p`` (seconds)."""
-        return max((self.pct(lags, p) for lags in self.lags), default=float("nan"))
-
-    @property
-    def completion(self) -> float:
-        return 100.0 * self.completed / self.submitted if self.submitted else 0.0
+        return worst_lag(self.lags, p)
 
     @property
     def turns_per_min(self) -> float:
-        return self.completed * 60.0 / self.duration_s
-
-    @staticmethod
-    def pct(values: list[float], p: float) -> float:
-        if not values:
-            return float("nan")
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+        return self.seen.completed * 60.0 / self.duration_s
 
 
 async def ideal_ttft(latency: str) -> dict[str, float]:
@@ -160,28 +132,12 @@ async def run_bench(*, settings: Settings, users: int, latency: str, duration_s:
                      ideal, duration_s, think_s, timeout_s=120)
             for part in slices(users, processes)
         ]
-        meter = CpuMeter(stack.redis, {name: p.pid for name, p in stack.processes.items()},
-                         clients=[os.getpid()])
-        lag = LoopLag()
-        load_before, began = 0.0, 0.0
-
-        async def on_start() -> None:
-            nonlocal load_before, began
-            load_before, began = os.getloadavg()[0], time.monotonic()
-            lag.start()
-            await meter.start()
-
-        tallies = await run_clients(chat_client, parts, on_start=on_start,
-                                    timeout_s=duration_s + 300)
-        result.duration_s = time.monotonic() - began
-        lag.stop()
-        await meter.stop()
-        meter.seconds[CLIENT] = meter.seconds.get(CLIENT, 0.0) + sum(t.cpu_s for t in tallies)
-        result.cpu = meter
-        result.lags.append(lag.lags)
-        for tally in tallies:
-            result.add(tally)
-        result.load = (load_before, os.getloadavg()[0])
+        run = await run_measured(
+            chat_client, parts, redis=stack.redis, timeout_s=duration_s + 300,
+            roles={name: p.pid for name, p in stack.processes.items()})
+        result.seen, result.duration_s = run.tally, run.duration_s
+        result.cpu, result.lags = run.cpu, run.lags
+        result.load = (run.load_at_start, os.getloadavg()[0])
         await stack.forget()
     return result
 
@@ -192,20 +148,20 @@ IDEAL_P50, IDEAL_P95 = "ideal TTFT p50 s", "ideal TTFT p95 s"
 def figures(r: ChatResult) -> dict[str, float]:
     """One repetition's figures; the baseline is the ideal TTFT of the same turns, measured in
     the same repetition on an idle in-process graph."""
-    p = ChatResult.pct
+    p, seen = percentile, r.seen
     return {
-        "completion %": r.completion,
+        "completion %": seen.completion,
         "turns/min": r.turns_per_min,
-        "TTFT p50 s": p(r.ttft, 50),
-        "TTFT p95 s": p(r.ttft, 95),
-        "end to end p50 s": p(r.e2e, 50),
-        "end to end p95 s": p(r.e2e, 95),
-        IDEAL_P50: p(r.ideal, 50),
-        IDEAL_P95: p(r.ideal, 95),
-        "text mismatches": float(r.text_mismatches),
+        "TTFT p50 s": p(seen.ttft, 50),
+        "TTFT p95 s": p(seen.ttft, 95),
+        "end to end p50 s": p(seen.e2e, 50),
+        "end to end p95 s": p(seen.e2e, 95),
+        IDEAL_P50: p(seen.ideal, 50),
+        IDEAL_P95: p(seen.ideal, 95),
+        "text mismatches": float(seen.text_mismatches),
         "load average at the end": r.load[1],
         "client loop lag p95 ms": 1000 * r.lag(95),
-        **(r.cpu.figures(r.completed, "turn") if r.cpu else {}),
+        **(r.cpu.figures(seen.completed, "turn") if r.cpu else {}),
     }
 
 
@@ -219,26 +175,26 @@ NOTE = (
 
 
 def report(r: ChatResult) -> str:
-    p = ChatResult.pct
-    target = 1.25 * p(r.ideal, 95)
-    met = r.completion == 100 and p(r.ttft, 95) <= target
+    p, seen = percentile, r.seen
+    target = 1.25 * p(seen.ideal, 95)
+    met = seen.completion == 100 and p(seen.ttft, 95) <= target
     return (
         f"users={r.users} latency={r.latency} think={r.think_s:g}s load={r.load[0]:.1f}→"
-        f"{r.load[1]:.1f} submitted={r.submitted} "
-        f"completed={r.completed} failed={r.failed} errors={r.errors} "
-        f"text_mismatches={r.text_mismatches}\n"
-        f"completion={r.completion:.2f}% turns/min={r.turns_per_min:.0f} "
-        f"ttft p50={p(r.ttft, 50):.2f}s p95={p(r.ttft, 95):.2f}s "
-        f"e2e p50={p(r.e2e, 50):.2f}s p95={p(r.e2e, 95):.2f}s "
-        f"ideal ttft p50={p(r.ideal, 50):.2f}s p95={p(r.ideal, 95):.2f}s "
+        f"{r.load[1]:.1f} submitted={seen.submitted} "
+        f"completed={seen.completed} failed={seen.failed} errors={seen.errors} "
+        f"text_mismatches={seen.text_mismatches}\n"
+        f"completion={seen.completion:.2f}% turns/min={r.turns_per_min:.0f} "
+        f"ttft p50={p(seen.ttft, 50):.2f}s p95={p(seen.ttft, 95):.2f}s "
+        f"e2e p50={p(seen.e2e, 50):.2f}s p95={p(seen.e2e, 95):.2f}s "
+        f"ideal ttft p50={p(seen.ideal, 50):.2f}s p95={p(seen.ideal, 95):.2f}s "
         f"→ target {'met' if met else 'missed'} (ttft p95 ≤ {target:.2f}s)\n"
-        f"ttft breakdown p50/p95: pickup {p(r.pickup, 50):.2f}/{p(r.pickup, 95):.2f}s, "
-        f"graph to first delta {p(r.graph, 50):.2f}/{p(r.graph, 95):.2f}s, "
-        f"delivery {p(r.delivery, 50):.2f}/{p(r.delivery, 95):.2f}s\n"
-        + (f"errors: {r.error_kinds}\n" if r.error_kinds else "")
+        f"ttft breakdown p50/p95: pickup {p(seen.pickup, 50):.2f}/{p(seen.pickup, 95):.2f}s, "
+        f"graph to first delta {p(seen.graph, 50):.2f}/{p(seen.graph, 95):.2f}s, "
+        f"delivery {p(seen.delivery, 50):.2f}/{p(seen.delivery, 95):.2f}s\n"
+        + (f"errors: {seen.error_kinds}\n" if seen.error_kinds else "")
         + f"client loop lag p50/p95/max {1000 * r.lag(50):.0f}/{1000 * r.lag(95):.0f}/"
         f"{1000 * r.lag(100):.0f} ms over {len(r.lags)} process(es)"
-        + (f"\n{r.cpu.report(r.completed, 'turn')}" if r.cpu else "")
+        + (f"\n{r.cpu.report(seen.completed, 'turn')}" if r.cpu else "")
     )
 
 
@@ -260,25 +216,12 @@ def chat(
     output: OutputOption = BENCHMARKS,
 ) -> None:
     """Drive N chatting users against a fresh stack; uses REDIS_URL or an embedded Redis."""
-    from infra.embedded import resolve_services
-
     check_repeat(repeat, write)
-    settings = Settings.from_env()
-    services = None
-    if settings.redis_url is None:
-        settings, services = resolve_services(settings.with_(database_url="unused"))
-    runs: list[dict[str, float]] = []
-    try:
-        for n in range(1, repeat + 1):
-            result = asyncio.run(run_bench(
-                settings=settings, users=users, latency=latency, duration_s=duration,
-                ramp_s=ramp, think_s=think, chat_workers=chat_workers, clients=clients,
-            ))
-            typer.echo(f"repetition {n}/{repeat}:\n" + report(result))
-            runs.append(figures(result))
-    finally:
-        if services is not None:
-            services.close()
+    with bench_redis(Settings.from_env()) as settings:
+        runs = run_repetitions(repeat, lambda: asyncio.run(run_bench(
+            settings=settings, users=users, latency=latency, duration_s=duration,
+            ramp_s=ramp, think_s=think, chat_workers=chat_workers, clients=clients,
+        )), report, figures)
     spreads = summarize(runs, RATIOS)
     print_summary("Chat: eco2 bench chat", spreads, repeat)
     if write:

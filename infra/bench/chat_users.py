@@ -13,16 +13,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.bench.cpu import LoopLag
+from infra.bench.clients import ClientLoad, Tally, run_users, submit
 from infra.bench.http import StreamRefused, UserConnection, sse_events
-from infra.bench.processes import Started, cpu_s
+from infra.bench.processes import Started
 
 QuestionList = tuple[tuple[str, dict[str, float] | None], ...]
 
 
 @dataclass
-class ChatTally:
-    """What one client process's users saw (picklable: sent back to the bench)."""
+class ChatTally(Tally):
+    """What chatting users saw: the counts of every bench, and each completed turn's times."""
 
     ttft: list[float] = field(default_factory=list)
     e2e: list[float] = field(default_factory=list)
@@ -30,18 +30,7 @@ class ChatTally:
     pickup: list[float] = field(default_factory=list)  # submit → TurnQueued recorded
     graph: list[float] = field(default_factory=list)  # TurnQueued → first delta recorded
     delivery: list[float] = field(default_factory=list)  # first delta recorded → client
-    submitted: int = 0
-    completed: int = 0
-    failed: int = 0
-    errors: int = 0
-    error_kinds: dict[str, int] = field(default_factory=dict)
     text_mismatches: int = 0
-    lags: list[float] = field(default_factory=list)  # the process's event-loop lag samples
-    cpu_s: float = 0.0  # the process's CPU seconds from the start to its last user
-
-    def error(self, kind: str) -> None:
-        self.errors += 1
-        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
 
 
 @dataclass
@@ -92,14 +81,8 @@ async def user_loop(
         if location:
             body["user_location"] = location
         started, submitted_at = time.monotonic(), time.time()
-        result.submitted += 1
-        try:
-            status, reply = await conn.post_once(f"/api/v1/chat/{chat_id}/messages", body)
-        except OSError as exc:
-            status, reply = 0, f"{type(exc).__name__}: {exc}"
-        if status != 202:
-            result.error(f"HTTP {status} {str(reply)[:80]}" if status else f"connection: {reply}")
-            await asyncio.sleep(1)
+        reply = await submit(result, conn.post_once(f"/api/v1/chat/{chat_id}/messages", body))
+        if reply is None:
             continue
         try:
             async with asyncio.timeout(part.timeout_s):
@@ -141,7 +124,7 @@ class ChatPart:
     timeout_s: float
 
 
-async def chat_client(part: ChatPart, started: Started) -> ChatTally:
+async def chat_client(part: ChatPart, started: Started) -> tuple[ChatTally, ClientLoad]:
     """Open one chat per user, then run them from the common start for ``duration_s``."""
     conns = [UserConnection(part.base_url, headers) for headers in part.headers]
     gate = asyncio.Semaphore(32)
@@ -154,19 +137,13 @@ async def chat_client(part: ChatPart, started: Started) -> ChatTally:
             return str(body["id"])
 
     chats = await asyncio.gather(*(open_chat(conn) for conn in conns))
-    tally, lag = ChatTally(), LoopLag()
-    await started()
-    cpu_began, began = cpu_s(), time.monotonic()
-    lag.start()
-    await asyncio.gather(*(
+    tally = ChatTally()
+    load = await run_users(started, lambda began: (
         user_loop(conn, headers, chat_id, tally, part, deadline=began + part.duration_s,
                   start_delay=delay, rng=random.Random(seed))
         for conn, headers, chat_id, delay, seed in zip(
             conns, part.headers, chats, part.start_delays, part.seeds, strict=True)
     ))
-    lag.stop()
-    tally.cpu_s = cpu_s() - cpu_began
-    tally.lags = lag.lags
     for conn in conns:
         conn.close()
-    return tally
+    return tally, load

@@ -126,9 +126,3 @@ class LoopLag:
     def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-
-    def percentile(self, p: float) -> float:
-        if not self.lags:
-            return float("nan")
-        ordered = sorted(self.lags)
-        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]

@@ -1,5 +1,5 @@
-"""What every ``eco2 bench`` shares: its options for repetitions and results, the min / median /
-max over the repetitions, and the section it appends to ``BENCHMARKS.md``.
+"""What every ``eco2 bench`` shares: its options for repetitions and results, the Redis it runs
+on, the min / median / max over the repetitions, and the section it appends to ``BENCHMARKS.md``.
 
 A benchmark runs ``--repeat`` times; each repetition measures its figures *and* the baseline
 they are compared with, so the ratio is taken within one repetition (the same load on the
@@ -8,19 +8,22 @@ machine for both) and only then summarised over the repetitions.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import os
 import platform
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from infra.settings import Settings
 
 RepeatOption = Annotated[int, typer.Option(
     min=1, help="Repetitions; min / median / max are printed over them (recording needs ≥ 3).",
@@ -48,6 +51,15 @@ def check_repeat(repeat: int, write: bool) -> None:
             f"recording needs --repeat ≥ {MIN_RECORDED} (or --no-write for a quick look)",
             param_hint="--repeat",
         )
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Percentile ``p`` (0–100) of one repetition's samples: the one nearest to ``p`` % of the
+    way up their sorted list; NaN when there are none."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,36 @@ def print_summary(title: str, spreads: Sequence[Spread], repeat: int) -> None:
     for s in spreads:
         table.add_row(s.name, cell(s.low), cell(s.median), cell(s.high))
     Console(highlight=False).print(table)
+
+
+@contextlib.contextmanager
+def bench_redis(settings: Settings) -> Iterator[Settings]:
+    """``settings`` with a Redis for the block: ``REDIS_URL``'s, else our own (AOF on, like
+    ``eco2 up``), stopped after it; ``database_url="unused"`` keeps Postgres from starting."""
+    if settings.redis_url is not None:
+        yield settings
+        return
+    from infra.embedded import resolve_services
+
+    settings, services = resolve_services(settings.with_(database_url="unused"))
+    with services:
+        yield settings
+
+
+R = TypeVar("R")
+
+
+def run_repetitions(
+    repeat: int, run: Callable[[], R], report: Callable[[R], str],
+    figures: Callable[[R], Figures],
+) -> list[Figures]:
+    """Each repetition's figures, its ``report`` printed as it ends."""
+    runs: list[Figures] = []
+    for n in range(1, repeat + 1):
+        result = run()
+        typer.echo(f"repetition {n}/{repeat}:\n" + report(result))
+        runs.append(figures(result))
+    return runs
 
 
 def print_repetition(n: int, repeat: int, figures: Figures) -> None:

@@ -13,7 +13,6 @@ import asyncio
 import math
 import os
 import random
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,18 +22,19 @@ import typer
 
 from agents.llm.latency import LatencyProfile
 from eventstore.redis_client import AsyncRedis
-from infra.bench.cpu import CLIENT as CLIENTS
-from infra.bench.cpu import CpuMeter, LoopLag
+from infra.bench.clients import run_measured
 from infra.bench.http import http_clients
-from infra.bench.processes import run_clients, slices
+from infra.bench.processes import slices
 from infra.bench.repeat import (
     BENCHMARKS,
     OutputOption,
     RepeatOption,
     WriteOption,
+    bench_redis,
     check_repeat,
     print_summary,
     record,
+    run_repetitions,
     summarize,
 )
 from infra.bench.scan_record import NOTE, RATIOS, BenchResult, figures, report
@@ -95,38 +95,13 @@ async def run_bench(
         parts = [ScanPart(stack.base_url, stack.env["REDIS_URL"], stack.layout,
                           [everyone[i] for i in part], duration_s, done_timeout)
                  for part in slices(users, processes)]
-        meter = CpuMeter(stack.redis, {name: p.pid for name, p in stack.processes.items()},
-                         clients=[os.getpid()])
-        lag = LoopLag()
-        load_at_start = 0.0
-        began = 0.0
-
-        async def on_start() -> None:
-            nonlocal load_at_start, began
-            load_at_start, began = os.getloadavg()[0], time.monotonic()
-            lag.start()
-            await meter.start()
-
-        tallies = await run_clients(scan_client, parts, on_start=on_start,
-                                    timeout_s=duration_s + done_timeout + 60)
-        result.duration_s = time.monotonic() - began
-        lag.stop()
-        await meter.stop()
-        meter.seconds[CLIENTS] = meter.seconds.get(CLIENTS, 0.0) + sum(t.cpu_s for t in tallies)
-        result.cpu, result.lag = meter, [lag]
-        for tally in tallies:
-            result.submitted += tally.submitted
-            result.completed += tally.completed
-            result.failed += tally.failed
-            result.errors += tally.errors
-            for kind, n in tally.error_kinds.items():
-                result.error_kinds[kind] = result.error_kinds.get(kind, 0) + n
-            result.latencies.extend(tally.latencies)
-            client_lag = LoopLag()
-            client_lag.lags = tally.lags
-            result.lag.append(client_lag)
+        run = await run_measured(
+            scan_client, parts, redis=stack.redis, timeout_s=duration_s + done_timeout + 60,
+            roles={name: p.pid for name, p in stack.processes.items()})
+        result.seen, result.duration_s = run.tally, run.duration_s
+        result.cpu, result.lags = run.cpu, run.lags
         result.pipeline = await pipeline_latencies(stack)
-    result.load = (load_at_start, os.getloadavg()[0])
+    result.load = (run.load_at_start, os.getloadavg()[0])
     await stack.forget()
     return result
 
@@ -184,32 +159,17 @@ def scan(
     output: OutputOption = BENCHMARKS,
 ) -> None:
     """Drive N users against a fresh stack; uses REDIS_URL or an embedded Redis."""
-    from infra.embedded import resolve_services
-
     check_repeat(repeat, write)
     if nice:
         os.nice(nice)
 
     settings = Settings.from_env()
-    redis = "external"
-    if settings.redis_url is None:
-        # Our own Redis (AOF on, like `eco2 up`); "unused" keeps Postgres from starting.
-        settings, services = resolve_services(settings.with_(database_url="unused"))
-        redis = "embedded"
-    else:
-        services = None
-    runs: list[dict[str, float]] = []
-    try:
-        for n in range(1, repeat + 1):
-            result = run_async(run_bench(
-                settings=settings, users=users, latency=latency, duration_s=duration,
-                ramp_s=ramp, scan_workers=scan_workers, nice=nice, clients=clients,
-            ))
-            typer.echo(f"repetition {n}/{repeat}:\n" + report(result))
-            runs.append(figures(result))
-    finally:
-        if services is not None:
-            services.close()
+    redis = "embedded" if settings.redis_url is None else "external"
+    with bench_redis(settings) as settings:
+        runs = run_repetitions(repeat, lambda: run_async(run_bench(
+            settings=settings, users=users, latency=latency, duration_s=duration,
+            ramp_s=ramp, scan_workers=scan_workers, nice=nice, clients=clients,
+        )), report, figures)
     spreads = summarize(runs, RATIOS)
     print_summary("Scan: eco2 bench scan", spreads, repeat)
     if write:

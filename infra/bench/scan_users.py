@@ -18,9 +18,9 @@ import httpx
 from eventstore.keys import Layout
 from eventstore.reading import LogReader
 from eventstore.redis_client import AsyncRedis, open_redis
-from infra.bench.cpu import LoopLag
+from infra.bench.clients import ClientLoad, Tally, run_users, submit
 from infra.bench.http import UserConnection
-from infra.bench.processes import Started, cpu_s
+from infra.bench.processes import Started
 from schemas import registry
 from schemas.scan import ScanCompleted, ScanFailed
 
@@ -83,39 +83,22 @@ async def submit_scan(conn: UserConnection, image_url: str, hint: str) -> tuple[
 
 
 @dataclass
-class Tally:
-    """What one client process's users did (picklable: sent back to the bench)."""
+class ScanTally(Tally):
+    """What scanning users did: the counts of every bench, and each completed scan's time."""
 
-    submitted: int = 0
-    completed: int = 0
-    failed: int = 0
-    errors: int = 0  # submissions refused, dropped, or whose done never came
-    error_kinds: dict[str, int] = field(default_factory=dict)  # why, e.g. "HTTP 503"
-    latencies: list[float] = field(default_factory=list)
-    lags: list[float] = field(default_factory=list)  # the process's event-loop lag samples
-    cpu_s: float = 0.0  # the process's CPU seconds from the start to its last user
-
-    def error(self, kind: str) -> None:
-        self.errors += 1
-        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+    latencies: list[float] = field(default_factory=list)  # submit → done observed
 
 
 async def user_loop(
-    conn: UserConnection, watcher: DoneWatcher, result: Tally, *,
+    conn: UserConnection, watcher: DoneWatcher, result: ScanTally, *,
     image_url: str, hint: str, deadline: float, start_delay: float, done_timeout: float,
 ) -> None:
     """One simulated user: scan its photo, wait for ``done``, repeat until ``deadline``."""
     await asyncio.sleep(start_delay)
     while time.monotonic() < deadline:
         started = time.monotonic()
-        result.submitted += 1
-        try:
-            code, reply = await submit_scan(conn, image_url, hint)
-        except OSError as exc:
-            code, reply = 0, f"{type(exc).__name__}: {exc}"
-        if code != 202:
-            result.error(f"HTTP {code} {str(reply)[:80]}" if code else f"connection: {reply}")
-            await asyncio.sleep(1)
+        reply = await submit(result, submit_scan(conn, image_url, hint))
+        if reply is None:
             continue
         try:
             async with asyncio.timeout(done_timeout):
@@ -130,8 +113,6 @@ async def user_loop(
             result.failed += 1
 
 
-
-
 @asynccontextmanager
 async def watched_log(redis: AsyncRedis, layout: Layout) -> AsyncIterator[DoneWatcher]:
     """A ``DoneWatcher`` tailing the shard logs of ``layout`` while the block runs."""
@@ -144,8 +125,6 @@ async def watched_log(redis: AsyncRedis, layout: Layout) -> AsyncIterator[DoneWa
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
 
 
 @dataclass(frozen=True)
@@ -168,27 +147,21 @@ class ScanPart:
     done_timeout: float
 
 
-async def scan_client(part: ScanPart, started: Started) -> Tally:
+async def scan_client(part: ScanPart, started: Started) -> tuple[ScanTally, ClientLoad]:
     """Run ``part``'s users from the common start until ``duration_s`` has passed."""
     redis = await open_redis(part.redis_url, decode_responses=True)
-    tally, lag = Tally(), LoopLag()
+    tally = ScanTally()
     try:
         async with watched_log(redis, part.layout) as watcher:
             conns = [UserConnection(part.base_url, user.headers) for user in part.users]
-            await started()
-            cpu_began, began = cpu_s(), time.monotonic()
-            lag.start()
-            await asyncio.gather(*(
+            load = await run_users(started, lambda began: (
                 user_loop(conn, watcher, tally, image_url=user.image_url, hint=user.hint,
                           deadline=began + part.duration_s, start_delay=user.start_delay,
                           done_timeout=part.done_timeout)
                 for conn, user in zip(conns, part.users, strict=True)
             ))
-            lag.stop()
-            tally.cpu_s = cpu_s() - cpu_began
             for conn in conns:
                 conn.close()
     finally:
         await redis.aclose()
-    tally.lags = lag.lags
-    return tally
+    return tally, load

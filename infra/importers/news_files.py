@@ -54,15 +54,8 @@ def read_news_file(
     if path.suffix.lower() == ".json":
         data = json.loads(decode_bytes(path.read_bytes()))
         sample = isinstance(data, dict) and data.get("sample") is True
-        articles = []
-        for raw in find_records(data.get("articles", data) if isinstance(data, dict) else data):
-            report.read += 1
-            result = article_from_json(raw, sample=sample)
-            if isinstance(result, str):
-                report.skip(result)
-            else:
-                articles.append(result)
-        return articles
+        records = find_records(data.get("articles", data) if isinstance(data, dict) else data)
+        return list(report.kept(article_from_json(raw, sample=sample) for raw in records))
     feed = FeedSource(url=f"https://{source or path.stem}.invalid/", category=category,
                       source=source or path.stem)
     found = parse_feed(path.read_bytes(), feed, now=datetime.now(UTC))

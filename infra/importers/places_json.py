@@ -138,10 +138,4 @@ def read_places(
         raise ValueError(f"unknown place kind {kind!r}; use one of {', '.join(PLACE_KINDS)}")
     data = json.loads(decode_bytes(path.read_bytes()))
     sample = sample or (isinstance(data, dict) and data.get("sample") is True)
-    for raw in find_records(data):
-        report.read += 1
-        result = place_record(raw, kind, sample=sample)
-        if isinstance(result, str):
-            report.skip(result)
-        else:
-            yield result
+    yield from report.kept(place_record(raw, kind, sample=sample) for raw in find_records(data))

@@ -134,10 +134,4 @@ def read_bins(
 ) -> Iterator[LocationRecord]:
     """The records of a standard-dataset CSV file; ``report`` counts reads and skips."""
     dataset = BIN_DATASETS[kind]
-    for row in read_csv_rows(path):
-        report.read += 1
-        result = bin_record(row, dataset, sample=sample)
-        if isinstance(result, str):
-            report.skip(result)
-        else:
-            yield result
+    yield from report.kept(bin_record(row, dataset, sample=sample) for row in read_csv_rows(path))

@@ -9,11 +9,11 @@ import hashlib
 import io
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 _NOISE = re.compile(r"[\s()\[\]_\-·.:/]+")
 
@@ -140,6 +140,9 @@ def find_records(data: Any) -> list[dict[str, Any]]:
     return []
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class ImportReport:
     """What an import did: rows read, written, skipped (with why)."""
@@ -151,6 +154,16 @@ class ImportReport:
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
+
+    def kept(self, results: Iterable[T | str]) -> Iterator[T]:
+        """The records among ``results``, each result counted as read; a result that is a
+        reason (the row could not be used) is counted as skipped instead."""
+        for result in results:
+            self.read += 1
+            if isinstance(result, str):
+                self.skip(result)
+            else:
+                yield result
 
     def summary(self) -> str:
         reasons = ", ".join(f"{n} {why}" for why, n in self.skipped.most_common())

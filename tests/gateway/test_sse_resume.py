@@ -23,7 +23,7 @@ from eventstore.redis_client import sharded_pubsub
 from eventstore.store import EventStore
 from gateway.job_reads import JobReads
 from gateway.live_hub import LiveHub
-from gateway.sse import open_job_stream, resume_point
+from gateway.sse import Opened, open_job_stream, resume_point
 from gateway.state import LiveConfig
 from infra.settings import Settings
 from projections.live_view import apply_event
@@ -57,6 +57,21 @@ async def live(
     assert settings.redis_url
     async with LiveHub.open(settings.redis_url, layout, queue_size=CONFIG.queue_size) as hub:
         yield Live(hub, JobReads(hub.reader, layout, schemas.registry), store, redis_client, layout)
+
+
+@contextlib.asynccontextmanager
+async def stream_on_a_hub_of_its_own(
+    settings: Settings, config: LiveConfig, job: str
+) -> AsyncIterator[Opened]:
+    """``job``'s stream opened without ``Last-Event-ID`` on a hub of its own, with no projector
+    beside it: nothing is published, so whatever the stream gets it reads from the log."""
+    layout = Layout(settings.namespace, settings.shards)
+    assert settings.redis_url
+    async with LiveHub.open(settings.redis_url, layout) as hub:
+        opened = await open_job_stream(
+            hub, JobReads(hub.reader, layout, schemas.registry), config, job, None)
+        assert opened is not None
+        yield opened
 
 
 @dataclass
@@ -165,16 +180,11 @@ async def test_done_from_the_log_waits_for_the_snapshot(
     settings: Settings, store: EventStore, redis_client: aioredis.Redis
 ) -> None:
     """Without a projector the snapshot never arrives: `done` is held for done_wait_s."""
-    layout = Layout(settings.namespace, settings.shards)
-    assert settings.redis_url
     job = str(uuid.uuid4())
     await append(store, job, "alice", ScanQueued(user_id="alice", image_url="http://x/y"),
                  ScanCompleted(user_id="alice"))
     config = LiveConfig(keepalive_s=0.3, done_wait_s=0.4)
-    async with LiveHub.open(settings.redis_url, layout) as hub:
-        reads = JobReads(hub.reader, layout, schemas.registry)
-        opened = await open_job_stream(hub, reads, config, job, None)
-        assert opened is not None
+    async with stream_on_a_hub_of_its_own(settings, config, job) as opened:
         loop = asyncio.get_running_loop()
         started = loop.time()
         ids = [e.id async for e in opened.events()]
@@ -224,8 +234,6 @@ async def test_a_job_older_than_the_snapshot_ttl_replays_done_at_once(
     from schemas.envelope import Metadata
     from schemas.scan import SCAN_JOB
 
-    layout = Layout(settings.namespace, settings.shards)
-    assert settings.redis_url
     job = str(uuid.uuid4())
     long_ago = time.time() - SNAPSHOT_TTL_S - 3600
     events = [ScanQueued(user_id="alice", image_url="http://x/y"), ScanCompleted(user_id="alice")]
@@ -235,10 +243,7 @@ async def test_a_job_older_than_the_snapshot_ttl_replays_done_at_once(
         for e in events
     ], expected_version=0)
     config = LiveConfig(keepalive_s=0.3, done_wait_s=600)  # a wait would outlast the test
-    async with LiveHub.open(settings.redis_url, layout) as hub:
-        reads = JobReads(hub.reader, layout, schemas.registry)
-        opened = await open_job_stream(hub, reads, config, job, None)
-        assert opened is not None
+    async with stream_on_a_hub_of_its_own(settings, config, job) as opened:
         ids = await asyncio.wait_for(_ids(opened.events()), 30)
     assert ids == ["1", "2"]
 
@@ -272,15 +277,10 @@ async def test_a_quiet_stream_finds_an_event_that_was_never_published(
 ) -> None:
     """No projector runs, so nothing is published: at its keepalive the stream learns from the
     hub's version check that its job moved on, and reads the event from the job's stream."""
-    layout = Layout(settings.namespace, settings.shards)
-    assert settings.redis_url
     job = str(uuid.uuid4())
     await append(store, job, "alice", ScanQueued(user_id="alice", image_url="http://x/y"))
     config = LiveConfig(keepalive_s=0.3, done_wait_s=0.3)
-    async with LiveHub.open(settings.redis_url, layout) as hub:
-        reads = JobReads(hub.reader, layout, schemas.registry)
-        opened = await open_job_stream(hub, reads, config, job, None)
-        assert opened is not None
+    async with stream_on_a_hub_of_its_own(settings, config, job) as opened:
         events = opened.events()
         assert (await anext(events)).id == "1"
         await append(store, job, "alice", StageStarted(stage=Stage.VISION, progress=5))

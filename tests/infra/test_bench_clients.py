@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 from eventstore.consumer import RunnerOptions
 from eventstore.runtime import ACK_CONNECTIONS_CAP, broker_connections
+from infra.bench.chat_users import ChatTally
+from infra.bench.clients import submit, worst_lag
 from infra.bench.cpu import CpuMeter, process_cpu_s, role_of
 from infra.bench.processes import Started, run_clients, slices
+from infra.bench.repeat import percentile
+from infra.bench.scan_users import ScanTally
 
 
 def test_slices_cover_every_user_once_and_interleave() -> None:
@@ -79,3 +84,45 @@ def test_the_broker_pool_holds_every_reader_and_every_finishing_handler() -> Non
     assert broker_connections(RunnerOptions(workers=64), shards) >= 64 + 4 * len(shards)
     big = broker_connections(RunnerOptions(workers=100_000), shards)
     assert big == 4 * len(shards) + ACK_CONNECTIONS_CAP + 8
+
+
+def test_tallies_of_client_processes_merge_field_by_field() -> None:
+    first, second = ScanTally(submitted=3, completed=2, latencies=[0.5]), ScanTally(
+        submitted=2, completed=1, failed=1, latencies=[0.2, 0.9])
+    first.error("HTTP 503")
+    second.error("HTTP 503")
+    second.error("no done within 60 s")
+    merged = ScanTally()
+    for tally in (first, second):
+        merged.add(tally)
+    assert (merged.submitted, merged.completed, merged.failed, merged.errors) == (5, 3, 1, 3)
+    assert merged.error_kinds == {"HTTP 503": 2, "no done within 60 s": 1}
+    assert merged.latencies == [0.5, 0.2, 0.9]
+    assert merged.completion == 60.0
+    chat = ChatTally(text_mismatches=1, ttft=[0.1])
+    chat.add(ChatTally(text_mismatches=2, ttft=[0.3]))
+    assert chat.text_mismatches == 3 and chat.ttft == [0.1, 0.3]
+
+
+def test_the_worst_process_sets_the_lag() -> None:
+    assert percentile([], 95) != percentile([], 95)  # NaN: nothing measured
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0 and percentile([3.0, 1.0, 2.0], 100) == 3.0
+    assert worst_lag([[0.001, 0.002], [0.05, 0.01]], 100) == 0.05
+
+
+def test_a_submission_is_counted_and_a_refusal_or_drop_tallied_as_an_error() -> None:
+    async def answer(status: int, reply: Any) -> tuple[int, Any]:
+        return status, reply
+
+    async def dropped() -> tuple[int, Any]:
+        raise ConnectionResetError("reset by peer")
+
+    async def submit_three(tally: ScanTally) -> list[Any]:
+        return [await submit(tally, answer(202, {"job_id": "j"})),
+                await submit(tally, answer(503, "busy")), await submit(tally, dropped())]
+
+    tally = ScanTally()
+    assert asyncio.run(submit_three(tally)) == [{"job_id": "j"}, None, None]
+    assert tally.submitted == 3 and tally.errors == 2
+    assert tally.error_kinds == {"HTTP 503 busy": 1,
+                                 "connection: ConnectionResetError: reset by peer": 1}
