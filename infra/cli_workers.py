@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import typer
@@ -54,14 +54,12 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
-def _run_worker(
-    kind: WorkerKind, run: Callable[[Coroutine[Any, Any, None]], object] = run_async
-) -> None:
+def _run_worker(kind: WorkerKind) -> None:
     settings = _settings()
     if settings.redis_url is None:
         console.print("[red]REDIS_URL is not set[/red] (run `eco2 up`, or `eco2 services` first)")
         raise typer.Exit(2)
-    run(run_worker(kind, settings))
+    run_async(run_worker(kind, settings))
 
 
 @worker_app.command("scan")
@@ -79,7 +77,7 @@ def worker_reward() -> None:
 @worker_app.command("chat")
 def worker_chat() -> None:
     """The chat turn handler: SendChatMessage / ProvideInput commands → a turn of the graph."""
-    _run_worker("chat", asyncio.run)  # asyncio's own loop: the one the chat bench measured
+    _run_worker("chat")
 
 
 @worker_app.command("snapshot")

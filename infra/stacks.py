@@ -212,4 +212,7 @@ async def _snapshot_projector() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_snapshot_projector())
+    # On the loop `eco2 worker snapshot` runs on (uvloop, the startup heap frozen).
+    from infra.cli_workers import run_async
+
+    run_async(_snapshot_projector())

@@ -22,6 +22,7 @@ from eventstore.consumer import RunnerOptions, consumer_name
 from eventstore.later import RetryBudget
 from eventstore.runtime import Runner
 from infra.bootstrap import Resources, build_chat_graph_for, open_resources
+from infra.heap import freeze_startup_heap
 from infra.media import key_from_url
 from infra.probes import MetricsSource, redis_ready, serve_probes
 from infra.settings import Settings
@@ -106,6 +107,9 @@ async def run_worker(kind: WorkerKind, settings: Settings) -> None:
             await _run_snapshot(resources)
             return
         runner = build_runner(kind, resources)
+        # What the runner was built with (the chat graph, LangGraph's modules, the knowledge
+        # base) is kept for the process's life: out of the garbage collector's walks too.
+        freeze_startup_heap()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
 
 from agents.chat.errors import CircuitOpen, TurnAborted
 from agents.chat.policies import RETRY_ON, NodeGuard
@@ -21,12 +22,54 @@ STAGE = "answer"
 FAILED = "답변을 쓰는 중 문제가 생겼어요. 잠시 후 다시 시도해 주세요."
 
 
-async def _next(deltas: AsyncIterator[str], timeout_s: float) -> str | None:
+async def _next(deltas: AsyncIterator[str]) -> str | None:
     try:
-        async with asyncio.timeout(timeout_s):
-            return await anext(deltas)
+        return await anext(deltas)
     except StopAsyncIteration:
         return None
+
+
+class _Stall:
+    """Every wait for the next delta bounded by ``timeout_s``, with one timer per timeout
+    period rather than one per delta (a timeout context per delta schedules and cancels a timer
+    for every token; tokens come many times a second, the timeout is seconds): the timer looks
+    at when the last delta came and either expires the wait or sets itself for later."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._loop = asyncio.get_running_loop()
+        self._last = self._loop.time()
+        self._scope: asyncio.Timeout | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def progressed(self) -> None:
+        """A delta came: the next wait starts now."""
+        self._last = self._loop.time()
+
+    def _check(self) -> None:
+        late_at = self._last + self.timeout_s
+        if self._loop.time() >= late_at:
+            assert self._scope is not None
+            self._scope.reschedule(self._loop.time())  # expire: the wait raises TimeoutError
+        else:
+            self._timer = self._loop.call_at(late_at, self._check)
+
+    async def __aenter__(self) -> _Stall:
+        self._scope = asyncio.timeout(None)
+        await self._scope.__aenter__()
+        self._timer = self._loop.call_at(self._last + self.timeout_s, self._check)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        assert self._scope is not None
+        await self._scope.__aexit__(exc_type, exc, tb)
 
 
 async def stream_answer(
@@ -58,10 +101,12 @@ async def stream_answer(
         try:
             deltas = llm.stream(messages, model=model)
             try:
-                while (delta := await _next(deltas, policy.timeout_ms / 1000)) is not None:
-                    if delta:
-                        parts.append(delta)
-                        emit(Token(content=delta, node=STAGE))
+                async with _Stall(policy.timeout_ms / 1000) as stall:
+                    while (delta := await _next(deltas)) is not None:
+                        stall.progressed()
+                        if delta:
+                            parts.append(delta)
+                            emit(Token(content=delta, node=STAGE))
             finally:
                 close = getattr(deltas, "aclose", None)
                 if close is not None:  # release the provider's HTTP stream on any exit

@@ -1,20 +1,24 @@
 """The chat graph: intent → (vision) → Send fan-out to subagents → aggregator → answer.
 
 Built once per process by ``build_chat_graph(deps)`` (compiled LangGraph ``StateGraph``, no
-checkpointer: every turn is a fresh, stateless run). ``ChatGraph.run(turn)`` streams the run
-with ``astream(stream_mode=["updates", "custom"], version="v2")``: nodes emit ``NodeUpdate`` and
-``Token`` objects through LangGraph's stream writer, and the terminal ``TurnResult`` or
-``NeedsInput`` is taken from the node updates. Breakers live in the ``NodeGuard`` of the
-compiled graph, so they span turns.
+checkpointer: every turn is a fresh, stateless run). ``ChatGraph.run(turn)`` runs the graph
+(``astream(stream_mode="updates")``, which gives the terminal ``TurnResult`` or ``NeedsInput``)
+and streams what the nodes emit: ``NodeUpdate`` and ``Token`` objects, through the run's own
+queue (``_emitter``) rather than LangGraph's custom stream, whose per-item machinery (a stream
+chunk, a wake-up of ``astream``'s wait on every running task) cost more than the rest of a
+token's way to the log. One queue for every node keeps their order. Breakers live in the
+``NodeGuard`` of the compiled graph, so they span turns.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from typing import Any, Protocol
 
-from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
@@ -43,6 +47,16 @@ from agents.llm.providers import ServedModel, served_model
 log = logging.getLogger(__name__)
 
 INTERNAL = "답변을 마치지 못했어요. 잠시 후 다시 시도해 주세요."
+
+# Where the nodes of the running turn emit (set by ``ChatGraph.run`` in the task that runs the
+# graph; LangGraph's node tasks inherit it).
+_EMIT: ContextVar[Callable[[ChatUpdate], None]] = ContextVar("chat_graph_emit")
+_RUN_OVER = object()  # the graph's run ended (its outcome is the task's)
+
+
+def _emitter() -> Callable[[ChatUpdate], None]:
+    """The running turn's emit (a node runs only inside ``ChatGraph.run``)."""
+    return _EMIT.get()
 
 
 def _template(state: ChatState) -> SubTask:
@@ -113,22 +127,37 @@ class ChatGraph:
             turn = turn.model_copy(update={"model": served.model})
         result: TurnResult | None = None
         needs: NeedsInput | None = None
-        stream = self.compiled.astream(
-            {"turn": turn, "outcomes": []}, stream_mode=["updates", "custom"], version="v2"
-        )
-        async for part in stream:
-            if part["type"] == "custom":
-                data = part["data"]
-                if isinstance(data, NodeUpdate | Token):
-                    yield data
-            elif part["type"] == "updates":
-                for update in (part["data"] or {}).values():
-                    if not isinstance(update, dict):
-                        continue
-                    if isinstance(update.get("needs_input"), NeedsInput):
-                        needs = update["needs_input"]
-                    if isinstance(update.get("result"), TurnResult):
-                        result = update["result"]
+        emitted: asyncio.Queue[object] = asyncio.Queue()
+
+        async def drive() -> None:
+            nonlocal result, needs
+            _EMIT.set(emitted.put_nowait)
+            try:
+                stream = self.compiled.astream(
+                    {"turn": turn, "outcomes": []}, stream_mode="updates"
+                )
+                async for part in stream:
+                    for update in (part or {}).values():
+                        if not isinstance(update, dict):
+                            continue
+                        if isinstance(update.get("needs_input"), NeedsInput):
+                            needs = update["needs_input"]
+                        if isinstance(update.get("result"), TurnResult):
+                            result = update["result"]
+            finally:
+                emitted.put_nowait(_RUN_OVER)
+
+        running = asyncio.create_task(drive())
+        try:
+            while (item := await emitted.get()) is not _RUN_OVER:
+                if isinstance(item, NodeUpdate | Token):
+                    yield item
+            await running  # the graph's own error (TurnAborted …), after what it emitted
+        finally:
+            if not running.done():
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
         if needs is not None:
             yield needs
         elif result is not None:
@@ -147,7 +176,7 @@ def _stage_node(runner: Runner, guard: NodeGuard) -> StageNode:
 
     async def node(state: StageInput) -> dict[str, Any]:
         outcome = await run_stage(
-            state["task"], runner=runner, guard=guard, emit=get_stream_writer()
+            state["task"], runner=runner, guard=guard, emit=_emitter()
         )
         return {"outcomes": [outcome]}
 
@@ -160,10 +189,10 @@ def build_chat_graph(deps: ChatDeps) -> ChatGraph:
     runners = stage_runners(deps)
 
     async def intent_node(state: ChatState) -> dict[str, Any]:
-        return await classify(state["turn"], deps, guard, get_stream_writer())
+        return await classify(state["turn"], deps, guard, _emitter())
 
     async def vision_node(state: ChatState) -> dict[str, Any]:
-        return await read_image(state["turn"], deps, guard, get_stream_writer())
+        return await read_image(state["turn"], deps, guard, _emitter())
 
     # The routing functions are coroutines although they do not wait: LangGraph runs a plain
     # function in the loop's thread pool (a thread hop and a context copy every turn).
@@ -178,7 +207,7 @@ def build_chat_graph(deps: ChatDeps) -> ChatGraph:
         return [Send(task.stage, {"task": task}) for task in plan_tasks(state)]
 
     async def aggregator_node(state: ChatState) -> dict[str, Any]:
-        emit = get_stream_writer()
+        emit = _emitter()
         emit(NodeUpdate(node="aggregator", status="started"))
         plan = await aggregate(
             state["decision"].sub_queries,
@@ -211,7 +240,7 @@ def build_chat_graph(deps: ChatDeps) -> ChatGraph:
             model=turn.model,
             fallback_text=context,
             guard=guard,
-            emit=get_stream_writer(),
+            emit=_emitter(),
         )
         result = TurnResult(
             intent=decision.primary.value,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -29,6 +30,9 @@ class Idle:
 
 _TICK = Tick()
 _IDLE = Idle()
+# Deadlines closer than this are the same one: ``due()`` is taken against time.monotonic and
+# the timer against the loop's clock (uvloop's is cached per iteration, in milliseconds).
+_SAME_DEADLINE_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -41,43 +45,76 @@ async def paced(
 ) -> AsyncGenerator[T | Tick | Idle, None]:
     """Items of ``source`` in order, an ``Idle`` whenever no more are ready (before waiting),
     and a ``Tick`` each time ``due()`` (seconds, None = no deadline) elapses first. An exception of ``source`` is raised here after its items.
-    Closing this generator (``contextlib.aclosing``) stops and closes ``source``."""
-    queue: asyncio.Queue[T | _End] = asyncio.Queue()
+    Closing this generator (``contextlib.aclosing``) stops and closes ``source``.
+
+    One timer per deadline, not one per wait: the deadline is the pending text's (it stays the
+    same for every token until the text goes out), and a timeout context per wait (a timer
+    scheduled and cancelled for each token) was a tenth of the chat worker's CPU."""
+    loop = asyncio.get_running_loop()
+    items: deque[T | _End] = deque()
+    waiter: asyncio.Future[None] | None = None
+
+    def wake() -> None:
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def pump() -> None:
         try:
             async for item in source:
-                await queue.put(item)
+                items.append(item)
+                wake()
         except Exception as exc:
-            await queue.put(_End(exc))
+            items.append(_End(exc))
         else:
-            await queue.put(_End())
+            items.append(_End())
         finally:
+            wake()
             close = getattr(source, "aclose", None)
             if close is not None:
                 with contextlib.suppress(Exception):
                     await close()
 
+    timer: asyncio.TimerHandle | None = None
+    timer_at = 0.0
+    fired = False
+
+    def expire() -> None:
+        nonlocal timer, fired
+        timer, fired = None, True
+        wake()
+
     task = asyncio.create_task(pump())
     try:
         idle = False
         while True:
-            if queue.empty() and not idle:
+            if not items and not idle:
                 idle = True
                 yield _IDLE  # nothing more is ready: a good moment to write what was gathered
                 continue
-            if not queue.empty():
-                item = queue.get_nowait()
-            elif (delay := due()) is None:
-                item = await queue.get()
-            else:
+            if not items:
+                delay = due()
+                if delay is None:
+                    if timer is not None:
+                        timer.cancel()
+                        timer = None
+                else:
+                    at = loop.time() + delay
+                    if timer is None or abs(at - timer_at) > _SAME_DEADLINE_S:
+                        if timer is not None:
+                            timer.cancel()
+                        timer, timer_at = loop.call_at(at, expire), at
+                fired = False
+                waiter = loop.create_future()
                 try:
-                    # asyncio.timeout, not wait_for: no task per item (one per token adds up).
-                    async with asyncio.timeout(delay):
-                        item = await queue.get()
-                except TimeoutError:
-                    yield _TICK
+                    await waiter
+                finally:
+                    waiter = None
+                if not items:
+                    if fired:
+                        fired = False
+                        yield _TICK
                     continue
+            item = items.popleft()
             idle = False
             if isinstance(item, _End):
                 if item.error is not None:
@@ -85,6 +122,8 @@ async def paced(
                 return
             yield item
     finally:
+        if timer is not None:
+            timer.cancel()
         if not task.done():
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -6,6 +6,7 @@ Policies are shrunk (tens of milliseconds) so timeouts are fast; the breaker's c
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -22,9 +23,10 @@ from agents.chat import (
     build_chat_graph,
     offline_chat_deps,
 )
+from agents.chat.answer import stream_answer
 from agents.chat.errors import SourceUnavailable
 from agents.chat.intents import LocalIntentClassifier
-from agents.chat.policies import POLICIES, ManualClock, NodePolicy
+from agents.chat.policies import POLICIES, ManualClock, NodeGuard, NodePolicy
 from agents.knowledge import KnowledgeBase
 from agents.llm.local import LocalLLM
 from characters import CharacterServiceUnavailable
@@ -240,3 +242,41 @@ async def test_breaker_state_is_shared_across_turns_but_not_graphs(deps: ChatDep
     await run(first, turn("오늘 날씨 어때?", location=CITY_HALL))
     assert first.guard.breaker("weather").state == "open"
     assert build_chat_graph(deps).guard.breaker("weather").state == "closed"
+
+
+class _PacedLLM:
+    """Streams ``pauses`` as deltas, each after its pause (seconds)."""
+
+    def __init__(self, pauses: list[float]) -> None:
+        self.pauses = pauses
+
+    async def stream(self, messages: Any, *, model: str | None = None) -> Any:
+        for i, pause in enumerate(self.pauses):
+            await asyncio.sleep(pause)
+            yield f"{i} "
+
+
+@pytest.mark.parametrize(
+    ("pauses", "fails"),
+    [
+        ([0.02] * 30, False),  # each wait far under the 300 ms timeout, all of them over it
+        ([0.0, 0.02, 1.0, 0.0], True),  # one wait past it, after text was out
+        ([1.0], True),  # nothing streamed within it (retried, then failed)
+    ],
+)
+async def test_answer_timeout_bounds_each_wait_not_the_whole_stream(
+    pauses: list[float], fails: bool
+) -> None:
+    policies = dict(POLICIES, answer=dataclasses.replace(POLICIES["answer"], timeout_ms=300))
+    updates: list[Any] = []
+    call = stream_answer(
+        _PacedLLM(pauses), [], model=None, fallback_text="-",
+        guard=NodeGuard(policies, clock=ManualClock()), emit=updates.append,
+    )
+    if not fails:
+        assert await call == "".join(f"{i} " for i in range(len(pauses)))
+        return
+    with pytest.raises(TurnAborted):
+        await call
+    failed = [u for u in updates if isinstance(u, NodeUpdate) and u.status == "failed"]
+    assert failed[-1].detail["reason"] == "timeout"
