@@ -16,28 +16,33 @@ def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-class _FieldNames(dict[bytes, str]):
-    """Field names as text, each decoded once: entries share a handful of names."""
-
-    def __missing__(self, name: bytes) -> str:
-        decoded = name.decode()
-        if len(self) < 1024:  # entries written by others may carry any names: stay bounded
-            self[name] = decoded
-        return decoded
-
-
-_field_names = _FieldNames()
+_field_names: dict[bytes, str] = {}  # field names as text, each decoded once (see below)
+_NAMES_KEPT = 1024  # entries written by others may carry any names: stay bounded
 
 
 def text_fields(fields: dict[bytes, bytes]) -> dict[str, str]:
     """An entry's fields as text. FastStream's client answers bytes (its broker has no
-    ``decode_responses``): one comprehension with the names looked up and the values
-    decoded costs under half of a per-value type check, and this runs for every entry."""
+    ``decode_responses``): one loop with the names looked up and the values decoded costs
+    under half of a per-value type check, and this runs for every entry. Entries share a
+    handful of names, kept in a plain ``dict`` (a subscript of an exact dict is cheaper than
+    of a subclass with ``__missing__``); a name not met before is learnt in
+    ``_learn_names``. A plain loop, not a comprehension: in Python 3.11 a comprehension is a
+    function call of its own (1.52 against 1.68 µs for the log's 9 fields)."""
     names = _field_names
+    decoded: dict[str, str] = {}
     try:
-        return {names[k]: v.decode() for k, v in fields.items()}
-    except AttributeError:  # already text (a client that decodes)
-        return {text(k): text(v) for k, v in fields.items()}
+        for name, value in fields.items():
+            decoded[names[name]] = value.decode()
+    except (KeyError, AttributeError):  # a new name, or already text (a client that decodes)
+        return _learn_names(fields)
+    return decoded
+
+
+def _learn_names(fields: dict[bytes, bytes] | dict[str, str]) -> dict[str, str]:
+    for name in fields:
+        if isinstance(name, bytes) and len(_field_names) < _NAMES_KEPT:
+            _field_names.setdefault(name, name.decode())
+    return {text(k): text(v) for k, v in fields.items()}
 
 
 async def all_of(runs: list[Coroutine[Any, Any, bool]]) -> list[bool]:

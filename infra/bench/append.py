@@ -1,6 +1,7 @@
 """``eco2 bench append``: the log's write and consume throughput, against baselines measured in
 the same run on the same Redis: raw pipelined XADD, and the eventsourcing library's POPO and
-SQLite recorders (plus our recorder through ``Application.save``)."""
+SQLite recorders (plus our recorder through ``Application.save``). The consume rows (the
+handler runtime against a raw XREADGROUP loop) are measured in ``infra.bench.consume``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -21,13 +21,16 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from opentelemetry.trace import SpanKind
 
-from eventstore.consumer import Dispatcher, RunnerOptions, Subscription
-from eventstore.groups import ConsumerGroup
 from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, open_redis
-from eventstore.runtime import Runner
 from eventstore.store import EventStore
 from eventstore.tracing import trace_context, tracer
+from infra.bench.consume import (
+    CONSUME_BASELINE,
+    CONSUME_RUNTIME,
+    consume_faststream,
+    consume_raw,
+)
 from infra.bench.repeat import (
     BENCHMARKS,
     OutputOption,
@@ -40,34 +43,16 @@ from infra.bench.repeat import (
     record,
     summarize,
 )
+from infra.bench.ticks import Figure, Tick, bench_registry, delete_namespace, timed
 from infra.heap import freeze_startup_heap
 from infra.settings import Settings
 from schemas.envelope import Envelope, Metadata
-from schemas.registry import Event, Message, MessageRegistry
-
-bench_registry = MessageRegistry()
 
 
 class Counter(Aggregate):
     @event("Ticked")
     def tick(self) -> None:
         pass
-
-
-@bench_registry.register("bench.tick")
-class Tick(Event):
-    n: int
-
-
-@dataclass(frozen=True)
-class Figure:
-    name: str
-    events: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds else 0.0
 
 
 def tick(aggregate_id: str, n: int, traced: bool = False) -> Envelope:
@@ -86,12 +71,6 @@ def request(traced: bool) -> contextlib.AbstractContextManager[object]:
     return tracer().start_as_current_span("bench request", kind=SpanKind.SERVER)
 
 
-async def _timed(name: str, events: int, work: Callable[[], Awaitable[None]]) -> Figure:
-    started = time.perf_counter()
-    await work()
-    return Figure(name, events, time.perf_counter() - started)
-
-
 async def single_appends(
     store: EventStore, total: int, writers: int = 64, *, traced: bool = False
 ) -> Figure:
@@ -103,7 +82,7 @@ async def single_appends(
     async def work() -> None:
         await asyncio.gather(*(writer(w) for w in range(writers)))
 
-    return await _timed(f"append, 1 event/call, {writers} writers", total, work)
+    return await timed(f"append, 1 event/call, {writers} writers", total, work)
 
 
 async def batched_appends(
@@ -124,7 +103,7 @@ async def batched_appends(
     async def work() -> None:
         await asyncio.gather(*(pipeline(s * pipelined) for s in range(4)))
 
-    return await _timed(f"append, {per_call} events/call, pipelined", calls * per_call, work)
+    return await timed(f"append, {per_call} events/call, pipelined", calls * per_call, work)
 
 
 async def raw_xadd(redis: AsyncRedis, layout: Layout, total: int) -> Figure:
@@ -141,73 +120,7 @@ async def raw_xadd(redis: AsyncRedis, layout: Layout, total: int) -> Figure:
     async def work() -> None:
         await asyncio.gather(*(pipeline(s * 1000) for s in range(4)))
 
-    return await _timed("baseline: raw XADD, pipelined", total, work)
-
-
-CONSUME_BASELINE = "consume, baseline: raw XREADGROUP batch loop (no-op)"
-CONSUME_RUNTIME = "consume, handler runtime: FastStream subscribers (no-op)"
-
-
-async def consume_raw(store: EventStore, total: int) -> Figure:
-    """The baseline: the old hand-written runner's core, a raw XREADGROUP COUNT 200 loop per
-    shard handing every entry to the same ``Dispatcher`` (decode, handler, metrics), all of a
-    batch at once, with one XACK per batch."""
-    seen = 0
-    done = asyncio.Event()
-
-    async def noop(envelope: Envelope, message: Message) -> None:
-        nonlocal seen
-        seen += 1
-        if seen >= total:
-            done.set()
-
-    subscription = Subscription("bench-raw", "events", {Tick: noop})
-    group = ConsumerGroup(store.redis, store.layout, group=subscription.group,
-                          source="events", consumer="bench-raw")
-    dispatcher = Dispatcher(group, subscription, bench_registry, RunnerOptions())
-
-    async def shard_loop(shard: int) -> None:
-        while not done.is_set():
-            deliveries = await group.read(shard, count=200, block_ms=100)
-            settled = await asyncio.gather(*(dispatcher.process(d) for d in deliveries))
-            acks: dict[str, list[str]] = {}
-            for delivery, ack in zip(deliveries, settled, strict=True):
-                if ack:
-                    acks.setdefault(delivery.stream, []).append(delivery.entry_id)
-            for stream, ids in acks.items():
-                await group.ack(stream, *ids)
-
-    async def work() -> None:
-        await group.ensure(range(store.layout.shards))
-        await asyncio.gather(*(shard_loop(shard) for shard in range(store.layout.shards)))
-
-    return await _timed(CONSUME_BASELINE, total, work)
-
-
-async def consume_faststream(redis_url: str | None, store: EventStore, total: int) -> Figure:
-    """The main path: the handler runtime (FastStream batch subscribers, ``eventstore.runtime``)."""
-    seen = 0
-    done = asyncio.Event()
-
-    async def noop(envelope: Envelope, message: Message) -> None:
-        nonlocal seen
-        seen += 1
-        if seen >= total:
-            done.set()
-
-    runner = Runner(
-        store.redis, store.layout, bench_registry,
-        Subscription("bench-fs", "events", {Tick: noop}),
-        options=RunnerOptions(workers=256, batch=200, block_ms=100), url=redis_url,
-    )
-
-    async def work() -> None:
-        task = asyncio.create_task(runner.run())
-        await done.wait()
-        runner.stop()
-        await task
-
-    return await _timed(CONSUME_RUNTIME, total, work)
+    return await timed("baseline: raw XADD, pipelined", total, work)
 
 
 def eventsourcing_save(total: int, persistence: str, env: dict[str, str]) -> Figure:
@@ -248,15 +161,8 @@ async def run_consume_bench(
             runtime = await consume_faststream(redis_url, store, consumed)
         return [baseline, runtime]
     finally:
-        await _delete_namespace(redis, namespace)
+        await delete_namespace(redis, namespace)
         await redis.aclose()
-
-
-async def _delete_namespace(redis: AsyncRedis, namespace: str) -> None:
-    with contextlib.suppress(Exception):
-        keys = [k async for k in redis.scan_iter(match=f"{{{namespace}:*", count=1000)]
-        for i in range(0, len(keys), 500):
-            await redis.delete(*keys[i : i + 500])
 
 
 async def run_append_bench(redis_url: str, *, events: int = 50_000) -> list[Figure]:
@@ -287,7 +193,7 @@ async def run_append_bench(redis_url: str, *, events: int = 50_000) -> list[Figu
                 figures.append(await asyncio.to_thread(eventsourcing_save, es_events, module, env))
     finally:
         for ns in (namespace, namespace + "es"):
-            await _delete_namespace(redis, ns)
+            await delete_namespace(redis, ns)
         await redis.aclose()
     return figures
 
@@ -306,7 +212,7 @@ async def _on(redis_url: str, measure: Measure, total: int) -> Figure:
     try:
         return await measure(EventStore(redis, Layout(namespace, 4), bench_registry), total)
     finally:
-        await _delete_namespace(redis, namespace)
+        await delete_namespace(redis, namespace)
         await redis.aclose()
 
 

@@ -14,7 +14,6 @@ import functools
 from infra.bench.append import (
     TRACED_SUFFIX,
     UNTRACED_SUFFIX,
-    Figure,
     Measure,
     _on,
     _write_then_consume,
@@ -22,6 +21,7 @@ from infra.bench.append import (
     single_appends,
 )
 from infra.bench.otlp_sink import OtlpSink, check_exported, tracing_on
+from infra.bench.ticks import Figure
 
 
 async def compare_traced(

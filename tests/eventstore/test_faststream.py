@@ -108,3 +108,22 @@ async def test_a_long_handler_keeps_its_entry_from_other_consumers_claims(
     assert runs == ["first"]
     pending = await redis_client.xpending(layout.keys_for("a").events, "hb")
     assert pending["pending"] == 0
+
+
+def test_subscribers_read_their_stream_settings_without_copying_them() -> None:
+    """FastStream asks each subscriber for its ``StreamSub`` on every read; ours hand back the
+    same settings (no deep copy per poll), and still copy when a broker prefix is set."""
+
+    async def noop(envelope: Envelope, message: Message) -> None:
+        pass
+
+    runner = Runner(aioredis.Redis(), Layout("t", 1), test_registry,
+                    Subscription("g", "events", {ItemAdded: noop}))
+    subscribers = list(runner.broker.subscribers)
+    assert len(subscribers) == 4  # a reader and a reaper on the source and the retry stream
+    for subscriber in subscribers:
+        settings = subscriber.stream_sub  # type: ignore[attr-defined]
+        assert settings is subscriber.stream_sub  # type: ignore[attr-defined]
+        prefixed = settings.add_prefix("p:")
+        assert prefixed is not settings and prefixed.name == "p:" + settings.name
+        assert prefixed.group == settings.group == "g"

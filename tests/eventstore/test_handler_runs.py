@@ -88,3 +88,9 @@ def test_in_flight_holds_a_batch_until_released() -> None:
 def test_text_fields_from_bytes_or_text() -> None:
     assert text_fields({b"type": b"x.y", b"data": b"{}"}) == {"type": "x.y", "data": "{}"}
     assert text_fields({"type": "x.y"}) == {"type": "x.y"}  # type: ignore[dict-item]
+
+
+def test_text_fields_learns_a_new_name_and_decodes_utf8() -> None:
+    fields = {b"a-name-no-other-test-uses": "분리수거".encode()}
+    assert text_fields(fields) == {"a-name-no-other-test-uses": "분리수거"}  # learnt here
+    assert text_fields(fields) == {"a-name-no-other-test-uses": "분리수거"}  # known now
