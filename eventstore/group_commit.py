@@ -21,7 +21,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from eventstore.keys import ShardKeys
 from eventstore.redis_client import AsyncRedis
-from eventstore.scripts import pack_events, translate_script_error
+from eventstore.scripts import append_args, translate_script_error
 
 
 @dataclass
@@ -44,11 +44,12 @@ def group_call(appends: Sequence[PlannedAppend]) -> tuple[list[str], list[Any]]:
     shard = appends[0].keys
     keys = [shard.events, shard.head, shard.event_ids, *(a.aggregate_key for a in appends),
             shard.cold]
-    args: list[Any] = [len(appends), "g", ""]
+    plan: list[str | int] = []
+    rows: list[Sequence[str]] = []
     for a in appends:
-        args += [a.expected, len(a.rows)]
-    args.append(pack_events([row for a in appends for row in a.rows]))
-    return keys, args
+        plan += (a.expected, len(a.rows))
+        rows += a.rows
+    return keys, append_args("g", "", plan, rows)
 
 
 class GroupCommit:

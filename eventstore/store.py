@@ -20,7 +20,7 @@ from eventstore.group_commit import GroupCommit, PlannedAppend
 from eventstore.keys import Layout
 from eventstore.reading import LogReader
 from eventstore.redis_client import AsyncRedis, decodes_responses
-from eventstore.scripts import pack_events, script_source, translate_script_error
+from eventstore.scripts import append_args, script_source, translate_script_error
 from schemas.envelope import Envelope
 from schemas.registry import MessageRegistry, RegistryError
 
@@ -110,8 +110,8 @@ class EventStore:
         shard = planned.keys
         hint = await self._archived_hint(planned.aggregate_key.removeprefix(f"{shard.tag}:agg:"))
         keys = [shard.events, shard.head, shard.event_ids, planned.aggregate_key, shard.cold]
-        args = [1, "1", "", f"{planned.expected}@{hint}", len(planned.rows),
-                pack_events(planned.rows)]
+        args = append_args("1", "", [f"{planned.expected}@{hint}", len(planned.rows)],
+                           planned.rows)
         try:
             return await self._append(keys=keys, args=args)
         except ResponseError as exc:
