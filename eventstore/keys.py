@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 
 
 def shard_of(key: str, shards: int) -> int:
@@ -34,19 +35,22 @@ class ShardKeys:
     namespace: str
     shard: int
 
-    @property
+    # Computed once per instance (every append names these keys; ``Layout`` keeps one
+    # instance per shard). ``cached_property`` writes the instance's ``__dict__`` directly, so
+    # it works on a frozen dataclass.
+    @cached_property
     def tag(self) -> str:
         return "{" + f"{self.namespace}:s{self.shard}" + "}"
 
-    @property
+    @cached_property
     def events(self) -> str:
         return f"{self.tag}:events"
 
-    @property
+    @cached_property
     def head(self) -> str:
         return f"{self.tag}:head"
 
-    @property
+    @cached_property
     def event_ids(self) -> str:
         return f"{self.tag}:eids"
 
@@ -87,7 +91,7 @@ class ShardKeys:
         """The trim point: positions at or below it may be only in the archive (Postgres)."""
         return f"{self.tag}:floor"
 
-    @property
+    @cached_property
     def cold(self) -> str:
         """The highest trim point at which an aggregate stream was removed whole: an append
         to a missing stream must then learn the aggregate's version from the archive."""
@@ -108,13 +112,19 @@ class Layout:
     def shard_of(self, key: str) -> int:
         return shard_of(key, self.shards)
 
+    @cached_property
+    def _keys(self) -> tuple[ShardKeys, ...]:
+        return tuple(ShardKeys(self.namespace, k) for k in range(self.shards))
+
     def keys(self, shard: int) -> ShardKeys:
         if not 0 <= shard < self.shards:
             raise ValueError(f"shard {shard} is outside 0..{self.shards - 1}")
-        return ShardKeys(self.namespace, shard)
+        return self._keys[shard]
 
     def keys_for(self, key: str) -> ShardKeys:
-        return self.keys(self.shard_of(key))
+        """The keys of the shard that owns ``key`` (on every append: one shared instance per
+        shard, its key names computed once)."""
+        return self._keys[zlib.crc32(key.encode("utf-8")) % self.shards]
 
     def all(self) -> list[ShardKeys]:
-        return [ShardKeys(self.namespace, k) for k in range(self.shards)]
+        return list(self._keys)

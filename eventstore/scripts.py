@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 import ormsgpack
 
@@ -17,22 +18,26 @@ from eventstore.errors import (
 )
 
 
-def pack_events(rows: Sequence[Sequence[str]]) -> bytes:
-    """Events of one ``append.lua`` call, 9 values each, as the single msgpack argument the
-    script unpacks with ``cmsgpack``: one serialisation per call, strings copied as they are
-    (no escaping), instead of one JSON array per event. Values must be text: the ``cmsgpack``
-    of Redis 7.0 knows no msgpack ``bin`` type (``text_values`` turns bytes into text)."""
-    return ormsgpack.packb(rows)
+def append_args(
+    mode: str,
+    tracking: str,
+    plan: Sequence[str | int],
+    rows: Sequence[Sequence[str]],
+) -> list[Any]:
+    """ARGV of one ``append.lua`` call: ``plan`` is (expected, count) per aggregate, flat, in
+    KEYS order; ``rows`` the events of every aggregate, 9 text values each, in the same order.
+
+    The plan and the events travel as ONE msgpack argument the script unpacks with
+    ``cmsgpack``: redis-py encodes each argument in Python, so one packed value per call
+    instead of two per aggregate and one per event keeps the client's work to a single
+    ``ormsgpack.packb``. Values must be text: the ``cmsgpack`` of Redis 7.0 knows no msgpack
+    ``bin`` type (``text_values`` turns bytes into text)."""
+    return [len(plan) // 2, mode, tracking, ormsgpack.packb([plan, rows])]
 
 
 def text_values(values: Sequence[str | bytes]) -> list[str]:
-    """``values`` with UTF-8 bytes decoded to text, for ``pack_events``."""
+    """``values`` with UTF-8 bytes decoded to text, for ``append_args``."""
     return [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
-
-
-def pack_event(values: Sequence[str | bytes]) -> bytes:
-    """One event's 9 values as the packed argument of a one-event call."""
-    return pack_events([text_values(values)])
 
 
 def script_source(name: str) -> str:

@@ -20,7 +20,7 @@ from eventstore.group_commit import GroupCommit, PlannedAppend
 from eventstore.keys import Layout
 from eventstore.reading import LogReader
 from eventstore.redis_client import AsyncRedis, decodes_responses
-from eventstore.scripts import pack_events, script_source, translate_script_error
+from eventstore.scripts import append_args, script_source, translate_script_error
 from schemas.envelope import Envelope
 from schemas.registry import MessageRegistry, RegistryError
 
@@ -110,8 +110,8 @@ class EventStore:
         shard = planned.keys
         hint = await self._archived_hint(planned.aggregate_key.removeprefix(f"{shard.tag}:agg:"))
         keys = [shard.events, shard.head, shard.event_ids, planned.aggregate_key, shard.cold]
-        args = [1, "1", "", f"{planned.expected}@{hint}", len(planned.rows),
-                pack_events(planned.rows)]
+        args = append_args("1", "", [f"{planned.expected}@{hint}", len(planned.rows)],
+                           planned.rows)
         try:
             return await self._append(keys=keys, args=args)
         except ResponseError as exc:
@@ -222,12 +222,13 @@ def check_append(
     if not events:
         raise InvalidAppend("nothing to append")
     aggregate_id = events[0].aggregate_id
-    if any(e.aggregate_id != aggregate_id for e in events):
-        raise InvalidAppend("one append writes to one aggregate")
     if expected != ANY and (not isinstance(expected, int) or expected < 0):
         raise InvalidAppend(f"expected_version must be >= 0 or ANY, not {expected!r}")
-    if len({e.id.int for e in events}) != len(events):  # int: UUID.__hash__ is Python code
-        raise InvalidAppend("event ids repeat within the append")
+    if len(events) > 1:  # most appends are one event: nothing to compare it with
+        if any(e.aggregate_id != aggregate_id for e in events):
+            raise InvalidAppend("one append writes to one aggregate")
+        if len({e.id.int for e in events}) != len(events):  # int: UUID.__hash__ is Python code
+            raise InvalidAppend("event ids repeat within the append")
     validate_payloads(events, registry)
     return aggregate_id
 
@@ -251,9 +252,11 @@ def _from_log(entry_id: str, fields: dict[str, str], shard: int) -> Envelope:
 
 
 def _result(reply: list[Any], shard: int) -> AppendResult:
-    status, *numbers = reply
+    # reply: [status, position, version, ...]; the script's numbers arrive as Python ints
+    status, numbers = reply[0], reply[1:]
     records = [
-        Recorded(shard, int(numbers[i]), int(numbers[i + 1])) for i in range(0, len(numbers), 2)
+        Recorded(shard, position, version)
+        for position, version in zip(numbers[::2], numbers[1::2], strict=True)
     ]
     return AppendResult(records, duplicate=status == "dup")
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any, cast
+from typing import cast
 
 import redis
 from eventsourcing.persistence import (
@@ -33,7 +33,7 @@ from eventstore.es import codec as es_codec
 from eventstore.es.archive import SyncArchive
 from eventstore.keys import ShardKeys
 from eventstore.redis_client import SyncRedis
-from eventstore.scripts import pack_events, text_values
+from eventstore.scripts import append_args, text_values
 
 # A stream entry as redis-py returns it without decode_responses: (entry id, fields).
 Entry = tuple[bytes, dict[bytes, bytes]]
@@ -109,19 +109,21 @@ class RedisDatastore:
         groups = group_by_originator(stored_events)
         keys = self.keys
         script_keys: list[str] = [keys.events, keys.head, keys.event_ids]
-        args: list[Any] = [len(groups), "0", str(tracking.notification_id) if tracking else ""]
+        plan: list[str | int] = []
         for agg, indexes in groups:
             script_keys.append(keys.aggregate(agg))
-            args += ["=", len(indexes)]
+            plan += ["=", len(indexes)]
         script_keys.append(keys.cold)
         if tracking:
             script_keys.append(keys.tracking(tracking.application_name))
         ts = repr(time.time())
-        args.append(pack_events([
+        rows = [
             text_values(es_codec.event_values(stored_events[index], ts))
             for _, indexes in groups
             for index in indexes
-        ]))
+        ]
+        tracked = str(tracking.notification_id) if tracking else ""
+        args = append_args("0", tracked, plan, rows)
         with translated_errors():
             try:
                 reply = self._append(keys=script_keys, args=args)
@@ -131,8 +133,8 @@ class RedisDatastore:
                 # A stream was trimmed away: give every aggregate the archive's version.
                 for slot, (agg, _) in enumerate(groups):
                     hint = self.archive.aggregate_head(keys.shard, agg)
-                    args[3 + 2 * slot] = f"=@{hint}"
-                reply = self._append(keys=script_keys, args=args)
+                    plan[2 * slot] = f"=@{hint}"
+                reply = self._append(keys=script_keys, args=append_args("0", tracked, plan, rows))
         # reply: [b"ok", pos1, ver1, pos2, ver2, ...] in group order.
         positions = [0] * len(stored_events)
         order = [index for _, indexes in groups for index in indexes]

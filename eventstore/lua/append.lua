@@ -16,18 +16,22 @@
 --   "g" a group of independent appends (group commit): each aggregate's run is checked and
 --       written on its own, in ARGV order, exactly as if each were a separate "1" call
 -- ARGV[3] tracking notification id or "" (atomic modes only)
--- then, per aggregate: expected, count
---   expected: an integer = the aggregate's current version must equal it (0 = new)
---             "*" = append after whatever is there
---             "=" = events carry explicit versions; each must exceed the current version
---   each optionally followed by "@<archived version or empty>:<archive checkpoint>", the
---   aggregate as the archive knew it; needed only when its stream is missing and {tag}:cold is
---   set (the stream may have been trimmed away): without it, or with a checkpoint below
---   {tag}:cold, that append fails with "COLD <agg>" and the client asks the archive
--- then ONE value: every event of the call (in aggregate order) as a msgpack array of arrays
---   of 9 strings [id, agg, atype, ver, type, sv, data, meta, ts]  (ver is used only in "="
---   mode; otherwise versions are assigned here). One packed argument per call keeps the
---   client's work to one serialisation; cmsgpack unpacks it inside Redis.
+-- ARGV[4] everything else as ONE msgpack value, [plan, events]:
+--   plan: per aggregate (in KEYS order) expected, count
+--     expected: an integer = the aggregate's current version must equal it (0 = new)
+--               "*" = append after whatever is there
+--               "=" = events carry explicit versions; each must exceed the current version
+--     each optionally followed (as text) by "@<archived version or empty>:<archive
+--     checkpoint>", the aggregate as the archive knew it; needed only when its stream is
+--     missing and {tag}:cold is set (the stream may have been trimmed away): without it, or
+--     with a checkpoint below {tag}:cold, that append fails with "COLD <agg>" and the client
+--     asks the archive
+--   events: every event of the call (in aggregate order) as arrays of 9 strings
+--     [id, agg, atype, ver, type, sv, data, meta, ts]  (ver is used only in "=" mode;
+--     otherwise versions are assigned here)
+--   One packed argument per call keeps the client's work to one serialisation (redis-py
+--   encodes each argument in Python; a group of 16 appends was 58 of them) and cmsgpack
+--   unpacks it inside Redis. Values must be text: Redis 7.0's cmsgpack knows no bin type.
 --
 -- Returns, atomic modes: {"ok"|"dup", pos1, ver1, pos2, ver2, ...}
 --          group mode:   one such list per aggregate, or {"err", "<error text>"}
@@ -48,31 +52,32 @@ end
 local cold_key, tracking_key = KEYS[4 + A], KEYS[5 + A]
 
 -- Parse the plan.
+if #ARGV ~= 4 then
+  return redis.error_reply("BADARGS expected the plan and events as one packed argument")
+end
+local ok, call = pcall(cmsgpack.unpack, ARGV[4])
+if not ok or type(call) ~= "table" or type(call[1]) ~= "table" or type(call[2]) ~= "table" then
+  return redis.error_reply("BADARGS expected a msgpack array [plan, events]")
+end
+local spec, events = call[1], call[2]
+if #spec ~= 2 * A then return redis.error_reply("BADARGS expected " .. A .. " plan entries") end
 local plan = {}
-local arg = 4
 local total = 0
 for i = 1, A do
-  local expected, hint = string.match(ARGV[arg], "^([^@]*)@?(.*)$")
-  local n = tonumber(ARGV[arg + 1])
-  arg = arg + 2
-  if not n or n < 1 then return redis.error_reply("BADARGS empty aggregate batch") end
-  plan[i] = {key = KEYS[3 + i], expected = expected, n = n, first = total, hint = hint}
+  local expected, n, hint = spec[2 * i - 1], spec[2 * i], ""
+  if type(expected) == "string" then expected, hint = string.match(expected, "^([^@]*)@?(.*)$") end
+  if type(n) ~= "number" or n < 1 then return redis.error_reply("BADARGS empty aggregate batch") end
+  plan[i] = {key = KEYS[3 + i], expected = expected, n = n, first = total + 1, hint = hint}
   total = total + n
 end
-if #ARGV ~= arg then
-  return redis.error_reply("BADARGS expected the " .. total .. " events as one packed argument")
-end
-local ok, packed = pcall(cmsgpack.unpack, ARGV[arg])
-if not ok or type(packed) ~= "table" or #packed ~= total then
+if #events ~= total then
   return redis.error_reply("BADARGS expected a msgpack array of " .. total .. " events")
 end
-local events = {}
-for e = 0, total - 1 do
-  local ev = packed[e + 1]
+for e = 1, total do
+  local ev = events[e]
   if type(ev) ~= "table" or #ev ~= 9 then
     return redis.error_reply("BADARGS event " .. e .. " is not an array of 9 strings")
   end
-  events[e] = ev
 end
 
 local function current_version(key)
@@ -89,9 +94,9 @@ local CHUNK = 1000
 -- one's events, as if each were a call of its own) and stored by one HSET at the end.
 local stored = {}  -- event index -> "<position>:<version>" or false, as read before any write
 if dedupe then
-  for from = 0, total - 1, CHUNK do
+  for from = 1, total, CHUNK do
     local ids = {}
-    for e = from, math.min(from + CHUNK, total) - 1 do ids[#ids + 1] = events[e][1] end
+    for e = from, math.min(from + CHUNK - 1, total) do ids[#ids + 1] = events[e][1] end
     local got = redis.call("HMGET", KEYS[3], unpack(ids))
     for i = 1, #got do stored[from + i - 1] = got[i] end
   end
@@ -102,11 +107,11 @@ local recorded = {}  -- event id, "<position>:<version>", ...: the HSET of the e
 -- Idempotency of events first..first+n-1: nil (none known), a "dup" result (all known), or an
 -- error text (some known).
 local function known_events(first, n)
-  local result, first_known = {"dup"}, nil
+  local result, first_known = nil, nil
   for e = first, first + n - 1 do
     local rec = written[events[e][1]] or stored[e]
     if rec then
-      first_known = first_known or events[e][1]
+      if first_known == nil then first_known, result = events[e][1], {"dup"} end
       local pos, ver = string.match(rec, "^(%d+):(%-?%d+)$")
       result[#result + 1] = tonumber(pos)
       result[#result + 1] = tonumber(ver)
@@ -209,7 +214,7 @@ end
 
 -- Atomic: all known -> return the original positions; some known -> refuse.
 if dedupe then
-  local dup, err = known_events(0, total)
+  local dup, err = known_events(1, total)
   if err then return redis.error_reply(err) end
   if dup then return dup end
 end

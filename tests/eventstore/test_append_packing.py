@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import ormsgpack
 import pytest
 import redis.asyncio as aioredis
 
 from eventstore.errors import InvalidAppend, PartialDuplicate
 from eventstore.keys import Layout
-from eventstore.scripts import pack_events, script_source, translate_script_error
+from eventstore.scripts import script_source, translate_script_error
 from eventstore.store import EventStore
 from schemas.envelope import Envelope
 from tests.eventstore.messages import ItemAdded, test_registry
@@ -48,8 +49,11 @@ async def test_a_run_longer_than_one_redis_call_chunk_is_recorded_and_deduplicat
     "packed",
     [
         b"not msgpack \xc1",  # 0xc1 is never valid msgpack
-        pack_events([]),  # fewer events than the plan announces
-        pack_events([["only", "three", "values"]]),
+        ormsgpack.packb([[0, 1], []]),  # fewer events than the plan announces
+        ormsgpack.packb([[0, 1], [["only", "three", "values"]]]),
+        ormsgpack.packb([[0], [["e"] * 9]]),  # a plan entry without its count
+        ormsgpack.packb([[0, 0], []]),  # an aggregate with no events
+        ormsgpack.packb([["e"] * 9]),  # events without a plan
     ],
 )
 async def test_a_malformed_packed_argument_is_refused(
@@ -59,6 +63,6 @@ async def test_a_malformed_packed_argument_is_refused(
     script = redis_client.register_script(script_source("append"))
     call_keys = [keys.events, keys.head, keys.event_ids, keys.aggregate("a"), keys.cold]
     with pytest.raises(aioredis.ResponseError) as refused:
-        await script(keys=call_keys, args=[1, "1", "", 0, 1, packed])
+        await script(keys=call_keys, args=[1, "1", "", packed])
     assert isinstance(translate_script_error(str(refused.value)), InvalidAppend)
     assert await redis_client.exists(keys.events) == 0

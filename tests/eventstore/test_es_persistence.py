@@ -32,7 +32,7 @@ from eventstore.es.store import load_append_script
 from eventstore.es.tracking import RedisProcessRecorder
 from eventstore.keys import Layout, ShardKeys, shard_of
 from eventstore.redis_client import open_redis_sync
-from eventstore.scripts import pack_event
+from eventstore.scripts import append_args
 from schemas.envelope import Envelope
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -228,7 +228,7 @@ def test_events_appended_by_the_async_stores_script_are_readable(
     script = raw.register_script(load_append_script())
     script(
         keys=[keys.events, keys.head, keys.event_ids, keys.aggregate("job-1"), keys.cold],
-        args=[1, "1", "", 0, 1, pack_event(values)],
+        args=append_args("1", "", [0, 1], [values]),
     )
     recorder = application_recorder(make_factory(factories, namespace, ECO2_ES_SHARD="0"))
 
