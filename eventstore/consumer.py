@@ -78,6 +78,10 @@ class RunnerOptions:
     batch: int = 100  # entries read per XREADGROUP
     per_message: bool = False  # one entry per FastStream call, `workers` at a time (slow I/O)
     block_ms: int = 1000
+    # A batch reader that got fewer than ``batch`` entries waits this long before it reads
+    # again, so a busy stream is read in fuller batches (one XREADGROUP and one XACK for
+    # several entries) for up to this much latency. Not for in-order or per-message readers.
+    linger_ms: int = 0
     max_deliveries: int = 5
     claim_idle_ms: int = 30_000
     claim_interval_s: float = 1.0

@@ -1,5 +1,5 @@
-"""Prometheus metrics of the log's consumers: every handler run, its outcome and duration, and
-every dead letter, per consumer group and message type.
+"""Prometheus metrics of the log's consumers: every handler run, its outcome and duration,
+every dead letter, per consumer group and message type, and the entries per batch read.
 
 Metric objects (not clients) are made once per registry; each process's default-registry set is
 served by its ``/metrics`` port. Names and units follow the Prometheus conventions.
@@ -13,12 +13,14 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 
 # Handlers run from milliseconds (snapshot) to tens of seconds (an LLM-backed scan stage).
 HANDLER_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80)
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
 @dataclass(frozen=True)
 class ConsumerMetrics:
     handled: Histogram  # seconds per handler run, by group, type and outcome
     dead_letters: Counter  # by group and reason
+    batches: Histogram  # entries per read of a batch reader, by group
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ConsumerMetrics:
@@ -34,6 +36,14 @@ class ConsumerMetrics:
                 "eco2_dead_letters",
                 "Entries moved to the dead-letter stream.",
                 ("group", "reason"),
+                registry=registry,
+            ),
+            batches=Histogram(
+                "eco2_consumer_batch_entries",
+                "Entries per read of a consumer group's batch reader (few per read on a busy "
+                "stream: consider ECO2_BATCH_LINGER_MS).",
+                ("group",),
+                buckets=BATCH_BUCKETS,
                 registry=registry,
             ),
         )

@@ -22,6 +22,10 @@ What each entry becomes (handled, retried, dead-lettered, parked) is decided by 
   shards (a previous process died), oldest first. An entry that must wait in place (an
   unknown type) blocks its shard's reader until stop and stays pending.
 
+A batch reader given ``linger_ms`` waits that long after a short batch before FastStream
+reads again, so a busy stream with few entries per read (a group that handles one type in
+ten) is read in fuller batches: one XREADGROUP and one XACK for several entries.
+
 A batch whose entries are not all settled acks the settled ones itself and ``reject``s the
 FastStream message: the rest stay pending for their task, or for the next consumer. Reapers
 handle what they claim ``workers`` at a time (one at a time in order). The ``workers``
@@ -183,9 +187,17 @@ class Runner:
                          max_records=o.batch, polling_interval=o.block_ms)
         about = f"Consumer group `{group}` on shard {shard}: handles {handled}."
 
+        linger = 0 if per_message or self.dispatcher.subscription.in_order else o.linger_ms / 1000
+        batch_sizes = consumer_metrics().batches.labels(group)
+
         async def on_entries(body: Any) -> None:
             msg: RedisStreamMessage = body
-            await self._settle(msg, self._deliveries(shard, stream, msg, 0))
+            deliveries = self._deliveries(shard, stream, msg, 0)
+            if not per_message:
+                batch_sizes.observe(len(deliveries))
+            await self._settle(msg, deliveries)
+            if linger and len(deliveries) < o.batch and not self._stopped.is_set():
+                await asyncio.sleep(linger)  # FastStream reads again when this returns
 
         if per_message:
             broker.subscriber(stream=reader, max_workers=o.workers, title=f"{stream}:{group}",

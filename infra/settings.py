@@ -44,6 +44,7 @@ class Settings:
     claim_idle_ms: int = 30_000  # ECO2_CLAIM_IDLE_MS: a pending entry idle this long is reclaimed
     claim_interval_s: float = 1.0  # ECO2_CLAIM_INTERVAL_S between claim sweeps
     handler_workers: int = 64  # ECO2_HANDLER_WORKERS: concurrent messages per subscriber
+    batch_linger_ms: int = 20  # ECO2_BATCH_LINGER_MS: a short batch's wait before the next read
     # Transient dependency failures (RetryLater): back-off with jitter on a time budget,
     # separate from max_deliveries; an exhausted budget dead-letters.
     retry_budget_s: float = 600.0  # ECO2_RETRY_BUDGET_S: from the first failure to the DLQ
@@ -177,6 +178,7 @@ class Settings:
             claim_idle_ms=env_int(e, "ECO2_CLAIM_IDLE_MS", 30_000, minimum=1),
             claim_interval_s=env_float(e, "ECO2_CLAIM_INTERVAL_S", 1.0),
             handler_workers=env_int(e, "ECO2_HANDLER_WORKERS", 64, minimum=1),
+            batch_linger_ms=env_int(e, "ECO2_BATCH_LINGER_MS", 20, minimum=0),
             retry_budget_s=env_float(e, "ECO2_RETRY_BUDGET_S", 600.0, minimum=0.0),
             retry_initial_s=env_float(e, "ECO2_RETRY_INITIAL_S", 0.25, minimum=0.001),
             retry_max_s=env_float(e, "ECO2_RETRY_MAX_S", 60.0, minimum=0.001),

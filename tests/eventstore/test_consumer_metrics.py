@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
@@ -43,3 +45,36 @@ async def test_handler_runs_and_dead_letters_are_measured(
                   type="test.item_added", outcome="ok") == 2
     assert sample("eco2_handler_duration_seconds_count", group=group,
                   type="test.item_added", outcome="error") == FAST.max_deliveries
+
+
+def batches(group: str) -> tuple[float, float]:
+    """(reads, entries) of ``group``'s batch readers so far."""
+    return (sample("eco2_consumer_batch_entries_count", group=group),
+            sample("eco2_consumer_batch_entries_sum", group=group))
+
+
+async def test_a_lingering_reader_takes_a_trickle_in_fuller_batches(
+    redis_client: aioredis.Redis, layout: Layout
+) -> None:
+    """Entries appended one by one while a reader lingers after a short batch are read
+    together: fewer reads than entries, each entry handled once, and every read measured."""
+    store = EventStore(redis_client, layout, test_registry)
+    group = f"lingering-{layout.namespace}"
+    handled: list[str] = []
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        assert isinstance(message, ItemAdded)
+        handled.append(message.name)
+
+    aggregate = "one-shard"  # every entry on one shard: one reader sees them all
+    names = [f"n{i}" for i in range(10)]
+    options = replace(FAST, linger_ms=3_000)
+    async with running(runner(store, group, handle, options=options)):
+        await append_items(store, ["first"], aggregate=aggregate)
+        await wait_for(lambda: handled == ["first"])
+        await append_items(store, names, aggregate=aggregate)  # while the reader lingers
+        await wait_for(lambda: len(handled) == 11)
+    assert handled == ["first", *names]
+    reads, entries = batches(group)
+    assert entries == 11
+    assert reads <= 3  # "first", then the trickle in one read (two if it straddled the read)
