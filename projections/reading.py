@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventstore.archive import Archive
 from eventstore.archive import Entry as Entry
@@ -70,8 +70,10 @@ def replay_process_gc() -> None:
 REPLAY_GC_EVERY = 50
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):
+    """An entry's envelope and message (a tuple: one is made per event a projection folds,
+    and a frozen dataclass's ``__init__`` cost as much as the rest of a cached decode)."""
+
     envelope: Envelope
     message: Message
 
