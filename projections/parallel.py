@@ -26,7 +26,7 @@ from eventstore.redis_client import open_redis
 from projections.builtin import get_projection
 from projections.context import ReadSide
 from projections.projection import Projection
-from projections.reading import REPLAY_GC_EVERY, replay_process_gc
+from projections.reading import REPLAY_GC_EVERY, paused_gc, replay_process_gc
 from projections.replay import ProgressCallback, ReplayProgress, replay
 from readmodels.db import create_pool
 
@@ -112,17 +112,31 @@ async def parallel_replay(
         if await proc.wait() != 0:
             raise RuntimeError(f"replay worker failed: {errors.decode(errors='replace')[-2000:]}")
 
+    batches = 0
+
+    def collect_now_and_then(progress: ReplayProgress) -> None:
+        nonlocal batches
+        batches += 1
+        if batches % REPLAY_GC_EVERY == 0:
+            gc.collect()
+        if on_progress is not None:
+            on_progress(progress)
+
     try:
         # A task group: a failed worker cancels this process's replay, and the other way round.
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(
-                replay(
-                    side, projection, suffix, mine, batch_size=batch_size, progress=progress,
-                    on_progress=on_progress,
+        # The collector stays off meanwhile, as in a worker (``replay_process_gc``): it would
+        # rescan this process's heap and the batches in flight (an eighth of the CPU of a
+        # ``users`` replay here); ``collect_now_and_then`` frees the rare cycles.
+        with paused_gc():
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(
+                    replay(
+                        side, projection, suffix, mine, batch_size=batch_size, progress=progress,
+                        on_progress=collect_now_and_then,
+                    )
                 )
-            )
-            for proc, spec in zip(procs, specs, strict=True):
-                tasks.create_task(follow(proc, spec.targets))
+                for proc, spec in zip(procs, specs, strict=True):
+                    tasks.create_task(follow(proc, spec.targets))
     except BaseExceptionGroup as group:  # the first error, as ``gather`` raised it
         raise group.exceptions[0] from None
     finally:

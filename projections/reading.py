@@ -40,7 +40,8 @@ def paused_gc() -> Iterator[None]:
     Decoding a batch allocates tens of thousands of acyclic objects (freed by reference
     counting); letting the collector run every few hundred allocations makes it rescan every
     batch still in flight, which cost more than the decoding itself (×2.5 CPU in a rebuild).
-    Only used around code that does not yield to the event loop.
+    Only used around code that does not yield to the event loop, or in a process whose loop
+    does nothing but replay meanwhile (``parallel_replay``).
     """
     if not gc.isenabled():
         yield
