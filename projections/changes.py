@@ -106,10 +106,13 @@ class Changes:
 
     def set(self, table: str, key: Any, **values: Any) -> None:
         """Columns of the row ``key`` take ``values`` (creating the row if needed)."""
-        row = self._row(table, key, once=False)
-        assert row is not None
-        if row.adds and values.keys() & row.adds.keys():
-            raise ValueError(f"{table}: a column is both set and added")
+        # Most calls update a row recorded before (a scan job's later events): one lookup.
+        row = self._rows.get((table, key if type(key) is tuple else (key,)))
+        if row is None or row.once or row.adds:
+            row = self._row(table, key, once=False)
+            assert row is not None
+            if row.adds and values.keys() & row.adds.keys():
+                raise ValueError(f"{table}: a column is both set and added")
         row.sets.update(values)
 
     def add(self, table: str, key: Any, **deltas: Any) -> None:

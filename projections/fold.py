@@ -44,33 +44,39 @@ def fold(
     An entry the projection cannot apply raises ``EventRejected`` — unless ``skips`` (position
     → event id, the operator's decisions) names that very event."""
     folded = Folded(projection.changes())
-    counts = folded.counts
+    changes, counts = folded.changes, folded.counts
+    handlers, decode = projection.handlers, reader.decode  # ``Projection.apply``, inlined
     skips = skips or {}
+    applied = ignored = 0
     with paused_gc():
         for entry in entries:
             if skips and skips.get(position_of(entry[0])) == entry[1].get("id", ""):
                 counts.skipped += 1
                 continue
-            item = reader.decode(shard, entry)
+            item = decode(shard, entry)
             if isinstance(item, Skip):
                 if item is Skip.IGNORED:
-                    counts.ignored += 1
+                    ignored += 1
                     continue
                 raise _rejected(projection, shard, entry, item.value, _why(item, entry))
+            envelope, message = item
+            handler = handlers.get(type(message))
+            if handler is None:
+                ignored += 1
+                continue
             try:
-                handled = projection.apply(folded.changes, item.message, item.envelope)
+                handler(changes, message, envelope)
             except Exception as exc:
                 log.exception(
                     "%s: handler failed on %s at shard %s position %s",
-                    projection.name, type(item.message).__name__, shard, item.envelope.position,
+                    projection.name, type(message).__name__, shard, envelope.position,
                 )
                 raise _rejected(
                     projection, shard, entry, "handler", f"{type(exc).__name__}: {exc}"
                 ) from exc
-            if handled:
-                counts.applied += 1
-            else:
-                counts.ignored += 1
+            applied += 1
+    counts.applied += applied
+    counts.ignored += ignored
     return folded
 
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventstore.archive import Archive
 from eventstore.archive import Entry as Entry
@@ -40,7 +40,8 @@ def paused_gc() -> Iterator[None]:
     Decoding a batch allocates tens of thousands of acyclic objects (freed by reference
     counting); letting the collector run every few hundred allocations makes it rescan every
     batch still in flight, which cost more than the decoding itself (×2.5 CPU in a rebuild).
-    Only used around code that does not yield to the event loop.
+    Only used around code that does not yield to the event loop, or in a process whose loop
+    does nothing but replay meanwhile (``parallel_replay``).
     """
     if not gc.isenabled():
         yield
@@ -70,8 +71,10 @@ def replay_process_gc() -> None:
 REPLAY_GC_EVERY = 50
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):
+    """An entry's envelope and message (a tuple: one is made per event a projection folds,
+    and a frozen dataclass's ``__init__`` cost as much as the rest of a cached decode)."""
+
     envelope: Envelope
     message: Message
 

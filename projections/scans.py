@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from projections.changes import Changes
 from projections.projection import Projection, event_time
 from readmodels import tables
@@ -50,23 +52,26 @@ NEW_SCANS = (
 SCRUB_USERS = _SCRUB + " AND s.user_id = ANY($1::text[])"
 
 
-# ``json.dumps(value, ensure_ascii=False, sort_keys=True)``, the same text, without building an
-# encoder per call (a third of the cost of dumping a small result)
+# Sorted keys, as ``json.dumps(value, ensure_ascii=False, sort_keys=True)`` wrote them, in
+# orjson's compact form: the same JSON value (readers parse it; ``json`` columns keep the
+# text), a fifth of the cost of the standard library's encoder.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 
 def _dump(value: Any) -> str | None:
-    return None if value is None else _ENCODER.encode(value)
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # what orjson refuses (integers beyond 64 bits, non-text keys)
+        return _ENCODER.encode(value)
 
 
 def _touch(changes: Changes, envelope: Envelope, **values: Any) -> None:
-    changes.set(
-        "scans",
-        envelope.aggregate_id,
-        version=envelope.version,
-        updated_at=event_time(envelope),
-        **values,
-    )
+    # One ``set`` per event: the version and time go into the same dict as the event's columns.
+    values["version"] = envelope.version
+    values["updated_at"] = event_time(envelope)
+    changes.set("scans", envelope.aggregate_id, **values)
 
 
 @SCANS.on(ScanQueued)

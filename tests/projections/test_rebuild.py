@@ -4,6 +4,7 @@ projector follows the switch, and verify is clean afterwards; verify notices tam
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 
 import pytest
@@ -64,7 +65,7 @@ async def test_rebuild_every_projection_while_scans_keep_arriving(
     tasks = [asyncio.create_task(writer()), asyncio.create_task(reader())]
     try:
         for projection in select():
-            # The scans bulk replay runs in two worker processes, the others in this one.
+            # The scans bulk replay runs in this process and a worker, the others here only.
             workers = 2 if projection.name == "scans" else 1
             report = await rebuild(side, projection, batch_size=300, workers=workers)
             assert (report.previous, report.version) == (1, 2)
@@ -131,3 +132,11 @@ async def test_projections_an_older_release_built_are_rebuilt_once(
         assert await conn.fetchval("SELECT count(*) FROM scans") == 40
     assert await rebuild_stale(side, select()) == []
     assert (await verify(side, scans)).clean
+
+
+async def test_a_failing_replay_worker_fails_the_rebuild(side: ReadSide, store: EventStore) -> None:
+    await load(store, SyntheticLog(side.registry), 100)
+    # Not a built-in projection: this process replays its shards, the worker cannot load it.
+    stranger = dataclasses.replace(get_projection("scans"), name="not-built-in")
+    with pytest.raises(RuntimeError, match="replay worker failed"):
+        await rebuild(side, stranger, batch_size=50, workers=2)
