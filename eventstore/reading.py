@@ -79,7 +79,6 @@ class LogReader:
         self.redis = redis
         self.layout = layout
         self.archive = archive
-        self._last_ids = redis.register_script(_LAST_IDS)
 
     # -- aggregates ---------------------------------------------------------------------
 
@@ -106,7 +105,8 @@ class LogReader:
         """The versions of aggregates of ``shard`` whose streams are in Redis (None: not
         there, e.g. trimmed away), in one script call that returns only entry ids."""
         keys = self.layout.keys(shard)
-        ids = await self._last_ids(keys=[keys.aggregate(a) for a in aggregate_ids])
+        last_ids = self.redis.register_script(_LAST_IDS)  # EVALSHA, loaded on first use
+        ids = await last_ids(keys=[keys.aggregate(a) for a in aggregate_ids])
         return [position_of(str(last)) if last else None for last in ids]
 
     async def document(self, aggregate_id: str, role: str) -> str | None:
