@@ -27,7 +27,7 @@ def service(side: ReadSide) -> ProjectorService:
     return ProjectorService(side, select(), options=FAST, metrics=metrics)
 
 
-async def wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
