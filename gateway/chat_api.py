@@ -36,7 +36,7 @@ from gateway.images import public_base
 from gateway.job_reads import record_pending_owner
 from gateway.models import CATALOGUE_KEY, check_model
 from gateway.outcomes import append_command, outcome
-from gateway.params import load_json, strict_int
+from gateway.params import idempotency_key, load_json, strict_int
 from gateway.query_api import PG_ERRORS
 from gateway.scan_api import check_image_url
 from gateway.state import GatewayState, gateway_state
@@ -63,9 +63,7 @@ log = logging.getLogger(__name__)
 # uuid5 namespaces of ids derived from (user, idempotency key): a retry gets the same id.
 CHAT_NAMESPACE = uuid.UUID("7d3c1b9e-0a4f-5e62-8c17-3b9f2e6a4d58")
 TURN_NAMESPACE = uuid.UUID("a2e95c4d-6b18-5f03-9d7e-1c4b8f2a6e39")
-IDEMPOTENCY_HEADER = "x-idempotency-key"
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 # -- bodies ----------------------------------------------------------------------------------
@@ -134,15 +132,6 @@ def decode_cursor(text: str | None) -> read.Cursor | None:
 def _limit(request: Request, default: int, maximum: int) -> int:
     return strict_int(request.query_params.get("limit"), "limit", minimum=1, maximum=maximum,
                       default=default)
-
-
-def _idempotency_key(request: Request) -> str | None:
-    raw = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
-    if not raw:
-        return None
-    if not _IDEMPOTENCY_KEY.fullmatch(raw):
-        raise InvalidRequest("X-Idempotency-Key", "must be 1..200 printable ASCII characters")
-    return raw
 
 
 def _new_id(namespace: uuid.UUID, user_id: str, key: str | None) -> str:
@@ -220,7 +209,7 @@ async def create_chat(request: Request) -> JSONResponse:
     user_id = await current_user(request)
     gw = gateway_state(request)
     body = await parse_body(request, CreateChatBody)
-    chat_id = _new_id(CHAT_NAMESPACE, user_id, _idempotency_key(request))
+    chat_id = _new_id(CHAT_NAMESPACE, user_id, idempotency_key(request))
     existing = await _load_chat(gw, chat_id)
     if existing.created_at is None:  # a retry with the same key finds the chat created
         command = CreateChat(chat_id=chat_id, user_id=user_id, title=body.title or None)
@@ -346,7 +335,7 @@ async def send_message(request: Request) -> JSONResponse:
         await check_image_url(body.image_url, public_base(request, res.settings), res.settings,
                               res.media)
     chat = await _own_chat(gw, request, user_id)
-    key = _idempotency_key(request)
+    key = idempotency_key(request)
     job_id = _new_id(TURN_NAMESPACE, user_id, key)
     # Before the command exists, so a stream opened right after the 202 finds its owner.
     await record_pending_owner(res.redis, res.layout, job_id, user_id)

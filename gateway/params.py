@@ -14,10 +14,13 @@ import re
 from typing import Any
 
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.requests import Request
 
 from gateway.errors import InvalidRequest
 
 _DIGITS = re.compile(r"[0-9]{1,18}")  # ASCII only; 18 digits always fit an int64
+IDEMPOTENCY_HEADER = "x-idempotency-key"
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")  # printable ASCII, no spaces
 MAX_JSON_DEPTH = 32  # API bodies nest a few levels; nothing legitimate comes near this
 
 
@@ -101,3 +104,14 @@ class BigintConvertor(Convertor[int]):
 
 # Route paths are compiled when ``gateway.app`` builds ROUTES, after importing this module.
 register_url_convertor("bigint", BigintConvertor())
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's ``X-Idempotency-Key`` (None when absent or blank); 400 unless it is 1..200
+    printable ASCII characters."""
+    raw = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
+    if not raw:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(raw):
+        raise InvalidRequest("X-Idempotency-Key", "must be 1..200 printable ASCII characters")
+    return raw

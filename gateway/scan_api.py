@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from urllib.parse import urlsplit
 
@@ -20,6 +19,7 @@ from gateway.errors import InvalidRequest
 from gateway.images import public_base
 from gateway.job_reads import record_pending_owner
 from gateway.models import CATALOGUE_KEY, check_model
+from gateway.params import idempotency_key
 from gateway.state import gateway_state
 from media.keys import key_from_url
 from media.store import MediaStore
@@ -28,8 +28,6 @@ from schemas.scan import SCAN_JOB, RequestScan
 # uuid5 namespace of job ids derived from (user, idempotency key): a retry gets the same id,
 # hence the same shard, where the store finds the first command.
 JOB_NAMESPACE = uuid.UUID("0c7f6a0e-52d3-5d1e-9b64-5f3c2a9e8d41")
-IDEMPOTENCY_HEADER = "x-idempotency-key"
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")  # printable ASCII, no spaces
 
 # Top-level categories of the Korean separate-disposal taxonomy (DOMAIN.md); 미분류 is not one.
 MAJOR_CATEGORIES = (
@@ -77,16 +75,6 @@ async def check_image_url(url: str, base: str, settings: GatewayConfig, media: M
     )
 
 
-def _idempotency_key(request: Request) -> str | None:
-    raw = request.headers.get(IDEMPOTENCY_HEADER)
-    if raw is None or raw.strip() == "":
-        return None
-    key = raw.strip()
-    if not _IDEMPOTENCY_KEY.fullmatch(key):
-        raise InvalidRequest("X-Idempotency-Key", "must be 1..200 printable ASCII characters")
-    return key
-
-
 async def submit_scan(request: Request) -> JSONResponse:
     user_id = await current_user(request)
     gw = gateway_state(request)
@@ -95,7 +83,7 @@ async def submit_scan(request: Request) -> JSONResponse:
         request, ScanRequest, context={CATALOGUE_KEY: gateway_state(request).resources.settings.models}
     )
     await check_image_url(body.image_url, public_base(request, res.settings), res.settings, res.media)
-    idem = _idempotency_key(request)
+    idem = idempotency_key(request)
     job_id = job_id_for(user_id, idem)
     # Before the command exists, so an SSE stream opened right after the 202 finds its owner.
     await record_pending_owner(res.redis, res.layout, job_id, user_id)

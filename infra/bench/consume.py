@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from eventstore.consumer import Dispatcher, RunnerOptions, Subscription
+from eventstore.consumer import Dispatcher, Handler, RunnerOptions, Subscription
 from eventstore.groups import ConsumerGroup
 from eventstore.runtime import Runner
 from eventstore.store import EventStore
@@ -19,10 +19,8 @@ CONSUME_BASELINE = "consume, baseline: raw XREADGROUP batch loop (no-op)"
 CONSUME_RUNTIME = "consume, handler runtime: FastStream subscribers (no-op)"
 
 
-async def consume_raw(store: EventStore, total: int) -> Figure:
-    """The baseline: the old hand-written runner's core, a raw XREADGROUP COUNT 200 loop per
-    shard handing every entry to the same ``Dispatcher`` (decode, handler, metrics), all of a
-    batch at once, with one XACK per batch."""
+def counting_noop(total: int) -> tuple[Handler, asyncio.Event]:
+    """A no-op handler and the event it sets once it has run ``total`` times."""
     seen = 0
     done = asyncio.Event()
 
@@ -32,6 +30,14 @@ async def consume_raw(store: EventStore, total: int) -> Figure:
         if seen >= total:
             done.set()
 
+    return noop, done
+
+
+async def consume_raw(store: EventStore, total: int) -> Figure:
+    """The baseline: the old hand-written runner's core, a raw XREADGROUP COUNT 200 loop per
+    shard handing every entry to the same ``Dispatcher`` (decode, handler, metrics), all of a
+    batch at once, with one XACK per batch."""
+    noop, done = counting_noop(total)
     subscription = Subscription("bench-raw", "events", {Tick: noop})
     group = ConsumerGroup(store.redis, store.layout, group=subscription.group,
                           source="events", consumer="bench-raw")
@@ -57,15 +63,7 @@ async def consume_raw(store: EventStore, total: int) -> Figure:
 
 async def consume_faststream(redis_url: str | None, store: EventStore, total: int) -> Figure:
     """The main path: the handler runtime (FastStream batch subscribers, ``eventstore.runtime``)."""
-    seen = 0
-    done = asyncio.Event()
-
-    async def noop(envelope: Envelope, message: Message) -> None:
-        nonlocal seen
-        seen += 1
-        if seen >= total:
-            done.set()
-
+    noop, done = counting_noop(total)
     runner = Runner(
         store.redis, store.layout, bench_registry,
         Subscription("bench-fs", "events", {Tick: noop}),
