@@ -54,7 +54,9 @@ SCRUB_USERS = _SCRUB + " AND s.user_id = ANY($1::text[])"
 
 # Sorted keys, as ``json.dumps(value, ensure_ascii=False, sort_keys=True)`` wrote them, in
 # orjson's compact form: the same JSON value (readers parse it; ``json`` columns keep the
-# text), a fifth of the cost of the standard library's encoder.
+# text), a fifth of the cost of the standard library's encoder. The text of the ``json``
+# columns changed with it, so the tables' code version went to 3: ``eco2 up`` rebuilds an older
+# release's rows, and ``verify`` (md5 of each row's text) compares like with like.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 

@@ -100,7 +100,7 @@ SCANS = TableGroup(
                erased_at timestamptz""",
         ),
     ),
-    code_version=2,  # 2: scan_users, and deleted users' free text scrubbed
+    code_version=3,  # 2: scan_users, deleted users' free text scrubbed; 3: json columns compact
 )
 
 USERS = TableGroup(
