@@ -80,7 +80,8 @@ async def test_a_long_handler_keeps_its_entry_from_other_consumers_claims(
     redis_client: aioredis.Redis, layout: Layout, redis_url: str
 ) -> None:
     """A handler running for several claim-idle periods is not taken over by a second
-    consumer's reaper (the heartbeat touches its entry): it runs once."""
+    consumer's reaper (the heartbeat touches its entry): it runs once. The claim-idle time is
+    a second, so only an event-loop stall of 800 ms (a loaded machine) could let a claim in."""
     store = EventStore(redis_client, layout, test_registry)
     await store.append([test_registry.envelope(ItemAdded(name="long"), aggregate_id="a")],
                        expected_version=0)
@@ -90,12 +91,13 @@ async def test_a_long_handler_keeps_its_entry_from_other_consumers_claims(
     def consumer(name: str) -> Runner:
         async def handle(envelope: Envelope, message: Message) -> None:
             runs.append(name)
-            await asyncio.sleep(1.5)  # five claim-idle periods
+            await asyncio.sleep(3)  # three claim-idle periods
             finished.set()
 
         return Runner(
             redis_client, layout, test_registry, Subscription("hb", "events", {ItemAdded: handle}),
-            consumer=name, options=dataclasses.replace(FAST, per_message=True), url=redis_url,
+            consumer=name, url=redis_url,
+            options=dataclasses.replace(FAST, claim_idle_ms=1000, per_message=True),
         )
 
     async with running(consumer("first")):
@@ -104,7 +106,7 @@ async def test_a_long_handler_keeps_its_entry_from_other_consumers_claims(
                 await asyncio.sleep(0.02)
         async with running(consumer("second")):
             await asyncio.wait_for(finished.wait(), 20)
-            await asyncio.sleep(0.5)  # two more claim-idle periods after it finished
+            await asyncio.sleep(1.5)  # more than a claim-idle period after it finished
     assert runs == ["first"]
     pending = await redis_client.xpending(layout.keys_for("a").events, "hb")
     assert pending["pending"] == 0
