@@ -7,6 +7,8 @@ At-least-once delivery: a failing entry goes to the group's retry stream until
 failed attempt in place (a later entry must not overtake it) until ``max_deliveries``, then
 dead-letters it and the shard moves on. Order holds for one consumer per shard: split shards
 between processes (``shards=``) rather than running two consumers of the group on one shard.
+Given a ``batch_handler`` it takes a run of plain entries in one call (``Dispatcher.run_from``);
+a run that fails is handled again entry by entry, with the guarantees above.
 
 ``RetryLater`` (a dependency is down) is retried on its own time budget and an unknown message
 type is parked until a release knows it, both on the retry stream with a due time (see
@@ -24,7 +26,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from eventstore.groups import ConsumerGroup, Delivery, Source
@@ -45,6 +47,7 @@ from schemas.registry import Message, MessageRegistry, RegistryError, UnknownMes
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope, Message], Awaitable[None]]
+BatchHandler = Callable[[Sequence[tuple[Envelope, Message]]], Awaitable[None]]
 
 
 def _span_attributes(group: str, envelope: Envelope) -> dict[str, str | int]:
@@ -70,6 +73,19 @@ class Subscription:
     source: Source
     handlers: Mapping[type[Message], Handler]
     in_order: bool = False  # each shard's entries one at a time, in log order (see above)
+    # In order only: a run of consecutive entries that need nothing special (due now, within
+    # their delivery budget, decodable, of a known class) goes to this in ONE call, in log
+    # order. A run it fails is handled again entry by entry through ``handlers`` (retried in
+    # place, dead-lettered as usual), so both must be idempotent and agree.
+    batch_handler: BatchHandler | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive entries of an in-order batch, settled together by the batch handler."""
+
+    deliveries: list[Delivery]  # all acked when the run succeeds
+    events: list[tuple[Envelope, Message]]  # those of a class the group handles, in order
 
 
 @dataclass(frozen=True)
@@ -138,6 +154,45 @@ class Dispatcher:
     def wait_s(self, delivery: Delivery) -> float:
         """Seconds before ``delivery`` is due (a transient retry or a parked entry)."""
         return wait_s(delivery.fields)
+
+    def run_from(self, deliveries: Sequence[Delivery], start: int) -> Run:
+        """The longest run of ``deliveries[start:]`` the batch handler may take in one call
+        (empty when the first entry must go through ``process``: due later, out of delivery
+        budget, malformed or of an unknown type)."""
+        taken: list[Delivery] = []
+        events: list[tuple[Envelope, Message]] = []
+        handlers = self.subscription.handlers
+        for delivery in deliveries[start:]:
+            if delivery.attempts >= self.options.max_deliveries or self.wait_s(delivery) > 0:
+                break
+            if not self._ignored(delivery):
+                try:
+                    envelope, message = decode(delivery, self.registry)
+                except (MalformedEntry, RegistryError):
+                    break
+                if type(message) in handlers:
+                    events.append((envelope, message))
+            taken.append(delivery)
+        return Run(taken, events)
+
+    async def process_run(self, run: Run) -> bool:
+        """Handle ``run``'s events with one call of the batch handler. True: ack the whole
+        run; False: the call failed and nothing is settled (the caller goes entry by entry)."""
+        handler = self.subscription.batch_handler
+        if not run.events:
+            return True
+        if handler is None:
+            raise ValueError(f"group {self.group.group} has no batch handler")
+        try:
+            with self._handling_run(run.events):
+                await handler(run.events)
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("a run of %d entries failed (%s: %s); handling them one by one",
+                        len(run.deliveries), type(exc).__name__, exc)
+            return False
 
     async def process(self, delivery: Delivery, *, checked: bool = False) -> bool:
         """Handle ``delivery``. True: ack it now; False: it was already moved (retry/DLQ).
@@ -212,6 +267,25 @@ class Dispatcher:
         finally:
             consumer_metrics().handled.labels(group, envelope.type, outcome).observe(
                 time.perf_counter() - started)
+
+    @contextlib.contextmanager
+    def _handling_run(self, events: Sequence[tuple[Envelope, Message]]) -> Iterator[None]:
+        """One batch handler run: a span continuing its first message's trace, and each
+        entry's share of its duration in ``eco2_handler_duration_seconds``."""
+        group, first = self.group.group, events[0][0]
+        outcome, started = "ok", time.perf_counter()
+        attributes = {**_span_attributes(group, first), "eco2.batch.size": len(events)}
+        try:
+            with continued(first.metadata.trace, f"{group} batch", attributes=attributes):
+                yield
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            share = (time.perf_counter() - started) / len(events)
+            handled = consumer_metrics().handled
+            for envelope, _ in events:
+                handled.labels(group, envelope.type, outcome).observe(share)
 
     async def _failed(self, delivery: Delivery, exc: Exception, attempts: int) -> bool:
         """Settle failed attempt ``attempts``: True to try again here, False when moved away."""

@@ -70,6 +70,13 @@ class Slots:
         self.free = n
         self._waiting: deque[asyncio.Future[None]] = deque()
 
+    async def take(self) -> None:
+        """A slot: a free one, else the next one given back."""
+        if self.free > 0:
+            self.free -= 1
+        else:
+            await self.wait()
+
     async def wait(self) -> None:
         """Wait for a slot handed over by ``give`` (when none is ``free``)."""
         waiter = asyncio.get_running_loop().create_future()

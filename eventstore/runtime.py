@@ -17,10 +17,11 @@ What each entry becomes (handled, retried, dead-lettered, parked) is decided by 
 - An entry due later (``RetryLater``, a parked unknown type) is not held in a reader: it
   waits in a task of its own (no worker slot, touched like the rest), then is handled and
   acked; on stop it is handed back to the retry stream with its due time.
-- In-order subscriptions (the snapshot projector) read in batches handled one entry at a
-  time, in log order; at start they first take over every entry left pending on their
-  shards (a previous process died), oldest first. An entry that must wait in place (an
-  unknown type) blocks its shard's reader until stop and stays pending.
+- In-order subscriptions (the snapshot projector) read in batches handled in log order, one
+  entry at a time or, given a ``batch_handler``, a run of plain entries per call (a failed
+  run is handled again entry by entry); at start they first take over every entry left
+  pending on their shards (a previous process died), oldest first. An entry that must wait
+  in place (an unknown type) blocks its shard's reader until stop and stays pending.
 
 A batch reader given ``linger_ms`` waits that long after a short batch before FastStream
 reads again, so a busy stream with few entries per read (a group that handles one type in
@@ -59,7 +60,7 @@ from faststream.redis import RedisBroker, RedisClusterBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 
 from eventstore.cancellation import raise_if_cancelled
-from eventstore.consumer import Dispatcher, RunnerOptions, Subscription, consumer_name
+from eventstore.consumer import Dispatcher, Run, RunnerOptions, Subscription, consumer_name
 from eventstore.groups import ATTEMPTS, ConsumerGroup, Delivery
 from eventstore.handler_runs import InFlight, Slots, all_of, text, text_fields
 from eventstore.keys import Layout
@@ -275,12 +276,33 @@ class Runner:
 
     async def _in_turn(self, deliveries: list[Delivery]) -> list[str]:
         acked: list[str] = []
-        for delivery in deliveries:
-            if self.dispatcher.held:
-                break
-            if await self._handle(delivery):
-                acked.append(delivery.entry_id)
+        batched, start = self.dispatcher.subscription.batch_handler is not None, 0
+        while start < len(deliveries) and not self.dispatcher.held:
+            run = self.dispatcher.run_from(deliveries, start) if batched else None
+            chunk = run.deliveries if run and run.deliveries else deliveries[start:start + 1]
+            start += len(chunk)
+            if run and run.deliveries and await self._handle_run(run):
+                acked += [d.entry_id for d in chunk]
+                continue
+            for delivery in chunk:  # one by one (also a run the batch handler failed)
+                if self.dispatcher.held:
+                    break
+                if await self._handle(delivery):
+                    acked.append(delivery.entry_id)
         return acked
+
+    async def _handle_run(self, run: Run) -> bool:
+        """True when the batch handler took ``run`` (FastStream may ack all of it)."""
+        await self._slots.take()
+        self._busy += 1
+        try:
+            if not await self.dispatcher.process_run(run):
+                return False
+            self.processed += len(run.deliveries)
+            return True
+        finally:
+            self._busy -= 1
+            self._slots.give()
 
     async def _handle(self, delivery: Delivery, *, checked: bool = False) -> bool:
         """True when FastStream may ack ``delivery`` (handled, or moved to retry/DLQ);
