@@ -8,6 +8,7 @@ import dataclasses
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 
 import pytest
 import redis.asyncio as aioredis
@@ -35,8 +36,11 @@ def jobs_on_shard(layout: Layout, shard: int, count: int) -> list[str]:
 
 
 def with_blips(subscription: Subscription, versions: set[int]) -> Subscription:
-    """The subscription with one failed attempt (a Redis hiccup) at each job's ``versions``."""
+    """The subscription with one failed attempt (a Redis hiccup) at each job's ``versions``:
+    a run holding one fails before any write, then the entry fails once on its own."""
     blipped: set[tuple[str, int]] = set()
+    batch_handler = subscription.batch_handler
+    assert batch_handler is not None
 
     async def blip(envelope: Envelope, message: Message) -> None:
         key = (envelope.aggregate_id, envelope.version)
@@ -45,7 +49,14 @@ def with_blips(subscription: Subscription, versions: set[int]) -> Subscription:
             raise ConnectionError("Redis went away for a moment")
         await subscription.handlers[type(message)](envelope, message)
 
-    return dataclasses.replace(subscription, handlers=dict.fromkeys(subscription.handlers, blip))
+    async def blip_run(events: Sequence[tuple[Envelope, Message]]) -> None:
+        if any(e.version in versions and (e.aggregate_id, e.version) not in blipped
+               for e, _ in events):
+            raise ConnectionError("Redis went away for a moment")
+        await batch_handler(events)
+
+    return dataclasses.replace(subscription, handlers=dict.fromkeys(subscription.handlers, blip),
+                               batch_handler=blip_run)
 
 
 @pytest.mark.redis

@@ -174,3 +174,57 @@ async def test_the_view_cache_saves_reads_but_never_decides(
     assert snapshot is not None and snapshot.version == 10 and snapshot.terminal
     assert snapshot == fold(events)  # the same as one uninterrupted fold
     assert cache.get(job) is None  # finished jobs leave the cache
+
+
+def jobs_on_one_shard(layout: Layout, count: int) -> list[str]:
+    jobs: list[str] = []
+    while len(jobs) < count:
+        job = str(uuid.uuid4())
+        if layout.shard_of(job) == 0:
+            jobs.append(job)
+    return jobs
+
+
+@pytest.mark.redis
+async def test_a_batch_writes_each_snapshot_once_and_publishes_in_log_order(
+    store: EventStore, redis_client: aioredis.Redis, layout: Layout, redis_url: str
+) -> None:
+    """Two jobs' events interleaved in one batch: one call writes both snapshots at their last
+    event and publishes every message in log order; another writer ahead on one job leaves
+    only its newer messages to publish; a redelivered batch publishes nothing."""
+    from projections.snapshot import ViewCache, project_snapshots
+
+    first, second = jobs_on_one_shard(layout, 2)
+    await append(store, first, "alice", *full_scan("alice"))
+    await append(store, second, "bob", *full_scan("bob"))
+    a, b = await job_events(store, first), await job_events(store, second)
+    batch = [event for pair in zip(a, b, strict=True) for event in pair]  # interleaved
+    # another projector already moved the second job to v4 (and published up to it)
+    for envelope, message in b[:4]:
+        assert await project_snapshot(envelope, message, redis=redis_client, layout=layout)
+    listener = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    pubsub = listener.pubsub()
+    await pubsub.subscribe(layout.keys(0).live)
+    assert (await pubsub.get_message(timeout=2))["type"] == "subscribe"
+    cache = ViewCache()
+    try:
+        published = await project_snapshots(batch, redis=redis_client, layout=layout,
+                                            cache=cache)
+        expected = [(e.aggregate_id, e.version) for e, _ in batch
+                    if e.aggregate_id == first or e.version > 4]
+        assert [(live.job_id, live.version) for live in published] == expected
+        received = []
+        while (message := await pubsub.get_message(timeout=0.5)) is not None:
+            data = json.loads(message["data"])
+            received.append((data["job_id"], data["seq"]))
+        assert received == expected
+        for job, events in ((first, a), (second, b)):
+            snapshot = await read_snapshot(redis_client, layout, job)
+            assert snapshot == fold(events)
+            assert cache.get(job) is None  # terminal: left the cache
+        # redelivered: nothing written, nothing published
+        assert await project_snapshots(batch, redis=redis_client, layout=layout) == []
+        assert await pubsub.get_message(timeout=0.3) is None
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
