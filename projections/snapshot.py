@@ -322,11 +322,14 @@ async def run_snapshot_tail(
     block_ms: int = 1000,
     batch: int = 500,
     archive: Archive | None = None,
+    linger_ms: int = 0,
 ) -> None:
     """Project every shard's log from ``after[shard]`` (default 0) on, until cancelled.
 
     A single-process stand-in for the consumer runner (tests, benchmark): no group, no
     checkpoint; restarting it re-projects from the start, which the snapshot ignores.
+    ``linger_ms``: after a short batch, wait this long before reading again (fuller batches,
+    fewer script calls, for up to that much more delivery latency).
     """
     starts = after or {}
     cache = ViewCache()
@@ -351,6 +354,8 @@ async def run_snapshot_tail(
                     events, redis=redis, layout=layout, registry=registry, cache=cache,
                     archive=archive,
                 )
+                if linger_ms and 0 < len(entries) < batch:
+                    await asyncio.sleep(linger_ms / 1000)
 
     async with asyncio.TaskGroup() as group:
         for shard in shards if shards is not None else range(layout.shards):
