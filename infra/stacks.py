@@ -177,11 +177,11 @@ class ChatStack(ScanStack):
         cli = (sys.executable, "-m", "infra.cli")
         for i in range(chat_workers):
             self.commands[f"chat-{i}"] = (*cli, "worker", "chat")
-        self.commands["snapshot"] = (sys.executable, "-m", "infra.stacks")
+        self.commands["snapshot"] = (*cli, "worker", "snapshot")  # as `eco2 up` runs it
 
     async def wait_for_workers(self, within_s: float = 60) -> None:
         """Until the chat group exists on every shard (a worker is reading). The snapshot
-        projector needs no wait: it tails each log from position 0."""
+        projector needs no wait: its group starts at each log's first entry."""
         deadline = time.monotonic() + within_s
         group = "chat"
         for keys in self.layout.all():
@@ -197,22 +197,3 @@ class ChatStack(ScanStack):
                         raise RuntimeError(f"group {group} did not start:\n"
                                            + self.log_of("chat-0") + self.log_of("snapshot"))
                     await asyncio.sleep(0.2)
-
-
-async def _snapshot_projector() -> None:
-    """The chat stack's snapshot projector: one in-order tail per shard. (The consumer-group
-    runner handles a shard's events concurrently; a job's events then arrive out of order, and
-    every gap costs the projector and each SSE client a catch-up read.)"""
-    from infra.bootstrap import redis_client
-    from projections.snapshot import run_snapshot_tail
-
-    settings = Settings.from_env()
-    redis = await redis_client(settings)
-    await run_snapshot_tail(redis, Layout(settings.namespace, settings.shards), block_ms=500)
-
-
-if __name__ == "__main__":
-    # On the loop `eco2 worker snapshot` runs on (uvloop, the startup heap frozen).
-    from infra.cli_workers import run_async
-
-    run_async(_snapshot_projector())

@@ -17,7 +17,7 @@ delivery (a crashed consumer's entry claimed late) is harmless too: when the sna
 by more than one version, the missing events are folded from the job's own stream first, so
 the snapshot never skips facts (the skipped versions' messages are not published late).
 
-Tests and the benchmark may run it with the simple tail ``run_snapshot_tail`` instead (the
+Tests may run it with the simple tail ``run_snapshot_tail`` instead (the
 log's one ``LogReader.follow`` loop, without a group). The snapshot key (role ``state``) is this
 projector's: the log only keeps it under the job's shard tag.
 """
