@@ -253,10 +253,24 @@ def _from_log(entry_id: str, fields: dict[str, str], shard: int) -> Envelope:
 
 def _result(reply: list[Any], shard: int) -> AppendResult:
     # reply: [status, position, version, ...]; the script's numbers arrive as Python ints
-    status, numbers = reply[0], reply[1:]
-    records = [
-        Recorded(shard, position, version)
-        for position, version in zip(numbers[::2], numbers[1::2], strict=True)
-    ]
-    return AppendResult(records, duplicate=status == "dup")
+    records = [_recorded(shard, reply[i], reply[i + 1]) for i in range(1, len(reply), 2)]
+    return _append_result(records, reply[0] == "dup")
+
+
+# The two results of every append, built without their frozen dataclass ``__init__`` (one
+# ``object.__setattr__`` call per field, half of building a single append's result): the
+# instance's ``__dict__`` is filled directly, which gives the same objects.
+_new = object.__new__
+
+
+def _recorded(shard: int, position: int, version: int) -> Recorded:
+    recorded = _new(Recorded)
+    recorded.__dict__.update(shard=shard, position=position, version=version)
+    return recorded
+
+
+def _append_result(records: list[Recorded], duplicate: bool) -> AppendResult:
+    result = _new(AppendResult)
+    result.__dict__.update(records=records, duplicate=duplicate)
+    return result
 

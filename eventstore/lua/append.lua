@@ -80,7 +80,24 @@ for e = 1, total do
   end
 end
 
+-- Aggregates an append expects to be new (expected 0) are looked up together: one EXISTS of
+-- all their streams. When none exists (the usual case: creations rarely conflict) each has no
+-- version yet, unless this call wrote it (the same aggregate twice in a group), so each skips
+-- its own XREVRANGE; when any exists, each reads its version as the others do.
+local absent = {}     -- stream key -> true: known to have had no entry when the call began
+local touched = {}    -- stream key -> true: written by this call
+do
+  local fresh = {}
+  for i = 1, A do
+    if tonumber(plan[i].expected) == 0 then fresh[#fresh + 1] = plan[i].key end
+  end
+  if #fresh > 1 and #fresh <= 1000 and redis.call("EXISTS", unpack(fresh)) == 0 then
+    for _, key in ipairs(fresh) do absent[key] = true end
+  end
+end
+
 local function current_version(key)
+  if absent[key] and not touched[key] then return nil end
   local last = redis.call("XREVRANGE", key, "+", "-", "COUNT", 1)
   if #last == 0 then return nil end
   return tonumber(string.match(last[1][1], "^(%d+)-"))
@@ -164,6 +181,7 @@ local head = tonumber(redis.call("GET", KEYS[2]) or "0")
 -- fields go straight into the two XADDs (no table per event).
 local function write(p, versions, result)
   local log, key = KEYS[1], p.key
+  touched[key] = true
   for j = 0, p.n - 1 do
     local ev = events[p.first + j]
     local ver = versions[j]

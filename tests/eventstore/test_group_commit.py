@@ -118,3 +118,30 @@ async def test_the_same_events_twice_in_one_group_are_written_once(store: EventS
     assert not first.duplicate and second.duplicate
     assert second.records == first.records
     assert [e.data["name"] for e in await store.read_aggregate(agg)] == ["a", "b"]
+
+
+async def test_creations_in_one_group_see_each_other(
+    store: EventStore, redis_client: aioredis.Redis
+) -> None:
+    """Appends that expect new aggregates are looked up together (one EXISTS); one that
+    creates an aggregate another append of the group created first still conflicts."""
+    twice, once, other = (str(uuid.uuid4()) for _ in range(3))
+    counting = CountingRedis(redis_client)
+    store._group.redis = counting  # type: ignore[assignment]
+    outcomes = await asyncio.gather(
+        store.append([added(twice, "first")], expected_version=0),
+        store.append([added(once)], expected_version=0),
+        store.append([added(twice, "second")], expected_version=0),  # conflict
+        store.append([added(other)], expected_version=0),
+        store.append([added(twice, "third")], expected_version=1),
+        return_exceptions=True,
+    )
+    assert counting.pipelines == 1
+    first, created, conflict, also_created, third = outcomes
+    assert isinstance(first, AppendResult) and first.last_version == 1
+    assert isinstance(created, AppendResult) and created.last_version == 1
+    assert isinstance(also_created, AppendResult) and also_created.last_version == 1
+    assert isinstance(conflict, ConcurrencyConflict)
+    assert (conflict.current, conflict.expected) == (1, 0)
+    assert isinstance(third, AppendResult) and third.last_version == 2
+    assert [e.data["name"] for e in await store.read_aggregate(twice)] == ["first", "third"]
