@@ -40,7 +40,7 @@ handle are acked before any envelope is decoded, without a task of their own).
 The main path costs within a few per cent of a hand-written XREADGROUP loop (the consume
 rows of ``eco2 bench append``): the broker runs without FastStream's dependency injection
 (``apply_types=False``: per message it solved the ``RedisStreamMessage`` argument in a worker
-thread), subscribers use ``_fields_only`` as parser and ``_the_message`` as decoder (entries
+thread), subscribers use ``fields_only`` as parser and ``the_message`` as decoder (entries
 are the log's envelopes, not FastStream's ``__data__`` format, and are read from
 ``raw_message``), their stream settings are not deep-copied on every read (``_Stream``), the
 entries' fields, which FastStream's client returns as bytes, are decoded in one loop, and a
@@ -52,13 +52,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, Self
+from typing import Any
 
-import redis.asyncio as aioredis
-from faststream.redis import RedisBroker, RedisClusterBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 
+from eventstore.broker import (
+    Broker,
+    Stream,
+    broker_connections,
+    fields_only,
+    new_broker,
+    the_message,
+)
 from eventstore.cancellation import raise_if_cancelled
 from eventstore.consumer import Dispatcher, Run, RunnerOptions, Subscription, consumer_name
 from eventstore.groups import ATTEMPTS, ConsumerGroup, Delivery
@@ -69,75 +74,6 @@ from eventstore.redis_client import AsyncRedis
 from schemas.registry import MessageRegistry
 
 log = logging.getLogger(__name__)
-
-Broker = RedisBroker | RedisClusterBroker
-# FastStream's own lines: its errors (a handler raised; the entry stays pending) are kept, its
-# per-entry and per-task chatter is not.
-broker_log = logging.getLogger(f"{__name__}.faststream")
-broker_log.setLevel(logging.WARNING)
-
-
-def broker_url(redis: AsyncRedis) -> str:
-    """The URL of the server ``redis`` talks to (a Cluster: one of its nodes)."""
-    if isinstance(redis, aioredis.RedisCluster):
-        node = (redis.get_nodes() or list(redis.nodes_manager.startup_nodes.values()))[0]
-        return f"redis://{node.host}:{node.port}"
-    kw = redis.connection_pool.connection_kwargs
-    if kw.get("path"):
-        return f"unix://{kw['path']}?db={kw.get('db', 0)}"
-    scheme = "rediss" if "ssl" in redis.connection_pool.connection_class.__name__.lower() else "redis"
-    auth = ""
-    if kw.get("password"):
-        auth = f"{kw.get('username') or ''}:{kw['password']}@"
-    return f"{scheme}://{auth}{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
-
-
-def new_broker(redis: AsyncRedis, url: str | None = None, **kw: Any) -> Broker:
-    """A FastStream broker on the server of ``redis``; its per-entry lines are DEBUG, its
-    errors (a handler raising: the entry stays pending) logged as errors."""
-    cls = RedisClusterBroker if isinstance(redis, aioredis.RedisCluster) else RedisBroker
-    return cls(url or broker_url(redis), logger=broker_log, log_level=logging.DEBUG, **kw)
-
-
-ACK_CONNECTIONS_CAP = 1024  # beyond this many handlers finishing at once, acks queue or fail
-
-
-def broker_connections(options: RunnerOptions, shards: list[int]) -> int:
-    """The FastStream client's pool size: every subscriber holds one connection in its read
-    (a reader and a reaper on each shard's source and retry stream) and every handler that
-    finishes needs one for its XACK. redis-py's pool is not blocking and holds 100 by default:
-    with hundreds of concurrent handlers, acks failed ("Too many connections", the entry then
-    waits for a claim) and so did the readers' XREADGROUP, after which FastStream backs off for
-    5 s — seconds of pickup wait for every command on that shard."""
-    return 4 * len(shards) + min(options.workers, ACK_CONNECTIONS_CAP) + 8
-
-
-class _Stream(StreamSub):
-    """A ``StreamSub`` that FastStream does not deep-copy on every read: its subscribers ask
-    for ``add_prefix(broker prefix)`` for each XREADGROUP / XAUTOCLAIM (a ``deepcopy`` of the
-    settings, several per empty poll of a reaper). Our brokers have no prefix, and FastStream
-    only reads the settings, so without one the settings themselves are returned."""
-
-    __slots__ = ()
-
-    def add_prefix(self, prefix: str) -> Self:
-        return self if not prefix else super().add_prefix(prefix)
-
-
-async def _fields_only(raw: Any, parse: Callable[[Any], Awaitable[Any]]) -> Any:
-    """FastStream's parser without the body: it would re-encode every entry's fields as JSON
-    (the handlers read ``raw_message``'s fields instead), a cost per entry on the main path."""
-    msg = await parse({**raw, "data": [] if isinstance(raw["data"], list) else {}})
-    msg.raw_message = raw
-    return msg
-
-
-async def _the_message(msg: Any, decode: Callable[[Any], Awaitable[Any]]) -> Any:
-    """FastStream's decoder: the handler's argument is the message itself (there is no body).
-    Asking for it with ``Context("message")`` resolved it through fast_depends, which runs a
-    sync custom field in a worker thread: a thread-pool hop for every message."""
-    return msg
-
 
 class Runner:
     """Consume a subscription on ``shards`` (default all) with FastStream until cancelled or
@@ -184,7 +120,7 @@ class Runner:
         o, group, consumer = self.options, self.group.group, self.group.consumer
         per_message = o.per_message and not self.dispatcher.subscription.in_order
         handled = ", ".join(sorted(self.dispatcher.handled))
-        reader = _Stream(stream, group=group, consumer=consumer, batch=not per_message,
+        reader = Stream(stream, group=group, consumer=consumer, batch=not per_message,
                          max_records=o.batch, polling_interval=o.block_ms)
         about = f"Consumer group `{group}` on shard {shard}: handles {handled}."
 
@@ -202,12 +138,12 @@ class Runner:
 
         if per_message:
             broker.subscriber(stream=reader, max_workers=o.workers, title=f"{stream}:{group}",
-                              description=about, parser=_fields_only,
-                              decoder=_the_message)(on_entries)
+                              description=about, parser=fields_only,
+                              decoder=the_message)(on_entries)
         else:
             broker.subscriber(stream=reader, title=f"{stream}:{group}", description=about,
-                              parser=_fields_only, decoder=_the_message)(on_entries)
-        reaper = _Stream(stream, group=group, consumer=consumer, min_idle_time=o.claim_idle_ms,
+                              parser=fields_only, decoder=the_message)(on_entries)
+        reaper = Stream(stream, group=group, consumer=consumer, min_idle_time=o.claim_idle_ms,
                          polling_interval=max(1, int(o.claim_interval_s * 1000)))
 
         async def on_claimed(body: Any) -> None:
@@ -223,7 +159,7 @@ class Runner:
         # (except in order).
         claim_workers = 1 if self.dispatcher.subscription.in_order else o.workers
         broker.subscriber(stream=reaper, max_workers=claim_workers, include_in_schema=False,
-                          parser=_fields_only, decoder=_the_message)(on_claimed)
+                          parser=fields_only, decoder=the_message)(on_claimed)
 
     def _deliveries(
         self, shard: int, stream: str, msg: RedisStreamMessage, crashed: int

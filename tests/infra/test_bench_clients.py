@@ -6,8 +6,8 @@ import asyncio
 import os
 from typing import Any
 
+from eventstore.broker import ACK_CONNECTIONS_CAP, broker_connections
 from eventstore.consumer import RunnerOptions
-from eventstore.runtime import ACK_CONNECTIONS_CAP, broker_connections
 from infra.bench.chat_users import ChatTally
 from infra.bench.clients import submit, worst_lag
 from infra.bench.cpu import CpuMeter, process_cpu_s, role_of
