@@ -106,6 +106,11 @@ class Changes:
 
     def set(self, table: str, key: Any, **values: Any) -> None:
         """Columns of the row ``key`` take ``values`` (creating the row if needed)."""
+        self.set_columns(table, key, values)
+
+    def set_columns(self, table: str, key: Any, values: dict[str, Any]) -> None:
+        """``set`` with the columns in a dict (read, not kept): a handler that builds the
+        dict anyway passes it on without the copy that ``**values`` makes."""
         # Most calls update a row recorded before (a scan job's later events): one lookup.
         row = self._rows.get((table, key if type(key) is tuple else (key,)))
         if row is None or row.once or row.adds:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from projections.changes import Changes
 from projections.projection import Projection, event_time
 from readmodels import tables
-from schemas.envelope import Envelope
+from schemas.envelope import EnvelopeView
 from schemas.users import CharacterGranted
 
 CHARACTERS = Projection("characters", 1, tables.CHARACTERS)
 
 
 @CHARACTERS.on(CharacterGranted)
-def _granted(changes: Changes, event: CharacterGranted, envelope: Envelope) -> None:
+def _granted(changes: Changes, event: CharacterGranted, envelope: EnvelopeView) -> None:
     changes.insert_once(
         "character_ownership",
         (envelope.aggregate_id, event.character_code),

@@ -39,7 +39,7 @@ from schemas.chat import (
     auto_title,
     clip,
 )
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, EnvelopeView
 from schemas.registry import Message
 from schemas.users import UserDeleted
 
@@ -82,7 +82,7 @@ def _scrub(changes: Changes, statements: tuple[str, str], key: str) -> None:
 
 
 @CHAT.on(ChatCreated)
-def _created(changes: Changes, event: ChatCreated, envelope: Envelope) -> None:
+def _created(changes: Changes, event: ChatCreated, envelope: EnvelopeView) -> None:
     changes.set(
         "chat_sessions", envelope.aggregate_id, user_id=event.user_id, title=event.title,
         created_at=event_time(envelope), deleted=False,
@@ -96,7 +96,7 @@ def _created(changes: Changes, event: ChatCreated, envelope: Envelope) -> None:
 
 
 @CHAT.on(ChatRenamed)
-def _renamed(changes: Changes, event: ChatRenamed, envelope: Envelope) -> None:
+def _renamed(changes: Changes, event: ChatRenamed, envelope: EnvelopeView) -> None:
     changes.execute(
         "UPDATE {chat_sessions} SET title = $2 WHERE id = $1", envelope.aggregate_id, event.title
     )
@@ -104,14 +104,14 @@ def _renamed(changes: Changes, event: ChatRenamed, envelope: Envelope) -> None:
 
 
 @CHAT.on(ChatDeleted)
-def _deleted(changes: Changes, event: ChatDeleted, envelope: Envelope) -> None:
+def _deleted(changes: Changes, event: ChatDeleted, envelope: EnvelopeView) -> None:
     changes.execute("UPDATE {chat_sessions} SET deleted = true WHERE id = $1", envelope.aggregate_id)
     # The conversation leaves the read model with the chat (the log keeps the events).
     changes.execute("DELETE FROM {chat_messages} WHERE chat_id = $1", envelope.aggregate_id)
 
 
 @CHAT.on(MessageRecorded)
-def _message(changes: Changes, event: MessageRecorded, envelope: Envelope) -> None:
+def _message(changes: Changes, event: MessageRecorded, envelope: EnvelopeView) -> None:
     at = event_time(envelope)
     changes.insert_once(
         "chat_messages", event.message_id, chat_id=envelope.aggregate_id, role=event.role,
@@ -129,7 +129,7 @@ def _message(changes: Changes, event: MessageRecorded, envelope: Envelope) -> No
 
 
 @CHAT.on(UserDeleted)
-def _user_deleted(changes: Changes, event: UserDeleted, envelope: Envelope) -> None:
+def _user_deleted(changes: Changes, event: UserDeleted, envelope: EnvelopeView) -> None:
     changes.set("chat_users", envelope.aggregate_id, erased_at=event_time(envelope))
     _scrub(changes, SCRUB_BY_USER, envelope.aggregate_id)
 

@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 
 from projections.changes import Changes
 from readmodels.tables import TableGroup
-from schemas.envelope import Envelope
+from schemas.envelope import EnvelopeView
 from schemas.registry import Message, MessageRegistry
 
 M = TypeVar("M", bound=Message)
-Handler = Callable[[Changes, M, Envelope], None]
+Handler = Callable[[Changes, M, EnvelopeView], None]
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Projection:
         """Wire names of the handled classes: entries with other names are not even decoded."""
         return frozenset(registry.wire_name(cls)[0] for cls in self.handlers)
 
-    def apply(self, changes: Changes, message: Message, envelope: Envelope) -> bool:
+    def apply(self, changes: Changes, message: Message, envelope: EnvelopeView) -> bool:
         """Record the changes of one event; False if this projection ignores its class."""
         handler = self.handlers.get(type(message))
         if handler is None:
@@ -67,6 +67,6 @@ class Projection:
         return True
 
 
-def event_time(envelope: Envelope) -> datetime:
+def event_time(envelope: EnvelopeView) -> datetime:
     """When the event was recorded, as an aware UTC datetime."""
     return datetime.fromtimestamp(envelope.timestamp, UTC)

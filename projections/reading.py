@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from eventstore.archive import Archive
 from eventstore.archive import Entry as Entry
@@ -23,7 +23,7 @@ from eventstore.keys import Layout
 from eventstore.reading import LogReader
 from eventstore.reading import position_of as position_of
 from eventstore.redis_client import AsyncRedis
-from schemas.envelope import Envelope, MalformedEntry
+from schemas.envelope import EnvelopeView, MalformedEntry, log_envelope
 from schemas.registry import Message, MessageRegistry, RegistryError, UnknownMessageType
 
 # Data texts up to this length are decoded once per reader (see ``ShardReader.decode``): short
@@ -75,8 +75,11 @@ class Decoded(NamedTuple):
     """An entry's envelope and message (a tuple: one is made per event a projection folds,
     and a frozen dataclass's ``__init__`` cost as much as the rest of a cached decode)."""
 
-    envelope: Envelope
+    envelope: EnvelopeView
     message: Message
+
+
+_new_tuple = tuple.__new__  # ``Decoded(...)`` without its Python-level ``__new__``
 
 
 class Skip(StrEnum):
@@ -116,8 +119,8 @@ class ShardReader:
         self.layout = layout
         self.registry = registry
         self.wire_names = wire_names
-        # (wire name, schema version text, data text) → (parsed data, message), short texts only
-        self._decoded: dict[tuple[str, str, str], tuple[dict[str, Any], Message]] = {}
+        # (wire name, schema version, data text) → message, short texts only
+        self._decoded: dict[tuple[str, int, str], Message] = {}
         # positions below the trim floor come from the archive, in bulk
         self.log = LogReader(redis, layout, archive)
 
@@ -148,7 +151,11 @@ class ShardReader:
         return await self.log.head(shard)
 
     def decode(self, shard: int, entry: Entry) -> Decoded | Skip:
-        """The entry's envelope and message, or why it is skipped (never raises)."""
+        """The entry's envelope and message, or why it is skipped (never raises).
+
+        The envelope is a ``LogEnvelope`` (every field checked, the id and data dict built
+        only if a handler asks) and the message is validated from the data text itself
+        (``MessageRegistry.decode_json``): the work per event a projector does not need."""
         entry_id, fields = entry
         name = fields.get("type")
         if name not in self.wire_names:
@@ -156,27 +163,22 @@ class ShardReader:
                 return Skip.MALFORMED
             return Skip.IGNORED if self.registry.knows(name) else Skip.UNKNOWN
         try:
-            text = fields.get("data") or "{}"
+            envelope = log_envelope(fields, position=position_of(entry_id), shard=shard)
+            text = envelope.fields["data"] or "{}"  # with its default when left out
             if len(text) > CACHED_DATA_CHARS:
-                envelope = Envelope.from_fields(fields, position=position_of(entry_id), shard=shard)
-                return Decoded(envelope, self.registry.decode_envelope(envelope))
+                long = self.registry.decode_json(name, envelope.schema_version, text)
+                return _new_tuple(Decoded, (envelope, long))
             # Decoding is a pure function of (name, schema version, data), and messages are
-            # frozen: an entry whose short data was decoded before shares that data and message
+            # frozen: an entry whose short data was decoded before shares that message
             # (handlers never mutate what they are given).
-            key = (name, fields.get("sv", "1"), text)
-            known = self._decoded.get(key)
-            if known is not None:
-                data, message = known
-                envelope = Envelope.from_fields(
-                    fields, position=position_of(entry_id), shard=shard, data=data
-                )
-                return Decoded(envelope, message)
-            envelope = Envelope.from_fields(fields, position=position_of(entry_id), shard=shard)
-            message = self.registry.decode_envelope(envelope)
-            if len(self._decoded) >= CACHED_DATA_ENTRIES:
-                self._decoded.clear()
-            self._decoded[key] = (envelope.data, message)
-            return Decoded(envelope, message)
+            key = (name, envelope.schema_version, text)
+            message: Message | None = self._decoded.get(key)
+            if message is None:
+                message = self.registry.decode_json(name, envelope.schema_version, text)
+                if len(self._decoded) >= CACHED_DATA_ENTRIES:
+                    self._decoded.clear()
+                self._decoded[key] = message
+            return _new_tuple(Decoded, (envelope, message))
         except UnknownMessageType:  # e.g. a schema version newer than this release
             return Skip.UNKNOWN
         except (MalformedEntry, RegistryError):

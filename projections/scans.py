@@ -12,6 +12,7 @@ scans lock rows in share mode only, so they never wait for each other.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -19,7 +20,7 @@ import orjson
 from projections.changes import Changes
 from projections.projection import Projection, event_time
 from readmodels import tables
-from schemas.envelope import Envelope
+from schemas.envelope import EnvelopeView
 from schemas.scan import (
     PROGRESS,
     AnswerCompleted,
@@ -69,100 +70,107 @@ def _dump(value: Any) -> str | None:
         return _ENCODER.encode(value)
 
 
-def _touch(changes: Changes, envelope: Envelope, **values: Any) -> None:
-    # One ``set`` per event: the version and time go into the same dict as the event's columns.
+def _touch(
+    changes: Changes, envelope: EnvelopeView, values: dict[str, Any], *, stamped: str = ""
+) -> None:
+    # One dict per event, handed to the row as it is: the version and time join the event's
+    # columns (every event of a job updates its row; this is the fold's per-event cost).
+    # ``stamped``: one more column that takes the event's time.
+    at = datetime.fromtimestamp(envelope.timestamp, UTC)  # ``event_time``, inlined
     values["version"] = envelope.version
-    values["updated_at"] = event_time(envelope)
-    changes.set("scans", envelope.aggregate_id, **values)
+    values["updated_at"] = at
+    if stamped:
+        values[stamped] = at
+    changes.set_columns("scans", envelope.aggregate_id, values)
+
+
+_QUEUED, _DONE = Stage.QUEUED.value, Stage.DONE.value
+_QUEUED_PROGRESS, _DONE_PROGRESS = PROGRESS[Stage.QUEUED], PROGRESS[Stage.DONE]
+_VISION_PROGRESS, _RULE_PROGRESS = PROGRESS[Stage.VISION], PROGRESS[Stage.RULE]
+_ANSWER_PROGRESS, _REWARD_PROGRESS = PROGRESS[Stage.ANSWER], PROGRESS[Stage.REWARD]
 
 
 @SCANS.on(ScanQueued)
-def _queued(changes: Changes, event: ScanQueued, envelope: Envelope) -> None:
-    _touch(
-        changes,
-        envelope,
-        user_id=event.user_id,
-        status="queued",
-        stage=Stage.QUEUED.value,
-        progress=PROGRESS[Stage.QUEUED],
-        image_url=event.image_url,
-        user_input=event.user_input,
-        created_at=event_time(envelope),
-    )
+def _queued(changes: Changes, event: ScanQueued, envelope: EnvelopeView) -> None:
+    values = {
+        "user_id": event.user_id,
+        "status": "queued",
+        "stage": _QUEUED,
+        "progress": _QUEUED_PROGRESS,
+        "image_url": event.image_url,
+        "user_input": event.user_input,
+    }
+    _touch(changes, envelope, values, stamped="created_at")
     for sql in NEW_SCANS:
         changes.execute_last(sql, envelope.aggregate_id)
 
 
 @SCANS.on(UserDeleted)
-def _user_deleted(changes: Changes, event: UserDeleted, envelope: Envelope) -> None:
+def _user_deleted(changes: Changes, event: UserDeleted, envelope: EnvelopeView) -> None:
     changes.set("scan_users", envelope.aggregate_id, erased_at=event_time(envelope))
     changes.execute_last(SCRUB_USERS, envelope.aggregate_id)
 
 
 @SCANS.on(StageStarted)
-def _stage(changes: Changes, event: StageStarted, envelope: Envelope) -> None:
-    _touch(changes, envelope, status="processing", stage=event.stage.value, progress=event.progress)
+def _stage(changes: Changes, event: StageStarted, envelope: EnvelopeView) -> None:
+    _touch(
+        changes,
+        envelope,
+        {"status": "processing", "stage": event.stage.value, "progress": event.progress},
+    )
 
 
 @SCANS.on(VisionCompleted)
-def _vision(changes: Changes, event: VisionCompleted, envelope: Envelope) -> None:
+def _vision(changes: Changes, event: VisionCompleted, envelope: EnvelopeView) -> None:
     result = {
         "classification": event.classification.model_dump(mode="json"),
         "situation_tags": event.situation_tags,
         "confidence": event.confidence,
         "question": event.question,
     }
-    _touch(changes, envelope, classification=_dump(result), progress=PROGRESS[Stage.VISION])
+    _touch(changes, envelope, {"classification": _dump(result), "progress": _VISION_PROGRESS})
 
 
 @SCANS.on(RuleCompleted)
-def _rule(changes: Changes, event: RuleCompleted, envelope: Envelope) -> None:
+def _rule(changes: Changes, event: RuleCompleted, envelope: EnvelopeView) -> None:
     _touch(
         changes,
         envelope,
-        disposal_rules=_dump(event.disposal_rules),
-        rule_found=event.disposal_rules is not None,
-        progress=PROGRESS[Stage.RULE],
+        {
+            "disposal_rules": _dump(event.disposal_rules),
+            "rule_found": event.disposal_rules is not None,
+            "progress": _RULE_PROGRESS,
+        },
     )
 
 
 @SCANS.on(AnswerCompleted)
-def _answer(changes: Changes, event: AnswerCompleted, envelope: Envelope) -> None:
+def _answer(changes: Changes, event: AnswerCompleted, envelope: EnvelopeView) -> None:
     _touch(
         changes,
         envelope,
-        answer=_dump(event.answer.model_dump(mode="json")),
-        rule_found=event.rule_found,
-        progress=PROGRESS[Stage.ANSWER],
+        {
+            "answer": _dump(event.answer.model_dump(mode="json")),
+            "rule_found": event.rule_found,
+            "progress": _ANSWER_PROGRESS,
+        },
     )
 
 
 @SCANS.on(RewardCompleted)
-def _reward(changes: Changes, event: RewardCompleted, envelope: Envelope) -> None:
+def _reward(changes: Changes, event: RewardCompleted, envelope: EnvelopeView) -> None:
     reward = None if event.reward is None else event.reward.model_dump(mode="json")
-    _touch(changes, envelope, reward=_dump(reward), progress=PROGRESS[Stage.REWARD])
+    _touch(changes, envelope, {"reward": _dump(reward), "progress": _REWARD_PROGRESS})
 
 
 @SCANS.on(ScanCompleted)
-def _completed(changes: Changes, event: ScanCompleted, envelope: Envelope) -> None:
-    _touch(
-        changes,
-        envelope,
-        status="completed",
-        stage=Stage.DONE.value,
-        progress=PROGRESS[Stage.DONE],
-        finished_at=event_time(envelope),
-    )
+def _completed(changes: Changes, event: ScanCompleted, envelope: EnvelopeView) -> None:
+    values = {"status": "completed", "stage": _DONE, "progress": _DONE_PROGRESS}
+    _touch(changes, envelope, values, stamped="finished_at")
 
 
 @SCANS.on(ScanFailed)
-def _failed(changes: Changes, event: ScanFailed, envelope: Envelope) -> None:
+def _failed(changes: Changes, event: ScanFailed, envelope: EnvelopeView) -> None:
     error = {"stage": event.stage.value, "message": event.error, "code": event.code}
-    _touch(
-        changes,
-        envelope,
-        status="failed",
-        stage=Stage.DONE.value,
-        error=_dump(error),
-        finished_at=event_time(envelope),
-    )
+    values = {"status": "failed", "stage": _DONE, "error": _dump(error)}
+    _touch(changes, envelope, values, stamped="finished_at")

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from projections.changes import Changes
 from projections.projection import Projection
 from readmodels import tables
-from schemas.envelope import Envelope
+from schemas.envelope import EnvelopeView
 from schemas.scan import RewardCompleted, VisionCompleted
 
 STATS = Projection(
@@ -21,13 +21,13 @@ KST = timezone(timedelta(hours=9), "KST")
 
 
 @STATS.on(VisionCompleted)
-def _classified(changes: Changes, event: VisionCompleted, envelope: Envelope) -> None:
+def _classified(changes: Changes, event: VisionCompleted, envelope: EnvelopeView) -> None:
     day = datetime.fromtimestamp(envelope.timestamp, KST).date()
     category = event.classification.middle_category or event.classification.major_category
     changes.add("stats_scans_daily", (day, category), count=1)
 
 
 @STATS.on(RewardCompleted)
-def _rewarded(changes: Changes, event: RewardCompleted, envelope: Envelope) -> None:
+def _rewarded(changes: Changes, event: RewardCompleted, envelope: EnvelopeView) -> None:
     if event.reward is not None:
         changes.add("stats_rewards", event.reward.code, count=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from projections.changes import Changes
 from projections.projection import Projection, event_time
 from readmodels import tables
-from schemas.envelope import Envelope
+from schemas.envelope import EnvelopeView
 from schemas.scan import ScanCompleted
 from schemas.users import ProfileUpdated, UserDeleted, UserLoggedIn, UserRegistered
 
@@ -20,7 +20,7 @@ POINTS_PER_SCAN = 10
 
 
 @USERS.on(UserRegistered)
-def _registered(changes: Changes, event: UserRegistered, envelope: Envelope) -> None:
+def _registered(changes: Changes, event: UserRegistered, envelope: EnvelopeView) -> None:
     changes.set(
         "users",
         envelope.aggregate_id,
@@ -32,14 +32,14 @@ def _registered(changes: Changes, event: UserRegistered, envelope: Envelope) -> 
 
 
 @USERS.on(UserLoggedIn)
-def _logged_in(changes: Changes, event: UserLoggedIn, envelope: Envelope) -> None:
+def _logged_in(changes: Changes, event: UserLoggedIn, envelope: EnvelopeView) -> None:
     changes.set(
         "users", envelope.aggregate_id, provider=event.provider, last_login_at=event_time(envelope)
     )
 
 
 @USERS.on(ProfileUpdated)
-def _profile(changes: Changes, event: ProfileUpdated, envelope: Envelope) -> None:
+def _profile(changes: Changes, event: ProfileUpdated, envelope: EnvelopeView) -> None:
     values = {
         name: value
         for name, value in (("nickname", event.nickname), ("phone_number", event.phone_number))
@@ -50,7 +50,7 @@ def _profile(changes: Changes, event: ProfileUpdated, envelope: Envelope) -> Non
 
 
 @USERS.on(UserDeleted)
-def _deleted(changes: Changes, event: UserDeleted, envelope: Envelope) -> None:
+def _deleted(changes: Changes, event: UserDeleted, envelope: EnvelopeView) -> None:
     # Anonymised, not removed: the row keeps only the id, counters and the deletion time.
     changes.set(
         "users",
@@ -64,5 +64,5 @@ def _deleted(changes: Changes, event: UserDeleted, envelope: Envelope) -> None:
 
 
 @USERS.on(ScanCompleted)
-def _scan_completed(changes: Changes, event: ScanCompleted, envelope: Envelope) -> None:
+def _scan_completed(changes: Changes, event: ScanCompleted, envelope: EnvelopeView) -> None:
     changes.add("users", event.user_id, completed_scans=1, points=POINTS_PER_SCAN)

@@ -27,8 +27,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import time
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID, SafeUUID
 
 import orjson
@@ -159,6 +160,115 @@ _set_dict, _set_fields_set, _set_extra, _set_private = (
     BaseModel.__dict__[name].__set__
     for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
 )
+
+
+class EnvelopeView(Protocol):
+    """What a reader of a recorded event sees of its envelope: an ``Envelope``, or the
+    ``LogEnvelope`` a projector decodes (projection handlers take either)."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def aggregate_id(self) -> str: ...
+    @property
+    def aggregate_type(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def schema_version(self) -> int: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def metadata(self) -> Metadata: ...
+    @property
+    def timestamp(self) -> float: ...
+    @property
+    def position(self) -> int | None: ...
+    @property
+    def shard(self) -> int | None: ...
+
+
+class LogEnvelope(NamedTuple):
+    """A log entry's envelope as a projector reads it (``log_envelope``): every field checked
+    as ``Envelope.from_fields`` checks it, but only the fields projections read are kept as
+    values; the id (a ``UUID``) and the ``data`` dict are built when asked for. Building an
+    ``Envelope`` per event (its dict, model and UUID) cost as much as the rest of decoding a
+    cached event, and projections never read the id or the data (they read the message)."""
+
+    aggregate_id: str
+    aggregate_type: str
+    version: int
+    type: str
+    schema_version: int
+    metadata: Metadata
+    timestamp: float
+    position: int | None
+    shard: int | None
+    fields: dict[str, str]  # the entry as read
+
+    @property
+    def id(self) -> UUID:
+        return _uuid(self.fields["id"])
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The ``data`` field parsed (a new dict per call; ``log_envelope`` does not check it:
+        its reader validates it as the message, see ``MessageRegistry.decode_json``)."""
+        text = self.fields.get("data") or "{}"
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:  # what orjson refuses (integers beyond 64 bits)
+            data = json.loads(text)
+        if type(data) is not dict:
+            raise MalformedEntry(f"data is a {type(data).__name__}, not an object")
+        return data
+
+    def envelope(self) -> Envelope:
+        """The full ``Envelope`` of the same entry."""
+        return Envelope.from_fields(self.fields, position=self.position, shard=self.shard)
+
+
+_CANONICAL_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+).fullmatch
+_new_tuple = tuple.__new__
+
+
+def log_envelope(fields: dict[str, str], *, position: int, shard: int) -> LogEnvelope:
+    """The entry's ``LogEnvelope``; raises ``MalformedEntry`` for every entry whose fields
+    ``Envelope.from_fields`` refuses, except for its ``data``, which the caller must validate
+    (a projector validates it as the message class, ``MessageRegistry.decode_json``)."""
+    try:
+        ident = fields["id"]  # subscripts, not ``get``: the store writes every field
+        if _CANONICAL_UUID(ident) is None:
+            UUID(ident)  # the other forms ``UUID`` accepts (braces, ``urn:uuid:``)
+        return _new_tuple(  # a NamedTuple's ``__new__`` without its keyword handling
+            LogEnvelope,
+            (
+                fields["agg"],
+                fields["atype"],
+                int(fields["ver"]),
+                fields["type"],
+                int(fields["sv"]),
+                _metadata(fields["meta"] or "{}"),
+                float(fields["ts"]),
+                position,
+                shard,
+                fields,
+            ),
+        )
+    except KeyError as exc:
+        if exc.args and exc.args[0] in _OPTIONAL_FIELDS:  # left out: read with its default
+            return log_envelope(_OPTIONAL_FIELDS | fields, position=position, shard=shard)
+        raise MalformedEntry(f"entry is not a valid envelope: {exc}") from exc
+    except (ValueError, TypeError) as exc:
+        raise MalformedEntry(f"entry is not a valid envelope: {exc}") from exc
+
+
+# The defaults of ``from_fields`` for the fields an entry may leave out.
+_OPTIONAL_FIELDS = {"atype": "", "ver": "0", "sv": "1", "data": "{}", "meta": "{}", "ts": "0"}
 
 
 _UUID_NEW = UUID.__new__

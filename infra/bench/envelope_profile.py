@@ -3,8 +3,8 @@
 The workload is fixed: the synthetic log of ``projections.synthetic`` (scan chains, users,
 character grants) turned into shard-log entries exactly as ``XRANGE`` returns them, then decoded
 as the ``scans`` projection decodes them (``ShardReader.decode``: the envelope, then the message
-class). Prints CPU microseconds per event (best of ``--repeat``) and the cProfile table of one
-pass, as Markdown::
+class) and folded (``projections.fold``: decoding, handlers and row changes). Prints CPU
+microseconds per event (best of ``--repeat``) and the cProfile table of one pass, as Markdown::
 
     python -m infra.bench.envelope_profile --events 100000
 """
@@ -22,6 +22,7 @@ import orjson
 import typer
 
 from eventstore.keys import Layout
+from projections.fold import fold
 from projections.reading import Entry, ShardReader, paused_gc
 from projections.scans import SCANS
 from projections.synthetic import SyntheticLog
@@ -47,6 +48,13 @@ def project(reader: ShardReader, batch: list[Entry]) -> None:
     with paused_gc():
         for entry in batch:
             reader.decode(0, entry)
+
+
+def fold_batches(reader: ShardReader, batch: list[Entry], size: int = 5000) -> None:
+    """What a projector does per entry up to the rows it writes: decoding, the handlers and
+    the folded row changes (``projections.fold``), in batches as a rebuild folds them."""
+    for start in range(0, len(batch), size):
+        fold(SCANS, reader, 0, batch[start : start + size])
 
 
 def envelopes_only(batch: list[Entry]) -> None:
@@ -111,6 +119,7 @@ def main(events: int = 100_000, repeat: int = 3, top: int = 15) -> None:
         "validated envelopes (pydantic), every entry": lambda: envelopes_validated(batch),
         "Envelope.from_fields, every entry": lambda: envelopes_only(batch),
         "ShardReader.decode for `scans` (envelope + message)": lambda: project(reader, batch),
+        "fold for `scans` (decode + handlers + row changes)": lambda: fold_batches(reader, batch),
     }
     for name, run in runs.items():
         print(f"\n{name}: {cpu_us_per_event(run, events, repeat):.2f} CPU µs/entry "

@@ -9,6 +9,7 @@ from projections import reading
 from projections.reading import Decoded, Entry, Skip
 from projections.scans import SCANS
 from schemas.classification import RECYCLABLE, Classification, ScanAnswer
+from schemas.envelope import Envelope
 from schemas.scan import SCAN_JOB, AnswerCompleted, Stage, StageStarted
 from tests.projections.memory_tables import reader_for
 
@@ -81,3 +82,30 @@ def test_the_memory_of_decoded_texts_is_bounded() -> None:
         item = reader.decode(0, _entry(progress + 1, started))
         assert _decoded(item).message == started
     assert len(reader._decoded) <= bound
+
+
+def test_fields_no_handler_reads_are_still_checked() -> None:
+    """The envelope is lazy, not lenient: a bad id or metadata, or data that is not an object,
+    is malformed even though the scans handlers read none of them."""
+    reader = reader_for(SCANS)
+    started = StageStarted(stage=Stage.VISION, progress=40)
+    _decoded(reader.decode(0, _entry(1, started)))  # its data text is now known
+    for position, change in enumerate(
+        [{"id": "not-a-uuid"}, {"meta": '{"trace": 5}'}, {"data": "[1, 2]"}, {"data": "{oops"}],
+        start=2,
+    ):
+        assert reader.decode(0, _entry(position, started, **change)) is Skip.MALFORMED, change
+
+
+def test_the_envelope_gives_what_the_full_envelope_gives() -> None:
+    reader = reader_for(SCANS)
+    started = StageStarted(stage=Stage.ANSWER, progress=60)
+    entry = _entry(5, started)
+    envelope = _decoded(reader.decode(3, entry)).envelope
+    full = Envelope.from_fields(entry[1], position=5, shard=3)
+    assert (envelope.id, envelope.aggregate_id, envelope.version, envelope.timestamp) == (
+        full.id, full.aggregate_id, full.version, full.timestamp,
+    )
+    assert (envelope.metadata, envelope.data, envelope.position, envelope.shard) == (
+        full.metadata, full.data, 5, 3,
+    )
