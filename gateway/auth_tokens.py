@@ -25,9 +25,10 @@ ALGORITHM = "HS256"
 _USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
 # Access tokens already verified by this process, per signing key: a chat turn presents the
 # same token twice (the message, then its stream) and a user many times in the token's life;
-# parsing and verifying it again (≈ 60–90 µs) was ≈ 6 % of the gateway's profile samples. Bounded (oldest
-# out first); an entry is used only while the token is unexpired, exactly as ``jwt.decode``
-# would judge it. Revocation is not cached: ``access_claims`` asks Redis every time.
+# parsing and verifying it again (≈ 60–90 µs) was ≈ 6 % of the gateway's profile samples.
+# Bounded (oldest out first); an entry is used only while the token is unexpired, exactly as
+# ``jwt.decode`` would judge it. Revocation is not cached: ``access_claims`` asks Redis every
+# time.
 VERIFIED_CACHE_SIZE = 65_536
 _verified: dict[tuple[bytes, str], TokenClaims] = {}
 
