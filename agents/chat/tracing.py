@@ -1,8 +1,10 @@
 """A span per chat graph node and subagent, with the turn's model and the intent it serves.
 
 Nodes run inside the chat handler's span (the consumer's), so a turn's trace shows intent →
-subagents (in parallel) → aggregator → answer under the request that sent the message. A no-op
-until the process configures a tracer provider.
+subagents (in parallel) → aggregator → answer under the request that sent the message. Until
+the process configures a tracer provider a node runs without a span at all: the no-op span
+(a proxy tracer looked up, a span and its context attached and detached per node) was ≈ 3 % of
+the chat worker's profile samples and changes nothing anyone can see.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ def traced(name: str, node: GraphNode[S]) -> GraphNode[S]:
     """``node`` in a span ``chat.<name>`` whose attributes say what it worked on."""
 
     async def run(state: S) -> dict[str, Any]:
+        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            return await node(state)  # no provider (yet): a span would be a no-op
         with trace.get_tracer("eco2.chat").start_as_current_span(
             f"chat.{name}", attributes=_attributes(state)
         ) as span:
