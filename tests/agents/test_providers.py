@@ -233,7 +233,8 @@ async def test_retry_waits_follow_the_policy():
     started = time.monotonic()
     with pytest.raises(LLMUnavailable, match="after 3 attempts"):
         await call_with_retries(always_busy, RetryPolicy(2, 0.05, 1.0), what="t")
-    assert 0.14 <= time.monotonic() - started < 1.0  # 0.05 + 0.1, not the 1.0 s cap
+    # 0.05 + 0.1; two waits at the 1.0 s cap would be 2 s (the slack is for a loaded machine)
+    assert 0.14 <= time.monotonic() - started < 1.9
 
 
 def test_a_vision_reply_is_clamped_and_an_unclassified_one_always_asks():

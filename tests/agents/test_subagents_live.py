@@ -1,7 +1,9 @@
 """Live adapters against loopback stub servers: request shape, parsing, timeouts, 5xx, bad data.
 
 The stub (``tests.agents.wirestub.WireStub``) is a real HTTP server, so each adapter's whole
-httpx / google-genai stack runs as in production, only the host differs.
+httpx / google-genai stack runs as in production, only the host differs. The failure tests'
+clients time out after 1 s (their prompt replies must beat it on a loaded machine too) and the
+replies meant to time out wait 30 s (the stub wakes them when it stops).
 """
 
 from __future__ import annotations
@@ -88,8 +90,8 @@ async def test_kakao_local_caps_radius_and_size(stub: WireStub) -> None:
 
 
 async def test_kakao_local_timeout_and_server_errors(stub: WireStub) -> None:
-    async with KakaoLocalLocations("k", base_url=stub.base_url, timeout_s=0.2) as kakao:
-        stub.enqueue(Reply.json(payloads.kakao_reply([]), delay_s=1.0))
+    async with KakaoLocalLocations("k", base_url=stub.base_url, timeout_s=1) as kakao:
+        stub.enqueue(Reply.json(payloads.kakao_reply([]), delay_s=30))
         with pytest.raises(SourceUnavailable, match="in time"):
             await kakao.nearest(37.5, 127.0, 1000, "pet", 5)
         stub.enqueue(Reply.json({"errorType": "InternalError"}, status=500))
@@ -153,11 +155,11 @@ async def test_kakao_web_search_strips_highlights(stub: WireStub) -> None:
 
 
 async def test_kakao_web_search_failures(stub: WireStub) -> None:
-    async with KakaoWebSearch("k", base_url=stub.base_url, timeout_s=0.2) as search:
+    async with KakaoWebSearch("k", base_url=stub.base_url, timeout_s=1) as search:
         stub.enqueue(Reply.json({}, status=429))
         with pytest.raises(SourceUnavailable):
             await search.search("q", 3)
-        stub.enqueue(Reply.json({}, delay_s=1.0))
+        stub.enqueue(Reply.json({}, delay_s=30))
         with pytest.raises(SourceUnavailable):
             await search.search("q", 3)
         stub.enqueue(Reply.json({"documents": [{"title": "no url"}]}))
@@ -208,7 +210,7 @@ async def test_bulk_waste_api_parses_string_numbers(stub: WireStub) -> None:
 
 async def test_data_go_kr_result_codes(stub: WireStub) -> None:
     async with DataGoKrBulkWasteFees(
-        "k", base_url=stub.base_url, path="/fees", timeout_s=0.3
+        "k", base_url=stub.base_url, path="/fees", timeout_s=1
     ) as api:
         stub.enqueue(Reply.json(payloads.datagokr([], code="03")))
         assert await api.fees("소파") == []
@@ -224,7 +226,7 @@ async def test_data_go_kr_result_codes(stub: WireStub) -> None:
         stub.enqueue(Reply.json({}, status=502))
         with pytest.raises(SourceUnavailable):
             await api.fees("소파")
-        stub.enqueue(Reply.json({}, delay_s=1.0))
+        stub.enqueue(Reply.json({}, delay_s=30))
         with pytest.raises(SourceUnavailable):
             await api.fees("소파")
 
@@ -303,14 +305,14 @@ async def test_kma_current_weather(stub: WireStub) -> None:
 
 
 async def test_kma_failures(stub: WireStub) -> None:
-    async with KmaWeather("k", base_url=stub.base_url, timeout_s=0.2) as kma:
+    async with KmaWeather("k", base_url=stub.base_url, timeout_s=1) as kma:
         stub.enqueue(Reply.json(payloads.datagokr([{"category": "UUU", "obsrValue": "1"}])))
         with pytest.raises(SourceBadData, match="no temperature"):
             await kma.current(37.5, 127.0)
         stub.enqueue(Reply.json({}, status=500))
         with pytest.raises(SourceUnavailable):
             await kma.current(37.5, 127.0)
-        stub.enqueue(Reply.json({}, delay_s=1.0))
+        stub.enqueue(Reply.json({}, delay_s=30))
         with pytest.raises(SourceUnavailable):
             await kma.current(37.5, 127.0)
 
@@ -342,7 +344,7 @@ async def test_gemini_image_generation(stub: WireStub) -> None:
 
 
 async def test_gemini_image_failures(stub: WireStub) -> None:
-    generator = GeminiImageGenerator("k", base_url=stub.base_url, timeout_s=0.5)
+    generator = GeminiImageGenerator("k", base_url=stub.base_url, timeout_s=1)
     try:
         stub.enqueue(Reply.json(gemini_wire.error(503, "overloaded", "UNAVAILABLE"), status=503))
         with pytest.raises(SourceUnavailable, match="503"):
@@ -355,7 +357,7 @@ async def test_gemini_image_failures(stub: WireStub) -> None:
         stub.enqueue(Reply.json(gemini_wire.generate_response("I cannot draw that")))
         with pytest.raises(SourceBadData, match="no image"):
             await generator.generate(CARD)
-        stub.enqueue(Reply.json(image_reply(b"x"), delay_s=2.0))
+        stub.enqueue(Reply.json(image_reply(b"x"), delay_s=30))
         with pytest.raises(SourceUnavailable, match="no answer"):
             await generator.generate(CARD)
     finally:

@@ -46,15 +46,17 @@ async def test_items_in_order_with_an_idle_before_each_wait() -> None:
 
 
 async def test_a_tick_when_the_deadline_passes_while_the_source_is_quiet() -> None:
-    deadline = time.monotonic() + 0.02
+    deadline = 0.0  # none until "a" is pending (set then, so a stall before it cannot pass it)
 
     def due() -> float | None:
         return max(0.0, deadline - time.monotonic()) if deadline else None
 
     out: list[object] = []
-    async with contextlib.aclosing(paced(_items("a", 0.2, "b"), due)) as items:
+    async with contextlib.aclosing(paced(_items("a", 1.0, "b"), due)) as items:
         async for item in items:
             out.append(item)
+            if item == "a":
+                deadline = time.monotonic() + 0.02
             if isinstance(item, Tick):
                 deadline = 0.0  # the pending text went out: no deadline until the next one
     names = _names(out)

@@ -42,7 +42,9 @@ async def service() -> AsyncIterator[tuple[SlowServicer, GrpcCharacters]]:
     pb_grpc.add_CharacterServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    client = GrpcCharacters(f"127.0.0.1:{port}", timeout_s=0.3)
+    # 1 s: prompt answers (the first one connects the channel) beat it on a loaded machine too;
+    # the slow answers wait 30 s (cancelled when the server stops).
+    client = GrpcCharacters(f"127.0.0.1:{port}", timeout_s=1.0)
     try:
         yield servicer, client
     finally:
@@ -69,12 +71,12 @@ async def test_slow_service_times_out_as_unavailable(
     service: tuple[SlowServicer, GrpcCharacters],
 ) -> None:
     servicer, client = service
-    servicer.delay_s = 1.0
+    servicer.delay_s = 30.0
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(CharacterServiceUnavailable, match="DEADLINE_EXCEEDED"):
         await client.match("금속류")
-    assert loop.time() - started < 0.9
+    assert loop.time() - started < 10  # the client's deadline, not the service's 30 s
 
 
 async def test_unreachable_service_is_unavailable() -> None:
@@ -105,7 +107,7 @@ async def test_grpc_timeout_defers_the_reward_and_the_retry_grants_it(
     await world.run_chain(envelope)
     job_id = envelope.aggregate_id
 
-    servicer.delay_s = 1.0  # slower than the client's 0.3 s timeout
+    servicer.delay_s = 30.0  # slower than the client's 1 s timeout
     with pytest.raises(RetryLater):
         await world.run_reward(job_id, characters=client)
     reward = [m for m in await world.messages(job_id) if isinstance(m, RewardCompleted)]

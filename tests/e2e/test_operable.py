@@ -45,6 +45,11 @@ def wait_for(check: object, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+# A request that must succeed: seven processes share two cores here, so a probe can wait a
+# while for its process (5 s is httpx's default; an answer returns at once).
+PROBE_S = 20
+
+
 def status_of(url: str) -> int | None:
     try:
         return httpx.get(url, timeout=2).status_code
@@ -87,13 +92,14 @@ def test_every_role_serves_probes_and_exits_cleanly_on_sigterm(stack: Stack) -> 
     try:
         for name, (_, url) in procs.items():
             wait_for(lambda url=url: status_of(f"{url}/readyz") == 200, 90, f"{name} ready")
-            alive = httpx.get(f"{url}/healthz", timeout=2)
+            alive = httpx.get(f"{url}/healthz", timeout=PROBE_S)
             assert alive.status_code == 200 and alive.json()["status"] == "alive", name
-            metrics = httpx.get(f"{url}/metrics", timeout=2)
+            metrics = httpx.get(f"{url}/metrics", timeout=PROBE_S)
             assert metrics.status_code == 200 and "process_cpu_seconds_total" in metrics.text
-        assert "eco2_worker_in_flight" in httpx.get(f"{procs['scan'][1]}/metrics").text
+        assert "eco2_worker_in_flight" in httpx.get(f"{procs['scan'][1]}/metrics",
+                                                     timeout=PROBE_S).text
         assert "eco2_sse_hub_pubsub_connections" in httpx.get(
-            f"{procs['gateway'][1]}/metrics"
+            f"{procs['gateway'][1]}/metrics", timeout=PROBE_S
         ).text
         for proc, _ in procs.values():
             proc.send_signal(signal.SIGTERM)
@@ -196,9 +202,9 @@ def test_eco2_gateway_and_eco2_migrate_as_containers_run_them(tmp_path: Path) ->
             probes = f"http://127.0.0.1:{probe_port}"
             wait_for(lambda: status_of(f"{probes}/readyz") == 200, 60, "gateway ready")
             catalog = httpx.get(f"{stack.base_url}/api/v1/character/catalog",
-                                headers=stack.auth("container-user"), timeout=5)
+                                headers=stack.auth("container-user"), timeout=PROBE_S)
             assert catalog.status_code == 200 and len(catalog.json()) == 13  # seeded
-            assert "eco2_sse_connections" in httpx.get(f"{probes}/metrics", timeout=2).text
+            assert "eco2_sse_connections" in httpx.get(f"{probes}/metrics", timeout=PROBE_S).text
             gateway.send_signal(signal.SIGTERM)
             assert gateway.wait(timeout=30) in (0, -signal.SIGTERM)
         finally:

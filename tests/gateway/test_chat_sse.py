@@ -81,6 +81,10 @@ async def test_straight_read_and_reconnect_with_last_event_id(
     assert gone.status_code == 204  # it had done: EventSource stops
 
 
+# Tokens 100 ms apart: the fresh connection must come while the answer is still streaming,
+# and a loaded machine can take half a second between closing one stream and opening the next
+# (at 30 ms the whole answer took 0.6 s).
+@pytest.mark.parametrize("graph", [ScriptedChatGraph(token_delay_s=0.1)], ids=["slow"])
 async def test_fresh_connection_mid_answer_gets_token_recovery_then_deltas(
     http: httpx.AsyncClient, alice: dict[str, str], chat_worker: object, projector: None
 ) -> None:

@@ -170,7 +170,7 @@ async def test_fresh_connection_to_a_finished_job_gets_history_then_done(live: L
     client = Client(job)
     client.connect(live)
     assert client.task is not None
-    await asyncio.wait_for(client.task, 5)
+    await asyncio.wait_for(client.task, 15)  # `done` may wait done_wait_s (3 s) for the snapshot
     assert client.received == [1, 2, 3] and client.stages == ["queued", "vision", "done"]
     # Reconnecting after done: nothing more will come (the HTTP route answers 204).
     assert await open_job_stream(live.hub, live.reads, CONFIG, job, "3") is None

@@ -64,7 +64,9 @@ async def test_kill_9_mid_batch_then_restart_matches_a_fresh_rebuild(
     log_file = tmp_path / "projector.log"
     first = projector_process(side, redis_url, database_url, layout, log_file)
     try:
-        deadline = time.monotonic() + 60
+        # 180 s: a process starting (imports, migrations) on a loaded 2-core machine, then
+        # applying a few thousand events; both waits return as soon as the condition holds.
+        deadline = time.monotonic() + 180
         # Kill it while it is busy: well after it started applying, long before it is done.
         while (behind := await lag(side)) > total * len(select()) * 0.6:
             assert first.poll() is None, log_file.read_text()
@@ -80,7 +82,7 @@ async def test_kill_9_mid_batch_then_restart_matches_a_fresh_rebuild(
 
     second = projector_process(side, redis_url, database_url, layout, log_file)
     try:
-        await wait_caught_up(side, timeout=60)
+        await wait_caught_up(side, timeout=180)
     finally:
         second.send_signal(signal.SIGINT)
         try:
@@ -126,7 +128,9 @@ async def test_postgres_and_redis_outages_under_load(
         await load(store, log, 300)
         await asyncio.sleep(1.5)
         assert await lag(side) > 0
-        assert not service.owned  # its lock session is gone, so are its leases
+        async with asyncio.timeout(30):  # its lock session is gone, so are its leases
+            while service.owned:  # (noticed at its next lease check: waited for, not assumed)
+                await asyncio.sleep(0.05)
         await pg_proxy.start()
         await wait_caught_up(side, timeout=30)
 

@@ -22,7 +22,11 @@ from tests.gateway.helpers import append, full_scan
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 FAST = RunnerOptions(block_ms=100, claim_interval_s=0.1, claim_idle_ms=1000)
+# Short TTL only where a lease is meant to expire (a stuck owner); an owner that is alive keeps
+# its leases through an event-loop stall of a loaded machine (renewed every third of the TTL),
+# and one that stops gives them back at once, so a long TTL costs the take-over test nothing.
 LEASE = LeaseOptions(ttl_ms=1000, retry_s=0.05)
+HELD = LeaseOptions(ttl_ms=30_000, retry_s=0.05)
 
 
 @pytest.fixture
@@ -67,8 +71,8 @@ async def test_a_second_copy_waits_for_the_leases_and_takes_over_when_the_first_
     redis_client: AsyncRedis, layout: Layout
 ) -> None:
     store = EventStore(redis_client, layout, schemas.registry)
-    first = SnapshotService(redis_client, layout, options=FAST, lease=LEASE, consumer="first")
-    second = SnapshotService(redis_client, layout, options=FAST, lease=LEASE, consumer="second")
+    first = SnapshotService(redis_client, layout, options=FAST, lease=HELD, consumer="first")
+    second = SnapshotService(redis_client, layout, options=FAST, lease=HELD, consumer="second")
     first_task = asyncio.create_task(first.run())
     second_task: asyncio.Task[None] | None = None
     try:
