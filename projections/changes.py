@@ -2,8 +2,10 @@
 
 Handlers do not talk to Postgres one event at a time: a batch of a few thousand events touches
 far fewer rows (a scan job's ten events update one row), so handlers record *what* changes and
-``Changes.write`` sends one ``INSERT … ON CONFLICT`` per distinct row, grouped into
-``executemany`` calls. That is what lets a rebuild run at tens of thousands of events per second.
+``Changes.write`` sends one ``INSERT … SELECT … FROM unnest(…) ON CONFLICT`` per table and
+shape of row, each column one array parameter (one round trip and one statement execution for
+the whole run of rows, not one per row). That is what lets a rebuild run at tens of thousands
+of events per second.
 
 Kinds of change, by table and primary key:
 
@@ -167,9 +169,9 @@ class Changes:
                 await conn.execute(segment.sql.format(**names), *segment.args)
                 written += 1
                 continue
-            for sql, rows in self._statements(segment, names):
-                await conn.executemany(sql, rows)
-                written += len(rows)
+            for sql, arrays, count in self._statements(segment, names):
+                await conn.execute(sql, *arrays)
+                written += count
         for sql, values in self._last.items():
             await conn.execute(sql.format(**names), sorted(values))
             written += 1
@@ -177,7 +179,8 @@ class Changes:
 
     def _statements(
         self, rows: dict[tuple[str, Key], _Row], names: dict[str, str]
-    ) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    ) -> list[tuple[str, list[list[Any]], int]]:
+        """One ``(sql, column arrays, row count)`` per table and run of same-shaped rows."""
         by_table: dict[str, list[tuple[Key, _Row]]] = {}
         for (table, key), row in rows.items():
             by_table.setdefault(table, []).append((key, row))
@@ -186,19 +189,22 @@ class Changes:
             spec = self.group.table(table)
             if table in self.shared:
                 # Batches of other shards write these rows too: every transaction locks them
-                # in the same (key) order, one executemany per run of same-shaped rows.
+                # in the same (key) order (``unnest`` yields the rows in array order), one
+                # statement per run of same-shaped rows.
                 members = sorted(by_table[table], key=lambda kr: kr[0])
             else:
                 # Rows of one shard only: fewest statements, one per shape.
                 members = sorted(by_table[table], key=lambda kr: (_shape(kr[1]), kr[0]))
             for shape, run in groupby(members, key=lambda kr: _shape(kr[1])):
                 once, set_cols, add_cols = shape
-                sql = _upsert_sql(names[table], spec.key, set_cols, add_cols, once=once)
-                values = [
-                    (*key, *(r.sets[c] for c in set_cols), *(r.adds[c] for c in add_cols))
-                    for key, r in run
-                ]
-                out.append((sql, values))
+                sql = _upsert_sql(
+                    names[table], spec.key, set_cols, add_cols, spec.column_types, once=once
+                )
+                run_rows = list(run)
+                arrays = [[key[i] for key, _ in run_rows] for i in range(len(spec.key))]
+                arrays += [[r.sets[c] for _, r in run_rows] for c in set_cols]
+                arrays += [[r.adds[c] for _, r in run_rows] for c in add_cols]
+                out.append((sql, arrays, len(run_rows)))
         return out
 
 
@@ -207,11 +213,22 @@ def _shape(row: _Row) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
 
 
 def _upsert_sql(
-    table: str, key: tuple[str, ...], sets: tuple[str, ...], adds: tuple[str, ...], *, once: bool
+    table: str,
+    key: tuple[str, ...],
+    sets: tuple[str, ...],
+    adds: tuple[str, ...],
+    types: Mapping[str, str],
+    *,
+    once: bool,
 ) -> str:
+    """One upsert of many rows: ``$i`` is the array of column ``i``'s values, typed as the
+    column (each value is encoded exactly as it would be as a lone ``$i`` of that column)."""
     columns = (*key, *sets, *adds)
-    params = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({params})"
+    arrays = ", ".join(f"${i}::{types[c]}[]" for i, c in enumerate(columns, 1))
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)})"
+        f" SELECT * FROM unnest({arrays}) AS r({', '.join(columns)})"
+    )
     updates = [f"{c} = EXCLUDED.{c}" for c in sets] + [
         f"{c} = {table}.{c} + EXCLUDED.{c}" for c in adds
     ]

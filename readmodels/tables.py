@@ -13,8 +13,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 _SUFFIX = re.compile(r"^(v[0-9]+|s[0-9a-f]{4,32})$")
+# Words that end a column's type in its definition ("status text NOT NULL DEFAULT 'queued'").
+_CONSTRAINT_WORDS = frozenset(
+    {"not", "null", "default", "primary", "unique", "check", "references", "generated", "collate",
+     "constraint"}
+)
 
 
 def check_suffix(suffix: str) -> str:
@@ -32,6 +38,22 @@ class TableSpec:
     key: tuple[str, ...]
     columns: str  # column definitions of CREATE TABLE (the key is added as the primary key)
     indexes: tuple[str, ...] = ()  # column lists of secondary indexes, e.g. "user_id, created_at"
+
+    @cached_property
+    def column_types(self) -> dict[str, str]:
+        """Each column's SQL type, as written in ``columns`` (e.g. ``{"day": "date"}``): the
+        element types of the arrays a batch's rows are written with (``projections.changes``)."""
+        text = "\n".join(line.split("--", 1)[0] for line in self.columns.splitlines())
+        types = {}
+        for definition in text.split(","):
+            name, *words = definition.split()
+            kept = []
+            for word in words:
+                if word.lower() in _CONSTRAINT_WORDS:
+                    break
+                kept.append(word)
+            types[name] = " ".join(kept)
+        return types
 
     def physical(self, suffix: str) -> str:
         return f"{self.name}_{check_suffix(suffix)}"
