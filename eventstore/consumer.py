@@ -29,6 +29,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from opentelemetry.trace import Link
+
+from eventstore import tracing
 from eventstore.groups import ConsumerGroup, Delivery, Source
 from eventstore.later import (
     RetryBudget,
@@ -270,14 +273,25 @@ class Dispatcher:
 
     @contextlib.contextmanager
     def _handling_run(self, events: Sequence[tuple[Envelope, Message]]) -> Iterator[None]:
-        """One batch handler run: a span continuing its first message's trace, and each
-        entry's share of its duration in ``eco2_handler_duration_seconds``."""
+        """One batch handler run: a span continuing its first message's trace (current while
+        the handler runs), then, when spans are recorded, a span of the run in each message's
+        own trace, linked to it, so every message's trace still shows this group handling it;
+        and each entry's share of the run's duration in ``eco2_handler_duration_seconds``."""
         group, first = self.group.group, events[0][0]
-        outcome, started = "ok", time.perf_counter()
+        outcome, started, started_ns = "ok", time.perf_counter(), time.time_ns()
         attributes = {**_span_attributes(group, first), "eco2.batch.size": len(events)}
         try:
-            with continued(first.metadata.trace, f"{group} batch", attributes=attributes):
+            with continued(first.metadata.trace, f"{group} batch", attributes=attributes) as run:
                 yield
+            if tracing.enabled():
+                ended_ns, links = time.time_ns(), [Link(run.get_span_context())]
+                for envelope, _ in events:
+                    tracing.record_span(
+                        envelope.metadata.trace, f"{group} {envelope.type}",
+                        start_ns=started_ns, end_ns=ended_ns, links=links,
+                        attributes={**_span_attributes(group, envelope),
+                                    "eco2.batch.size": len(events)},
+                    )
         except Exception:
             outcome = "error"
             raise
