@@ -126,10 +126,9 @@ async def _finish_job(
         (rewarded, "reward"),
         (ScanCompleted(user_id=answer.user_id), "done"),
     ]
-    batch = [
-        job_event(registry, job.job_id, step, message, cause=cause, user_id=answer.user_id)
-        for message, step in finish
-    ]
+    metadata = caused_by(cause, answer.user_id)
+    batch = [job_event(registry, job.job_id, step, message, metadata=metadata)
+             for message, step in finish]
     for _ in range(CONFLICT_ATTEMPTS):
         if job.finished:
             return
@@ -156,21 +155,23 @@ async def grant_character(
     that did), False when the user already owned it from another scan.
     """
     granted_type, _ = registry.wire_name(CharacterGranted)
-    grant = registry.envelope(
-        CharacterGranted(
-            character_code=character.code, character_name=character.name, source_job_id=job_id
-        ),
-        aggregate_id=user_id,
-        aggregate_type=USER,
-        metadata=caused_by(cause, user_id),
-        id=effect_id("grant", user_id, character.code),
-    )
+    grant: Envelope | None = None  # built once it is needed: most scans find the grant
 
     for _ in range(CONFLICT_ATTEMPTS):
         events = await store.read_aggregate(user_id)
         for e in events:
             if e.type == granted_type and e.data.get("character_code") == character.code:
                 return e.data.get("source_job_id") == job_id
+        grant = grant or registry.envelope(
+            CharacterGranted(
+                character_code=character.code, character_name=character.name,
+                source_job_id=job_id,
+            ),
+            aggregate_id=user_id,
+            aggregate_type=USER,
+            metadata=caused_by(cause, user_id),
+            id=effect_id("grant", user_id, character.code),
+        )
         try:
             version = events[-1].version if events else 0
             result = await store.append([grant], expected_version=version)

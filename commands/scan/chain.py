@@ -5,7 +5,9 @@ recorded, runs it, and appends the stage's events with deterministic ids (``effe
 step)``) and ``expected_version`` = the version it read. So:
 
 - a redelivered half-done job resumes at the first missing stage; a stage already recorded is
-  never run again (no second model call);
+  never run again (no second model call). The job is not read before the first append: a
+  new job has nothing to read, and a redelivery's first append (``ScanQueued``, expected
+  version 0) is a duplicate or a conflict, after which the job is read;
 - two deliveries racing on one job append each step once: the loser's append is a duplicate
   (same ids, nothing written) or a conflict, after which it re-reads the job and goes on;
 - a permanent failure ends the job with ``ScanFailed`` (a failed ``done``), never a stuck job.
@@ -24,6 +26,7 @@ from agents.llm.ports import LLM, Vision
 from agents.llm.providers import served_model
 from commands.scan.job import ScanJob, job_event, load_job
 from commands.scan.stages import MediaKey, run_answer, run_rule, run_vision
+from eventstore.causation import caused_by
 from eventstore.errors import ConcurrencyConflict, PartialDuplicate
 from eventstore.port import EventStorePort
 from media.store import MediaStore
@@ -69,18 +72,19 @@ async def handle_request_scan(
     latency lives in the adapters. ``media_key`` maps our cdn URLs to media keys.
     """
     job_id = command.job_id
-    job = await load_job(store, job_id, registry)
+    # Not read: a first delivery finds no job, and the first append (expected version 0, the
+    # deterministic ids) tells a redelivery apart anyway: a duplicate or a conflict, after
+    # which the loop reads the job and resumes where it stands.
+    job = ScanJob(job_id)
+    metadata = caused_by(envelope, command.user_id)  # the same for every event of the run
     for _ in range(MAX_ROUNDS):
         events = await _next_events(
             job, command, vision=vision, llm=llm, kb=kb, media=media, media_key=media_key
         )
         if not events:
             return
-        batch = [
-            job_event(registry, job_id, _step(event), event, cause=envelope,
-                      user_id=command.user_id)
-            for event in events
-        ]
+        batch = [job_event(registry, job_id, _step(event), event, metadata=metadata)
+                 for event in events]
         try:
             result = await store.append(batch, expected_version=job.version)
         except (ConcurrencyConflict, PartialDuplicate):

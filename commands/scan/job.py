@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from eventstore.causation import caused_by, effect_id
+from eventstore.causation import effect_id
 from eventstore.port import EventStorePort
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, Metadata
 from schemas.registry import Event, MessageRegistry
 from schemas.scan import (
     SCAN_JOB,
@@ -101,14 +101,14 @@ def job_event(
     step: str,
     event: Event,
     *,
-    cause: Envelope,
-    user_id: str,
+    metadata: Metadata,
 ) -> Envelope:
-    """An event of the job's aggregate with the deterministic id of ``step``."""
+    """An event of the job's aggregate with the deterministic id of ``step``; ``metadata`` is
+    ``caused_by(cause, user_id)``, built once for all the events of one handler run."""
     return registry.envelope(
         event,
         aggregate_id=job_id,
         aggregate_type=SCAN_JOB,
-        metadata=caused_by(cause, user_id),
+        metadata=metadata,
         id=effect_id(job_id, step),
     )

@@ -25,6 +25,11 @@ from schemas import registry
 from schemas.scan import ScanCompleted, ScanFailed
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(120)  # passes the upload's content sniffing
+# After a short read the watcher waits this long before reading again: one XREAD then brings
+# the dones of many jobs, not of one or two (each client process tails every shard). A done is
+# seen at most this much later, against end-to-end latencies of seconds.
+WATCH_LINGER_S = 0.01
+WATCH_BATCH = 2000
 
 
 class DoneWatcher:
@@ -43,7 +48,8 @@ class DoneWatcher:
     async def run(self) -> None:
         log = LogReader(self.redis, self.layout)
         heads = {shard: await log.head(shard) for shard in range(self.layout.shards)}
-        async with contextlib.aclosing(log.follow(heads, batch=2000, block_ms=500)) as tail:
+        follow = log.follow(heads, batch=WATCH_BATCH, block_ms=500)
+        async with contextlib.aclosing(follow) as tail:
             async for found in tail:
                 now = time.monotonic()
                 for batch in found:
@@ -51,6 +57,8 @@ class DoneWatcher:
                         status = self._names.get(fields.get("type", ""))
                         if status is not None:
                             self._finish(fields["agg"], status, now)
+                if all(len(batch.entries) < WATCH_BATCH for batch in found):
+                    await asyncio.sleep(WATCH_LINGER_S)
 
     def _finish(self, job_id: str, status: str, at: float) -> None:
         self.done.setdefault(job_id, (status, at))
