@@ -1,6 +1,6 @@
 """One run of the chat graph turned into turn events: progress, coalesced text, the end.
 
-``AnswerStream.consume`` reads the graph's updates (``paced``, so pending text goes out within
+``AnswerStream.consume`` runs the graph and reads what it puts (``paced``, so pending text goes out within
 the coalescing interval even while the graph is quiet), appends node progress and text deltas
 through the ``TurnWriter`` and returns the run's terminal update. Errors of the graph come out
 as the graph's ``TurnAborted`` or as ``GraphCrashed``; errors of the store propagate unchanged
@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from agents.chat.turn import NeedsInput, NodeUpdate, Token, TurnAborted, TurnResult
-from commands.chat.pacing import Idle, Tick, paced
+from commands.chat.pacing import Idle, Producer, Tick, paced
 from commands.chat.text import AnswerText, Coalescing, StreamingTurns, TokenBuffer
 from commands.chat.writer import TurnWriter
 from schemas.chat import TurnFailed, TurnWaiting
@@ -47,10 +47,11 @@ class AnswerStream:
         self.stage_text()
         await self.writer.write()
 
-    async def consume(self, updates: AsyncIterator[ChatUpdate]) -> TurnResult | NeedsInput | None:
-        """Append the run's progress and text; its ``TurnResult`` or ``NeedsInput`` (with
-        ``TurnWaiting`` appended), or None when the graph ended without either."""
-        paced_updates = paced(updates, self.buffer.due_in)
+    async def consume(self, run: Producer[ChatUpdate]) -> TurnResult | NeedsInput | None:
+        """Run the graph (``run(put)``), appending its progress and text; its ``TurnResult``
+        or ``NeedsInput`` (with ``TurnWaiting`` appended), or None when it ended without
+        either."""
+        paced_updates = paced(run, self.buffer.due_in)
         with self.turns.streaming():
             async with contextlib.aclosing(paced_updates) as items:
                 return await self._consume(items)
