@@ -63,13 +63,23 @@ def pushed(source: AsyncIterator[T]) -> Producer[T]:
     return produce
 
 
+def _never(item: object) -> bool:
+    return False
+
+
 async def paced(
-    produce: Producer[T], due: Callable[[], float | None]
+    produce: Producer[T], due: Callable[[], float | None],
+    quiet: Callable[[T], bool] = _never,
 ) -> AsyncGenerator[T | Tick | Idle, None]:
     """The items ``produce`` puts, in order, an ``Idle`` whenever no more are ready (before
     waiting), and a ``Tick`` each time ``due()`` (seconds, None = no deadline) elapses first. An
     exception of ``produce`` is raised here after its items. Closing this generator
     (``contextlib.aclosing``) cancels ``produce``.
+
+    An item for which ``quiet(item)`` (asked as it is put, in order) is true does not wake the
+    reader: it waits, in order, for the next deadline or the next item that does. The handler
+    says so of an answer delta that only adds to text already pending, which nothing reads
+    before its deadline anyway.
 
     One timer per deadline, not one per wait: the deadline is the pending text's (it stays the
     same for every token until the text goes out), and a timeout context per wait (a timer
@@ -84,7 +94,8 @@ async def paced(
 
     def put(item: T) -> None:
         items.append(item)
-        wake()
+        if not quiet(item):
+            wake()
 
     async def pump() -> None:
         try:

@@ -108,3 +108,38 @@ async def test_closing_early_stops_the_source() -> None:
             if item == "x":
                 break
     assert closed.is_set()
+
+
+async def test_a_quiet_item_waits_for_the_next_item_that_wakes_the_reader() -> None:
+    async def produce(put: object) -> None:
+        for step in ("a", 0.01, "b", 0.01, "c"):
+            if isinstance(step, str):
+                put(step)  # type: ignore[operator]
+            else:
+                await asyncio.sleep(step)
+
+    out: list[object] = []
+    paced_items = paced(produce, lambda: None, quiet=lambda item: item == "b")
+    async with contextlib.aclosing(paced_items) as items:
+        async for item in items:
+            out.append(item)
+    # "b" did not wake the reader on its own: it came out with "c", no Idle between them
+    assert _names(out) == ["Idle", "a", "Idle", "b", "c"]
+
+
+async def test_a_quiet_item_comes_out_by_the_deadline() -> None:
+    deadline = 0.0
+
+    def due() -> float | None:
+        return max(0.0, deadline - time.monotonic()) if deadline else None
+
+    out: list[object] = []
+    paced_items = paced(pushed(_items("a", "b", 1.0, "c")), due, quiet=lambda item: item == "b")
+    async with contextlib.aclosing(paced_items) as items:
+        async for item in items:
+            out.append(item)
+            if item == "a":
+                deadline = time.monotonic() + 0.02
+            if isinstance(item, Tick):
+                break
+    assert [x for x in out if isinstance(x, str)] == ["a", "b"]  # before the tick, not "c"'s
