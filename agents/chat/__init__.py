@@ -2,7 +2,8 @@
 
 ``build_chat_graph(deps) -> ChatGraph`` once per process; ``ChatGraph.run(TurnInput)`` streams
 ``NodeUpdate`` / ``Token`` and ends with ``TurnResult`` or ``NeedsInput`` (or raises
-``TurnAborted``). ``offline_chat_deps()`` wires every port to its offline adapter.
+``TurnAborted``); ``ChatGraph.run_into(TurnInput, put)`` hands the same items to ``put`` as the
+nodes emit them (the chat worker's way). ``offline_chat_deps()`` wires every port to its offline adapter.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ timeout. A model that streams nothing gets the composed context as its answer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 
 from agents.chat.errors import CircuitOpen, TurnAborted
@@ -20,13 +20,6 @@ from agents.llm.ports import LLM, ChatMessage
 
 STAGE = "answer"
 FAILED = "답변을 쓰는 중 문제가 생겼어요. 잠시 후 다시 시도해 주세요."
-
-
-async def _next(deltas: AsyncIterator[str]) -> str | None:
-    try:
-        return await anext(deltas)
-    except StopAsyncIteration:
-        return None
 
 
 class _Stall:
@@ -102,7 +95,7 @@ async def stream_answer(
             deltas = llm.stream(messages, model=model)
             try:
                 async with _Stall(policy.timeout_ms / 1000) as stall:
-                    while (delta := await _next(deltas)) is not None:
+                    async for delta in deltas:
                         stall.progressed()
                         if delta:
                             parts.append(delta)

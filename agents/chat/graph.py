@@ -3,10 +3,11 @@
 Built once per process by ``build_chat_graph(deps)`` (compiled LangGraph ``StateGraph``, no
 checkpointer: every turn is a fresh, stateless run). ``ChatGraph.run(turn)`` runs the graph
 (``astream(stream_mode="updates")``, which gives the terminal ``TurnResult`` or ``NeedsInput``)
-and streams what the nodes emit: ``NodeUpdate`` and ``Token`` objects, through the run's own
-queue (``_emitter``) rather than LangGraph's custom stream, whose per-item machinery (a stream
-chunk, a wake-up of ``astream``'s wait on every running task) cost more than the rest of a
-token's way to the log. One queue for every node keeps their order. Breakers live in the
+and hands on what the nodes emit: ``NodeUpdate`` and ``Token`` objects, through the run's own
+``put`` (``_emitter``; ``run_into`` takes it from the caller, ``run`` puts on a queue it reads)
+rather than LangGraph's custom stream, whose per-item machinery (a stream chunk, a wake-up of
+``astream``'s wait on every running task) cost more than the rest of a token's way to the log.
+One ``put`` for every node keeps their order. Breakers live in the
 ``NodeGuard`` of the compiled graph, so they span turns.
 """
 
@@ -17,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -41,7 +42,7 @@ from agents.chat.stages import (
 from agents.chat.state import ChatState, StageInput
 from agents.chat.subagents.base import SubTask
 from agents.chat.tracing import traced
-from agents.chat.turn import ChatUpdate, NeedsInput, NodeUpdate, Token, TurnInput, TurnResult
+from agents.chat.turn import ChatUpdate, NeedsInput, NodeUpdate, TurnInput, TurnResult
 from agents.llm.providers import ServedModel, served_model
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ INTERNAL = "답변을 마치지 못했어요. 잠시 후 다시 시도해 주세
 # Where the nodes of the running turn emit (set by ``ChatGraph.run`` in the task that runs the
 # graph; LangGraph's node tasks inherit it).
 _EMIT: ContextVar[Callable[[ChatUpdate], None]] = ContextVar("chat_graph_emit")
-_RUN_OVER = object()  # the graph's run ended (its outcome is the task's)
+_RUN_OVER = object()  # ``run``: the graph's run ended (its outcome is the task's)
 
 
 def _emitter() -> Callable[[ChatUpdate], None]:
@@ -115,6 +116,30 @@ class ChatGraph:
 
     async def run(self, turn: TurnInput) -> AsyncIterator[ChatUpdate]:
         """Stream one turn: ``NodeUpdate``/``Token`` items, then exactly one ``TurnResult`` or
+        ``NeedsInput``; raises ``TurnAborted`` when a CLOSE node fails (``run_into`` as an
+        iterator)."""
+        emitted: asyncio.Queue[object] = asyncio.Queue()
+
+        async def drive() -> None:
+            try:
+                await self.run_into(turn, emitted.put_nowait)
+            finally:
+                emitted.put_nowait(_RUN_OVER)
+
+        running = asyncio.create_task(drive())
+        try:
+            while (item := await emitted.get()) is not _RUN_OVER:
+                yield cast(ChatUpdate, item)
+            await running  # the graph's own error (TurnAborted …), after what it emitted
+        finally:
+            if not running.done():
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+
+    async def run_into(self, turn: TurnInput, put: Callable[[ChatUpdate], None]) -> None:
+        """Run one turn, calling ``put`` with each ``NodeUpdate``/``Token`` as a node emits it
+        (in the node's task: no hop through a queue), then with exactly one ``TurnResult`` or
         ``NeedsInput``; raises ``TurnAborted`` when a CLOSE node fails. A requested model this
         deployment cannot serve is replaced by the default one for the whole turn (intent,
         subagents, answer), and the result says so."""
@@ -127,42 +152,24 @@ class ChatGraph:
             turn = turn.model_copy(update={"model": served.model})
         result: TurnResult | None = None
         needs: NeedsInput | None = None
-        emitted: asyncio.Queue[object] = asyncio.Queue()
-
-        async def drive() -> None:
-            nonlocal result, needs
-            _EMIT.set(emitted.put_nowait)
-            try:
-                stream = self.compiled.astream(
-                    {"turn": turn, "outcomes": []}, stream_mode="updates"
-                )
-                async for part in stream:
-                    for update in (part or {}).values():
-                        if not isinstance(update, dict):
-                            continue
-                        if isinstance(update.get("needs_input"), NeedsInput):
-                            needs = update["needs_input"]
-                        if isinstance(update.get("result"), TurnResult):
-                            result = update["result"]
-            finally:
-                emitted.put_nowait(_RUN_OVER)
-
-        running = asyncio.create_task(drive())
+        emitting = _EMIT.set(put)  # the node tasks LangGraph starts below inherit it
         try:
-            while (item := await emitted.get()) is not _RUN_OVER:
-                if isinstance(item, NodeUpdate | Token):
-                    yield item
-            await running  # the graph's own error (TurnAborted …), after what it emitted
+            async for part in self.compiled.astream({"turn": turn, "outcomes": []},
+                                                    stream_mode="updates"):
+                for update in (part or {}).values():
+                    if not isinstance(update, dict):
+                        continue
+                    if isinstance(update.get("needs_input"), NeedsInput):
+                        needs = update["needs_input"]
+                    if isinstance(update.get("result"), TurnResult):
+                        result = update["result"]
         finally:
-            if not running.done():
-                running.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await running
+            _EMIT.reset(emitting)
         if needs is not None:
-            yield needs
+            put(needs)
         elif result is not None:
-            yield result.model_copy(update={"model_fallback": served.note()}) \
-                if served.fallback else result
+            put(result.model_copy(update={"model_fallback": served.note()})
+                if served.fallback else result)
         else:  # a graph that ends without either is a bug; never leave the handler waiting
             raise TurnAborted(INTERNAL)
 

@@ -1,5 +1,5 @@
 """The contract between the chat handler and the chat graph: one turn's input and the updates
-``ChatGraph.run`` yields.
+``ChatGraph.run`` yields (``ChatGraph.run_into`` puts the same ones).
 
 A run yields, in order: ``NodeUpdate``s (stage progress, stage names as API.md), ``Token``s
 (answer deltas, node ``answer``) and ends with exactly one ``TurnResult`` — or with one

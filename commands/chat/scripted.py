@@ -22,6 +22,7 @@ from agents.chat.turn import (
     TurnInput,
     TurnResult,
 )
+from commands.chat.pacing import pushed
 
 ChatUpdate = NodeUpdate | Token | NeedsInput | TurnResult
 ASK_LOCATION = "근처 수거함을 찾으려면 현재 위치가 필요해요. 위치를 알려 주세요."
@@ -64,6 +65,9 @@ class ScriptedChatGraph:
     stall_after: int | None = None  # hang after this many tokens (a worker that dies mid-answer)
     runs: int = 0
     inputs: list[TurnInput] = field(default_factory=list)
+
+    async def run_into(self, turn: TurnInput, put: Callable[[ChatUpdate], None]) -> None:
+        await pushed(self.run(turn))(put)
 
     async def run(self, turn: TurnInput) -> AsyncIterator[ChatUpdate]:
         self.runs += 1

@@ -1,6 +1,6 @@
 """One run of the chat graph turned into turn events: progress, coalesced text, the end.
 
-``AnswerStream.consume`` reads the graph's updates (``paced``, so pending text goes out within
+``AnswerStream.consume`` runs the graph and reads what it puts (``paced``, so pending text goes out within
 the coalescing interval even while the graph is quiet), appends node progress and text deltas
 through the ``TurnWriter`` and returns the run's terminal update. Errors of the graph come out
 as the graph's ``TurnAborted`` or as ``GraphCrashed``; errors of the store propagate unchanged
@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from agents.chat.turn import NeedsInput, NodeUpdate, Token, TurnAborted, TurnResult
-from commands.chat.pacing import Idle, Tick, paced
+from commands.chat.pacing import Idle, Producer, Tick, paced
 from commands.chat.text import AnswerText, Coalescing, StreamingTurns, TokenBuffer
 from commands.chat.writer import TurnWriter
 from schemas.chat import TurnFailed, TurnWaiting
@@ -36,6 +36,8 @@ class AnswerStream:
         self.coalescing = coalescing
         self.turns = turns
         self.buffer = TokenBuffer(coalescing.max_tokens, coalescing.interval(turns.count))
+        self._tokens_put = 0  # answer deltas the graph put so far …
+        self._tokens_taken = 0  # … and those of them this stream has taken
 
     def stage_text(self) -> None:
         """Move the coalesced text into the next write."""
@@ -47,10 +49,11 @@ class AnswerStream:
         self.stage_text()
         await self.writer.write()
 
-    async def consume(self, updates: AsyncIterator[ChatUpdate]) -> TurnResult | NeedsInput | None:
-        """Append the run's progress and text; its ``TurnResult`` or ``NeedsInput`` (with
-        ``TurnWaiting`` appended), or None when the graph ended without either."""
-        paced_updates = paced(updates, self.buffer.due_in)
+    async def consume(self, run: Producer[ChatUpdate]) -> TurnResult | NeedsInput | None:
+        """Run the graph (``run(put)``), appending its progress and text; its ``TurnResult``
+        or ``NeedsInput`` (with ``TurnWaiting`` appended), or None when it ended without
+        either."""
+        paced_updates = paced(run, self.buffer.due_in, self._quiet)
         with self.turns.streaming():
             async with contextlib.aclosing(paced_updates) as items:
                 return await self._consume(items)
@@ -85,7 +88,23 @@ class AnswerStream:
             elif isinstance(item, TurnResult):
                 return item
 
+    def _quiet(self, update: ChatUpdate) -> bool:
+        """True for a delta that will only add to the pending text, below ``max_tokens``
+        counting the deltas already put before it: waking the handler for it (each delta
+        woke it) would change nothing before the text's deadline. Asked as the graph puts it;
+        the buffer's state is the handler's, as of the last item it took."""
+        if not isinstance(update, Token):
+            return False
+        self._tokens_put += 1
+        waiting = self._tokens_put - self._tokens_taken  # put, not yet taken (this one too)
+        return (
+            bool(self.buffer.text)
+            and update.node == self.buffer.node
+            and self.buffer.tokens + waiting < self.buffer.max_tokens
+        )
+
     def _token(self, token: Token) -> None:
+        self._tokens_taken += 1
         if self.buffer.text and token.node != self.buffer.node:
             self.stage_text()
         if not self.buffer.text:  # a new delta starts: how long it may gather, given the load

@@ -18,7 +18,7 @@ already recorded finishes the turn without running the graph again.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -67,8 +67,8 @@ CANCELLED = "요청을 취소했어요. 다른 질문이 있으면 편하게 물
 class ChatGraph(Protocol):
     """The chat graph (``agents.chat``): one stateless run per turn."""
 
-    def run(self, turn: TurnInput) -> AsyncIterator[ChatUpdate]:
-        """Progress, answer deltas, then one ``TurnResult`` or ``NeedsInput``; raises the
+    def run_into(self, turn: TurnInput, put: Callable[[ChatUpdate], None]) -> Awaitable[None]:
+        """Put progress, answer deltas, then one ``TurnResult`` or ``NeedsInput``; raises the
         graph's ``TurnAborted`` when a CLOSE node failed."""
         ...
 
@@ -214,7 +214,8 @@ async def _run_once(
                                                          answer=CANCELLED)
     else:
         try:
-            end = await stream.consume(graph.run(_turn_input(turn, chat)))
+            turn_input = _turn_input(turn, chat)
+            end = await stream.consume(lambda put: graph.run_into(turn_input, put))
         except TurnAborted as exc:
             await stream.fail(exc.message, "node_failed")
             return

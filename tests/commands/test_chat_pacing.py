@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from commands.chat.pacing import Idle, Tick, paced
+from commands.chat.pacing import Idle, Tick, paced, pushed
 
 
 async def _items(*plan: str | float) -> AsyncIterator[str]:
@@ -30,7 +30,7 @@ def _names(out: list[object]) -> list[str]:
 
 async def _all(source: AsyncIterator[str], due: object = lambda: None) -> list[object]:
     out: list[object] = []
-    async with contextlib.aclosing(paced(source, due)) as items:  # type: ignore[arg-type]
+    async with contextlib.aclosing(paced(pushed(source), due)) as items:  # type: ignore[arg-type]
         async for item in items:
             out.append(item)
     return out
@@ -52,7 +52,7 @@ async def test_a_tick_when_the_deadline_passes_while_the_source_is_quiet() -> No
         return max(0.0, deadline - time.monotonic()) if deadline else None
 
     out: list[object] = []
-    async with contextlib.aclosing(paced(_items("a", 1.0, "b"), due)) as items:
+    async with contextlib.aclosing(paced(pushed(_items("a", 1.0, "b")), due)) as items:
         async for item in items:
             out.append(item)
             if item == "a":
@@ -71,7 +71,7 @@ async def test_a_deadline_already_past_ticks_at_the_next_wait() -> None:
         return 0.0 if ticks == 0 else None
 
     out: list[object] = []
-    async with contextlib.aclosing(paced(_items(0.05, "a"), due)) as items:
+    async with contextlib.aclosing(paced(pushed(_items(0.05, "a")), due)) as items:
         async for item in items:
             out.append(item)
             ticks += isinstance(item, Tick)
@@ -86,7 +86,7 @@ async def test_the_source_error_comes_after_its_items() -> None:
 
     out: list[object] = []
     with pytest.raises(ValueError, match="graph broke"):
-        async with contextlib.aclosing(paced(failing(), lambda: None)) as items:
+        async with contextlib.aclosing(paced(pushed(failing()), lambda: None)) as items:
             async for item in items:
                 out.append(item)
     assert "a" in out
@@ -103,8 +103,43 @@ async def test_closing_early_stops_the_source() -> None:
         finally:
             closed.set()
 
-    async with contextlib.aclosing(paced(endless(), lambda: 0.001)) as items:
+    async with contextlib.aclosing(paced(pushed(endless()), lambda: 0.001)) as items:
         async for item in items:
             if item == "x":
                 break
     assert closed.is_set()
+
+
+async def test_a_quiet_item_waits_for_the_next_item_that_wakes_the_reader() -> None:
+    async def produce(put: object) -> None:
+        for step in ("a", 0.01, "b", 0.01, "c"):
+            if isinstance(step, str):
+                put(step)  # type: ignore[operator]
+            else:
+                await asyncio.sleep(step)
+
+    out: list[object] = []
+    paced_items = paced(produce, lambda: None, quiet=lambda item: item == "b")
+    async with contextlib.aclosing(paced_items) as items:
+        async for item in items:
+            out.append(item)
+    # "b" did not wake the reader on its own: it came out with "c", no Idle between them
+    assert _names(out) == ["Idle", "a", "Idle", "b", "c"]
+
+
+async def test_a_quiet_item_comes_out_by_the_deadline() -> None:
+    deadline = 0.0
+
+    def due() -> float | None:
+        return max(0.0, deadline - time.monotonic()) if deadline else None
+
+    out: list[object] = []
+    paced_items = paced(pushed(_items("a", "b", 1.0, "c")), due, quiet=lambda item: item == "b")
+    async with contextlib.aclosing(paced_items) as items:
+        async for item in items:
+            out.append(item)
+            if item == "a":
+                deadline = time.monotonic() + 0.02
+            if isinstance(item, Tick):
+                break
+    assert [x for x in out if isinstance(x, str)] == ["a", "b"]  # before the tick, not "c"'s

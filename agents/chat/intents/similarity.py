@@ -53,16 +53,26 @@ class ExampleIndex:
         pairs = [(text, intent) for text, intent in examples if normalise(text)]
         if not pairs:
             raise ValueError("the example index needs at least one example")
-        self._labels: list[Intent] = [intent for _, intent in pairs]
+        sizes = Counter(intent for _, intent in pairs)  # in the examples' order (sums below)
+        # Numbered intent by intent (a stable sort: a document's score does not depend on its
+        # number), so each intent's examples are one slice of the dot products.
+        order = {intent: i for i, intent in enumerate(Intent)}
+        pairs.sort(key=lambda pair: order[pair[1]])
+        labels = [intent for _, intent in pairs]
+        self._spans: list[tuple[Intent, int, int]] = []
+        for doc, intent in enumerate(labels):
+            if self._spans and self._spans[-1][0] is intent:
+                self._spans[-1] = (intent, self._spans[-1][1], doc + 1)
+            else:
+                self._spans.append((intent, doc, doc + 1))
         counts = [ngrams(text) for text, _ in pairs]
         df: Counter[str] = Counter()
         df_by_intent: dict[str, Counter[Intent]] = {}
-        for c, intent in zip(counts, self._labels, strict=True):
+        for c, intent in zip(counts, labels, strict=True):
             df.update(c.keys())
             for gram in c:
                 df_by_intent.setdefault(gram, Counter())[intent] += 1
         n_docs = len(counts)
-        sizes = Counter(self._labels)
         self._idf = {
             g: (math.log((n_docs + 1) / (d + 1)) + 1.0) * _concentration(df_by_intent[g], sizes)
             for g, d in df.items()
@@ -92,13 +102,10 @@ class ExampleIndex:
             if weight >= _MIN_POSTING:
                 for doc, doc_weight in self._postings.get(gram, ()):
                     dots[doc] += weight * doc_weight
-        per_intent: dict[Intent, list[float]] = {}
-        for doc, dot in enumerate(dots):
-            if dot:
-                per_intent.setdefault(self._labels[doc], []).append(dot)
-        out = {intent: 0.0 for intent in Intent}
-        for intent, values in per_intent.items():
-            best = sorted(values, reverse=True)
+        out = dict.fromkeys(Intent, 0.0)
+        for intent, start, end in self._spans:
+            # Zeros (examples sharing nothing) sort last and add nothing: w * 0.0 == 0.0.
+            best = sorted(dots[start:end], reverse=True)
             out[intent] = sum(w * v for w, v in zip(_TOP_WEIGHTS, best, strict=False))
         return out
 
