@@ -9,7 +9,6 @@ appended later is missed). Without any of the three the job is unknown (404).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -21,9 +20,6 @@ from eventstore.redis_client import AsyncRedis
 from projections.snapshot import SNAPSHOT_ROLE, SNAPSHOT_TTL_S, parse_snapshot
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError
-
-FIRST_POLL_S = 0.02  # the first wait for a lagging snapshot, doubled up to …
-LAST_POLL_S = 0.25  # … this (see ``JobReads.wait_snapshot``)
 
 log = logging.getLogger(__name__)
 
@@ -111,34 +107,12 @@ class JobReads:
         """The job's current version (0: no events yet)."""
         return await self.log.aggregate_version(job_id)
 
-    async def snapshot_version(self, job_id: str) -> int:
-        view = parse_snapshot(await self.log.document(job_id, SNAPSHOT_ROLE))
-        return view.version if view else 0
-
-    async def wait_snapshot(self, job_id: str, version: int, wait_s: float,
-                            recorded_at: float | None = None) -> bool:
-        """Wait until the job's snapshot holds ``version`` (read-your-writes before ``done``).
-
-        A job whose event ``version`` was recorded (``recorded_at``) longer than the snapshot
-        TTL ago may have no snapshot any more: without one it is not waited for (False at
-        once), since result reads fold the job's own stream then.
-
-        The snapshot is asked after 20, 40, 80 … ms, then every 250 ms: when the projector lags
-        (a saturated host), every stream at its ``done`` waits at once, and a read every 20 ms
-        each held the gateway's shared Redis pool so busy that other requests waited past the
-        pool's timeout (503s in ``eco2 bench chat`` at 2,500 users)."""
-        deadline = time.monotonic() + wait_s
-        expired = recorded_at is not None and time.time() - recorded_at >= SNAPSHOT_TTL_S
-        pause = FIRST_POLL_S
-        while True:
-            raw = await self.log.document(job_id, SNAPSHOT_ROLE)
-            view = parse_snapshot(raw)
-            if view is not None and view.version >= version:
-                return True
-            if raw is None and expired:
-                return False
-            if time.monotonic() >= deadline:
-                log.warning("job %s: snapshot not at v%d after %.1fs", job_id, version, wait_s)
-                return False
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, LAST_POLL_S)
+    async def snapshot_holds(self, job_id: str, version: int, recorded_at: float) -> bool:
+        """Whether the job's snapshot holds ``version`` — or can no longer be waited for: a job
+        whose event ``version`` was recorded (``recorded_at``) longer than the snapshot TTL ago
+        may have no snapshot any more, and result reads fold the job's own stream then."""
+        raw = await self.log.document(job_id, SNAPSHOT_ROLE)
+        view = parse_snapshot(raw)
+        if view is not None:
+            return view.version >= version
+        return raw is None and time.time() - recorded_at >= SNAPSHOT_TTL_S

@@ -65,6 +65,7 @@ class Subscription:
         "max_items",
         "overflowed",
         "shard",
+        "top",
     )
 
     def __init__(self, hub: LiveHub, job_id: str, shard: int, max_items: int) -> None:
@@ -81,8 +82,11 @@ class Subscription:
         self.deadline = NEVER  # loop time by which a waiting ``next`` returns TIMEOUT
         # the job's version in the log when the last TIMEOUT was given (None: not known)
         self.log_version: int | None = None
+        self.top = 0  # the highest version published for the job since this subscription
 
     def deliver(self, item: LiveEvent) -> None:
+        if item.version > self.top:
+            self.top = item.version
         if self.overflowed:
             return
         if len(self._items) >= self.max_items:
@@ -134,6 +138,28 @@ class Subscription:
             return self._items.popleft()
         self._timed_out = False
         return Signal.TIMEOUT
+
+    async def published(self, version: int, wait_s: float) -> bool:
+        """Wait up to about ``wait_s`` seconds for the job's live message of ``version`` (or a
+        later one): True once it was published, False at the deadline or when messages may
+        have been lost (a pub/sub reconnect; the resync stays pending for ``next``).
+
+        The snapshot projector publishes a job's message only after writing its snapshot, in
+        one script call, so a message at ``version`` means the snapshot holds it: a stream that
+        read ``done`` from the log waits here, on no Redis read at all."""
+        loop = asyncio.get_running_loop()
+        self.deadline = loop.time() + wait_s
+        self.hub.ticker.arm(self)
+        try:
+            while self.top < version and not self._resync and self.deadline != NEVER:
+                self._waiter = loop.create_future()
+                try:
+                    await self._waiter  # a message (maybe an earlier version), a resync, the tick
+                finally:
+                    self._waiter = None
+        finally:
+            self.deadline = NEVER
+        return self.top >= version
 
     def close(self) -> None:
         """Leave the hub (idempotent)."""

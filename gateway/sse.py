@@ -13,7 +13,8 @@ Exact resume, gap-free and duplicate-free:
 ``done`` read from the job's stream is held until the job's snapshot holds it (bounded by
 ``LiveConfig.done_wait_s``): the snapshot projector may lag the log, and a client that has
 seen ``done`` must be able to read its result at once. Live messages need no such wait — the
-projector publishes only after writing the snapshot. A job finished longer ago than the
+projector publishes only after writing the snapshot — so the held ``done`` waits for its own
+live message, not on snapshot reads. A job finished longer ago than the
 snapshot TTL has no snapshot to wait for: its ``done`` is sent at once (results fold the log).
 
 A chat turn's fresh (or reset) connection gets the text so far as one ``token_recovery``
@@ -25,6 +26,7 @@ reconnecting). Unknown jobs and other users' jobs are 404.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 History = Sequence[tuple[Envelope, Message | None]]
+RESYNC_POLL_S = 0.25  # a held ``done`` re-reads the snapshot this often while messages may be lost
 
 
 def resume_point(raw: str | None, current: int) -> tuple[int, str | None]:
@@ -189,13 +192,32 @@ class JobStream:
                 continue
             self.appended_at = envelope.timestamp
             if live.terminal:
-                await self.reads.wait_snapshot(self.job_id, live.version, self.config.done_wait_s,
-                                               recorded_at=envelope.timestamp)
+                await self._hold_done(live.version, envelope.timestamp)
                 raise_if_cancelled()
                 self.finished = True
             yield to_sse(live)
             if self.finished:
                 return
+
+
+    async def _hold_done(self, version: int, recorded_at: float) -> None:
+        """Hold ``done`` read from the log until the job's snapshot holds it (at most
+        ``done_wait_s``). The wait is for the job's own live message, which the projector
+        publishes only after writing the snapshot: a snapshot read every few ms per stream, with
+        every stream at its ``done`` when the projector lagged a saturated host, had kept the
+        hub's few reader connections so busy that streams opening meanwhile timed out waiting
+        for one (503s in ``eco2 bench chat`` at 2,500 users). The snapshot is read again only
+        when messages may have been lost (a pub/sub reconnect) and at the deadline."""
+        deadline = time.monotonic() + self.config.done_wait_s
+        while not await self.reads.snapshot_holds(self.job_id, version, recorded_at):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning("job %s: snapshot not at v%d after %.1fs",
+                            self.job_id, version, self.config.done_wait_s)
+                return
+            if await self.sub.published(version, remaining):
+                return
+            await asyncio.sleep(min(RESYNC_POLL_S, max(0.0, deadline - time.monotonic())))
 
 
 class _EventStream(EventSourceResponse):

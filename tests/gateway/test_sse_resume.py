@@ -27,6 +27,7 @@ from gateway.sse import Opened, open_job_stream, resume_point
 from gateway.state import LiveConfig
 from infra.settings import Settings
 from projections.live_view import apply_event
+from projections.snapshot import project_snapshots
 from schemas.scan import ScanCompleted, ScanQueued, Stage, StageStarted
 from tests.gateway.helpers import append
 
@@ -190,6 +191,43 @@ async def test_done_from_the_log_waits_for_the_snapshot(
         ids = [e.id async for e in opened.events()]
         assert ids == ["1", "2"]
         assert loop.time() - started >= 0.35
+
+
+async def test_a_held_done_is_sent_when_the_projector_publishes_it_without_polling(
+    settings: Settings, store: EventStore, redis_client: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The snapshot lags the log: the stream holds `done` until the projector writes the
+    snapshot and publishes its message, and meanwhile reads no snapshot (a read every few ms per
+    stream starved the hub's few reader connections on a saturated host)."""
+    job = str(uuid.uuid4())
+    await append(store, job, "alice", ScanQueued(user_id="alice", image_url="http://x/y"),
+                 ScanCompleted(user_id="alice"))
+    reads_of_the_snapshot = 0
+    holds = JobReads.snapshot_holds
+
+    async def counted(self: JobReads, *args: Any) -> bool:
+        nonlocal reads_of_the_snapshot
+        reads_of_the_snapshot += 1
+        return await holds(self, *args)
+
+    monkeypatch.setattr(JobReads, "snapshot_holds", counted)
+    config = LiveConfig(keepalive_s=0.3, done_wait_s=600)  # only the publication ends the wait
+    async with stream_on_a_hub_of_its_own(settings, config, job) as opened:
+        events = opened.events()
+        task = asyncio.create_task(_ids(events))
+        try:
+            await asyncio.sleep(1.0)
+            assert not task.done() and reads_of_the_snapshot == 1
+            history = await store.read_aggregate(job)
+            await project_snapshots(
+                [(e, schemas.registry.decode_envelope(e)) for e in history],
+                redis=redis_client, layout=Layout(settings.namespace, settings.shards),
+            )
+            ids = await asyncio.wait_for(task, 20)
+        finally:
+            task.cancel()
+    assert ids == ["1", "2"] and reads_of_the_snapshot == 1
 
 
 async def test_a_client_that_falls_behind_is_disconnected(live: Live) -> None:
