@@ -15,7 +15,7 @@ Both return XRANGE-shaped ``(entry id, fields)`` lists, archive entries included
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from eventstore.archive import Archive, ArchiveError, Entry
@@ -95,12 +95,39 @@ async def aggregate_entries(
             list[Entry],
             await redis.xrange(keys.aggregate(aggregate_id), min=f"{after + 1}-0", count=limit),
         )
-    floor, (hot_raw,) = await _around_floor(
+    floor, (hot,) = await _around_floor(
         redis, keys.floor,
         lambda pipe: pipe.xrange(keys.aggregate(aggregate_id), min=f"{after + 1}-0", count=limit),
     )
+    return await _with_cold(archive, keys, aggregate_id, floor, hot, after=after, limit=limit)
+
+
+async def aggregate_and_documents(
+    redis: AsyncRedis,
+    archive: Archive | None,
+    keys: ShardKeys,
+    aggregate_id: str,
+    document_keys: Sequence[str],
+) -> tuple[list[Entry], list[Any]]:
+    """All the aggregate's entries and the values of ``document_keys`` (keys beside its stream),
+    in one round trip while every entry is in Redis."""
+    floor, (hot, *documents) = await _around_floor(
+        redis, keys.floor,
+        lambda pipe: (pipe.xrange(keys.aggregate(aggregate_id)),
+                      *(pipe.get(key) for key in document_keys)),
+    )
+    entries = await _with_cold(archive, keys, aggregate_id, floor, hot, after=0, limit=None)
+    return entries, documents
+
+
+async def _with_cold(
+    archive: Archive | None, keys: ShardKeys, aggregate_id: str, floor: int, hot_raw: Any,
+    *, after: int, limit: int | None,
+) -> list[Entry]:
+    """``hot_raw`` (the aggregate's entries in Redis after ``after``) preceded by the versions
+    the archive holds below them, when a trim (``floor`` > 0) may have moved some there."""
     hot = cast(list[Entry], hot_raw)
-    if not floor:
+    if archive is None or not floor:
         return hot
     if hot and number_of(hot[0][0]) <= after + 1:
         return hot

@@ -8,8 +8,9 @@ projector and the operations pages read the log's keys only through ``LogReader`
 - ``follow``: the one tail loop, batches of one or several shard logs from given positions on,
   waiting for new entries; followers differ only in what they do with a batch;
 - ``hot_versions``: many aggregates' versions at once, from Redis only (a keepalive's check);
-- ``document`` / ``glance``: values other packages keep beside an aggregate's stream under a
-  role they own (a job's snapshot, the gateway's pending owner);
+- ``document`` / ``glance`` / ``aggregate_with``: values other packages keep beside an
+  aggregate's stream under a role they own (a job's snapshot, the gateway's pending owner),
+  alone, with the aggregate's first hot entry, or with all its entries;
 - ``head``, ``latest``, ``figures``: where a shard log ends, its newest entries, the sizes and
   consumer-group figures the metrics and the operations page show.
 
@@ -130,6 +131,18 @@ class LogReader:
             entries[0] if entries else None,
             {role: cast(str | None, value) for role, value in zip(roles, documents, strict=True)},
         )
+
+    async def aggregate_with(
+        self, aggregate_id: str, roles: Sequence[str]
+    ) -> tuple[list[Entry], dict[str, str | None]]:
+        """All the aggregate's entries (from either tier) and its ``roles`` documents, in one
+        round trip while its entries are all in Redis."""
+        keys = self.layout.keys_for(aggregate_id)
+        entries, documents = await merged.aggregate_and_documents(
+            self.redis, self.archive, keys, aggregate_id,
+            [keys.document(role, aggregate_id) for role in roles],
+        )
+        return entries, dict(zip(roles, documents, strict=True))
 
     # -- shard logs ---------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from eventstore.archive import Archive
+from eventstore.archive import Archive, Entry
 from eventstore.keys import Layout
 from eventstore.reading import LogReader
 from eventstore.redis_client import AsyncRedis
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 PENDING_OWNER_TTL_S = 24 * 3600  # as long as the store keeps idempotency keys
 OWNER_ROLE = "owner"  # the gateway's document beside a job's stream: {tag}:owner:<job>
+ROLES = (SNAPSHOT_ROLE, OWNER_ROLE)  # what an owner lookup reads beside the job's stream
+History = list[tuple[Envelope, Message | None]]
 
 
 def pending_owner_key(layout: Layout, job_id: str) -> str:
@@ -62,35 +64,29 @@ class JobReads:
 
     async def owner(self, job_id: str) -> JobOwner | None:
         """The job's owner, or None for a job nobody submitted."""
-        glance = await self.log.glance(job_id, (SNAPSHOT_ROLE, OWNER_ROLE))
-        first, state = glance.first, glance.documents[SNAPSHOT_ROLE]
-        pending = glance.documents[OWNER_ROLE]
-        if first is None and state is None and pending is None:  # an old job: maybe archived
+        glance = await self.log.glance(job_id, ROLES)
+        first = glance.first
+        if first is None and not any(glance.documents.values()):  # an old job: maybe archived
             found = await self.log.aggregate(job_id, limit=1)
             first = found[0] if found else None
-        if first is not None:
-            envelope = Envelope.from_fields(first[1], shard=self.layout.shard_of(job_id))
-            user = self._user_of(envelope)
-            if user:
-                return JobOwner(user, envelope.aggregate_type)
-        view = parse_snapshot(state)
-        if view is not None and view.user_id:
-            return JobOwner(view.user_id, view.kind)
-        return JobOwner(pending, "") if pending else None
+        return self._owner(self._decoded(job_id, [first] if first else []), glance.documents)
 
-    def _user_of(self, envelope: Envelope) -> str | None:
-        try:
-            user = getattr(self.registry.decode_envelope(envelope), "user_id", None)
-        except RegistryError:
-            user = None
-        return user if isinstance(user, str) and user else envelope.metadata.user_id
+    async def owner_and_events(self, job_id: str) -> tuple[JobOwner | None, History]:
+        """The job's owner and all its events, in one round trip while they are in Redis: a
+        stream's opening takes one read of the hub's few reader connections, not two."""
+        entries, documents = await self.log.aggregate_with(job_id, ROLES)
+        history = self._decoded(job_id, entries)
+        return self._owner(history, documents), history
 
-    async def events(self, job_id: str, *, after: int = 0) -> list[tuple[Envelope, Message | None]]:
+    async def events(self, job_id: str, *, after: int = 0) -> History:
         """The job's events with version > ``after``; the message is None when undecodable
         (written by a newer release): such an event is counted but not shown."""
+        return self._decoded(job_id, await self.log.aggregate(job_id, after=after))
+
+    def _decoded(self, job_id: str, entries: list[Entry]) -> History:
         shard = self.layout.shard_of(job_id)
         out: list[tuple[Envelope, Message | None]] = []
-        for entry_id, fields in await self.log.aggregate(job_id, after=after):
+        for entry_id, fields in entries:
             try:
                 envelope = Envelope.from_fields(fields, shard=shard)
             except MalformedEntry:
@@ -102,6 +98,23 @@ class JobReads:
                 log.warning("job %s v%d not shown: %s", job_id, envelope.version, exc)
                 out.append((envelope, None))
         return out
+
+    @staticmethod
+    def _owner(history: History, documents: dict[str, str | None]) -> JobOwner | None:
+        """The ``user_id`` of the job's first event, else of its snapshot, else its pending
+        owner's."""
+        if history:
+            envelope, message = history[0]
+            user = getattr(message, "user_id", None)
+            if not (isinstance(user, str) and user):
+                user = envelope.metadata.user_id
+            if user:
+                return JobOwner(user, envelope.aggregate_type)
+        view = parse_snapshot(documents[SNAPSHOT_ROLE])
+        if view is not None and view.user_id:
+            return JobOwner(view.user_id, view.kind)
+        pending = documents[OWNER_ROLE]
+        return JobOwner(pending, "") if pending else None
 
     async def version(self, job_id: str) -> int:
         """The job's current version (0: no events yet)."""

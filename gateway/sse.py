@@ -45,7 +45,7 @@ from starlette.types import Receive, Scope, Send
 from eventstore.cancellation import raise_if_cancelled
 from gateway.auth import current_user
 from gateway.errors import NotFound
-from gateway.job_reads import JobReads
+from gateway.job_reads import JobOwner, JobReads
 from gateway.live_hub import LiveHub
 from gateway.live_subscription import PublishedEvent, Signal, Subscription
 from gateway.metrics import GatewayMetrics
@@ -245,14 +245,18 @@ class Opened:
 
 
 async def open_job_stream(
-    hub: LiveHub, reads: JobReads, config: LiveConfig, job_id: str, last_event_id: str | None
+    hub: LiveHub, reads: JobReads, config: LiveConfig, job_id: str, last_event_id: str | None,
+    *, owned: Callable[[JobOwner | None], bool] | None = None,
 ) -> Opened | None:
-    """Register for ``job_id`` and read its history; None when the client already has the
-    job's final event (nothing will ever follow)."""
+    """Register for ``job_id`` and read its history, with its owner in the same round trip
+    (``NotFound`` when ``owned`` rejects it); None when the client already has the job's final
+    event (nothing will ever follow)."""
     sub = hub.subscribe(job_id)  # FIRST: from here on nothing published is missed
     try:
-        history = await reads.events(job_id)
+        owner, history = await reads.owner_and_events(job_id)
         raise_if_cancelled()
+        if owned is not None and not owned(owner):
+            raise NotFound("job not found")
     except BaseException:
         sub.close()
         raise
@@ -275,11 +279,12 @@ async def _job_events(
     job_id = request.path_params["job_id"]
     if not _JOB_ID.fullmatch(job_id):
         raise NotFound("job not found")
-    owner = await gw.reads.owner(job_id)
-    if owner is None or owner.user_id != user_id or owner.kind not in ("", kind):
-        raise NotFound("job not found")
+
+    def owned(owner: JobOwner | None) -> bool:
+        return owner is not None and owner.user_id == user_id and owner.kind in ("", kind)
+
     raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-    opened = await open_job_stream(gw.hub, gw.reads, gw.live, job_id, raw)
+    opened = await open_job_stream(gw.hub, gw.reads, gw.live, job_id, raw, owned=owned)
     if opened is None:
         return Response(status_code=204)  # it already has `done`: EventSource stops retrying
     if fresh is not None and opened.stream.sent == 0:  # fresh (or reset)

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from eventstore.archive import Archive, ArchiveError, Entry
 from eventstore.groups import ConsumerGroup
 from eventstore.keys import Layout
+from eventstore.merged import number_of
 from eventstore.reading import LogReader, ShardBatch, position_of
 from eventstore.store import EventStore
 from tests.eventstore.test_archive import cycle, event
@@ -139,6 +140,30 @@ async def test_documents_live_beside_the_stream_under_their_owners_role(
     for role in ("agg", "events", "lease", "", "a:b"):
         with pytest.raises(ValueError):
             layout.keys_for(job).document(role, job)
+
+
+@pytest.mark.postgres
+async def test_an_aggregate_is_read_with_its_documents_from_either_tier(
+    redis_client: aioredis.Redis, layout: Layout, pool: asyncpg.Pool
+) -> None:
+    """A stream's opening reads all of a job's entries and its documents in one go, the
+    versions trimmed from Redis coming from the archive."""
+    store = EventStore(redis_client, layout, archive=Archive(pool))
+    reader = store.log
+    agg = f"job-{uuid.uuid4().hex[:8]}"
+    assert await reader.aggregate_with(agg, ("state", "owner")) == (
+        [], {"state": None, "owner": None})
+    for n in range(3):
+        await store.append([event(agg, n)], expected_version=n)
+    await redis_client.set(layout.keys_for(agg).document("owner", agg), "alice")
+    entries, documents = await reader.aggregate_with(agg, ("state", "owner"))
+    assert [number_of(i) for i, _ in entries] == [1, 2, 3]
+    assert documents == {"state": None, "owner": "alice"}
+    await cycle(store, pool)  # versions 1..3 archived and trimmed from Redis
+    await store.append([event(agg, 3)], expected_version=3)
+    entries, documents = await reader.aggregate_with(agg, ("owner",))
+    assert [number_of(i) for i, _ in entries] == [1, 2, 3, 4]
+    assert [f["agg"] for _, f in entries] == [agg] * 4 and documents == {"owner": "alice"}
 
 
 async def test_figures_count_heads_streams_and_group_lag(
