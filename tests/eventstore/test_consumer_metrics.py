@@ -12,8 +12,8 @@ from eventstore.keys import Layout
 from eventstore.store import EventStore
 from schemas.envelope import Envelope
 from schemas.registry import Message
+from tests.eventstore.consumers import FAST, append_items, runner, running, wait_for
 from tests.eventstore.messages import ItemAdded, test_registry
-from tests.eventstore.test_consumer import FAST, append_items, runner, running, wait_for
 
 pytestmark = pytest.mark.redis
 

@@ -18,11 +18,10 @@ from eventstore.runtime import Runner
 from eventstore.store import EventStore
 from schemas.envelope import Envelope
 from schemas.registry import Message
+from tests.eventstore.consumers import FAST, append_items, running, wait_for
 from tests.eventstore.messages import ItemAdded, test_registry
-from tests.eventstore.test_consumer import FAST, append_items, running, store, wait_for
 
 pytestmark = pytest.mark.redis
-__all__ = ["store"]  # the fixture, used by name
 
 
 async def test_batches_keep_log_order_through_failures_and_poison(store: EventStore) -> None:

@@ -24,8 +24,8 @@ from infra.settings import Settings
 from infra.telemetry import JsonLogFormatter, configure_tracing
 from schemas.envelope import Envelope, Metadata
 from schemas.registry import Message
+from tests.eventstore.consumers import runner, running, wait_for
 from tests.eventstore.messages import ItemAdded, Noop, test_registry
-from tests.eventstore.test_consumer import runner, running, wait_for
 
 EXPORTER = InMemorySpanExporter()
 
