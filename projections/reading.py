@@ -53,21 +53,11 @@ def paused_gc() -> Iterator[None]:
         gc.enable()
 
 
-def replay_process_gc() -> None:
-    """Set up the cyclic collector of a process that only replays (``projections.parallel``).
-
-    A replay keeps a few batches of tens of thousands of freshly read entries and folded rows
-    alive; the collector, run every 700 allocations, rescans them (and every object the imports
-    made) until they die, which cost about a third of reading a batch and a tenth of folding
-    one. Such a process freezes what its start-up made and leaves the collector off: its
-    objects are freed by reference counting, and the few cycles (asyncio errors, tracebacks)
-    wait for ``gc.collect()``, which it calls every ``REPLAY_GC_EVERY`` batches.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-
-
+# A process that only replays (``projections.parallel``) leaves the collector off: a replay keeps
+# a few batches of tens of thousands of freshly read entries and folded rows alive, which the
+# collector, run every 700 allocations, rescanned until they died (about a third of reading a
+# batch). Their objects are freed by reference counting; the few cycles (asyncio errors,
+# tracebacks) wait for the ``gc.collect()`` it runs every ``REPLAY_GC_EVERY`` batches.
 REPLAY_GC_EVERY = 50
 
 
