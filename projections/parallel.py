@@ -200,6 +200,10 @@ def _child(spec: WorkerSpec, fd: int) -> NoReturn:
         # The parent's signal handling is not ours: its wakeup fd is its event loop's socket.
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        asyncio.events._set_running_loop(None)  # nor is its loop running here
+        # nor its stand-ins for the standard streams (a progress display's, whose lock a thread
+        # of the parent may have held at the fork)
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         with os.fdopen(fd, "w") as out:
             try:
                 asyncio.run(_work(spec, out))
