@@ -27,9 +27,13 @@ from schemas.envelope import EnvelopeView, MalformedEntry, log_envelope
 from schemas.registry import Message, MessageRegistry, RegistryError, UnknownMessageType
 
 # Data texts up to this length are decoded once per reader (see ``ShardReader.decode``): short
-# payloads repeat (a stage start, a completion by the same user, a reward of one character),
-# long ones (answers, rules, image URLs) rarely do and are not kept.
+# payloads repeat (a stage start, a completion by the same user). Longer ones up to
+# ``CACHED_LONG_DATA_CHARS`` are kept apart: some repeat too (a classification, a reward: a
+# fifth of a scan's events, whose validation was the most expensive step of folding them),
+# others never do (answers, image URLs), and those only ever push out each other, never the
+# short ones. Each table holds at most ``CACHED_DATA_ENTRIES`` (emptied when full).
 CACHED_DATA_CHARS = 128
+CACHED_LONG_DATA_CHARS = 1024
 CACHED_DATA_ENTRIES = 4096
 
 
@@ -53,21 +57,11 @@ def paused_gc() -> Iterator[None]:
         gc.enable()
 
 
-def replay_process_gc() -> None:
-    """Set up the cyclic collector of a process that only replays (``projections.parallel``).
-
-    A replay keeps a few batches of tens of thousands of freshly read entries and folded rows
-    alive; the collector, run every 700 allocations, rescans them (and every object the imports
-    made) until they die, which cost about a third of reading a batch and a tenth of folding
-    one. Such a process freezes what its start-up made and leaves the collector off: its
-    objects are freed by reference counting, and the few cycles (asyncio errors, tracebacks)
-    wait for ``gc.collect()``, which it calls every ``REPLAY_GC_EVERY`` batches.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-
-
+# A process that only replays (``projections.parallel``) leaves the collector off: a replay keeps
+# a few batches of tens of thousands of freshly read entries and folded rows alive, which the
+# collector, run every 700 allocations, rescanned until they died (about a third of reading a
+# batch). Their objects are freed by reference counting; the few cycles (asyncio errors,
+# tracebacks) wait for the ``gc.collect()`` it runs every ``REPLAY_GC_EVERY`` batches.
 REPLAY_GC_EVERY = 50
 
 
@@ -121,6 +115,8 @@ class ShardReader:
         self.wire_names = wire_names
         # (wire name, schema version, data text) → message, short texts only
         self._decoded: dict[tuple[str, int, str], Message] = {}
+        self._decoded_long: dict[tuple[str, int, str], Message] = {}  # up to 1024 characters
+        self._long_seen: set[int] = set()  # hashes of long texts decoded once (not kept yet)
         # positions below the trim floor come from the archive, in bulk
         self.log = LogReader(redis, layout, archive)
 
@@ -150,6 +146,18 @@ class ShardReader:
         """The last position of the shard log (0 when empty)."""
         return await self.log.head(shard)
 
+    def _seen_once(self, key: tuple[str, int, str]) -> bool:
+        """True the first time a long text is decoded (only its hash is remembered): most never
+        come back, and keeping each of their messages cost more than decoding the few that do
+        a second time."""
+        seen, digest = self._long_seen, hash(key)
+        if digest in seen:
+            return False
+        if len(seen) >= CACHED_DATA_ENTRIES:
+            seen.clear()
+        seen.add(digest)
+        return True
+
     def decode(self, shard: int, entry: Entry) -> Decoded | Skip:
         """The entry's envelope and message, or why it is skipped (never raises).
 
@@ -165,19 +173,26 @@ class ShardReader:
         try:
             envelope = log_envelope(fields, position=position_of(entry_id), shard=shard)
             text = envelope.fields["data"] or "{}"  # with its default when left out
-            if len(text) > CACHED_DATA_CHARS:
+            size = len(text)
+            if size <= CACHED_DATA_CHARS:
+                cache = self._decoded
+            elif size <= CACHED_LONG_DATA_CHARS:
+                cache = self._decoded_long
+            else:
                 long = self.registry.decode_json(name, envelope.schema_version, text)
                 return _new_tuple(Decoded, (envelope, long))
             # Decoding is a pure function of (name, schema version, data), and messages are
-            # frozen: an entry whose short data was decoded before shares that message
-            # (handlers never mutate what they are given).
+            # frozen: an entry whose data was decoded before shares that message (handlers
+            # never mutate what they are given).
             key = (name, envelope.schema_version, text)
-            message: Message | None = self._decoded.get(key)
+            message: Message | None = cache.get(key)
             if message is None:
                 message = self.registry.decode_json(name, envelope.schema_version, text)
-                if len(self._decoded) >= CACHED_DATA_ENTRIES:
-                    self._decoded.clear()
-                self._decoded[key] = message
+                if cache is self._decoded_long and self._seen_once(key):
+                    return _new_tuple(Decoded, (envelope, message))
+                if len(cache) >= CACHED_DATA_ENTRIES:
+                    cache.clear()
+                cache[key] = message
             return _new_tuple(Decoded, (envelope, message))
         except UnknownMessageType:  # e.g. a schema version newer than this release
             return Skip.UNKNOWN

@@ -1,6 +1,7 @@
 """A projection reader decodes short event data once and shares it, without changing what an
-entry decodes to: a malformed envelope around known data is still malformed, long data is
-never kept, and the memory of decoded texts stays bounded."""
+entry decodes to: a malformed envelope around known data is still malformed, longer data is
+kept only once it repeats, very long data never, and the memory of decoded texts stays
+bounded."""
 
 from __future__ import annotations
 
@@ -57,21 +58,37 @@ def test_invalid_short_data_is_malformed_every_time() -> None:
     assert reader.decode(0, _entry(2, started, data=bad)) is Skip.MALFORMED
 
 
-def test_long_data_is_not_kept() -> None:
-    reader = reader_for(SCANS)
-    answer = AnswerCompleted(
+def _answer(text: str) -> AnswerCompleted:
+    return AnswerCompleted(
         user_id="user-1",
         classification=Classification(major_category=RECYCLABLE, middle_category="종이"),
         rule_found=True,
-        answer=ScanAnswer(disposal_steps={"1": "테이프를 떼세요"}, user_answer="묶어서 배출하세요."),
+        answer=ScanAnswer(disposal_steps={"1": "테이프를 떼세요"}, user_answer=text),
     )
+
+
+def test_longer_data_is_kept_once_it_repeats() -> None:
+    reader = reader_for(SCANS)
+    answer = _answer("묶어서 배출하세요.")
     entry = _entry(1, answer)
-    assert len(entry[1]["data"]) > reading.CACHED_DATA_CHARS
+    assert reading.CACHED_DATA_CHARS < len(entry[1]["data"]) <= reading.CACHED_LONG_DATA_CHARS
     first = _decoded(reader.decode(0, entry))
     second = _decoded(reader.decode(0, _entry(2, answer)))
-    assert first.message == second.message
-    assert second.message is not first.message
-    assert isinstance(first.message, AnswerCompleted)
+    third = _decoded(reader.decode(0, _entry(3, answer)))
+    assert first.message == second.message == third.message == answer
+    assert second.message is not first.message  # seen once: not kept
+    assert third.message is second.message  # seen again: kept
+    assert (third.envelope.aggregate_id, third.envelope.position) == ("job-3", 3)
+
+
+def test_very_long_data_is_never_kept() -> None:
+    reader = reader_for(SCANS)
+    answer = _answer("묶어서 배출하세요. " * 100)
+    assert len(_entry(1, answer)[1]["data"]) > reading.CACHED_LONG_DATA_CHARS
+    messages = [_decoded(reader.decode(0, _entry(n, answer))).message for n in (1, 2, 3)]
+    assert messages[0] == messages[1] == messages[2] == answer
+    assert len({id(m) for m in messages}) == 3
+    assert isinstance(messages[0], AnswerCompleted)
 
 
 def test_the_memory_of_decoded_texts_is_bounded() -> None:
@@ -82,6 +99,12 @@ def test_the_memory_of_decoded_texts_is_bounded() -> None:
         item = reader.decode(0, _entry(progress + 1, started))
         assert _decoded(item).message == started
     assert len(reader._decoded) <= bound
+    for n in range(2 * bound + 10):  # longer texts, each seen twice
+        answer = _answer(f"{n:06d} 묶어서 배출하세요.")
+        for position in (2 * n + 1, 2 * n + 2):
+            assert _decoded(reader.decode(0, _entry(position, answer))).message == answer
+    assert len(reader._decoded_long) <= bound
+    assert len(reader._long_seen) <= bound
 
 
 def test_fields_no_handler_reads_are_still_checked() -> None:

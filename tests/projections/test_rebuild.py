@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import os
+import signal
+from typing import IO
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from eventstore.store import EventStore
+from projections import parallel
 from projections.builtin import get_projection, select
 from projections.context import ReadSide
 from projections.metrics import ProjectionMetrics
@@ -140,3 +144,18 @@ async def test_a_failing_replay_worker_fails_the_rebuild(side: ReadSide, store: 
     stranger = dataclasses.replace(get_projection("scans"), name="not-built-in")
     with pytest.raises(RuntimeError, match="replay worker failed"):
         await rebuild(side, stranger, batch_size=50, workers=2)
+
+
+async def test_a_replay_worker_that_dies_fails_the_rebuild(
+    side: ReadSide, store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed before it reports anything (no error line): its exit status is the
+    error, and this process's own replay stops with it."""
+    await load(store, SyntheticLog(side.registry), 100)
+
+    async def killed(spec: parallel.WorkerSpec, out: IO[str]) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(parallel, "_work", killed)  # the fork runs this process's code
+    with pytest.raises(RuntimeError, match="replay worker failed: exit status -9"):
+        await rebuild(side, get_projection("scans"), batch_size=50, workers=2)
