@@ -80,7 +80,8 @@ class GroupCommit:
         self.source = source
         self.window_s = window_s
         self.max_group = max_group
-        self._calls = ScriptCalls(redis, hashlib.sha1(source.encode("utf-8")).hexdigest())
+        sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+        self._calls = ScriptCalls(redis, sha, combined=True)  # append.lua's "s" form
         self._queue: list[PlannedAppend] = []
         self._scheduled = False
 
