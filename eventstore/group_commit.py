@@ -65,17 +65,19 @@ def group_call(appends: Sequence[PlannedAppend]) -> tuple[list[bytes], list[Any]
 class GroupCommit:
     """Queues planned appends per shard and flushes them together.
 
-    A flush leaves at the end of the loop turn, or as soon as it holds ``max_group`` appends.
-    Smaller flushes (32 for 64 writers) let Redis run one while the client builds the next,
-    which raised single-event throughput by half when a core was idle, but cost 5-10 % more
-    CPU per append on both sides (more round trips and script runs), so on a busy machine they
-    lost as much: measured in alternation on a 2-core box shared with other work, 32 was 0.49
-    to 1.04 of raw XADD and 256 a steady 0.76 to 0.89 (6 rounds). Hence flushes as large as a
-    loop turn.
+    A flush leaves at the end of the loop turn, or as soon as it holds ``max_group`` appends:
+    a wave of concurrent appends (64 writers woken by one reply) then goes out as a pipeline
+    of flushes, and Redis runs the first while the client still builds the next instead of
+    the two taking turns. That needs a free core for Redis, as a deployment gives it. Measured
+    in alternation (``eco2 bench append``'s single-event row, ratio to raw XADD, 6 rounds) on
+    a 2-core box: when quiet, 32 gave 0.76 / 0.90 / 1.14 (min / median / max) against 0.61 /
+    0.66 / 0.69 for one flush per loop turn; with both cores saturated by other work it gave
+    0.49 / 0.69 / 1.04 against 0.76 / 0.80 / 0.89, as smaller flushes cost 5-10 % more CPU
+    per append (more round trips and script runs) and nothing overlaps without a free core.
     """
 
     def __init__(
-        self, redis: AsyncRedis, source: str, *, window_s: float = 0.0, max_group: int = 256
+        self, redis: AsyncRedis, source: str, *, window_s: float = 0.0, max_group: int = 32
     ) -> None:
         self.redis = redis
         self.source = source
