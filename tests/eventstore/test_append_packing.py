@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from eventstore.errors import InvalidAppend, PartialDuplicate
 from eventstore.keys import Layout
-from eventstore.scripts import script_source, translate_script_error
+from eventstore.scripts import append_args, script_source, translate_script_error
 from eventstore.store import EventStore
 from schemas.envelope import Envelope
 from tests.eventstore.messages import ItemAdded, test_registry
@@ -66,3 +66,31 @@ async def test_a_malformed_packed_argument_is_refused(
         await script(keys=call_keys, args=[1, "1", "", packed])
     assert isinstance(translate_script_error(str(refused.value)), InvalidAppend)
     assert await redis_client.exists(keys.events) == 0
+
+
+async def test_several_shards_in_one_run_each_get_their_own_reply(
+    redis_client: aioredis.Redis, layout: Layout
+) -> None:
+    """The ``"s"`` form (one script run for a single node's round trip): a shard whose call is
+    refused, or whose write fails half-way, leaves the other shards' appends and replies alone."""
+    if isinstance(redis_client, aioredis.RedisCluster):
+        pytest.skip("one node only: the shards' keys are in different slots")
+    script = redis_client.register_script(script_source("append"))
+    shards = [layout.keys(s) for s in range(3)]
+    keys = [k for s in shards for k in (s.events, s.head, s.event_ids, s.aggregate("a"), s.cold)]
+    await redis_client.xadd(shards[2].events, {"x": "1"}, id="5-0")  # its head says 0: XADD fails
+
+    def call(n: int) -> list[object]:
+        return [5, *append_args("g", "", [0, 1], [added("a", n).wire_values()])]
+
+    replies = await script(
+        keys=keys, args=["s", *call(1), 5, 1, "g", "", b"not msgpack \xc1", *call(3)]
+    )
+
+    written, refused, failed = replies
+    assert written == [["ok", 1, 1]]
+    assert isinstance(translate_script_error(str(refused)), InvalidAppend)
+    assert isinstance(failed, aioredis.ResponseError)
+    assert await redis_client.xlen(shards[0].events) == 1
+    assert await redis_client.exists(shards[1].events) == 0
+    assert await redis_client.xlen(shards[2].events) == 1  # only the entry it had

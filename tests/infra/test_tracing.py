@@ -107,6 +107,22 @@ async def test_entries_without_a_trace_record_nothing(
     assert finished(spans, "untraced test.item_added") == []
 
 
+@pytest.mark.redis
+async def test_an_append_in_a_request_records_its_round_trip_to_redis(
+    redis_client: aioredis.Redis, layout: Layout, spans: InMemorySpanExporter
+) -> None:
+    """Group commit writes its script calls itself on a single node, past redis-py's
+    instrumented pipeline: the round trip still shows in the request's trace."""
+    store = EventStore(redis_client, layout, test_registry)
+    with tracing.tracer().start_as_current_span("POST /items", kind=SpanKind.SERVER) as request:
+        await store.append([test_registry.envelope(ItemAdded(name="a"), aggregate_id="t")],
+                           expected_version=0)
+    [call] = finished(spans, "EVALSHA")
+    assert call.kind == SpanKind.CLIENT
+    assert call.parent.span_id == request.get_span_context().span_id
+    assert call.attributes["db.system"] == "redis"
+
+
 def test_log_lines_carry_the_trace_and_the_message_being_handled() -> None:
     formatter = JsonLogFormatter("worker-scan")
     carrier = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
