@@ -51,7 +51,8 @@ class TurnWriter:
     def stage(self, event: Event, *step: str) -> bool:
         """Queue ``event`` as ``step`` for the next ``write`` (False: that step is recorded)."""
         event_id = turn_effect(self.turn.job_id, *step)
-        if str(event_id) in self.turn.event_ids or str(event_id) in self._staged_ids:
+        key = str(event_id)
+        if key in self.turn.event_ids or key in self._staged_ids:
             return False
         envelope = self.registry.envelope(
             event,
@@ -61,7 +62,7 @@ class TurnWriter:
             id=event_id,
         )
         self._staged.append((event, envelope))
-        self._staged_ids.add(str(event_id))
+        self._staged_ids.add(key)
         return True
 
     async def write(self) -> None:
