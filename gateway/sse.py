@@ -47,7 +47,7 @@ from gateway.auth import current_user
 from gateway.errors import NotFound
 from gateway.job_reads import JobOwner, JobReads
 from gateway.live_hub import LiveHub
-from gateway.live_subscription import PublishedEvent, Signal, Subscription
+from gateway.live_subscription import Frame, PublishedEvent, Signal, Subscription
 from gateway.metrics import GatewayMetrics
 from gateway.params import parse_int
 from gateway.state import LiveConfig, gateway_state
@@ -84,7 +84,7 @@ def resume_point(raw: str | None, current: int) -> tuple[int, str | None]:
 def to_sse(event: LiveEvent) -> ServerSentEvent:
     if isinstance(event, PublishedEvent) and event.frame is not None:
         return event.frame  # encoded once by the hub for every client of the job
-    return ServerSentEvent(data=event.data, event=event.stage, id=str(event.version))
+    return Frame(event.data, event=event.stage, id=str(event.version))
 
 
 def keepalive() -> ServerSentEvent:
