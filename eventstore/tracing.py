@@ -76,12 +76,23 @@ def continued(
     also become the block's log context."""
     token = LOG_CONTEXT.set(attributes)
     try:
+        if not carrier and _untraced():
+            # No trace to continue, none current and nothing recording: the span would be a
+            # no-op one with an invalid context, as is the current one. Starting and attaching
+            # it anyway was most of a projector batch's bookkeeping.
+            yield trace.INVALID_SPAN
+            return
         with tracer().start_as_current_span(
             name, context=context_of(carrier), kind=kind, attributes=dict(attributes or {})
         ) as span:
             yield span
     finally:
         LOG_CONTEXT.reset(token)
+
+
+def _untraced() -> bool:
+    """No span is current (a valid context would be carried on) and none is recorded."""
+    return not trace.get_current_span().get_span_context().is_valid and not enabled()
 
 
 def record_span(
