@@ -51,8 +51,7 @@ class TurnWriter:
     def stage(self, event: Event, *step: str) -> bool:
         """Queue ``event`` as ``step`` for the next ``write`` (False: that step is recorded)."""
         event_id = turn_effect(self.turn.job_id, *step)
-        key = str(event_id)
-        if key in self.turn.event_ids or key in self._staged_ids:
+        if str(event_id) in self.turn.event_ids or str(event_id) in self._staged_ids:
             return False
         envelope = self.registry.envelope(
             event,
@@ -62,7 +61,7 @@ class TurnWriter:
             id=event_id,
         )
         self._staged.append((event, envelope))
-        self._staged_ids.add(key)
+        self._staged_ids.add(str(event_id))
         return True
 
     async def write(self) -> None:
