@@ -18,6 +18,8 @@ import time
 from types import TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from infra.embedded._process import EmbeddedServiceError, stop_process, tail
 from infra.embedded.redis_server import EmbeddedRedis
@@ -25,6 +27,11 @@ from infra.settings import Settings
 
 SLOTS = 16384
 BUS_OFFSET = 10000  # Redis Cluster's node-to-node bus listens on port + 10000
+PORT_ATTEMPTS = 5
+
+
+class PortTaken(EmbeddedServiceError):
+    """A node could not bind its port or bus port: another process took it after the probe."""
 
 
 def _bindable(host: str, port: int) -> bool:
@@ -97,14 +104,26 @@ class EmbeddedRedisCluster:
         )
 
     def start(self) -> None:
-        """Start every node and form the cluster (a previous cluster's data is discarded)."""
-        shutil.rmtree(self.home, ignore_errors=True)
-        self.ports = cluster_ports(self.masters * (1 + self.replicas), self.host, self.first_port)
-        for port in self.ports:
-            self._children.append(self._spawn(port))
-        for port in self.ports:
-            self._wait(lambda p=port: self._answers(p), f"node {port} to answer")
-        self._form()
+        """Start every node and form the cluster (a previous cluster's data is discarded).
+
+        Free ports are probed before the nodes bind them, so another process of the machine can
+        take one in between (two test runs starting clusters at once): the nodes are then started
+        again on ports further on, a few times."""
+        first = self.first_port
+        for _ in range(PORT_ATTEMPTS):
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.ports = cluster_ports(self.masters * (1 + self.replicas), self.host, first)
+            self._children = [self._spawn(port) for port in self.ports]
+            try:
+                for port, child in zip(self.ports, self._children, strict=True):
+                    self._wait(lambda p=port, c=child: self._answers(p, c), f"node {port} to answer")
+            except PortTaken:
+                self.stop()
+                first = max(self.ports) + 1
+                continue
+            self._form()
+            return
+        raise EmbeddedServiceError(f"ports kept being taken while {PORT_ATTEMPTS} clusters started")
 
     def _spawn(self, port: int) -> subprocess.Popen[bytes]:
         node = EmbeddedRedis(self.settings.with_(data_dir=self.home / str(port)))
@@ -128,10 +147,16 @@ class EmbeddedRedisCluster:
                 start_new_session=True,
             )
 
-    def _answers(self, port: int) -> bool:
-        client = self.client(port)
+    def _answers(self, port: int, child: subprocess.Popen[bytes]) -> bool:
+        """True when ``child`` answers on ``port`` (not another process that bound it first)."""
+        # Short timeouts, no retries: a port taken by something that never answers must not
+        # hold the wait while the node that failed to bind it has already exited.
+        client = redis.Redis(
+            host=self.host, port=port, socket_connect_timeout=1, socket_timeout=1,
+            retry=Retry(NoBackoff(), 0),
+        )
         try:
-            return bool(client.ping())
+            return int(client.info("server")["process_id"]) == child.pid
         except redis.RedisError:
             return False
         finally:
@@ -204,10 +229,9 @@ class EmbeddedRedisCluster:
         while not ready():
             for port, child in zip(self.ports, self._children, strict=False):
                 if child.poll() is not None:
-                    log = self.home / str(port) / "redis" / "server.log"
-                    raise EmbeddedServiceError(
-                        f"cluster node {port} exited with {child.returncode}:\n{tail(log)}"
-                    )
+                    log = tail(self.home / str(port) / "redis" / "server.log")
+                    failure = PortTaken if "Address already in use" in log else EmbeddedServiceError
+                    raise failure(f"cluster node {port} exited with {child.returncode}:\n{log}")
             if time.monotonic() > deadline:
                 raise EmbeddedServiceError(f"timed out waiting for {what}")
             time.sleep(0.1)
