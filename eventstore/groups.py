@@ -53,6 +53,18 @@ return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
 """
 
 
+# Hand an entry back: like ``_MOVE``, but only while it is still pending on this consumer (a
+# claim may have given it to another consumer since it was listed, and that one handles it).
+# KEYS: the entry's stream, the retry stream; ARGV: group, entry id, consumer, field/value pairs.
+_HAND_BACK = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+if #pending == 0 or pending[1][2] ~= ARGV[3] then return false end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
+"""
+LISTED_AT_ONCE = 1000  # entries per XPENDING when listing a consumer's own
+
+
 class ConsumerGroup:
     """One consumer of one group over chosen shards."""
 
@@ -138,6 +150,45 @@ class ConsumerGroup:
                 claimed.append(Delivery(shard, stream, entry_id, fields, attempts))
         return claimed
 
+    async def left_with_me(self, shard: int) -> list[Delivery]:
+        """Entries of ``shard`` pending on this consumer, oldest first, with their attempts. A
+        read whose reply was lost (cut short by a stop) leaves such entries: Redis delivered
+        them, nobody here saw them. Entries trimmed away meanwhile are acked."""
+        left: list[Delivery] = []
+        for stream in self.streams(shard):
+            start = "-"
+            while True:
+                pending = await self.redis.xpending_range(
+                    stream, self.group, min=start, max="+", count=LISTED_AT_ONCE,
+                    consumername=self.consumer,
+                )
+                for row in pending:
+                    entry_id = row["message_id"]
+                    entries = await self.redis.xrange(stream, entry_id, entry_id, count=1)
+                    if not entries:
+                        await self.ack(stream, entry_id)
+                        continue
+                    fields = entries[0][1]
+                    attempts = int(fields.get(ATTEMPTS, 0)) + max(int(row["times_delivered"]) - 1, 0)
+                    left.append(Delivery(shard, stream, entry_id, fields, attempts))
+                if len(pending) < LISTED_AT_ONCE:
+                    break
+                start = "(" + pending[-1]["message_id"]
+        return left
+
+    async def hand_back(self, delivery: Delivery) -> bool:
+        """Re-queue an entry this consumer holds but will not handle (it is stopping) on the
+        retry stream, as it was (due time, attempts), so the next consumer reads it at once
+        instead of claiming it after ``claim_idle_ms``. False when it is no longer this
+        consumer's: a claim gave it to another one meanwhile."""
+        keys = self.layout.keys(delivery.shard)
+        flat = [part for pair in _requeued(delivery, {}).items() for part in pair]
+        moved = await self.redis.eval(
+            _HAND_BACK, 2, delivery.stream, keys.retry(self.group), self.group,
+            delivery.entry_id, self.consumer, *flat,
+        )
+        return moved is not None
+
     async def retry(self, delivery: Delivery, error: str) -> None:
         """Re-queue a failed entry on this group's retry stream and ack the original."""
         fields = _original_fields(delivery)
@@ -173,14 +224,7 @@ class ConsumerGroup:
         """Re-queue an entry on this group's retry stream with ``marks`` (``_due``, ``_since``,
         …; see ``eventstore.later``) and ack the original, *without* counting an attempt."""
         keys = self.layout.keys(delivery.shard)
-        fields = _original_fields(delivery)
-        fields[ATTEMPTS] = str(delivery.attempts)
-        fields[ORIGIN] = delivery.origin
-        fields.update(
-            {k: v for k, v in delivery.fields.items() if k.startswith("_") and k not in fields}
-        )
-        fields.update(marks)
-        await self._move(delivery, keys.retry(self.group), fields)
+        await self._move(delivery, keys.retry(self.group), _requeued(delivery, marks))
 
     async def _move(self, delivery: Delivery, to: str, fields: dict[str, str]) -> str:
         """Ack ``delivery`` and append ``fields`` to ``to`` if it was still pending (see
@@ -190,6 +234,16 @@ class ConsumerGroup:
             _MOVE, 2, delivery.stream, to, self.group, delivery.entry_id, *flat
         )
         return "" if moved is None else str(moved)
+
+
+def _requeued(delivery: Delivery, marks: dict[str, str]) -> dict[str, str]:
+    """The fields of ``delivery`` re-queued as it was (attempts, origin, its marks) plus ``marks``."""
+    fields = _original_fields(delivery)
+    fields[ATTEMPTS] = str(delivery.attempts)
+    fields[ORIGIN] = delivery.origin
+    fields.update({k: v for k, v in delivery.fields.items() if k.startswith("_") and k not in fields})
+    fields.update(marks)
+    return fields
 
 
 def _original_fields(delivery: Delivery) -> dict[str, str]:

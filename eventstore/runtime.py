@@ -292,6 +292,23 @@ class Runner:
             except Exception:
                 log.exception("could not hand back %s; a claim will", delivery.origin)
 
+    async def _hand_back(self) -> None:
+        """On stop, after the handlers finished, hand back what is still pending on this
+        consumer and held by nobody here: entries of a read the stop cut short (Redis delivered
+        them, the reply was lost), and any left pending after a failure to settle. The next
+        consumer then reads them at once rather than claiming them after ``claim_idle_ms``.
+        In order, nothing is moved: the shard's next consumer takes over what is pending first
+        (``_take_over``), in order."""
+        if self.dispatcher.subscription.in_order:
+            return
+        for shard in self.shards:
+            try:
+                for delivery in await self.group.left_with_me(shard):
+                    if not self._in_flight.holds(delivery.stream, delivery.entry_id):
+                        await self.group.hand_back(delivery)
+            except Exception:
+                log.exception("could not hand back what shard %s left; a claim will", shard)
+
     async def _heartbeat(self) -> None:
         every = max(self.options.claim_idle_ms / 5000, 0.05)  # a stall of 4/5 is survived
         while True:
@@ -343,6 +360,7 @@ class Runner:
         with contextlib.suppress(Exception):
             await self.broker.stop()  # stops reading, waits for in-flight handlers
         await self._unpark()
+        await self._hand_back()
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat

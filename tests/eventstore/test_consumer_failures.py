@@ -1,5 +1,5 @@
-"""Consumer groups when things fail: dead letters and their replay, killed consumers, outages,
-retry budgets."""
+"""Consumer groups when things fail: dead letters and their replay, killed consumers, stops,
+outages, retry budgets."""
 from __future__ import annotations
 
 import asyncio
@@ -115,6 +115,36 @@ async def test_killed_consumer_entry_is_claimed_by_another(
 
 # Transient failures (RetryLater) run on a time budget, separate from crash redeliveries.
 BUDGET = RetryBudget(budget_s=30, initial_s=0.05, max_s=0.4)
+
+
+async def test_a_stopping_consumer_hands_back_what_a_cut_read_left_it(store: EventStore) -> None:
+    """A read cut short by a stop can leave entries delivered to the stopping consumer that it
+    never saw. It hands them back on its retry stream, so the next consumer handles them at
+    once, not after ``claim_idle_ms`` (here far beyond the wait)."""
+    handled: list[str] = []
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        assert isinstance(message, ItemAdded)
+        handled.append(message.name)
+
+    patient = replace(FAST, claim_idle_ms=600_000)
+    first = runner(store, "g", handle, options=patient)
+    await first.group.ensure(first.shards)
+    keys = store.layout.keys(0)
+    cut = test_registry.envelope(ItemAdded(name="cut"), aggregate_id="x")
+    await store.redis.xadd(keys.events, cut.to_fields(), id="1-0")
+    await store.redis.set(keys.head, 1)
+    # The read the stop cuts short: Redis delivers the entry to the consumer, the reply is lost.
+    await store.redis.xreadgroup("g", first.group.consumer, {keys.events: ">"}, count=10)
+    async with running(first):
+        await first.started.wait()
+    assert handled == []
+    assert (await store.redis.xpending(keys.events, "g"))["pending"] == 0
+    [(_, fields)] = await store.redis.xrange(keys.retry("g"))
+    assert fields["_origin"] == f"{keys.events}/1-0" and fields["_attempts"] == "0"
+
+    async with running(runner(store, "g", handle, options=patient)):
+        await wait_for(lambda: handled == ["cut"])
 
 
 async def test_outage_longer_than_the_crash_budget_ends_handled_not_dead_lettered(
