@@ -85,6 +85,9 @@ def _touch(
 
 
 _QUEUED, _DONE = Stage.QUEUED.value, Stage.DONE.value
+# A stage's value by member: a dict lookup (``str`` hashing) instead of ``Enum.value``, a
+# Python-level descriptor (0.06 against 0.22 µs; two in five of a scan's events).
+_STAGE_VALUE = {stage: stage.value for stage in Stage}
 _QUEUED_PROGRESS, _DONE_PROGRESS = PROGRESS[Stage.QUEUED], PROGRESS[Stage.DONE]
 _VISION_PROGRESS, _RULE_PROGRESS = PROGRESS[Stage.VISION], PROGRESS[Stage.RULE]
 _ANSWER_PROGRESS, _REWARD_PROGRESS = PROGRESS[Stage.ANSWER], PROGRESS[Stage.REWARD]
@@ -116,7 +119,7 @@ def _stage(changes: Changes, event: StageStarted, envelope: EnvelopeView) -> Non
     _touch(
         changes,
         envelope,
-        {"status": "processing", "stage": event.stage.value, "progress": event.progress},
+        {"status": "processing", "stage": _STAGE_VALUE[event.stage], "progress": event.progress},
     )
 
 
@@ -171,6 +174,6 @@ def _completed(changes: Changes, event: ScanCompleted, envelope: EnvelopeView) -
 
 @SCANS.on(ScanFailed)
 def _failed(changes: Changes, event: ScanFailed, envelope: EnvelopeView) -> None:
-    error = {"stage": event.stage.value, "message": event.error, "code": event.code}
+    error = {"stage": _STAGE_VALUE[event.stage], "message": event.error, "code": event.code}
     values = {"status": "failed", "stage": _DONE, "error": _dump(error)}
     _touch(changes, envelope, values, stamped="finished_at")
