@@ -42,12 +42,16 @@ _SCRUB = (
     " WHERE u.user_id = s.user_id AND u.erased_at IS NOT NULL"
     " AND (s.image_url IS NOT NULL OR s.user_input IS NOT NULL)"
 )
-_USERS_OF_JOBS = "SELECT DISTINCT user_id FROM {scans} WHERE job_id = ANY($1::text[])"
 # The end of a batch with new scans, three statements: each later one's snapshot must include
-# what a concurrent deletion committed while the earlier one waited for it.
+# what a concurrent deletion committed while the earlier one waited for it. The first two take
+# the users of the new scans (``$1``: their ``ScanQueued.user_id``s, the only value a scan's
+# ``user_id`` ever takes), the scrub the new scans' job ids. Looking the users up by job id in
+# ``scans`` instead (``SELECT DISTINCT user_id … WHERE job_id = ANY($1)``) cost 2.1 and 1.9 ms
+# per batch of 500 new scans (a bitmap scan of ``scans`` each), against 0.85 and 0.8 ms.
+_USERS = "SELECT unnest($1::text[])"
 NEW_SCANS = (
-    f"INSERT INTO {{scan_users}} (user_id) {_USERS_OF_JOBS} ORDER BY 1 ON CONFLICT DO NOTHING",
-    f"SELECT 1 FROM {{scan_users}} WHERE user_id IN ({_USERS_OF_JOBS}) ORDER BY user_id FOR SHARE",
+    f"INSERT INTO {{scan_users}} (user_id) {_USERS} ORDER BY 1 ON CONFLICT DO NOTHING",
+    f"SELECT 1 FROM {{scan_users}} WHERE user_id IN ({_USERS}) ORDER BY user_id FOR SHARE",
     _SCRUB + " AND s.job_id = ANY($1::text[])",
 )
 SCRUB_USERS = _SCRUB + " AND s.user_id = ANY($1::text[])"
@@ -104,8 +108,10 @@ def _queued(changes: Changes, event: ScanQueued, envelope: EnvelopeView) -> None
         "user_input": event.user_input,
     }
     _touch(changes, envelope, values, stamped="created_at")
-    for sql in NEW_SCANS:
-        changes.execute_last(sql, envelope.aggregate_id)
+    add_user, lock_user, scrub = NEW_SCANS
+    changes.execute_last(add_user, event.user_id)
+    changes.execute_last(lock_user, event.user_id)
+    changes.execute_last(scrub, envelope.aggregate_id)
 
 
 @SCANS.on(UserDeleted)
