@@ -12,8 +12,9 @@ scans lock rows in share mode only, so they never wait for each other.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -21,6 +22,7 @@ from projections.changes import Changes
 from projections.projection import Projection, event_time
 from readmodels import tables
 from schemas.envelope import EnvelopeView
+from schemas.registry import Message
 from schemas.scan import (
     PROGRESS,
     AnswerCompleted,
@@ -34,6 +36,8 @@ from schemas.scan import (
     VisionCompleted,
 )
 from schemas.users import UserDeleted
+
+M = TypeVar("M", bound=Message)
 
 SCANS = Projection("scans", tables.SCANS.code_version, tables.SCANS, shared=frozenset({"scan_users"}))
 
@@ -129,15 +133,49 @@ def _stage(changes: Changes, event: StageStarted, envelope: EnvelopeView) -> Non
     )
 
 
-@SCANS.on(VisionCompleted)
-def _vision(changes: Changes, event: VisionCompleted, envelope: EnvelopeView) -> None:
-    result = {
+# The JSON text of a message's column, by message: the reader shares one message object among
+# the events whose data text repeats (``ShardReader.decode``), as a classification, a rule or a
+# reward mostly does (11, 11 and 21 distinct in 10,000 synthetic scans), so each is dumped
+# once, not once per event: the vision handler took 2.0 µs instead of 3.1, the reward's 2.1
+# instead of 3.0, the rule's 2.0 instead of 2.2. (Not answers: most are distinct, and the
+# look-up made their handler slower.) Keyed by the object's id, which the entry's own
+# reference keeps from being reused; emptied when full.
+_DUMPED: dict[int, tuple[Message, str | None]] = {}
+_DUMPED_ENTRIES = 4096
+
+
+def _dumped(event: M, dump: Callable[[M], str | None]) -> str | None:
+    known = _DUMPED.get(id(event))
+    if known is not None and known[0] is event:
+        return known[1]
+    text = dump(event)
+    if len(_DUMPED) >= _DUMPED_ENTRIES:
+        _DUMPED.clear()
+    _DUMPED[id(event)] = (event, text)
+    return text
+
+
+def _vision_json(event: VisionCompleted) -> str | None:
+    return _dump({
         "classification": event.classification.model_dump(mode="json"),
         "situation_tags": event.situation_tags,
         "confidence": event.confidence,
         "question": event.question,
-    }
-    _touch(changes, envelope, {"classification": _dump(result), "progress": _VISION_PROGRESS})
+    })
+
+
+def _rule_json(event: RuleCompleted) -> str | None:
+    return _dump(event.disposal_rules)
+
+
+def _reward_json(event: RewardCompleted) -> str | None:
+    return _dump(None if event.reward is None else event.reward.model_dump(mode="json"))
+
+
+@SCANS.on(VisionCompleted)
+def _vision(changes: Changes, event: VisionCompleted, envelope: EnvelopeView) -> None:
+    classification = _dumped(event, _vision_json)
+    _touch(changes, envelope, {"classification": classification, "progress": _VISION_PROGRESS})
 
 
 @SCANS.on(RuleCompleted)
@@ -146,7 +184,7 @@ def _rule(changes: Changes, event: RuleCompleted, envelope: EnvelopeView) -> Non
         changes,
         envelope,
         {
-            "disposal_rules": _dump(event.disposal_rules),
+            "disposal_rules": _dumped(event, _rule_json),
             "rule_found": event.disposal_rules is not None,
             "progress": _RULE_PROGRESS,
         },
@@ -168,8 +206,7 @@ def _answer(changes: Changes, event: AnswerCompleted, envelope: EnvelopeView) ->
 
 @SCANS.on(RewardCompleted)
 def _reward(changes: Changes, event: RewardCompleted, envelope: EnvelopeView) -> None:
-    reward = None if event.reward is None else event.reward.model_dump(mode="json")
-    _touch(changes, envelope, {"reward": _dump(reward), "progress": _REWARD_PROGRESS})
+    _touch(changes, envelope, {"reward": _dumped(event, _reward_json), "progress": _REWARD_PROGRESS})
 
 
 @SCANS.on(ScanCompleted)
