@@ -141,7 +141,7 @@ def _stage(changes: Changes, event: StageStarted, envelope: EnvelopeView) -> Non
 # look-up made their handler slower.) Keyed by the object's id, which the entry's own
 # reference keeps from being reused; emptied when full.
 _DUMPED: dict[int, tuple[Message, str | None]] = {}
-_DUMPED_ENTRIES = 4096
+_DUMPED_ENTRIES = 1024  # the repeating ones are a few dozen: this bounds the memory kept
 
 
 def _dumped(event: M, dump: Callable[[M], str | None]) -> str | None:
