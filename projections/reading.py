@@ -171,7 +171,9 @@ class ShardReader:
                 return Skip.MALFORMED
             return Skip.IGNORED if self.registry.knows(name) else Skip.UNKNOWN
         try:
-            envelope = log_envelope(fields, position=position_of(entry_id), shard=shard)
+            # ``position_of``, inlined (an entry id is ``<position>-<sequence>``)
+            position = int(entry_id.partition("-")[0])
+            envelope = log_envelope(fields, position=position, shard=shard)
             text = envelope.fields["data"] or "{}"  # with its default when left out
             size = len(text)
             if size <= CACHED_DATA_CHARS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -24,6 +25,7 @@ from eventstore.keys import Layout
 from eventstore.redis_client import open_redis
 from projections.builtin import get_projection
 from projections.context import ReadSide
+from projections.reading import REPLAY_GC_EVERY, paused_gc
 from projections.rebuild import RebuildReport, rebuild
 from projections.replay import ReplayProgress
 from readmodels.db import create_pool
@@ -87,9 +89,13 @@ async def _main(spec: RebuildSpec) -> int:
     redis = await open_redis(spec.redis_url, decode_responses=True)
     pool = await create_pool(spec.dsn, spec.schema)
     last = 0.0
+    batches = 0
 
     def report(progress: ReplayProgress) -> None:
-        nonlocal last
+        nonlocal last, batches
+        batches += 1
+        if batches % REPLAY_GC_EVERY == 0:
+            gc.collect()  # the collector is paused meanwhile (below)
         if time.monotonic() - last >= REPORT_EVERY_S:
             last = time.monotonic()
             _emit({"done": progress.done, "total": progress.total, "rate": progress.rate})
@@ -100,7 +106,16 @@ async def _main(spec: RebuildSpec) -> int:
             pool, spec.dsn, spec.schema, redis, Layout(spec.namespace, spec.shards),
             schemas.registry, spec.redis_url,
         )
-        result = await rebuild(side, get_projection(spec.projection), on_progress=report)
+        # This process only rebuilds: the collector stays off while it replays, as in a replay
+        # worker (``projections.parallel``), and never walks the code loaded at start-up
+        # (frozen); ``report`` collects the rare cycles every ``REPLAY_GC_EVERY`` batches.
+        # With it on, it rescanned the batches in flight every 700 allocations: a one-process
+        # replay of 200,000 events took 4.0-4.1 CPU s for ``scans`` (3.6 for ``users``) with it
+        # on, 2.4-2.5 (1.6-1.7) with it off.
+        gc.collect()
+        gc.freeze()
+        with paused_gc():
+            result = await rebuild(side, get_projection(spec.projection), on_progress=report)
     except Exception as exc:  # reported to the caller, who shows it to the operator
         _emit({"error": str(exc) or type(exc).__name__})
         return 1

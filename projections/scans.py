@@ -12,8 +12,9 @@ scans lock rows in share mode only, so they never wait for each other.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -21,6 +22,7 @@ from projections.changes import Changes
 from projections.projection import Projection, event_time
 from readmodels import tables
 from schemas.envelope import EnvelopeView
+from schemas.registry import Message
 from schemas.scan import (
     PROGRESS,
     AnswerCompleted,
@@ -35,6 +37,8 @@ from schemas.scan import (
 )
 from schemas.users import UserDeleted
 
+M = TypeVar("M", bound=Message)
+
 SCANS = Projection("scans", tables.SCANS.code_version, tables.SCANS, shared=frozenset({"scan_users"}))
 
 _SCRUB = (
@@ -42,12 +46,16 @@ _SCRUB = (
     " WHERE u.user_id = s.user_id AND u.erased_at IS NOT NULL"
     " AND (s.image_url IS NOT NULL OR s.user_input IS NOT NULL)"
 )
-_USERS_OF_JOBS = "SELECT DISTINCT user_id FROM {scans} WHERE job_id = ANY($1::text[])"
 # The end of a batch with new scans, three statements: each later one's snapshot must include
-# what a concurrent deletion committed while the earlier one waited for it.
+# what a concurrent deletion committed while the earlier one waited for it. The first two take
+# the users of the new scans (``$1``: their ``ScanQueued.user_id``s, the only value a scan's
+# ``user_id`` ever takes), the scrub the new scans' job ids. Looking the users up by job id in
+# ``scans`` instead (``SELECT DISTINCT user_id … WHERE job_id = ANY($1)``) cost 2.1 and 1.9 ms
+# per batch of 500 new scans (a bitmap scan of ``scans`` each), against 0.85 and 0.8 ms.
+_USERS = "SELECT unnest($1::text[])"
 NEW_SCANS = (
-    f"INSERT INTO {{scan_users}} (user_id) {_USERS_OF_JOBS} ORDER BY 1 ON CONFLICT DO NOTHING",
-    f"SELECT 1 FROM {{scan_users}} WHERE user_id IN ({_USERS_OF_JOBS}) ORDER BY user_id FOR SHARE",
+    f"INSERT INTO {{scan_users}} (user_id) {_USERS} ORDER BY 1 ON CONFLICT DO NOTHING",
+    f"SELECT 1 FROM {{scan_users}} WHERE user_id IN ({_USERS}) ORDER BY user_id FOR SHARE",
     _SCRUB + " AND s.job_id = ANY($1::text[])",
 )
 SCRUB_USERS = _SCRUB + " AND s.user_id = ANY($1::text[])"
@@ -85,6 +93,9 @@ def _touch(
 
 
 _QUEUED, _DONE = Stage.QUEUED.value, Stage.DONE.value
+# A stage's value by member: a dict lookup (``str`` hashing) instead of ``Enum.value``, a
+# Python-level descriptor (0.06 against 0.22 µs; two in five of a scan's events).
+_STAGE_VALUE = {stage: stage.value for stage in Stage}
 _QUEUED_PROGRESS, _DONE_PROGRESS = PROGRESS[Stage.QUEUED], PROGRESS[Stage.DONE]
 _VISION_PROGRESS, _RULE_PROGRESS = PROGRESS[Stage.VISION], PROGRESS[Stage.RULE]
 _ANSWER_PROGRESS, _REWARD_PROGRESS = PROGRESS[Stage.ANSWER], PROGRESS[Stage.REWARD]
@@ -101,8 +112,10 @@ def _queued(changes: Changes, event: ScanQueued, envelope: EnvelopeView) -> None
         "user_input": event.user_input,
     }
     _touch(changes, envelope, values, stamped="created_at")
-    for sql in NEW_SCANS:
-        changes.execute_last(sql, envelope.aggregate_id)
+    add_user, lock_user, scrub = NEW_SCANS
+    changes.execute_last(add_user, event.user_id)
+    changes.execute_last(lock_user, event.user_id)
+    changes.execute_last(scrub, envelope.aggregate_id)
 
 
 @SCANS.on(UserDeleted)
@@ -116,19 +129,53 @@ def _stage(changes: Changes, event: StageStarted, envelope: EnvelopeView) -> Non
     _touch(
         changes,
         envelope,
-        {"status": "processing", "stage": event.stage.value, "progress": event.progress},
+        {"status": "processing", "stage": _STAGE_VALUE[event.stage], "progress": event.progress},
     )
 
 
-@SCANS.on(VisionCompleted)
-def _vision(changes: Changes, event: VisionCompleted, envelope: EnvelopeView) -> None:
-    result = {
+# The JSON text of a message's column, by message: the reader shares one message object among
+# the events whose data text repeats (``ShardReader.decode``), as a classification, a rule or a
+# reward mostly does (11, 11 and 21 distinct in 10,000 synthetic scans), so each is dumped
+# once, not once per event: the vision handler took 2.0 µs instead of 3.1, the reward's 2.1
+# instead of 3.0, the rule's 2.0 instead of 2.2. (Not answers: most are distinct, and the
+# look-up made their handler slower.) Keyed by the object's id, which the entry's own
+# reference keeps from being reused; emptied when full.
+_DUMPED: dict[int, tuple[Message, str | None]] = {}
+_DUMPED_ENTRIES = 1024  # the repeating ones are a few dozen: this bounds the memory kept
+
+
+def _dumped(event: M, dump: Callable[[M], str | None]) -> str | None:
+    known = _DUMPED.get(id(event))
+    if known is not None and known[0] is event:
+        return known[1]
+    text = dump(event)
+    if len(_DUMPED) >= _DUMPED_ENTRIES:
+        _DUMPED.clear()
+    _DUMPED[id(event)] = (event, text)
+    return text
+
+
+def _vision_json(event: VisionCompleted) -> str | None:
+    return _dump({
         "classification": event.classification.model_dump(mode="json"),
         "situation_tags": event.situation_tags,
         "confidence": event.confidence,
         "question": event.question,
-    }
-    _touch(changes, envelope, {"classification": _dump(result), "progress": _VISION_PROGRESS})
+    })
+
+
+def _rule_json(event: RuleCompleted) -> str | None:
+    return _dump(event.disposal_rules)
+
+
+def _reward_json(event: RewardCompleted) -> str | None:
+    return _dump(None if event.reward is None else event.reward.model_dump(mode="json"))
+
+
+@SCANS.on(VisionCompleted)
+def _vision(changes: Changes, event: VisionCompleted, envelope: EnvelopeView) -> None:
+    classification = _dumped(event, _vision_json)
+    _touch(changes, envelope, {"classification": classification, "progress": _VISION_PROGRESS})
 
 
 @SCANS.on(RuleCompleted)
@@ -137,7 +184,7 @@ def _rule(changes: Changes, event: RuleCompleted, envelope: EnvelopeView) -> Non
         changes,
         envelope,
         {
-            "disposal_rules": _dump(event.disposal_rules),
+            "disposal_rules": _dumped(event, _rule_json),
             "rule_found": event.disposal_rules is not None,
             "progress": _RULE_PROGRESS,
         },
@@ -159,8 +206,7 @@ def _answer(changes: Changes, event: AnswerCompleted, envelope: EnvelopeView) ->
 
 @SCANS.on(RewardCompleted)
 def _reward(changes: Changes, event: RewardCompleted, envelope: EnvelopeView) -> None:
-    reward = None if event.reward is None else event.reward.model_dump(mode="json")
-    _touch(changes, envelope, {"reward": _dump(reward), "progress": _REWARD_PROGRESS})
+    _touch(changes, envelope, {"reward": _dumped(event, _reward_json), "progress": _REWARD_PROGRESS})
 
 
 @SCANS.on(ScanCompleted)
@@ -171,6 +217,6 @@ def _completed(changes: Changes, event: ScanCompleted, envelope: EnvelopeView) -
 
 @SCANS.on(ScanFailed)
 def _failed(changes: Changes, event: ScanFailed, envelope: EnvelopeView) -> None:
-    error = {"stage": event.stage.value, "message": event.error, "code": event.code}
+    error = {"stage": _STAGE_VALUE[event.stage], "message": event.error, "code": event.code}
     values = {"status": "failed", "stage": _DONE, "error": _dump(error)}
     _touch(changes, envelope, values, stamped="finished_at")
