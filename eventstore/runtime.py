@@ -74,6 +74,18 @@ from eventstore.redis_client import AsyncRedis
 from schemas.registry import MessageRegistry
 
 log = logging.getLogger(__name__)
+SKIPPED_KEPT = 1024  # type names remembered by a runner (see ``Runner._deliveries``)
+
+def reaper_interval_ms(options: RunnerOptions) -> int:
+    """How long a reaper sleeps once it has been through the group's pending entries:
+    ``claim_interval_s``, but at least a tenth of ``claim_idle_ms``. FastStream's reaper
+    asks XAUTOCLAIM for one entry at a time, and each call looks at ten pending entries, so
+    a sweep is a call per ten entries in flight (hundreds with thousands of slow scans held
+    by live consumers). No entry can be claimed before it idled ``claim_idle_ms``: sweeping
+    more often than a tenth of that only re-reads the same live entries, and a dead
+    consumer's entry is still taken within 1.1 x ``claim_idle_ms``."""
+    return max(1, int(options.claim_interval_s * 1000), options.claim_idle_ms // 10)
+
 
 class Runner:
     """Consume a subscription on ``shards`` (default all) with FastStream until cancelled or
@@ -105,6 +117,9 @@ class Runner:
                                  max_connections=broker_connections(self.options, self.shards))
         self._slots = Slots(self.options.workers)
         self._parked: dict[asyncio.Task[None], Delivery] = {}  # waiting for their due time
+        # Type names as FastStream's client answers them → the name as text when this group
+        # acks such entries unread (known, not handled), else None; learnt as they are met.
+        self._skipped: dict[Any, str | None] = {}
         self.processed = 0
         self._busy = 0
         self._stopped = asyncio.Event()
@@ -127,9 +142,11 @@ class Runner:
         linger = 0 if per_message or self.dispatcher.subscription.in_order else o.linger_ms / 1000
         batch_sizes = consumer_metrics().batches.labels(group)
 
+        source = stream == self.group.streams(shard)[0]
+
         async def on_entries(body: Any) -> None:
             msg: RedisStreamMessage = body
-            deliveries = self._deliveries(shard, stream, msg, 0)
+            deliveries = self._deliveries(shard, stream, msg, 0, source=source)
             if not per_message:
                 batch_sizes.observe(len(deliveries))
             await self._settle(msg, deliveries)
@@ -144,7 +161,7 @@ class Runner:
             broker.subscriber(stream=reader, title=f"{stream}:{group}", description=about,
                               parser=fields_only, decoder=the_message)(on_entries)
         reaper = Stream(stream, group=group, consumer=consumer, min_idle_time=o.claim_idle_ms,
-                         polling_interval=max(1, int(o.claim_interval_s * 1000)))
+                         polling_interval=reaper_interval_ms(o))
 
         async def on_claimed(body: Any) -> None:
             msg: RedisStreamMessage = body
@@ -162,19 +179,39 @@ class Runner:
                           parser=fields_only, decoder=the_message)(on_claimed)
 
     def _deliveries(
-        self, shard: int, stream: str, msg: RedisStreamMessage, crashed: int
+        self, shard: int, stream: str, msg: RedisStreamMessage, crashed: int, *,
+        source: bool = False,
     ) -> list[Delivery]:
+        """The entries of a FastStream message. A first delivery of a ``source`` entry (the
+        shard log: it carries no retry marks) of a class the group does not handle keeps its
+        type only, undecoded: it is acked unread (``Dispatcher.settled_at_once``), and most
+        entries of the events log are such for every group but the projector."""
         raw = msg.raw_message
         data = raw["data"]
         entries = data if isinstance(data, list) else [data]
         deliveries = []
+        skipped = self._skipped if source and not crashed else None
         for entry_id, raw_fields in zip(raw["message_ids"], entries, strict=True):
             if raw_fields is None:  # claimed after it was trimmed: nothing left to handle
                 continue
+            if skipped is not None:
+                kind = raw_fields.get(b"type")
+                name = skipped[kind] if kind in skipped else self._learn_skipped(kind)
+                if name is not None:
+                    deliveries.append(Delivery(shard, stream, text(entry_id), {"type": name}, 0))
+                    continue
             fields = text_fields(raw_fields)
             attempts = int(fields.get(ATTEMPTS, 0)) + crashed
             deliveries.append(Delivery(shard, stream, text(entry_id), fields, attempts))
         return deliveries
+
+    def _learn_skipped(self, kind: Any) -> str | None:
+        name = kind.decode() if isinstance(kind, bytes) else None
+        if name is not None and not self.dispatcher.ignores(name):
+            name = None
+        if len(self._skipped) < SKIPPED_KEPT:  # entries written by others may carry any type
+            self._skipped[kind] = name
+        return name
 
     async def _settle(self, msg: RedisStreamMessage, deliveries: list[Delivery]) -> None:
         """Handle a FastStream message's entries; FastStream acks it when all were settled,
