@@ -2,10 +2,12 @@
 
 Every shard's source stream and the group's retry stream get two ``StreamSub`` subscribers in
 the consumer group: a reader (``batch=True``: up to ``batch`` entries per XREADGROUP, handled
-together and acked by FastStream with one XACK; or ``per_message``: one entry per call,
-FastStream's ``max_workers`` at a time, for slow I/O-bound handlers) and a reaper
+together; or ``per_message``: one entry per call, FastStream's ``max_workers`` at a time, for
+slow I/O-bound handlers; either way the settled entries are acked by ``AckBatches``, one
+pipelined round trip every few tens of milliseconds for all readers) and a reaper
 (``min_idle_time``: XAUTOCLAIM of entries a crashed consumer left pending longer than
-``claim_idle_ms``; their delivery count from ``get_delivery_count``). Groups are created at
+``claim_idle_ms``, sweeping every ``reaper_interval_ms``; their delivery count from
+``get_delivery_count``). Groups are created at
 ``"0"`` before the subscribers start, so a new group consumes the backlog.
 
 What each entry becomes (handled, retried, dead-lettered, parked) is decided by the
@@ -27,8 +29,8 @@ A batch reader given ``linger_ms`` waits that long after a short batch before Fa
 reads again, so a busy stream with few entries per read (a group that handles one type in
 ten) is read in fuller batches: one XREADGROUP and one XACK for several entries.
 
-A batch whose entries are not all settled acks the settled ones itself and ``reject``s the
-FastStream message: the rest stay pending for their task, or for the next consumer. Reapers
+Of a batch whose entries are not all settled, the settled ones are acked and the rest stay
+pending for their task, or for the next consumer. Reapers
 handle what they claim ``workers`` at a time (one at a time in order). The ``workers``
 slots bound handler runs per process across all subscribers.
 
@@ -54,6 +56,7 @@ import contextlib
 import logging
 from typing import Any
 
+from faststream.middlewares import AckPolicy
 from faststream.redis.annotations import RedisStreamMessage
 
 from eventstore.broker import (
@@ -87,6 +90,58 @@ def reaper_interval_ms(options: RunnerOptions) -> int:
     return max(1, int(options.claim_interval_s * 1000), options.claim_idle_ms // 10)
 
 
+class AckBatches:
+    """What the readers settled, acked together: every ``delay_s`` one round trip (an XACK per
+    stream, pipelined) for the entries of every reader of the runner, not one XACK per
+    FastStream message. Until then an entry stays pending, far from ``claim_idle_ms`` (the
+    heartbeat touched it a fifth of that ago at most): a crash in between leaves it to a
+    claim, and its handler, idempotent as every handler under at-least-once delivery, runs
+    again. A failed ack is logged and left to claims the same way."""
+
+    def __init__(self, group: ConsumerGroup, delay_s: float) -> None:
+        self.group = group
+        self.delay_s = delay_s
+        self._ids: dict[str, list[str]] = {}
+        self._due: asyncio.Task[None] | None = None
+
+    def add(self, stream: str, entry_ids: list[str]) -> None:
+        if not entry_ids:
+            return
+        self._ids.setdefault(stream, []).extend(entry_ids)
+        if self._due is None:
+            self._due = asyncio.get_running_loop().create_task(self._after_delay())
+
+    async def _after_delay(self) -> None:
+        await asyncio.sleep(self.delay_s)
+        self._due = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        ids, self._ids = self._ids, {}
+        if not ids:
+            return
+        try:
+            async with self.group.redis.pipeline(transaction=False) as pipe:
+                for stream, entry_ids in ids.items():
+                    pipe.xack(stream, self.group.group, *entry_ids)
+                await pipe.execute()
+        except Exception:
+            log.exception("acking %d settled entries failed; a claim will take them",
+                          sum(map(len, ids.values())))
+
+    async def close(self) -> None:
+        """Ack what is waiting now (on stop, once the readers are done)."""
+        due, self._due = self._due, None
+        if due is not None:
+            due.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await due
+        await self.flush()
+
+
+ACK_DELAY_S = 0.05  # at most; a tenth of claim_idle_ms when that is shorter
+
+
 class Runner:
     """Consume a subscription on ``shards`` (default all) with FastStream until cancelled or
     ``stop()``; then finish in-flight work (FastStream's graceful stop) and hand waiting
@@ -116,6 +171,7 @@ class Runner:
         self.broker = new_broker(redis, url, apply_types=False,
                                  max_connections=broker_connections(self.options, self.shards))
         self._slots = Slots(self.options.workers)
+        self._acks = AckBatches(self.group, min(ACK_DELAY_S, self.options.claim_idle_ms / 10_000))
         self._parked: dict[asyncio.Task[None], Delivery] = {}  # waiting for their due time
         # Type names as FastStream's client answers them → the name as text when this group
         # acks such entries unread (known, not handled), else None; learnt as they are met.
@@ -149,17 +205,18 @@ class Runner:
             deliveries = self._deliveries(shard, stream, msg, 0, source=source)
             if not per_message:
                 batch_sizes.observe(len(deliveries))
-            await self._settle(msg, deliveries)
+            await self._settle(msg, deliveries, self._acks)
             if linger and len(deliveries) < o.batch and not self._stopped.is_set():
                 await asyncio.sleep(linger)  # FastStream reads again when this returns
 
         if per_message:
             broker.subscriber(stream=reader, max_workers=o.workers, title=f"{stream}:{group}",
-                              description=about, parser=fields_only,
-                              decoder=the_message)(on_entries)
+                              description=about, parser=fields_only, decoder=the_message,
+                              ack_policy=AckPolicy.MANUAL)(on_entries)
         else:
             broker.subscriber(stream=reader, title=f"{stream}:{group}", description=about,
-                              parser=fields_only, decoder=the_message)(on_entries)
+                              parser=fields_only, decoder=the_message,
+                              ack_policy=AckPolicy.MANUAL)(on_entries)
         reaper = Stream(stream, group=group, consumer=consumer, min_idle_time=o.claim_idle_ms,
                          polling_interval=reaper_interval_ms(o))
 
@@ -213,9 +270,14 @@ class Runner:
             self._skipped[kind] = name
         return name
 
-    async def _settle(self, msg: RedisStreamMessage, deliveries: list[Delivery]) -> None:
-        """Handle a FastStream message's entries; FastStream acks it when all were settled,
-        else the settled ones are acked here and the message is rejected (left pending)."""
+    async def _settle(
+        self, msg: RedisStreamMessage, deliveries: list[Delivery],
+        acks: AckBatches | None = None,
+    ) -> None:
+        """Handle a FastStream message's entries. A reader's (``acks``) settled ones are acked
+        with the next ack batch, the rest left pending; a reaper's message is acked by
+        FastStream when all were settled, else the settled ones are acked here and the message
+        is rejected (left pending)."""
         if not deliveries:
             return
         stream = deliveries[0].stream
@@ -227,6 +289,9 @@ class Runner:
                 acked = await self._together(deliveries)
         finally:
             self._in_flight.release(stream, token)
+        if acks is not None:
+            acks.add(stream, acked)
+            return
         if len(acked) == len(deliveries):
             return
         if acked:
@@ -244,7 +309,10 @@ class Runner:
                 self.processed += 1
             else:
                 due.append(delivery)
-        results = await all_of([self._handle(d, checked=True) for d in due])
+        if len(due) == 1:  # a per-message reader's entry: no task of its own
+            results = [await self._handle(due[0], checked=True)]
+        else:
+            results = await all_of([self._handle(d, checked=True) for d in due])
         return acked + [d.entry_id for d, ok in zip(due, results, strict=True) if ok]
 
     async def _in_turn(self, deliveries: list[Delivery]) -> list[str]:
@@ -379,6 +447,7 @@ class Runner:
     async def _shutdown(self, heartbeat: asyncio.Task[None]) -> None:
         with contextlib.suppress(Exception):
             await self.broker.stop()  # stops reading, waits for in-flight handlers
+        await self._acks.close()
         await self._unpark()
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
