@@ -73,13 +73,6 @@ async def handle_answer_completed(
     While the character service is unavailable and the answer is younger than ``wait_s``,
     raise ``RetryLater`` with the job still open; later, finish it deferred and raise."""
     job_id = envelope.aggregate_id
-    # Only what follows the answer matters here: reward, done, or a failure.
-    job = await load_job(store, job_id, registry, after_version=envelope.version)
-    if job.failed is not None:
-        return
-    if job.completed is not None and (job.reward is None or not job.reward.deferred):
-        return  # a duplicate delivery of a finished job
-
     label = reward_label(event)
     reward: Reward | None = None
     unavailable: CharacterServiceUnavailable | None = None
@@ -102,14 +95,23 @@ async def handle_answer_completed(
                     character, label, list(event.answer.disposal_steps), newly_acquired=newly
                 )
 
-    young = time.time() - envelope.timestamp < wait_s
-    if unavailable is not None and job.completed is None and young:
-        raise RetryLater(f"reward waiting for the character service: {unavailable}")
     rewarded = RewardCompleted(reward=reward, deferred=unavailable is not None)
+    if unavailable is None:
+        # The answer is the chain's last event: the job is not read, the finish is appended
+        # right after the answer (a redelivery's append is a duplicate, or a conflict after
+        # which ``_finish_job`` reads what follows the answer).
+        await _finish_job(store, ScanJob(job_id, envelope.version), envelope, event, rewarded,
+                          registry)
+        return
+    # Only what follows the answer matters here: reward, done, or a failure.
+    job = await load_job(store, job_id, registry, after_version=envelope.version)
+    if job.failed is not None:
+        return
+    if job.completed is None and time.time() - envelope.timestamp < wait_s:
+        raise RetryLater(f"reward waiting for the character service: {unavailable}")
     await _finish_job(store, job, envelope, event, rewarded, registry)
-    if unavailable is not None:
-        log.warning("reward of job %s deferred: %s", job_id, unavailable)
-        raise RetryLater(f"reward deferred: {unavailable}")
+    log.warning("reward of job %s deferred: %s", job_id, unavailable)
+    raise RetryLater(f"reward deferred: {unavailable}")
 
 
 async def _finish_job(

@@ -103,7 +103,7 @@ class RunnerOptions:
     linger_ms: int = 0
     max_deliveries: int = 5
     claim_idle_ms: int = 30_000
-    claim_interval_s: float = 1.0
+    claim_interval_s: float = 1.0  # a reaper's pause between sweeps (at least claim_idle_ms / 10)
     retry_backoff_s: float = 0.05  # doubled per attempt, capped at 2 s
     retry_budget: RetryBudget = field(default_factory=RetryBudget)  # RetryLater's time budget
     park_max_s: float = 60.0  # longest wait before a parked unknown type is looked at again
@@ -146,7 +146,11 @@ class Dispatcher:
         """A well-formed entry of a class this group does not handle: acked without decoding
         (most of a shard log, for most groups). Unknown names still go through the decoder."""
         name = delivery.fields.get("type")
-        return name is not None and name not in self.handled and self.registry.knows(name)
+        return name is not None and self.ignores(name)
+
+    def ignores(self, name: str) -> bool:
+        """Entries of type ``name`` are acked unread: a known class this group does not handle."""
+        return name not in self.handled and self.registry.knows(name)
 
     def settled_at_once(self, delivery: Delivery) -> bool:
         """True when ``process`` would only ack ``delivery`` (due now, within its delivery

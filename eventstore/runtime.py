@@ -2,10 +2,12 @@
 
 Every shard's source stream and the group's retry stream get two ``StreamSub`` subscribers in
 the consumer group: a reader (``batch=True``: up to ``batch`` entries per XREADGROUP, handled
-together and acked by FastStream with one XACK; or ``per_message``: one entry per call,
-FastStream's ``max_workers`` at a time, for slow I/O-bound handlers) and a reaper
+together; or ``per_message``: one entry per call, FastStream's ``max_workers`` at a time, for
+slow I/O-bound handlers; either way the settled entries are acked by ``AckBatches``, one
+pipelined round trip every few tens of milliseconds for all readers) and a reaper
 (``min_idle_time``: XAUTOCLAIM of entries a crashed consumer left pending longer than
-``claim_idle_ms``; their delivery count from ``get_delivery_count``). Groups are created at
+``claim_idle_ms``, sweeping every ``reaper_interval_ms``; their delivery count from
+``get_delivery_count``). Groups are created at
 ``"0"`` before the subscribers start, so a new group consumes the backlog.
 
 What each entry becomes (handled, retried, dead-lettered, parked) is decided by the
@@ -27,8 +29,8 @@ A batch reader given ``linger_ms`` waits that long after a short batch before Fa
 reads again, so a busy stream with few entries per read (a group that handles one type in
 ten) is read in fuller batches: one XREADGROUP and one XACK for several entries.
 
-A batch whose entries are not all settled acks the settled ones itself and ``reject``s the
-FastStream message: the rest stay pending for their task, or for the next consumer. Reapers
+Of a batch whose entries are not all settled, the settled ones are acked and the rest stay
+pending for their task, or for the next consumer. Reapers
 handle what they claim ``workers`` at a time (one at a time in order). The ``workers``
 slots bound handler runs per process across all subscribers.
 
@@ -54,6 +56,7 @@ import contextlib
 import logging
 from typing import Any
 
+from faststream.middlewares import AckPolicy
 from faststream.redis.annotations import RedisStreamMessage
 
 from eventstore.broker import (
@@ -74,6 +77,70 @@ from eventstore.redis_client import AsyncRedis
 from schemas.registry import MessageRegistry
 
 log = logging.getLogger(__name__)
+SKIPPED_KEPT = 1024  # type names remembered by a runner (see ``Runner._deliveries``)
+
+def reaper_interval_ms(options: RunnerOptions) -> int:
+    """How long a reaper sleeps once it has been through the group's pending entries:
+    ``claim_interval_s``, but at least a tenth of ``claim_idle_ms``. FastStream's reaper
+    asks XAUTOCLAIM for one entry at a time, and each call looks at ten pending entries, so
+    a sweep is a call per ten entries in flight (hundreds with thousands of slow scans held
+    by live consumers). No entry can be claimed before it idled ``claim_idle_ms``: sweeping
+    more often than a tenth of that only re-reads the same live entries, and a dead
+    consumer's entry is still taken within 1.1 x ``claim_idle_ms``."""
+    return max(1, int(options.claim_interval_s * 1000), options.claim_idle_ms // 10)
+
+
+class AckBatches:
+    """What the readers settled, acked together: every ``delay_s`` one round trip (an XACK per
+    stream, pipelined) for the entries of every reader of the runner, not one XACK per
+    FastStream message. Until then an entry stays pending, far from ``claim_idle_ms`` (the
+    heartbeat touched it a fifth of that ago at most): a crash in between leaves it to a
+    claim, and its handler, idempotent as every handler under at-least-once delivery, runs
+    again. A failed ack is logged and left to claims the same way."""
+
+    def __init__(self, group: ConsumerGroup, delay_s: float) -> None:
+        self.group = group
+        self.delay_s = delay_s
+        self._ids: dict[str, list[str]] = {}
+        self._due: asyncio.Task[None] | None = None
+
+    def add(self, stream: str, entry_ids: list[str]) -> None:
+        if not entry_ids:
+            return
+        self._ids.setdefault(stream, []).extend(entry_ids)
+        if self._due is None:
+            self._due = asyncio.get_running_loop().create_task(self._after_delay())
+
+    async def _after_delay(self) -> None:
+        await asyncio.sleep(self.delay_s)
+        self._due = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        ids, self._ids = self._ids, {}
+        if not ids:
+            return
+        try:
+            async with self.group.redis.pipeline(transaction=False) as pipe:
+                for stream, entry_ids in ids.items():
+                    pipe.xack(stream, self.group.group, *entry_ids)
+                await pipe.execute()
+        except Exception:
+            log.exception("acking %d settled entries failed; a claim will take them",
+                          sum(map(len, ids.values())))
+
+    async def close(self) -> None:
+        """Ack what is waiting now (on stop, once the readers are done)."""
+        due, self._due = self._due, None
+        if due is not None:
+            due.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await due
+        await self.flush()
+
+
+ACK_DELAY_S = 0.05  # at most; a tenth of claim_idle_ms when that is shorter
+
 
 class Runner:
     """Consume a subscription on ``shards`` (default all) with FastStream until cancelled or
@@ -104,7 +171,11 @@ class Runner:
         self.broker = new_broker(redis, url, apply_types=False,
                                  max_connections=broker_connections(self.options, self.shards))
         self._slots = Slots(self.options.workers)
+        self._acks = AckBatches(self.group, min(ACK_DELAY_S, self.options.claim_idle_ms / 10_000))
         self._parked: dict[asyncio.Task[None], Delivery] = {}  # waiting for their due time
+        # Type names as FastStream's client answers them → the name as text when this group
+        # acks such entries unread (known, not handled), else None; learnt as they are met.
+        self._skipped: dict[Any, str | None] = {}
         self.processed = 0
         self._busy = 0
         self._stopped = asyncio.Event()
@@ -127,24 +198,27 @@ class Runner:
         linger = 0 if per_message or self.dispatcher.subscription.in_order else o.linger_ms / 1000
         batch_sizes = consumer_metrics().batches.labels(group)
 
+        source = stream == self.group.streams(shard)[0]
+
         async def on_entries(body: Any) -> None:
             msg: RedisStreamMessage = body
-            deliveries = self._deliveries(shard, stream, msg, 0)
+            deliveries = self._deliveries(shard, stream, msg, 0, source=source)
             if not per_message:
                 batch_sizes.observe(len(deliveries))
-            await self._settle(msg, deliveries)
+            await self._settle(msg, deliveries, self._acks)
             if linger and len(deliveries) < o.batch and not self._stopped.is_set():
                 await asyncio.sleep(linger)  # FastStream reads again when this returns
 
         if per_message:
             broker.subscriber(stream=reader, max_workers=o.workers, title=f"{stream}:{group}",
-                              description=about, parser=fields_only,
-                              decoder=the_message)(on_entries)
+                              description=about, parser=fields_only, decoder=the_message,
+                              ack_policy=AckPolicy.MANUAL)(on_entries)
         else:
             broker.subscriber(stream=reader, title=f"{stream}:{group}", description=about,
-                              parser=fields_only, decoder=the_message)(on_entries)
+                              parser=fields_only, decoder=the_message,
+                              ack_policy=AckPolicy.MANUAL)(on_entries)
         reaper = Stream(stream, group=group, consumer=consumer, min_idle_time=o.claim_idle_ms,
-                         polling_interval=max(1, int(o.claim_interval_s * 1000)))
+                         polling_interval=reaper_interval_ms(o))
 
         async def on_claimed(body: Any) -> None:
             msg: RedisStreamMessage = body
@@ -162,23 +236,48 @@ class Runner:
                           parser=fields_only, decoder=the_message)(on_claimed)
 
     def _deliveries(
-        self, shard: int, stream: str, msg: RedisStreamMessage, crashed: int
+        self, shard: int, stream: str, msg: RedisStreamMessage, crashed: int, *,
+        source: bool = False,
     ) -> list[Delivery]:
+        """The entries of a FastStream message. A first delivery of a ``source`` entry (the
+        shard log: it carries no retry marks) of a class the group does not handle keeps its
+        type only, undecoded: it is acked unread (``Dispatcher.settled_at_once``), and most
+        entries of the events log are such for every group but the projector."""
         raw = msg.raw_message
         data = raw["data"]
         entries = data if isinstance(data, list) else [data]
         deliveries = []
+        skipped = self._skipped if source and not crashed else None
         for entry_id, raw_fields in zip(raw["message_ids"], entries, strict=True):
             if raw_fields is None:  # claimed after it was trimmed: nothing left to handle
                 continue
+            if skipped is not None:
+                kind = raw_fields.get(b"type")
+                name = skipped[kind] if kind in skipped else self._learn_skipped(kind)
+                if name is not None:
+                    deliveries.append(Delivery(shard, stream, text(entry_id), {"type": name}, 0))
+                    continue
             fields = text_fields(raw_fields)
             attempts = int(fields.get(ATTEMPTS, 0)) + crashed
             deliveries.append(Delivery(shard, stream, text(entry_id), fields, attempts))
         return deliveries
 
-    async def _settle(self, msg: RedisStreamMessage, deliveries: list[Delivery]) -> None:
-        """Handle a FastStream message's entries; FastStream acks it when all were settled,
-        else the settled ones are acked here and the message is rejected (left pending)."""
+    def _learn_skipped(self, kind: Any) -> str | None:
+        name = kind.decode() if isinstance(kind, bytes) else None
+        if name is not None and not self.dispatcher.ignores(name):
+            name = None
+        if len(self._skipped) < SKIPPED_KEPT:  # entries written by others may carry any type
+            self._skipped[kind] = name
+        return name
+
+    async def _settle(
+        self, msg: RedisStreamMessage, deliveries: list[Delivery],
+        acks: AckBatches | None = None,
+    ) -> None:
+        """Handle a FastStream message's entries. A reader's (``acks``) settled ones are acked
+        with the next ack batch, the rest left pending; a reaper's message is acked by
+        FastStream when all were settled, else the settled ones are acked here and the message
+        is rejected (left pending)."""
         if not deliveries:
             return
         stream = deliveries[0].stream
@@ -190,6 +289,9 @@ class Runner:
                 acked = await self._together(deliveries)
         finally:
             self._in_flight.release(stream, token)
+        if acks is not None:
+            acks.add(stream, acked)
+            return
         if len(acked) == len(deliveries):
             return
         if acked:
@@ -207,7 +309,10 @@ class Runner:
                 self.processed += 1
             else:
                 due.append(delivery)
-        results = await all_of([self._handle(d, checked=True) for d in due])
+        if len(due) == 1:  # a per-message reader's entry: no task of its own
+            results = [await self._handle(due[0], checked=True)]
+        else:
+            results = await all_of([self._handle(d, checked=True) for d in due])
         return acked + [d.entry_id for d, ok in zip(due, results, strict=True) if ok]
 
     async def _in_turn(self, deliveries: list[Delivery]) -> list[str]:
@@ -359,6 +464,7 @@ class Runner:
     async def _shutdown(self, heartbeat: asyncio.Task[None]) -> None:
         with contextlib.suppress(Exception):
             await self.broker.stop()  # stops reading, waits for in-flight handlers
+        await self._acks.close()
         await self._unpark()
         await self._hand_back()
         heartbeat.cancel()
