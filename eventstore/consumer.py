@@ -109,6 +109,17 @@ class RunnerOptions:
     park_max_s: float = 60.0  # longest wait before a parked unknown type is looked at again
     start: str = "0"  # where a new group starts: "0" = the backlog, "$" = new entries only
 
+    @property
+    def reaper_interval_ms(self) -> int:
+        """How long a reaper sleeps once it has been through the group's pending entries:
+        ``claim_interval_s``, but at least a tenth of ``claim_idle_ms``. FastStream's reaper
+        asks XAUTOCLAIM for one entry at a time, and each call looks at ten pending entries, so
+        a sweep is a call per ten entries in flight (hundreds with thousands of slow scans held
+        by live consumers). No entry can be claimed before it idled ``claim_idle_ms``: sweeping
+        more often than a tenth of that only re-reads the same live entries, and a dead
+        consumer's entry is still taken within 1.1 x ``claim_idle_ms``."""
+        return max(1, int(self.claim_interval_s * 1000), self.claim_idle_ms // 10)
+
 
 def consumer_name(prefix: str) -> str:
     """A consumer name unique to this process."""

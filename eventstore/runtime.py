@@ -59,6 +59,7 @@ from typing import Any
 from faststream.middlewares import AckPolicy
 from faststream.redis.annotations import RedisStreamMessage
 
+from eventstore.acks import ACK_DELAY_S, AckBatches
 from eventstore.broker import (
     Broker,
     Stream,
@@ -79,67 +80,8 @@ from schemas.registry import MessageRegistry
 log = logging.getLogger(__name__)
 SKIPPED_KEPT = 1024  # type names remembered by a runner (see ``Runner._deliveries``)
 
-def reaper_interval_ms(options: RunnerOptions) -> int:
-    """How long a reaper sleeps once it has been through the group's pending entries:
-    ``claim_interval_s``, but at least a tenth of ``claim_idle_ms``. FastStream's reaper
-    asks XAUTOCLAIM for one entry at a time, and each call looks at ten pending entries, so
-    a sweep is a call per ten entries in flight (hundreds with thousands of slow scans held
-    by live consumers). No entry can be claimed before it idled ``claim_idle_ms``: sweeping
-    more often than a tenth of that only re-reads the same live entries, and a dead
-    consumer's entry is still taken within 1.1 x ``claim_idle_ms``."""
-    return max(1, int(options.claim_interval_s * 1000), options.claim_idle_ms // 10)
 
 
-class AckBatches:
-    """What the readers settled, acked together: every ``delay_s`` one round trip (an XACK per
-    stream, pipelined) for the entries of every reader of the runner, not one XACK per
-    FastStream message. Until then an entry stays pending, far from ``claim_idle_ms`` (the
-    heartbeat touched it a fifth of that ago at most): a crash in between leaves it to a
-    claim, and its handler, idempotent as every handler under at-least-once delivery, runs
-    again. A failed ack is logged and left to claims the same way."""
-
-    def __init__(self, group: ConsumerGroup, delay_s: float) -> None:
-        self.group = group
-        self.delay_s = delay_s
-        self._ids: dict[str, list[str]] = {}
-        self._due: asyncio.Task[None] | None = None
-
-    def add(self, stream: str, entry_ids: list[str]) -> None:
-        if not entry_ids:
-            return
-        self._ids.setdefault(stream, []).extend(entry_ids)
-        if self._due is None:
-            self._due = asyncio.get_running_loop().create_task(self._after_delay())
-
-    async def _after_delay(self) -> None:
-        await asyncio.sleep(self.delay_s)
-        self._due = None
-        await self.flush()
-
-    async def flush(self) -> None:
-        ids, self._ids = self._ids, {}
-        if not ids:
-            return
-        try:
-            async with self.group.redis.pipeline(transaction=False) as pipe:
-                for stream, entry_ids in ids.items():
-                    pipe.xack(stream, self.group.group, *entry_ids)
-                await pipe.execute()
-        except Exception:
-            log.exception("acking %d settled entries failed; a claim will take them",
-                          sum(map(len, ids.values())))
-
-    async def close(self) -> None:
-        """Ack what is waiting now (on stop, once the readers are done)."""
-        due, self._due = self._due, None
-        if due is not None:
-            due.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await due
-        await self.flush()
-
-
-ACK_DELAY_S = 0.05  # at most; a tenth of claim_idle_ms when that is shorter
 
 
 class Runner:
@@ -218,7 +160,7 @@ class Runner:
                               parser=fields_only, decoder=the_message,
                               ack_policy=AckPolicy.MANUAL)(on_entries)
         reaper = Stream(stream, group=group, consumer=consumer, min_idle_time=o.claim_idle_ms,
-                         polling_interval=reaper_interval_ms(o))
+                         polling_interval=o.reaper_interval_ms)
 
         async def on_claimed(body: Any) -> None:
             msg: RedisStreamMessage = body
