@@ -159,10 +159,16 @@ def figures(r: ChatResult) -> dict[str, float]:
         IDEAL_P50: p(seen.ideal, 50),
         IDEAL_P95: p(seen.ideal, 95),
         "text mismatches": float(seen.text_mismatches),
+        "SSE events per turn": _mean(seen.frames),
+        "token events per turn": _mean(seen.tokens),
         "load average at the end": r.load[1],
         "client loop lag p95 ms": 1000 * r.lag(95),
         **(r.cpu.figures(seen.completed, "turn") if r.cpu else {}),
     }
+
+
+def _mean(values: list[int]) -> float:
+    return sum(values) / len(values) if values else 0.0
 
 
 RATIOS = [("TTFT p50 s", IDEAL_P50), ("TTFT p95 s", IDEAL_P95)]
@@ -182,7 +188,8 @@ def report(r: ChatResult) -> str:
         f"users={r.users} latency={r.latency} think={r.think_s:g}s load={r.load[0]:.1f}→"
         f"{r.load[1]:.1f} submitted={seen.submitted} "
         f"completed={seen.completed} failed={seen.failed} errors={seen.errors} "
-        f"text_mismatches={seen.text_mismatches}\n"
+        f"text_mismatches={seen.text_mismatches} sse events/turn={_mean(seen.frames):.1f} "
+        f"(tokens {_mean(seen.tokens):.1f})\n"
         f"completion={seen.completion:.2f}% turns/min={r.turns_per_min:.0f} "
         f"ttft p50={p(seen.ttft, 50):.2f}s p95={p(seen.ttft, 95):.2f}s "
         f"e2e p50={p(seen.e2e, 50):.2f}s p95={p(seen.e2e, 95):.2f}s "
