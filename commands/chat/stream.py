@@ -35,7 +35,7 @@ class AnswerStream:
         self.text = AnswerText(writer.turn.text)
         self.coalescing = coalescing
         self.turns = turns
-        self.buffer = TokenBuffer(coalescing.max_tokens, coalescing.interval(turns.count))
+        self.buffer = TokenBuffer(coalescing.tokens(turns.count), coalescing.interval(turns.count))
         self._tokens_put = 0  # answer deltas the graph put so far …
         self._tokens_taken = 0  # … and those of them this stream has taken
 
@@ -107,8 +107,9 @@ class AnswerStream:
         self._tokens_taken += 1
         if self.buffer.text and token.node != self.buffer.node:
             self.stage_text()
-        if not self.buffer.text:  # a new delta starts: how long it may gather, given the load
+        if not self.buffer.text:  # a new delta starts: how much it may gather, given the load
             self.buffer.interval_s = self.coalescing.interval(self.turns.count)
+            self.buffer.max_tokens = self.coalescing.tokens(self.turns.count)
         self.buffer.add(self.text.feed(token.content), token.node)
         # The turn's first text goes out at once (time to first token); later text coalesces.
         if self.buffer.full or (self.buffer.text and not self.writer.has_text):
