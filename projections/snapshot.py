@@ -3,7 +3,8 @@
 It takes a shard's events a batch at a time, in log order (``project_snapshots``), folds each
 into its job's ``JobView`` (``live_view``) and, in ONE Lua call for the batch, compare-and-sets
 each job's snapshot at its last event of the batch (only a higher version replaces it), then
-PUBLISHes the events' SSE messages on ``{tag}:live`` in log order. Because both happen in the
+PUBLISHes the events' SSE messages on ``{tag}:live`` in log order (one PUBLISH for the batch, see
+``live_messages``). Because both happen in the
 same script, a subscriber that receives a message can already read a snapshot at least as new
 as the message (read-your-writes for the result endpoint), and a crash can never leave a
 written snapshot whose messages were not published. One call per batch, not per event: the
@@ -64,7 +65,8 @@ LINGER_BELOW = 50  # a run of fewer events than this is short
 # and its JSON.
 # Each job's snapshot is compare-and-set (only a higher version replaces it), then the messages
 # of the jobs written are published, in log order, except those the stored snapshot already
-# held (another writer published them). Returns per job the version its snapshot held before
+# held (another writer published them): all of them in ONE message, joined by line breaks
+# (``live_messages`` splits it). Returns per job the version its snapshot held before
 # (written when below the job's version in ARGV).
 CAS_SCRIPT = """
 local ttl, jobs = tonumber(ARGV[1]), tonumber(ARGV[3])
@@ -86,15 +88,28 @@ for j = 1, jobs do
     written[j] = 0
   end
 end
+local out = {}
 for a = 4 + 2 * jobs, #ARGV, 3 do
   local j = tonumber(ARGV[a])
   if written[j] == 1 and tonumber(ARGV[a + 1]) > stored[j] then
-    redis.call(publish, KEYS[1], ARGV[a + 2])
+    out[#out + 1] = ARGV[a + 2]
   end
 end
+if #out > 0 then redis.call(publish, KEYS[1], table.concat(out, '\\n')) end
 return stored
 """
 _CAS_SHA = hashlib.sha1(CAS_SCRIPT.encode()).hexdigest()
+
+
+LIVE_SEPARATOR = "\n"
+
+
+def live_messages(published: str) -> list[str]:
+    """The SSE messages (their JSON data texts, in log order) of one message published on
+    ``{tag}:live``: a batch's messages go out in one PUBLISH, joined by line breaks, which
+    JSON text never holds raw (one PUBLISH per message, and the subscriber's parse of each,
+    cost the projector, Redis and every gateway once per event)."""
+    return published.split(LIVE_SEPARATOR)
 
 
 def snapshot_key(layout: Layout, job_id: str) -> str:
