@@ -4,11 +4,14 @@ its messages' bytes in order; ``take_next`` hands out only the next version."""
 
 from __future__ import annotations
 
+import json
 import random
 
 from sse_starlette import ServerSentEvent
 
-from gateway.live_subscription import Frame, Frames, Subscription
+from eventstore.keys import Layout
+from gateway.live_hub import LiveHub
+from gateway.live_subscription import Frame, Frames, PublishedEvent, Subscription
 from projections.live_view import LiveEvent
 
 
@@ -45,3 +48,21 @@ def test_take_next_gives_only_the_next_version_without_waiting() -> None:
     assert sub.take_next(5) is None  # 6 is after a gap: left for ``next`` (a catch-up)
     sub.resync()
     assert sub.take_next(6) is None  # a pending signal goes first
+
+
+async def test_the_hub_hands_out_each_message_of_a_joined_publish_in_order() -> None:
+    hub = LiveHub("redis://unused:1", Layout("frames", 1))  # not started: no connection made
+    hub._connected[0] = True  # as once its shard is subscribed
+    sub, other = hub.subscribe("job"), hub.subscribe("other")
+    datas = [json.dumps({"job_id": job, "stage": stage, "seq": seq, "ts": 1.5}, ensure_ascii=False)
+             for job, stage, seq in (("job", "intent", 1), ("other", "queued", 1),
+                                     ("job", "token", 2))]
+    hub._dispatch("\n".join(datas))  # one PUBLISH of a projector's batch
+    first, second = sub.take_next(1), sub.take_next(2)
+    assert first is not None and second is not None
+    assert [first.data, second.data] == [datas[0], datas[2]]
+    assert isinstance(first, PublishedEvent) and first.frame is not None
+    assert first.frame.encode() == ServerSentEvent(datas[0], event="intent", id="1").encode()
+    theirs = other.take_next(1)
+    assert theirs is not None and theirs.data == datas[1]
+    assert hub.published == 3
