@@ -33,6 +33,7 @@ from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, node_address, open_redis, sharded_pubsub
 from gateway.live_subscription import Frame, PublishedEvent, Subscription
 from gateway.live_ticker import JobVersions, Ticker
+from projections.snapshot import live_messages
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,11 @@ class LiveHub:
         for sub in list(self._by_shard[shard]):
             sub.resync()
 
-    def _dispatch(self, raw: str) -> None:
+    def _dispatch(self, published: str) -> None:
+        for raw in live_messages(published):  # a projector batch's messages, in log order
+            self._dispatch_one(raw)
+
+    def _dispatch_one(self, raw: str) -> None:
         try:
             data = orjson.loads(raw)
             job_id, version, stage = str(data["job_id"]), int(data["seq"]), str(data["stage"])

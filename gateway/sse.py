@@ -47,7 +47,7 @@ from gateway.auth import current_user
 from gateway.errors import NotFound
 from gateway.job_reads import JobOwner, JobReads
 from gateway.live_hub import LiveHub
-from gateway.live_subscription import Frame, PublishedEvent, Signal, Subscription
+from gateway.live_subscription import Frame, Frames, PublishedEvent, Signal, Subscription
 from gateway.metrics import GatewayMetrics
 from gateway.params import parse_int
 from gateway.state import LiveConfig, gateway_state
@@ -109,8 +109,10 @@ class JobStream:
 
     async def run(
         self, history: History, note: str | None, metrics: GatewayMetrics | None = None,
-        stream: str = "scan",
+        stream: str = "scan", *, grouped: bool = False,
     ) -> AsyncIterator[ServerSentEvent]:
+        """The stream's messages; ``grouped``: live messages that are ready one after another
+        come as one ``Frames`` (written with one send)."""
         gauge = metrics.sse_connections.labels(stream) if metrics else None
         delivery = metrics.sse_delivery.labels(stream) if metrics else None
         if gauge:
@@ -118,8 +120,13 @@ class JobStream:
         try:
             if note:
                 yield ServerSentEvent(comment=note)
-            async for event in self._feed(history):
-                yield event
+            if grouped:  # what happened so far, in one write
+                sofar = [event async for event in self._feed(history)]
+                if sofar:
+                    yield sofar[0] if len(sofar) == 1 else Frames(sofar)
+            else:
+                async for event in self._feed(history):
+                    yield event
             self.appended_at = 0.0
             # Code after a ``yield`` runs once the response has written that message: the
             # delivery time of each event sent from here on (not of the history above) is
@@ -157,9 +164,23 @@ class JobStream:
                 if item.version == self.sent + 1 and not self.finished:
                     self.sent = item.version
                     self.finished = item.terminal
-                    self.appended_at = item.appended_at
-                    yield to_sse(item)
-                    self._observe(delivery)
+                    ready = [item]
+                    while grouped and not self.finished:
+                        more = self.sub.take_next(self.sent + 1)
+                        if more is None:
+                            break
+                        ready.append(more)
+                        self.sent = more.version
+                        self.finished = more.terminal
+                    if len(ready) == 1:
+                        self.appended_at = item.appended_at
+                        yield to_sse(item)
+                        self._observe(delivery)
+                        continue
+                    yield Frames([to_sse(live) for live in ready])
+                    for live in ready:
+                        self.appended_at = live.appended_at
+                        self._observe(delivery)
         finally:
             self.sub.close()
             if gauge:
@@ -239,9 +260,9 @@ class Opened:
     note: str | None  # the reset notice for a malformed or foreign Last-Event-ID
 
     def events(
-        self, metrics: GatewayMetrics | None = None, kind: str = "scan"
+        self, metrics: GatewayMetrics | None = None, kind: str = "scan", *, grouped: bool = False
     ) -> AsyncIterator[ServerSentEvent]:
-        return self.stream.run(self.history, self.note, metrics, kind)
+        return self.stream.run(self.history, self.note, metrics, kind, grouped=grouped)
 
 
 async def open_job_stream(
@@ -290,7 +311,7 @@ async def _job_events(
     if fresh is not None and opened.stream.sent == 0:  # fresh (or reset)
         opened = Opened(opened.stream, fresh(opened.history), opened.note)
     return _EventStream(
-        opened.events(gw.metrics, stream),
+        opened.events(gw.metrics, stream, grouped=True),
         ping=0,  # our own `keepalive` events (named, as the client expects)
         send_timeout=gw.live.send_timeout_s,
         background=BackgroundTask(_leave, opened.stream.sub),  # also if the body never started

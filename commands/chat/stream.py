@@ -10,6 +10,7 @@ as the graph's ``TurnAborted`` or as ``GraphCrashed``; errors of the store propa
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 from agents.chat.turn import NeedsInput, NodeUpdate, Token, TurnAborted, TurnResult
@@ -35,9 +36,10 @@ class AnswerStream:
         self.text = AnswerText(writer.turn.text)
         self.coalescing = coalescing
         self.turns = turns
-        self.buffer = TokenBuffer(coalescing.max_tokens, coalescing.interval(turns.count))
+        self.buffer = TokenBuffer(coalescing.tokens(turns.count), coalescing.interval(turns.count))
         self._tokens_put = 0  # answer deltas the graph put so far …
         self._tokens_taken = 0  # … and those of them this stream has taken
+        self._held_until: float | None = None  # staged progress goes out by then (monotonic)
 
     def stage_text(self) -> None:
         """Move the coalesced text into the next write."""
@@ -47,13 +49,26 @@ class AnswerStream:
     async def flush(self) -> None:
         """Write the text and everything staged before it."""
         self.stage_text()
+        await self._write()
+
+    async def _write(self) -> None:
+        self._held_until = None
         await self.writer.write()
+
+    def _due(self) -> float | None:
+        """Seconds until something pending must be written: the coalesced text, or progress
+        held since it was staged (None: nothing pending)."""
+        due = self.buffer.due_in()
+        if self._held_until is None:
+            return due
+        held = max(0.0, self._held_until - time.monotonic())
+        return held if due is None else min(due, held)
 
     async def consume(self, run: Producer[ChatUpdate]) -> TurnResult | NeedsInput | None:
         """Run the graph (``run(put)``), appending its progress and text; its ``TurnResult``
         or ``NeedsInput`` (with ``TurnWaiting`` appended), or None when it ended without
         either."""
-        paced_updates = paced(run, self.buffer.due_in, self._quiet)
+        paced_updates = paced(run, self._due, self._quiet)
         with self.turns.streaming():
             async with contextlib.aclosing(paced_updates) as items:
                 return await self._consume(items)
@@ -72,7 +87,16 @@ class AnswerStream:
             except Exception as exc:
                 raise GraphCrashed(f"{type(exc).__name__}: {exc}") from exc
             if isinstance(item, Idle):
-                await self.writer.write()  # a burst is over: one append for all of it
+                # A burst is over: one append for all of it when it holds text. Progress alone
+                # waits (up to the coalescing interval) for what follows: the stages before
+                # the answer mostly take a fraction of that, so a turn's progress, its first
+                # delta included, is one append, one projector run and one SSE write instead
+                # of four or five (the first delta is never held: time to first token).
+                if self.writer.text_staged:
+                    await self._write()
+                elif self.writer.staged and self._held_until is None:
+                    interval = self.coalescing.interval(self.turns.count)
+                    self._held_until = time.monotonic() + interval
             elif isinstance(item, Tick):
                 await self.flush()
             elif isinstance(item, Token):
@@ -83,6 +107,7 @@ class AnswerStream:
             elif isinstance(item, NeedsInput):
                 self.stage_text()
                 waiting = TurnWaiting(input_type=item.input_type, message=item.message)
+                self._held_until = None
                 await self.writer.append(waiting, "waiting", str(self.writer.turn.input_version))
                 return item
             elif isinstance(item, TurnResult):
@@ -107,8 +132,9 @@ class AnswerStream:
         self._tokens_taken += 1
         if self.buffer.text and token.node != self.buffer.node:
             self.stage_text()
-        if not self.buffer.text:  # a new delta starts: how long it may gather, given the load
+        if not self.buffer.text:  # a new delta starts: how much it may gather, given the load
             self.buffer.interval_s = self.coalescing.interval(self.turns.count)
+            self.buffer.max_tokens = self.coalescing.tokens(self.turns.count)
         self.buffer.add(self.text.feed(token.content), token.node)
         # The turn's first text goes out at once (time to first token); later text coalesces.
         if self.buffer.full or (self.buffer.text and not self.writer.has_text):
@@ -127,4 +153,5 @@ class AnswerStream:
         assert queued is not None
         failed = TurnFailed(user_id=queued.user_id, chat_id=queued.chat_id, message=message,
                             code=code)
+        self._held_until = None
         await self.writer.append(failed, "failed")

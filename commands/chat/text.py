@@ -16,7 +16,7 @@ seconds, whichever comes first (ARCHITECTURE §2: not one event per token). ``Co
 stretches the interval as a process streams more turns at once: every delta event costs the
 log, the snapshot projector and each SSE client alike, so under load fewer, larger deltas keep
 time to first token and throughput up (the first delta of a turn always goes out at once).
-Under load a client sees about two larger deltas a second instead of twenty small ones.
+Under load a client sees about one larger delta a second instead of twenty small ones.
 """
 
 from __future__ import annotations
@@ -119,17 +119,33 @@ class TokenBuffer:
 
 @dataclass(frozen=True)
 class Coalescing:
-    """Every ``max_tokens`` tokens or ``interval(streaming)`` seconds: ``interval_s`` for a
-    lone turn, growing linearly to ``max_interval_s`` at ``busy_turns`` concurrent turns."""
+    """Every ``tokens(streaming)`` tokens or ``interval(streaming)`` seconds: ``max_tokens`` /
+    ``interval_s`` for a lone turn, growing linearly to ``busy_max_tokens`` /
+    ``max_interval_s`` at ``busy_turns`` concurrent turns.
+
+    Every delta event costs an append, the snapshot projector's fold and publish, the
+    gateway's dispatch and write and each client's parse (~1 ms of CPU across them): under
+    load, about one delta a second instead of two halves the token events of a turn (8.4 → ~4
+    at 800 users) and so buys throughput and time to first token (the first delta still goes
+    out at once). ``busy_max_tokens`` grows with the interval so that a busy turn's deltas are
+    set by time, not cut every 20 chunks."""
 
     max_tokens: int = 20
     interval_s: float = 0.05
-    max_interval_s: float = 0.5
+    max_interval_s: float = 1.0
     busy_turns: int = 100
+    busy_max_tokens: int = 100
+
+    def _share(self, streaming: int) -> float:
+        return min(1.0, max(0, streaming - 1) / self.busy_turns)
 
     def interval(self, streaming: int) -> float:
-        share = min(1.0, max(0, streaming - 1) / self.busy_turns)
+        share = self._share(streaming)
         return self.interval_s + (max(self.max_interval_s, self.interval_s) - self.interval_s) * share
+
+    def tokens(self, streaming: int) -> int:
+        grow = max(self.busy_max_tokens, self.max_tokens) - self.max_tokens
+        return self.max_tokens + int(grow * self._share(streaming))
 
 
 class StreamingTurns:

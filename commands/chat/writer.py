@@ -88,6 +88,16 @@ class TurnWriter:
         return staged
 
     @property
+    def staged(self) -> bool:
+        """Something is staged for the next ``write``."""
+        return bool(self._staged)
+
+    @property
+    def text_staged(self) -> bool:
+        """Answer text is staged for the next ``write``."""
+        return any(isinstance(event, TokensEmitted) for event, _ in self._staged)
+
+    @property
     def has_text(self) -> bool:
         """Some answer text is recorded or staged."""
         return bool(self.turn.deltas) or any(

@@ -30,6 +30,8 @@ class ChatTally(Tally):
     pickup: list[float] = field(default_factory=list)  # submit → TurnQueued recorded
     graph: list[float] = field(default_factory=list)  # TurnQueued → first delta recorded
     delivery: list[float] = field(default_factory=list)  # first delta recorded → client
+    frames: list[int] = field(default_factory=list)  # SSE events each completed turn's client got
+    tokens: list[int] = field(default_factory=list)  # of them, `token` events
     text_mismatches: int = 0
 
 
@@ -42,6 +44,8 @@ class Turn:
     queued_at: float | None = None  # the worker recorded TurnQueued
     first_delta_at: float | None = None  # the worker recorded the first delta
     seen_at: float | None = None  # this client received it
+    frames: int = 0  # SSE events received (every connection of the turn)
+    tokens: int = 0  # of them, `token` events
 
 
 async def read_turn(base_url: str, url: str, headers: dict[str, str], started: float) -> Turn:
@@ -52,6 +56,7 @@ async def read_turn(base_url: str, url: str, headers: dict[str, str], started: f
         extra = {"Last-Event-ID": last_id} if last_id else {}
         async for event, event_id, data in sse_events(base_url, url, {**headers, **extra}):
             last_id = event_id or last_id
+            turn.frames += 1
             if event == "queued":
                 turn.queued_at = json.loads(data).get("ts")
             if event in ("token", "token_recovery") and turn.ttft is None:
@@ -59,6 +64,7 @@ async def read_turn(base_url: str, url: str, headers: dict[str, str], started: f
                 turn.seen_at = time.time()
                 turn.first_delta_at = json.loads(data).get("ts") if event == "token" else None
             if event == "token":
+                turn.tokens += 1
                 text += json.loads(data)["content"]
             elif event == "token_recovery":
                 text = json.loads(data)["accumulated"]
@@ -105,6 +111,8 @@ async def user_loop(
             result.graph.append(turn.first_delta_at - turn.queued_at)
             result.delivery.append(turn.seen_at - turn.first_delta_at)
         result.text_mismatches += not turn.answer_ok
+        result.frames.append(turn.frames)
+        result.tokens.append(turn.tokens)
         if part.think_s > 0:
             await asyncio.sleep(rng.uniform(0.5, 1.5) * part.think_s)
 

@@ -18,7 +18,7 @@ from eventstore.consumer import Subscription
 from eventstore.keys import Layout
 from eventstore.runtime import Runner
 from eventstore.store import EventStore
-from projections.snapshot import snapshot_subscription
+from projections.snapshot import live_messages, snapshot_subscription
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from tests.gateway.helpers import append, full_scan
@@ -86,8 +86,9 @@ async def test_live_messages_of_one_shard_arrive_in_version_order(
         await asyncio.gather(*(scan(job) for job in jobs))
         # Everything published (none lost, none twice) and then a quiet second.
         while (published := await pubsub.get_message(timeout=1)) is not None:
-            data = json.loads(published["data"])
-            received[data["job_id"]].append(data["seq"])
+            for raw in live_messages(published["data"]):
+                data = json.loads(raw)
+                received[data["job_id"]].append(data["seq"])
     finally:
         runner.stop()
         with contextlib.suppress(asyncio.CancelledError):

@@ -13,7 +13,7 @@ import schemas
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from projections.live_view import apply_event, fold
-from projections.snapshot import project_snapshot, read_snapshot, snapshot_key
+from projections.snapshot import live_messages, project_snapshot, read_snapshot, snapshot_key
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from tests.gateway.helpers import append, failed_scan, full_scan
@@ -214,10 +214,14 @@ async def test_a_batch_writes_each_snapshot_once_and_publishes_in_log_order(
                     if e.aggregate_id == first or e.version > 4]
         assert [(live.job_id, live.version) for live in published] == expected
         received = []
+        publishes = 0
         while (message := await pubsub.get_message(timeout=0.5)) is not None:
-            data = json.loads(message["data"])
-            received.append((data["job_id"], data["seq"]))
+            publishes += 1
+            for raw in live_messages(message["data"]):
+                data = json.loads(raw)
+                received.append((data["job_id"], data["seq"]))
         assert received == expected
+        assert publishes == 1  # the batch's messages in one PUBLISH
         for job, events in ((first, a), (second, b)):
             snapshot = await read_snapshot(redis_client, layout, job)
             assert snapshot == fold(events)
