@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from eventstore.groups import ConsumerGroup
@@ -25,6 +26,7 @@ class AckBatches:
         self.delay_s = delay_s
         self._ids: dict[str, list[str]] = {}
         self._due: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()  # set by ``close``: the flush due goes at once
 
     def add(self, stream: str, entry_ids: list[str]) -> None:
         if not entry_ids:
@@ -34,7 +36,9 @@ class AckBatches:
             self._due = asyncio.get_running_loop().create_task(self._after_delay())
 
     async def _after_delay(self) -> None:
-        await asyncio.sleep(self.delay_s)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.delay_s):
+                await self._closing.wait()
         try:
             await self.flush()
         finally:  # what was settled during the flush waits for the next one
@@ -56,9 +60,10 @@ class AckBatches:
                           sum(map(len, ids.values())))
 
     async def close(self) -> None:
-        """Ack what is waiting (on stop, once the readers are done): the flush due is waited
-        for, at most ``delay_s``, not cancelled, so no XACK already sent is cut short and its
-        entries are not taken for left-over ones (``Runner._hand_back``)."""
+        """Ack what is waiting (on stop, once the readers are done): the flush due goes now and
+        is waited for, not cancelled, so no XACK already sent is cut short and its entries are
+        not taken for left-over ones (``Runner._hand_back``)."""
+        self._closing.set()
         while (due := self._due) is not None:
             await due
         await self.flush()
