@@ -32,8 +32,8 @@ from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from tests.conftest import DATABASE_URL, REDIS_URL
 from tests.gateway.conftest import FAST
+from tests.gateway.contract.endpoints import SERVED, dev_login
 from tests.gateway.helpers import ServerThread
-from tests.gateway.test_contract import SERVED, dev_login
 from tests.gateway.test_locations_api import auth_headers, sample_schema
 
 schemathesis = pytest.importorskip("schemathesis")
