@@ -17,7 +17,7 @@ from eventstore.archive import Archive, Entry
 from eventstore.keys import Layout
 from eventstore.reading import LogReader
 from eventstore.redis_client import AsyncRedis
-from projections.snapshot import SNAPSHOT_ROLE, SNAPSHOT_TTL_S, parse_snapshot
+from projections.snapshot_reads import SNAPSHOT_ROLE, SNAPSHOT_TTL_S, parse_snapshot
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError
 

@@ -33,7 +33,7 @@ from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, node_address, open_redis, sharded_pubsub
 from gateway.live_subscription import Frame, PublishedEvent, Subscription
 from gateway.live_ticker import JobVersions, Ticker
-from projections.snapshot import live_messages
+from projections.snapshot_reads import live_messages
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,6 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from functools import partial
 
-from pydantic import ValidationError
 from redis.exceptions import NoScriptError
 
 import schemas
@@ -46,14 +45,17 @@ from eventstore.reading import LogReader, position_of
 from eventstore.redis_client import AsyncRedis, sharded_pubsub
 from projections.live_view import JobView, LiveEvent, apply_event, mapped_classes
 from projections.metrics import projection_metrics
+from projections.snapshot_reads import (
+    SNAPSHOT_ROLE,
+    SNAPSHOT_TTL_S,
+    parse_snapshot,
+)
 from schemas.envelope import Envelope, MalformedEntry
 from schemas.registry import Message, MessageRegistry, RegistryError
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_GROUP = "snapshot"
-SNAPSHOT_ROLE = "state"  # this projector's document beside each job's stream: {tag}:state:<job>
-SNAPSHOT_TTL_S = 7 * 24 * 3600  # a finished job's snapshot lives a week; the log keeps the rest
 # After a run of BUSY_RUN to FULL_RUN - 1 events, the projector waits this long before it reads
 # again (see ``_lingering``).
 SNAPSHOT_LINGER_MS = 30
@@ -100,37 +102,6 @@ if #out > 0 then redis.call(publish, KEYS[1], table.concat(out, '\\n')) end
 return stored
 """
 _CAS_SHA = hashlib.sha1(CAS_SCRIPT.encode()).hexdigest()
-
-
-LIVE_SEPARATOR = "\n"
-
-
-def live_messages(published: str) -> list[str]:
-    """The SSE messages (their JSON data texts, in log order) of one message published on
-    ``{tag}:live``: a batch's messages go out in one PUBLISH, joined by line breaks, which
-    JSON text never holds raw (one PUBLISH per message, and the subscriber's parse of each,
-    cost the projector, Redis and every gateway once per event)."""
-    return published.split(LIVE_SEPARATOR)
-
-
-def snapshot_key(layout: Layout, job_id: str) -> str:
-    """Where the job's snapshot is kept (beside its stream, on its shard)."""
-    return layout.keys_for(job_id).document(SNAPSHOT_ROLE, job_id)
-
-
-async def read_snapshot(redis: AsyncRedis, layout: Layout, job_id: str) -> JobView | None:
-    """The job's stored snapshot, or None (none yet, expired, or unreadable)."""
-    return parse_snapshot(await LogReader(redis, layout).document(job_id, SNAPSHOT_ROLE))
-
-
-def parse_snapshot(raw: str | bytes | None) -> JobView | None:
-    """A stored snapshot as a ``JobView``, or None when absent or unreadable."""
-    if not raw:
-        return None
-    try:
-        return JobView.model_validate_json(raw)
-    except ValidationError:
-        return None  # written by an incompatible release: rebuilt from the log
 
 
 class ViewCache:

@@ -18,7 +18,7 @@ from eventstore.store import EventStore
 from eventstore.trim import RetentionPolicy
 from infra.gateway_app import create_gateway
 from infra.settings import Settings
-from projections.snapshot import snapshot_key
+from projections.snapshot_reads import snapshot_key
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import append, asgi_client, full_scan
 from tests.gateway.test_chat_support import (  # noqa: F401  (fixtures)

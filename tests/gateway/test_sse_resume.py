@@ -268,7 +268,7 @@ async def test_a_job_older_than_the_snapshot_ttl_replays_done_at_once(
     settings: Settings, store: EventStore
 ) -> None:
     """Its snapshot has expired: `done` comes from the job stream without waiting for one."""
-    from projections.snapshot import SNAPSHOT_TTL_S
+    from projections.snapshot_reads import SNAPSHOT_TTL_S
     from schemas.envelope import Metadata
     from schemas.scan import SCAN_JOB
 

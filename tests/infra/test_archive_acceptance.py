@@ -35,7 +35,8 @@ from infra.settings import Settings
 from projections.builtin import get_projection
 from projections.context import ReadSide
 from projections.rebuild import rebuild
-from projections.snapshot import run_snapshot_tail, snapshot_key
+from projections.snapshot import run_snapshot_tail
+from projections.snapshot_reads import snapshot_key
 from projections.synthetic import SyntheticLog
 from projections.verify import verify
 from readmodels.db import create_pool, quote_ident

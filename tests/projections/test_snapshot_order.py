@@ -18,7 +18,8 @@ from eventstore.consumer import Subscription
 from eventstore.keys import Layout
 from eventstore.runtime import Runner
 from eventstore.store import EventStore
-from projections.snapshot import live_messages, snapshot_subscription
+from projections.snapshot import snapshot_subscription
+from projections.snapshot_reads import live_messages
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from tests.gateway.helpers import append, full_scan

@@ -13,7 +13,8 @@ import schemas
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from projections.live_view import apply_event, fold
-from projections.snapshot import live_messages, project_snapshot, read_snapshot, snapshot_key
+from projections.snapshot import project_snapshot
+from projections.snapshot_reads import live_messages, read_snapshot, snapshot_key
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from tests.gateway.helpers import append, failed_scan, full_scan

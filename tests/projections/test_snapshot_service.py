@@ -16,7 +16,8 @@ from eventstore.keys import Layout
 from eventstore.lease import RedisLease
 from eventstore.redis_client import AsyncRedis
 from eventstore.store import EventStore
-from projections.snapshot import SNAPSHOT_GROUP, read_snapshot
+from projections.snapshot import SNAPSHOT_GROUP
+from projections.snapshot_reads import read_snapshot
 from projections.snapshot_service import LeaseOptions, SnapshotService
 from tests.gateway.helpers import append, full_scan
 
