@@ -3,8 +3,6 @@ loopback wire-protocol servers, and the local provider's characters / 4 estimate
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from prometheus_client import REGISTRY
 from pydantic import BaseModel
@@ -39,12 +37,6 @@ def tokens(provider: str, model: str) -> tuple[float, float]:
 
 def moved(before: tuple[float, float], after: tuple[float, float]) -> tuple[float, float]:
     return after[0] - before[0], after[1] - before[1]
-
-
-@pytest.fixture
-def stub() -> Iterator[WireStub]:
-    with WireStub() as server:
-        yield server
 
 
 def openai(stub: WireStub) -> OpenAIAdapter:

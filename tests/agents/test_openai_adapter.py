@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import BaseModel
@@ -27,12 +27,6 @@ MESSAGES = [
     ChatMessage(role="system", content="너는 분리배출 도우미야."),
     ChatMessage(role="user", content="페트병 어떻게 버려?"),
 ]
-
-
-@pytest.fixture
-def stub() -> Iterator[WireStub]:
-    with WireStub() as server:
-        yield server
 
 
 @pytest.fixture
