@@ -14,11 +14,15 @@ reach Redis or Postgres without the matching mark is refused at collection.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import itertools
 import os
+import signal
 import socket
+import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -141,6 +145,48 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     ]
     if unmarked:
         raise pytest.UsageError("tests reach a server without its mark:\n" + "\n".join(unmarked))
+
+
+def _print_tasks(signum: int, frame: object) -> None:
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        return
+    print(f"--- the event loop's tasks, {TASKS_SHOWN_BEFORE_TIMEOUT_S:.0f} s before the timeout ---",
+          file=sys.stderr)
+    for task in asyncio.all_tasks(loop):
+        task.print_stack(file=sys.stderr)
+
+
+TASKS_SHOWN_BEFORE_TIMEOUT_S = 15.0
+
+
+@pytest.fixture(autouse=True)
+def _tasks_shown_before_timeout(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Shortly before pytest-timeout fails an asyncio test, print where each of its tasks waits.
+
+    The timeout's own traceback only shows the event loop's ``select``: with this, a test stuck
+    on an await says which await (the output is the test's captured stderr)."""
+    marker = request.node.get_closest_marker("timeout")
+    config = request.config
+    timeout = float(
+        marker.args[0] if marker else config.getoption("timeout") or config.getini("timeout") or 0
+    )
+    if request.node.get_closest_marker("asyncio") is None or timeout <= TASKS_SHOWN_BEFORE_TIMEOUT_S:
+        yield
+        return
+    previous = signal.signal(signal.SIGUSR1, _print_tasks)
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(
+        timeout - TASKS_SHOWN_BEFORE_TIMEOUT_S, signal.pthread_kill, (main, signal.SIGUSR1)
+    )
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, previous)
 
 
 @pytest.fixture
