@@ -23,6 +23,7 @@ import pytest
 import schemas
 from agents.knowledge import KnowledgeBase, answer_for_scan
 from agents.llm.local import LocalVision
+from eventstore.cancellation import raise_if_cancelled
 from eventstore.store import EventStore
 from infra.bench.http import http_clients
 from infra.bench.scan import HINTS, DoneWatcher, upload_photo, watched
@@ -66,6 +67,9 @@ async def duplicating(stack: ScanStack) -> AsyncIterator[dict[str, int]]:
         seen_commands = {k.commands: "0-0" for k in stack.layout.all()}
         seen_events = {k.events: "0-0" for k in stack.layout.all()}
         while True:
+            # A cancellation landing as a command completes is dropped by redis-py on Python
+            # 3.11 (eventstore.cancellation): without this the loop, and the test, never end.
+            raise_if_cancelled()
             for keys in stack.layout.all():
                 for entry_id, fields in await stack.redis.xrange(
                     keys.commands, min=f"({seen_commands[keys.commands]}"
