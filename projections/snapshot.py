@@ -35,10 +35,13 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from functools import partial
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 import schemas
 from eventstore.archive import Archive
+from eventstore.cancellation import raise_if_cancelled
 from eventstore.consumer import Subscription
 from eventstore.keys import Layout
 from eventstore.reading import LogReader, position_of
@@ -345,7 +348,9 @@ async def run_snapshot_tail(
     """Project every shard's log from ``after[shard]`` (default 0) on, until cancelled.
 
     A single-process stand-in for the consumer runner (tests, benchmark): no group, no
-    checkpoint; restarting it re-projects from the start, which the snapshot ignores.
+    checkpoint; restarting it re-projects from the start, which the snapshot ignores. A read
+    that fails on Redis (restarted, or too slow for the socket timeout) is followed again from
+    the last position projected.
     ``linger_ms``: after a short batch, wait this long before reading again (fuller batches,
     fewer script calls, for up to that much more delivery latency).
     """
@@ -354,9 +359,19 @@ async def run_snapshot_tail(
     log_reader = LogReader(redis, layout, archive)
 
     async def tail(shard: int) -> None:
-        follow = log_reader.follow_shard(
-            shard, after=starts.get(shard, 0), batch=batch, block_ms=block_ms
-        )
+        done = starts.get(shard, 0)  # the last position projected
+        while True:
+            try:
+                done = await tail_from(shard, done)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                # A Redis restart, or a read timed out on a loop too busy to take its reply:
+                # follow again from the last position projected (projecting is idempotent).
+                raise_if_cancelled()  # the error may be a cancellation redis-py turned into one
+                log.warning("snapshot: shard %d read failed (%s); resuming at %d", shard, exc, done)
+                await asyncio.sleep(0.1)
+
+    async def tail_from(shard: int, done: int) -> int:
+        follow = log_reader.follow_shard(shard, after=done, batch=batch, block_ms=block_ms)
         async with aclosing(follow) as batches:
             async for entries in batches:
                 events = []
@@ -372,8 +387,11 @@ async def run_snapshot_tail(
                     events, redis=redis, layout=layout, registry=registry, cache=cache,
                     archive=archive,
                 )
+                if entries:
+                    done = position_of(entries[-1][0])
                 if linger_ms and 0 < len(entries) < batch:
                     await asyncio.sleep(linger_ms / 1000)
+        return done
 
     async with asyncio.TaskGroup() as group:
         for shard in shards if shards is not None else range(layout.shards):

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
@@ -30,7 +30,7 @@ from projections.synthetic import SyntheticLog
 from projections.worker import ProjectorOptions
 from readmodels.db import create_pool
 from tests.projections.helpers import describe, lag, load, verify_all, wait_caught_up
-from tests.projections.proxy import TcpProxy
+from tests.projections.proxy import TcpProxy, through
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -92,13 +92,6 @@ async def test_kill_9_mid_batch_then_restart_matches_a_fresh_rebuild(
             second.wait(5)
     reports = await verify_all(side)
     assert all(r.clean for r in reports), describe(reports)
-
-
-def through(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{port}"
-    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
 
 
 async def test_postgres_and_redis_outages_under_load(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,11 +15,12 @@ import schemas
 from eventstore.keys import Layout
 from eventstore.store import EventStore
 from projections.live_view import apply_event, fold
-from projections.snapshot import project_snapshot
+from projections.snapshot import project_snapshot, run_snapshot_tail
 from projections.snapshot_reads import live_messages, read_snapshot, snapshot_key
 from schemas.envelope import Envelope
 from schemas.registry import Message
 from tests.gateway.helpers import append, failed_scan, full_scan
+from tests.projections.proxy import TcpProxy, through
 
 
 async def job_events(store: EventStore, job: str) -> list[tuple[Envelope, Message]]:
@@ -233,3 +236,40 @@ async def test_a_batch_writes_each_snapshot_once_and_publishes_in_log_order(
     finally:
         await pubsub.aclose()
         await listener.aclose()
+
+
+@pytest.mark.redis
+async def test_the_stand_in_tail_follows_again_after_redis_went_away(
+    store: EventStore, redis_url: str, layout: Layout
+) -> None:
+    """``run_snapshot_tail`` (tests' and benches' projector) outlives a Redis outage longer than
+    redis-py's own retries: it reads again from the last position it projected."""
+    target = urlsplit(redis_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
+    proxied = aioredis.Redis.from_url(
+        through(redis_url, await proxy.start()), decode_responses=True, socket_connect_timeout=1
+    )
+    tail = asyncio.create_task(run_snapshot_tail(proxied, layout, block_ms=100))
+
+    async def snapshot_at(job: str, version: int) -> None:
+        async with asyncio.timeout(20):
+            while (view := await read_snapshot(store.redis, layout, job)) is None \
+                    or view.version < version:
+                assert not tail.done(), tail
+                await asyncio.sleep(0.05)
+
+    job = str(uuid.uuid4())
+    events = full_scan("alice")
+    try:
+        await snapshot_at(job, await append(store, job, "alice", *events[:3]))
+        await proxy.stop()
+        await asyncio.sleep(1.5)  # every reconnection redis-py retries is refused meanwhile
+        version = await append(store, job, "alice", *events[3:])
+        await proxy.start()
+        await snapshot_at(job, version)
+    finally:
+        tail.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tail
+        await proxied.aclose()
+        await proxy.stop()
