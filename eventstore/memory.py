@@ -42,6 +42,7 @@ class _Shard:
     event_ids: dict[str, Recorded] = field(default_factory=dict)
     commands: list[tuple[str, Fields]] = field(default_factory=list)
     idempotency: dict[str, tuple[float, CommandReceipt]] = field(default_factory=dict)
+    documents: dict[str, str] = field(default_factory=dict)  # document key → value
     # Set (and replaced) on every append, to wake the tails waiting for new entries.
     appended: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -118,15 +119,19 @@ class MemoryEventStore:
         return AppendResult(records, duplicate=False)
 
     async def append_command(
-        self, command: Envelope, *, idempotency_key: str | None = None
+        self, command: Envelope, *, idempotency_key: str | None = None,
+        document: tuple[str, str] | None = None,
     ) -> CommandReceipt:
         """Append a command to its target aggregate's shard, once per ``idempotency_key``
-        (kept for 24 h, as in Redis)."""
+        (kept for 24 h, as in Redis); ``document`` is kept beside its aggregate."""
         validate_payloads([command], self.registry)
         await asyncio.sleep(0)
         shard_no = self.layout.shard_of(command.aggregate_id)
         shard = self._shards[shard_no]
         now = time.time()
+        if document is not None:
+            role, value = document
+            shard.documents[self.layout.keys(shard_no).document(role, command.aggregate_id)] = value
         if idempotency_key:
             seen = shard.idempotency.get(idempotency_key)
             if seen is not None and seen[0] > now:
@@ -199,6 +204,12 @@ class MemoryEventStore:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.appended.wait(), block_ms / 1000)
+
+    def document(self, aggregate_id: str, role: str) -> str | None:
+        """The value kept beside ``aggregate_id`` under ``role`` by ``append_command`` (the
+        twin of reading ``ShardKeys.document``; not part of the port)."""
+        keys = self.layout.keys_for(aggregate_id)
+        return self._shards[keys.shard].documents.get(keys.document(role, aggregate_id))
 
     def read_commands(self, shard: int) -> list[tuple[str, Envelope]]:
         """Every command appended to ``shard``, as (entry id, envelope), oldest first (the

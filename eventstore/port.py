@@ -41,10 +41,12 @@ class EventStorePort(Protocol):
         ...
 
     async def append_command(
-        self, command: Envelope, *, idempotency_key: str | None = None
+        self, command: Envelope, *, idempotency_key: str | None = None,
+        document: tuple[str, str] | None = None,
     ) -> CommandReceipt:
         """Append a command to its aggregate's shard; a repeated ``idempotency_key`` returns
-        the first receipt with ``duplicate=True`` and writes nothing."""
+        the first receipt with ``duplicate=True`` and writes nothing. ``document`` (role,
+        value) is kept beside the command's aggregate, written before the command."""
         ...
 
     async def read_aggregate(

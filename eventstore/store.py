@@ -152,19 +152,28 @@ class EventStore:
         )
 
     async def append_command(
-        self, command: Envelope, *, idempotency_key: str | None = None
+        self, command: Envelope, *, idempotency_key: str | None = None,
+        document: tuple[str, str] | None = None,
     ) -> CommandReceipt:
         """Append a command to its target aggregate's shard, once per ``idempotency_key``.
 
         A repeated key returns the first command's receipt (``duplicate=True``) and writes
-        nothing. Keys are kept for 24 h. Callers scope keys per user.
+        nothing. Keys are kept for 24 h. Callers scope keys per user. ``document`` is a
+        ``(role, value)`` the caller keeps beside the command's aggregate
+        (``ShardKeys.document``), written in the same call before the command (also on a
+        repeated key), kept as long as idempotency keys: one round trip instead of two.
         """
         validate_payloads([command], self.registry)
         shard = self.layout.keys_for(command.aggregate_id)
         keys = [shard.commands]
+        optional = ""
         if idempotency_key:
             keys.append(shard.idempotency(idempotency_key))
-        args: list[Any] = [IDEMPOTENCY_TTL_S]
+            optional += "i"
+        if document is not None:
+            keys.append(shard.document(document[0], command.aggregate_id))
+            optional += "d"
+        args: list[Any] = [IDEMPOTENCY_TTL_S, optional, "" if document is None else document[1]]
         for field, value in command.to_fields().items():
             args += [field, value]
         entry, cid, status, agg = await self._append_command(keys=keys, args=args)

@@ -33,7 +33,7 @@ from gateway.bodies import parse_body
 from gateway.edge import command_metadata
 from gateway.errors import Conflict, DatabaseUnavailable, InvalidRequest, NotFound, NotReady
 from gateway.images import public_base
-from gateway.job_reads import record_pending_owner
+from gateway.job_reads import OWNER_ROLE
 from gateway.models import CATALOGUE_KEY, check_model
 from gateway.outcomes import append_command, outcome
 from gateway.params import idempotency_key, load_json, strict_int
@@ -170,14 +170,19 @@ async def _change_chat(gw: GatewayState, request: Request, chat: ChatSession, us
 
 
 async def _append_command(gw: GatewayState, request: Request, job_id: str, user_id: str, command: Command,
-                          store_key: str | None) -> str:
+                          store_key: str | None, *, new_job: bool = False) -> str:
+    """Append ``command`` for ``job_id``; a ``new_job``'s pending owner goes with it (written
+    before the command, in the same round trip), so a stream opened right after the 202 finds
+    its owner (``job_reads``)."""
     envelope = schemas.registry.envelope(
         command, aggregate_id=job_id, aggregate_type=CHAT_TURN,
         metadata=command_metadata(request, user_id),
     )
     if store_key is not None:
         store_key = "chat:" + hashlib.sha256(f"{user_id}\x1f{store_key}".encode()).hexdigest()[:40]
-    receipt = await gw.resources.store.append_command(envelope, idempotency_key=store_key)
+    receipt = await gw.resources.store.append_command(
+        envelope, idempotency_key=store_key, document=(OWNER_ROLE, user_id) if new_job else None
+    )
     return receipt.aggregate_id
 
 
@@ -337,13 +342,12 @@ async def send_message(request: Request) -> JSONResponse:
     chat = await _own_chat(gw, request, user_id)
     key = idempotency_key(request)
     job_id = _new_id(TURN_NAMESPACE, user_id, key)
-    # Before the command exists, so a stream opened right after the 202 finds its owner.
-    await record_pending_owner(res.redis, res.layout, job_id, user_id)
     command = SendChatMessage(
         job_id=job_id, chat_id=chat.chat_id, user_id=user_id, message=body.message,
         image_url=body.image_url, user_location=body.user_location, model=body.model,
     )
-    job_id = await _append_command(gw, request, job_id, user_id, command, key and f"msg:{key}")
+    job_id = await _append_command(gw, request, job_id, user_id, command, key and f"msg:{key}",
+                                   new_job=True)
     return JSONResponse(
         {"job_id": job_id, "stream_url": f"/api/v1/chat/{job_id}/events", "status": "submitted"},
         status_code=202,

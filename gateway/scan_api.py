@@ -17,7 +17,7 @@ from gateway.config import GatewayConfig
 from gateway.edge import command_metadata
 from gateway.errors import InvalidRequest
 from gateway.images import public_base
-from gateway.job_reads import record_pending_owner
+from gateway.job_reads import OWNER_ROLE
 from gateway.models import CATALOGUE_KEY, check_model
 from gateway.params import idempotency_key
 from gateway.state import gateway_state
@@ -85,8 +85,6 @@ async def submit_scan(request: Request) -> JSONResponse:
     await check_image_url(body.image_url, public_base(request, res.settings), res.settings, res.media)
     idem = idempotency_key(request)
     job_id = job_id_for(user_id, idem)
-    # Before the command exists, so an SSE stream opened right after the 202 finds its owner.
-    await record_pending_owner(res.redis, res.layout, job_id, user_id)
     command = schemas.registry.envelope(
         RequestScan(
             job_id=job_id, user_id=user_id, image_url=body.image_url,
@@ -100,7 +98,11 @@ async def submit_scan(request: Request) -> JSONResponse:
     if idem is not None:
         digest = hashlib.sha256(f"{user_id}\x1f{idem}".encode()).hexdigest()[:40]
         store_key = f"scan:{digest}"
-    receipt = await res.store.append_command(command, idempotency_key=store_key)
+    # The pending owner goes with the command (written before it, in the same round trip), so
+    # an SSE stream opened right after the 202 finds its owner (``job_reads``).
+    receipt = await res.store.append_command(
+        command, idempotency_key=store_key, document=(OWNER_ROLE, user_id)
+    )
     job_id = receipt.aggregate_id
     return JSONResponse(
         {

@@ -36,6 +36,10 @@ class EventStoreContract:
         """How many entries the command stream of ``shard`` holds."""
         raise NotImplementedError
 
+    async def document(self, store: EventStorePort, aggregate_id: str, role: str) -> str | None:
+        """The value kept beside ``aggregate_id`` under ``role`` (None: there is none)."""
+        raise NotImplementedError
+
     @pytest.fixture
     def store(self) -> EventStorePort:
         return self.create_store()
@@ -228,3 +232,22 @@ class EventStoreContract:
         assert await self.commands_written(store, shard) == 2
         with pytest.raises(InvalidAppend):
             await store.append_command(Envelope(aggregate_id=job, type="test.unheard_of"))
+
+    async def test_command_with_a_document_beside_its_aggregate(
+        self, store: EventStorePort
+    ) -> None:
+        job = str(uuid.uuid4())
+        first = await store.append_command(
+            Envelope(aggregate_id=job, type="test.noop", data={}), idempotency_key="k2",
+            document=("owner", "alice"),
+        )
+        assert not first.duplicate
+        assert await self.document(store, job, "owner") == "alice"
+        again = await store.append_command(
+            Envelope(aggregate_id=job, type="test.noop", data={}), idempotency_key="k2",
+            document=("owner", "alice"),
+        )
+        assert again.duplicate and again.entry_id == first.entry_id
+        assert await self.commands_written(store, store.layout.shard_of(job)) == 1
+        assert await self.document(store, job, "owner") == "alice"
+        assert await self.document(store, str(uuid.uuid4()), "owner") is None

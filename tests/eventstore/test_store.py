@@ -3,6 +3,8 @@ a Redis Cluster, see ``conftest``) and the in-memory twin."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 import redis.asyncio as aioredis
 
@@ -26,6 +28,11 @@ class TestRedisEventStore(EventStoreContract):
     async def commands_written(self, store: EventStorePort, shard: int) -> int:
         return int(await self.redis.xlen(self.layout.keys(shard).commands))
 
+    async def document(self, store: EventStorePort, aggregate_id: str, role: str) -> str | None:
+        key = self.layout.keys_for(aggregate_id).document(role, aggregate_id)
+        assert await self.redis.ttl(key) > 0 or not await self.redis.exists(key)
+        return cast(str | None, await self.redis.get(key))
+
 
 class TestMemoryEventStore(EventStoreContract):
     def create_store(self) -> MemoryEventStore:
@@ -34,3 +41,7 @@ class TestMemoryEventStore(EventStoreContract):
     async def commands_written(self, store: EventStorePort, shard: int) -> int:
         assert isinstance(store, MemoryEventStore)
         return len(store.read_commands(shard))
+
+    async def document(self, store: EventStorePort, aggregate_id: str, role: str) -> str | None:
+        assert isinstance(store, MemoryEventStore)
+        return store.document(aggregate_id, role)
