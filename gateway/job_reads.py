@@ -23,23 +23,15 @@ from schemas.registry import Message, MessageRegistry, RegistryError
 
 log = logging.getLogger(__name__)
 
-PENDING_OWNER_TTL_S = 24 * 3600  # as long as the store keeps idempotency keys
 OWNER_ROLE = "owner"  # the gateway's document beside a job's stream: {tag}:owner:<job>
 ROLES = (SNAPSHOT_ROLE, OWNER_ROLE)  # what an owner lookup reads beside the job's stream
 History = list[tuple[Envelope, Message | None]]
 
 
 def pending_owner_key(layout: Layout, job_id: str) -> str:
-    """Who submitted a job that has no events yet (the gateway's pending-owner record)."""
+    """Who submitted a job that has no events yet (the gateway's pending-owner record, written
+    with the job's first command: ``EventStore.append_command(document=...)``)."""
     return layout.keys_for(job_id).document(OWNER_ROLE, job_id)
-
-
-async def record_pending_owner(
-    redis: AsyncRedis, layout: Layout, job_id: str, user_id: str,
-    ttl_s: int = PENDING_OWNER_TTL_S,
-) -> None:
-    """Remember who submitted ``job_id`` until its first event carries it."""
-    await redis.set(pending_owner_key(layout, job_id), user_id, ex=ttl_s)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from eventstore.store import EventStore
 from gateway.app import ROUTES
 from gateway.auth_store import AuthStore
 from gateway.auth_tokens import TokenCodec, bearer
-from gateway.job_reads import record_pending_owner
+from gateway.job_reads import pending_owner_key
 from infra.settings import Settings
 from tests.gateway.helpers import append, full_scan
 
@@ -101,7 +101,7 @@ async def owned_objects(client: httpx.AsyncClient, store: EventStore, settings: 
     scan_job = str(uuid.uuid4())
     await append(store, scan_job, ALICE, *full_scan(ALICE))
     turn = str(uuid.uuid4())  # accepted, not yet started: owned through the pending record
-    await record_pending_owner(store.redis, layout, turn, ALICE)
+    await store.redis.set(pending_owner_key(layout, turn), ALICE)
     objects = {"scan:job_id": scan_job, "job_id": turn}
     if any(c.path == "/api/v1/chat" and c.method == "POST" for c in CASES):
         r = await client.post("/api/v1/chat", json={"title": "mine"}, headers=bearer(settings, ALICE))

@@ -16,7 +16,7 @@ import schemas
 from eventstore.keys import Layout
 from eventstore.store import ANY, EventStore
 from gateway.auth_tokens import bearer
-from gateway.job_reads import record_pending_owner
+from gateway.job_reads import pending_owner_key
 from gateway.query_api import result_from_row
 from infra.gateway_app import create_gateway
 from infra.settings import Settings
@@ -101,8 +101,9 @@ async def test_unknown_other_users_and_pending_jobs(
     assert (await client.get(f"/api/v1/scan/{job}/result")).status_code == 401
     # accepted by POST /scan, no event yet: running, at the queue
     pending = new_job()
-    await record_pending_owner(redis_client, Layout(settings.namespace, settings.shards),
-                               pending, "alice")
+    await redis_client.set(
+        pending_owner_key(Layout(settings.namespace, settings.shards), pending), "alice"
+    )
     r = await client.get(f"/api/v1/scan/{pending}/result", headers=alice)
     assert (r.status_code, r.json()["current_stage"]) == (202, "queued")
     assert (await client.get(f"/api/v1/scan/{pending}/result", headers=bob)).status_code == 404
