@@ -277,33 +277,43 @@ _WIRE_KEYS = [name.encode() for name in WIRE_FIELDS]
 
 
 def flat_log_envelope(flat: list[bytes], *, position: int, shard: int) -> LogEnvelope | None:
-    """``log_envelope`` of an entry as Redis sent it, undecoded (``[b"id", id, b"agg", …]``):
-    the same values and checks, read by place instead of through a dict of decoded fields,
-    which cost a reader as much as the rest of reading the entry. None when the fields are not
-    the store's in its order (``decode_fields`` then gives what ``log_envelope`` takes)."""
-    if flat[0::2] != _WIRE_KEYS:
+    """``log_envelope`` of an entry as Redis sent it, undecoded (``[b"id", id, b"agg", …]``),
+    read by place instead of through a dict of decoded fields (which cost a reader as much as
+    the rest of reading the entry), and with only the text fields decoded. None unless the
+    entry is plainly well formed: its fields the store's, in its order, each of them what
+    ``log_envelope`` accepts; ``log_envelope`` of ``decode_fields`` then decides (every
+    malformed entry lands there, so the two read exactly the same entries alike)."""
+    if flat[0::2] != _WIRE_KEYS or _CANONICAL_UUID_SENT(flat[1]) is None:
         return None
     try:
-        ident = flat[1].decode()
-        if _CANONICAL_UUID(ident) is None:
-            UUID(ident)
         return _new_tuple(
             LogEnvelope,
             (
                 flat[3].decode(),
                 flat[5].decode(),
-                int(flat[7].decode()),
+                int(flat[7]),  # ASCII digits, as ``int`` of their text reads them
                 flat[9].decode(),
-                int(flat[11].decode()),
-                _metadata(flat[15].decode() or "{}"),
-                float(flat[17].decode()),
+                int(flat[11]),
+                _metadata_sent(flat[15]),
+                float(flat[17]),
                 position,
                 shard,
                 flat,
             ),
         )
-    except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
-        raise MalformedEntry(f"entry is not a valid envelope: {exc}") from exc
+    except ValueError:  # UnicodeDecodeError and pydantic's ValidationError are ValueErrors
+        return None
+
+
+_CANONICAL_UUID_SENT = re.compile(
+    rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+).fullmatch
+
+
+@functools.lru_cache(maxsize=4096)
+def _metadata_sent(sent: bytes) -> Metadata:
+    """``_metadata`` of a text as Redis sent it (UTF-8)."""
+    return EMPTY_METADATA if sent in (b"{}", b"") else Metadata.model_validate_json(sent)
 
 
 def decode_fields(flat: list[bytes]) -> dict[str, str]:
