@@ -167,6 +167,8 @@ class ShardReader:
         ))
         entries: list[Entry] = raw
         if raw and type(raw[0][0]) is bytes:  # read undecoded (``undecoded_client``)
+            if type(raw[0][1]) is not list:  # never read parsed fields as if by place
+                raise TypeError("XRANGE replies of an undecoded client came back parsed")
             entries = [(entry_id.decode(), fields) for entry_id, fields in raw]
         return Batch(shard, after, entries, position_of(entries[-1][0]) if entries else after)
 
