@@ -31,7 +31,7 @@ from projections.fold import Counts, fold
 from projections.halts import EventRejected, load_skips
 from projections.metrics import projection_metrics
 from projections.projection import Projection
-from projections.reading import Batch, Entry, ShardReader, position_of
+from projections.reading import Batch, Entry, ShardReader, fields_of, position_of
 
 if TYPE_CHECKING:
     from readmodels.db import Conn
@@ -192,15 +192,15 @@ async def _one_by_one(
                 position_of(entry[0]),
                 kind="database",
                 error=f"{type(exc).__name__}: {exc}",
-                event_id=entry[1].get("id"),
-                event_type=entry[1].get("type"),
+                event_id=fields_of(entry).get("id"),
+                event_type=fields_of(entry).get("type"),
             ) from exc
         total.add(single.counts)
         position = position_of(entry[0])
     return Outcome(position, total)
 
 
-def _observe(name: str, shard: int, entries: Sequence[tuple[str, dict[str, str]]],
+def _observe(name: str, shard: int, entries: Sequence[Entry],
              start_ns: int, *, live: bool) -> None:
     """Metrics of a committed batch; with tracing on, one span per traced event of it, child of
     the event's own context, timed as the batch's fold and transaction."""
@@ -209,11 +209,12 @@ def _observe(name: str, shard: int, entries: Sequence[tuple[str, dict[str, str]]
     metrics.batches.labels(name).observe((end_ns - start_ns) / 1e9)
     if live and entries:  # a rebuild's old events say nothing about the live lag
         with contextlib.suppress(ValueError):
-            appended = float(entries[-1][1].get("ts", "0"))
+            appended = float(fields_of(entries[-1]).get("ts", "0"))
             metrics.lag_seconds.labels(name, str(shard)).set(max(0.0, end_ns / 1e9 - appended))
     if not tracing.enabled():
         return
-    for entry_id, fields in entries:
+    for entry in entries:
+        entry_id, fields = entry[0], fields_of(entry)
         meta = orjson.loads(fields.get("meta") or "{}")
         carrier = meta.get("trace") if isinstance(meta, dict) else None
         if carrier:
@@ -224,6 +225,6 @@ def _observe(name: str, shard: int, entries: Sequence[tuple[str, dict[str, str]]
             )
 
 
-def _event_id(entry: tuple[str, dict[str, str]]) -> str | None:
+def _event_id(entry: Entry) -> str | None:
     """The event id the checkpoint records with its position (see ``checkpoint_check``)."""
-    return entry[1].get("id")
+    return fields_of(entry).get("id")

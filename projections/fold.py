@@ -10,7 +10,15 @@ from typing import cast
 from projections.changes import Changes
 from projections.halts import EventRejected
 from projections.projection import Projection
-from projections.reading import Decoded, Entry, ShardReader, Skip, paused_gc, position_of
+from projections.reading import (
+    Decoded,
+    Entry,
+    ShardReader,
+    Skip,
+    fields_of,
+    paused_gc,
+    position_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +59,7 @@ def fold(
     applied = ignored = 0
     with paused_gc():
         for entry in entries:
-            if skips and skips.get(position_of(entry[0])) == entry[1].get("id", ""):
+            if skips and skips.get(position_of(entry[0])) == fields_of(entry).get("id", ""):
                 counts.skipped += 1
                 continue
             item = decode(shard, entry)
@@ -83,9 +91,10 @@ def fold(
 
 
 def _why(skip: Skip, entry: Entry) -> str:
-    name = entry[1].get("type")
+    fields = fields_of(entry)
+    name = fields.get("type")
     if skip is Skip.UNKNOWN:
-        return f"type {name!r} (schema version {entry[1].get('sv', '1')}) is unknown to this release"
+        return f"type {name!r} (schema version {fields.get('sv', '1')}) is unknown to this release"
     return f"entry of type {name!r} is not a valid envelope or its data does not validate"
 
 
@@ -98,6 +107,6 @@ def _rejected(
         position_of(entry[0]),
         kind=kind,
         error=error,
-        event_id=entry[1].get("id"),
-        event_type=entry[1].get("type"),
+        event_id=fields_of(entry).get("id"),
+        event_type=fields_of(entry).get("type"),
     )

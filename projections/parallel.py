@@ -34,10 +34,9 @@ from projections.builtin import get_projection
 from projections.context import ReadSide
 from projections.projection import Projection
 from projections.reading import REPLAY_GC_EVERY, paused_gc
-from projections.replay import ProgressCallback, ReplayProgress, replay
+from projections.replay import REPLAY_READ_TIMEOUT_S, ProgressCallback, ReplayProgress, replay
 from readmodels.db import create_pool
 
-REPLAY_READ_TIMEOUT_S = 60.0
 REPORT_LINE_LIMIT = 1 << 20  # a worker's error line carries its traceback
 EXIT_POLL_S = 0.01
 
@@ -216,8 +215,6 @@ def _child(spec: WorkerSpec, fd: int) -> NoReturn:
 
 
 async def _work(spec: WorkerSpec, out: IO[str]) -> None:
-    # A read waits while the loop folds another shard's batch (CPU, up to seconds on a busy
-    # machine), and that wait counts against the read's timeout (redis-py's default: 5 s).
     redis = await open_redis(
         spec.redis_url, decode_responses=True, socket_timeout=REPLAY_READ_TIMEOUT_S
     )

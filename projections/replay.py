@@ -8,6 +8,7 @@ about the live version is touched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,10 +18,13 @@ import asyncpg
 from projections.commit import Outcome, apply_batch, ensure_checkpoints, load_checkpoints
 from projections.context import ReadSide
 from projections.projection import Projection
-from projections.reading import Batch, ShardReader
+from projections.reading import Batch, ShardReader, undecoded_client
 
 ProgressCallback = Callable[["ReplayProgress"], None]
 ROLLBACK_RETRIES = 5
+# A read waits while the loop folds another shard's batch (CPU, up to seconds on a busy
+# machine), and that wait counts against the read's timeout (redis-py's default: 5 s).
+REPLAY_READ_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -70,26 +74,32 @@ async def replay(
         progress = ReplayProgress(dict(positions), dict(positions), dict(targets))
     else:
         progress.target.update(targets)
-    reader = ShardReader(
-        side.redis, side.layout, side.registry, projection.wire_names(side.registry),
-        side.archive,
-    )
+    async with contextlib.AsyncExitStack() as stack:
+        redis = side.redis
+        if side.redis_url is not None:  # a client of its own, reading entries undecoded
+            redis = await stack.enter_async_context(
+                undecoded_client(side.redis_url, timeout_s=REPLAY_READ_TIMEOUT_S)
+            )
+        reader = ShardReader(
+            redis, side.layout, side.registry, projection.wire_names(side.registry),
+            side.archive,
+        )
 
-    async def one_shard(shard: int) -> None:
-        position = positions.get(shard, 0)
-        while position < targets[shard]:
-            batch = await reader.read(shard, position, batch_size, upto=targets[shard])
-            if batch.size == 0:  # the log ends before the target (trimmed or not yet written)
-                return
-            outcome = await _apply_retrying(side, projection, reader, suffix, batch)
-            position = outcome.position
-            progress.position[shard] = position
-            progress.applied += outcome.counts.applied
-            progress.skipped += outcome.counts.skipped
-            if on_progress is not None:
-                on_progress(progress)
+        async def one_shard(shard: int) -> None:
+            position = positions.get(shard, 0)
+            while position < targets[shard]:
+                batch = await reader.read(shard, position, batch_size, upto=targets[shard])
+                if batch.size == 0:  # the log ends before the target (trimmed or not written)
+                    return
+                outcome = await _apply_retrying(side, projection, reader, suffix, batch)
+                position = outcome.position
+                progress.position[shard] = position
+                progress.applied += outcome.counts.applied
+                progress.skipped += outcome.counts.skipped
+                if on_progress is not None:
+                    on_progress(progress)
 
-    await asyncio.gather(*(one_shard(shard) for shard in targets))
+        await asyncio.gather(*(one_shard(shard) for shard in targets))
     return progress
 
 

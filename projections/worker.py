@@ -26,7 +26,7 @@ from projections.context import ReadSide
 from projections.halts import EventRejected, clear_halt, record_halt
 from projections.metrics import ProjectionMetrics
 from projections.projection import Projection
-from projections.reading import Batch, ShardReader, position_of
+from projections.reading import Batch, ShardReader, fields_of, position_of
 from readmodels.versions import active_version, suffix_of
 
 log = logging.getLogger(__name__)
@@ -239,8 +239,8 @@ class ShardProjector:
             )
         self.position = outcome.position
         # the id recorded with the new checkpoint (a halt may stop the batch short of its end)
-        self.event_id = next((fields.get("id") for entry_id, fields in batch.entries
-                              if position_of(entry_id) == outcome.position), self.event_id)
+        self.event_id = next((fields_of(entry).get("id") for entry in batch.entries
+                              if position_of(entry[0]) == outcome.position), self.event_id)
         counts = outcome.counts
         self.metrics.applied.labels(**self.labels).inc(counts.applied)
         if counts.skipped:

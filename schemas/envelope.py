@@ -206,17 +206,22 @@ class LogEnvelope(NamedTuple):
     timestamp: float
     position: int | None
     shard: int | None
-    fields: dict[str, str]  # the entry as read
+    fields: dict[str, str] | list[bytes]  # the entry as read (see ``flat_log_envelope``)
 
     @property
     def id(self) -> UUID:
-        return _uuid(self.fields["id"])
+        return _uuid(self.field_map()["id"])
+
+    def field_map(self) -> dict[str, str]:
+        """The entry's fields by name (built when read undecoded, ``flat_log_envelope``)."""
+        fields = self.fields
+        return fields if isinstance(fields, dict) else decode_fields(fields)
 
     @property
     def data(self) -> dict[str, Any]:
         """The ``data`` field parsed (a new dict per call; ``log_envelope`` does not check it:
         its reader validates it as the message, see ``MessageRegistry.decode_json``)."""
-        text = self.fields.get("data") or "{}"
+        text = self.field_map().get("data") or "{}"
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError:  # what orjson refuses (integers beyond 64 bits)
@@ -227,7 +232,7 @@ class LogEnvelope(NamedTuple):
 
     def envelope(self) -> Envelope:
         """The full ``Envelope`` of the same entry."""
-        return Envelope.from_fields(self.fields, position=self.position, shard=self.shard)
+        return Envelope.from_fields(self.field_map(), position=self.position, shard=self.shard)
 
 
 _CANONICAL_UUID = re.compile(
@@ -265,6 +270,56 @@ def log_envelope(fields: dict[str, str], *, position: int, shard: int) -> LogEnv
         raise MalformedEntry(f"entry is not a valid envelope: {exc}") from exc
     except (ValueError, TypeError) as exc:
         raise MalformedEntry(f"entry is not a valid envelope: {exc}") from exc
+
+
+# An entry's field names, undecoded, in the order the store writes them (``append.lua``).
+_WIRE_KEYS = [name.encode() for name in WIRE_FIELDS]
+
+
+def flat_log_envelope(flat: list[bytes], *, position: int, shard: int) -> LogEnvelope | None:
+    """``log_envelope`` of an entry as Redis sent it, undecoded (``[b"id", id, b"agg", …]``),
+    read by place instead of through a dict of decoded fields (which cost a reader as much as
+    the rest of reading the entry), and with only the text fields decoded. None unless the
+    entry is plainly well formed: its fields the store's, in its order, each of them what
+    ``log_envelope`` accepts; ``log_envelope`` of ``decode_fields`` then decides (every
+    malformed entry lands there, so the two read exactly the same entries alike)."""
+    if flat[0::2] != _WIRE_KEYS or _CANONICAL_UUID_SENT(flat[1]) is None:
+        return None
+    try:
+        return _new_tuple(
+            LogEnvelope,
+            (
+                flat[3].decode(),
+                flat[5].decode(),
+                int(flat[7]),  # ASCII digits, as ``int`` of their text reads them
+                flat[9].decode(),
+                int(flat[11]),
+                _metadata_sent(flat[15]),
+                float(flat[17]),
+                position,
+                shard,
+                flat,
+            ),
+        )
+    except ValueError:  # UnicodeDecodeError and pydantic's ValidationError are ValueErrors
+        return None
+
+
+_CANONICAL_UUID_SENT = re.compile(
+    rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+).fullmatch
+
+
+@functools.lru_cache(maxsize=4096)
+def _metadata_sent(sent: bytes) -> Metadata:
+    """``_metadata`` of a text as Redis sent it (UTF-8)."""
+    return EMPTY_METADATA if sent in (b"{}", b"") else Metadata.model_validate_json(sent)
+
+
+def decode_fields(flat: list[bytes]) -> dict[str, str]:
+    """An undecoded entry's fields by name, as a client that decodes replies gives them."""
+    names, values = flat[0::2], flat[1::2]
+    return {name.decode(): value.decode() for name, value in zip(names, values, strict=True)}
 
 
 # The defaults of ``from_fields`` for the fields an entry may leave out.

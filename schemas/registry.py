@@ -124,7 +124,7 @@ class MessageRegistry:
         except ValidationError as exc:
             raise InvalidMessage(f"{name}: {exc}") from exc
 
-    def decode_json(self, name: str, schema_version: int, text: str) -> Message:
+    def decode_json(self, name: str, schema_version: int, text: str | bytes) -> Message:
         """``decode`` of stored data given as its JSON text (an entry's ``data`` field).
 
         Data of the current schema version is validated from the text by pydantic's JSON

@@ -21,9 +21,10 @@ from uuid import UUID
 import orjson
 import typer
 
+from eventstore.archive import Entry
 from eventstore.keys import Layout
 from projections.fold import fold
-from projections.reading import Entry, ShardReader, paused_gc
+from projections.reading import ShardReader, paused_gc
 from projections.scans import SCANS
 from projections.synthetic import SyntheticLog
 from schemas import registry

@@ -5,6 +5,8 @@ bounded."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import schemas
 from projections import reading
 from projections.reading import Decoded, Entry, Skip
@@ -12,6 +14,7 @@ from projections.scans import SCANS
 from schemas.classification import RECYCLABLE, Classification, ScanAnswer
 from schemas.envelope import Envelope
 from schemas.scan import SCAN_JOB, AnswerCompleted, Stage, StageStarted
+from schemas.users import UserRegistered
 from tests.projections.memory_tables import reader_for
 
 
@@ -132,3 +135,43 @@ def test_the_envelope_gives_what_the_full_envelope_gives() -> None:
     assert (envelope.metadata, envelope.data, envelope.position, envelope.shard) == (
         full.metadata, full.data, 5, 3,
     )
+
+
+def _sent(entry: Entry) -> Entry:
+    """The entry as a replay's own client reads it: its fields undecoded, in their order."""
+    fields = cast(dict[str, str], entry[1])
+    return (entry[0], [part.encode() for pair in fields.items() for part in pair])
+
+
+def test_an_entry_read_undecoded_decodes_as_it_does_by_name() -> None:
+    by_name, undecoded = reader_for(SCANS), reader_for(SCANS)
+    events: list[schemas.Event] = [
+        StageStarted(stage=Stage.VISION, progress=40), _answer("묶어서 배출하세요."),
+        UserRegistered(username="u", nickname="n", provider="dev", provider_user_id="u"),
+    ]
+    for position, event in enumerate(events, start=1):
+        entry = _entry(position, event)
+        expected, got = by_name.decode(1, entry), undecoded.decode(1, _sent(entry))
+        if expected is Skip.IGNORED:  # a user event: not the scans projection's
+            assert got is Skip.IGNORED
+            continue
+        assert _decoded(got).message == _decoded(expected).message
+        assert tuple(got.envelope)[:-1] == tuple(expected.envelope)[:-1]  # all but the fields
+        assert got.envelope.id == expected.envelope.id
+        assert got.envelope.data == expected.envelope.data
+
+
+def test_entries_read_undecoded_are_refused_and_skipped_as_by_name() -> None:
+    reader = reader_for(SCANS)
+    started = StageStarted(stage=Stage.VISION, progress=40)
+    entry = _entry(1, started)
+    fields = cast(dict[str, str], entry[1])
+    reordered = ("1-0", {"agg": fields["agg"]} | fields)
+    assert _decoded(reader.decode(0, _sent(reordered))).message == started  # read by name
+    for change in [{"ver": "x"}, {"data": "[1, 2]"}, {"type": "scan.unheard_of"}]:
+        expected = reader.decode(0, _entry(2, started, **change))
+        assert reader.decode(0, _sent(_entry(2, started, **change))) is expected, change
+    flat = cast(list[bytes], _sent(entry)[1])
+    flat[3] = b"\xff"  # not UTF-8
+    assert reader.decode(0, ("3-0", flat)) is Skip.MALFORMED
+    assert reader.decode(0, ("4-0", flat[:-1])) is Skip.MALFORMED  # not name-value pairs
