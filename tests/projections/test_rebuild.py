@@ -18,7 +18,6 @@ from projections import parallel
 from projections.builtin import get_projection, select
 from projections.context import ReadSide
 from projections.metrics import ProjectionMetrics
-from projections.reading import Decoded, ShardReader, Skip, fields_of, undecoded_client
 from projections.rebuild import rebuild, rebuild_stale
 from projections.replay import heads, replay
 from projections.runner import ProjectorService
@@ -161,26 +160,3 @@ async def test_a_replay_worker_that_dies_fails_the_rebuild(
     with pytest.raises(RuntimeError, match="replay worker failed: exit status -9"):
         await rebuild(side, get_projection("scans"), batch_size=50, workers=2)
 
-
-async def test_a_replay_reads_entries_undecoded_and_decodes_them_as_by_name(
-    side: ReadSide, store: EventStore
-) -> None:
-    await load(store, SyntheticLog(side.registry), 40)
-    assert side.redis_url is not None
-    scans = get_projection("scans")
-    by_name = ShardReader(side.redis, side.layout, side.registry, scans.wire_names(side.registry))
-    async with undecoded_client(side.redis_url, timeout_s=5.0) as raw:
-        undecoded = ShardReader(raw, side.layout, side.registry, by_name.wire_names)
-        for shard in range(side.layout.shards):
-            named, sent = await by_name.read(shard, 0, 1000), await undecoded.read(shard, 0, 1000)
-            assert sent.last_position == named.last_position > 0
-            for entry, flat in zip(named.entries, sent.entries, strict=True):
-                assert type(flat[1]) is list and flat[0] == entry[0]
-                assert fields_of(flat) == entry[1]
-                expected, got = by_name.decode(shard, entry), undecoded.decode(shard, flat)
-                if isinstance(expected, Skip):
-                    assert got is expected
-                    continue
-                assert isinstance(got, Decoded)
-                assert got.message == expected.message
-                assert tuple(got.envelope)[:-1] == tuple(expected.envelope)[:-1]
