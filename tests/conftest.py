@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from eventstore.keys import Layout
-from eventstore.redis_client import AsyncRedis, open_redis
+from eventstore.redis_client import AsyncRedis, open_redis, open_redis_sync
 
 
 def _answers(port: int) -> bool:
@@ -204,11 +204,15 @@ def namespace() -> Iterator[str]:
     """A fresh key namespace; its keys are deleted afterwards."""
     ns = f"t{uuid.uuid4().hex[:12]}"
     yield ns
-    import redis
+    delete_keys(f"{{{ns}:*")
 
-    client = redis.Redis.from_url(REDIS_URL)
+
+def delete_keys(pattern: str, url: str | None = None) -> None:
+    """Delete every key matching ``pattern`` (a namespace's: ``{ns:*``) on ``url``, by default
+    the suite's Redis."""
+    client = open_redis_sync(url or REDIS_URL, socket_timeout=10)
     try:
-        keys = list(client.scan_iter(match=f"{{{ns}:*", count=1000))
+        keys = list(client.scan_iter(match=pattern, count=1000))
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])
     finally:

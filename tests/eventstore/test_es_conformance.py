@@ -26,24 +26,13 @@ from eventsourcing.utils import Environment
 from eventstore.es.persistence import RedisFactory
 from eventstore.es.recorders import RedisAggregateRecorder, RedisApplicationRecorder
 from eventstore.es.tracking import RedisProcessRecorder, RedisTrackingRecorder
-from eventstore.redis_client import open_redis_sync
+from tests.conftest import delete_keys
 from tests.redis_cluster import cluster_url
 
 pytestmark = pytest.mark.redis
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 MODULE = "eventstore.es.persistence"
-
-
-def delete_namespace(namespace: str, url: str = REDIS_URL) -> None:
-    """Delete every key of ``namespace`` (all its shards share the prefix ``{ns:``)."""
-    client = open_redis_sync(url, socket_timeout=10)
-    try:
-        keys = list(client.scan_iter(match=f"{{{namespace}:*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-    finally:
-        client.close()
 
 
 class FreshNamespaces:
@@ -68,7 +57,7 @@ class FreshNamespaces:
             for factory in self.factories:
                 factory.close()
             for namespace in self.namespaces:
-                delete_namespace(namespace, self.redis_url())
+                delete_keys(f"{{{namespace}:*", self.redis_url())
 
     def new_namespace(self) -> str:
         namespace = f"es{uuid.uuid4().hex[:12]}"

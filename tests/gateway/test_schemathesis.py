@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +29,7 @@ from gateway.app import ROUTES
 from gateway.openapi import build_document
 from infra.gateway_app import create_gateway
 from infra.settings import Settings
-from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.conftest import DATABASE_URL, REDIS_URL, delete_keys
 from tests.gateway.conftest import FAST
 from tests.gateway.contract.endpoints import SERVED, dev_login
 from tests.gateway.helpers import ServerThread
@@ -75,13 +74,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         )
         with ServerThread(create_gateway(settings_, live=FAST)) as server:
             yield Target(server.url, asyncio.run(_sign_in(server.url, settings_)))
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"*{namespace}*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-    finally:
-        client.close()
+    delete_keys(f"*{namespace}*")
 
 
 async def _sign_in(url: str, settings_: Settings) -> dict[str, str]:

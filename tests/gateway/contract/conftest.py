@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-import redis
 import redis.asyncio as aioredis
 
 import schemas
@@ -38,13 +37,7 @@ def contract_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sett
             secret_key="contract-secret-0123456789", upload_max_bytes=4096,
             image_hosts=("images.example.org",),
         )
-    client = redis.Redis.from_url(suite.REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"*{namespace}*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-    finally:
-        client.close()
+    suite.delete_keys(f"*{namespace}*")
 
 
 @pytest.fixture(scope="package")
