@@ -18,7 +18,7 @@ What each entry becomes (handled, retried, dead-lettered, parked) is decided by 
   entry.
 - An entry due later (``RetryLater``, a parked unknown type) is not held in a reader: it
   waits in a task of its own (no worker slot, touched like the rest), then is handled and
-  acked; on stop it is handed back to the retry stream with its due time.
+  acked; on stop it is handed back to the retry stream with its due time (``parking.py``).
 - In-order subscriptions (the snapshot projector) read in batches handled in log order, one
   entry at a time or, given a ``batch_handler``, a run of plain entries per call (a failed
   run is handled again entry by entry); at start they first take over every entry left
@@ -74,6 +74,7 @@ from eventstore.groups import ATTEMPTS, ConsumerGroup, Delivery
 from eventstore.handler_runs import InFlight, Slots, all_of, text, text_fields
 from eventstore.keys import Layout
 from eventstore.metrics import consumer_metrics
+from eventstore.parking import Parked
 from eventstore.redis_client import AsyncRedis
 from schemas.registry import MessageRegistry
 
@@ -114,7 +115,7 @@ class Runner:
                                  max_connections=broker_connections(self.options, self.shards))
         self._slots = Slots(self.options.workers)
         self._acks = AckBatches(self.group, min(ACK_DELAY_S, self.options.claim_idle_ms / 10_000))
-        self._parked: dict[asyncio.Task[None], Delivery] = {}  # waiting for their due time
+        self._parked = Parked(self.group, self._in_flight, self._handle)  # due later
         # Type names as FastStream's client answers them → the name as text when this group
         # acks such entries unread (known, not handled), else None; learnt as they are met.
         self._skipped: dict[Any, str | None] = {}
@@ -245,7 +246,7 @@ class Runner:
         for delivery in deliveries:
             wait = self.dispatcher.wait_s(delivery)
             if wait > 0:
-                self._park(delivery, wait)
+                self._parked.park(delivery, wait)
             elif self.dispatcher.settled_at_once(delivery):
                 acked.append(delivery.entry_id)  # not for this group: no task, no worker slot
                 self.processed += 1
@@ -307,37 +308,6 @@ class Runner:
         finally:
             self._busy -= 1
             slots.give()
-
-    # -- entries due later ---------------------------------------------------------------------
-
-    def _park(self, delivery: Delivery, wait: float) -> None:
-        token = self._in_flight.hold(delivery.stream, [delivery.entry_id])  # nobody claims it
-        task = asyncio.create_task(self._when_due(delivery, wait, token))
-        self._parked[task] = delivery
-        task.add_done_callback(lambda done: self._parked.pop(done, None))
-
-    async def _when_due(self, delivery: Delivery, wait: float, token: int) -> None:
-        try:
-            await asyncio.sleep(wait)
-            task = asyncio.current_task()
-            if task is not None:
-                self._parked.pop(task, None)
-            if await self._handle(delivery):
-                await self.group.ack(delivery.stream, delivery.entry_id)
-        finally:
-            self._in_flight.release(delivery.stream, token)
-
-    async def _unpark(self) -> None:
-        """On stop, hand entries still waiting back to the retry stream (due time kept), so
-        the next consumer does not count the stop as a crashed delivery."""
-        for task, delivery in list(self._parked.items()):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            try:
-                await self.group.requeue(delivery, {})
-            except Exception:
-                log.exception("could not hand back %s; a claim will", delivery.origin)
 
     async def _hand_back(self) -> None:
         """On stop, after the handlers finished, hand back what is still pending on this
@@ -407,7 +377,7 @@ class Runner:
         with contextlib.suppress(Exception):
             await self.broker.stop()  # stops reading, waits for in-flight handlers
         await self._acks.close()
-        await self._unpark()
+        await self._parked.hand_back()
         await self._hand_back()
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
