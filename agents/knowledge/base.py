@@ -93,6 +93,7 @@ class KnowledgeBase:
         self._categories = CategorySearch(data.majors, data.rules)
         self._resolver = Resolver(data.guide, data.items) if data.guide else None
         self._scan_cached = functools.lru_cache(maxsize=SCAN_CACHE)(self._scan_text)
+        self._tags_cached = functools.lru_cache(maxsize=SCAN_CACHE)(self._situation_tags)
 
     @classmethod
     def load(cls, path: Path | None = None) -> KnowledgeBase:
@@ -219,6 +220,9 @@ class KnowledgeBase:
 
     def situation_tags(self, text: str) -> list[str]:
         """Situation tag codes revealed by ``text`` ("라벨 안 뗀" → label_attached), in vocabulary order."""
+        return list(self._tags_cached(text))
+
+    def _situation_tags(self, text: str) -> tuple[str, ...]:
         key = compact(text)
         found: list[str] = []
         for tag in self._data.tags:
@@ -227,7 +231,7 @@ class KnowledgeBase:
                 and any(cue in key for cue in tag.weak_cues)
             ):
                 found.append(tag.code)
-        return found
+        return tuple(found)
 
     def situation_vocabulary(self) -> list[SituationTag]:
         return list(self._data.tags)

@@ -16,6 +16,8 @@ decided):
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -33,6 +35,9 @@ _NOT_DISTRICT = frozenset(
     "욕구 창구 항구 하구 지구 수구 축구 족구 불구 초구 사구".split()
 )
 _PARTICLE_ENDS = frozenset("이가은는을를도")
+# Texts whose resolutions are kept: the vision and rule stages of one scan resolve the same text
+# (each caller gets its own copy of the lists, so a kept resolution is never changed).
+RESOLVE_CACHE = 4096
 
 
 @dataclass
@@ -78,6 +83,15 @@ class Resolution:
             district_note=self.district_note,
         )
 
+    def copy(self) -> Resolution:
+        """A copy whose lists are its own (the item is frozen and shared)."""
+        return dataclasses.replace(
+            self, steps=list(self.steps), caveats=list(self.caveats),
+            blocking=list(self.blocking), conditions=list(self.conditions),
+            noted=list(self.noted), why=list(self.why), options=list(self.options),
+            not_accepted=list(self.not_accepted),
+        )
+
 
 class Resolver:
     """Applies the guide to matched items; built once by ``KnowledgeBase``."""
@@ -90,6 +104,9 @@ class Resolver:
         for item in items:
             for alias in (item.name, *item.aliases):
                 self._display.setdefault(compact(alias), alias)
+        # district names as compared with a compact text, in the guide's order
+        self._district_keys = [(compact(d), d) for d in guide.districts.notes]
+        self._cached = functools.lru_cache(maxsize=RESOLVE_CACHE)(self._resolve_named)
 
     @property
     def guide(self) -> GuideData:
@@ -109,6 +126,17 @@ class Resolver:
         self, item: KnownItem, text: str, matched: str = "", *, fuzzy: bool = False
     ) -> Resolution | None:
         """The item-level answer for ``item`` named in ``text`` (``None``: no guide group)."""
+        if self._by_name.get(item.name) is not item:  # not one of ours: nothing to share
+            return self._resolve(item, text, matched, fuzzy=fuzzy)
+        kept = self._cached(item.name, text, matched, fuzzy)
+        return kept.copy() if kept is not None else None
+
+    def _resolve_named(self, name: str, text: str, matched: str, fuzzy: bool) -> Resolution | None:
+        return self._resolve(self._by_name[name], text, matched, fuzzy=fuzzy)
+
+    def _resolve(
+        self, item: KnownItem, text: str, matched: str, *, fuzzy: bool
+    ) -> Resolution | None:
         key = compact(text)
         rest = key.replace(matched, " ", 1) if matched else key
         subject = self._subject(matched, item)
@@ -237,7 +265,7 @@ class Resolver:
 
     def _district(self, key: str, item: KnownItem) -> str | None:
         districts = self._guide.districts
-        found = next((d for d in districts.notes if compact(d) in key), None)
+        found = next((d for k, d in self._district_keys if k in key), None)
         if found is None:
             return None
         for topic, spec in districts.topics.items():
