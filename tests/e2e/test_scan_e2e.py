@@ -38,6 +38,7 @@ from schemas.scan import (
     VisionCompleted,
 )
 from schemas.users import CharacterGranted
+from tests.background import in_background
 from tests.commands.test_scan_chain import CHAIN, DONE, shape
 from tests.conftest import REDIS_URL
 
@@ -86,13 +87,8 @@ async def duplicating(stack: ScanStack) -> AsyncIterator[dict[str, int]]:
                     copies["events"] += 1
             await asyncio.sleep(0.05)
 
-    task = asyncio.create_task(loop())
-    try:
+    async with in_background(loop()):
         yield copies
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def count_events(stack: ScanStack, kind: type[Any]) -> int:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from eventstore.consumer import RunnerOptions, Subscription
 from eventstore.runtime import Runner
 from eventstore.store import EventStore
+from tests.background import in_background
 from tests.eventstore.messages import ItemAdded, test_registry
 
 # Claims are for dead consumers: one that is merely slow (a loaded machine can hold an entry
@@ -31,13 +32,8 @@ async def append_items(store: EventStore, names: list[str], aggregate: str | Non
 
 @contextlib.asynccontextmanager
 async def running(runner: Runner) -> AsyncIterator[Runner]:
-    task = asyncio.create_task(runner.run())
-    try:
+    async with in_background(runner.run()):
         yield runner
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> None:

@@ -4,7 +4,6 @@ scripted graph, the chat projector, and an SSE reader. (No tests here.)"""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from projections.context import ReadSide
 from projections.metrics import ProjectionMetrics
 from projections.runner import ProjectorService
 from projections.worker import ProjectorOptions
+from tests.background import in_background
 from tests.readmodels.pg import migrated_pool, new_schema
 
 
@@ -86,13 +86,8 @@ async def chat_projector(
                     Layout(chat_settings.namespace, chat_settings.shards), schemas.registry)
     service = ProjectorService(side, [CHAT], options=ProjectorOptions(block_ms=100,
                                lease_retry_s=0.1), metrics=ProjectionMetrics.create(CollectorRegistry()))
-    task = asyncio.create_task(service.run())
-    try:
+    async with in_background(service.run()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def read_sse(

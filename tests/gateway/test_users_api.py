@@ -35,6 +35,7 @@ from projections.runner import ProjectorService
 from projections.worker import ProjectorOptions
 from readmodels import queries
 from schemas.envelope import Envelope
+from tests.background import in_background
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import PNG, asgi_client
 from tests.gateway.oauth_stub.browser import dev_login
@@ -179,13 +180,10 @@ async def projectors(settings: Settings) -> AsyncIterator[ReadSide]:
                                                      lease_retry_s=0.1),
             metrics=ProjectionMetrics.create(CollectorRegistry()),
         )
-        task = asyncio.create_task(service.run())
         try:
-            yield side
+            async with in_background(service.run()):
+                yield side
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await redis.aclose()
 
 

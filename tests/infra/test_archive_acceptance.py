@@ -6,8 +6,6 @@ aggregate. Runs on a private ``redis-server`` so the memory figures are this tes
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
 import subprocess
@@ -40,6 +38,7 @@ from projections.snapshot_reads import snapshot_key
 from projections.synthetic import SyntheticLog
 from projections.verify import verify
 from readmodels.db import create_pool, quote_ident
+from tests.background import in_background
 from tests.gateway.helpers import ServerThread, append, as_user, full_scan
 from tests.readmodels.pg import migrated_pool, new_schema
 
@@ -111,14 +110,9 @@ async def test_two_hundred_thousand_events_trimmed_to_a_bounded_redis(
 
                 # An old job, seen live by its client.
                 job = str(uuid.uuid4())
-                snapshot = asyncio.create_task(run_snapshot_tail(redis, layout, block_ms=100))
-                try:
+                async with in_background(run_snapshot_tail(redis, layout, block_ms=100)):
                     await append(store, job, "alice", *full_scan("alice"))
                     original = await transcript(http, job, alice)
-                finally:
-                    snapshot.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await snapshot
                 assert [e[0] for e in original] == [str(v) for v in range(1, 11)]
 
                 # History piles up: ≥ 200,000 events.

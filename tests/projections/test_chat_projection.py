@@ -3,8 +3,6 @@ a verify (replay from position 0) that reproduces it exactly."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -24,6 +22,7 @@ from projections.worker import ProjectorOptions
 from schemas.chat import CHAT as CHAT_AGG
 from schemas.chat import CHAT_TURN, ChatCreated, ChatDeleted, ChatRenamed, SendChatMessage
 from schemas.registry import Event
+from tests.background import in_background
 from tests.projections.helpers import wait_caught_up
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -33,13 +32,8 @@ FAST = ProjectorOptions(batch_size=200, block_ms=200, lease_retry_s=0.1)
 @pytest.fixture
 async def projector(side: ReadSide) -> AsyncIterator[None]:
     metrics = ProjectionMetrics.create(CollectorRegistry())
-    task = asyncio.create_task(ProjectorService(side, [CHAT], options=FAST, metrics=metrics).run())
-    try:
+    async with in_background(ProjectorService(side, [CHAT], options=FAST, metrics=metrics).run()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def chat_event(side: ReadSide, store: EventStore, chat_id: str, event: Event) -> None:

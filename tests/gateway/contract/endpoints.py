@@ -30,6 +30,7 @@ from projections.runner import ProjectorService
 from projections.snapshot import run_snapshot_tail
 from projections.worker import ProjectorOptions
 from readmodels.db import create_pool
+from tests.background import in_background
 from tests.gateway.helpers import PNG
 
 ORIGIN = "http://localhost:5173"
@@ -131,27 +132,19 @@ async def projectors(settings: Settings) -> AsyncIterator[None]:
         side, select(), options=ProjectorOptions(batch_size=200, block_ms=100, lease_retry_s=0.1),
         metrics=ProjectionMetrics.create(CollectorRegistry()),
     )
-    task = asyncio.create_task(service.run())
     try:
-        yield
+        async with in_background(service.run()):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await client.aclose()
         await pool.close()
 
 
 @contextlib.asynccontextmanager
 async def projector(gw: Gateway) -> AsyncIterator[None]:
-    task = asyncio.create_task(run_snapshot_tail(
-        gw.redis, Layout(gw.settings.namespace, gw.settings.shards), block_ms=100))
-    try:
+    layout = Layout(gw.settings.namespace, gw.settings.shards)
+    async with in_background(run_snapshot_tail(gw.redis, layout, block_ms=100)):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def sse(user: httpx.AsyncClient, path: str, *, until: str,
