@@ -21,12 +21,18 @@ Kinds of change, by table and primary key:
 Rows of *shared* tables (rows that batches of several shards write: a user's points,
 statistics) are written in key order, so concurrent batches never deadlock on them; other tables
 are written with one statement per shape of row.
+
+A ``timestamptz`` column may be ``set`` to a Unix time (a ``float`` of seconds, e.g.
+``envelope.timestamp``): it becomes ``datetime.fromtimestamp(value, UTC)`` (``event_time``)
+when the batch is written, once per row instead of once per event (each of a scan job's ten
+events sets ``updated_at``, and only the last one's value is written).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +86,10 @@ class Changes:
         self._segments: list[dict[tuple[str, Key], _Row] | Statement] = [self._rows]
         self._last: dict[str, set[Any]] = {}
         self._key_sizes = {spec.name: len(spec.key) for spec in group.tables}
+        self._times = {  # each table's ``timestamptz`` columns (see ``_at``)
+            spec.name: frozenset(c for c, t in spec.column_types.items() if t == "timestamptz")
+            for spec in group.tables
+        }
 
     def __bool__(self) -> bool:
         return bool(self._last) or any(self._segments_with_content())
@@ -156,7 +166,9 @@ class Changes:
                 yield segment
                 continue
             for (table, key), row in segment.items():
-                yield RowChange(table, key, row.once, dict(row.sets), dict(row.adds))
+                times = self._times[table]
+                sets = {c: _at(v) if c in times else v for c, v in row.sets.items()}
+                yield RowChange(table, key, row.once, sets, dict(row.adds))
         for sql, values in self._last.items():
             yield Statement(sql, (sorted(values),))
 
@@ -201,11 +213,24 @@ class Changes:
                     names[table], spec.key, set_cols, add_cols, spec.column_types, once=once
                 )
                 run_rows = list(run)
+                times = self._times[table]
                 arrays = [[key[i] for key, _ in run_rows] for i in range(len(spec.key))]
-                arrays += [[r.sets[c] for _, r in run_rows] for c in set_cols]
+                arrays += [
+                    [_at(r.sets[c]) for _, r in run_rows]
+                    if c in times
+                    else [r.sets[c] for _, r in run_rows]
+                    for c in set_cols
+                ]
                 arrays += [[r.adds[c] for _, r in run_rows] for c in add_cols]
                 out.append((sql, arrays, len(run_rows)))
         return out
+
+
+
+def _at(value: Any) -> Any:
+    """A ``timestamptz`` column's value: a Unix time (seconds) as an aware UTC datetime."""
+    kind = type(value)
+    return datetime.fromtimestamp(value, UTC) if kind is float or kind is int else value
 
 
 def _shape(row: _Row) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
