@@ -16,9 +16,9 @@ from schemas.envelope import (
     MalformedEntry,
     Metadata,
     decode_fields,
-    flat_log_envelope,
     log_envelope,
 )
+from schemas.envelope_sent import flat_log_envelope
 from schemas.registry import InvalidMessage, Message, MessageRegistry, UnknownMessageType
 
 FIELDS = ("aggregate_id", "aggregate_type", "version", "type", "schema_version", "metadata",
