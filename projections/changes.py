@@ -34,6 +34,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from readmodels.tables import TableGroup
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from readmodels.db import Conn
 
 Key = tuple[Any, ...]
+Shape = tuple[bool, tuple[str, ...], tuple[str, ...]]  # once, set columns, added columns
 
 
 class _Row:
@@ -193,35 +195,36 @@ class Changes:
         self, rows: dict[tuple[str, Key], _Row], names: dict[str, str]
     ) -> list[tuple[str, list[list[Any]], int]]:
         """One ``(sql, column arrays, row count)`` per table and run of same-shaped rows."""
-        by_table: dict[str, list[tuple[Key, _Row]]] = {}
-        for (table, key), row in rows.items():
-            by_table.setdefault(table, []).append((key, row))
+        by_table: dict[str, list[tuple[Shape, Key, _Row]]] = {}
+        for (table, key), row in rows.items():  # each row's shape, worked out once
+            by_table.setdefault(table, []).append((_shape(row), key, row))
         out = []
         for table in sorted(by_table):
-            spec = self.group.table(table)
+            spec, members = self.group.table(table), by_table[table]
             if table in self.shared:
                 # Batches of other shards write these rows too: every transaction locks them
                 # in the same (key) order (``unnest`` yields the rows in array order), one
                 # statement per run of same-shaped rows.
-                members = sorted(by_table[table], key=lambda kr: kr[0])
+                members.sort(key=_KEY)
             else:
                 # Rows of one shard only: fewest statements, one per shape.
-                members = sorted(by_table[table], key=lambda kr: (_shape(kr[1]), kr[0]))
-            for shape, run in groupby(members, key=lambda kr: _shape(kr[1])):
+                members.sort(key=_SHAPE_AND_KEY)
+            for shape, run in groupby(members, key=_SHAPE):
                 once, set_cols, add_cols = shape
                 sql = _upsert_sql(
                     names[table], spec.key, set_cols, add_cols, spec.column_types, once=once
                 )
                 run_rows = list(run)
-                times = self._times[table]
-                arrays = [[key[i] for key, _ in run_rows] for i in range(len(spec.key))]
-                arrays += [
-                    [_at(r.sets[c]) for _, r in run_rows]
-                    if c in times
-                    else [r.sets[c] for _, r in run_rows]
-                    for c in set_cols
-                ]
-                arrays += [[r.adds[c] for _, r in run_rows] for c in add_cols]
+                arrays = [list(column) for column in zip(*(key for _, key, _ in run_rows), strict=True)]
+                if set_cols:
+                    columns = _columns([r.sets for _, _, r in run_rows], set_cols)
+                    times = self._times[table]
+                    for i, name in enumerate(set_cols):
+                        if name in times:
+                            columns[i] = [_at(value) for value in columns[i]]
+                    arrays += columns
+                if add_cols:
+                    arrays += _columns([r.adds for _, _, r in run_rows], add_cols)
                 out.append((sql, arrays, len(run_rows)))
         return out
 
@@ -233,8 +236,20 @@ def _at(value: Any) -> Any:
     return datetime.fromtimestamp(value, UTC) if kind is float or kind is int else value
 
 
-def _shape(row: _Row) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+def _shape(row: _Row) -> Shape:
     return row.once, tuple(sorted(row.sets)), tuple(sorted(row.adds))
+
+
+_SHAPE, _KEY, _SHAPE_AND_KEY = itemgetter(0), itemgetter(1), itemgetter(0, 1)
+
+
+def _columns(values: list[dict[str, Any]], names: tuple[str, ...]) -> list[list[Any]]:
+    """The column arrays of ``names`` over rows' ``values`` (every row has each name): one
+    ``itemgetter`` call per row and a transposition instead of a look-up per value."""
+    if len(names) == 1:
+        (name,) = names
+        return [[row[name] for row in values]]
+    return [list(column) for column in zip(*map(itemgetter(*names), values), strict=True)]
 
 
 def _upsert_sql(

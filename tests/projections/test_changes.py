@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import asyncpg
 import pytest
 
-from projections.changes import Changes
+from projections.changes import Changes, RowChange
 from readmodels import tables
 
 pytestmark = [pytest.mark.postgres]
@@ -77,3 +77,36 @@ async def test_rows_of_every_shape_are_written_and_upserted(pool: asyncpg.Pool) 
             ("j3", None, "done", 0, None, None, None, None),
         ]
         assert await conn.fetchval("SELECT erased_at FROM scan_users_v1") is None
+
+
+async def test_a_unix_time_in_a_timestamptz_column_is_written_as_its_event_time(
+    pool: asyncpg.Pool,
+) -> None:
+    # What ``scans`` records per event (``envelope.timestamp``): converted once per row, to
+    # what ``event_time`` gives; other columns, and datetimes, are left as they are.
+    first, last = 1_790_000_000.123456, 1_790_000_007.654321
+    changes = Changes(tables.SCANS)
+    changes.set("scans", "j1", progress=40, updated_at=first, created_at=first)
+    changes.set("scans", "j1", progress=55, updated_at=last)
+    changes.set("scans", "j2", progress=0, updated_at=datetime.fromtimestamp(first, UTC))
+    changes.set("scan_users", "u1", erased_at=1_790_000_001)
+    expected = {
+        ("scans", ("j1",)): {"progress": 55, "updated_at": datetime.fromtimestamp(last, UTC),
+                             "created_at": datetime.fromtimestamp(first, UTC)},
+        ("scans", ("j2",)): {"progress": 0, "updated_at": datetime.fromtimestamp(first, UTC)},
+        ("scan_users", ("u1",)): {"erased_at": datetime.fromtimestamp(1_790_000_001, UTC)},
+    }
+    steps = changes.steps()
+    assert {(s.table, s.key): s.sets for s in steps if isinstance(s, RowChange)} == expected
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await changes.write(conn, "v1")
+        rows = await conn.fetch(
+            "SELECT job_id, progress, updated_at, created_at FROM scans_v1 ORDER BY job_id"
+        )
+        assert [tuple(r) for r in rows] == [
+            ("j1", 55, datetime.fromtimestamp(last, UTC), datetime.fromtimestamp(first, UTC)),
+            ("j2", 0, datetime.fromtimestamp(first, UTC), None),
+        ]
+        erased = await conn.fetchval("SELECT erased_at FROM scan_users_v1 WHERE user_id = 'u1'")
+        assert erased == datetime.fromtimestamp(1_790_000_001, UTC)
