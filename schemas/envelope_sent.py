@@ -67,5 +67,9 @@ def _canonical_uuid(sent: bytes) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _metadata_sent(sent: bytes) -> Metadata:
-    """``_metadata`` of a text as Redis sent it (UTF-8)."""
-    return EMPTY_METADATA if sent in (b"{}", b"") else Metadata.model_validate_json(sent)
+    """``_metadata`` of a text as Redis sent it (UTF-8): ``Metadata.model_validate_json``
+    without its wrapper (a quarter of its time; once per scan job, whose events share it)."""
+    return EMPTY_METADATA if sent in (b"{}", b"") else _validate_metadata(sent)
+
+
+_validate_metadata = Metadata.__pydantic_validator__.validate_json
