@@ -22,8 +22,8 @@ Rows of *shared* tables (rows that batches of several shards write: a user's poi
 statistics) are written in key order, so concurrent batches never deadlock on them; other tables
 are written with one statement per shape of row.
 
-A ``timestamptz`` column may be ``set`` to a Unix time (a ``float`` of seconds, e.g.
-``envelope.timestamp``): it becomes ``datetime.fromtimestamp(value, UTC)`` (``event_time``)
+A ``timestamptz`` column may be ``set`` to a Unix time (seconds, a ``float`` such as
+``envelope.timestamp`` or an ``int``): it becomes ``datetime.fromtimestamp(value, UTC)`` (``event_time``)
 when the batch is written, once per row instead of once per event (each of a scan job's ten
 events sets ``updated_at``, and only the last one's value is written).
 """
@@ -158,7 +158,10 @@ class Changes:
     def execute_last(self, sql: str, value: Any) -> None:
         """Run ``sql`` once, after everything else of the batch, with ``$1`` the sorted array of
         every ``value`` recorded for it; ``{model}`` names a table."""
-        self._last.setdefault(sql, set()).add(value)
+        values = self._last.get(sql)  # not ``setdefault``: it would build a set per call
+        if values is None:
+            values = self._last[sql] = set()
+        values.add(value)
 
     def steps(self) -> Iterator[RowChange | Statement]:
         """What ``write`` does, in its order, without a database: how a test checks a
@@ -215,7 +218,9 @@ class Changes:
                     names[table], spec.key, set_cols, add_cols, spec.column_types, once=once
                 )
                 run_rows = list(run)
-                arrays = [list(column) for column in zip(*(key for _, key, _ in run_rows), strict=True)]
+                arrays = [
+                    list(column) for column in zip(*(key for _, key, _ in run_rows), strict=True)
+                ]
                 if set_cols:
                     columns = _columns([r.sets for _, _, r in run_rows], set_cols)
                     times = self._times[table]
@@ -229,7 +234,6 @@ class Changes:
         return out
 
 
-
 def _at(value: Any) -> Any:
     """A ``timestamptz`` column's value: a Unix time (seconds) as an aware UTC datetime."""
     kind = type(value)
@@ -239,10 +243,7 @@ def _at(value: Any) -> Any:
 def _datetimes(values: list[Any]) -> list[Any]:
     """``_at`` of each value of a column (inlined: one call per column, not per value)."""
     at = datetime.fromtimestamp
-    return [
-        at(v, UTC) if type(v) is float or type(v) is int else v
-        for v in values
-    ]
+    return [at(v, UTC) if type(v) is float or type(v) is int else v for v in values]
 
 
 def _shape(row: _Row) -> Shape:
