@@ -335,7 +335,11 @@ def _refill_ids() -> int:
 def _metadata(text: str) -> Metadata:
     """Metadata parsed once per distinct text: the events of one scan or chat turn carry the
     same metadata (correlation id, user), and ``Metadata`` is frozen, so they share it."""
-    return EMPTY_METADATA if text == "{}" else Metadata.model_validate_json(text)
+    return EMPTY_METADATA if text == "{}" else validate_metadata_json(text)
+
+
+# ``Metadata.model_validate_json`` without its wrapper (see ``MessageRegistry.decode_json``)
+validate_metadata_json = Metadata.__pydantic_validator__.validate_json
 
 
 def dump_json(value: Any) -> str:

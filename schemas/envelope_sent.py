@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import functools
 
-from schemas.envelope import EMPTY_METADATA, WIRE_FIELDS, LogEnvelope, Metadata
+from schemas.envelope import (
+    EMPTY_METADATA,
+    WIRE_FIELDS,
+    LogEnvelope,
+    Metadata,
+    validate_metadata_json,
+)
 
 # An entry's field names, undecoded, in the order the store writes them (``append.lua``).
 _WIRE_KEYS = [name.encode() for name in WIRE_FIELDS]
@@ -68,8 +74,6 @@ def _canonical_uuid(sent: bytes) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _metadata_sent(sent: bytes) -> Metadata:
     """``_metadata`` of a text as Redis sent it (UTF-8): ``Metadata.model_validate_json``
-    without its wrapper (a quarter of its time; once per scan job, whose events share it)."""
-    return EMPTY_METADATA if sent in (b"{}", b"") else _validate_metadata(sent)
-
-
-_validate_metadata = Metadata.__pydantic_validator__.validate_json
+    without its wrapper (see ``MessageRegistry.decode_json``; once per scan job, whose
+    events share it)."""
+    return EMPTY_METADATA if sent in (b"{}", b"") else validate_metadata_json(sent)
