@@ -25,7 +25,9 @@ are written with one statement per shape of row.
 A ``timestamptz`` column may be ``set`` to a Unix time (seconds, a ``float`` such as
 ``envelope.timestamp`` or an ``int``): it becomes ``datetime.fromtimestamp(value, UTC)`` (``event_time``)
 when the batch is written, once per row instead of once per event (each of a scan job's ten
-events sets ``updated_at``, and only the last one's value is written).
+events sets ``updated_at``, and only the last one's value is written). A handler sets only
+times that are datetimes (``scans`` checks the range): one that is not would fail the write of
+the whole batch instead of halting at its event.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -78,6 +79,12 @@ def _dump(value: Any) -> str | None:
         return _ENCODER.encode(value)
 
 
+# Unix times that ``datetime.fromtimestamp(at, UTC)`` surely turns into a datetime (years 1 to
+# 9999, a day's margin at each end); ``Changes`` converts them when the batch is written.
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+_LATEST = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
+
+
 def _plain(model: BaseModel) -> Any:
     """``model.model_dump(mode="json")`` without its wrapper (a third of its time; an answer's
     is dumped once per event: most are distinct)."""
@@ -92,7 +99,9 @@ def _touch(
     # ``stamped``: one more column that takes the event's time. The time is the Unix time,
     # which ``Changes`` turns into the ``event_time`` datetime for the row's last value only
     # (``datetime.fromtimestamp`` per event was a quarter of the handlers' cost).
-    at = envelope.timestamp
+    at: float | datetime = envelope.timestamp
+    if not _EARLIEST < envelope.timestamp < _LATEST:  # NaN too: a time no datetime has fails
+        at = event_time(envelope)  # at its event, as it did, not at the batch's write
     values["version"] = envelope.version
     values["updated_at"] = at
     if stamped:

@@ -9,7 +9,10 @@ import asyncpg
 import pytest
 
 from projections.changes import Changes, RowChange
+from projections.scans import SCANS
 from readmodels import tables
+from schemas.envelope import Envelope
+from schemas.scan import Stage, StageStarted
 
 pytestmark = [pytest.mark.postgres]
 
@@ -110,3 +113,18 @@ async def test_a_unix_time_in_a_timestamptz_column_is_written_as_its_event_time(
         ]
         erased = await conn.fetchval("SELECT erased_at FROM scan_users_v1 WHERE user_id = 'u1'")
         assert erased == datetime.fromtimestamp(1_790_000_001, UTC)
+
+
+@pytest.mark.parametrize("timestamp", [1e20, -1e20, float("nan"), float("inf")])
+def test_a_scan_event_whose_time_is_no_datetime_fails_at_its_event(timestamp: float) -> None:
+    # Not when the batch is written (``Changes`` converts the Unix times then): the handler
+    # fails, so the fold halts at this very event (``EventRejected``), as before.
+    changes = SCANS.changes()
+    event = StageStarted(stage=Stage.VISION, progress=10)
+    late = Envelope(aggregate_id="j1", type="scan.stage_started", version=2, timestamp=timestamp)
+    with pytest.raises((ValueError, OverflowError)):
+        SCANS.handlers[StageStarted](changes, event, late)
+    on_time = late.model_copy(update={"timestamp": 1_790_000_000.5})
+    SCANS.handlers[StageStarted](changes, event, on_time)
+    [row] = [s for s in changes.steps() if isinstance(s, RowChange)]
+    assert row.sets["updated_at"] == datetime.fromtimestamp(1_790_000_000.5, UTC)
