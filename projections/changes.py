@@ -21,13 +21,22 @@ Kinds of change, by table and primary key:
 Rows of *shared* tables (rows that batches of several shards write: a user's points,
 statistics) are written in key order, so concurrent batches never deadlock on them; other tables
 are written with one statement per shape of row.
+
+A ``timestamptz`` column may be ``set`` to a Unix time (seconds, a ``float`` such as
+``envelope.timestamp`` or an ``int``): it becomes ``datetime.fromtimestamp(value, UTC)`` (``event_time``)
+when the batch is written, once per row instead of once per event (each of a scan job's ten
+events sets ``updated_at``, and only the last one's value is written). A handler sets only
+times that are datetimes (``scans`` checks the range): one that is not would fail the write of
+the whole batch instead of halting at its event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from readmodels.tables import TableGroup
@@ -36,6 +45,7 @@ if TYPE_CHECKING:
     from readmodels.db import Conn
 
 Key = tuple[Any, ...]
+Shape = tuple[bool, tuple[str, ...], tuple[str, ...]]  # once, set columns, added columns
 
 
 class _Row:
@@ -80,6 +90,10 @@ class Changes:
         self._segments: list[dict[tuple[str, Key], _Row] | Statement] = [self._rows]
         self._last: dict[str, set[Any]] = {}
         self._key_sizes = {spec.name: len(spec.key) for spec in group.tables}
+        self._times = {  # each table's ``timestamptz`` columns (see ``_at``)
+            spec.name: frozenset(c for c, t in spec.column_types.items() if t == "timestamptz")
+            for spec in group.tables
+        }
 
     def __bool__(self) -> bool:
         return bool(self._last) or any(self._segments_with_content())
@@ -146,7 +160,10 @@ class Changes:
     def execute_last(self, sql: str, value: Any) -> None:
         """Run ``sql`` once, after everything else of the batch, with ``$1`` the sorted array of
         every ``value`` recorded for it; ``{model}`` names a table."""
-        self._last.setdefault(sql, set()).add(value)
+        values = self._last.get(sql)  # not ``setdefault``: it would build a set per call
+        if values is None:
+            values = self._last[sql] = set()
+        values.add(value)
 
     def steps(self) -> Iterator[RowChange | Statement]:
         """What ``write`` does, in its order, without a database: how a test checks a
@@ -156,7 +173,9 @@ class Changes:
                 yield segment
                 continue
             for (table, key), row in segment.items():
-                yield RowChange(table, key, row.once, dict(row.sets), dict(row.adds))
+                times = self._times[table]
+                sets = {c: _at(v) if c in times else v for c, v in row.sets.items()}
+                yield RowChange(table, key, row.once, sets, dict(row.adds))
         for sql, values in self._last.items():
             yield Statement(sql, (sorted(values),))
 
@@ -181,35 +200,68 @@ class Changes:
         self, rows: dict[tuple[str, Key], _Row], names: dict[str, str]
     ) -> list[tuple[str, list[list[Any]], int]]:
         """One ``(sql, column arrays, row count)`` per table and run of same-shaped rows."""
-        by_table: dict[str, list[tuple[Key, _Row]]] = {}
-        for (table, key), row in rows.items():
-            by_table.setdefault(table, []).append((key, row))
+        by_table: dict[str, list[tuple[Shape, Key, _Row]]] = {}
+        for (table, key), row in rows.items():  # each row's shape, worked out once
+            by_table.setdefault(table, []).append((_shape(row), key, row))
         out = []
         for table in sorted(by_table):
-            spec = self.group.table(table)
+            spec, members = self.group.table(table), by_table[table]
             if table in self.shared:
                 # Batches of other shards write these rows too: every transaction locks them
                 # in the same (key) order (``unnest`` yields the rows in array order), one
                 # statement per run of same-shaped rows.
-                members = sorted(by_table[table], key=lambda kr: kr[0])
+                members.sort(key=_KEY)
             else:
                 # Rows of one shard only: fewest statements, one per shape.
-                members = sorted(by_table[table], key=lambda kr: (_shape(kr[1]), kr[0]))
-            for shape, run in groupby(members, key=lambda kr: _shape(kr[1])):
+                members.sort(key=_SHAPE_AND_KEY)
+            for shape, run in groupby(members, key=_SHAPE):
                 once, set_cols, add_cols = shape
                 sql = _upsert_sql(
                     names[table], spec.key, set_cols, add_cols, spec.column_types, once=once
                 )
                 run_rows = list(run)
-                arrays = [[key[i] for key, _ in run_rows] for i in range(len(spec.key))]
-                arrays += [[r.sets[c] for _, r in run_rows] for c in set_cols]
-                arrays += [[r.adds[c] for _, r in run_rows] for c in add_cols]
+                arrays = [
+                    list(column) for column in zip(*(key for _, key, _ in run_rows), strict=True)
+                ]
+                if set_cols:
+                    columns = _columns([r.sets for _, _, r in run_rows], set_cols)
+                    times = self._times[table]
+                    for i, name in enumerate(set_cols):
+                        if name in times:
+                            columns[i] = _datetimes(columns[i])
+                    arrays += columns
+                if add_cols:
+                    arrays += _columns([r.adds for _, _, r in run_rows], add_cols)
                 out.append((sql, arrays, len(run_rows)))
         return out
 
 
-def _shape(row: _Row) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+def _at(value: Any) -> Any:
+    """A ``timestamptz`` column's value: a Unix time (seconds) as an aware UTC datetime."""
+    kind = type(value)
+    return datetime.fromtimestamp(value, UTC) if kind is float or kind is int else value
+
+
+def _datetimes(values: list[Any]) -> list[Any]:
+    """``_at`` of each value of a column (inlined: one call per column, not per value)."""
+    at = datetime.fromtimestamp
+    return [at(v, UTC) if type(v) is float or type(v) is int else v for v in values]
+
+
+def _shape(row: _Row) -> Shape:
     return row.once, tuple(sorted(row.sets)), tuple(sorted(row.adds))
+
+
+_SHAPE, _KEY, _SHAPE_AND_KEY = itemgetter(0), itemgetter(1), itemgetter(0, 1)
+
+
+def _columns(values: list[dict[str, Any]], names: tuple[str, ...]) -> list[list[Any]]:
+    """The column arrays of ``names`` over rows' ``values`` (every row has each name): one
+    ``itemgetter`` call per row and a transposition instead of a look-up per value."""
+    if len(names) == 1:
+        (name,) = names
+        return [[row[name] for row in values]]
+    return [list(column) for column in zip(*map(itemgetter(*names), values), strict=True)]
 
 
 def _upsert_sql(

@@ -29,9 +29,9 @@ from schemas.envelope import (
     LogEnvelope,
     MalformedEntry,
     decode_fields,
-    flat_log_envelope,
     log_envelope,
 )
+from schemas.envelope_sent import flat_log_envelope
 from schemas.registry import Message, MessageRegistry, RegistryError, UnknownMessageType
 
 # An entry: its id and its fields, by name (a client that decodes replies) or as Redis sent
@@ -243,7 +243,7 @@ class ShardReader:
             envelope: LogEnvelope | None
             text: str | bytes
             if flat is not None:
-                envelope = flat_log_envelope(flat, position=position, shard=shard)
+                envelope = flat_log_envelope(flat, position, shard, name)
                 if envelope is None:
                     return self._decode_by_name(shard, entry_id, flat)
                 text = flat[13] or b"{}"

@@ -206,14 +206,15 @@ class LogEnvelope(NamedTuple):
     timestamp: float
     position: int | None
     shard: int | None
-    fields: dict[str, str] | list[bytes]  # the entry as read (see ``flat_log_envelope``)
+    fields: dict[str, str] | list[bytes]  # the entry as read (see ``schemas.envelope_sent``)
 
     @property
     def id(self) -> UUID:
         return _uuid(self.field_map()["id"])
 
     def field_map(self) -> dict[str, str]:
-        """The entry's fields by name (built when read undecoded, ``flat_log_envelope``)."""
+        """The entry's fields by name (built when read undecoded,
+        ``schemas.envelope_sent``)."""
         fields = self.fields
         return fields if isinstance(fields, dict) else decode_fields(fields)
 
@@ -270,50 +271,6 @@ def log_envelope(fields: dict[str, str], *, position: int, shard: int) -> LogEnv
         raise MalformedEntry(f"entry is not a valid envelope: {exc}") from exc
     except (ValueError, TypeError) as exc:
         raise MalformedEntry(f"entry is not a valid envelope: {exc}") from exc
-
-
-# An entry's field names, undecoded, in the order the store writes them (``append.lua``).
-_WIRE_KEYS = [name.encode() for name in WIRE_FIELDS]
-
-
-def flat_log_envelope(flat: list[bytes], *, position: int, shard: int) -> LogEnvelope | None:
-    """``log_envelope`` of an entry as Redis sent it, undecoded (``[b"id", id, b"agg", …]``),
-    read by place instead of through a dict of decoded fields (which cost a reader as much as
-    the rest of reading the entry), and with only the text fields decoded. None unless the
-    entry is plainly well formed: its fields the store's, in its order, each of them what
-    ``log_envelope`` accepts; ``log_envelope`` of ``decode_fields`` then decides (every
-    malformed entry lands there, so the two read exactly the same entries alike)."""
-    if flat[0::2] != _WIRE_KEYS or _CANONICAL_UUID_SENT(flat[1]) is None:
-        return None
-    try:
-        return _new_tuple(
-            LogEnvelope,
-            (
-                flat[3].decode(),
-                flat[5].decode(),
-                int(flat[7]),  # ASCII digits, as ``int`` of their text reads them
-                flat[9].decode(),
-                int(flat[11]),
-                _metadata_sent(flat[15]),
-                float(flat[17]),
-                position,
-                shard,
-                flat,
-            ),
-        )
-    except ValueError:  # UnicodeDecodeError and pydantic's ValidationError are ValueErrors
-        return None
-
-
-_CANONICAL_UUID_SENT = re.compile(
-    rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-).fullmatch
-
-
-@functools.lru_cache(maxsize=4096)
-def _metadata_sent(sent: bytes) -> Metadata:
-    """``_metadata`` of a text as Redis sent it (UTF-8)."""
-    return EMPTY_METADATA if sent in (b"{}", b"") else Metadata.model_validate_json(sent)
 
 
 def decode_fields(flat: list[bytes]) -> dict[str, str]:
@@ -378,8 +335,11 @@ def _refill_ids() -> int:
 def _metadata(text: str) -> Metadata:
     """Metadata parsed once per distinct text: the events of one scan or chat turn carry the
     same metadata (correlation id, user), and ``Metadata`` is frozen, so they share it."""
-    return EMPTY_METADATA if text == "{}" else Metadata.model_validate_json(text)
+    return EMPTY_METADATA if text == "{}" else validate_metadata_json(text)
 
+
+# ``Metadata.model_validate_json`` without its wrapper (see ``MessageRegistry.decode_json``)
+validate_metadata_json = Metadata.__pydantic_validator__.validate_json
 
 
 def dump_json(value: Any) -> str:

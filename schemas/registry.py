@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -144,7 +144,9 @@ class MessageRegistry:
                 raise InvalidMessage(f"{name}: data is a {type(data).__name__}, not an object")
             return self.decode(name, schema_version, data)
         try:
-            return cls.model_validate_json(text)
+            # ``model_validate_json`` without its wrapper, which passes its keyword arguments
+            # (all at their defaults) on: 1.8 against 3.0 µs for a ``ScanQueued`` (min of 15)
+            return cast(Message, cls.__pydantic_validator__.validate_json(text))
         except ValidationError as exc:
             raise InvalidMessage(f"{name}: {exc}") from exc
 

@@ -8,8 +8,11 @@ from datetime import UTC, date, datetime
 import asyncpg
 import pytest
 
-from projections.changes import Changes
+from projections.changes import Changes, RowChange
+from projections.scans import SCANS
 from readmodels import tables
+from schemas.envelope import Envelope
+from schemas.scan import Stage, StageStarted
 
 pytestmark = [pytest.mark.postgres]
 
@@ -77,3 +80,51 @@ async def test_rows_of_every_shape_are_written_and_upserted(pool: asyncpg.Pool) 
             ("j3", None, "done", 0, None, None, None, None),
         ]
         assert await conn.fetchval("SELECT erased_at FROM scan_users_v1") is None
+
+
+async def test_a_unix_time_in_a_timestamptz_column_is_written_as_its_event_time(
+    pool: asyncpg.Pool,
+) -> None:
+    # What ``scans`` records per event (``envelope.timestamp``): converted once per row, to
+    # what ``event_time`` gives; other columns, and datetimes, are left as they are.
+    first, last = 1_790_000_000.123456, 1_790_000_007.654321
+    changes = Changes(tables.SCANS)
+    changes.set("scans", "j1", progress=40, updated_at=first, created_at=first)
+    changes.set("scans", "j1", progress=55, updated_at=last)
+    changes.set("scans", "j2", progress=0, updated_at=datetime.fromtimestamp(first, UTC))
+    changes.set("scan_users", "u1", erased_at=1_790_000_001)
+    expected = {
+        ("scans", ("j1",)): {"progress": 55, "updated_at": datetime.fromtimestamp(last, UTC),
+                             "created_at": datetime.fromtimestamp(first, UTC)},
+        ("scans", ("j2",)): {"progress": 0, "updated_at": datetime.fromtimestamp(first, UTC)},
+        ("scan_users", ("u1",)): {"erased_at": datetime.fromtimestamp(1_790_000_001, UTC)},
+    }
+    steps = changes.steps()
+    assert {(s.table, s.key): s.sets for s in steps if isinstance(s, RowChange)} == expected
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await changes.write(conn, "v1")
+        rows = await conn.fetch(
+            "SELECT job_id, progress, updated_at, created_at FROM scans_v1 ORDER BY job_id"
+        )
+        assert [tuple(r) for r in rows] == [
+            ("j1", 55, datetime.fromtimestamp(last, UTC), datetime.fromtimestamp(first, UTC)),
+            ("j2", 0, datetime.fromtimestamp(first, UTC), None),
+        ]
+        erased = await conn.fetchval("SELECT erased_at FROM scan_users_v1 WHERE user_id = 'u1'")
+        assert erased == datetime.fromtimestamp(1_790_000_001, UTC)
+
+
+@pytest.mark.parametrize("timestamp", [1e20, -1e20, float("nan"), float("inf")])
+def test_a_scan_event_whose_time_is_no_datetime_fails_at_its_event(timestamp: float) -> None:
+    # Not when the batch is written (``Changes`` converts the Unix times then): the handler
+    # fails, so the fold halts at this very event (``EventRejected``), as before.
+    changes = SCANS.changes()
+    event = StageStarted(stage=Stage.VISION, progress=10)
+    late = Envelope(aggregate_id="j1", type="scan.stage_started", version=2, timestamp=timestamp)
+    with pytest.raises((ValueError, OverflowError)):
+        SCANS.handlers[StageStarted](changes, event, late)
+    on_time = late.model_copy(update={"timestamp": 1_790_000_000.5})
+    SCANS.handlers[StageStarted](changes, event, on_time)
+    [row] = [s for s in changes.steps() if isinstance(s, RowChange)]
+    assert row.sets["updated_at"] == datetime.fromtimestamp(1_790_000_000.5, UTC)

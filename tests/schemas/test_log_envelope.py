@@ -16,9 +16,9 @@ from schemas.envelope import (
     MalformedEntry,
     Metadata,
     decode_fields,
-    flat_log_envelope,
     log_envelope,
 )
+from schemas.envelope_sent import flat_log_envelope
 from schemas.registry import InvalidMessage, Message, MessageRegistry, UnknownMessageType
 
 FIELDS = ("aggregate_id", "aggregate_type", "version", "type", "schema_version", "metadata",
@@ -185,3 +185,19 @@ def test_decode_json_upcasts_older_versions_and_refuses_newer_ones() -> None:
         local.decode_json("test.noted", 3, '{"text": "a", "words": 1}')
     with pytest.raises(UnknownMessageType):
         local.decode_json("test.unknown", 1, "{}")
+
+
+@pytest.mark.parametrize(
+    "ident",
+    [str(UUID(int=7)).replace("-", "", 1) + "0",  # a dash moved
+     str(UUID(int=7))[:-1] + "g", str(UUID(int=7))[:-1] + "-",  # not a hex digit
+     str(UUID(int=7))[:-1], str(UUID(int=7)) + "0", ""],  # too short, too long
+)
+def test_only_canonical_ids_are_read_by_place(ident: str) -> None:
+    assert flat_log_envelope(_as_sent(_sample_fields(id=ident)), position=1, shard=0) is None
+
+
+def test_canonical_ids_of_either_case_are_read_by_place() -> None:
+    for ident in (str(UUID(int=2**128 - 1)), str(UUID(int=2**128 - 1)).upper(), str(UUID(int=0))):
+        envelope = flat_log_envelope(_as_sent(_sample_fields(id=ident)), position=1, shard=0)
+        assert envelope is not None and envelope.id == UUID(ident)

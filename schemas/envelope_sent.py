@@ -1,0 +1,79 @@
+"""An entry's envelope read by place, as Redis sent it (``[b"id", id, b"agg", …]``, undecoded).
+
+A replay reads the log with a client that leaves XRANGE replies as Redis sent them
+(``projections.reading.undecoded_client``): turning each entry into a dict of decoded text cost
+a reader as much as the rest of reading it. ``flat_log_envelope`` reads such an entry by place
+and decodes only its text fields; any entry it does not plainly recognise is left to
+``log_envelope`` of ``decode_fields`` (the dict path), so the two accept exactly the same entries.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from schemas.envelope import (
+    EMPTY_METADATA,
+    WIRE_FIELDS,
+    LogEnvelope,
+    Metadata,
+    validate_metadata_json,
+)
+
+# An entry's field names, undecoded, in the order the store writes them (``append.lua``).
+_WIRE_KEYS = [name.encode() for name in WIRE_FIELDS]
+_HEX = b"0123456789abcdefABCDEF"
+_DASH = 0x2D  # ``-``
+_new_tuple = tuple.__new__
+
+
+def flat_log_envelope(
+    flat: list[bytes], position: int, shard: int, name: str | None = None
+) -> LogEnvelope | None:
+    """``log_envelope`` of an entry as Redis sent it, read by place instead of through a dict
+    of decoded fields, with only the text fields decoded. None unless the entry is plainly well
+    formed: its fields the store's, in its order, each of them what ``log_envelope`` accepts;
+    ``log_envelope`` of ``decode_fields`` then decides (every malformed entry lands there, so
+    the two read exactly the same entries alike). ``name``: the entry's ``type`` already
+    decoded (the reader looked it up), which is then not decoded again."""
+    if flat[0::2] != _WIRE_KEYS or not _canonical_uuid(flat[1]):
+        return None
+    try:
+        return _new_tuple(
+            LogEnvelope,
+            (
+                flat[3].decode(),
+                flat[5].decode(),
+                int(flat[7]),  # ASCII digits, as ``int`` of their text reads them
+                flat[9].decode() if name is None else name,
+                int(flat[11]),
+                _metadata_sent(flat[15]),
+                float(flat[17]),
+                position,
+                shard,
+                flat,
+            ),
+        )
+    except ValueError:  # UnicodeDecodeError and pydantic's ValidationError are ValueErrors
+        return None
+
+
+def _canonical_uuid(sent: bytes) -> bool:
+    """True for a UUID in its canonical form (``8-4-4-4-12`` hex digits, either case): the
+    check of a ``fullmatch`` of that pattern, in two thirds of its time (a dash at each of the
+    four places, and nothing else than hex digits and four dashes)."""
+    return (
+        len(sent) == 36
+        and sent[8] == _DASH
+        and sent[13] == _DASH
+        and sent[18] == _DASH
+        and sent[23] == _DASH
+        and sent.translate(None, _HEX) == b"----"
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _metadata_sent(sent: bytes) -> Metadata:
+    """``_metadata`` of a text as Redis sent it (UTF-8): ``Metadata.model_validate_json``
+    without its wrapper (see ``MessageRegistry.decode_json``; once per scan job, whose
+    events share it)."""
+    return EMPTY_METADATA if sent in (b"{}", b"") else validate_metadata_json(sent)
