@@ -86,18 +86,40 @@ def bigrams(text: str) -> set[str]:
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
-    """Levenshtein distance, giving up (returning ``limit + 1``) once it must exceed ``limit``."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        if min(current) > limit:
-            return limit + 1
+    """Levenshtein distance when it is at most ``limit``, else ``limit + 1``.
+
+    Only the diagonal band ``|i - j| <= limit`` of the table is computed: a cell outside it is
+    at least ``|i - j|`` and so past the limit, and every cell is kept capped at ``limit + 1``
+    (capping commutes with the recurrence's ``min`` and ``+ 1``, so capped cells are exact up
+    to the limit). The fuzzy search runs this for every window of an unmatched text against
+    every candidate name: the full table was most of a typo's several milliseconds.
+    """
+    size_a, size_b = len(a), len(b)
+    over = limit + 1
+    if abs(size_a - size_b) > limit:
+        return over
+    previous = [j if j <= limit else over for j in range(size_b + 1)]
+    for i in range(1, size_a + 1):
+        ca = a[i - 1]
+        current = [over] * (size_b + 1)
+        if i <= limit:
+            current[0] = i
+        row_min = current[0]
+        for j in range(max(1, i - limit), min(size_b, i + limit) + 1):
+            value = previous[j - 1] + (ca != b[j - 1])
+            if previous[j] + 1 < value:
+                value = previous[j] + 1
+            if current[j - 1] + 1 < value:
+                value = current[j - 1] + 1
+            if value > over:
+                value = over
+            current[j] = value
+            if value < row_min:
+                row_min = value
+        if row_min > limit:
+            return over
         previous = current
-    return previous[-1]
+    return previous[size_b]
 
 
 class FuzzyIndex:
@@ -122,30 +144,38 @@ class FuzzyIndex:
 
     def search(self, text: str, *, min_similarity: float) -> dict[int, tuple[float, str]]:
         """``key → (similarity, name)`` for names similar to some window of compact ``text``."""
-        text_grams = bigrams(jamo(text))
+        pieces = [jamo(ch) for ch in text]  # a window's jamo is the join of its characters'
+        text_grams = bigrams("".join(pieces))
         shared: dict[tuple[int, int], int] = defaultdict(int)
         for gram in text_grams:
             for slot in self._postings.get(gram, ()):
                 shared[slot] += 1
         found: dict[int, tuple[float, str]] = {}
+        windows: dict[tuple[int, int], str] = {}  # (start, width) → jamo, shared by the names
         for (key, pos), count in shared.items():
             name, decomposed, grams = self._names[key][pos]
             if count < 0.5 * len(grams):
                 continue
-            similarity = _best_window(name, decomposed, text)
+            similarity = _best_window(name, decomposed, pieces, windows)
             if similarity >= min_similarity and similarity > found.get(key, (0.0, ""))[0]:
                 found[key] = (similarity, name)
         return found
 
 
-def _best_window(name: str, name_jamo: str, text: str) -> float:
+def _best_window(
+    name: str, name_jamo: str, pieces: list[str], windows: dict[tuple[int, int], str]
+) -> float:
+    """The best similarity of ``name`` to a window of the text whose characters' jamo are
+    ``pieces`` (windows of one to two characters more or less than the name)."""
     best = 0.0
     limit = max(1, len(name_jamo) // 4)
     for width in (len(name) - 1, len(name), len(name) + 1):
-        if width < 1 or width > len(text):
+        if width < 1 or width > len(pieces):
             continue
-        for start in range(len(text) - width + 1):
-            window = jamo(text[start : start + width])
+        for start in range(len(pieces) - width + 1):
+            window = windows.get((start, width))
+            if window is None:
+                window = windows[start, width] = "".join(pieces[start : start + width])
             distance = edit_distance(name_jamo, window, limit)
             if distance <= limit:
                 best = max(best, 1.0 - distance / max(len(name_jamo), len(window)))
