@@ -54,6 +54,26 @@ def ends_word(key: str, end: int, ends: set[int]) -> bool:
     return not rest or rest in _PARTICLES
 
 
+class PhraseFinder:
+    """Which of a fixed set of phrases occur in a text (``{p for p in phrases if p in text}``):
+    each piece of the text as long as some phrase is looked up in the set once, instead of
+    every phrase searched for in the text (situation tags and condition cues test each text
+    against a few hundred phrases; 26 → 3 µs a text for the tags)."""
+
+    def __init__(self, phrases: Iterable[str]) -> None:
+        self._phrases = frozenset(phrases)
+        self._lengths = sorted({len(p) for p in self._phrases})
+
+    def found(self, text: str) -> set[str]:
+        phrases, size = self._phrases, len(text)
+        return {
+            piece
+            for length in self._lengths
+            for start in range(size - length + 1)
+            if (piece := text[start : start + length]) in phrases
+        }
+
+
 def ascii_tokens(text: str) -> list[str]:
     """Latin/digit words, splitting camelCase and snake_case (for filenames like petBottle_1.jpg)."""
     return _ASCII_TOKEN.findall(_CAMEL.sub(" ", text).lower())
