@@ -8,6 +8,7 @@ n-grams but only one jamo.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -171,32 +172,61 @@ class FuzzyIndex:
             for slot in self._postings.get(gram, ()):
                 shared[slot] += 1
         found: dict[int, tuple[float, str]] = {}
-        windows: dict[tuple[int, int], str] = {}  # (start, width) → jamo, shared by the names
+        # (start, width) → the window's jamo and their set, shared by the names
+        windows: dict[tuple[int, int], tuple[str, frozenset[str]]] = {}
         for (key, pos), count in shared.items():
             name, decomposed, grams = self._names[key][pos]
             if count < 0.5 * len(grams):
                 continue
-            similarity = _best_window(name, decomposed, pieces, windows)
+            similarity = _best_window(name, decomposed, pieces, windows, min_similarity)
             if similarity >= min_similarity and similarity > found.get(key, (0.0, ""))[0]:
                 found[key] = (similarity, name)
         return found
 
 
 def _best_window(
-    name: str, name_jamo: str, pieces: list[str], windows: dict[tuple[int, int], str]
+    name: str,
+    name_jamo: str,
+    pieces: list[str],
+    windows: dict[tuple[int, int], tuple[str, frozenset[str]]],
+    min_similarity: float,
 ) -> float:
     """The best similarity of ``name`` to a window of the text whose characters' jamo are
-    ``pieces`` (windows of one to two characters more or less than the name)."""
+    ``pieces`` (windows of one character more or less than the name, or as long), when it is
+    at least ``min_similarity``; else some lower value.
+
+    A window is scored only up to the distance that can still reach ``min_similarity``
+    (``_allowed``): a farther one cannot count, and the smaller bound skips most windows on
+    their length or the jamo they lack alone, and ends most distance tables after a row or two."""
     best = 0.0
-    limit = max(1, len(name_jamo) // 4)
+    size = len(name_jamo)
+    limit = max(1, size // 4)
+    name_chars = set(name_jamo)
     for width in (len(name) - 1, len(name), len(name) + 1):
         if width < 1 or width > len(pieces):
             continue
         for start in range(len(pieces) - width + 1):
-            window = windows.get((start, width))
-            if window is None:
-                window = windows[start, width] = "".join(pieces[start : start + width])
-            distance = edit_distance(name_jamo, window, limit)
-            if distance <= limit:
-                best = max(best, 1.0 - distance / max(len(name_jamo), len(window)))
+            known = windows.get((start, width))
+            if known is None:
+                joined = "".join(pieces[start : start + width])
+                known = windows[start, width] = (joined, frozenset(joined))
+            window, window_chars = known
+            longer = max(size, len(window))
+            allowed = _allowed(limit, longer, min_similarity)
+            # each jamo of the name that the window lacks is one edit at least
+            if abs(size - len(window)) > allowed or len(name_chars - window_chars) > allowed:
+                continue
+            distance = edit_distance(name_jamo, window, allowed)
+            if distance <= allowed:
+                best = max(best, 1.0 - distance / longer)
     return best
+
+
+@functools.lru_cache(maxsize=1024)
+def _allowed(limit: int, longer: int, min_similarity: float) -> int:
+    """The largest distance up to ``limit`` whose similarity (``1 - distance / longer``, the
+    same float expression as the score) still reaches ``min_similarity``; -1 when none does."""
+    distance = limit
+    while distance >= 0 and 1.0 - distance / longer < min_similarity:
+        distance -= 1
+    return distance
