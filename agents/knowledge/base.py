@@ -28,6 +28,7 @@ from agents.knowledge.resolve import Resolution, Resolver
 from agents.knowledge.search import CategorySearch
 from agents.knowledge.text import (
     FuzzyIndex,
+    PhraseFinder,
     ascii_tokens,
     compact,
     ends_word,
@@ -92,6 +93,14 @@ class KnowledgeBase:
         self._default = next(c for c in data.characters if c.is_default)
         self._categories = CategorySearch(data.majors, data.rules)
         self._resolver = Resolver(data.guide, data.items) if data.guide else None
+        # per tag, in vocabulary order: its code, cues, negations and weak cues
+        self._tag_cues = [
+            (tag.code, frozenset(tag.cues), frozenset(tag.negations), frozenset(tag.weak_cues))
+            for tag in data.tags
+        ]
+        self._tag_phrases = PhraseFinder(
+            c for _, *kinds in self._tag_cues for cues in kinds for c in cues
+        )
         self._scan_cached = functools.lru_cache(maxsize=SCAN_CACHE)(self._scan_text)
         self._tags_cached = functools.lru_cache(maxsize=SCAN_CACHE)(self._situation_tags)
 
@@ -224,14 +233,15 @@ class KnowledgeBase:
 
     def _situation_tags(self, text: str) -> tuple[str, ...]:
         key = compact(text)
-        found: list[str] = []
-        for tag in self._data.tags:
-            if any(cue in key for cue in tag.cues) or (
-                not any(neg in key for neg in tag.negations)
-                and any(cue in key for cue in tag.weak_cues)
-            ):
-                found.append(tag.code)
-        return tuple(found)
+        said = self._tag_phrases.found(key)
+        if not said:
+            return ()
+        return tuple(
+            code
+            for code, cues, negations, weak_cues in self._tag_cues
+            if not cues.isdisjoint(said)
+            or (negations.isdisjoint(said) and not weak_cues.isdisjoint(said))
+        )
 
     def situation_vocabulary(self) -> list[SituationTag]:
         return list(self._data.tags)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from agents.knowledge.guide_files import Group, GuideData, GuideItem, Modifier, ModifierRule
 from agents.knowledge.models import ItemGuide, KnownItem
-from agents.knowledge.text import compact
+from agents.knowledge.text import PhraseFinder, compact
 from schemas.classification import Classification
 
 FUZZY_CHECK = "'{name}'(으)로 알아들었어요: 맞는지 확인해 주세요."
@@ -106,6 +106,13 @@ class Resolver:
                 self._display.setdefault(compact(alias), alias)
         # district names as compared with a compact text, in the guide's order
         self._district_keys = [(compact(d), d) for d in guide.districts.notes]
+        # per modifier, in the guide's order: the modifier, its cues and its negations
+        self._modifier_cues = [
+            (m, frozenset(m.cues), frozenset(m.negations)) for m in guide.modifiers
+        ]
+        self._modifier_phrases = PhraseFinder(
+            c for m in guide.modifiers for c in (*m.cues, *m.negations)
+        )
         self._cached = functools.lru_cache(maxsize=RESOLVE_CACHE)(self._resolve_named)
 
     @property
@@ -142,7 +149,11 @@ class Resolver:
         subject = self._subject(matched, item)
         if len(subject) > 12 or not subject.strip():
             subject = item.name
-        active = [m for m in self._guide.modifiers if _said(m, rest)]
+        said = self._modifier_phrases.found(rest)
+        active = [
+            m for m, cues, negations in self._modifier_cues
+            if not cues.isdisjoint(said) and negations.isdisjoint(said)
+        ]
         conditions: list[str] = []
         why: list[str] = []
         group_override: str | None = None
@@ -275,10 +286,6 @@ class Resolver:
                 text = note.text if note else spec.default.format(district=found, office=office)
                 return f"{text} {districts.help.format(office=office)}"
         return None
-
-
-def _said(modifier: Modifier, key: str) -> bool:
-    return any(c in key for c in modifier.cues) and not any(n in key for n in modifier.negations)
 
 
 def _option_words(label: str) -> set[str]:
