@@ -65,6 +65,7 @@ def _major(kb: KnowledgeBase, middle: str) -> str:
         ("petBottle", "무색페트병", "exact"),
         ("스티로포옴 상자", "발포합성수지", "fuzzy"),  # typo
         ("형광둥", "조명제품", "fuzzy"),
+        ("플라스틱", "플라스틱류", "exact"),  # the material alone: plastic goods
     ],
 )
 def test_match_items_aliases_and_typos(
@@ -74,6 +75,20 @@ def test_match_items_aliases_and_typos(
     assert found is not None, text
     assert (found.classification.middle_category, found.method) == (middle, method)
     assert 0 < found.score <= 1
+
+
+def test_plastic_named_as_a_material_is_plastic_and_any_named_item_wins(
+    kb: KnowledgeBase,
+) -> None:
+    # The material word alone once went to the fuzzy search: "플라스틱" is close to "선글라스"
+    # in jamo, and a strawberry tray was answered as glasses (생활잡화).
+    found = kb.match("딸기 담겨있던 플라스틱")
+    assert found is not None
+    assert (found.item.name, found.classification.middle_category) == ("플라스틱 제품", "플라스틱류")
+    for text, item in [("플라스틱 손잡이 냄비", "냄비"), ("플라스틱 옷걸이", "플라스틱 옷걸이"),
+                       ("플라스틱 장난감", "장난감"), ("플라스틱 용기", "배달 용기")]:
+        named = kb.match(text)
+        assert named is not None and named.item.name == item, text
 
 
 def test_match_prefers_the_item_over_its_parts_and_the_head_noun(kb: KnowledgeBase) -> None:
