@@ -66,6 +66,8 @@ def _major(kb: KnowledgeBase, middle: str) -> str:
         ("스티로포옴 상자", "발포합성수지", "fuzzy"),  # typo
         ("형광둥", "조명제품", "fuzzy"),
         ("플라스틱", "플라스틱류", "exact"),  # the material alone: plastic goods
+        ("금속 조각", "금속류", "exact"),  # metal goods (고철)
+        ("철은 어디에 버려요", "금속류", "substring"),
     ],
 )
 def test_match_items_aliases_and_typos(
@@ -77,7 +79,7 @@ def test_match_items_aliases_and_typos(
     assert 0 < found.score <= 1
 
 
-def test_plastic_named_as_a_material_is_plastic_and_any_named_item_wins(
+def test_a_material_named_alone_is_its_goods_and_any_named_item_wins(
     kb: KnowledgeBase,
 ) -> None:
     # The material word alone once went to the fuzzy search: "플라스틱" is close to "선글라스"
@@ -86,7 +88,9 @@ def test_plastic_named_as_a_material_is_plastic_and_any_named_item_wins(
     assert found is not None
     assert (found.item.name, found.classification.middle_category) == ("플라스틱 제품", "플라스틱류")
     for text, item in [("플라스틱 손잡이 냄비", "냄비"), ("플라스틱 옷걸이", "플라스틱 옷걸이"),
-                       ("플라스틱 장난감", "장난감"), ("플라스틱 용기", "배달 용기")]:
+                       ("플라스틱 장난감", "장난감"), ("플라스틱 용기", "배달 용기"),
+                       ("금속 프레임 의자", "의자"), ("알루미늄 호일", "알루미늄 호일"),
+                       ("철사 옷걸이", "철사 옷걸이")]:
         named = kb.match(text)
         assert named is not None and named.item.name == item, text
 
