@@ -131,6 +131,7 @@ def test_item_level_facts_without_category_filler(kb: KnowledgeBase) -> None:
         ("병뚜껑", "금속 플라스틱"),
         ("컵라면 용기", "스티로폼 종이"),
         ("아이스팩", "물 젤"),
+        ("유리", "유리병 거울"),  # glass named alone: only bottles are 유리병류
     ],
 )
 def test_ambiguous_materials_ask(kb: KnowledgeBase, hint: str, resolved: str) -> None:
@@ -142,7 +143,7 @@ def test_ambiguous_materials_ask(kb: KnowledgeBase, hint: str, resolved: str) ->
 
 
 def test_a_named_variant_does_not_ask(kb: KnowledgeBase) -> None:
-    for hint in ("LED 전구", "플라스틱 병뚜껑", "젤 아이스팩", "종이 컵라면"):
+    for hint in ("LED 전구", "플라스틱 병뚜껑", "젤 아이스팩", "종이 컵라면", "유리병", "유리컵"):
         assert "확인이 필요해요" not in scan(kb, hint)[2].user_answer, hint
 
 
