@@ -68,6 +68,8 @@ def _major(kb: KnowledgeBase, middle: str) -> str:
         ("플라스틱", "플라스틱류", "exact"),  # the material alone: plastic goods
         ("금속 조각", "금속류", "exact"),  # metal goods (고철)
         ("철은 어디에 버려요", "금속류", "substring"),
+        ("고무 조각", "생활잡화", "exact"),  # rubber and wood are not sorted: 종량제
+        ("나무", "생활잡화", "exact"),
     ],
 )
 def test_match_items_aliases_and_typos(
@@ -90,7 +92,8 @@ def test_a_material_named_alone_is_its_goods_and_any_named_item_wins(
     for text, item in [("플라스틱 손잡이 냄비", "냄비"), ("플라스틱 옷걸이", "플라스틱 옷걸이"),
                        ("플라스틱 장난감", "장난감"), ("플라스틱 용기", "배달 용기"),
                        ("금속 프레임 의자", "의자"), ("알루미늄 호일", "알루미늄 호일"),
-                       ("철사 옷걸이", "철사 옷걸이")]:
+                       ("철사 옷걸이", "철사 옷걸이"), ("고무장갑", "고무장갑"),
+                       ("나무 의자", "의자"), ("나무젓가락", "나무젓가락")]:
         named = kb.match(text)
         assert named is not None and named.item.name == item, text
 

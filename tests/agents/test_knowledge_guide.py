@@ -106,6 +106,8 @@ def test_size_turns_bulky_things_into_bulk_waste(kb: KnowledgeBase) -> None:
     major, _, answer = scan(kb, "큰 곰인형")
     assert major == "대형폐기물" and "크기가 커서" in answer.user_answer
     assert scan(kb, "큰 페트병")[1] == "무색페트병"  # size changes only bulky things
+    assert scan(kb, "각목")[0] == "일반종량제폐기물"  # wood that fits the bag
+    assert scan(kb, "큰 각목")[0] == "대형폐기물"
 
 
 def test_the_most_specific_noun_beats_an_adjective(kb: KnowledgeBase) -> None:
