@@ -98,6 +98,38 @@ def test_a_material_named_alone_is_its_goods_and_any_named_item_wins(
         assert named is not None and named.item.name == item, text
 
 
+@pytest.mark.parametrize(
+    ("text", "item", "major", "middle"),
+    [
+        # once unknown
+        ("고장 난 리모컨 버려요", "리모컨", "재활용폐기물", "전기전자제품"),
+        ("체중계", "체중계", "재활용폐기물", "전기전자제품"),
+        ("비데 버리는 법", "비데", "재활용폐기물", "전기전자제품"),
+        ("덤벨", "아령", "재활용폐기물", "금속류"),
+        ("도시락통", "플라스틱 도시락통", "재활용폐기물", "플라스틱류"),
+        ("토너 카트리지", "잉크 카트리지", "일반종량제폐기물", "생활잡화"),
+        ("액자", "액자", "일반종량제폐기물", "생활잡화"),
+        ("배드민턴채", "라켓", "일반종량제폐기물", "생활잡화"),
+        ("침낭", "침낭", "일반종량제폐기물", "재활용불가섬유"),
+        ("귀 체온계", "전자체온계", "재활용폐기물", "전기전자제품"),
+        ("혈압계", "전자 혈압계", "재활용폐기물", "전기전자제품"),
+        # once matched to a wrong item
+        ("음식물처리기", "음식물처리기", "재활용폐기물", "전기전자제품"),  # was 음식물쓰레기
+        ("블루투스 스피커", "블루투스 스피커", "재활용폐기물", "전기전자제품"),  # was 스티커
+        ("유리도마", "유리 도마", "불연성종량제폐기물", "깨진유리·도자기"),  # was 플라스틱 도마
+        ("고무대야", "고무대야", "일반종량제폐기물", "생활잡화"),  # was 플라스틱 바구니
+        ("김장매트", "요가매트", "일반종량제폐기물", "생활잡화"),  # was 토퍼
+    ],
+)
+def test_common_household_items_are_known(
+    kb: KnowledgeBase, text: str, item: str, major: str, middle: str
+) -> None:
+    found = kb.match(text)
+    assert found is not None, text
+    cls = found.classification
+    assert (found.item.name, cls.major_category, cls.middle_category) == (item, major, middle)
+
+
 def test_match_prefers_the_item_over_its_parts_and_the_head_noun(kb: KnowledgeBase) -> None:
     # "송장" and "음식물" are secondary: the thing they are on wins
     assert kb.match("택배박스 송장 안 뗐어요").item.name == "택배 상자"  # type: ignore[union-attr]

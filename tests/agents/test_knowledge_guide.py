@@ -134,6 +134,7 @@ def test_item_level_facts_without_category_filler(kb: KnowledgeBase) -> None:
         ("컵라면 용기", "스티로폼 종이"),
         ("아이스팩", "물 젤"),
         ("유리", "유리병 거울"),  # glass named alone: only bottles are 유리병류
+        ("체온계", "전자 수은"),  # a mercury thermometer is hazardous
     ],
 )
 def test_ambiguous_materials_ask(kb: KnowledgeBase, hint: str, resolved: str) -> None:
