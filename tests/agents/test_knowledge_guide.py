@@ -135,6 +135,7 @@ def test_item_level_facts_without_category_filler(kb: KnowledgeBase) -> None:
         ("아이스팩", "물 젤"),
         ("유리", "유리병 거울"),  # glass named alone: only bottles are 유리병류
         ("체온계", "전자 수은"),  # a mercury thermometer is hazardous
+        ("카트리지", "가스 잉크 정수기"),  # a gas cartridge must be emptied and pierced
     ],
 )
 def test_ambiguous_materials_ask(kb: KnowledgeBase, hint: str, resolved: str) -> None:
