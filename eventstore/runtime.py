@@ -80,9 +80,7 @@ from schemas.registry import MessageRegistry
 
 log = logging.getLogger(__name__)
 SKIPPED_KEPT = 1024  # type names remembered by a runner (see ``Runner._deliveries``)
-
-
-
+BLOCKED_READ_MARGIN_S = 0.25  # a read's way to Redis on a loaded machine (``_blocked_read_s``)
 
 
 class Runner:
@@ -376,12 +374,25 @@ class Runner:
     async def _shutdown(self, heartbeat: asyncio.Task[None]) -> None:
         with contextlib.suppress(Exception):
             await self.broker.stop()  # stops reading, waits for in-flight handlers
+        reads_over = asyncio.get_running_loop().time() + self._blocked_read_s()
         await self._acks.close()
+        await asyncio.sleep(max(0.0, reads_over - asyncio.get_running_loop().time()))
         await self._parked.hand_back()
         await self._hand_back()
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
+
+    def _blocked_read_s(self) -> float:
+        """How long a read of ours may still be blocked in Redis after the broker stopped.
+
+        FastStream cancels its readers without waiting for Redis: a read sent before the stop
+        stays blocked there for up to ``block_ms`` and takes whatever arrives meanwhile, its
+        reply lost. Entries handed back to the retry stream before it ended would be taken by
+        it and wait ``claim_idle_ms`` for a claim. In order, nothing is handed back."""
+        if self.dispatcher.subscription.in_order:
+            return 0.0
+        return self.options.block_ms / 1000 + BLOCKED_READ_MARGIN_S
 
     def stop(self) -> None:
         self._stopped.set()
