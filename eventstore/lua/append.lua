@@ -92,7 +92,8 @@ local function run(KEYS, ARGV)
   -- Aggregates an append expects to be new (expected 0) are looked up together: one EXISTS of
   -- all their streams. When none exists (the usual case: creations rarely conflict) each has no
   -- version yet, unless this call wrote it (the same aggregate twice in a group), so each skips
-  -- its own XREVRANGE; when any exists, each reads its version as the others do.
+  -- its own XREVRANGE and, on a shard that never trimmed a stream away, its event ids' lookup
+  -- (below); when any exists, each reads its version as the others do.
   local absent = {}     -- stream key -> true: known to have had no entry when the call began
   local touched = {}    -- stream key -> true: written by this call
   do
@@ -100,7 +101,7 @@ local function run(KEYS, ARGV)
     for i = 1, A do
       if tonumber(plan[i].expected) == 0 then fresh[#fresh + 1] = plan[i].key end
     end
-    if #fresh > 1 and #fresh <= 1000 and redis.call("EXISTS", unpack(fresh)) == 0 then
+    if #fresh > 0 and #fresh <= 1000 and redis.call("EXISTS", unpack(fresh)) == 0 then
       for _, key in ipairs(fresh) do absent[key] = true end
     end
   end
@@ -115,16 +116,29 @@ local function run(KEYS, ARGV)
   -- Redis calls with one argument per event go in chunks: unpack() is bounded by Lua's stack.
   local CHUNK = 1000
 
-  -- Idempotency records: one HMGET of every event id of the call (modes "1" and "g"), and the
-  -- records this call writes, kept here as it goes (so a later append of a group sees an earlier
-  -- one's events, as if each were a call of its own) and stored by one HSET at the end.
+  local cold = tonumber(redis.call("GET", cold_key) or "0")
+
+  -- Idempotency records: one HMGET of the call's event ids (modes "1" and "g"), and the records
+  -- this call writes, kept here as it goes (so a later append of a group sees an earlier one's
+  -- events, as if each were a call of its own) and stored by one HSET at the end. The ids of an
+  -- aggregate whose stream did not exist when the call began, on a shard whose {tag}:cold is
+  -- unset (no stream was ever trimmed away whole), are not looked up: no earlier call can have
+  -- written them to it, so this is no retry (a retry of a successful append finds its stream).
   local stored = {}  -- event index -> "<position>:<version>" or false, as read before any write
   if dedupe then
-    for from = 1, total, CHUNK do
-      local ids = {}
-      for e = from, math.min(from + CHUNK - 1, total) do ids[#ids + 1] = events[e][1] end
-      local got = redis.call("HMGET", KEYS[3], unpack(ids))
-      for i = 1, #got do stored[from + i - 1] = got[i] end
+    local ids, at = {}, {}
+    for i = 1, A do
+      local p = plan[i]
+      if not (absent[p.key] and cold == 0) then
+        for e = p.first, p.first + p.n - 1 do
+          ids[#ids + 1] = events[e][1]
+          at[#at + 1] = e
+        end
+      end
+    end
+    for from = 1, #ids, CHUNK do
+      local got = redis.call("HMGET", KEYS[3], unpack(ids, from, math.min(from + CHUNK - 1, #ids)))
+      for i = 1, #got do stored[at[from + i - 1]] = got[i] end
     end
   end
   local written = {}   -- event id -> "<position>:<version>" written by this call
@@ -147,8 +161,6 @@ local function run(KEYS, ARGV)
     if #result == 2 * n + 1 then return result, nil end
     return nil, "DUPLICATE_PARTIAL " .. first_known
   end
-
-  local cold = tonumber(redis.call("GET", cold_key) or "0")
 
   -- Optimistic concurrency of one aggregate's run: its versions, or an error text.
   local function assign_versions(p)
