@@ -94,8 +94,8 @@ class GroupCommit:
         return self._calls.round_trips
 
     async def submit(self, append: PlannedAppend) -> list[Any]:
-        """Queue ``append`` for the next group; its script reply (``["ok"|"dup", pos, ver,
-        ...]``), or the typed error of this append alone."""
+        """Queue ``append`` for the next group; its script reply (``["run", pos, ver, count]``
+        or ``["ok"|"dup", pos, ver, ...]``), or the typed error of this append alone."""
         self._queue.append(append)
         if len(self._queue) >= self.max_group:
             self._flush()

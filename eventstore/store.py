@@ -261,7 +261,12 @@ def _from_log(entry_id: str, fields: dict[str, str], shard: int) -> Envelope:
 
 
 def _result(reply: list[Any], shard: int) -> AppendResult:
-    # reply: [status, position, version, ...]; the script's numbers arrive as Python ints
+    # reply: [status, position, version, ...], or a group's ["run", first position, first
+    # version, count]; the script's numbers arrive as Python ints
+    if reply[0] == "run":
+        _, position, version, count = reply
+        records = [_recorded(shard, position + k, version + k) for k in range(count)]
+        return _append_result(records, False)
     records = [_recorded(shard, reply[i], reply[i + 1]) for i in range(1, len(reply), 2)]
     return _append_result(records, reply[0] == "dup")
 

@@ -41,7 +41,9 @@
 --   first append).
 --
 -- Returns, atomic modes: {"ok"|"dup", pos1, ver1, pos2, ver2, ...}
---          group mode:   one such list per aggregate, or {"err", "<error text>"}
+--          group mode:   one reply per aggregate: {"run", pos1, ver1, count} for a run written
+--                        at consecutive positions with consecutive versions, {"err", "<error
+--                        text>"}, or a list as above (a retry's "dup", explicit versions)
 -- Errors: "CONFLICT <agg> <current> <expected>", "DUPLICATE_PARTIAL <id>", "COLD <agg>",
 --         "TRACKING <current> <given>", "BADARGS <why>".
 -- Everything is checked before the first write of an append: Lua does not roll back.
@@ -197,9 +199,9 @@ local function run(KEYS, ARGV)
 
   local head = tonumber(redis.call("GET", KEYS[2]) or "0")
 
-  -- Write one aggregate's run, appending "pos, ver" pairs to result. Numbers become text once
-  -- each (every number argument of redis.call and every concatenation is a sprintf), and the
-  -- fields go straight into the two XADDs (no table per event).
+  -- Write one aggregate's run, appending "pos, ver" pairs to result when given. Numbers become
+  -- text once each (every number argument of redis.call and every concatenation is a sprintf),
+  -- and the fields go straight into the two XADDs (no table per event).
   local function write(p, versions, result)
     local log, key = KEYS[1], p.key
     touched[key] = true
@@ -218,8 +220,10 @@ local function run(KEYS, ARGV)
         recorded[#recorded + 1] = ev[1]
         recorded[#recorded + 1] = rec
       end
-      result[#result + 1] = head
-      result[#result + 1] = ver
+      if result then
+        result[#result + 1] = head
+        result[#result + 1] = ver
+      end
     end
   end
 
@@ -242,9 +246,12 @@ local function run(KEYS, ARGV)
         results[i] = {"err", err}
       elseif dup then
         results[i] = dup
-      else
+      elseif p.expected == "=" then
         results[i] = {"ok"}
         write(p, versions, results[i])
+      else  -- versions[j] = versions[0] + j: one "run" reply, not a pair per event
+        results[i] = {"run", head + 1, versions[0], p.n}
+        write(p, versions, nil)
       end
     end
     finish()

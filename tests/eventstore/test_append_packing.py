@@ -91,7 +91,7 @@ async def _several_shards_in_one_run(redis_client: aioredis.Redis, layout: Layou
     )
 
     written, refused, failed = replies
-    assert written == [["ok", 1, 1]]
+    assert written == [["run", 1, 1, 1]]
     assert isinstance(translate_script_error(str(refused)), InvalidAppend)
     assert isinstance(failed, aioredis.ResponseError)
     assert await redis_client.xlen(shards[0].events) == 1
