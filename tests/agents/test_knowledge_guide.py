@@ -136,6 +136,8 @@ def test_item_level_facts_without_category_filler(kb: KnowledgeBase) -> None:
         ("유리", "유리병 거울"),  # glass named alone: only bottles are 유리병류
         ("체온계", "전자 수은"),  # a mercury thermometer is hazardous
         ("카트리지", "가스 잉크 정수기"),  # a gas cartridge must be emptied and pierced
+        ("천", "의류수거함 종량제봉투"),  # clean clothing or scraps
+        ("섬유", "의류수거함 헝겊"),
     ],
 )
 def test_ambiguous_materials_ask(kb: KnowledgeBase, hint: str, resolved: str) -> None:
