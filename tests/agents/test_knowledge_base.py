@@ -143,6 +143,29 @@ def test_common_household_items_are_known(
     assert (found.item.name, cls.major_category, cls.middle_category) == (item, major, middle)
 
 
+@pytest.mark.parametrize(
+    ("text", "was"),
+    [
+        ("스타일러", "타일"),  # "타일" inside a word the base does not know (공사장 폐기물)
+        ("혀클리너", "손톱깎이"),  # fuzzy: "클리" ~ 클립
+        ("스테이플러", "식탁"),  # fuzzy: "테이플" ~ 테이블 (or 테이프, by the run's set order)
+    ],
+)
+def test_a_name_inside_an_unknown_longer_word_is_not_a_mention(
+    kb: KnowledgeBase, text: str, was: str
+) -> None:
+    # A two-syllable name counts from inside a word only where it begins or ends it, and a
+    # typo is looked for only from where a word begins: an unknown word is asked about.
+    assert kb.match(text) is None, was
+
+
+def test_typos_still_match_and_a_typo_beats_a_name_inside_it(kb: KnowledgeBase) -> None:
+    for typo, item in [("택베 박스", "택배 상자"), ("형광둥", "형광등"), ("페트뱅", "투명 페트병"),
+                       ("라면봉디", "라면봉지")]:  # 라면봉디 was 면봉 ("면봉" inside it)
+        found = kb.match(typo)
+        assert found is not None and found.item.name == item, typo
+
+
 def test_match_prefers_the_item_over_its_parts_and_the_head_noun(kb: KnowledgeBase) -> None:
     # "송장" and "음식물" are secondary: the thing they are on wins
     assert kb.match("택배박스 송장 안 뗐어요").item.name == "택배 상자"  # type: ignore[union-attr]
