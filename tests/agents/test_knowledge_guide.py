@@ -170,3 +170,25 @@ def test_rewards_only_for_confident_followed_safe_items(kb: KnowledgeBase) -> No
         assert reward(unsafe_or_unsure) is None, unsafe_or_unsure
     assert reward("랩") is None  # 종량제: not a recyclable, no character
     assert reward("생숫병") is None  # a typo match is asked back, not rewarded
+
+
+@pytest.mark.parametrize(
+    ("hint", "item", "where"),
+    [
+        ("건조기 시트", "건조기 시트", "종량제봉투"),  # was 건조기 (폐가전)
+        ("섬유유연제 시트", "건조기 시트", "종량제봉투"),  # was 세제통 (플라스틱류)
+        ("변기 뚫는 거", "뚫어뻥", "종량제봉투"),  # was 변기 (대형폐기물)
+        ("테이프 클리너", "돌돌이", "종량제봉투"),  # was 종이 박스 테이프
+        ("배수구 클리너", "세제통", "플라스틱류"),  # was 손톱깎이 (fuzzy 클립)
+        ("정전기 청소포", "걸레", "종량제봉투"),  # once unknown
+        ("재봉틀", "재봉틀", "소형가전 수거함"),  # once unknown
+        ("빗", "머리빗", "종량제봉투"),
+        ("선크림", "립밤", "종량제봉투"),
+    ],
+)
+def test_household_things_a_probe_found_go_where_the_guides_say(
+    kb: KnowledgeBase, hint: str, item: str, where: str
+) -> None:
+    res = kb.resolve(hint)
+    assert res is not None, hint
+    assert (res.item.name, res.where) == (item, where)
