@@ -139,12 +139,13 @@ class KnowledgeBase:
         if key in self._exact:
             return [self._result(self._exact[key], EXACT_SCORE, key, "exact")]
         ends = word_ends(spaced)
+        starts = {0, *ends}
         hangul = [
             (start, start + len(alias.text), alias)
             for start, first in enumerate(key)
             for alias in self._by_first.get(first, ())
             if key.startswith(alias.text, start)
-            and (len(alias.text) > 1 or ends_word(key, start + 1, ends))
+            and _stands_alone(key, start, len(alias.text), starts, ends)
             and not _straddles(start, start + len(alias.text), ends)
         ]
         joined = f" {' '.join(tokens)} "
@@ -170,12 +171,12 @@ class KnowledgeBase:
             )
         ]
         if not results and key:
-            fuzzy = self._fuzzy.search(key, min_similarity=MIN_FUZZY_SIMILARITY)
+            fuzzy = self._fuzzy.search(key, min_similarity=MIN_FUZZY_SIMILARITY, starts=starts)
             results = [
                 self._result(index, round(FUZZY_WEIGHT * similarity, 3), name, "fuzzy")
                 for index, (similarity, name) in sorted(
-                    fuzzy.items(), key=lambda kv: kv[1][0], reverse=True
-                )
+                    fuzzy.items(), key=lambda kv: (-kv[1][0], kv[0])
+                )  # ties by the items' order, not by the index's set order (it varies by run)
             ]
         return results
 
@@ -353,6 +354,18 @@ class KnowledgeBase:
         if classification.major_category != RECYCLABLE or not rule_found or insufficiencies:
             return None
         return self.character_for_middle(classification.middle_category)
+
+
+def _stands_alone(key: str, start: int, size: int, starts: set[int], ends: set[int]) -> bool:
+    """Whether a name of ``size`` syllables found at ``start`` of compact ``key`` is a mention
+    of it: a one-syllable name only as a word of its own, perhaps with a particle ("책은", not
+    "책상"); a two-syllable name not from inside a longer word it neither begins nor ends
+    ("트리" in "카트리지", "타일" in "스타일러": the word is one the base does not know)."""
+    if size == 1:
+        return ends_word(key, start + 1, ends)
+    if size == 2:
+        return start in starts or ends_word(key, start + 2, ends)
+    return True
 
 
 def _straddles(start: int, end: int, ends: set[int]) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 _HANGUL_FIRST, _HANGUL_LAST = 0xAC00, 0xD7A3
 _NOT_COMPACT = re.compile(r"[^0-9a-z가-힣]+")
@@ -167,8 +167,13 @@ class FuzzyIndex:
             for gram in grams:
                 self._postings[gram].add(slot)
 
-    def search(self, text: str, *, min_similarity: float) -> dict[int, tuple[float, str]]:
-        """``key → (similarity, name)`` for names similar to some window of compact ``text``."""
+    def search(
+        self, text: str, *, min_similarity: float, starts: Collection[int] | None = None
+    ) -> dict[int, tuple[float, str]]:
+        """``key → (similarity, name)`` for names similar to some window of compact ``text``;
+        with ``starts``, only windows beginning at one of those offsets (where a word begins:
+        a typo'd name is typed as a word, while a window from inside a word the base does not
+        know is most often another word: "테이플" in "스테이플러" is not a misspelt 테이블)."""
         pieces = [jamo(ch) for ch in text]  # a window's jamo is the join of its characters'
         text_grams = bigrams("".join(pieces))
         shared: dict[tuple[int, int], int] = defaultdict(int)
@@ -182,10 +187,15 @@ class FuzzyIndex:
             name, decomposed, grams = self._names[key][pos]
             if count < 0.5 * len(grams):
                 continue
-            similarity = _best_window(name, decomposed, pieces, windows, min_similarity)
-            if similarity >= min_similarity and similarity > found.get(key, (0.0, ""))[0]:
+            similarity = _best_window(name, decomposed, pieces, windows, min_similarity, starts)
+            # of tied names the smaller: the postings' set order differs from run to run
+            if similarity >= min_similarity and (-similarity, name) < _rank(found.get(key)):
                 found[key] = (similarity, name)
         return found
+
+
+def _rank(found: tuple[float, str] | None) -> tuple[float, str]:
+    return (-found[0], found[1]) if found else (0.0, "")
 
 
 def _best_window(
@@ -194,6 +204,7 @@ def _best_window(
     pieces: list[str],
     windows: dict[tuple[int, int], tuple[str, frozenset[str]]],
     min_similarity: float,
+    starts: Collection[int] | None = None,
 ) -> float:
     """The best similarity of ``name`` to a window of the text whose characters' jamo are
     ``pieces`` (windows of one character more or less than the name, or as long), when it is
@@ -210,6 +221,8 @@ def _best_window(
         if width < 1 or width > len(pieces):
             continue
         for start in range(len(pieces) - width + 1):
+            if starts is not None and start not in starts:
+                continue
             known = windows.get((start, width))
             if known is None:
                 joined = "".join(pieces[start : start + width])

@@ -136,6 +136,8 @@ def test_item_level_facts_without_category_filler(kb: KnowledgeBase) -> None:
         ("유리", "유리병 거울"),  # glass named alone: only bottles are 유리병류
         ("체온계", "전자 수은"),  # a mercury thermometer is hazardous
         ("카트리지", "가스 잉크 정수기"),  # a gas cartridge must be emptied and pierced
+        ("천", "의류수거함 종량제봉투"),  # clean clothing or scraps
+        ("섬유", "의류수거함 헝겊"),
     ],
 )
 def test_ambiguous_materials_ask(kb: KnowledgeBase, hint: str, resolved: str) -> None:
@@ -168,3 +170,25 @@ def test_rewards_only_for_confident_followed_safe_items(kb: KnowledgeBase) -> No
         assert reward(unsafe_or_unsure) is None, unsafe_or_unsure
     assert reward("랩") is None  # 종량제: not a recyclable, no character
     assert reward("생숫병") is None  # a typo match is asked back, not rewarded
+
+
+@pytest.mark.parametrize(
+    ("hint", "item", "where"),
+    [
+        ("건조기 시트", "건조기 시트", "종량제봉투"),  # was 건조기 (폐가전)
+        ("섬유유연제 시트", "건조기 시트", "종량제봉투"),  # was 세제통 (플라스틱류)
+        ("변기 뚫는 거", "뚫어뻥", "종량제봉투"),  # was 변기 (대형폐기물)
+        ("테이프 클리너", "돌돌이", "종량제봉투"),  # was 종이 박스 테이프
+        ("배수구 클리너", "세제통", "플라스틱류"),  # was 손톱깎이 (fuzzy 클립)
+        ("정전기 청소포", "걸레", "종량제봉투"),  # once unknown
+        ("재봉틀", "재봉틀", "소형가전 수거함"),  # once unknown
+        ("빗", "머리빗", "종량제봉투"),
+        ("선크림", "립밤", "종량제봉투"),
+    ],
+)
+def test_household_things_a_probe_found_go_where_the_guides_say(
+    kb: KnowledgeBase, hint: str, item: str, where: str
+) -> None:
+    res = kb.resolve(hint)
+    assert res is not None, hint
+    assert (res.item.name, res.where) == (item, where)

@@ -106,3 +106,16 @@ def test_fuzzy_search_finds_what_the_plain_search_finds() -> None:
             assert similarity == expected[key][0] and best in expected[key][1], text
         matched += bool(found)
     assert matched >= 30  # the typos do reach the fuzzy scores (46 of the 150)
+
+
+def test_fuzzy_search_with_word_starts_scores_only_windows_beginning_a_word() -> None:
+    index = FuzzyIndex([(0, "테이블"), (1, "라이터")])
+    assert set(index.search("스테이플러", min_similarity=0.8)) == {0}  # "테이플" ~ 테이블
+    assert index.search("스테이플러", min_similarity=0.8, starts={0}) == {}
+    assert set(index.search("헌테이블", min_similarity=0.8, starts={0, 1})) == {0}  # "헌 테이블"
+
+
+def test_fuzzy_search_breaks_ties_by_name_not_by_set_order() -> None:
+    for names in (["테이프", "테이크"], ["테이크", "테이프"]):  # both one jamo from "테이트"
+        index = FuzzyIndex([(0, name) for name in names])
+        assert index.search("테이트", min_similarity=0.8)[0][1] == "테이크"
