@@ -1,0 +1,108 @@
+"""Household things a probe found unknown or answered wrongly, the material questions of
+ambiguous ones, and an answer given in the same text (facts: municipal and ministry guides)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.knowledge import KnowledgeBase, answer_for_scan
+from agents.llm.local import LocalVision
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.load()
+
+
+def answer(kb: KnowledgeBase, hint: str) -> str:
+    seen = LocalVision(kb).classify_text(hint)
+    c = seen.classification
+    rule = None if c.is_unclassified else kb.rule_for(c, hint)
+    return answer_for_scan(c, rule, seen.situation_tags, hint).user_answer
+
+
+@pytest.mark.parametrize(
+    ("text", "item", "where"),
+    [
+        ("쓰다 남은 세제", "남은 세제", "종량제봉투"),  # once unknown: never down the drain
+        ("주방세제 다 쓴 통", "세제통", "플라스틱류"),
+        ("다 쓴 락스 통", "세제통", "플라스틱류"),
+        ("남은 락스", "락스 원액", "유해폐기물(구청 안내)"),
+        ("떨어진 단추", "단추", "종량제봉투"),  # once unknown
+        ("지퍼", "지퍼", "종량제봉투"),
+        ("부루마블 버려요", "보드게임", "종량제봉투"),
+        ("직소퍼즐 1000피스", "퍼즐", "종량제봉투"),  # coated paper, not 종이류
+        ("퍼즐매트", "요가매트", "종량제봉투"),  # the longer name still wins
+        ("모기장", "모기장", "종량제봉투"),
+        ("방충망 교체했어요", "방충망", "대형폐기물(구청 신고)"),
+        ("목발", "목발", "대형폐기물(구청 신고)"),
+        ("전동휠체어", "휠체어", "대형폐기물(구청 신고)"),
+        ("금반지", "귀금속", "금은방(귀금속 매입)"),
+        ("18k 반지", "귀금속", "금은방(귀금속 매입)"),
+        ("도금 목걸이", "액세서리", "종량제봉투"),
+        ("명함", "명함", "종량제봉투"),
+        ("비료 포대", "비료 포대", "비닐류"),
+        ("스텐 식판", "스텐 식판", "고철(금속류)"),
+        ("멜라민 식판", "멜라민 그릇", "종량제봉투"),
+        ("유리 냄비 뚜껑", "내열유리", "불연성 종량제 마대(특수규격봉투)"),
+        ("스텐 냄비 뚜껑", "냄비", "고철(금속류)"),
+        ("부직포 장바구니", "부직포", "종량제봉투"),
+        ("천 장바구니", "가방", "의류수거함"),
+        ("플라스틱 화분 받침", "플라스틱 화분", "플라스틱류"),
+        ("스텐 수저통", "금속 제품", "고철(금속류)"),
+    ],
+)
+def test_household_items_go_where_the_guides_say(
+    kb: KnowledgeBase, text: str, item: str, where: str
+) -> None:
+    res = kb.resolve(text)
+    assert res is not None, text
+    assert (res.item.name, res.where, res.question) == (item, where, None)
+
+
+@pytest.mark.parametrize(
+    ("hint", "named"),
+    [
+        ("식판", "스테인리스 플라스틱 멜라민"),
+        ("냄비 뚜껑", "유리 금속"),
+        ("장바구니", "에코백 부직포 플라스틱"),
+        ("화분 받침", "플라스틱 도자기"),
+        ("수저통", "플라스틱 스테인리스 도자기 나무"),
+        ("냄비받침", "실리콘 금속 타일"),
+        ("귀걸이", "귀금속 금은방 종량제봉투"),
+        ("락스", "남은 락스 빈 통"),
+        ("세제", "남은 세제 빈 통"),
+    ],
+)
+def test_an_item_whose_answer_depends_on_its_material_asks(
+    kb: KnowledgeBase, hint: str, named: str
+) -> None:
+    text = answer(kb, hint)
+    assert "확인이 필요해요" in text
+    assert all(word in text for word in named.split()), text
+
+
+@pytest.mark.parametrize(
+    ("text", "item"),
+    [
+        ("아이 식판 플라스틱", "플라스틱 식판"),
+        ("냄비뚜껑 유리", "내열유리"),
+        ("락스 남은 거 버리는 법", "락스 원액"),
+        ("세제 남은 거", "남은 세제"),
+        ("컵라면 용기 종이", "종이 컵라면 용기"),  # was 컵라면 용기 (스티로폼) with no question
+        ("체온계 수은", "수은 체온계"),
+    ],
+)
+def test_the_answer_to_the_question_in_the_same_text_decides(
+    kb: KnowledgeBase, text: str, item: str
+) -> None:
+    res = kb.resolve(text)
+    assert res is not None and res.question is None, text
+    assert res.item.name == item
+    assert any(item_said.startswith("말씀하신 대로") for item_said in res.conditions)
+
+
+def test_an_option_word_inside_another_name_answers_nothing(kb: KnowledgeBase) -> None:
+    res = kb.resolve("컵라면 용기 버리는 법이랑 종이팩 버리는 법")  # 종이 of 종이팩
+    assert res is not None and res.item.name == "컵라면 용기"
+
