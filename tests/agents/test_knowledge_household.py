@@ -106,3 +106,14 @@ def test_an_option_word_inside_another_name_answers_nothing(kb: KnowledgeBase) -
     res = kb.resolve("컵라면 용기 버리는 법이랑 종이팩 버리는 법")  # 종이 of 종이팩
     assert res is not None and res.item.name == "컵라면 용기"
 
+
+
+def test_money_and_effort_are_not_fabric_or_a_ball(kb: KnowledgeBase) -> None:
+    for text in ("천 원", "천 원이요", "삼천 원짜리", "공 들여 만든 거"):
+        found = kb.match(text)
+        assert found is None or found.item.name not in ("천", "공"), text
+    assert kb.match("공을 들여 만든 목도리").item.name == "스카프"  # type: ignore[union-attr]
+    assert kb.match("천").item.name == "천"  # type: ignore[union-attr]
+    assert kb.match("천 원단 조각").item.name == "헝겊"  # type: ignore[union-attr]
+    assert kb.match("책 들여놓을까").item.name == "책"  # type: ignore[union-attr]
+    assert kb.match("축구공").item.name == "공"  # type: ignore[union-attr]
