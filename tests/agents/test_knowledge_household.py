@@ -50,6 +50,17 @@ def answer(kb: KnowledgeBase, hint: str) -> str:
         ("천 장바구니", "가방", "의류수거함"),
         ("플라스틱 화분 받침", "플라스틱 화분", "플라스틱류"),
         ("스텐 수저통", "금속 제품", "고철(금속류)"),
+        # found by probing ~100 texts naming kitchen, bathroom, beauty and pet things
+        ("개 사료 포대", "쌀 포대 비닐", "비닐류"),  # once unknown
+        ("우비 버리기", "비옷", "종량제봉투"),  # was 헌옷 (의류수거함) via "옷"
+        ("박스 테이프", "종이 박스 테이프", "종량제봉투"),  # was 택배 상자
+        ("강판", "강판", "종량제봉투"),  # was 장판 (fuzzy, 공사장 폐기물)
+        ("와인 코르크", "코르크 마개", "종량제봉투"),  # once unknown
+        ("부루스타", "휴대용 버너", "고철(금속류)"),  # once unknown
+        ("욕실화", "슬리퍼", "종량제봉투"),  # once unknown
+        ("아이섀도 팔레트", "쿠션 팩트", "종량제봉투"),  # once unknown
+        ("전기그릴", "토스터", "소형가전 수거함"),  # once unknown
+        ("국자", "수저", "고철(금속류)"),  # once unknown
     ],
 )
 def test_household_items_go_where_the_guides_say(
