@@ -61,6 +61,18 @@ def answer(kb: KnowledgeBase, hint: str) -> str:
         ("아이섀도 팔레트", "쿠션 팩트", "종량제봉투"),  # once unknown
         ("전기그릴", "토스터", "소형가전 수거함"),  # once unknown
         ("국자", "수저", "고철(금속류)"),  # once unknown
+        # a second probe: baby, shoe, cable, coffee and kitchen things
+        ("신발 깔창", "신발 깔창", "종량제봉투"),  # was 신발 (의류수거함)
+        ("운동화 끈", "신발 깔창", "종량제봉투"),  # was 운동화 (의류수거함)
+        ("치발기", "실리콘 제품", "종량제봉투"),  # was 전기면도기 (fuzzy)
+        ("연장선", "보온밥솥 전선", "소형가전 수거함"),  # once unknown
+        ("습기제거제", "물먹는하마", "종량제봉투"),  # once unknown
+        ("밥솥 내솥", "냄비", "고철(금속류)"),  # was 전기밥솥 (폐가전)
+        ("종이 필터", "커피 찌꺼기", "종량제봉투"),  # was 종이 (종이류)
+        ("나무 수저", "나무젓가락", "종량제봉투"),  # was 수저 (고철)
+        ("일회용 젓가락", "나무젓가락", "종량제봉투"),  # was 일회용 컵 (fuzzy)
+        ("유리 화장품 병", "화장품 유리병", "종량제봉투"),  # was 화장품 용기 (플라스틱류)
+        ("폼롤러", "요가매트", "종량제봉투"),  # once unknown
     ],
 )
 def test_household_items_go_where_the_guides_say(
