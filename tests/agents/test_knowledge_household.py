@@ -73,6 +73,17 @@ def answer(kb: KnowledgeBase, hint: str) -> str:
         ("일회용 젓가락", "나무젓가락", "종량제봉투"),  # was 일회용 컵 (fuzzy)
         ("유리 화장품 병", "화장품 유리병", "종량제봉투"),  # was 화장품 용기 (플라스틱류)
         ("폼롤러", "요가매트", "종량제봉투"),  # once unknown
+        # a third probe: furniture, tools, bathroom and fixtures
+        ("규조토 발매트", "규조토 발매트", "불연성 종량제 마대"),  # was 카펫 작은 것 (종량제)
+        ("샤워 커튼", "샤워 커튼", "종량제봉투"),  # was 커튼 (의류수거함)
+        ("때수건", "스펀지", "종량제봉투"),  # was 수건 (의류수거함)
+        ("욕조 마개", "고무 제품", "종량제봉투"),  # was 세면대 (공사장 폐기물)
+        ("헤어캡", "비닐장갑", "종량제봉투"),  # was 에어캡 (fuzzy, 비닐류)
+        ("종이 수납함", "과자 상자", "종이류"),  # was 플라스틱 수납함
+        ("페인트 붓", "물감", "종량제봉투"),  # was 남은 페인트 (유해폐기물)
+        ("도어락", "도어락", "소형가전 수거함"),  # once unknown
+        ("보일러", "보일러", "대형폐기물(구청 신고)"),  # once unknown
+        ("나사", "나사·못", "고철(금속류)"),  # once unknown
     ],
 )
 def test_household_items_go_where_the_guides_say(
@@ -95,6 +106,7 @@ def test_household_items_go_where_the_guides_say(
         ("귀걸이", "귀금속 금은방 종량제봉투"),
         ("락스", "남은 락스 빈 통"),
         ("세제", "남은 세제 빈 통"),
+        ("모니터 받침대", "플라스틱 고철 종량제봉투"),  # was 침대 ("받침대" ends with it)
     ],
 )
 def test_an_item_whose_answer_depends_on_its_material_asks(
