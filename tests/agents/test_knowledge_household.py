@@ -84,6 +84,11 @@ def answer(kb: KnowledgeBase, hint: str) -> str:
         ("도어락", "도어락", "소형가전 수거함"),  # once unknown
         ("보일러", "보일러", "대형폐기물(구청 신고)"),  # once unknown
         ("나사", "나사·못", "고철(금속류)"),  # once unknown
+        # a fourth probe: food packaging and medicine
+        ("알약 껍데기", "알약 포장", "종량제봉투"),  # was 폐의약품 ("알약")
+        ("케첩", "소스통", "플라스틱류"),  # once unknown
+        ("사탕 껍질", "과자봉지", "비닐류"),  # once unknown
+        ("우유 뚜껑", "플라스틱 뚜껑", "플라스틱류"),  # was 우유팩 (종이팩)
     ],
 )
 def test_household_items_go_where_the_guides_say(
