@@ -33,6 +33,7 @@ from agents.knowledge.text import (
     compact,
     ends_word,
     has_hangul,
+    idiom_follows,
     word_ends,
     words,
 )
@@ -362,7 +363,7 @@ def _stands_alone(key: str, start: int, size: int, starts: set[int], ends: set[i
     "책상"); a two-syllable name not from inside a longer word it neither begins nor ends
     ("트리" in "카트리지", "타일" in "스타일러": the word is one the base does not know)."""
     if size == 1:
-        return ends_word(key, start + 1, ends)
+        return ends_word(key, start + 1, ends) and not idiom_follows(key, start, ends)
     if size == 2:
         return start in starts or ends_word(key, start + 2, ends)
     return True

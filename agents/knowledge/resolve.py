@@ -11,7 +11,8 @@ decided):
 3. The first condition rule that changes the item (``redirect``) or its step set (``group``)
    applies; then every caveat/step rule of the remaining conditions for the final item.
 4. The item's hazard blocks a reward unless the text clears it ("다 쓴", "구멍 뚫은"); an
-   ambiguous item with ``options`` asks unless an option's word is in the text.
+   ambiguous item with ``options`` asks unless an option's word is in the text, and one
+   option named as a word of its own ("식판 플라스틱") answers it: that option's item.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 
 from agents.knowledge.guide_files import Group, GuideData, GuideItem, Modifier, ModifierRule
 from agents.knowledge.models import ItemGuide, KnownItem
-from agents.knowledge.text import PhraseFinder, compact
+from agents.knowledge.text import PhraseFinder, compact, ends_word, word_ends, words
 from schemas.classification import Classification
 
 FUZZY_CHECK = "'{name}'(으)로 알아들었어요: 맞는지 확인해 주세요."
@@ -178,6 +179,13 @@ class Resolver:
             # "페인트통 다 쓴 거": the safe answer to the item's own question (its last option)
             item = self._by_name[list(asked.options.values())[-1]]
             conditions.append("다 비웠으니")
+        elif asked.ask and len(answered := _said_options(asked, key, word_ends(words(text)))) == 1:
+            # "식판 플라스틱": the user already answered the item's question (as a word of its
+            # own: the 종이 of "종이팩" answers nothing about a 컵라면 용기 named beside it)
+            target = self._by_name[asked.options[answered[0]]]
+            if target is not item:
+                item = target
+                conditions.append(f"말씀하신 대로({answered[0]})")
         gid = group_override or self.group_of(item)
         if not gid:
             return None
@@ -262,9 +270,7 @@ class Resolver:
             return
         if entry.hazard and any(c in key for c in entry.cleared_by):
             return  # "페인트통 다 쓴 거": the hazard question is answered
-        words = {label: _option_words(label) for label in entry.options}
-        shared = set.intersection(*words.values()) if words else set()
-        if any(any(c in key for c in cues - shared) for cues in words.values()):
+        if _said_options(entry, key):
             return  # the user already said which one
         result.question = entry.ask
         result.options = list(entry.options)
@@ -286,6 +292,29 @@ class Resolver:
                 text = note.text if note else spec.default.format(district=found, office=office)
                 return f"{text} {districts.help.format(office=office)}"
         return None
+
+
+def _said_options(entry: GuideItem, key: str, ends: set[int] | None = None) -> list[str]:
+    """The options of ``entry`` whose own words (not those all its options share) are in
+    compact ``key``: "유리 뚜껑" / "금속·스텐 뚜껑" are told apart by 유리, 금속 and 스텐.
+    With ``ends`` (``word_ends``), only a word ending there, perhaps with a particle, counts."""
+    cues = {label: _option_words(label) for label in entry.options}
+    shared = set.intersection(*cues.values()) if cues else set()
+    return [
+        label for label, own in cues.items()
+        if any(_said(cue, key, ends) for cue in own - shared)
+    ]
+
+
+def _said(cue: str, key: str, ends: set[int] | None) -> bool:
+    if ends is None:
+        return cue in key
+    start = key.find(cue)
+    while start >= 0:
+        if ends_word(key, start + len(cue), ends):
+            return True
+        start = key.find(cue, start + 1)
+    return False
 
 
 def _option_words(label: str) -> set[str]:

@@ -55,6 +55,30 @@ def ends_word(key: str, end: int, ends: set[int]) -> bool:
     return not rest or rest in _PARTICLES
 
 
+# One-syllable nouns that the next word turns into an idiom: "천 원(짜리)" is money, not
+# fabric; "공(을) 들여" is effort, not a ball. Per noun: how the next word may begin, and
+# what may follow that beginning inside the word ("원단" is cloth, "원짜리" money).
+_IDIOMS = {
+    "천": (("원",), frozenset({"", "짜리", "어치", "씩"}) | _PARTICLES),
+    "공": (("들여", "들인", "들이", "들였"), None),
+}
+
+
+def idiom_follows(key: str, start: int, ends: set[int]) -> bool:
+    """Whether the one-syllable noun at offset ``start`` of compact ``key`` is part of an
+    idiom with the word after its own: "천 원", "삼천 원짜리", "공을 들여" (not "천 원단")."""
+    idiom = _IDIOMS.get(key[start])
+    if idiom is None:
+        return False
+    word_end = min((e for e in ends if e > start), default=len(key))
+    following = key[word_end : min((e for e in ends if e > word_end), default=len(key))]
+    heads, tails = idiom
+    head = next((h for h in heads if following.startswith(h)), None)
+    if head is None:
+        return False
+    return tails is None or following[len(head) :].removesuffix("요") in tails
+
+
 class PhraseFinder:
     """Which of a fixed set of phrases occur in a text (``{p for p in phrases if p in text}``):
     each piece of the text as long as some phrase is looked up in the set once, instead of
