@@ -79,7 +79,8 @@ def flat_log_envelope(
 
 # Metadata by its text as Redis sent it (UTF-8), once per distinct text: the events of one scan
 # job share it. A dict, emptied when full, rather than ``functools.lru_cache``: the look-up of
-# each event's metadata is two fifths cheaper (no call, no recency list to reorder).
+# each event's metadata is a fifth cheaper (0.52 against 0.66 µs on a loaded host: no call,
+# no recency list to reorder).
 _METADATA: dict[bytes, Metadata] = {}
 _METADATA_ENTRIES = 4096
 
