@@ -9,8 +9,6 @@ and decodes only its text fields; any entry it does not plainly recognise is lef
 
 from __future__ import annotations
 
-import functools
-
 from schemas.envelope import (
     EMPTY_METADATA,
     WIRE_FIELDS,
@@ -24,6 +22,10 @@ _WIRE_KEYS = [name.encode() for name in WIRE_FIELDS]
 _HEX = b"0123456789abcdefABCDEF"
 _DASH = 0x2D  # ``-``
 _new_tuple = tuple.__new__
+# Versions and schema versions as the store writes them (``str(n)``, ASCII) up to a bound, by
+# their bytes: a look-up is a third of ``int`` of bytes (75 against 211 ns), and most aggregate
+# versions and every schema version are small. Anything else (0 included) goes to ``int``.
+_NUMBERS = {str(n).encode(): n for n in range(1, 1024)}
 
 
 def flat_log_envelope(
@@ -35,18 +37,36 @@ def flat_log_envelope(
     ``log_envelope`` of ``decode_fields`` then decides (every malformed entry lands there, so
     the two read exactly the same entries alike). ``name``: the entry's ``type`` already
     decoded (the reader looked it up), which is then not decoded again."""
-    if flat[0::2] != _WIRE_KEYS or not _canonical_uuid(flat[1]):
+    # The id a UUID in its canonical form (``8-4-4-4-12`` hex digits, either case): a dash at
+    # each of the four places, and nothing else than hex digits and four dashes (the check of
+    # a ``fullmatch`` of that pattern in two thirds of its time; inlined, as a function call
+    # was a sixth of this function's cost).
+    ident = flat[1]
+    if (
+        flat[0::2] != _WIRE_KEYS
+        or len(ident) != 36
+        or ident[8] != _DASH
+        or ident[13] != _DASH
+        or ident[18] != _DASH
+        or ident[23] != _DASH
+        or ident.translate(None, _HEX) != b"----"
+    ):
         return None
     try:
+        sent_metadata = flat[15]
+        metadata = _METADATA.get(sent_metadata)
+        if metadata is None:
+            metadata = _metadata_sent(sent_metadata)
         return _new_tuple(
             LogEnvelope,
             (
                 flat[3].decode(),
                 flat[5].decode(),
-                int(flat[7]),  # ASCII digits, as ``int`` of their text reads them
+                # ASCII digits, as ``int`` of their text reads them; small ones looked up
+                _NUMBERS.get(flat[7]) or int(flat[7]),
                 flat[9].decode() if name is None else name,
-                int(flat[11]),
-                _metadata_sent(flat[15]),
+                _NUMBERS.get(flat[11]) or int(flat[11]),
+                metadata,
                 float(flat[17]),
                 position,
                 shard,
@@ -57,23 +77,19 @@ def flat_log_envelope(
         return None
 
 
-def _canonical_uuid(sent: bytes) -> bool:
-    """True for a UUID in its canonical form (``8-4-4-4-12`` hex digits, either case): the
-    check of a ``fullmatch`` of that pattern, in two thirds of its time (a dash at each of the
-    four places, and nothing else than hex digits and four dashes)."""
-    return (
-        len(sent) == 36
-        and sent[8] == _DASH
-        and sent[13] == _DASH
-        and sent[18] == _DASH
-        and sent[23] == _DASH
-        and sent.translate(None, _HEX) == b"----"
-    )
+# Metadata by its text as Redis sent it (UTF-8), once per distinct text: the events of one scan
+# job share it. A dict, emptied when full, rather than ``functools.lru_cache``: the look-up of
+# each event's metadata is a fifth cheaper (0.52 against 0.66 µs on a loaded host: no call,
+# no recency list to reorder).
+_METADATA: dict[bytes, Metadata] = {}
+_METADATA_ENTRIES = 4096
 
 
-@functools.lru_cache(maxsize=4096)
 def _metadata_sent(sent: bytes) -> Metadata:
-    """``_metadata`` of a text as Redis sent it (UTF-8): ``Metadata.model_validate_json``
-    without its wrapper (see ``MessageRegistry.decode_json``; once per scan job, whose
-    events share it)."""
-    return EMPTY_METADATA if sent in (b"{}", b"") else validate_metadata_json(sent)
+    """``_metadata`` of a text as Redis sent it: ``Metadata.model_validate_json`` without its
+    wrapper (see ``MessageRegistry.decode_json``), remembered in ``_METADATA`` once valid."""
+    metadata = EMPTY_METADATA if sent in (b"{}", b"") else validate_metadata_json(sent)
+    if len(_METADATA) >= _METADATA_ENTRIES:
+        _METADATA.clear()
+    _METADATA[sent] = metadata
+    return metadata

@@ -127,6 +127,20 @@ def test_unusual_but_valid_fields_read_undecoded_decode_by_name(change: dict[str
     assert tuple(undecoded)[:-1] == tuple(named)[:-1]
 
 
+@pytest.mark.parametrize(
+    ("ver", "sv"),
+    [("1", "1"), ("1023", "7"), ("1024", "1"), ("987654321", "12"), ("0", "0"), ("007", "01"),
+     ("+5", "1_0"), ("-3", "-1")],
+)
+def test_versions_read_undecoded_are_the_integers_of_their_text(ver: str, sv: str) -> None:
+    # small ones come from a table of the store's own digits, the others from ``int``
+    fields = _sample_fields(ver=ver, sv=sv)
+    undecoded = flat_log_envelope(_as_sent(fields), position=1, shard=0)
+    assert undecoded is not None
+    assert (undecoded.version, undecoded.schema_version) == (int(ver), int(sv))
+    assert tuple(undecoded)[:-1] == tuple(log_envelope(fields, position=1, shard=0))[:-1]
+
+
 @pytest.mark.parametrize("missing", ["id", "agg", "type"])
 def test_entries_without_required_fields_are_refused(missing: str) -> None:
     fields = _sample_fields()
