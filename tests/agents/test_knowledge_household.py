@@ -98,6 +98,8 @@ def answer(kb: KnowledgeBase, hint: str) -> str:
         ("분재", "화분 식물", "종량제봉투"),  # once unknown
         ("유리병 라벨", "병 라벨", "종량제봉투"),  # once removed; on the bottle it rides along
         ("화분 식물", "화분 식물", "종량제봉투"),  # was 도자기 화분 (불연성 마대)
+        ("화분에 심은 식물", "화분 식물", "종량제봉투"),  # was 도자기 화분 (불연성 마대)
+        ("식물성 기름", "폐식용유", "폐식용유 수거함"),  # once unknown; not the plant
         # a fourth probe: food packaging and medicine
         ("알약 껍데기", "알약 포장", "종량제봉투"),  # was 폐의약품 ("알약")
         ("케첩", "소스통", "플라스틱류"),  # once unknown
