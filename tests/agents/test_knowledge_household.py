@@ -84,6 +84,22 @@ def answer(kb: KnowledgeBase, hint: str) -> str:
         ("도어락", "도어락", "소형가전 수거함"),  # once unknown
         ("보일러", "보일러", "대형폐기물(구청 신고)"),  # once unknown
         ("나사", "나사·못", "고철(금속류)"),  # once unknown
+        # a fifth round: plate glass, metal caps, poles, bath mats, baby carriers, plants
+        ("액자 유리", "판유리", "불연성 종량제 마대(특수규격봉투)"),  # was 액자 (종량제)
+        ("깨진 액자 유리", "판유리", "불연성 종량제 마대(특수규격봉투)"),  # was 액자 (종량제)
+        ("식탁 유리 깨졌어", "판유리", "불연성 종량제 마대(특수규격봉투)"),  # once unknown
+        ("소주 뚜껑", "금속 병뚜껑", "고철(금속류)"),  # once unknown
+        ("맥주 뚜껑", "금속 병뚜껑", "고철(금속류)"),  # once unknown
+        ("왕관 뚜껑", "금속 병뚜껑", "고철(금속류)"),  # was asked metal or plastic
+        ("등산 스틱", "등산 스틱", "고철(금속류)"),  # once unknown
+        ("카본 등산스틱", "카본 스틱", "종량제봉투"),  # carbon is no metal
+        ("욕실 발판", "욕실 발판", "종량제봉투"),  # once unknown
+        ("아기띠", "아기띠", "종량제봉투"),  # once unknown; no clothing bin
+        ("분재", "화분 식물", "종량제봉투"),  # once unknown
+        ("유리병 라벨", "병 라벨", "종량제봉투"),  # once removed; on the bottle it rides along
+        ("화분 식물", "화분 식물", "종량제봉투"),  # was 도자기 화분 (불연성 마대)
+        ("화분에 심은 식물", "화분 식물", "종량제봉투"),  # was 도자기 화분 (불연성 마대)
+        ("식물성 기름", "폐식용유", "폐식용유 수거함"),  # once unknown; not the plant
         # a fourth probe: food packaging and medicine
         ("알약 껍데기", "알약 포장", "종량제봉투"),  # was 폐의약품 ("알약")
         ("케첩", "소스통", "플라스틱류"),  # once unknown
@@ -112,6 +128,8 @@ def test_household_items_go_where_the_guides_say(
         ("락스", "남은 락스 빈 통"),
         ("세제", "남은 세제 빈 통"),
         ("모니터 받침대", "플라스틱 고철 종량제봉투"),  # was 침대 ("받침대" ends with it)
+        ("병 라벨", "페트병 비닐류 유리병류"),  # once unknown
+        ("병뚜껑", "금속 플라스틱"),  # a cap of unnamed bottle may be either
     ],
 )
 def test_an_item_whose_answer_depends_on_its_material_asks(
@@ -131,6 +149,7 @@ def test_an_item_whose_answer_depends_on_its_material_asks(
         ("세제 남은 거", "남은 세제"),
         ("컵라면 용기 종이", "종이 컵라면 용기"),  # was 컵라면 용기 (스티로폼) with no question
         ("체온계 수은", "수은 체온계"),
+        ("병뚜껑 금속", "금속 병뚜껑"),
     ],
 )
 def test_the_answer_to_the_question_in_the_same_text_decides(
