@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
@@ -17,7 +16,6 @@ from characters import Character
 from commands.awaited import awaited_subscription
 from commands.reward import grant_character
 from commands.users import load_user
-from eventstore.archive import Archive
 from eventstore.archiver import archive_now
 from eventstore.keys import Layout
 from eventstore.snapshots import Snapshot
@@ -28,6 +26,7 @@ from schemas.envelope import Envelope, Metadata
 from schemas.registry import Command
 from schemas.user_state import UserState, hashed_subject, user_id_for
 from schemas.users import USER, CharacterGranted, DeleteUser, SignIn, UserLoggedIn
+from tests.eventstore.test_archive import CountingArchive
 from tests.readmodels.pg import migrated_pool
 
 pytestmark = pytest.mark.redis
@@ -169,16 +168,6 @@ async def test_a_bad_snapshot_is_ignored_then_replaced(
     assert await load_user(store, user_id) == await whole(store, user_id)
     read = await store.read_from_snapshot(user_id)  # replaced by a readable one
     assert read.snapshot is not None and read.after == 12 and read.events == []
-
-
-class CountingArchive(Archive):
-    """The real archive, counting its queries (every read goes through ``_fetch``)."""
-
-    queries = 0
-
-    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        self.queries += 1
-        return await super()._fetch(sql, *args)
 
 
 @pytest.fixture
