@@ -22,6 +22,7 @@ import time
 import schemas
 from characters import Character, CharacterService, CharacterServiceUnavailable
 from commands.scan.job import ScanJob, job_event, load_job
+from commands.users import load_user
 from eventstore.causation import caused_by, effect_id
 from eventstore.consumer import RetryLater
 from eventstore.errors import ConcurrencyConflict
@@ -156,14 +157,13 @@ async def grant_character(
     Returns whether this job is the one that acquired it (True also on a redelivery of the job
     that did), False when the user already owned it from another scan.
     """
-    granted_type, _ = registry.wire_name(CharacterGranted)
     grant: Envelope | None = None  # built once it is needed: most scans find the grant
 
     for _ in range(CONFLICT_ATTEMPTS):
-        events = await store.read_aggregate(user_id)
-        for e in events:
-            if e.type == granted_type and e.data.get("character_code") == character.code:
-                return e.data.get("source_job_id") == job_id
+        user = await load_user(store, user_id, registry)
+        owned = next((c for c in user.characters if c.code == character.code), None)
+        if owned is not None:
+            return owned.source_job_id == job_id
         grant = grant or registry.envelope(
             CharacterGranted(
                 character_code=character.code, character_name=character.name,
@@ -175,8 +175,8 @@ async def grant_character(
             id=effect_id("grant", user_id, character.code),
         )
         try:
-            version = events[-1].version if events else 0
-            result = await store.append([grant], expected_version=version)
+            # At the version the state was folded to: a grant appended since is seen first.
+            result = await store.append([grant], expected_version=user.version)
         except ConcurrencyConflict:
             continue  # the user's aggregate moved on: look again
         if not result.duplicate:

@@ -14,9 +14,10 @@ import uuid
 import schemas
 from eventstore.causation import caused_by, effect_id
 from eventstore.port import EventStorePort
+from eventstore.snapshotting import load_state
 from eventstore.store import ANY
 from schemas.envelope import Envelope
-from schemas.registry import Message
+from schemas.registry import Message, MessageRegistry
 from schemas.user_state import UserState
 from schemas.users import (
     USER,
@@ -33,9 +34,11 @@ from schemas.users import (
 EVENT_NAMESPACE = uuid.UUID("3b9e2f4a-6c1d-5e8f-9a0b-c1d2e3f4a5b6")
 
 
-async def load_user(store: EventStorePort, user_id: str) -> UserState:
-    """The user's state folded from its aggregate stream."""
-    return UserState.from_events(user_id, await store.read_aggregate(user_id), schemas.registry)
+async def load_user(
+    store: EventStorePort, user_id: str, registry: MessageRegistry = schemas.registry
+) -> UserState:
+    """The user's state: its newest snapshot and the events after it (``load_state``)."""
+    return await load_state(store, UserState, user_id, registry)
 
 
 def _event(message: Message, user_id: str, cause: Envelope, event_id: uuid.UUID) -> Envelope:
@@ -50,10 +53,9 @@ async def handle_sign_in(cause: Envelope, command: SignIn, *, store: EventStoreP
     (``UserLoggedIn``). A deleted account records nothing: the gateway signs the provider
     account in as the next generation's user (``schemas.user_state.user_id_for``)."""
     user_id = command.user_id
-    events = await store.read_aggregate(user_id)
-    if any(e.metadata.causation_id == str(cause.id) for e in events):
+    state = await load_user(store, user_id)
+    if str(cause.id) in (state.registered_by, state.last_login_by):
         return  # redelivered after its event was recorded
-    state = UserState.from_events(user_id, events, schemas.registry)
     if state.deleted:
         return
     if not state.registered:
@@ -69,6 +71,8 @@ async def handle_sign_in(cause: Envelope, command: SignIn, *, store: EventStoreP
         first = await store.read_aggregate(user_id, limit=1)
         if not result.duplicate or (first and first[0].metadata.causation_id == str(cause.id)):
             return
+    # A redelivery whose login is older than the latest (so not caught above) appends the
+    # same event id: the store records it once (within its idempotency window, like commands).
     login = UserLoggedIn(provider=command.provider)
     await store.append([_event(login, user_id, cause, effect_id(str(cause.id), "login"))],
                        expected_version=ANY)

@@ -24,7 +24,7 @@ def shard_of(key: str, shards: int) -> int:
 # The roles of the log's own keys: no other package's document may take one of them.
 LOG_ROLES = frozenset(
     {"events", "head", "eids", "commands", "dlq", "live", "agg", "retry", "idem", "tracking",
-     "floor", "cold", "lease"}
+     "floor", "cold", "lease", "snapshots"}
 )
 
 
@@ -68,6 +68,11 @@ class ShardKeys:
 
     def aggregate(self, aggregate_id: str) -> str:
         return f"{self.tag}:agg:{aggregate_id}"
+
+    def snapshots(self, aggregate_id: str) -> str:
+        """The aggregate's snapshot stream (``eventstore.snapshots``; the eventsourcing
+        recorders' ``snapshots`` purpose names the same key)."""
+        return f"{self.tag}:snapshots:{aggregate_id}"
 
     def retry(self, group: str) -> str:
         return f"{self.tag}:retry:{group}"

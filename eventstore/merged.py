@@ -8,7 +8,10 @@ aggregate-stream entries whose ``pos`` is <= P, only after they are archived. So
   between;
 - an aggregate read takes what Redis holds and asks the archive only for the versions below the
   first hot one (or for all, when the stream is gone) — and never while the floor is 0 (nothing
-  was ever trimmed), so an untrimmed deployment does not touch Postgres.
+  was ever trimmed), so an untrimmed deployment does not touch Postgres. A read after version
+  ``v`` also reads ``v`` itself from Redis: a trim removes a stream's oldest entries, so ``v``
+  still hot proves every later version is hot too, and the archive is not asked even when
+  nothing came after ``v`` (a poll for an aggregate's next event, a load from a snapshot).
 
 Both return XRANGE-shaped ``(entry id, fields)`` lists, archive entries included.
 """
@@ -95,11 +98,15 @@ async def aggregate_entries(
             list[Entry],
             await redis.xrange(keys.aggregate(aggregate_id), min=f"{after + 1}-0", count=limit),
         )
+    # From ``after`` itself (one entry more), to learn whether ``after`` is still hot.
+    start = max(after, 1)
+    count = None if limit is None else limit + (start == after)
     floor, (hot,) = await _around_floor(
         redis, keys.floor,
-        lambda pipe: pipe.xrange(keys.aggregate(aggregate_id), min=f"{after + 1}-0", count=limit),
+        lambda pipe: pipe.xrange(keys.aggregate(aggregate_id), min=f"{start}-0", count=count),
     )
-    return await _with_cold(archive, keys, aggregate_id, floor, hot, after=after, limit=limit)
+    entries, _ = await with_cold(archive, keys, aggregate_id, floor, hot, after=after, limit=limit)
+    return entries
 
 
 async def aggregate_and_documents(
@@ -116,27 +123,29 @@ async def aggregate_and_documents(
         lambda pipe: (pipe.xrange(keys.aggregate(aggregate_id)),
                       *(pipe.get(key) for key in document_keys)),
     )
-    entries = await _with_cold(archive, keys, aggregate_id, floor, hot, after=0, limit=None)
+    entries, _ = await with_cold(archive, keys, aggregate_id, floor, hot, after=0, limit=None)
     return entries, documents
 
 
-async def _with_cold(
+async def with_cold(
     archive: Archive | None, keys: ShardKeys, aggregate_id: str, floor: int, hot_raw: Any,
     *, after: int, limit: int | None,
-) -> list[Entry]:
-    """``hot_raw`` (the aggregate's entries in Redis after ``after``) preceded by the versions
-    the archive holds below them, when a trim (``floor`` > 0) may have moved some there."""
+) -> tuple[list[Entry], bool]:
+    """``hot_raw`` (the aggregate's entries in Redis from ``after`` or after it) without the
+    entry at ``after``, preceded by the versions the archive holds below them when a trim
+    (``floor`` > 0) may have moved some there; and whether the archive was asked."""
     hot = cast(list[Entry], hot_raw)
-    if archive is None or not floor:
-        return hot
-    if hot and number_of(hot[0][0]) <= after + 1:
-        return hot
+    complete = bool(hot) and number_of(hot[0][0]) <= after + 1
+    if hot and number_of(hot[0][0]) <= after:
+        hot = hot[1:]
+    if complete or archive is None or not floor:
+        return (hot if limit is None else hot[:limit]), False
     below = number_of(hot[0][0]) if hot else None
     cold = await archive.aggregate_entries(
         keys.shard, aggregate_id, after=after, below=below, limit=limit
     )
     merged = cold + hot
-    return merged if limit is None else merged[:limit]
+    return (merged if limit is None else merged[:limit]), True
 
 
 async def aggregate_last(

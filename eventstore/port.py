@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from eventstore.keys import Layout
+from eventstore.snapshots import FromSnapshot, Snapshot
 from eventstore.store import AppendResult, CommandReceipt, ExpectedVersion
 from schemas.envelope import Envelope
 
@@ -53,6 +54,18 @@ class EventStorePort(Protocol):
         self, aggregate_id: str, *, after_version: int = 0, limit: int | None = None
     ) -> list[Envelope]:
         """Events of one aggregate with version > ``after_version``, in version order."""
+        ...
+
+    async def read_from_snapshot(self, aggregate_id: str) -> FromSnapshot:
+        """The aggregate's newest snapshot (``snapshot`` None when there is none or it is
+        unreadable) and its events after the stored snapshot's version, ``after`` (all of them
+        when none is stored), as stream entries; ``archived`` tells whether any had to be read
+        from the archive."""
+        ...
+
+    async def save_snapshot(self, snapshot: Snapshot) -> bool:
+        """Keep ``snapshot`` beside its aggregate, outside the log; False (nothing written)
+        when one at its version or newer is kept already."""
         ...
 
     async def version_of(self, aggregate_id: str) -> int:

@@ -21,6 +21,7 @@ from eventstore.keys import Layout
 from eventstore.reading import LogReader
 from eventstore.redis_client import AsyncRedis, decodes_responses
 from eventstore.scripts import append_args, script_source, translate_script_error
+from eventstore.snapshots import FromSnapshot, Snapshot, SnapshotStreams
 from schemas.envelope import Envelope
 from schemas.registry import MessageRegistry, RegistryError
 
@@ -84,6 +85,7 @@ class EventStore:
         # Concurrent appends share one round trip (each keeps its own result and error).
         self._group = GroupCommit(redis, script_source("append"), window_s=group_window_s)
         self._append_command = redis.register_script(script_source("append_command"))
+        self._snapshots = SnapshotStreams(redis, archive)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -188,6 +190,18 @@ class EventStore:
         shard = self.layout.shard_of(aggregate_id)
         entries = await self.log.aggregate(aggregate_id, after=after_version, limit=limit)
         return [Envelope.from_fields(fields, shard=shard) for _, fields in entries]
+
+    async def read_from_snapshot(self, aggregate_id: str) -> FromSnapshot:
+        """The aggregate's newest snapshot and its events after the snapshot's version (all
+        of them without one), in one round trip while those events are in Redis."""
+        return await self._snapshots.read_from_snapshot(
+            self.layout.keys_for(aggregate_id), aggregate_id
+        )
+
+    async def save_snapshot(self, snapshot: Snapshot) -> bool:
+        """Keep ``snapshot`` beside its aggregate (never in the log); False, and nothing
+        written, when one at its version or newer is kept."""
+        return await self._snapshots.save(self.layout.keys_for(snapshot.aggregate_id), snapshot)
 
     async def version_of(self, aggregate_id: str) -> int:
         """The aggregate's current version (0 when it has no events)."""

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse
 
 import schemas
 from characters import Character
+from eventstore.snapshotting import load_state
 from gateway.auth import current_user
 from gateway.errors import NotFound
 from gateway.state import GatewayState, gateway_state
@@ -150,10 +151,9 @@ async def _catalog(gw: GatewayState) -> list[Character]:
 
 
 async def load_user(gw: GatewayState, user_id: str) -> UserState:
-    """The user's state folded from its own stream (read-your-writes)."""
-    return UserState.from_events(
-        user_id, await gw.resources.store.read_aggregate(user_id), schemas.registry
-    )
+    """The user's state from its own stream (read-your-writes): its newest snapshot and the
+    events after it."""
+    return await load_state(gw.resources.store, UserState, user_id, schemas.registry)
 
 
 async def owned_characters(gw: GatewayState, user_id: str) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import schemas
+from eventstore.snapshotting import load_state
 from gateway.oauth.providers import ProviderIdentity
 from gateway.outcomes import Sent, append_command, outcome
 from gateway.profile_vault import Profile, RedisProfileVault
@@ -36,9 +37,7 @@ async def sign_in(gw: GatewayState, identity: ProviderIdentity, metadata: Metada
     profile = Profile(identity.username, identity.nickname, identity.phone_number)
     for generation in range(MAX_GENERATIONS):
         user_id = user_id_for(identity.provider, identity.subject, generation)
-        user = UserState.from_events(
-            user_id, await res.store.read_aggregate(user_id), schemas.registry
-        )
+        user = await load_state(res.store, UserState, user_id, schemas.registry)
         if user.deleted:
             continue
         if not user.registered or await vault.get(user_id) is None:

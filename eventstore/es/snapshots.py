@@ -5,7 +5,10 @@ and ``append.lua`` always writes the log. So they live in their own streams
 ``{tag}:<purpose>:<originator id>`` (entry id ``<version>-1``, envelope fields as events),
 written by a WATCH/MULTI transaction that refuses a version at or below the stream's last one.
 A snapshot older than the newest one is therefore refused (``IntegrityError``); such a
-snapshot would never be read anyway.
+snapshot would never be read anyway. The async store keeps its own snapshots
+(``eventstore.snapshots``) in the same place (``ShardKeys.snapshots``) and entry shape: it
+ignores entries of a ``type`` (topic) not its own, but an application's repository would not,
+so an application snapshotting Eco²'s own aggregates (users) needs its own ``ECO2_NAMESPACE``.
 """
 
 from __future__ import annotations

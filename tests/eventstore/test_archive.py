@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -123,6 +124,33 @@ async def test_a_partly_trimmed_stream_merges_both_tiers(cold_store: EventStore,
     assert [e.version for e in history] == [1, 2, 3, 4, 5, 6]
     assert [e.data["n"] for e in history] == [0, 1, 2, 3, 4, 5]
     assert [e.version for e in await store.read_aggregate(agg, after_version=3)] == [4, 5, 6]
+
+
+class CountingArchive(Archive):
+    """The real archive, counting its queries (every read goes through ``_fetch``)."""
+
+    queries = 0
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        self.queries += 1
+        return await super()._fetch(sql, *args)
+
+
+async def test_reads_after_a_hot_version_leave_the_archive_alone(
+    cold_store: EventStore, pool
+) -> None:
+    archive = CountingArchive(pool)
+    store = EventStore(cold_store.redis, cold_store.layout, archive=archive)
+    (agg,) = await fill(store, 1, 4)
+    await cycle(store, pool)
+    await store.append([event(agg, 4), event(agg, 5)], expected_version=4)
+    archive.queries = 0
+    assert [e.version for e in await store.read_aggregate(agg, after_version=5)] == [6]
+    assert await store.read_aggregate(agg, after_version=6) == []  # nothing newer: v6 is hot
+    assert [e.version for e in await store.read_aggregate(agg, after_version=4, limit=1)] == [5]
+    assert archive.queries == 0
+    assert [e.version for e in await store.read_aggregate(agg, after_version=3)] == [4, 5, 6]
+    assert archive.queries == 1  # version 4 is only archived
 
 
 async def test_retention_keeps_young_events(cold_store: EventStore, pool) -> None:

@@ -11,9 +11,10 @@ import redis.asyncio as aioredis
 from eventstore.keys import Layout
 from eventstore.memory import MemoryEventStore
 from eventstore.port import EventStorePort
+from eventstore.snapshots import SNAPSHOT_TTL_S, Snapshot
 from eventstore.store import EventStore
 from tests.eventstore.messages import test_registry
-from tests.eventstore.store_contract import EventStoreContract
+from tests.eventstore.store_contract import EventStoreContract, added
 
 
 @pytest.mark.redis
@@ -33,6 +34,23 @@ class TestRedisEventStore(EventStoreContract):
         assert await self.redis.ttl(key) > 0 or not await self.redis.exists(key)
         return cast(str | None, await self.redis.get(key))
 
+    async def plant_snapshot_entry(
+        self, store: EventStorePort, aggregate_id: str, version: int, fields: dict[str, str]
+    ) -> None:
+        key = self.layout.keys_for(aggregate_id).snapshots(aggregate_id)
+        await self.redis.xadd(key, fields, id=f"{version}-1", maxlen=1)
+
+
+    async def test_a_snapshot_stream_keeps_one_entry_and_expires(self) -> None:
+        store = self.create_store()
+        agg = "cart-1"
+        await store.append([added(agg, str(n)) for n in range(3)], expected_version=0)
+        for version in (1, 3):
+            assert await store.save_snapshot(Snapshot(agg, version, "cart.state", 1, "{}"))
+        key = self.layout.keys_for(agg).snapshots(agg)
+        assert await self.redis.xlen(key) == 1
+        assert 0 < await self.redis.ttl(key) <= SNAPSHOT_TTL_S
+
 
 class TestMemoryEventStore(EventStoreContract):
     def create_store(self) -> MemoryEventStore:
@@ -45,3 +63,9 @@ class TestMemoryEventStore(EventStoreContract):
     async def document(self, store: EventStorePort, aggregate_id: str, role: str) -> str | None:
         assert isinstance(store, MemoryEventStore)
         return store.document(aggregate_id, role)
+
+    async def plant_snapshot_entry(
+        self, store: EventStorePort, aggregate_id: str, version: int, fields: dict[str, str]
+    ) -> None:
+        assert isinstance(store, MemoryEventStore)
+        assert store.put_snapshot_entry(aggregate_id, version, fields)

@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from http.cookies import SimpleCookie
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 
+import schemas
+from eventstore.snapshotting import SNAPSHOT_EVERY
+from eventstore.store import ANY, EventStore
 from gateway.auth_store import AuthStore
 from gateway.auth_tokens import TokenCodec, TokenError, bearer
 from infra.gateway_app import create_gateway
 from infra.settings import Settings
+from schemas.envelope import Metadata
+from schemas.users import USER, UserLoggedIn
 from tests.gateway.conftest import FAST
 from tests.gateway.helpers import ServerThread, asgi_client
 from tests.gateway.oauth_stub.browser import FRONTEND, dev_login, start_login
@@ -211,6 +217,26 @@ async def test_same_nickname_is_the_same_user_and_logins_are_recorded(
     second = (await client.get("/api/v1/users/me")).json()
     assert first["user_id"] == second["user_id"]
     assert second["last_login_at"] >= first["last_login_at"]
+
+
+async def test_a_user_with_many_logins_signs_in_from_its_snapshot(
+    client: httpx.AsyncClient, store: EventStore,
+) -> None:
+    await dev_login(client, "regular")
+    user_id = (await client.get("/api/v1/users/me")).json()["user_id"]
+    logins = [schemas.registry.envelope(
+        UserLoggedIn(provider="dev"), aggregate_id=user_id, aggregate_type=USER,
+        metadata=Metadata(causation_id=str(uuid.uuid4()))) for _ in range(SNAPSHOT_EVERY)]
+    await store.append(logins, expected_version=ANY)
+    client.cookies.clear()
+    await dev_login(client, "regular")  # its loads fold 65 events: a snapshot is written
+    assert (await client.get("/api/v1/users/me")).json()["user_id"] == user_id
+    version = await store.version_of(user_id)
+    assert version == SNAPSHOT_EVERY + 2 and (await store.read_from_snapshot(user_id)).after > 1
+    client.cookies.clear()
+    await dev_login(client, "regular")
+    read = await store.read_from_snapshot(user_id)
+    assert await store.version_of(user_id) == version + 1 and len(read.events) <= 2
 
 
 async def test_dev_login_is_off_in_production(settings: Settings) -> None:

@@ -1,0 +1,132 @@
+"""Snapshots of states folded from an aggregate, kept beside the log (never in it).
+
+The shard log is what projections read, so a snapshot is no event: like the eventsourcing
+recorder's (``eventstore.es.snapshots``) it lives in the aggregate's own snapshot stream
+``{tag}:snapshots:<aggregate id>``, entry id ``<version>-1``, with envelope-like fields (``agg``,
+``ver``, ``type`` = the state's kind, ``sv`` = its format, ``data`` = the state as JSON text,
+``ts``). The stream keeps only its newest entry and expires ``SNAPSHOT_TTL_S`` after the last
+write (a user away that long is read whole once, then snapshotted again).
+
+A snapshot at version ``v`` is the fold of versions 1..v, the same for every writer, so writes
+need no coordination: one script call adds it unless the stream already holds ``v`` or newer
+(refused, not an error). What a snapshot means is the folding code's business
+(``eventstore.snapshotting``); this module stores and reads it, the events after it included:
+``read_from_snapshot`` returns the newest snapshot and the aggregate's events after its version
+in ONE round trip, and asks the archive only when some of those events are no longer in Redis.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, cast
+
+from eventstore import merged
+from eventstore.archive import Archive
+from eventstore.keys import ShardKeys
+from eventstore.redis_client import AsyncRedis
+from schemas.envelope import Envelope
+
+SNAPSHOT_TTL_S = 30 * 24 * 3600
+
+# KEYS[1] {tag}:snapshots:<id>  KEYS[2] {tag}:agg:<id>  KEYS[3] {tag}:floor
+# The newest snapshot entry (false: none), the floor, and the aggregate's entries from the
+# snapshot's version itself on (all of them without a snapshot): its own entry still hot
+# proves that every later one is hot (``merged.with_cold``). Atomic, so no trim slips between.
+READ_SCRIPT = """
+local snap = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+local from = snap and (string.match(snap[1], '^(%d+)-') .. '-0') or '-'
+return {snap or false, redis.call('GET', KEYS[3]) or false, redis.call('XRANGE', KEYS[2], from, '+')}
+"""
+
+# KEYS[1] {tag}:snapshots:<id>  ARGV[1] version  ARGV[2] ttl s  ARGV[3..] field, value, ...
+# Adds the snapshot unless one at this version or newer is there; 1 written, 0 refused.
+WRITE_SCRIPT = """
+local version = tonumber(ARGV[1])
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+if last and tonumber(string.match(last[1], '^(%d+)-')) >= version then return 0 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '1', version .. '-1', unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state ``data`` (of ``kind``, written in ``format``) folded from versions 1..``version``
+    of ``aggregate_id``."""
+
+    aggregate_id: str
+    version: int
+    kind: str
+    format: int
+    data: str
+
+    def fields(self) -> dict[str, str]:
+        """The snapshot stream entry's fields."""
+        return {"agg": self.aggregate_id, "ver": str(self.version), "type": self.kind,
+                "sv": str(self.format), "data": self.data, "ts": repr(time.time())}
+
+    @classmethod
+    def of_entry(cls, aggregate_id: str, fields: dict[str, str]) -> Snapshot | None:
+        """The snapshot an entry holds, None when it is not one (a foreign or damaged entry)."""
+        try:
+            snapshot = cls(fields["agg"], int(fields["ver"]), fields["type"], int(fields["sv"]),
+                           fields["data"])
+        except (KeyError, ValueError):
+            return None
+        return snapshot if snapshot.aggregate_id == aggregate_id else None
+
+
+@dataclass(frozen=True)
+class FromSnapshot:
+    """An aggregate read from its newest snapshot: the snapshot (None: none, or unreadable),
+    the version the events follow (the stored snapshot's, readable or not; 0 without one),
+    the events after it, and whether the archive had to be read for them."""
+
+    snapshot: Snapshot | None
+    after: int
+    events: list[Envelope]
+    archived: bool
+
+
+class SnapshotStreams:
+    """Reads and writes of the snapshot streams; ``redis`` must decode responses. With an
+    ``archive``, events trimmed from Redis are read from it."""
+
+    def __init__(self, redis: AsyncRedis, archive: Archive | None = None) -> None:
+        self.archive = archive
+        self._read = redis.register_script(READ_SCRIPT)
+        self._write = redis.register_script(WRITE_SCRIPT)
+
+    async def read_from_snapshot(self, keys: ShardKeys, aggregate_id: str) -> FromSnapshot:
+        """The aggregate's newest snapshot and its entries after the snapshot's version."""
+        raw, floor, hot = cast(list[Any], await self._read(
+            keys=[keys.snapshots(aggregate_id), keys.aggregate(aggregate_id), keys.floor]
+        ))
+        after, snapshot = 0, None
+        if raw:
+            after = merged.number_of(raw[0])
+            snapshot = Snapshot.of_entry(aggregate_id, _fields(raw[1]))
+            if snapshot is not None and snapshot.version != after:
+                snapshot = None
+        entries, archived = await merged.with_cold(
+            self.archive, keys, aggregate_id, int(floor or 0),
+            [(entry_id, _fields(flat)) for entry_id, flat in hot], after=after, limit=None,
+        )
+        events = [Envelope.from_fields(fields, shard=keys.shard) for _, fields in entries]
+        return FromSnapshot(snapshot, after, events, archived)
+
+    async def save(self, keys: ShardKeys, snapshot: Snapshot) -> bool:
+        """Keep ``snapshot`` unless one at its version or newer is kept (False then)."""
+        if snapshot.version < 1:
+            raise ValueError(f"a snapshot follows version 1 or later, not {snapshot.version}")
+        args: list[str | int] = [snapshot.version, SNAPSHOT_TTL_S]
+        for name, value in snapshot.fields().items():
+            args += [name, value]
+        return bool(await self._write(keys=[keys.snapshots(snapshot.aggregate_id)], args=args))
+
+
+def _fields(flat: list[str]) -> dict[str, str]:
+    """A script reply's flat ``[name, value, ...]`` as the field map XRANGE gives."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
