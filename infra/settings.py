@@ -45,6 +45,9 @@ class Settings:
     claim_interval_s: float = 1.0  # ECO2_CLAIM_INTERVAL_S between claim sweeps
     handler_workers: int = 64  # ECO2_HANDLER_WORKERS: concurrent messages per subscriber
     batch_linger_ms: int = 20  # ECO2_BATCH_LINGER_MS: a short batch's wait before the next read
+    # ECO2_READ_BLOCK_MS: how long a consumer's read waits in Redis for entries; a graceful
+    # stop waits it out once before handing entries back (``eventstore.runtime``).
+    read_block_ms: int = 1000
     # Transient dependency failures (RetryLater): back-off with jitter on a time budget,
     # separate from max_deliveries; an exhausted budget dead-letters.
     retry_budget_s: float = 600.0  # ECO2_RETRY_BUDGET_S: from the first failure to the DLQ
@@ -179,6 +182,7 @@ class Settings:
             claim_interval_s=env_float(e, "ECO2_CLAIM_INTERVAL_S", 1.0),
             handler_workers=env_int(e, "ECO2_HANDLER_WORKERS", 64, minimum=1),
             batch_linger_ms=env_int(e, "ECO2_BATCH_LINGER_MS", 20, minimum=0),
+            read_block_ms=env_int(e, "ECO2_READ_BLOCK_MS", 1000, minimum=1),
             retry_budget_s=env_float(e, "ECO2_RETRY_BUDGET_S", 600.0, minimum=0.0),
             retry_initial_s=env_float(e, "ECO2_RETRY_INITIAL_S", 0.25, minimum=0.001),
             retry_max_s=env_float(e, "ECO2_RETRY_MAX_S", 60.0, minimum=0.001),

@@ -36,6 +36,7 @@ def runner_options(settings: Settings, *, per_message: bool = False) -> RunnerOp
         workers=settings.handler_workers,
         per_message=per_message,
         linger_ms=settings.batch_linger_ms,
+        block_ms=settings.read_block_ms,
         max_deliveries=settings.max_deliveries,
         claim_idle_ms=settings.claim_idle_ms,
         claim_interval_s=settings.claim_interval_s,

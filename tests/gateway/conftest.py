@@ -36,6 +36,7 @@ def settings(redis_url: str, namespace: str, tmp_path: Path) -> Settings:
         upload_max_bytes=4096,
         upload_ttl_s=60,
         image_hosts=("images.example.org",),
+        read_block_ms=100,  # each test's graceful stop waits a read out once
     )
 
 
