@@ -105,6 +105,9 @@ def answer(kb: KnowledgeBase, hint: str) -> str:
         ("코팅된 포스터", "코팅지", "종량제봉투"),  # coated paper is no 종이류
         ("드라이아이스", "드라이아이스", "자연 기화(환기되는 곳에 두기)"),  # was 헤어드라이어
         ("학교 프린트", "복사지", "종이류"),  # was 프린터 (fuzzy, 소형가전)
+        ("깨진 액자", "판유리", "불연성 종량제 마대(특수규격봉투)"),  # was 액자 (종량제)
+        ("사진 액자 금간 거", "판유리", "불연성 종량제 마대(특수규격봉투)"),  # was 액자
+        ("유리 액자", "액자", "종량제봉투"),  # whole: the frame; the glass is taken out
         # a fourth probe: food packaging and medicine
         ("알약 껍데기", "알약 포장", "종량제봉투"),  # was 폐의약품 ("알약")
         ("케첩", "소스통", "플라스틱류"),  # once unknown
