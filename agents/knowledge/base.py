@@ -43,6 +43,8 @@ from schemas.classification import RECYCLABLE, Classification
 
 EXACT_SCORE, PRIMARY_SCORE, SECONDARY_SCORE, FUZZY_WEIGHT = 1.0, 0.9, 0.8, 0.85
 MIN_FUZZY_SIMILARITY = 0.8
+# Words of up to 3 syllables are not "corrected" by one changed initial consonant (FuzzyIndex)
+OTHER_WORD_SYLLABLES = 3
 SCAN_CACHE = 4096  # texts whose matches are kept (ItemMatch is frozen, so sharing is safe)
 # A situation tag whose condition rule already spoke (in the item-level answer) adds no
 # second, differently worded insufficiency.
@@ -172,7 +174,15 @@ class KnowledgeBase:
             )
         ]
         if not results and key:
-            fuzzy = self._fuzzy.search(key, min_similarity=MIN_FUZZY_SIMILARITY, starts=starts)
+            # a typo'd name is a word of its own, give or take a particle ("택베박스를")
+            stops = {end for end in range(1, len(key) + 1) if ends_word(key, end, ends)}
+            fuzzy = self._fuzzy.search(
+                key,
+                min_similarity=MIN_FUZZY_SIMILARITY,
+                starts=starts,
+                ends=stops,
+                other_words=OTHER_WORD_SYLLABLES,
+            )
             results = [
                 self._result(index, round(FUZZY_WEIGHT * similarity, 3), name, "fuzzy")
                 for index, (similarity, name) in sorted(

@@ -147,6 +147,7 @@ def _guide_items(
     names = known | {item.name for item in added}
     targets = [t for e in guide.items for t in e.options.values()]
     targets += [r.redirect for m in guide.modifiers for r in m.rules if r.redirect]
+    targets += [name for m in guide.modifiers for r in m.rules for name in r.items]
     for target in targets:
         if target not in names:
             raise KnowledgeDataError(f"guide: unknown item {target!r} named by an option/redirect")

@@ -75,6 +75,7 @@ class ModifierRule(BaseModel):
 
     middles: list[str] = Field(default_factory=list)
     groups: list[str] = Field(default_factory=list)
+    items: list[str] = Field(default_factory=list)  # items the rule is for, whatever their group
     groups_except: list[str] = Field(default_factory=list)
     bulky_items: bool = False
     redirect: str | None = None

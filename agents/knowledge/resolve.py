@@ -226,7 +226,12 @@ class Resolver:
         for rule in modifier.rules:
             if gid in rule.groups_except:
                 continue
-            if item.middle in rule.middles or gid in rule.groups or (rule.bulky_items and bulky):
+            if (
+                item.name in rule.items
+                or item.middle in rule.middles
+                or gid in rule.groups
+                or (rule.bulky_items and bulky)
+            ):
                 return rule
         return None
 

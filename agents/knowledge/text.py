@@ -174,11 +174,14 @@ def edit_distance(a: str, b: str, limit: int) -> int:
 class FuzzyIndex:
     """Jamo-bigram inverted index over names; scores a text by its best-matching window.
 
-    Only names of at least ``min_jamo`` jamo take part: short names match by substring only,
-    because one edit in a two-syllable word too often turns it into another real word.
+    Only names of at least ``min_jamo`` jamo take part: shorter names match by substring only,
+    because one edit in a word of six jamo or fewer (three open syllables: 토스터, 도자기; two
+    closed ones: 장판, 꿀병) too often turns it into another real word that the base does not
+    know (포스터, 토스트, 보자기, 강판, 물병), while a typo of a longer name (형광둥, 페트뱅,
+    생숫병: seven jamo or more) still reaches it.
     """
 
-    def __init__(self, names: Iterable[tuple[int, str]], *, min_jamo: int = 6) -> None:
+    def __init__(self, names: Iterable[tuple[int, str]], *, min_jamo: int = 7) -> None:
         self._names: dict[int, list[tuple[str, str, set[str]]]] = defaultdict(list)
         self._postings: dict[str, set[tuple[int, int]]] = defaultdict(set)
         for key, name in names:
@@ -192,12 +195,25 @@ class FuzzyIndex:
                 self._postings[gram].add(slot)
 
     def search(
-        self, text: str, *, min_similarity: float, starts: Collection[int] | None = None
+        self,
+        text: str,
+        *,
+        min_similarity: float,
+        starts: Collection[int] | None = None,
+        ends: Collection[int] | None = None,
+        other_words: int = 0,
     ) -> dict[int, tuple[float, str]]:
         """``key → (similarity, name)`` for names similar to some window of compact ``text``;
         with ``starts``, only windows beginning at one of those offsets (where a word begins:
         a typo'd name is typed as a word, while a window from inside a word the base does not
-        know is most often another word: "테이플" in "스테이플러" is not a misspelt 테이블)."""
+        know is most often another word: "테이플" in "스테이플러" is not a misspelt 테이블);
+        with ``ends``, only windows ending at one of those offsets, for the same reason at the
+        other end ("드라이아" of "드라이아이스" is not a misspelt 드라이어). With
+        ``other_words``, a window of at most that many syllables that differs from a name as
+        long in one syllable's initial consonant alone is taken for another word, not a typo:
+        in short words that change most often makes one (포스터/토스터, 케이블/테이블,
+        충전기/충전지, 보자기/도자기), while a slip of a vowel or a final consonant seldom
+        does (형광둥, 페트뱅, 생숫병)."""
         pieces = [jamo(ch) for ch in text]  # a window's jamo is the join of its characters'
         text_grams = bigrams("".join(pieces))
         shared: dict[tuple[int, int], int] = defaultdict(int)
@@ -211,7 +227,9 @@ class FuzzyIndex:
             name, decomposed, grams = self._names[key][pos]
             if count < 0.5 * len(grams):
                 continue
-            similarity = _best_window(name, decomposed, pieces, windows, min_similarity, starts)
+            similarity = _best_window(
+                name, decomposed, pieces, windows, min_similarity, starts, ends, other_words
+            )
             # of tied names the smaller: the postings' set order differs from run to run
             if similarity >= min_similarity and (-similarity, name) < _rank(found.get(key)):
                 found[key] = (similarity, name)
@@ -229,6 +247,8 @@ def _best_window(
     windows: dict[tuple[int, int], tuple[str, frozenset[str]]],
     min_similarity: float,
     starts: Collection[int] | None = None,
+    ends: Collection[int] | None = None,
+    other_words: int = 0,
 ) -> float:
     """The best similarity of ``name`` to a window of the text whose characters' jamo are
     ``pieces`` (windows of one character more or less than the name, or as long), when it is
@@ -247,6 +267,8 @@ def _best_window(
         for start in range(len(pieces) - width + 1):
             if starts is not None and start not in starts:
                 continue
+            if ends is not None and start + width not in ends:
+                continue
             known = windows.get((start, width))
             if known is None:
                 joined = "".join(pieces[start : start + width])
@@ -258,9 +280,25 @@ def _best_window(
             if abs(size - len(window)) > allowed or len(name_chars - window_chars) > allowed:
                 continue
             distance = edit_distance(name_jamo, window, allowed)
-            if distance <= allowed:
-                best = max(best, 1.0 - distance / longer)
+            if distance > allowed:
+                continue
+            if width == len(name) <= other_words and _initial_swapped(
+                name, pieces[start : start + width]
+            ):
+                continue
+            best = max(best, 1.0 - distance / longer)
     return best
+
+
+def _initial_swapped(name: str, pieces: list[str]) -> bool:
+    """Whether syllables whose jamo are ``pieces`` differ from ``name`` (as long) in one
+    syllable's initial consonant and nothing else ("포스터" from 토스터)."""
+    pairs = zip(name, pieces, strict=True)
+    changed = [(jamo(ch), piece) for ch, piece in pairs if jamo(ch) != piece]
+    if len(changed) != 1:
+        return False
+    ours, theirs = changed[0]
+    return len(ours) > 1 and len(theirs) > 1 and ours[1:] == theirs[1:]
 
 
 @functools.lru_cache(maxsize=1024)

@@ -222,7 +222,8 @@ def test_a_name_inside_an_unknown_longer_word_is_not_a_mention(
 def test_typos_still_match_and_a_typo_beats_a_name_inside_it(kb: KnowledgeBase) -> None:
     for typo, item in [("택베 박스", "택배 상자"), ("형광둥", "형광등"), ("페트뱅", "투명 페트병"),
                        ("라면봉디", "라면봉지"),  # was 면봉 ("면봉" inside it)
-                       ("메트리스", "매트리스")]:  # was 크리스마스트리 ("트리" inside it)
+                       ("메트리스", "매트리스"),  # was 크리스마스트리 ("트리" inside it)
+                       ("생숫병", "생수병"), ("형광둥이요", "형광등")]:
         found = kb.match(typo)
         assert found is not None and found.item.name == item, typo
 

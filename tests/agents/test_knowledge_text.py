@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from agents.knowledge.files import load_data
 from agents.knowledge.text import (
     FuzzyIndex,
@@ -56,7 +58,7 @@ def test_phrase_finder_of_no_phrases_finds_nothing() -> None:
 
 
 def reference_search(
-    names: list[tuple[int, str]], text: str, min_similarity: float, min_jamo: int = 6
+    names: list[tuple[int, str]], text: str, min_similarity: float, min_jamo: int = 7
 ) -> dict[int, tuple[float, set[str]]]:
     """``FuzzyIndex.search`` as first written (every window of every name sharing half its jamo
     bigrams with the text, scored by the full edit-distance table): ``key → (similarity, the
@@ -115,7 +117,42 @@ def test_fuzzy_search_with_word_starts_scores_only_windows_beginning_a_word() ->
     assert set(index.search("헌테이블", min_similarity=0.8, starts={0, 1})) == {0}  # "헌 테이블"
 
 
+def test_fuzzy_search_with_word_ends_scores_only_windows_ending_a_word() -> None:
+    index = FuzzyIndex([(0, "드라이어"), (1, "형광등")])
+    assert set(index.search("드라이아이스", min_similarity=0.8)) == {0}  # "드라이아" ~ 드라이어
+    assert index.search("드라이아이스", min_similarity=0.8, ends={6}) == {}
+    assert set(index.search("형광둥", min_similarity=0.8, ends={3})) == {1}
+
+
+@pytest.mark.parametrize(
+    ("name", "word", "typo"),
+    [
+        ("프린터", "프린트", True),  # a vowel: left to the knowledge base (프린트 is an item)
+        ("형광등", "형광둥", True),  # a vowel slip
+        ("생수병", "생숫병", True),  # a final consonant added
+        ("케이블", "테이블", False),  # one initial consonant: another word
+        ("충전지", "충전기", False),
+        ("도자기", "보자기", False),
+        ("라면봉지", "라면봉디", True),  # four syllables: a typo still
+    ],
+)
+def test_a_short_word_one_initial_consonant_away_is_another_word(
+    name: str, word: str, typo: bool
+) -> None:
+    index = FuzzyIndex([(0, name)], min_jamo=1)
+    assert bool(index.search(word, min_similarity=0.8, other_words=3)) is typo, word
+    assert index.search(word, min_similarity=0.8), word  # without the option: a typo
+
+
+def test_short_names_are_left_out_of_the_typo_search() -> None:
+    # one jamo is a sixth of 토스터: 포스터, 토스트, 코스터 and 로스터 are other words
+    index = FuzzyIndex([(0, "토스터"), (1, "형광등")])
+    assert index.search("포스터", min_similarity=0.8) == {}
+    assert index.search("토스트", min_similarity=0.8) == {}
+    assert set(index.search("형광둥", min_similarity=0.8)) == {1}
+
+
 def test_fuzzy_search_breaks_ties_by_name_not_by_set_order() -> None:
     for names in (["테이프", "테이크"], ["테이크", "테이프"]):  # both one jamo from "테이트"
-        index = FuzzyIndex([(0, name) for name in names])
+        index = FuzzyIndex([(0, name) for name in names], min_jamo=6)
         assert index.search("테이트", min_similarity=0.8)[0][1] == "테이크"

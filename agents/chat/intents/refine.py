@@ -5,7 +5,7 @@ After any classifier (local or LLM) has decided, each sub-query is checked:
 
 - a named item with nothing of another intent's own words ("수박 껍질", "카드 영수증", "랩이랑"
   cut from "랩이랑 근처 제로웨이스트샵") is a disposal question, not small talk, a search, a
-  drawing or a place;
+  drawing or a place, unless the user asks to make one ("재활용 포스터 만들어줘");
 - "폐건전지 분리배출" asks how to dispose, not where the nearest bin is (no place words);
   "LED 전구 어디 버려" too ("어디 버려" is a disposal question, "어디야"/"근처" a place one);
 - a bulky item (furniture, 대형폐기물) is ``bulk_waste``; an ordinary item wrongly sent there
@@ -49,6 +49,8 @@ _PLACE = (
 _DISPOSE = ("버려", "버리", "분리", "배출", "재활용", "처리", "폐기")
 _FEE = ("수수료", "비용", "스티커", "신고", "신청", "얼마", "요금")
 _SCHEDULE = ("요일", "시간", "언제", "수거일", "배출일", "몇시")
+# "포스터 만들어줘" asks for a new one, not how to throw one away
+_MAKE = ("만들", "제작", "디자인")
 _SHORT = 12  # compact characters: "깨졌으면?", "양념 안 지워지면?"
 _SOFT = frozenset({Intent.GENERAL, Intent.WEB_SEARCH, Intent.IMAGE_GENERATION})
 
@@ -78,7 +80,7 @@ def refine_intent(sub: SubQuery, match: Matcher) -> Intent:
         return sub.intent
     own_hits = keyword_hits(text).get(sub.intent)
     others = (Intent.WASTE, Intent.BULK_WASTE, Intent.COLLECTION_POINT)
-    if sub.intent not in others and not own_hits:
+    if sub.intent not in others and not own_hits and not any(m in text for m in _MAKE):
         # an item and nothing of the intent's own ("랩이랑" cut from "… 제로웨이스트샵 알려줘")
         return Intent.BULK_WASTE if _bulky(found) else Intent.WASTE
     if sub.intent is Intent.COLLECTION_POINT and not any(p in text for p in _PLACE):
