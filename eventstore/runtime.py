@@ -65,8 +65,9 @@ from eventstore.broker import (
 )
 from eventstore.cancellation import raise_if_cancelled
 from eventstore.consumer import Dispatcher, Run, RunnerOptions, Subscription, consumer_name
-from eventstore.groups import ATTEMPTS, ConsumerGroup, Delivery
-from eventstore.handler_runs import InFlight, Slots, all_of, text, text_fields
+from eventstore.groups import ConsumerGroup, Delivery
+from eventstore.handler_runs import InFlight, Slots, all_of, text
+from eventstore.intake import Intake
 from eventstore.keys import Layout
 from eventstore.metrics import consumer_metrics
 from eventstore.parking import Parked
@@ -75,7 +76,6 @@ from eventstore.redis_client import AsyncRedis
 from schemas.registry import MessageRegistry
 
 log = logging.getLogger(__name__)
-SKIPPED_KEPT = 1024  # type names remembered by a runner (see ``Runner._deliveries``)
 BLOCKED_READ_MARGIN_S = 0.25  # a read's way to Redis on a loaded machine (``_blocked_read_s``)
 
 
@@ -112,9 +112,7 @@ class Runner:
         self._parked = Parked(self.group, self._in_flight, self._handle)  # due later
         self._per_message = PerMessageRuns(self._in_flight, self._slots, self._acks, lambda d:
                                            self._handle(d, checked=True, slot_taken=True))
-        # Type names as FastStream's client answers them → the name as text when this group
-        # acks such entries unread (known, not handled), else None; learnt as they are met.
-        self._skipped: dict[Any, str | None] = {}
+        self._intake = Intake(self.dispatcher.ignores)
         self.processed = 0
         self._busy = 0
         self._stopped = asyncio.Event()
@@ -134,22 +132,29 @@ class Runner:
                          max_records=o.batch, polling_interval=o.block_ms)
         about = f"Consumer group `{group}` on shard {shard}: handles {handled}."
 
-        linger = 0 if per_message or self.dispatcher.subscription.in_order else o.linger_ms / 1000
+        in_order = self.dispatcher.subscription.in_order  # held entries keep the rest pending
+        linger = 0 if per_message or in_order else o.linger_ms / 1000
         batch_sizes = consumer_metrics().batches.labels(group)
 
         source = stream == self.group.streams(shard)[0]
 
         async def on_entries(body: Any) -> None:
             msg: RedisStreamMessage = body
-            deliveries = self._deliveries(shard, stream, msg, 0, source=source)
-            batch_sizes.observe(len(deliveries))
+            unread: list[bytes] | None = None if in_order else []
+            deliveries = self._intake.deliveries(shard, stream, msg.raw_message, 0, source=source,
+                                                unread=unread)
+            if unread:  # not for this group: acked with the next batch, nothing else
+                self._acks.add(stream, unread)
+                self.processed += len(unread)
+            read = len(deliveries) + len(unread or ())
+            batch_sizes.observe(read)
             if per_message and deliveries:
                 acked, due = self._triage(deliveries)
                 self._acks.add(stream, acked)
                 await self._per_message.start(stream, due)
             else:
                 await self._settle(msg, deliveries, self._acks)
-            if linger and len(deliveries) < o.batch and not self._stopped.is_set():
+            if linger and read < o.batch and not self._stopped.is_set():
                 await asyncio.sleep(linger)  # FastStream reads again when this returns
 
         broker.subscriber(stream=reader, title=f"{stream}:{group}", description=about,
@@ -165,48 +170,13 @@ class Runner:
                 await msg.reject()  # ours, still being handled (a missed heartbeat)
                 return
             crashed = max(await msg.get_delivery_count() - 1, 0)
-            await self._settle(msg, self._deliveries(shard, stream, msg, crashed))
+            await self._settle(msg, self._intake.deliveries(shard, stream, msg.raw_message, crashed))
 
         # A crashed consumer may leave many slow entries: handle claimed ones side by side
         # (except in order).
         claim_workers = 1 if self.dispatcher.subscription.in_order else o.workers
         broker.subscriber(stream=reaper, max_workers=claim_workers, include_in_schema=False,
                           parser=fields_only, decoder=the_message)(on_claimed)
-
-    def _deliveries(
-        self, shard: int, stream: str, msg: RedisStreamMessage, crashed: int, *,
-        source: bool = False,
-    ) -> list[Delivery]:
-        """The entries of a FastStream message. A first delivery of a ``source`` entry (the
-        shard log: it carries no retry marks) of a class the group does not handle keeps its
-        type only, undecoded: it is acked unread (``Dispatcher.settled_at_once``), and most
-        entries of the events log are such for every group but the projector."""
-        raw = msg.raw_message
-        data = raw["data"]
-        entries = data if isinstance(data, list) else [data]
-        deliveries = []
-        skipped = self._skipped if source and not crashed else None
-        for entry_id, raw_fields in zip(raw["message_ids"], entries, strict=True):
-            if raw_fields is None:  # claimed after it was trimmed: nothing left to handle
-                continue
-            if skipped is not None:
-                kind = raw_fields.get(b"type")
-                name = skipped[kind] if kind in skipped else self._learn_skipped(kind)
-                if name is not None:
-                    deliveries.append(Delivery(shard, stream, text(entry_id), {"type": name}, 0))
-                    continue
-            fields = text_fields(raw_fields)
-            attempts = int(fields.get(ATTEMPTS, 0)) + crashed
-            deliveries.append(Delivery(shard, stream, text(entry_id), fields, attempts))
-        return deliveries
-
-    def _learn_skipped(self, kind: Any) -> str | None:
-        name = kind.decode() if isinstance(kind, bytes) else None
-        if name is not None and not self.dispatcher.ignores(name):
-            name = None
-        if len(self._skipped) < SKIPPED_KEPT:  # entries written by others may carry any type
-            self._skipped[kind] = name
-        return name
 
     async def _settle(
         self, msg: RedisStreamMessage, deliveries: list[Delivery],
