@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 from eventstore.groups import ConsumerGroup
 
@@ -24,11 +25,12 @@ class AckBatches:
     def __init__(self, group: ConsumerGroup, delay_s: float) -> None:
         self.group = group
         self.delay_s = delay_s
-        self._ids: dict[str, list[str]] = {}
+        self._ids: dict[str, list[str | bytes]] = {}
         self._due: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()  # set by ``close``: the flush due goes at once
 
-    def add(self, stream: str, entry_ids: list[str]) -> None:
+    def add(self, stream: str, entry_ids: Sequence[str | bytes]) -> None:
+        """Ack ``entry_ids`` of ``stream`` with the next batch (as text or as the client's bytes)."""
         if not entry_ids:
             return
         self._ids.setdefault(stream, []).extend(entry_ids)

@@ -2,13 +2,11 @@
 
 Every shard's source stream and the group's retry stream get two ``StreamSub`` subscribers in
 the consumer group: a reader (``batch=True``: up to ``batch`` entries per XREADGROUP, handled
-together; or ``per_message``: one entry per call, FastStream's ``max_workers`` at a time, for
-slow I/O-bound handlers; either way the settled entries are acked by ``AckBatches``, one
-pipelined round trip every few tens of milliseconds for all readers) and a reaper
-(``min_idle_time``: XAUTOCLAIM of entries a crashed consumer left pending longer than
-``claim_idle_ms``, sweeping every ``reaper_interval_ms``; their delivery count from
-``get_delivery_count``). Groups are created at
-``"0"`` before the subscribers start, so a new group consumes the backlog.
+together, or with ``per_message`` each on its own for slow handlers, ``eventstore.per_message``;
+settled entries are acked by ``AckBatches``, one pipelined round trip every few tens of ms for
+all readers) and a reaper (``min_idle_time``: XAUTOCLAIM of entries a crashed consumer left
+pending longer than ``claim_idle_ms``, every ``reaper_interval_ms``; their delivery count from
+``get_delivery_count``). Groups are created at ``"0"`` first: a new group consumes the backlog.
 
 What each entry becomes (handled, retried, dead-lettered, parked) is decided by the
 ``Dispatcher`` (``eventstore.consumer``); this module adds what FastStream does not have:
@@ -30,9 +28,8 @@ reads again, so a busy stream with few entries per read (a group that handles on
 ten) is read in fuller batches: one XREADGROUP and one XACK for several entries.
 
 Of a batch whose entries are not all settled, the settled ones are acked and the rest stay
-pending for their task, or for the next consumer. Reapers
-handle what they claim ``workers`` at a time (one at a time in order). The ``workers``
-slots bound handler runs per process across all subscribers.
+pending for their task, or for the next consumer. Reapers handle what they claim ``workers``
+at a time (one at a time in order). The ``workers`` slots bound handler runs per process.
 
 Not FastStream middleware, on purpose: the span continuing each message's trace and the
 handler metrics wrap each *entry's* handler run inside the ``Dispatcher`` (a batch message
@@ -40,13 +37,11 @@ carries up to ``batch`` entries of different traces, and entries of classes the 
 handle are acked before any envelope is decoded, without a task of their own).
 
 The main path costs within a few per cent of a hand-written XREADGROUP loop (the consume
-rows of ``eco2 bench append``): the broker runs without FastStream's dependency injection
-(``apply_types=False``: per message it solved the ``RedisStreamMessage`` argument in a worker
-thread), subscribers use ``fields_only`` as parser and ``the_message`` as decoder (entries
-are the log's envelopes, not FastStream's ``__data__`` format, and are read from
-``raw_message``), their stream settings are not deep-copied on every read (``_Stream``), the
-entries' fields, which FastStream's client returns as bytes, are decoded in one loop, and a
-batch's handler runs are tasks awaited in turn, not gathered (``eventstore.handler_runs``).
+rows of ``eco2 bench append``): no dependency injection (``apply_types=False``: it solved the
+``RedisStreamMessage`` argument in a worker thread per message), ``fields_only`` as parser and
+``the_message`` as decoder (entries are the log's envelopes, read from ``raw_message``), stream
+settings not deep-copied per read (``Stream``), fields decoded in one loop, and a batch's runs
+awaited in turn, not gathered (``eventstore.handler_runs``).
 """
 
 from __future__ import annotations
@@ -70,16 +65,17 @@ from eventstore.broker import (
 )
 from eventstore.cancellation import raise_if_cancelled
 from eventstore.consumer import Dispatcher, Run, RunnerOptions, Subscription, consumer_name
-from eventstore.groups import ATTEMPTS, ConsumerGroup, Delivery
-from eventstore.handler_runs import InFlight, Slots, all_of, text, text_fields
+from eventstore.groups import ConsumerGroup, Delivery
+from eventstore.handler_runs import InFlight, Slots, all_of, text
+from eventstore.intake import Intake
 from eventstore.keys import Layout
 from eventstore.metrics import consumer_metrics
 from eventstore.parking import Parked
+from eventstore.per_message import PerMessageRuns
 from eventstore.redis_client import AsyncRedis
 from schemas.registry import MessageRegistry
 
 log = logging.getLogger(__name__)
-SKIPPED_KEPT = 1024  # type names remembered by a runner (see ``Runner._deliveries``)
 BLOCKED_READ_MARGIN_S = 0.25  # a read's way to Redis on a loaded machine (``_blocked_read_s``)
 
 
@@ -114,9 +110,9 @@ class Runner:
         self._slots = Slots(self.options.workers)
         self._acks = AckBatches(self.group, min(ACK_DELAY_S, self.options.claim_idle_ms / 10_000))
         self._parked = Parked(self.group, self._in_flight, self._handle)  # due later
-        # Type names as FastStream's client answers them → the name as text when this group
-        # acks such entries unread (known, not handled), else None; learnt as they are met.
-        self._skipped: dict[Any, str | None] = {}
+        self._per_message = PerMessageRuns(self._in_flight, self._slots, self._acks, lambda d:
+                                           self._handle(d, checked=True, slot_taken=True))
+        self._intake = Intake(self.dispatcher.ignores)
         self.processed = 0
         self._busy = 0
         self._stopped = asyncio.Event()
@@ -132,32 +128,38 @@ class Runner:
         o, group, consumer = self.options, self.group.group, self.group.consumer
         per_message = o.per_message and not self.dispatcher.subscription.in_order
         handled = ", ".join(sorted(self.dispatcher.handled))
-        reader = Stream(stream, group=group, consumer=consumer, batch=not per_message,
+        reader = Stream(stream, group=group, consumer=consumer, batch=True,
                          max_records=o.batch, polling_interval=o.block_ms)
         about = f"Consumer group `{group}` on shard {shard}: handles {handled}."
 
-        linger = 0 if per_message or self.dispatcher.subscription.in_order else o.linger_ms / 1000
+        in_order = self.dispatcher.subscription.in_order  # held entries keep the rest pending
+        linger = 0 if per_message or in_order else o.linger_ms / 1000
         batch_sizes = consumer_metrics().batches.labels(group)
 
         source = stream == self.group.streams(shard)[0]
 
         async def on_entries(body: Any) -> None:
             msg: RedisStreamMessage = body
-            deliveries = self._deliveries(shard, stream, msg, 0, source=source)
-            if not per_message:
-                batch_sizes.observe(len(deliveries))
-            await self._settle(msg, deliveries, self._acks)
-            if linger and len(deliveries) < o.batch and not self._stopped.is_set():
+            unread: list[bytes] | None = None if in_order else []
+            deliveries = self._intake.deliveries(shard, stream, msg.raw_message, 0, source=source,
+                                                unread=unread)
+            if unread:  # not for this group: acked with the next batch, nothing else
+                self._acks.add(stream, unread)
+                self.processed += len(unread)
+            read = len(deliveries) + len(unread or ())
+            batch_sizes.observe(read)
+            if per_message and deliveries:
+                acked, due = self._triage(deliveries)
+                self._acks.add(stream, acked)
+                await self._per_message.start(stream, due)
+            else:
+                await self._settle(msg, deliveries, self._acks)
+            if linger and read < o.batch and not self._stopped.is_set():
                 await asyncio.sleep(linger)  # FastStream reads again when this returns
 
-        if per_message:
-            broker.subscriber(stream=reader, max_workers=o.workers, title=f"{stream}:{group}",
-                              description=about, parser=fields_only, decoder=the_message,
-                              ack_policy=AckPolicy.MANUAL)(on_entries)
-        else:
-            broker.subscriber(stream=reader, title=f"{stream}:{group}", description=about,
-                              parser=fields_only, decoder=the_message,
-                              ack_policy=AckPolicy.MANUAL)(on_entries)
+        broker.subscriber(stream=reader, title=f"{stream}:{group}", description=about,
+                          parser=fields_only, decoder=the_message,
+                          ack_policy=AckPolicy.MANUAL)(on_entries)
         reaper = Stream(stream, group=group, consumer=consumer, min_idle_time=o.claim_idle_ms,
                          polling_interval=o.reaper_interval_ms)
 
@@ -168,48 +170,13 @@ class Runner:
                 await msg.reject()  # ours, still being handled (a missed heartbeat)
                 return
             crashed = max(await msg.get_delivery_count() - 1, 0)
-            await self._settle(msg, self._deliveries(shard, stream, msg, crashed))
+            await self._settle(msg, self._intake.deliveries(shard, stream, msg.raw_message, crashed))
 
         # A crashed consumer may leave many slow entries: handle claimed ones side by side
         # (except in order).
         claim_workers = 1 if self.dispatcher.subscription.in_order else o.workers
         broker.subscriber(stream=reaper, max_workers=claim_workers, include_in_schema=False,
                           parser=fields_only, decoder=the_message)(on_claimed)
-
-    def _deliveries(
-        self, shard: int, stream: str, msg: RedisStreamMessage, crashed: int, *,
-        source: bool = False,
-    ) -> list[Delivery]:
-        """The entries of a FastStream message. A first delivery of a ``source`` entry (the
-        shard log: it carries no retry marks) of a class the group does not handle keeps its
-        type only, undecoded: it is acked unread (``Dispatcher.settled_at_once``), and most
-        entries of the events log are such for every group but the projector."""
-        raw = msg.raw_message
-        data = raw["data"]
-        entries = data if isinstance(data, list) else [data]
-        deliveries = []
-        skipped = self._skipped if source and not crashed else None
-        for entry_id, raw_fields in zip(raw["message_ids"], entries, strict=True):
-            if raw_fields is None:  # claimed after it was trimmed: nothing left to handle
-                continue
-            if skipped is not None:
-                kind = raw_fields.get(b"type")
-                name = skipped[kind] if kind in skipped else self._learn_skipped(kind)
-                if name is not None:
-                    deliveries.append(Delivery(shard, stream, text(entry_id), {"type": name}, 0))
-                    continue
-            fields = text_fields(raw_fields)
-            attempts = int(fields.get(ATTEMPTS, 0)) + crashed
-            deliveries.append(Delivery(shard, stream, text(entry_id), fields, attempts))
-        return deliveries
-
-    def _learn_skipped(self, kind: Any) -> str | None:
-        name = kind.decode() if isinstance(kind, bytes) else None
-        if name is not None and not self.dispatcher.ignores(name):
-            name = None
-        if len(self._skipped) < SKIPPED_KEPT:  # entries written by others may carry any type
-            self._skipped[kind] = name
-        return name
 
     async def _settle(
         self, msg: RedisStreamMessage, deliveries: list[Delivery],
@@ -239,7 +206,8 @@ class Runner:
             await self.group.ack(deliveries[0].stream, *acked)
         await msg.reject()
 
-    async def _together(self, deliveries: list[Delivery]) -> list[str]:
+    def _triage(self, deliveries: list[Delivery]) -> tuple[list[str], list[Delivery]]:
+        """The entries settled at once (to ack) and those due now; the rest are parked."""
         acked, due = [], []
         for delivery in deliveries:
             wait = self.dispatcher.wait_s(delivery)
@@ -250,7 +218,11 @@ class Runner:
                 self.processed += 1
             else:
                 due.append(delivery)
-        if len(due) == 1:  # a per-message reader's entry: no task of its own
+        return acked, due
+
+    async def _together(self, deliveries: list[Delivery]) -> list[str]:
+        acked, due = self._triage(deliveries)
+        if len(due) == 1:  # one entry (a claim): no task of its own
             results = [await self._handle(due[0], checked=True)]
         else:
             results = await all_of([self._handle(d, checked=True) for d in due])
@@ -286,13 +258,14 @@ class Runner:
             self._busy -= 1
             self._slots.give()
 
-    async def _handle(self, delivery: Delivery, *, checked: bool = False) -> bool:
-        """True when FastStream may ack ``delivery`` (handled, or moved to retry/DLQ);
-        ``checked``: see ``Dispatcher.process``."""
+    async def _handle(self, delivery: Delivery, *, checked: bool = False,
+                      slot_taken: bool = False) -> bool:
+        """True when ``delivery`` may be acked (handled, or moved to retry/DLQ); ``checked``:
+        see ``Dispatcher.process``; ``slot_taken``: the caller took its worker slot."""
         slots = self._slots
-        if slots.free > 0:
+        if not slot_taken and slots.free > 0:
             slots.free -= 1
-        else:
+        elif not slot_taken:
             await slots.wait()
         self._busy += 1
         try:
@@ -375,6 +348,7 @@ class Runner:
         with contextlib.suppress(Exception):
             await self.broker.stop()  # stops reading, waits for in-flight handlers
         reads_over = asyncio.get_running_loop().time() + self._blocked_read_s()
+        await self._per_message.wait()  # and for the per-message runs they started
         await self._acks.close()
         await asyncio.sleep(max(0.0, reads_over - asyncio.get_running_loop().time()))
         await self._parked.hand_back()
@@ -384,12 +358,10 @@ class Runner:
             await heartbeat
 
     def _blocked_read_s(self) -> float:
-        """How long a read of ours may still be blocked in Redis after the broker stopped.
-
-        FastStream cancels its readers without waiting for Redis: a read sent before the stop
-        stays blocked there for up to ``block_ms`` and takes whatever arrives meanwhile, its
-        reply lost. Entries handed back to the retry stream before it ended would be taken by
-        it and wait ``claim_idle_ms`` for a claim. In order, nothing is handed back."""
+        """How long a read of ours may still be blocked in Redis after the broker stopped:
+        FastStream cancels its readers without waiting for Redis, so a read sent before the stop
+        stays blocked there up to ``block_ms``, taking what arrives meanwhile (its reply lost);
+        entries handed back to the retry stream before then would wait for a claim."""
         if self.dispatcher.subscription.in_order:
             return 0.0
         return self.options.block_ms / 1000 + BLOCKED_READ_MARGIN_S

@@ -43,7 +43,8 @@ OAUTH_PROVIDERS = ("kakao", "google", "naver")
 # pending owner, append), each holding a connection until the event loop reads the reply, which
 # on a busy loop takes tens of ms: 16 connections queued most round trips, and requests that
 # waited past the pool's 20 s timeout became 503s (the scan bench's errors at 5,000 users).
-GATEWAY_REDIS_CONNECTIONS = 128
+# 128 did the same again on a slow host once the scan worker kept up (18-21 503s per run).
+GATEWAY_REDIS_CONNECTIONS = 512
 GATEWAY_REDIS_NAME = "eco2-gateway"
 
 

@@ -129,3 +129,54 @@ def test_subscribers_read_their_stream_settings_without_copying_them() -> None:
         prefixed = settings.add_prefix("p:")
         assert prefixed is not settings and prefixed.name == "p:" + settings.name
         assert prefixed.group == settings.group == "g"
+
+
+async def test_a_per_message_read_runs_each_entry_alone_within_the_worker_slots(
+    redis_client: aioredis.Redis, layout: Layout, redis_url: str
+) -> None:
+    """One read of ten entries in per-message mode: a slow entry holds up none of the other
+    nine, at most ``workers`` handlers run at once, and each entry is acked once it settled
+    (the nine while the slow one is still pending)."""
+    store = EventStore(redis_client, layout, test_registry)
+    agg = str(uuid.uuid4())
+    names = ["slow"] + [f"n{i}" for i in range(9)]
+    await store.append([test_registry.envelope(ItemAdded(name=n), aggregate_id=agg)
+                        for n in names], expected_version=0)
+    release = asyncio.Event()
+    seen: list[str] = []
+    busy = most = 0
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        nonlocal busy, most
+        assert isinstance(message, ItemAdded)
+        busy += 1
+        most = max(most, busy)
+        try:
+            if message.name == "slow":
+                await release.wait()
+            else:
+                await asyncio.sleep(0.01)
+            seen.append(message.name)
+        finally:
+            busy -= 1
+
+    runner = Runner(
+        redis_client, layout, test_registry, Subscription("pm", "events", {ItemAdded: handle}),
+        options=dataclasses.replace(FAST, claim_idle_ms=10_000, per_message=True, workers=3),
+        url=redis_url,
+    )
+    stream = layout.keys_for(agg).events
+
+    async def pending() -> int:
+        return int((await redis_client.xpending(stream, "pm"))["pending"])
+
+    async with running(runner):
+        async with asyncio.timeout(10):
+            while len(seen) < 9 or await pending() != 1:
+                await asyncio.sleep(0.02)
+        assert "slow" not in seen and most <= 3
+        release.set()
+        async with asyncio.timeout(10):
+            while await pending():
+                await asyncio.sleep(0.02)
+    assert sorted(seen) == sorted(names)
