@@ -45,6 +45,7 @@ from tests.conftest import REDIS_URL
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.slow, pytest.mark.asyncio]
 
 USERS, SCANS_PER_USER = 20, 10
+LIVENESS_S = 120  # waits for progress on a shared 2-core box (CI with other work beside it)
 
 
 def expected_character(kb: KnowledgeBase, hint: str) -> str | None:
@@ -147,19 +148,20 @@ async def test_200_concurrent_scans_survive_duplicates_and_a_killed_worker(
             assert len({job for job, _, _ in jobs}) == len(plan) == 200
 
             # Mid-job: most scans have their vision result and wait for the answer model.
-            async with asyncio.timeout(30):
+            # The bounds are for liveness, not speed: a loaded box runs this stack slowly.
+            async with asyncio.timeout(LIVENESS_S):
                 while await count_events(stack, VisionCompleted) < 60:
                     await asyncio.sleep(0.1)
             assert await count_events(stack, AnswerCompleted) < 150  # jobs are mid-answer
             stack.kill("scan-0")
             assert stack.processes["scan-0"].returncode == -9
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(LIVENESS_S):
                 while len(watcher.done) < 60:
                     await asyncio.sleep(0.05)
             stack.kill("reward-0")
 
             await wait_all_done(watcher, [job for job, _, _ in jobs], stack)
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(LIVENESS_S):
                 while not await settled(stack):
                     await asyncio.sleep(0.2)
         assert copies["commands"] == 200 and copies["events"] >= 2000, copies
