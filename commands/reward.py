@@ -181,8 +181,24 @@ async def grant_character(
             continue  # the user's aggregate moved on: look again
         if not result.duplicate:
             return True
-        # Granted by a concurrent delivery between our read and append: read who did.
+        # Granted by a concurrent delivery between our read and append, or by a newer release
+        # in a shape this one cannot fold (a rolling deploy): read who did from the raw events.
+        source = await _granted_by(store, user_id, character.code, registry)
+        if source is not None:
+            return source == job_id
     raise ConcurrencyConflict(user_id, None, None)
+
+
+async def _granted_by(
+    store: EventStorePort, user_id: str, code: str, registry: MessageRegistry
+) -> str | None:
+    """The job whose scan granted ``code`` to the user, read from the events' fields (no
+    decoding); None when no grant is recorded."""
+    granted = registry.wire_name(CharacterGranted)[0]
+    for event in await store.read_aggregate(user_id):
+        if event.type == granted and event.data.get("character_code") == code:
+            return str(event.data.get("source_job_id") or "")
+    return None
 
 
 def reward_reason(label: str, steps: list[str]) -> str:

@@ -54,7 +54,9 @@ async def handle_sign_in(cause: Envelope, command: SignIn, *, store: EventStoreP
     account in as the next generation's user (``schemas.user_state.user_id_for``)."""
     user_id = command.user_id
     state = await load_user(store, user_id)
-    if str(cause.id) in (state.registered_by, state.last_login_by):
+    if str(cause.id) in (state.registered_by, state.last_login_by) or (
+        await _older_and_recorded(store, state, cause)
+    ):
         return  # redelivered after its event was recorded
     if state.deleted:
         return
@@ -71,11 +73,20 @@ async def handle_sign_in(cause: Envelope, command: SignIn, *, store: EventStoreP
         first = await store.read_aggregate(user_id, limit=1)
         if not result.duplicate or (first and first[0].metadata.causation_id == str(cause.id)):
             return
-    # A redelivery whose login is older than the latest (so not caught above) appends the
-    # same event id: the store records it once (within its idempotency window, like commands).
     login = UserLoggedIn(provider=command.provider)
     await store.append([_event(login, user_id, cause, effect_id(str(cause.id), "login"))],
                        expected_version=ANY)
+
+
+async def _older_and_recorded(store: EventStorePort, state: UserState, cause: Envelope) -> bool:
+    """Whether a sign-in sent before the latest recorded login caused one of the user's events.
+    The state knows only the registration's and the latest login's commands; an older command
+    is a redelivery (a replay from the dead letters, perhaps days later) or lost a race with a
+    newer sign-in, both rare, so only then are the user's events read whole."""
+    if state.last_login_at is None or cause.timestamp > state.last_login_at:
+        return False
+    return any(e.metadata.causation_id == str(cause.id)
+               for e in await store.read_aggregate(state.user_id))
 
 
 async def handle_update_profile(

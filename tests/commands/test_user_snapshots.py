@@ -17,6 +17,7 @@ from commands.awaited import awaited_subscription
 from commands.reward import grant_character
 from commands.users import load_user
 from eventstore.archiver import archive_now
+from eventstore.causation import effect_id
 from eventstore.keys import Layout
 from eventstore.snapshots import Snapshot
 from eventstore.snapshotting import SNAPSHOT_EVERY
@@ -120,6 +121,28 @@ async def test_redelivered_sign_ins_after_a_snapshot_record_nothing_twice(
         assert sum(e.metadata.causation_id == str(cmd.id) for e in events) == 1
 
 
+async def test_a_sign_in_replayed_after_the_idempotency_window_records_nothing_twice(
+    store: EventStore,
+) -> None:
+    """A login neither the registration nor the latest, before the snapshot, replayed (from
+    the dead letters) once the store no longer remembers its event id."""
+    user_id = user_id_for("kakao", uuid.uuid4().hex)
+    first, second = sign_in(user_id), sign_in(user_id)
+    await run(store, first)
+    await run(store, second)
+    await logins(store, user_id, SNAPSHOT_EVERY)
+    await load_user(store, user_id)  # snapshotted after the second sign-in's login
+    version = await store.version_of(user_id)
+    assert (await store.read_from_snapshot(user_id)).after == version
+    keys = store.layout.keys_for(user_id)
+    await store.redis.delete(keys.event_ids)  # the idempotency window has passed
+    await run(store, second)
+    assert await store.version_of(user_id) == version
+    later = sign_in(user_id)
+    await run(store, later)  # a new sign-in still records its login
+    assert await store.version_of(user_id) == version + 1
+
+
 async def test_characters_are_granted_once_across_snapshots(store: EventStore) -> None:
     user_id = await registered_with_logins(store, 100)
     answer = command(DeleteUser(user_id=user_id), user_id)  # any cause will do
@@ -134,6 +157,23 @@ async def test_characters_are_granted_once_across_snapshots(store: EventStore) -
     granted = [e for e in await store.read_aggregate(user_id)
                if isinstance(schemas.registry.decode_envelope(e), CharacterGranted)]
     assert len(granted) == 1 and await store.version_of(user_id) == state.version
+
+
+async def test_a_grant_this_release_cannot_fold_is_still_seen(store: EventStore) -> None:
+    """A newer release recorded the grant in a schema this one does not know (a rolling
+    deploy): the fold skips it, the append answers "duplicate", and the raw events tell whose."""
+    user_id = await registered_with_logins(store, 1)
+    answer = command(DeleteUser(user_id=user_id), user_id)
+    newer = schemas.registry.envelope(
+        CharacterGranted(character_code=PLI.code, character_name=PLI.name, source_job_id="job-1"),
+        aggregate_id=user_id, aggregate_type=USER, metadata=Metadata(),
+        id=effect_id("grant", user_id, PLI.code),
+    ).model_copy(update={"schema_version": 99})
+    await store.append([newer], expected_version=ANY)
+    assert (await load_user(store, user_id)).characters == []  # not understood here
+    assert not await grant_character(store, user_id, PLI, job_id="job-2", cause=answer)
+    assert await grant_character(store, user_id, PLI, job_id="job-1", cause=answer)
+    assert await store.version_of(user_id) == 3
 
 
 async def test_a_deleted_user_stays_deleted_after_a_snapshot(store: EventStore) -> None:
