@@ -27,8 +27,10 @@ class PerMessageRuns:
     reaper leaves them alone) from the read until settled, and awaited by a stop."""
 
     def __init__(
-        self, in_flight: InFlight, slots: Slots, acks: AckBatches, handle: HandleTaken
+        self, in_flight: InFlight, slots: Slots, acks: AckBatches, handle: HandleTaken,
+        stopping: asyncio.Event,
     ) -> None:
+        self._stopping = stopping  # set: start nothing more, the stop hands the rest back
         self._in_flight = in_flight
         self._slots = slots
         self._acks = acks
@@ -40,15 +42,20 @@ class PerMessageRuns:
 
     async def start(self, stream: str, due: list[Delivery]) -> None:
         """A task for each of ``due`` (entries of ``stream`` due now), each once a worker slot
-        is free. An entry not started when a stop cancels the wait stays pending (the stop
-        hands it back)."""
+        is free. An entry not started when the runner stops (or a stop cancels the wait) stays
+        pending, and the stop hands it back."""
         # Held from the read on: the heartbeat touches an entry still waiting for its slot.
         tokens = [self._in_flight.hold(stream, [d.entry_id]) for d in due]
         started = 0
         try:
             loop = asyncio.get_running_loop()
             for delivery, token in zip(due, tokens, strict=True):
+                if self._stopping.is_set():
+                    break
                 await self._slots.take()
+                if self._stopping.is_set():  # a slot came free after the stop began
+                    self._slots.give()
+                    break
                 task = loop.create_task(self._run(delivery, token))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)

@@ -110,8 +110,10 @@ class Runner:
         self._slots = Slots(self.options.workers)
         self._acks = AckBatches(self.group, min(ACK_DELAY_S, self.options.claim_idle_ms / 10_000))
         self._parked = Parked(self.group, self._in_flight, self._handle)  # due later
-        self._per_message = PerMessageRuns(self._in_flight, self._slots, self._acks, lambda d:
-                                           self._handle(d, checked=True, slot_taken=True))
+        self._per_message = PerMessageRuns(
+            self._in_flight, self._slots, self._acks,
+            lambda d: self._handle(d, checked=True, slot_taken=True), self.dispatcher.stopping,
+        )
         self._intake = Intake(self.dispatcher.ignores)
         self.processed = 0
         self._busy = 0

@@ -180,3 +180,43 @@ async def test_a_per_message_read_runs_each_entry_alone_within_the_worker_slots(
             while await pending():
                 await asyncio.sleep(0.02)
     assert sorted(seen) == sorted(names)
+
+
+async def test_a_stopping_per_message_reader_starts_nothing_more_and_hands_the_rest_back(
+    redis_client: aioredis.Redis, layout: Layout, redis_url: str
+) -> None:
+    """One worker slot, three entries read at once, the first one slow: the stop lets it
+    finish, starts neither of the others, and hands them back for the next consumer."""
+    store = EventStore(redis_client, layout, test_registry)
+    agg = str(uuid.uuid4())
+    await store.append([test_registry.envelope(ItemAdded(name=n), aggregate_id=agg)
+                        for n in ("slow", "b", "c")], expected_version=0)
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        assert isinstance(message, ItemAdded)
+        started.append(message.name)
+        if message.name == "slow":
+            await release.wait()
+
+    options = dataclasses.replace(FAST, claim_idle_ms=600_000, per_message=True, workers=1)
+    sub = Subscription("pm", "events", {ItemAdded: handle})
+    first = Runner(redis_client, layout, test_registry, sub, options=options, url=redis_url)
+    task = asyncio.create_task(first.run())
+    async with asyncio.timeout(10):
+        while started != ["slow"]:
+            await asyncio.sleep(0.02)
+    first.stop()
+    await asyncio.sleep(0.2)  # the stop is under way while "slow" still runs
+    release.set()
+    await asyncio.wait_for(task, 20)
+    assert started == ["slow"]
+    retry = layout.keys_for(agg).retry("pm")
+    assert sorted(fields["data"] for _, fields in await redis_client.xrange(retry)) == sorted(
+        ['{"name":"b","quantity":1}', '{"name":"c","quantity":1}'])
+    async with running(Runner(redis_client, layout, test_registry, sub, options=options,
+                              url=redis_url)):
+        async with asyncio.timeout(10):
+            while sorted(started) != ["b", "c", "slow"]:
+                await asyncio.sleep(0.02)
