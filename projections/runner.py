@@ -12,6 +12,7 @@ stops at once: its leases are gone, and it resumes only after re-acquiring them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Iterable
@@ -69,7 +70,18 @@ class ProjectorService:
                 else:
                     await asyncio.sleep(backoff.next())
         finally:
+            # To its end even through ``finish``'s repeated cancels: a cancel inside it left
+            # projectors running or the lease session open (no other process took over).
+            closing = asyncio.ensure_future(self._close())
+            while not closing.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(closing)
+            closing.result()
+
+    async def _close(self) -> None:
+        try:
             await self._stop_all()
+        finally:
             await self.leases.close()
 
     async def stop(self) -> None:
