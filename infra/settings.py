@@ -45,18 +45,13 @@ class Settings:
     claim_interval_s: float = 1.0  # ECO2_CLAIM_INTERVAL_S between claim sweeps
     handler_workers: int = 64  # ECO2_HANDLER_WORKERS: concurrent messages per subscriber
     batch_linger_ms: int = 20  # ECO2_BATCH_LINGER_MS: a short batch's wait before the next read
-    # ECO2_READ_BLOCK_MS: how long a consumer's read waits in Redis for entries; a graceful
-    # stop waits it out once before handing entries back (``eventstore.runtime``).
-    read_block_ms: int = 1000
-    # Transient dependency failures (RetryLater): back-off with jitter on a time budget,
-    # separate from max_deliveries; an exhausted budget dead-letters.
+    read_block_ms: int = 1000  # ECO2_READ_BLOCK_MS: a read's wait in Redis (a stop waits it out)
+    # RetryLater: back-off with jitter on a time budget (not max_deliveries), then the DLQ
     retry_budget_s: float = 600.0  # ECO2_RETRY_BUDGET_S: from the first failure to the DLQ
     retry_initial_s: float = 0.25  # ECO2_RETRY_INITIAL_S: first back-off (doubles per retry)
     retry_max_s: float = 60.0  # ECO2_RETRY_MAX_S: longest single back-off
     reward_wait_s: float = 5.0  # ECO2_REWARD_WAIT_S: the job waits before deferring a reward
-    # ECO2_COMMAND_WAIT_S: how long a request waits for the outcome of its command (sign-in,
-    # profile, chat session) before answering 503 with Retry-After
-    command_wait_s: float = 10.0
+    command_wait_s: float = 10.0  # ECO2_COMMAND_WAIT_S: a request's wait for its command, then 503
     redis_maxmemory: str = "1gb"  # ECO2_REDIS_MAXMEMORY of the embedded Redis (noeviction)
 
     # Retention: the archive tier in Postgres and Redis's hot window (README "Retention")
