@@ -51,7 +51,8 @@ from infra.cli_workers import run_async
 from infra.settings import Settings
 from infra.stacks import ScanStack
 from schemas import registry
-from schemas.scan import ScanCompleted
+from schemas.registry import Event
+from schemas.scan import AnswerCompleted, ScanCompleted, ScanQueued, VisionCompleted
 
 __all__ = ["HINTS", "PNG", "DoneWatcher", "bench_app", "upload_photo", "watched"]
 
@@ -100,7 +101,7 @@ async def run_bench(
             roles={name: p.pid for name, p in stack.processes.items()})
         result.seen, result.duration_s = run.tally, run.duration_s
         result.cpu, result.lags = run.cpu, run.lags
-        result.pipeline = await pipeline_latencies(stack)
+        result.pipeline, result.hops = await pipeline_latencies(stack)
     result.load = (run.load_at_start, os.getloadavg()[0])
     await stack.forget()
     return result
@@ -113,19 +114,28 @@ async def watched(stack: ScanStack) -> AsyncIterator[DoneWatcher]:
         yield watcher
 
 
-async def pipeline_latencies(stack: ScanStack) -> list[float]:
+# The pipeline's hops, each from the previous mark (the command's append first) to this event:
+# the scan worker's pick-up, the vision stage (with the rule), the answer stage, the reward.
+HOPS: tuple[tuple[str, type[Event]], ...] = (("pick-up", ScanQueued), ("vision", VisionCompleted), ("answer", AnswerCompleted),
+        ("reward", ScanCompleted))
+
+
+async def pipeline_latencies(stack: ScanStack) -> tuple[list[float], dict[str, list[float]]]:
     """Seconds from each command's append to its job's successful ``done``, from the log's own
-    timestamps: the system's share of the end-to-end latency (no HTTP, no client)."""
-    done_type, _ = registry.wire_name(ScanCompleted)
-    submitted: dict[str, float] = {}
-    finished: dict[str, float] = {}
+    timestamps: the system's share of the end-to-end latency (no HTTP, no client); and each
+    hop's seconds (``HOPS``), which show where a slow pipeline spends its time."""
+    marks = {registry.wire_name(event)[0]: n for n, (_, event) in enumerate(HOPS, start=1)}
+    seen: dict[str, dict[int, float]] = {}  # job → mark (0: the command, n: HOPS[n - 1]) → ts
     for keys in stack.layout.all():
         async for fields in _entries(stack.redis, keys.commands):
-            submitted.setdefault(fields["agg"], float(fields["ts"]))
+            seen.setdefault(fields["agg"], {}).setdefault(0, float(fields["ts"]))
         async for fields in _entries(stack.redis, keys.events):
-            if fields.get("type") == done_type:
-                finished.setdefault(fields["agg"], float(fields["ts"]))
-    return [finished[job] - submitted[job] for job in finished if job in submitted]
+            n, job = marks.get(fields.get("type", "")), seen.get(fields["agg"])
+            if n is not None and job is not None:
+                job.setdefault(n, float(fields["ts"]))
+    done = [times for times in seen.values() if len(times) == len(HOPS) + 1]
+    hops = {name: [t[n] - t[n - 1] for t in done] for n, (name, _) in enumerate(HOPS, start=1)}
+    return [t[len(HOPS)] - t[0] for t in done], hops
 
 
 async def _entries(redis: AsyncRedis, stream: str) -> AsyncIterator[dict[str, str]]:

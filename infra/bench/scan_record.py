@@ -22,6 +22,7 @@ class BenchResult:
     nice: int = 0  # scheduling priority the stack and the load generator ran at
     redis: str = "external"  # "external" (REDIS_URL, possibly shared) or "embedded" (ours)
     pipeline: list[float] = field(default_factory=list)  # command appended → done appended
+    hops: dict[str, list[float]] = field(default_factory=dict)  # the pipeline's, hop by hop
     cpu: CpuMeter | None = None  # CPU seconds per role over the submitting period
     lags: list[list[float]] = field(default_factory=list)  # each process's event-loop lags
 
@@ -46,6 +47,7 @@ def figures(r: BenchResult) -> dict[str, float]:
         "end to end p50 s": r.percentile(50),
         "end to end p95 s": r.percentile(95),
         "pipeline p95 s": r.percentile(95, r.pipeline),
+        **{f"pipeline hop p95 s, {hop}": r.percentile(95, times) for hop, times in r.hops.items()},
         IDEAL: r.ideal_s,
         "load average at the end": r.load[1],
         "client loop lag p95 ms": 1000 * worst_lag(r.lags, 95),
@@ -72,6 +74,9 @@ def report(result: BenchResult) -> str:
         f"pipeline p50={result.percentile(50, result.pipeline):.2f}s "
         f"p95={result.percentile(95, result.pipeline):.2f}s "
         f"ideal={result.ideal_s:.2f}s → target {verdict} (p95 ≤ {1.25 * result.ideal_s:.2f}s)\n"
+        + "pipeline hops p50/p95 s: " + ", ".join(
+            f"{hop} {result.percentile(50, times):.2f}/{result.percentile(95, times):.2f}"
+            for hop, times in result.hops.items()) + "\n"
         + (f"errors: {seen.error_kinds}\n" if seen.error_kinds else "")
         + f"load average {result.load[0]:.1f} → {result.load[1]:.1f} on {os.cpu_count()} cores; "
         f"client loop lag p50/p95/max {1000 * worst_lag(result.lags, 50):.0f}/"
