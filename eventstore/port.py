@@ -53,14 +53,16 @@ class EventStorePort(Protocol):
     async def read_aggregate(
         self, aggregate_id: str, *, after_version: int = 0, limit: int | None = None
     ) -> list[Envelope]:
-        """Events of one aggregate with version > ``after_version``, in version order."""
+        """Events of one aggregate with version > ``after_version``, in version order;
+        ``HistoryGap`` when some were trimmed and no archive is wired to supply them."""
         ...
 
     async def read_from_snapshot(self, aggregate_id: str) -> FromSnapshot:
         """The aggregate's newest snapshot (``snapshot`` None when there is none or it is
         unreadable) and its events after the stored snapshot's version, ``after`` (all of them
         when none is stored), as stream entries; ``archived`` tells whether any had to be read
-        from the archive."""
+        from the archive. Raises ``HistoryGap`` when some of those events were trimmed and no
+        archive is wired to supply them."""
         ...
 
     async def save_snapshot(self, snapshot: Snapshot) -> bool:

@@ -12,7 +12,8 @@ need no coordination: one script call adds it unless the stream already holds ``
 (refused, not an error). What a snapshot means is the folding code's business
 (``eventstore.snapshotting``); this module stores and reads it, the events after it included:
 ``read_from_snapshot`` returns the newest snapshot and the aggregate's events after its version
-in ONE round trip, and asks the archive only when some of those events are no longer in Redis.
+in ONE round trip, and asks the archive only when some of those events are no longer in Redis
+(``HistoryGap`` when no archive is wired).
 """
 
 from __future__ import annotations
@@ -29,14 +30,16 @@ from schemas.envelope import Envelope
 
 SNAPSHOT_TTL_S = 30 * 24 * 3600
 
-# KEYS[1] {tag}:snapshots:<id>  KEYS[2] {tag}:agg:<id>  KEYS[3] {tag}:floor
-# The newest snapshot entry (false: none), the floor, and the aggregate's entries from the
-# snapshot's version itself on (all of them without a snapshot): its own entry still hot
-# proves that every later one is hot (``merged.with_cold``). Atomic, so no trim slips between.
+# KEYS[1] {tag}:snapshots:<id>  KEYS[2] {tag}:agg:<id>  KEYS[3] {tag}:floor  KEYS[4] {tag}:cold
+# The newest snapshot entry (false: none), the floor, the cold mark, and the aggregate's
+# entries from the snapshot's version itself on (all of them without a snapshot): its own entry
+# still hot proves that every later one is hot (``merged.with_cold``). Atomic, so no trim slips
+# between.
 READ_SCRIPT = """
 local snap = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 local from = snap and (string.match(snap[1], '^(%d+)-') .. '-0') or '-'
-return {snap or false, redis.call('GET', KEYS[3]) or false, redis.call('XRANGE', KEYS[2], from, '+')}
+return {snap or false, redis.call('GET', KEYS[3]) or false, redis.call('GET', KEYS[4]) or false,
+        redis.call('XRANGE', KEYS[2], from, '+')}
 """
 
 # KEYS[1] {tag}:snapshots:<id>  ARGV[1] version  ARGV[2] ttl s  ARGV[3..] field, value, ...
@@ -100,9 +103,11 @@ class SnapshotStreams:
         self._write = redis.register_script(WRITE_SCRIPT)
 
     async def read_from_snapshot(self, keys: ShardKeys, aggregate_id: str) -> FromSnapshot:
-        """The aggregate's newest snapshot and its entries after the snapshot's version."""
-        raw, floor, hot = cast(list[Any], await self._read(
-            keys=[keys.snapshots(aggregate_id), keys.aggregate(aggregate_id), keys.floor]
+        """The aggregate's newest snapshot and its entries after the snapshot's version;
+        ``HistoryGap`` when some are trimmed and no archive is wired."""
+        raw, floor, cold, hot = cast(list[Any], await self._read(
+            keys=[keys.snapshots(aggregate_id), keys.aggregate(aggregate_id), keys.floor,
+                  keys.cold],
         ))
         after, snapshot = 0, None
         if raw:
@@ -113,6 +118,7 @@ class SnapshotStreams:
         entries, archived = await merged.with_cold(
             self.archive, keys, aggregate_id, int(floor or 0),
             [(entry_id, _fields(flat)) for entry_id, flat in hot], after=after, limit=None,
+            cold=int(cold or 0),
         )
         events = [Envelope.from_fields(fields, shard=keys.shard) for _, fields in entries]
         return FromSnapshot(snapshot, after, events, archived)
