@@ -65,9 +65,10 @@ class EventStorePort(Protocol):
         archive is wired to supply them."""
         ...
 
-    async def save_snapshot(self, snapshot: Snapshot) -> bool:
+    async def save_snapshot(self, snapshot: Snapshot, *, replacing: bool = False) -> bool:
         """Keep ``snapshot`` beside its aggregate, outside the log; False (nothing written)
-        when one at its version or newer is kept already."""
+        when one newer is kept already, or one at its version unless ``replacing`` (the
+        caller found that one unusable: of another kind or format, or unreadable)."""
         ...
 
     async def version_of(self, aggregate_id: str) -> int:

@@ -2,18 +2,21 @@
 
 The shard log is what projections read, so a snapshot is no event: like the eventsourcing
 recorder's (``eventstore.es.snapshots``) it lives in the aggregate's own snapshot stream
-``{tag}:snapshots:<aggregate id>``, entry id ``<version>-1``, with envelope-like fields (``agg``,
-``ver``, ``type`` = the state's kind, ``sv`` = its format, ``data`` = the state as JSON text,
-``ts``). The stream keeps only its newest entry and expires ``SNAPSHOT_TTL_S`` after the last
-write (a user away that long is read whole once, then snapshotted again).
+``{tag}:snapshots:<aggregate id>``, entry id ``<version>-1`` (``-2`` and on for a replacement
+at the same version, see below), with envelope-like fields (``agg``, ``ver``, ``type`` = the
+state's kind, ``sv`` = its format, ``data`` = the state as JSON text, ``ts``). The stream keeps
+only its newest entry and expires ``SNAPSHOT_TTL_S`` after the last write (a user away that
+long is read whole once, then snapshotted again).
 
 A snapshot at version ``v`` is the fold of versions 1..v, the same for every writer, so writes
 need no coordination: one script call adds it unless the stream already holds ``v`` or newer
-(refused, not an error). What a snapshot means is the folding code's business
-(``eventstore.snapshotting``); this module stores and reads it, the events after it included:
-``read_from_snapshot`` returns the newest snapshot and the aggregate's events after its version
-in ONE round trip, and asks the archive only when some of those events are no longer in Redis
-(``HistoryGap`` when no archive is wired).
+(refused, not an error). The one exception is a writer that found the kept snapshot at ``v``
+unusable (of another kind or format, or unreadable): it replaces it, so a user with no new
+events does not keep an unusable snapshot forever; a newer one is never replaced. What a
+snapshot means is the folding code's business (``eventstore.snapshotting``); this module stores
+and reads it, the events after it included: ``read_from_snapshot`` returns the newest snapshot
+and the aggregate's events after its version in ONE round trip, and asks the archive only when
+some of those events are no longer in Redis (``HistoryGap`` when no archive is wired).
 """
 
 from __future__ import annotations
@@ -42,13 +45,23 @@ return {snap or false, redis.call('GET', KEYS[3]) or false, redis.call('GET', KE
         redis.call('XRANGE', KEYS[2], from, '+')}
 """
 
-# KEYS[1] {tag}:snapshots:<id>  ARGV[1] version  ARGV[2] ttl s  ARGV[3..] field, value, ...
-# Adds the snapshot unless one at this version or newer is there; 1 written, 0 refused.
+# KEYS[1] {tag}:snapshots:<id>  ARGV[1] version  ARGV[2] ttl s  ARGV[3] "1": the kept snapshot
+# at this version is unusable, replace it  ARGV[4..] field, value, ...
+# Adds the snapshot unless one newer, or one at this version not to be replaced, is there;
+# 1 written, 0 refused. A replacement takes the next sequence number after the kept entry's (an
+# entry id must exceed the last one), and MAXLEN drops the kept one in the same XADD: one write,
+# so the stream is never left without a snapshot, even when Redis refuses that write.
 WRITE_SCRIPT = """
 local version = tonumber(ARGV[1])
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
-if last and tonumber(string.match(last[1], '^(%d+)-')) >= version then return 0 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '1', version .. '-1', unpack(ARGV, 3))
+local id = version .. '-1'
+if last then
+  local kept, seq = string.match(last[1], '^(%d+)-(%d+)$')
+  kept = tonumber(kept)
+  if kept > version or (kept == version and ARGV[3] ~= '1') then return 0 end
+  if kept == version then id = version .. '-' .. (tonumber(seq) + 1) end
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', '1', id, unpack(ARGV, 4))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
@@ -123,11 +136,12 @@ class SnapshotStreams:
         events = [Envelope.from_fields(fields, shard=keys.shard) for _, fields in entries]
         return FromSnapshot(snapshot, after, events, archived)
 
-    async def save(self, keys: ShardKeys, snapshot: Snapshot) -> bool:
-        """Keep ``snapshot`` unless one at its version or newer is kept (False then)."""
+    async def save(self, keys: ShardKeys, snapshot: Snapshot, *, replacing: bool = False) -> bool:
+        """Keep ``snapshot`` unless one newer is kept, or one at its version and not
+        ``replacing`` (the caller found that one unusable); False then."""
         if snapshot.version < 1:
             raise ValueError(f"a snapshot follows version 1 or later, not {snapshot.version}")
-        args: list[str | int] = [snapshot.version, SNAPSHOT_TTL_S]
+        args: list[str | int] = [snapshot.version, SNAPSHOT_TTL_S, "1" if replacing else "0"]
         for name, value in snapshot.fields().items():
             args += [name, value]
         return bool(await self._write(keys=[keys.snapshots(snapshot.aggregate_id)], args=args))

@@ -6,7 +6,9 @@ every load, and once its first events are trimmed from Redis every load would as
 (``EventStorePort.read_from_snapshot``), folds them on the snapshot's state, and writes a new
 snapshot when it folded ``SNAPSHOT_EVERY`` events or more, had to read the archive, or found
 the stored snapshot unusable. A snapshot of another kind or format, or one that does not parse,
-is ignored: the aggregate is read whole, as without snapshots; it is never an error.
+is ignored: the aggregate is read whole, as without snapshots, and the snapshot replaced, even
+at the same version (a user with no new events would otherwise keep it forever); it is never an
+error.
 
 A fold is never made over a gap: when events it needs were trimmed from Redis and no archive is
 wired to supply them, the load raises ``HistoryGap`` (as ``read_aggregate`` does) instead of
@@ -82,11 +84,11 @@ async def load_state(
     _check_follows(aggregate_id, state.version, events)
     understood = state.fold(events, registry)
     worth = len(events) >= snapshot_every or read.archived or unusable
-    if understood and worth and state.version > read.after:
+    if understood and worth and (state.version > read.after or unusable):
         await store.save_snapshot(Snapshot(
             aggregate_id, state.version, state_type.SNAPSHOT_KIND, state_type.SNAPSHOT_FORMAT,
             state.snapshot_data(),
-        ))
+        ), replacing=unusable)
     return state
 
 

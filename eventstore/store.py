@@ -199,10 +199,11 @@ class EventStore:
             self.layout.keys_for(aggregate_id), aggregate_id
         )
 
-    async def save_snapshot(self, snapshot: Snapshot) -> bool:
+    async def save_snapshot(self, snapshot: Snapshot, *, replacing: bool = False) -> bool:
         """Keep ``snapshot`` beside its aggregate (never in the log); False, and nothing
-        written, when one at its version or newer is kept."""
-        return await self._snapshots.save(self.layout.keys_for(snapshot.aggregate_id), snapshot)
+        written, when one newer is kept, or one at its version unless ``replacing``."""
+        keys = self.layout.keys_for(snapshot.aggregate_id)
+        return await self._snapshots.save(keys, snapshot, replacing=replacing)
 
     async def version_of(self, aggregate_id: str) -> int:
         """The aggregate's current version (0 when it has no events)."""

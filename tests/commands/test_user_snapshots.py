@@ -216,12 +216,28 @@ async def test_a_bad_snapshot_is_ignored_then_replaced(
     store: EventStore, redis_client: aioredis.Redis, damage: dict[str, str]
 ) -> None:
     user_id = await registered_with_logins(store, 10)
-    good = await plant_damaged_snapshot(store, redis_client, user_id, damage)
-    assert await load_user(store, user_id) == good  # read whole, no error
+    await plant_damaged_snapshot(store, redis_client, user_id, damage)
     await logins(store, user_id, 1)
-    assert await load_user(store, user_id) == await whole(store, user_id)
+    assert await load_user(store, user_id) == await whole(store, user_id)  # read whole, no error
     read = await store.read_from_snapshot(user_id)  # replaced by a readable one
     assert read.snapshot is not None and read.after == 12 and read.events == []
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+async def test_a_bad_snapshot_at_the_current_version_is_replaced_at_once(
+    store: EventStore, redis_client: aioredis.Redis, damage: dict[str, str]
+) -> None:
+    """A user with no new events since (a release changed ``SNAPSHOT_FORMAT``) does not keep
+    a snapshot nobody can use, read whole at every load."""
+    user_id = await registered_with_logins(store, 10)
+    good = await plant_damaged_snapshot(store, redis_client, user_id, damage)
+    assert await load_user(store, user_id) == good
+    read = await store.read_from_snapshot(user_id)  # replaced at the same version
+    assert read.snapshot is not None and (read.after, read.events) == (11, [])
+    assert UserState.from_snapshot(user_id, read.snapshot.data) == good
+    assert (read.snapshot.kind, read.snapshot.format) == (
+        UserState.SNAPSHOT_KIND, UserState.SNAPSHOT_FORMAT)
+    assert await load_user(store, user_id) == good
 
 
 @pytest.fixture
@@ -286,7 +302,7 @@ async def test_a_trimmed_user_without_an_archive_is_refused_never_snapshotted(
     with pytest.raises(HistoryGap):
         await load_user(bare, user_id)
     assert await redis_client.xrange(key) and (await redis_client.xrange(key))[0][1]["sv"] == "99"
-    assert await load_user(archived, user_id) == state  # read whole, with the archive
+    assert await load_user(archived, user_id) == state  # replaced at 85
     # A usable snapshot, then a login, all archived and trimmed away: is 85 still the last?
     await run(archived, sign_in(user_id))
     await archive_now(redis_client, pool, schema, layout, everything)

@@ -50,6 +50,10 @@ class TestRedisEventStore(EventStoreContract):
         key = self.layout.keys_for(agg).snapshots(agg)
         assert await self.redis.xlen(key) == 1
         assert 0 < await self.redis.ttl(key) <= SNAPSHOT_TTL_S
+        for _ in range(2):  # replaced at its version: still one entry, one id after the other
+            assert await store.save_snapshot(Snapshot(agg, 3, "cart.state", 2, "{}"),
+                                             replacing=True)
+        assert [entry_id for entry_id, _ in await self.redis.xrange(key)] == ["3-3"]
 
 
 class TestMemoryEventStore(EventStoreContract):
