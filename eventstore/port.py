@@ -61,8 +61,8 @@ class EventStorePort(Protocol):
         """The aggregate's newest snapshot (``snapshot`` None when there is none or it is
         unreadable) and its events after the stored snapshot's version, ``after`` (all of them
         when none is stored), as stream entries; ``archived`` tells whether any had to be read
-        from the archive. Raises ``HistoryGap`` when some of those events were trimmed and no
-        archive is wired to supply them."""
+        from the archive. Reading a snapshot renews its expiry. Raises ``HistoryGap`` when
+        some of those events were trimmed and no archive is wired to supply them."""
         ...
 
     async def save_snapshot(self, snapshot: Snapshot, *, replacing: bool = False) -> bool:

@@ -5,8 +5,8 @@ recorder's (``eventstore.es.snapshots``) it lives in the aggregate's own snapsho
 ``{tag}:snapshots:<aggregate id>``, entry id ``<version>-1`` (``-2`` and on for a replacement
 at the same version, see below), with envelope-like fields (``agg``, ``ver``, ``type`` = the
 state's kind, ``sv`` = its format, ``data`` = the state as JSON text, ``ts``). The stream keeps
-only its newest entry and expires ``SNAPSHOT_TTL_S`` after the last write (a user away that
-long is read whole once, then snapshotted again).
+only its newest entry and expires ``SNAPSHOT_TTL_S`` after it was last written or read (the
+read renews it: only a user away that long is read whole once, then snapshotted again).
 
 A snapshot at version ``v`` is the fold of versions 1..v, the same for every writer, so writes
 need no coordination: one script call adds it unless the stream already holds ``v`` or newer
@@ -34,13 +34,17 @@ from schemas.envelope import Envelope
 SNAPSHOT_TTL_S = 30 * 24 * 3600
 
 # KEYS[1] {tag}:snapshots:<id>  KEYS[2] {tag}:agg:<id>  KEYS[3] {tag}:floor  KEYS[4] {tag}:cold
-# The newest snapshot entry (false: none), the floor, the cold mark, and the aggregate's
-# entries from the snapshot's version itself on (all of them without a snapshot): its own entry
-# still hot proves that every later one is hot (``merged.with_cold``). Atomic, so no trim slips
-# between.
+# ARGV[1] ttl s. The newest snapshot entry (false: none), whose TTL it renews (a snapshot in use
+# is kept), the floor, the cold mark, and the aggregate's entries from the snapshot's version
+# itself on (all of them without a snapshot): its own entry still hot proves that every later
+# one is hot (``merged.with_cold``). Atomic, so no trim slips between.
 READ_SCRIPT = """
 local snap = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
-local from = snap and (string.match(snap[1], '^(%d+)-') .. '-0') or '-'
+local from = '-'
+if snap then
+  from = string.match(snap[1], '^(%d+)-') .. '-0'
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
 return {snap or false, redis.call('GET', KEYS[3]) or false, redis.call('GET', KEYS[4]) or false,
         redis.call('XRANGE', KEYS[2], from, '+')}
 """
@@ -116,11 +120,12 @@ class SnapshotStreams:
         self._write = redis.register_script(WRITE_SCRIPT)
 
     async def read_from_snapshot(self, keys: ShardKeys, aggregate_id: str) -> FromSnapshot:
-        """The aggregate's newest snapshot and its entries after the snapshot's version;
-        ``HistoryGap`` when some are trimmed and no archive is wired."""
+        """The aggregate's newest snapshot (its TTL renewed) and its entries after the
+        snapshot's version; ``HistoryGap`` when some are trimmed and no archive is wired."""
         raw, floor, cold, hot = cast(list[Any], await self._read(
             keys=[keys.snapshots(aggregate_id), keys.aggregate(aggregate_id), keys.floor,
                   keys.cold],
+            args=[SNAPSHOT_TTL_S],
         ))
         after, snapshot = 0, None
         if raw:

@@ -192,9 +192,9 @@ class EventStore:
         return [Envelope.from_fields(fields, shard=shard) for _, fields in entries]
 
     async def read_from_snapshot(self, aggregate_id: str) -> FromSnapshot:
-        """The aggregate's newest snapshot and its events after the snapshot's version (all
-        of them without one), in one round trip while those events are in Redis;
-        ``HistoryGap`` when some were trimmed and no archive is wired."""
+        """The aggregate's newest snapshot (its TTL renewed) and its events after the
+        snapshot's version (all of them without one), in one round trip while those events are
+        in Redis; ``HistoryGap`` when some were trimmed and no archive is wired."""
         return await self._snapshots.read_from_snapshot(
             self.layout.keys_for(aggregate_id), aggregate_id
         )
