@@ -5,7 +5,8 @@
     ├── PartialDuplicate         some (not all) event ids of an append were already recorded
     ├── InvalidAppend            the append was malformed (validated before any write)
     ├── TrackingConflict         a process recorder's tracking position was not new
-    └── ColdAggregate            the aggregate's stream was trimmed: its version is archived
+    ├── ColdAggregate            the aggregate's stream was trimmed: its version is archived
+    └── HistoryGap               a read's events were trimmed and no archive is wired to supply them
 """
 
 from __future__ import annotations
@@ -41,3 +42,15 @@ class TrackingConflict(EventStoreError):
 
 class ColdAggregate(EventStoreError):
     """The aggregate's hot stream was trimmed away; the append needs the archive's version."""
+
+
+class HistoryGap(EventStoreError):
+    """Events an aggregate read needs (those after ``after``) were trimmed from Redis and no
+    archive is wired to read them from: the read is refused rather than stepping over them."""
+
+    def __init__(self, aggregate_id: str, after: int, detail: str) -> None:
+        super().__init__(
+            f"aggregate {aggregate_id!r}: events after version {after} are missing: {detail}"
+        )
+        self.aggregate_id = aggregate_id
+        self.after = after

@@ -173,19 +173,25 @@ class MemoryEventStore:
         events = [Envelope.from_fields(fields, shard=shard) for fields in stream]
         return FromSnapshot(snapshot, after, events, archived=False)
 
-    async def save_snapshot(self, snapshot: Snapshot) -> bool:
-        """Keep ``snapshot`` unless one at its version or newer is kept (False then)."""
+    async def save_snapshot(self, snapshot: Snapshot, *, replacing: bool = False) -> bool:
+        """Keep ``snapshot`` unless one newer is kept, or one at its version and not
+        ``replacing`` (False then)."""
         if snapshot.version < 1:
             raise ValueError(f"a snapshot follows version 1 or later, not {snapshot.version}")
         await asyncio.sleep(0)
-        return self.put_snapshot_entry(snapshot.aggregate_id, snapshot.version, snapshot.fields())
+        return self.put_snapshot_entry(
+            snapshot.aggregate_id, snapshot.version, snapshot.fields(), replacing=replacing
+        )
 
-    def put_snapshot_entry(self, aggregate_id: str, version: int, fields: Fields) -> bool:
-        """Keep ``fields`` as the aggregate's snapshot entry at ``version`` unless one at that
-        version or newer is kept (the twin of writing its snapshot stream; tests use it to
-        store what another release or a damaged write left; not part of the port)."""
+    def put_snapshot_entry(
+        self, aggregate_id: str, version: int, fields: Fields, *, replacing: bool = False
+    ) -> bool:
+        """Keep ``fields`` as the aggregate's snapshot entry at ``version`` unless one newer,
+        or one at that version and not ``replacing``, is kept (the twin of writing its
+        snapshot stream; tests use it to store what another release or a damaged write left;
+        not part of the port)."""
         kept = self._snapshots.get(aggregate_id)
-        if kept is not None and kept[0] >= version:
+        if kept is not None and (kept[0] > version or (kept[0] == version and not replacing)):
             return False
         self._snapshots[aggregate_id] = (version, dict(fields))
         return True

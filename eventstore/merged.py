@@ -12,6 +12,8 @@ aggregate-stream entries whose ``pos`` is <= P, only after they are archived. So
   ``v`` also reads ``v`` itself from Redis: a trim removes a stream's oldest entries, so ``v``
   still hot proves every later version is hot too, and the archive is not asked even when
   nothing came after ``v`` (a poll for an aggregate's next event, a load from a snapshot).
+  Without an archive such a read never steps over versions silently: a first hot version past
+  the one asked for raises ``HistoryGap`` (versions are contiguous; only a trim removes them).
 
 Both return XRANGE-shaped ``(entry id, fields)`` lists, archive entries included.
 """
@@ -22,8 +24,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from eventstore.archive import Archive, ArchiveError, Entry
+from eventstore.errors import HistoryGap
 from eventstore.keys import ShardKeys
 from eventstore.redis_client import AsyncRedis
+
+_NO_ARCHIVE = "version {} is the first in Redis, and no archive is wired to read those below"
 
 
 def number_of(entry_id: str) -> int:
@@ -92,12 +97,16 @@ async def aggregate_entries(
     after: int = 0,
     limit: int | None = None,
 ) -> list[Entry]:
-    """The aggregate's entries with version > ``after`` (``<version>-1``), in version order."""
-    if archive is None:
-        return cast(
+    """The aggregate's entries with version > ``after`` (``<version>-1``), in version order;
+    ``HistoryGap`` when some of them were trimmed and no archive is wired."""
+    if archive is None:  # no floor to read: a gap shows in the first version
+        hot = cast(
             list[Entry],
             await redis.xrange(keys.aggregate(aggregate_id), min=f"{after + 1}-0", count=limit),
         )
+        if hot and number_of(hot[0][0]) > max(after, 0) + 1:
+            raise HistoryGap(aggregate_id, after, _NO_ARCHIVE.format(number_of(hot[0][0])))
+        return hot
     # From ``after`` itself (one entry more), to learn whether ``after`` is still hot.
     start = max(after, 1)
     count = None if limit is None else limit + (start == after)
@@ -129,22 +138,34 @@ async def aggregate_and_documents(
 
 async def with_cold(
     archive: Archive | None, keys: ShardKeys, aggregate_id: str, floor: int, hot_raw: Any,
-    *, after: int, limit: int | None,
+    *, after: int, limit: int | None, cold: int | None = None,
 ) -> tuple[list[Entry], bool]:
     """``hot_raw`` (the aggregate's entries in Redis from ``after`` or after it) without the
     entry at ``after``, preceded by the versions the archive holds below them when a trim
-    (``floor`` > 0) may have moved some there; and whether the archive was asked."""
+    (``floor`` > 0) may have moved some there; and whether the archive was asked.
+
+    Without an archive, versions the trim moved there raise ``HistoryGap``: always when the
+    first hot version is past ``after`` + 1, and when none is hot if ``cold`` (the shard's
+    ``{tag}:cold``, when the caller read it) tells that a stream was trimmed away whole.
+    """
     hot = cast(list[Entry], hot_raw)
-    complete = bool(hot) and number_of(hot[0][0]) <= after + 1
-    if hot and number_of(hot[0][0]) <= after:
+    first = number_of(hot[0][0]) if hot else None
+    complete = first is not None and first <= after + 1
+    if first is not None and first <= after:
         hot = hot[1:]
-    if complete or archive is None or not floor:
+    if complete or not floor:
         return (hot if limit is None else hot[:limit]), False
-    below = number_of(hot[0][0]) if hot else None
-    cold = await archive.aggregate_entries(
-        keys.shard, aggregate_id, after=after, below=below, limit=limit
+    if archive is None:
+        if first is not None:
+            raise HistoryGap(aggregate_id, after, _NO_ARCHIVE.format(first))
+        if cold:
+            raise HistoryGap(aggregate_id, after, f"none is in Redis, the shard's streams were"
+                             f" trimmed away whole up to position {cold}, and no archive is wired")
+        return hot, False
+    cold_entries = await archive.aggregate_entries(
+        keys.shard, aggregate_id, after=after, below=first, limit=limit
     )
-    merged = cold + hot
+    merged = cold_entries + hot
     return (merged if limit is None else merged[:limit]), True
 
 

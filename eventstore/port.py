@@ -53,19 +53,22 @@ class EventStorePort(Protocol):
     async def read_aggregate(
         self, aggregate_id: str, *, after_version: int = 0, limit: int | None = None
     ) -> list[Envelope]:
-        """Events of one aggregate with version > ``after_version``, in version order."""
+        """Events of one aggregate with version > ``after_version``, in version order;
+        ``HistoryGap`` when some were trimmed and no archive is wired to supply them."""
         ...
 
     async def read_from_snapshot(self, aggregate_id: str) -> FromSnapshot:
         """The aggregate's newest snapshot (``snapshot`` None when there is none or it is
         unreadable) and its events after the stored snapshot's version, ``after`` (all of them
         when none is stored), as stream entries; ``archived`` tells whether any had to be read
-        from the archive."""
+        from the archive. Reading a snapshot renews its expiry. Raises ``HistoryGap`` when
+        some of those events were trimmed and no archive is wired to supply them."""
         ...
 
-    async def save_snapshot(self, snapshot: Snapshot) -> bool:
+    async def save_snapshot(self, snapshot: Snapshot, *, replacing: bool = False) -> bool:
         """Keep ``snapshot`` beside its aggregate, outside the log; False (nothing written)
-        when one at its version or newer is kept already."""
+        when one newer is kept already, or one at its version unless ``replacing`` (the
+        caller found that one unusable: of another kind or format, or unreadable)."""
         ...
 
     async def version_of(self, aggregate_id: str) -> int:

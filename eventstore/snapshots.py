@@ -2,17 +2,21 @@
 
 The shard log is what projections read, so a snapshot is no event: like the eventsourcing
 recorder's (``eventstore.es.snapshots``) it lives in the aggregate's own snapshot stream
-``{tag}:snapshots:<aggregate id>``, entry id ``<version>-1``, with envelope-like fields (``agg``,
-``ver``, ``type`` = the state's kind, ``sv`` = its format, ``data`` = the state as JSON text,
-``ts``). The stream keeps only its newest entry and expires ``SNAPSHOT_TTL_S`` after the last
-write (a user away that long is read whole once, then snapshotted again).
+``{tag}:snapshots:<aggregate id>``, entry id ``<version>-1`` (``-2`` and on for a replacement
+at the same version, see below), with envelope-like fields (``agg``, ``ver``, ``type`` = the
+state's kind, ``sv`` = its format, ``data`` = the state as JSON text, ``ts``). The stream keeps
+only its newest entry and expires ``SNAPSHOT_TTL_S`` after it was last written or read (the
+read renews it: only a user away that long is read whole once, then snapshotted again).
 
 A snapshot at version ``v`` is the fold of versions 1..v, the same for every writer, so writes
 need no coordination: one script call adds it unless the stream already holds ``v`` or newer
-(refused, not an error). What a snapshot means is the folding code's business
-(``eventstore.snapshotting``); this module stores and reads it, the events after it included:
-``read_from_snapshot`` returns the newest snapshot and the aggregate's events after its version
-in ONE round trip, and asks the archive only when some of those events are no longer in Redis.
+(refused, not an error). The one exception is a writer that found the kept snapshot at ``v``
+unusable (of another kind or format, or unreadable): it replaces it, so a user with no new
+events does not keep an unusable snapshot forever; a newer one is never replaced. What a
+snapshot means is the folding code's business (``eventstore.snapshotting``); this module stores
+and reads it, the events after it included: ``read_from_snapshot`` returns the newest snapshot
+and the aggregate's events after its version in ONE round trip, and asks the archive only when
+some of those events are no longer in Redis (``HistoryGap`` when no archive is wired).
 """
 
 from __future__ import annotations
@@ -29,23 +33,39 @@ from schemas.envelope import Envelope
 
 SNAPSHOT_TTL_S = 30 * 24 * 3600
 
-# KEYS[1] {tag}:snapshots:<id>  KEYS[2] {tag}:agg:<id>  KEYS[3] {tag}:floor
-# The newest snapshot entry (false: none), the floor, and the aggregate's entries from the
-# snapshot's version itself on (all of them without a snapshot): its own entry still hot
-# proves that every later one is hot (``merged.with_cold``). Atomic, so no trim slips between.
+# KEYS[1] {tag}:snapshots:<id>  KEYS[2] {tag}:agg:<id>  KEYS[3] {tag}:floor  KEYS[4] {tag}:cold
+# ARGV[1] ttl s. The newest snapshot entry (false: none), whose TTL it renews (a snapshot in use
+# is kept), the floor, the cold mark, and the aggregate's entries from the snapshot's version
+# itself on (all of them without a snapshot): its own entry still hot proves that every later
+# one is hot (``merged.with_cold``). Atomic, so no trim slips between.
 READ_SCRIPT = """
 local snap = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
-local from = snap and (string.match(snap[1], '^(%d+)-') .. '-0') or '-'
-return {snap or false, redis.call('GET', KEYS[3]) or false, redis.call('XRANGE', KEYS[2], from, '+')}
+local from = '-'
+if snap then
+  from = string.match(snap[1], '^(%d+)-') .. '-0'
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return {snap or false, redis.call('GET', KEYS[3]) or false, redis.call('GET', KEYS[4]) or false,
+        redis.call('XRANGE', KEYS[2], from, '+')}
 """
 
-# KEYS[1] {tag}:snapshots:<id>  ARGV[1] version  ARGV[2] ttl s  ARGV[3..] field, value, ...
-# Adds the snapshot unless one at this version or newer is there; 1 written, 0 refused.
+# KEYS[1] {tag}:snapshots:<id>  ARGV[1] version  ARGV[2] ttl s  ARGV[3] "1": the kept snapshot
+# at this version is unusable, replace it  ARGV[4..] field, value, ...
+# Adds the snapshot unless one newer, or one at this version not to be replaced, is there;
+# 1 written, 0 refused. A replacement takes the next sequence number after the kept entry's (an
+# entry id must exceed the last one), and MAXLEN drops the kept one in the same XADD: one write,
+# so the stream is never left without a snapshot, even when Redis refuses that write.
 WRITE_SCRIPT = """
 local version = tonumber(ARGV[1])
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
-if last and tonumber(string.match(last[1], '^(%d+)-')) >= version then return 0 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '1', version .. '-1', unpack(ARGV, 3))
+local id = version .. '-1'
+if last then
+  local kept, seq = string.match(last[1], '^(%d+)-(%d+)$')
+  kept = tonumber(kept)
+  if kept > version or (kept == version and ARGV[3] ~= '1') then return 0 end
+  if kept == version then id = version .. '-' .. (tonumber(seq) + 1) end
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', '1', id, unpack(ARGV, 4))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
@@ -100,9 +120,12 @@ class SnapshotStreams:
         self._write = redis.register_script(WRITE_SCRIPT)
 
     async def read_from_snapshot(self, keys: ShardKeys, aggregate_id: str) -> FromSnapshot:
-        """The aggregate's newest snapshot and its entries after the snapshot's version."""
-        raw, floor, hot = cast(list[Any], await self._read(
-            keys=[keys.snapshots(aggregate_id), keys.aggregate(aggregate_id), keys.floor]
+        """The aggregate's newest snapshot (its TTL renewed) and its entries after the
+        snapshot's version; ``HistoryGap`` when some are trimmed and no archive is wired."""
+        raw, floor, cold, hot = cast(list[Any], await self._read(
+            keys=[keys.snapshots(aggregate_id), keys.aggregate(aggregate_id), keys.floor,
+                  keys.cold],
+            args=[SNAPSHOT_TTL_S],
         ))
         after, snapshot = 0, None
         if raw:
@@ -113,15 +136,17 @@ class SnapshotStreams:
         entries, archived = await merged.with_cold(
             self.archive, keys, aggregate_id, int(floor or 0),
             [(entry_id, _fields(flat)) for entry_id, flat in hot], after=after, limit=None,
+            cold=int(cold or 0),
         )
         events = [Envelope.from_fields(fields, shard=keys.shard) for _, fields in entries]
         return FromSnapshot(snapshot, after, events, archived)
 
-    async def save(self, keys: ShardKeys, snapshot: Snapshot) -> bool:
-        """Keep ``snapshot`` unless one at its version or newer is kept (False then)."""
+    async def save(self, keys: ShardKeys, snapshot: Snapshot, *, replacing: bool = False) -> bool:
+        """Keep ``snapshot`` unless one newer is kept, or one at its version and not
+        ``replacing`` (the caller found that one unusable); False then."""
         if snapshot.version < 1:
             raise ValueError(f"a snapshot follows version 1 or later, not {snapshot.version}")
-        args: list[str | int] = [snapshot.version, SNAPSHOT_TTL_S]
+        args: list[str | int] = [snapshot.version, SNAPSHOT_TTL_S, "1" if replacing else "0"]
         for name, value in snapshot.fields().items():
             args += [name, value]
         return bool(await self._write(keys=[keys.snapshots(snapshot.aggregate_id)], args=args))

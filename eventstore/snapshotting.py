@@ -6,7 +6,13 @@ every load, and once its first events are trimmed from Redis every load would as
 (``EventStorePort.read_from_snapshot``), folds them on the snapshot's state, and writes a new
 snapshot when it folded ``SNAPSHOT_EVERY`` events or more, had to read the archive, or found
 the stored snapshot unusable. A snapshot of another kind or format, or one that does not parse,
-is ignored: the aggregate is read whole, as without snapshots; it is never an error.
+is ignored: the aggregate is read whole, as without snapshots, and the snapshot replaced, even
+at the same version (a user with no new events would otherwise keep it forever); it is never an
+error.
+
+A fold is never made over a gap: when events it needs were trimmed from Redis and no archive is
+wired to supply them, the load raises ``HistoryGap`` (as ``read_aggregate`` does) instead of
+returning, or snapshotting, a state folded from part of the history.
 
 A snapshot is written only from a fold that understood every event (one written by a release
 that skipped an event type it did not know would hide that event from newer releases). The
@@ -19,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar, Protocol, Self, TypeVar
 
+from eventstore.errors import HistoryGap
 from eventstore.port import EventStorePort
 from eventstore.snapshots import Snapshot
 from schemas.envelope import Envelope
@@ -65,7 +72,8 @@ async def load_state(
     snapshot_every: int = SNAPSHOT_EVERY,
 ) -> S:
     """The ``state_type`` of ``aggregate_id`` at its current version, from its newest usable
-    snapshot on (snapshotting it again when that saves later loads real work)."""
+    snapshot on (snapshotting it again when that saves later loads real work). Raises
+    ``HistoryGap`` when events it needs were trimmed and no archive is wired."""
     read = await store.read_from_snapshot(aggregate_id)
     state = _restored(state_type, aggregate_id, read.snapshot)
     events, unusable = read.events, state is None and read.after > 0
@@ -73,14 +81,25 @@ async def load_state(
         state = state_type.empty(aggregate_id)
         if unusable:  # a snapshot this release cannot use: fold everything before it too
             events = await store.read_aggregate(aggregate_id)
+    _check_follows(aggregate_id, state.version, events)
     understood = state.fold(events, registry)
     worth = len(events) >= snapshot_every or read.archived or unusable
-    if understood and worth and state.version > read.after:
+    if understood and worth and (state.version > read.after or unusable):
         await store.save_snapshot(Snapshot(
             aggregate_id, state.version, state_type.SNAPSHOT_KIND, state_type.SNAPSHOT_FORMAT,
             state.snapshot_data(),
-        ))
+        ), replacing=unusable)
     return state
+
+
+def _check_follows(aggregate_id: str, version: int, events: list[Envelope]) -> None:
+    """Refuse (``HistoryGap``) to fold ``events`` on a state at ``version`` unless they are the
+    versions right after it: the stores raise on the gaps they can see, this is the last guard
+    before a fold that may be snapshotted, whatever the store."""
+    if events and (events[0].version != version + 1
+                   or events[-1].version - events[0].version + 1 != len(events)):
+        raise HistoryGap(aggregate_id, version, f"read versions {events[0].version}.."
+                         f"{events[-1].version} to fold on version {version}")
 
 
 def _restored(state_type: type[S], aggregate_id: str, snapshot: Snapshot | None) -> S | None:

@@ -192,16 +192,18 @@ class EventStore:
         return [Envelope.from_fields(fields, shard=shard) for _, fields in entries]
 
     async def read_from_snapshot(self, aggregate_id: str) -> FromSnapshot:
-        """The aggregate's newest snapshot and its events after the snapshot's version (all
-        of them without one), in one round trip while those events are in Redis."""
+        """The aggregate's newest snapshot (its TTL renewed) and its events after the
+        snapshot's version (all of them without one), in one round trip while those events are
+        in Redis; ``HistoryGap`` when some were trimmed and no archive is wired."""
         return await self._snapshots.read_from_snapshot(
             self.layout.keys_for(aggregate_id), aggregate_id
         )
 
-    async def save_snapshot(self, snapshot: Snapshot) -> bool:
+    async def save_snapshot(self, snapshot: Snapshot, *, replacing: bool = False) -> bool:
         """Keep ``snapshot`` beside its aggregate (never in the log); False, and nothing
-        written, when one at its version or newer is kept."""
-        return await self._snapshots.save(self.layout.keys_for(snapshot.aggregate_id), snapshot)
+        written, when one newer is kept, or one at its version unless ``replacing``."""
+        keys = self.layout.keys_for(snapshot.aggregate_id)
+        return await self._snapshots.save(keys, snapshot, replacing=replacing)
 
     async def version_of(self, aggregate_id: str) -> int:
         """The aggregate's current version (0 when it has no events)."""

@@ -62,7 +62,7 @@ async def check_all(
     resources: Resources, traffic: Traffic, injected: list[Injected], *, settle_s: float
 ) -> Findings:
     """Wait (up to ``settle_s``) for jobs and projectors to finish, then run every check."""
-    reads = JobReads(resources.redis, resources.layout, schemas.registry)
+    reads = JobReads(resources.redis, resources.layout, schemas.registry, resources.store.archive)
     findings = Findings()
     histories = await _settled_histories(reads, traffic, settle_s)
     findings.checks.append(_terminal(traffic, histories, findings.figures))
@@ -136,6 +136,8 @@ async def _rewards(resources: Resources, traffic: Traffic, histories: dict[str, 
                     expected.add((message.user_id, character.code))
     users = {t.user_id for t in traffic.transcripts.values() if t.kind == "scan"}
     granted: Counter[tuple[str, str]] = Counter()
+    # The raw log on purpose, not ``load_state``: the user's state keeps a character granted
+    # twice once, so only the events show a duplicate grant.
     for user in users:
         for envelope in await resources.store.read_aggregate(user):
             message = schemas.registry.decode_envelope(envelope)

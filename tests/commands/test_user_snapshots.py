@@ -16,8 +16,10 @@ from characters import Character
 from commands.awaited import awaited_subscription
 from commands.reward import grant_character
 from commands.users import load_user
+from eventstore.archive import Archive
 from eventstore.archiver import archive_now
 from eventstore.causation import effect_id
+from eventstore.errors import HistoryGap
 from eventstore.keys import Layout
 from eventstore.snapshots import Snapshot
 from eventstore.snapshotting import SNAPSHOT_EVERY
@@ -187,27 +189,55 @@ async def test_a_deleted_user_stays_deleted_after_a_snapshot(store: EventStore) 
     assert user_id_for("kakao", "other", 1) != user_id_for("kakao", "other")
 
 
-@pytest.mark.parametrize("damage", [
+DAMAGES = [
     {"data": "not json"},
     {"data": '{"user_id": "someone else", "version": 11}'},
     {"sv": "99"},  # a format of another release
     {"type": "user.other_state"},
     {"ver": "ten"},
-])
+]
+
+
+async def plant_damaged_snapshot(
+    store: EventStore, redis_client: aioredis.Redis, user_id: str, damage: dict[str, str]
+) -> UserState:
+    """The user's state, and a snapshot of it at its version spoilt by ``damage``."""
+    good = UserState.from_events(user_id, await store.read_aggregate(user_id), schemas.registry)
+    fields = Snapshot(user_id, good.version, UserState.SNAPSHOT_KIND, UserState.SNAPSHOT_FORMAT,
+                      good.snapshot_data()).fields() | damage
+    key = store.layout.keys_for(user_id).snapshots(user_id)
+    await redis_client.delete(key)
+    await redis_client.xadd(key, fields, id=f"{good.version}-1")
+    return good
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
 async def test_a_bad_snapshot_is_ignored_then_replaced(
     store: EventStore, redis_client: aioredis.Redis, damage: dict[str, str]
 ) -> None:
     user_id = await registered_with_logins(store, 10)
-    good = UserState.from_events(user_id, await store.read_aggregate(user_id), schemas.registry)
-    fields = Snapshot(user_id, 11, UserState.SNAPSHOT_KIND, UserState.SNAPSHOT_FORMAT,
-                      good.snapshot_data()).fields() | damage
-    key = store.layout.keys_for(user_id).snapshots(user_id)
-    await redis_client.xadd(key, fields, id="11-1")
-    assert await load_user(store, user_id) == good  # read whole, no error
+    await plant_damaged_snapshot(store, redis_client, user_id, damage)
     await logins(store, user_id, 1)
-    assert await load_user(store, user_id) == await whole(store, user_id)
+    assert await load_user(store, user_id) == await whole(store, user_id)  # read whole, no error
     read = await store.read_from_snapshot(user_id)  # replaced by a readable one
     assert read.snapshot is not None and read.after == 12 and read.events == []
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+async def test_a_bad_snapshot_at_the_current_version_is_replaced_at_once(
+    store: EventStore, redis_client: aioredis.Redis, damage: dict[str, str]
+) -> None:
+    """A user with no new events since (a release changed ``SNAPSHOT_FORMAT``) does not keep
+    a snapshot nobody can use, read whole at every load."""
+    user_id = await registered_with_logins(store, 10)
+    good = await plant_damaged_snapshot(store, redis_client, user_id, damage)
+    assert await load_user(store, user_id) == good
+    read = await store.read_from_snapshot(user_id)  # replaced at the same version
+    assert read.snapshot is not None and (read.after, read.events) == (11, [])
+    assert UserState.from_snapshot(user_id, read.snapshot.data) == good
+    assert (read.snapshot.kind, read.snapshot.format) == (
+        UserState.SNAPSHOT_KIND, UserState.SNAPSHOT_FORMAT)
+    assert await load_user(store, user_id) == good
 
 
 @pytest.fixture
@@ -241,3 +271,41 @@ async def test_an_archived_user_loads_without_the_archive_once_snapshotted(
     assert await store.read_aggregate(user_id, after_version=22) == []  # a poll, past the floor
     await run(store, again)  # redelivered: recognised from the state
     assert archive.queries == 0 and await store.version_of(user_id) == 22
+
+
+@pytest.mark.postgres
+async def test_a_trimmed_user_without_an_archive_is_refused_never_snapshotted(
+    redis_client: aioredis.Redis, layout: Layout, pool: asyncpg.Pool
+) -> None:
+    """A reader with no archive wired cannot see the versions a trim moved to Postgres: it
+    raises ``HistoryGap`` (as ``read_aggregate`` does) rather than return, or snapshot, a state
+    folded from the part still in Redis."""
+    archived = EventStore(redis_client, layout, schemas.registry, archive=Archive(pool))
+    bare = EventStore(redis_client, layout, schemas.registry)
+    user_id = await registered_with_logins(archived, 20)
+    key = layout.keys_for(user_id).snapshots(user_id)
+    everything = RetentionPolicy(hot_retention_s=0, idempotency_window_s=0)
+    schema = await pool.fetchval("SELECT current_schema()")
+    await archive_now(redis_client, pool, schema, layout, everything)  # the stream goes whole
+    with pytest.raises(HistoryGap):  # registered, or never seen? Only the archive knows
+        await load_user(bare, user_id)
+    await logins(archived, user_id, SNAPSHOT_EVERY)  # 22..85 in Redis: worth a snapshot
+    for read in (load_user(bare, user_id), bare.read_aggregate(user_id)):
+        with pytest.raises(HistoryGap, match="version 22 is the first in Redis"):
+            await read
+    assert not await redis_client.exists(key)  # nothing snapshotted from versions 22..85
+    state = await load_user(archived, user_id)  # with the archive: whole, and snapshotted
+    assert state == await whole(archived, user_id) and state.registered
+    assert (await archived.read_from_snapshot(user_id)).after == 85
+    # A snapshot this release cannot use: the whole read it needs is refused the same way.
+    await plant_damaged_snapshot(archived, redis_client, user_id, {"sv": "99"})
+    with pytest.raises(HistoryGap):
+        await load_user(bare, user_id)
+    assert await redis_client.xrange(key) and (await redis_client.xrange(key))[0][1]["sv"] == "99"
+    assert await load_user(archived, user_id) == state  # replaced at 85
+    # A usable snapshot, then a login, all archived and trimmed away: is 85 still the last?
+    await run(archived, sign_in(user_id))
+    await archive_now(redis_client, pool, schema, layout, everything)
+    with pytest.raises(HistoryGap):
+        await load_user(bare, user_id)
+    assert (await load_user(archived, user_id)).version == 86

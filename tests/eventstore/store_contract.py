@@ -308,3 +308,20 @@ class EventStoreContract:
         await self.plant_snapshot_entry(store, agg, 2, wrong)
         read = await store.read_from_snapshot(agg)
         assert (read.snapshot, read.after, [e.version for e in read.events]) == (None, 2, [3])
+
+    async def test_a_snapshot_found_unusable_is_replaced_at_its_version_never_a_newer_one(
+        self, store: EventStorePort
+    ) -> None:
+        agg = str(uuid.uuid4())
+        await store.append([added(agg, n) for n in "abcd"], expected_version=0)
+        await self.plant_snapshot_entry(store, agg, 2, {"ver": "2", "data": "{}"})
+        good = Snapshot(agg, 2, "cart.state", 1, '{"names": "ab"}')
+        assert not await store.save_snapshot(good)  # the same version: kept unless replacing
+        assert await store.save_snapshot(good, replacing=True)
+        read = await store.read_from_snapshot(agg)
+        assert (read.snapshot, read.after, [e.version for e in read.events]) == (good, 2, [3, 4])
+        at4 = Snapshot(agg, 4, "cart.state", 1, '{"names": "abcd"}')
+        assert await store.save_snapshot(at4)
+        for older in (good, Snapshot(agg, 3, "cart.state", 1, '{"names": "abc"}')):
+            assert not await store.save_snapshot(older, replacing=True)
+        assert (await store.read_from_snapshot(agg)).snapshot == at4

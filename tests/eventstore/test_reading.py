@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from eventstore.archive import Archive, ArchiveError, Entry
+from eventstore.errors import HistoryGap
 from eventstore.groups import ConsumerGroup
 from eventstore.keys import Layout
 from eventstore.merged import number_of
@@ -164,6 +165,12 @@ async def test_an_aggregate_is_read_with_its_documents_from_either_tier(
     entries, documents = await reader.aggregate_with(agg, ("owner",))
     assert [number_of(i) for i, _ in entries] == [1, 2, 3, 4]
     assert [f["agg"] for _, f in entries] == [agg] * 4 and documents == {"owner": "alice"}
+    # Without an archive versions 1..3 are out of reach: refused, never stepped over.
+    bare = LogReader(redis_client, layout)
+    for read in (bare.aggregate_with(agg, ("owner",)), bare.aggregate(agg)):
+        with pytest.raises(HistoryGap, match="version 4 is the first in Redis"):
+            await read
+    assert [number_of(i) for i, _ in await bare.aggregate(agg, after=3)] == [4]
 
 
 async def test_figures_count_heads_streams_and_group_lag(

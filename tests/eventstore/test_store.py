@@ -50,6 +50,24 @@ class TestRedisEventStore(EventStoreContract):
         key = self.layout.keys_for(agg).snapshots(agg)
         assert await self.redis.xlen(key) == 1
         assert 0 < await self.redis.ttl(key) <= SNAPSHOT_TTL_S
+        for _ in range(2):  # replaced at its version: still one entry, one id after the other
+            assert await store.save_snapshot(Snapshot(agg, 3, "cart.state", 2, "{}"),
+                                             replacing=True)
+        assert [entry_id for entry_id, _ in await self.redis.xrange(key)] == ["3-3"]
+
+    async def test_reading_a_snapshot_renews_its_expiry(self) -> None:
+        """A snapshot in use is kept: a user loaded less often than it is rewritten does not
+        lose it every ``SNAPSHOT_TTL_S``."""
+        store = self.create_store()
+        agg, unknown = "cart-2", "cart-3"
+        await store.append([added(agg, str(n)) for n in range(3)], expected_version=0)
+        assert await store.save_snapshot(Snapshot(agg, 3, "cart.state", 1, "{}"))
+        key = self.layout.keys_for(agg).snapshots(agg)
+        await self.redis.expire(key, 60)  # written long ago
+        assert (await store.read_from_snapshot(agg)).after == 3
+        assert SNAPSHOT_TTL_S - 60 < await self.redis.ttl(key) <= SNAPSHOT_TTL_S
+        assert (await store.read_from_snapshot(unknown)).snapshot is None
+        assert not await self.redis.exists(self.layout.keys_for(unknown).snapshots(unknown))
 
 
 class TestMemoryEventStore(EventStoreContract):
