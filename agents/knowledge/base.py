@@ -181,7 +181,7 @@ class KnowledgeBase:
                 min_similarity=MIN_FUZZY_SIMILARITY,
                 starts=starts,
                 ends=stops,
-                other_words=OTHER_WORD_SYLLABLES,
+                other_words=OTHER_WORD_SYLLABLES, compounds=True,
             )
             results = [
                 self._result(index, round(FUZZY_WEIGHT * similarity, 3), name, "fuzzy")

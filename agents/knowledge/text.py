@@ -202,6 +202,7 @@ class FuzzyIndex:
         starts: Collection[int] | None = None,
         ends: Collection[int] | None = None,
         other_words: int = 0,
+        compounds: bool = False,
     ) -> dict[int, tuple[float, str]]:
         """``key → (similarity, name)`` for names similar to some window of compact ``text``;
         with ``starts``, only windows beginning at one of those offsets (where a word begins:
@@ -213,7 +214,10 @@ class FuzzyIndex:
         long in one syllable's initial consonant alone is taken for another word, not a typo:
         in short words that change most often makes one (포스터/토스터, 케이블/테이블,
         충전기/충전지, 보자기/도자기), while a slip of a vowel or a final consonant seldom
-        does (형광둥, 페트뱅, 생숫병)."""
+        does (형광둥, 페트뱅, 생숫병). With ``compounds``, a window that is a name with one whole
+        syllable more or less at its start or end is another word too, the compound's head or
+        a compound of it ("젓가락" is not a misspelt 쇠젓가락, nor "배드민턴" 배드민턴채): a typo
+        slips a jamo, it does not drop a syllable."""
         pieces = [jamo(ch) for ch in text]  # a window's jamo is the join of its characters'
         text_grams = bigrams("".join(pieces))
         shared: dict[tuple[int, int], int] = defaultdict(int)
@@ -228,7 +232,8 @@ class FuzzyIndex:
             if count < 0.5 * len(grams):
                 continue
             similarity = _best_window(
-                name, decomposed, pieces, windows, min_similarity, starts, ends, other_words
+                name, decomposed, pieces, windows, min_similarity, starts, ends, other_words,
+                compounds,
             )
             # of tied names the smaller: the postings' set order differs from run to run
             if similarity >= min_similarity and (-similarity, name) < _rank(found.get(key)):
@@ -249,6 +254,7 @@ def _best_window(
     starts: Collection[int] | None = None,
     ends: Collection[int] | None = None,
     other_words: int = 0,
+    compounds: bool = False,
 ) -> float:
     """The best similarity of ``name`` to a window of the text whose characters' jamo are
     ``pieces`` (windows of one character more or less than the name, or as long), when it is
@@ -286,6 +292,9 @@ def _best_window(
                 name, pieces[start : start + width]
             ):
                 continue
+            window_pieces = pieces[start : start + width]
+            if compounds and width != len(name) and _syllable_off_an_end(name, window_pieces):
+                continue
             best = max(best, 1.0 - distance / longer)
     return best
 
@@ -299,6 +308,15 @@ def _initial_swapped(name: str, pieces: list[str]) -> bool:
         return False
     ours, theirs = changed[0]
     return len(ours) > 1 and len(theirs) > 1 and ours[1:] == theirs[1:]
+
+
+def _syllable_off_an_end(name: str, pieces: list[str]) -> bool:
+    """Whether syllables whose jamo are ``pieces`` are ``name`` with one whole syllable more
+    or less at its start or its end: such a word is a compound's head or a compound of the
+    name, another word, not a typo ("젓가락" of 쇠젓가락, "배드민턴" of 배드민턴채)."""
+    syllables = [jamo(ch) for ch in name]
+    shorter, longer = sorted((syllables, pieces), key=len)
+    return len(longer) == len(shorter) + 1 and shorter in (longer[1:], longer[:-1])
 
 
 @functools.lru_cache(maxsize=1024)

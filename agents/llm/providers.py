@@ -197,6 +197,8 @@ Answer with:
   공사장생활폐기물, 대형폐기물, 생활계유해폐기물, 미분류.
 - middle_category: for 재활용폐기물 one of 종이, 종이팩, 무색페트병, 플라스틱류, 비닐류, 발포합성수지,
   유리병, 금속류, 의류및원단, 전지, 조명제품, 전기전자제품; otherwise a short Korean label or "".
+  Gold or silver jewellery and tableware (금반지, 은수저) are sold at a 금은방, not recycled:
+  일반종량제폐기물, 생활잡화, minor 귀금속.
 - minor_category: the specific item in Korean (e.g. 먹는샘물PET병, 택배상자, 음료캔) or "".
 - situation_tags: what matters for disposal, e.g. 내용물있음, 라벨부착, 뚜껑있음, 오염됨, 파손됨,
   복합재질.

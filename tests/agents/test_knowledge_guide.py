@@ -169,6 +169,9 @@ def test_rewards_only_for_confident_followed_safe_items(kb: KnowledgeBase) -> No
     for unsafe_or_unsure in ("부탄가스", "페인트통", "병뚜껑", "전구", "음식물 묻은 배달용기"):
         assert reward(unsafe_or_unsure) is None, unsafe_or_unsure
     assert reward("랩") is None  # 종량제: not a recyclable, no character
+    assert reward("쇠젓가락") == "메탈리"
+    for precious in ("금반지", "은수저", "금목걸이", "18k 반지"):  # sold, not a recyclable
+        assert reward(precious) is None, precious
     assert reward("생숫병") is None  # a typo match is asked back, not rewarded
 
 

@@ -3,6 +3,8 @@ ambiguous ones, and an answer given in the same text (facts: municipal and minis
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agents.knowledge import KnowledgeBase, answer_for_scan
@@ -113,6 +115,11 @@ def answer(kb: KnowledgeBase, hint: str) -> str:
         ("케첩", "소스통", "플라스틱류"),  # once unknown
         ("사탕 껍질", "과자봉지", "비닐류"),  # once unknown
         ("우유 뚜껑", "플라스틱 뚜껑", "플라스틱류"),  # was 우유팩 (종이팩)
+        ("나무젓가락", "나무젓가락", "종량제봉투"),
+        ("쇠젓가락", "수저", "고철(금속류)"),
+        ("플라스틱 젓가락", "플라스틱 젓가락", "종량제봉투"),  # small: not sorted out
+        ("배드민턴 셔틀콕", "셔틀콕", "종량제봉투"),  # was 라켓 (fuzzy 배드민턴채)
+        ("배드민턴 라켓", "라켓", "종량제봉투"),
     ],
 )
 def test_household_items_go_where_the_guides_say(
@@ -135,6 +142,8 @@ def test_household_items_go_where_the_guides_say(
         ("포스터칼라", "토스터"),  # "포스터" inside a longer word
         ("샌드위치", "운동화"),  # fuzzy 샌들: "샌드" begins the word but does not end it
         ("드라이아이스 포장", "헤어드라이어"),  # the name is known now; the window rule as well
+        ("젓가락", "수저"),  # fuzzy 쇠젓가락: the name with a syllable off its start
+        ("배드민턴", "라켓"),  # fuzzy 배드민턴채: the name with a syllable off its end
     ],
 )
 def test_a_whole_real_word_is_not_corrected_into_another_item(
@@ -145,6 +154,16 @@ def test_a_whole_real_word_is_not_corrected_into_another_item(
     # that one edit does not make another word, and not one initial consonant away.
     found = kb.match(word)
     assert found is None or (found.method != "fuzzy" and found.item.name != was), word
+
+
+def test_no_common_noun_is_corrected_into_an_item(kb: KnowledgeBase) -> None:
+    # ~650 nouns of kitchen, bathroom, sports, stationery, food, tools...: a known one matches
+    # as itself, an unknown one is unknown, none is taken for a misspelt item
+    lines = (Path(__file__).parent / "data" / "common_nouns.txt").read_text(encoding="utf-8")
+    words = {w for line in lines.splitlines() if not line.startswith("#") for w in line.split()}
+    corrected = {w: found.item.name for w in sorted(words)
+                 if (found := kb.match(w)) is not None and found.method == "fuzzy"}
+    assert len(words) > 600 and corrected == {}
 
 
 @pytest.mark.parametrize(
@@ -162,6 +181,7 @@ def test_a_whole_real_word_is_not_corrected_into_another_item(
         ("모니터 받침대", "플라스틱 고철 종량제봉투"),  # was 침대 ("받침대" ends with it)
         ("병 라벨", "페트병 비닐류 유리병류"),  # once unknown
         ("병뚜껑", "금속 플라스틱"),  # a cap of unnamed bottle may be either
+        ("젓가락", "나무 플라스틱 종량제봉투 스테인리스 고철"),  # was 수저 (fuzzy 쇠젓가락)
     ],
 )
 def test_an_item_whose_answer_depends_on_its_material_asks(
@@ -182,6 +202,8 @@ def test_an_item_whose_answer_depends_on_its_material_asks(
         ("컵라면 용기 종이", "종이 컵라면 용기"),  # was 컵라면 용기 (스티로폼) with no question
         ("체온계 수은", "수은 체온계"),
         ("병뚜껑 금속", "금속 병뚜껑"),
+        ("스텐 젓가락", "수저"),
+        ("대나무 젓가락", "나무젓가락"),
     ],
 )
 def test_the_answer_to_the_question_in_the_same_text_decides(

@@ -144,6 +144,24 @@ def test_a_short_word_one_initial_consonant_away_is_another_word(
     assert index.search(word, min_similarity=0.8), word  # without the option: a typo
 
 
+@pytest.mark.parametrize(
+    ("name", "word", "typo"),
+    [
+        ("쇠젓가락", "젓가락", False),  # a syllable off the start: the compound's head
+        ("배드민턴채", "배드민턴", False),  # a syllable off the end
+        ("젓가락", "쇠젓가락", False),  # a syllable more: a compound of the name
+        ("배드민턴채", "배드민턴체", True),  # a vowel slip still is a typo
+        ("쇠젓가락", "쇠젖가락", True),  # a final consonant slip
+    ],
+)
+def test_a_name_with_a_syllable_more_or_less_at_an_end_is_another_word(
+    name: str, word: str, typo: bool
+) -> None:
+    index = FuzzyIndex([(0, name)])  # windows where the word begins, as the base asks
+    assert bool(index.search(word, min_similarity=0.8, starts={0}, compounds=True)) is typo
+    assert index.search(word, min_similarity=0.8, starts={0}), word  # without: a typo
+
+
 def test_short_names_are_left_out_of_the_typo_search() -> None:
     # one jamo is a sixth of 토스터: 포스터, 토스트, 코스터 and 로스터 are other words
     index = FuzzyIndex([(0, "토스터"), (1, "형광등")])

@@ -45,6 +45,7 @@ async def grants(world: ScanWorld, user: str) -> list[str]:
         ("스티로폼", "폼이"),
         ("형광등", "라이티"),
         ("헌 옷", "코튼"),
+        ("쇠젓가락", "메탈리"),  # scrap metal: a precious one (below) is not
     ],
 )
 async def test_recyclable_with_rule_and_no_insufficiency_earns_its_character(
@@ -54,7 +55,11 @@ async def test_recyclable_with_rule_and_no_insufficiency_earns_its_character(
     assert reward.reward is not None and reward.reward.name == name
 
 
-@pytest.mark.parametrize("hint", ["치킨뼈", "영수증", "깨진 유리", "생수병 라벨 안 뗀"])
+@pytest.mark.parametrize(
+    "hint",
+    # 금반지/은수저: sold at a 금은방, not put in a recycling bin, so no 메탈리
+    ["치킨뼈", "영수증", "깨진 유리", "생수병 라벨 안 뗀", "금반지", "은수저"],
+)
 async def test_no_reward_outside_the_rule(world: ScanWorld, hint: str) -> None:
     user = f"user-{uuid.uuid4().hex[:6]}"
     messages = await world.messages(await world.scan(hint, user_id=user))
