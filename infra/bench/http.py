@@ -62,11 +62,12 @@ class UserConnection:
             self.close()
         return status, data
 
-    async def post_once(self, path: str, body: dict[str, Any], *, attempts: int = 3
-                        ) -> tuple[int, Any]:
-        """``post`` under one idempotency key, retried on a dropped connection (a keep-alive
-        connection the server is closing fails the request; the retry is safe)."""
-        key = uuid.uuid4().hex
+    async def post_once(self, path: str, body: dict[str, Any], *, attempts: int = 3,
+                        key: str | None = None) -> tuple[int, Any]:
+        """``post`` under one idempotency key (``key``, else a fresh one), retried on a dropped
+        connection (a keep-alive connection the server is closing fails the request; the retry
+        is safe)."""
+        key = key or uuid.uuid4().hex
         for attempt in range(attempts):
             try:
                 return await self.post(path, body, X_Idempotency_Key=key)

@@ -90,12 +90,13 @@ async def run_bench(
             auth = [stack.auth(f"bench-{i}") for i in range(users)]
             images = await asyncio.gather(*(upload(i) for i in range(users)))
         rng = random.Random(7)
-        everyone = [ScanUser(auth[i], image, rng.choice(HINTS), ramp_s * i / users)
+        everyone = [ScanUser(f"bench-{i}", auth[i], image, rng.choice(HINTS), ramp_s * i / users)
                     for i, image in enumerate(images)]
         done_timeout = max(60.0, 10 * profile.total_s)
         parts = [ScanPart(stack.base_url, stack.env["REDIS_URL"], stack.layout,
-                          [everyone[i] for i in part], duration_s, done_timeout)
-                 for part in slices(users, processes)]
+                          [everyone[i] for i in part], duration_s, done_timeout,
+                          watched_shards(stack.layout.shards, processes, n))
+                 for n, part in enumerate(slices(users, processes))]
         run = await run_measured(
             scan_client, parts, redis=stack.redis, timeout_s=duration_s + done_timeout + 60,
             roles={name: p.pid for name, p in stack.processes.items()})
@@ -105,6 +106,15 @@ async def run_bench(
     result.load = (run.load_at_start, os.getloadavg()[0])
     await stack.forget()
     return result
+
+
+def watched_shards(shards: int, processes: int, n: int) -> tuple[int, ...]:
+    """The shards whose logs client process ``n`` of ``processes`` tails, its users' jobs being
+    placed there: each shard to one process when they divide evenly (every shard keeps its
+    share of the load), else every shard to every process."""
+    if shards % processes:
+        return tuple(range(shards))
+    return tuple(range(n, shards, processes))
 
 
 @asynccontextmanager

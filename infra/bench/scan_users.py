@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ import httpx
 from eventstore.keys import Layout
 from eventstore.reading import LogReader
 from eventstore.redis_client import AsyncRedis, open_redis
+from gateway.scan_api import job_id_for
 from infra.bench.clients import ClientLoad, Tally, run_users, submit
 from infra.bench.http import UserConnection
 from infra.bench.processes import Started
@@ -33,11 +35,15 @@ WATCH_BATCH = 2000
 
 
 class DoneWatcher:
-    """Tails every shard log from its current head and records each job's ``done``."""
+    """Tails the shard logs of ``shards`` (all by default) from their current heads and records
+    each job's ``done``."""
 
-    def __init__(self, redis: AsyncRedis, layout: Layout) -> None:
+    def __init__(
+        self, redis: AsyncRedis, layout: Layout, shards: Sequence[int] | None = None
+    ) -> None:
         self.redis = redis
         self.layout = layout
+        self.shards = range(layout.shards) if shards is None else shards
         self.done: dict[str, tuple[str, float]] = {}  # job id → (status, monotonic time)
         self._waiters: dict[str, asyncio.Future[tuple[str, float]]] = {}
         self._names = {
@@ -47,7 +53,7 @@ class DoneWatcher:
 
     async def run(self) -> None:
         log = LogReader(self.redis, self.layout)
-        heads = {shard: await log.head(shard) for shard in range(self.layout.shards)}
+        heads = {shard: await log.head(shard) for shard in self.shards}
         follow = log.follow(heads, batch=WATCH_BATCH, block_ms=500)
         async with contextlib.aclosing(follow) as tail:
             async for found in tail:
@@ -85,9 +91,23 @@ async def upload_photo(client: httpx.AsyncClient, headers: dict[str, str]) -> st
     return str(issued["cdn_url"])
 
 
-async def submit_scan(conn: UserConnection, image_url: str, hint: str) -> tuple[int, Any]:
+async def submit_scan(
+    conn: UserConnection, image_url: str, hint: str, key: str | None = None
+) -> tuple[int, Any]:
     """``POST /api/v1/scan``, retried on a dropped connection under one idempotency key."""
-    return await conn.post_once("/api/v1/scan", {"image_url": image_url, "user_input": hint})
+    return await conn.post_once(
+        "/api/v1/scan", {"image_url": image_url, "user_input": hint}, key=key
+    )
+
+
+def key_on_shards(user_id: str, layout: Layout, shards: Collection[int]) -> str:
+    """A fresh idempotency key whose job (the gateway derives its id from the user and the key)
+    lands on one of ``shards``: a client process then tails only those shard logs, not every
+    event of every shard (which cost the bench more CPU than the reward worker's reads)."""
+    while True:
+        key = uuid.uuid4().hex
+        if layout.shard_of(job_id_for(user_id, key)) in shards:
+            return key
 
 
 @dataclass
@@ -98,14 +118,15 @@ class ScanTally(Tally):
 
 
 async def user_loop(
-    conn: UserConnection, watcher: DoneWatcher, result: ScanTally, *,
-    image_url: str, hint: str, deadline: float, start_delay: float, done_timeout: float,
+    conn: UserConnection, watcher: DoneWatcher, result: ScanTally, user: ScanUser, *,
+    deadline: float, done_timeout: float,
 ) -> None:
     """One simulated user: scan its photo, wait for ``done``, repeat until ``deadline``."""
-    await asyncio.sleep(start_delay)
+    await asyncio.sleep(user.start_delay)
     while time.monotonic() < deadline:
         started = time.monotonic()
-        reply = await submit(result, submit_scan(conn, image_url, hint))
+        key = key_on_shards(user.user_id, watcher.layout, watcher.shards)
+        reply = await submit(result, submit_scan(conn, user.image_url, user.hint, key))
         if reply is None:
             continue
         try:
@@ -122,9 +143,12 @@ async def user_loop(
 
 
 @asynccontextmanager
-async def watched_log(redis: AsyncRedis, layout: Layout) -> AsyncIterator[DoneWatcher]:
-    """A ``DoneWatcher`` tailing the shard logs of ``layout`` while the block runs."""
-    watcher = DoneWatcher(redis, layout)
+async def watched_log(
+    redis: AsyncRedis, layout: Layout, shards: Sequence[int] | None = None
+) -> AsyncIterator[DoneWatcher]:
+    """A ``DoneWatcher`` tailing the shard logs of ``layout`` (``shards`` of them) while the
+    block runs."""
+    watcher = DoneWatcher(redis, layout, shards)
     task = asyncio.create_task(watcher.run())
     await asyncio.sleep(0.1)  # the watcher has read the heads before the first submission
     try:
@@ -137,6 +161,7 @@ async def watched_log(redis: AsyncRedis, layout: Layout) -> AsyncIterator[DoneWa
 
 @dataclass(frozen=True)
 class ScanUser:
+    user_id: str
     headers: dict[str, str]
     image_url: str
     hint: str
@@ -153,6 +178,7 @@ class ScanPart:
     users: list[ScanUser]
     duration_s: float
     done_timeout: float
+    shards: tuple[int, ...]  # the shards its users' jobs land on, whose logs it tails
 
 
 async def scan_client(part: ScanPart, started: Started) -> tuple[ScanTally, ClientLoad]:
@@ -160,11 +186,10 @@ async def scan_client(part: ScanPart, started: Started) -> tuple[ScanTally, Clie
     redis = await open_redis(part.redis_url, decode_responses=True)
     tally = ScanTally()
     try:
-        async with watched_log(redis, part.layout) as watcher:
+        async with watched_log(redis, part.layout, part.shards) as watcher:
             conns = [UserConnection(part.base_url, user.headers) for user in part.users]
             load = await run_users(started, lambda began: (
-                user_loop(conn, watcher, tally, image_url=user.image_url, hint=user.hint,
-                          deadline=began + part.duration_s, start_delay=user.start_delay,
+                user_loop(conn, watcher, tally, user, deadline=began + part.duration_s,
                           done_timeout=part.done_timeout)
                 for conn, user in zip(conns, part.users, strict=True)
             ))

@@ -8,18 +8,32 @@ from typing import Any
 
 from eventstore.broker import ACK_CONNECTIONS_CAP, broker_connections
 from eventstore.consumer import RunnerOptions
+from eventstore.keys import Layout
+from gateway.scan_api import job_id_for
 from infra.bench.chat_users import ChatTally
 from infra.bench.clients import submit, worst_lag
 from infra.bench.cpu import CpuMeter, process_cpu_s, role_of
 from infra.bench.processes import Started, run_clients, slices
 from infra.bench.repeat import percentile
-from infra.bench.scan_users import ScanTally
+from infra.bench.scan import watched_shards
+from infra.bench.scan_users import ScanTally, key_on_shards
 
 
 def test_slices_cover_every_user_once_and_interleave() -> None:
     parts = slices(10, 3)
     assert [list(p) for p in parts] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
     assert slices(2, 5) == [range(0, 2, 2), range(1, 2, 2)]  # never an empty process
+
+
+def test_client_processes_split_the_shards_they_tail_and_their_jobs_land_there() -> None:
+    assert [watched_shards(4, 2, n) for n in range(2)] == [(0, 2), (1, 3)]
+    assert [watched_shards(4, 4, n) for n in range(4)] == [(0,), (1,), (2,), (3,)]
+    assert watched_shards(4, 3, 1) == (0, 1, 2, 3)  # uneven: every process tails every shard
+    layout = Layout("bench", shards=4)
+    for wanted in [(1,), (0, 2), (3,)]:
+        keys = {key_on_shards("bench-7", layout, wanted) for _ in range(50)}
+        assert len(keys) == 50  # fresh keys, never a repeated job
+        assert {layout.shard_of(job_id_for("bench-7", key)) for key in keys} <= set(wanted)
 
 
 def test_roles_add_up_their_processes() -> None:
