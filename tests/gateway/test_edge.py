@@ -77,8 +77,11 @@ async def test_allowed_origins_are_echoed_with_credentials(client: httpx.AsyncCl
 
 
 @pytest.fixture
-async def limited(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    strict = settings.with_(rate_limit_user=3, rate_limit_ip=5, rate_limit_window_s=30)
+async def limited(settings: Settings, redis_targets: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Strict limits, on a single Redis (both windows in one script call) and on a Redis
+    Cluster (one call per window: the keys live in other slots)."""
+    strict = settings.with_(rate_limit_user=3, rate_limit_ip=5, rate_limit_window_s=30,
+                            redis_url=redis_targets)
     async with asgi_client(create_gateway(strict, live=FAST)) as client:
         yield client
 
