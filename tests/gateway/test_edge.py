@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from eventstore.keys import Layout
 from gateway.auth_tokens import bearer
-from gateway.edge import REQUEST_ID
+from gateway.edge import REQUEST_ID, add_headers
 from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from infra.telemetry import JsonLogFormatter
@@ -74,6 +74,16 @@ async def test_allowed_origins_are_echoed_with_credentials(client: httpx.AsyncCl
     assert "access-control-allow-origin" not in r.headers
     r = await client.get("/health", headers={"Origin": FRONTEND})
     assert r.headers["access-control-allow-origin"] == FRONTEND
+
+
+def test_edge_headers_leave_a_routes_own_and_merge_vary() -> None:
+    start = {"type": "http.response.start", "status": 200, "headers": (
+        (b"Content-Security-Policy", b"default-src 'self'"), (b"vary", b"Accept-Encoding"))}
+    add_headers(start, {"content-security-policy": "default-src 'none'", "vary": "Origin",
+                        "x-frame-options": "DENY"})
+    assert sorted(start["headers"]) == sorted([
+        (b"Content-Security-Policy", b"default-src 'self'"),
+        (b"vary", b"Accept-Encoding, Origin"), (b"x-frame-options", b"DENY")])
 
 
 @pytest.fixture
