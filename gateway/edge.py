@@ -26,6 +26,7 @@ import time
 import uuid
 from contextvars import ContextVar
 
+from redis.asyncio import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from starlette.datastructures import Headers, MutableHeaders
@@ -65,16 +66,21 @@ SECURITY_HEADERS = {
 }
 HSTS = "max-age=31536000; includeSubDomains"
 
-# INCR a window counter, give a new one its TTL; (count, ms left). One key per call, so it
-# works on Redis Cluster too.
+# INCR each window counter, give a new one its TTL; (count, ms left) of each, flat. A single
+# Redis takes every window of a request in one call; a cluster one call per key (other slots).
 _WINDOW = """
-local n = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if n == 1 or ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if n == 1 or ttl < 0 then
+    redis.call('PEXPIRE', key, ARGV[1])
+    ttl = tonumber(ARGV[1])
+  end
+  out[#out + 1] = n
+  out[#out + 1] = ttl
 end
-return {n, ttl}
+return out
 """
 
 
@@ -139,6 +145,20 @@ def _is_ip(address: str) -> bool:
     return True
 
 
+def add_headers(start: Message, extra: dict[str, str]) -> None:
+    """Add ``extra`` to a response's start message: a header the route set itself wins, Vary
+    is merged. On the raw list (MutableHeaders scanned and re-encoded it per header: ≈ 6 µs of
+    the ≈ 7 every response spent here)."""
+    raw: list[tuple[bytes, bytes]] = list(start.get("headers", ()))
+    start["headers"] = raw
+    present = {name.lower() for name, _ in raw}
+    for name, value in extra.items():
+        if name == "vary":
+            MutableHeaders(raw=raw).add_vary_header(value)  # edits ``raw`` in place
+        elif (encoded := name.encode("latin-1")) not in present:
+            raw.append((encoded, value.encode("latin-1")))
+
+
 def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
 
@@ -168,12 +188,7 @@ class EdgeMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                out = MutableHeaders(scope=message)
-                for name, value in extra.items():
-                    if name == "vary":
-                        out.add_vary_header(value)
-                    elif name not in out:
-                        out[name] = value
+                add_headers(message, extra)
             await send(message)
 
         try:
@@ -287,22 +302,27 @@ class EdgeMiddleware:
         user = peek_user(Request(scope), s) if s.rate_limit_user > 0 else None
         if user is not None:
             checks.append((f"user:{user}", s.rate_limit_user))
+        if not checks:
+            return None
         redis = state.resources.redis
         script = self._script(redis)
         prefix = f"{s.namespace}:rl"  # no hash tag: windows spread over a cluster's slots
         window_ms = s.rate_limit_window_s * 1000
+        keys = [f"{prefix}:{key}" for key, _ in checks]
         try:
-            # Concurrent calls, not a pipeline: each key may live on another cluster node, and
-            # a script call (unlike a pipelined one) loads the script where it is missing.
-            replies = await asyncio.gather(
-                *(script(keys=[f"{prefix}:{key}"], args=[window_ms]) for key, _ in checks)
-            )
+            if len(keys) == 1 or not isinstance(redis, RedisCluster):
+                counts = [int(v) for v in await script(keys=keys, args=[window_ms])]
+            else:
+                # Concurrent calls, not a pipeline: each key may live on another cluster node,
+                # and a script call (unlike a pipelined one) loads the script where it is missing.
+                replies = await asyncio.gather(
+                    *(script(keys=[key], args=[window_ms]) for key in keys))
+                counts = [int(v) for reply in replies for v in reply]
         except (RedisError, OSError) as exc:
             log.warning("rate limit not checked: %s", exc)
             return None
-        waits = [math.ceil(int(ttl) / 1000) for (_, cap), (n, ttl) in zip(checks, replies,
-                                                                           strict=True)
-                 if int(n) > cap]
+        waits = [math.ceil(ttl / 1000) for (_, cap), n, ttl in zip(
+            checks, counts[::2], counts[1::2], strict=True) if n > cap]
         return max(max(waits), 1) if waits else None
 
     def _script(self, redis: AsyncRedis) -> AsyncScript:

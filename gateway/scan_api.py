@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 import schemas
-from gateway.auth import current_user
+from gateway.auth import current_user, current_user_reading, verified_claims
 from gateway.bodies import parse_body
 from gateway.config import GatewayConfig
 from gateway.edge import command_metadata
@@ -22,6 +22,7 @@ from gateway.models import CATALOGUE_KEY, check_model
 from gateway.params import idempotency_key
 from gateway.state import gateway_state
 from media.keys import key_from_url
+from media.owners import owner_record
 from media.store import MediaStore
 from schemas.scan import SCAN_JOB, RequestScan
 
@@ -39,6 +40,7 @@ MAJOR_CATEGORIES = (
     "대형폐기물",
     "생활계유해폐기물",
 )
+NOT_UPLOADED = "no image has been uploaded at this URL"
 
 
 class ScanRequest(BaseModel):
@@ -57,33 +59,46 @@ def job_id_for(user_id: str, idempotency_key: str | None) -> str:
     return str(uuid.uuid5(JOB_NAMESPACE, f"{user_id}\x1f{idempotency_key}"))
 
 
-async def check_image_url(url: str, base: str, settings: GatewayConfig, media: MediaStore) -> None:
-    """``url`` must be one of our uploaded images or on an allowed host; it is never fetched."""
+def image_key(url: str, base: str, settings: GatewayConfig) -> str | None:
+    """The media key of ``url`` when it names one of our images, None when it is on an allowed
+    host; ``InvalidRequest`` for any other URL. Nothing is fetched or looked up here."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequest("image_url", "must be an absolute http(s) URL")
     own = urlsplit(base)
     key = key_from_url(url, settings)
     if key is not None and (parts.scheme, parts.netloc) == (own.scheme, own.netloc):
-        if not await media.exists(key):
-            raise InvalidRequest("image_url", "no image has been uploaded at this URL")
-        return
+        return key
     if parts.hostname.lower() in {h.lower() for h in settings.image_hosts}:
-        return
+        return None
     raise InvalidRequest(
         "image_url", "must be an image uploaded through /api/v1/images or on an allowed host"
     )
 
 
+async def check_image_url(url: str, base: str, settings: GatewayConfig, media: MediaStore) -> None:
+    """``url`` must be one of our uploaded images or on an allowed host; it is never fetched."""
+    key = image_key(url, base, settings)
+    if key is not None and not await media.exists(key):
+        raise InvalidRequest("image_url", NOT_UPLOADED)
+
+
 async def submit_scan(request: Request) -> JSONResponse:
-    user_id = await current_user(request)
     gw = gateway_state(request)
     res = gw.resources
-    body = await parse_body(
-        request, ScanRequest, context={CATALOGUE_KEY: gateway_state(request).resources.settings.models}
-    )
-    await check_image_url(body.image_url, public_base(request, res.settings), res.settings, res.media)
-    idem = idempotency_key(request)
+    verified_claims(request)  # 401 before the body is read
+    try:
+        body = await parse_body(request, ScanRequest, context={CATALOGUE_KEY: res.settings.models})
+        key = image_key(body.image_url, public_base(request, res.settings), res.settings)
+        idem = idempotency_key(request)
+    except Exception:
+        await current_user(request)  # a revoked token is told so (403) before any 4xx
+        raise
+    # The image's owner record is read with the revocation check: one round trip for both.
+    owner_keys = [] if key is None else [owner_record(res.settings.namespace, key)]
+    user_id, owners = await current_user_reading(request, owner_keys)
+    if key is not None and not await res.media.exists_owned(key, owners[0]):
+        raise InvalidRequest("image_url", NOT_UPLOADED)
     job_id = job_id_for(user_id, idem)
     command = schemas.registry.envelope(
         RequestScan(

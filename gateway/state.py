@@ -14,7 +14,7 @@ from gateway.config import GatewayConfig
 from gateway.job_reads import JobReads
 from gateway.live_hub import LiveHub
 from gateway.metrics import GatewayMetrics
-from media.store import MediaStore
+from media.owners import OwnedMedia
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class GatewayResources:
     redis: AsyncRedis
     store: EventStore
     pg: asyncpg.Pool[asyncpg.Record] | None  # read models; None when DATABASE_URL is unset
-    media: MediaStore  # uploaded images
+    media: OwnedMedia  # uploaded images, hidden once their owner is erased
 
 
 @dataclass(frozen=True)

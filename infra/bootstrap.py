@@ -32,6 +32,7 @@ from infra.media import FileMediaStore
 from infra.media_owners import OwnedMediaStore
 from infra.settings import Settings
 from media.keys import key_from_url
+from media.owners import OwnedMedia
 from media.store import MediaStore
 from projections.context import ReadSide
 from readmodels.db import create_pool
@@ -49,7 +50,7 @@ class Resources:
     redis: AsyncRedis
     store: EventStore
     pg: asyncpg.Pool[asyncpg.Record] | None  # read models; None when DATABASE_URL is unset
-    media: MediaStore  # uploaded images (gateway writes, scan handler reads)
+    media: OwnedMedia  # uploaded images (gateway writes, scan handler reads)
     kb: KnowledgeBase  # disposal rules, items, characters (loaded once, read-only)
     llm: ModelRouter  # LLM port; the provider is picked per call by its `model`
     vision: ModelRouter  # Vision port: the same router as `llm`

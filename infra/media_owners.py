@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from media.owners import owner_is_live
+from media.owners import is_live, owner_is_live
 from media.store import MediaStore, PresignedUpload, StoredMedia
 
 
@@ -45,6 +45,15 @@ class OwnedMediaStore:
     async def exists(self, key: str) -> bool:
         """See ``MediaStore.exists``; False for an orphan (which is deleted)."""
         return await self.store.exists(key) and not await self._orphan(key)
+
+    async def exists_owned(self, key: str, owner: str | None) -> bool:
+        """See ``media.owners.OwnedMedia.exists_owned``."""
+        if not await self.store.exists(key):
+            return False
+        if is_live(owner):
+            return True
+        await self.store.delete(key)
+        return False
 
     async def delete(self, key: str) -> None:
         """See ``MediaStore.delete``."""

@@ -16,7 +16,9 @@ async Redis client (decoded responses).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
+
+from media.store import MediaStore
 
 ERASED = "\x00erased"  # not a user id (ids are printable)
 
@@ -49,7 +51,12 @@ async def reopen_upload(redis: Any, namespace: str, key: str, user_id: str, ttl_
 
 async def owner_is_live(redis: Any, namespace: str, key: str) -> bool:
     """False once the owner of ``key`` erased the account (True for keys without an owner)."""
-    return bool(await redis.get(owner_record(namespace, key)) != ERASED)
+    return is_live(await redis.get(owner_record(namespace, key)))
+
+
+def is_live(owner: str | None) -> bool:
+    """Whether ``owner``, the value of an ``owner_record`` (None: no record), is not erased."""
+    return owner != ERASED
 
 
 async def erase_owner(redis: Any, namespace: str, key: str) -> None:
@@ -57,3 +64,13 @@ async def erase_owner(redis: Any, namespace: str, key: str) -> None:
     PUT racing with the erasure then either lands before the delete or sees the mark."""
     await redis.set(owner_record(namespace, key), ERASED)
     await redis.delete(upload_record(namespace, key))
+
+
+class OwnedMedia(MediaStore, Protocol):
+    """A ``MediaStore`` that hides (and deletes) the images whose owner is erased
+    (``infra.media_owners.OwnedMediaStore``)."""
+
+    async def exists_owned(self, key: str, owner: str | None) -> bool:
+        """``exists``, given the value of ``key``'s ``owner_record`` the caller read itself
+        (in a round trip it shared with other reads): False for an orphan, which is deleted."""
+        ...

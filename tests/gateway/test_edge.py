@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from eventstore.keys import Layout
 from gateway.auth_tokens import bearer
-from gateway.edge import REQUEST_ID
+from gateway.edge import REQUEST_ID, add_headers
 from infra.gateway_app import create_gateway
 from infra.settings import Settings
 from infra.telemetry import JsonLogFormatter
@@ -76,9 +76,22 @@ async def test_allowed_origins_are_echoed_with_credentials(client: httpx.AsyncCl
     assert r.headers["access-control-allow-origin"] == FRONTEND
 
 
+def test_edge_headers_leave_a_routes_own_and_merge_vary() -> None:
+    start = {"type": "http.response.start", "status": 200, "headers": (
+        (b"Content-Security-Policy", b"default-src 'self'"), (b"vary", b"Accept-Encoding"))}
+    add_headers(start, {"content-security-policy": "default-src 'none'", "vary": "Origin",
+                        "x-frame-options": "DENY"})
+    assert sorted(start["headers"]) == sorted([
+        (b"Content-Security-Policy", b"default-src 'self'"),
+        (b"vary", b"Accept-Encoding, Origin"), (b"x-frame-options", b"DENY")])
+
+
 @pytest.fixture
-async def limited(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    strict = settings.with_(rate_limit_user=3, rate_limit_ip=5, rate_limit_window_s=30)
+async def limited(settings: Settings, redis_targets: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Strict limits, on a single Redis (both windows in one script call) and on a Redis
+    Cluster (one call per window: the keys live in other slots)."""
+    strict = settings.with_(rate_limit_user=3, rate_limit_ip=5, rate_limit_window_s=30,
+                            redis_url=redis_targets)
     async with asgi_client(create_gateway(strict, live=FAST)) as client:
         yield client
 
