@@ -3,8 +3,12 @@ so a slow handler (a model call) holds up no other entry of its read.
 
 The reader stays a FastStream batch subscriber: one FastStream call per XREADGROUP, which starts
 a task for each due entry and returns once every one holds a worker slot (at most ``workers``
-runs per process; while none is free the reader waits and reads no further). Each entry is
-acked with the runner's next ack batch once settled. FastStream's own per-message mode
+runs per process) and ``read`` slots are free again. A read takes at most ``read`` entries
+(``per_message_read``: the process's slots shared out between its readers), so a busy process
+does not sit on entries it cannot start while another replica (one KEDA just started) idles:
+what it read and has not started is at most one read per reader (a read already waiting in
+Redis when the slots filled up), ``workers`` entries for the whole process, and usually none.
+Each entry is acked with the runner's next ack batch once settled. FastStream's own per-message mode
 (``max_workers``) sent every entry through its task group, memory stream and middleware, which
 cost several times the entry's own settling (``eco2 bench``-style micro-bench: about 500 against
 100-140 µs of client CPU per entry on a slow host).
@@ -22,15 +26,24 @@ from eventstore.handler_runs import InFlight, Slots
 HandleTaken = Callable[[Delivery], Awaitable[bool]]  # runs an entry whose slot is taken
 
 
+def per_message_read(workers: int, batch: int, readers: int) -> int:
+    """Entries a per-message reader reads at a time: its share of the process's ``workers``
+    slots among its ``readers`` (so their reads, all arriving at once, find a slot each), at
+    least one, at most ``batch``. Fewer entries per read only cost a round trip more per
+    ``read`` entries, small beside handlers slow enough to need this mode."""
+    return max(1, min(batch, workers // max(readers, 1)))
+
+
 class PerMessageRuns:
     """The runs a per-message reader started: held in flight (the heartbeat touches them, a
     reaper leaves them alone) from the read until settled, and awaited by a stop."""
 
     def __init__(
         self, in_flight: InFlight, slots: Slots, acks: AckBatches, handle: HandleTaken,
-        stopping: asyncio.Event,
+        stopping: asyncio.Event, read: int,
     ) -> None:
         self._stopping = stopping  # set: start nothing more, the stop hands the rest back
+        self._read = read  # entries per read (``per_message_read``)
         self._in_flight = in_flight
         self._slots = slots
         self._acks = acks
@@ -42,8 +55,11 @@ class PerMessageRuns:
 
     async def start(self, stream: str, due: list[Delivery]) -> None:
         """A task for each of ``due`` (entries of ``stream`` due now), each once a worker slot
-        is free. An entry not started when the runner stops (or a stop cancels the wait) stays
-        pending, and the stop hands it back."""
+        is free; then wait until a whole read's worth of slots is free, so that the reader's
+        next read finds a slot for every entry rather than holding them (pending, touched by
+        the heartbeat, out of other consumers' reach) until this process's runs finish. An
+        entry not started when the runner stops (or a stop cancels the wait) stays pending,
+        and the stop hands it back."""
         # Held from the read on: the heartbeat touches an entry still waiting for its slot.
         tokens = [self._in_flight.hold(stream, [d.entry_id]) for d in due]
         started = 0
@@ -63,6 +79,8 @@ class PerMessageRuns:
         finally:
             for token in tokens[started:]:
                 self._in_flight.release(stream, token)
+        if self._slots.free < self._read and not self._stopping.is_set():
+            await self._slots.until_free(self._read)  # the stop opens it (``Slots.open_gates``)
 
     async def _run(self, delivery: Delivery, token: int) -> None:
         try:
