@@ -111,8 +111,8 @@ class Runner:
         self._slots = Slots(self.options.workers)
         self._acks = AckBatches(self.group, min(ACK_DELAY_S, self.options.claim_idle_ms / 10_000))
         self._parked = Parked(self.group, self._in_flight, self._handle)  # due later
-        readers = sum(len(self.group.streams(shard)) for shard in self.shards)
-        self.per_message_read = per_message_read(self.options.workers, self.options.batch, readers)
+        self.per_message_read = per_message_read(
+            self.options.workers, self.options.batch, len(self.shards))
         self._per_message = PerMessageRuns(
             self._in_flight, self._slots, self._acks,
             lambda d: self._handle(d, checked=True, slot_taken=True), self.dispatcher.stopping,
