@@ -6,14 +6,15 @@ a task for each due entry and returns once every one holds a worker slot (at mos
 runs per process) and ``read`` slots are free again. A read takes at most ``read`` entries
 (``per_message_read``: the process's slots shared out between its shards), so a busy process
 does not sit on entries it cannot start while another replica (one KEDA just started) idles.
-What it read and has not started is at most one read per reader: a read already waiting in
-Redis when the slots filled up, or the reads of readers let go at once by the same freed
-slots; that is at most ``workers`` entries from the shards' streams (as many again when the
-retry streams are busy too), where it was up to ``batch`` per reader, and usually none.
-Each entry is acked with the runner's next ack batch once settled. FastStream's own per-message mode
-(``max_workers``) sent every entry through its task group, memory stream and middleware, which
-cost several times the entry's own settling (``eco2 bench``-style micro-bench: about 500 against
-100-140 µs of client CPU per entry on a slow host).
+What a reader read and has not started is at most one read: one already waiting in Redis when
+the slots filled up, or one of several readers let go at once by the same freed slots. That
+is at most ``workers`` entries for the shards' streams of a process (as many again when the
+retry streams are busy too), where it was up to ``batch`` per reader.
+
+Each entry is acked with the runner's next ack batch once settled. FastStream's own
+per-message mode (``max_workers``) sent every entry through its task group, memory stream and
+middleware, which cost several times the entry's own settling (``eco2 bench``-style
+micro-bench: about 500 against 100-140 µs of client CPU per entry on a slow host).
 """
 
 from __future__ import annotations
