@@ -94,8 +94,10 @@ class Run:
 @dataclass(frozen=True)
 class RunnerOptions:
     workers: int = 64  # messages handled concurrently per process
-    batch: int = 100  # entries read per XREADGROUP
-    per_message: bool = False  # one entry per FastStream call, `workers` at a time (slow I/O)
+    batch: int = 100  # entries read per XREADGROUP (per-message: at most, see per_message.py)
+    # Each entry runs on its own, `workers` at a time (slow I/O); a reader reads no more than
+    # its share of the free slots (``eventstore.per_message``).
+    per_message: bool = False
     block_ms: int = 1000
     # A batch reader that got fewer than ``batch`` entries waits this long before it reads
     # again, so a busy stream is read in fuller batches (one XREADGROUP and one XACK for

@@ -64,11 +64,13 @@ class Slots:
     """At most ``n`` handler runs at a time across a process's subscribers: an
     ``asyncio.Semaphore`` whose free slot is taken with a decrement (its acquire/release pair
     costs six Python calls per entry); a slot given back passes straight to the oldest
-    waiter, so no newcomer overtakes one."""
+    waiter, so no newcomer overtakes one. A per-message reader waits in ``until_free`` before
+    it reads again (``eventstore.per_message``)."""
 
     def __init__(self, n: int) -> None:
         self.free = n
         self._waiting: deque[asyncio.Future[None]] = deque()
+        self._gates: list[tuple[int, asyncio.Future[None]]] = []  # (free slots awaited, waiter)
 
     async def take(self) -> None:
         """A slot: a free one, else the next one given back."""
@@ -95,6 +97,29 @@ class Slots:
                 waiter.set_result(None)
                 return
         self.free += 1
+        if self._gates:
+            self._open(self.free)
+
+    async def until_free(self, n: int) -> None:
+        """Until ``n`` slots are free (taking none), or ``open_gates``. Slots given back go
+        to those waiting in ``take`` first, so they pass before anything read after this."""
+        if self.free >= n:
+            return
+        gate = asyncio.get_running_loop().create_future()
+        self._gates.append((n, gate))
+        try:
+            await gate
+        finally:
+            self._gates = [(m, g) for m, g in self._gates if g is not gate]
+
+    def open_gates(self) -> None:
+        """Let everyone waiting in ``until_free`` go (the runner stops)."""
+        self._open(None)
+
+    def _open(self, free: int | None) -> None:
+        for n, gate in self._gates:
+            if (free is None or n <= free) and not gate.done():
+                gate.set_result(None)
 
 
 class InFlight:

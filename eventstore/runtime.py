@@ -2,7 +2,8 @@
 
 Every shard's source stream and the group's retry stream get two ``StreamSub`` subscribers in
 the consumer group: a reader (``batch=True``: up to ``batch`` entries per XREADGROUP, handled
-together, or with ``per_message`` each on its own for slow handlers, ``eventstore.per_message``;
+together, or with ``per_message`` each on its own for slow handlers, a share of the worker
+slots per read, ``eventstore.per_message``;
 settled entries are acked by ``AckBatches``, one pipelined round trip every few tens of ms for
 all readers) and a reaper (``min_idle_time``: XAUTOCLAIM of entries a crashed consumer left
 pending longer than ``claim_idle_ms``, every ``reaper_interval_ms``; their delivery count from
@@ -71,7 +72,7 @@ from eventstore.intake import Intake
 from eventstore.keys import Layout
 from eventstore.metrics import consumer_metrics
 from eventstore.parking import Parked
-from eventstore.per_message import PerMessageRuns
+from eventstore.per_message import PerMessageRuns, per_message_read
 from eventstore.redis_client import AsyncRedis
 from schemas.registry import MessageRegistry
 
@@ -110,9 +111,12 @@ class Runner:
         self._slots = Slots(self.options.workers)
         self._acks = AckBatches(self.group, min(ACK_DELAY_S, self.options.claim_idle_ms / 10_000))
         self._parked = Parked(self.group, self._in_flight, self._handle)  # due later
+        self.per_message_read = per_message_read(
+            self.options.workers, self.options.batch, len(self.shards))
         self._per_message = PerMessageRuns(
             self._in_flight, self._slots, self._acks,
             lambda d: self._handle(d, checked=True, slot_taken=True), self.dispatcher.stopping,
+            self.per_message_read,
         )
         self._intake = Intake(self.dispatcher.ignores)
         self.processed = 0
@@ -131,7 +135,8 @@ class Runner:
         per_message = o.per_message and not self.dispatcher.subscription.in_order
         handled = ", ".join(sorted(self.dispatcher.handled))
         reader = Stream(stream, group=group, consumer=consumer, batch=True,
-                         max_records=o.batch, polling_interval=o.block_ms)
+                        max_records=self.per_message_read if per_message else o.batch,
+                        polling_interval=o.block_ms)
         about = f"Consumer group `{group}` on shard {shard}: handles {handled}."
 
         in_order = self.dispatcher.subscription.in_order  # held entries keep the rest pending
@@ -344,6 +349,7 @@ class Runner:
         finally:
             self._stopped.set()
             self.dispatcher.stopping.set()
+            self._slots.open_gates()  # per-message readers waiting for free slots: stop now
             await asyncio.shield(self._shutdown(heartbeat))
 
     async def _shutdown(self, heartbeat: asyncio.Task[None]) -> None:

@@ -182,15 +182,25 @@ async def test_a_per_message_read_runs_each_entry_alone_within_the_worker_slots(
     assert sorted(seen) == sorted(names)
 
 
+def aggregates_on(layout: Layout, shard: int, n: int) -> list[str]:
+    """``n`` aggregate ids whose entries go to ``shard``."""
+    ids: list[str] = []
+    while len(ids) < n:
+        agg = str(uuid.uuid4())
+        if layout.shard_of(agg) == shard:
+            ids.append(agg)
+    return ids
+
+
 async def test_a_stopping_per_message_reader_starts_nothing_more_and_hands_the_rest_back(
     redis_client: aioredis.Redis, layout: Layout, redis_url: str
 ) -> None:
-    """One worker slot, three entries read at once, the first one slow: the stop lets it
-    finish, starts neither of the others, and hands them back for the next consumer."""
+    """One worker slot, taken by a slow entry; two more entries read meanwhile by the readers
+    of two other shards (reads already waiting in Redis when the slot was taken, the most a
+    per-message reader holds unstarted): the stop lets the slow one finish, starts neither of
+    the others, and hands them back for the next consumer."""
     store = EventStore(redis_client, layout, test_registry)
-    agg = str(uuid.uuid4())
-    await store.append([test_registry.envelope(ItemAdded(name=n), aggregate_id=agg)
-                        for n in ("slow", "b", "c")], expected_version=0)
+    [slow_agg], [b_agg], [c_agg] = (aggregates_on(layout, shard, 1) for shard in (0, 1, 2))
     started: list[str] = []
     release = asyncio.Event()
 
@@ -200,23 +210,93 @@ async def test_a_stopping_per_message_reader_starts_nothing_more_and_hands_the_r
         if message.name == "slow":
             await release.wait()
 
+    async def append(name: str, agg: str) -> None:
+        await store.append([test_registry.envelope(ItemAdded(name=name), aggregate_id=agg)],
+                           expected_version=0)
+
     options = dataclasses.replace(FAST, claim_idle_ms=600_000, per_message=True, workers=1)
     sub = Subscription("pm", "events", {ItemAdded: handle})
     first = Runner(redis_client, layout, test_registry, sub, options=options, url=redis_url)
     task = asyncio.create_task(first.run())
+    await append("slow", slow_agg)
     async with asyncio.timeout(10):
         while started != ["slow"]:
+            await asyncio.sleep(0.02)
+    await append("b", b_agg)
+    await append("c", c_agg)
+    async with asyncio.timeout(10):  # both read, waiting for the slot
+        while [(await redis_client.xpending(layout.keys_for(agg).events, "pm"))["pending"]
+               for agg in (b_agg, c_agg)] != [1, 1]:
             await asyncio.sleep(0.02)
     first.stop()
     await asyncio.sleep(0.2)  # the stop is under way while "slow" still runs
     release.set()
     await asyncio.wait_for(task, 20)
     assert started == ["slow"]
-    retry = layout.keys_for(agg).retry("pm")
-    assert sorted(fields["data"] for _, fields in await redis_client.xrange(retry)) == sorted(
-        ['{"name":"b","quantity":1}', '{"name":"c","quantity":1}'])
+    handed_back = [fields["data"] for agg in (b_agg, c_agg)
+                   for _, fields in await redis_client.xrange(layout.keys_for(agg).retry("pm"))]
+    assert sorted(handed_back) == ['{"name":"b","quantity":1}', '{"name":"c","quantity":1}']
     async with running(Runner(redis_client, layout, test_registry, sub, options=options,
                               url=redis_url)):
         async with asyncio.timeout(10):
             while sorted(started) != ["b", "c", "slow"]:
                 await asyncio.sleep(0.02)
+
+
+async def test_a_busy_per_message_reader_leaves_what_it_cannot_start_to_another_consumer(
+    redis_client: aioredis.Redis, layout: Layout, redis_url: str
+) -> None:
+    """Twenty slow entries on one shard, a consumer with two worker slots: it reads no more
+    than it can start, so a second consumer started once the first is saturated runs the
+    waiting entries while the first's are still blocked (rather than finding them all held,
+    pending, by the busy one). Neither ever holds more entries pending than its slots."""
+    store = EventStore(redis_client, layout, test_registry)
+    names = [f"n{i}" for i in range(20)]
+    for name, agg in zip(names, aggregates_on(layout, 0, len(names)), strict=True):
+        await store.append([test_registry.envelope(ItemAdded(name=name), aggregate_id=agg)],
+                           expected_version=0)
+    release = asyncio.Event()
+    ran: dict[str, list[str]] = {"first": [], "second": []}
+    most: dict[str, int] = {}
+    stream = layout.keys(0).events
+
+    def consumer(name: str) -> Runner:
+        async def handle(envelope: Envelope, message: Message) -> None:
+            assert isinstance(message, ItemAdded)
+            ran[name].append(message.name)
+            await release.wait()
+
+        return Runner(
+            redis_client, layout, test_registry, Subscription("pmb", "events", {ItemAdded: handle}),
+            consumer=name, shards=[0], url=redis_url,
+            options=dataclasses.replace(FAST, claim_idle_ms=10_000, per_message=True, workers=2),
+        )
+
+    async def watch() -> None:  # the most entries each consumer held pending, while blocked
+        while not release.is_set():
+            for row in (await redis_client.xpending(stream, "pmb"))["consumers"]:
+                most[row["name"]] = max(most.get(row["name"], 0), int(row["pending"]))
+            await asyncio.sleep(0.01)
+
+    first = consumer("first")
+    async with running(first):
+        await asyncio.wait_for(first.started.wait(), 10)  # the group exists
+        watcher = asyncio.create_task(watch())
+        async with asyncio.timeout(10):
+            while len(ran["first"]) < 2:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)  # several reads' time: the busy consumer reads no further
+        async with running(consumer("second")):
+            async with asyncio.timeout(10):
+                while len(ran["second"]) < 2:
+                    await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+            assert [len(ran["first"]), len(ran["second"])] == [2, 2]  # all still blocked
+            release.set()
+            await watcher
+            async with asyncio.timeout(10):
+                while (len(ran["first"]) + len(ran["second"]) < len(names)
+                       or (await redis_client.xpending(stream, "pmb"))["pending"]):
+                    await asyncio.sleep(0.02)
+    assert most == {"first": 2, "second": 2}
+    assert sorted(ran["first"] + ran["second"]) == sorted(names)

@@ -94,3 +94,30 @@ def test_text_fields_learns_a_new_name_and_decodes_utf8() -> None:
     fields = {b"a-name-no-other-test-uses": "분리수거".encode()}
     assert text_fields(fields) == {"a-name-no-other-test-uses": "분리수거"}  # learnt here
     assert text_fields(fields) == {"a-name-no-other-test-uses": "분리수거"}  # known now
+
+
+async def test_until_free_waits_for_enough_free_slots_after_the_waiting_takers() -> None:
+    slots = Slots(3)
+    for _ in range(3):
+        await slots.take()
+    taker = asyncio.create_task(slots.take())
+    gate = asyncio.create_task(slots.until_free(2))
+    await asyncio.sleep(0)
+    slots.give()  # goes to the taker first
+    slots.give()  # one free
+    await asyncio.sleep(0)
+    assert taker.done() and not gate.done() and slots.free == 1
+    slots.give()
+    await asyncio.wait_for(gate, 1)  # two free (the taker still holds one)
+    assert slots.free == 2
+    await slots.until_free(2)  # enough free already: no wait
+
+
+async def test_open_gates_lets_every_waiter_of_until_free_go() -> None:
+    slots = Slots(1)
+    await slots.take()
+    gates = [asyncio.create_task(slots.until_free(1)) for _ in range(2)]
+    await asyncio.sleep(0)
+    slots.open_gates()
+    await asyncio.wait_for(asyncio.gather(*gates), 1)
+    assert slots.free == 0
