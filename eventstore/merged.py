@@ -14,6 +14,8 @@ aggregate-stream entries whose ``pos`` is <= P, only after they are archived. So
   nothing came after ``v`` (a poll for an aggregate's next event, a load from a snapshot).
   Without an archive such a read never steps over versions silently: a first hot version past
   the one asked for raises ``HistoryGap`` (versions are contiguous; only a trim removes them).
+  ``aggregate_entries`` reads no ``{tag}:cold``, so there an aggregate trimmed away whole reads
+  as empty, as a new one does; ``with_cold`` given the mark raises then (as an append would).
 
 Both return XRANGE-shaped ``(entry id, fields)`` lists, archive entries included.
 """
@@ -158,7 +160,7 @@ async def with_cold(
     if archive is None:
         if first is not None:
             raise HistoryGap(aggregate_id, after, _NO_ARCHIVE.format(first))
-        if cold:
+        if cold:  # as an append there, which needs the archive's version (``ColdAggregate``)
             raise HistoryGap(aggregate_id, after, f"none is in Redis, the shard's streams were"
                              f" trimmed away whole up to position {cold}, and no archive is wired")
         return hot, False

@@ -36,8 +36,10 @@ def per_message_read(workers: int, batch: int, shards: int) -> int:
     well: those are mostly idle, and each entry fewer per read costs: a FastStream read is
     ~270 µs of client CPU, so reads of 16 entries instead of 100 cost ~15 µs more per entry
     (no-op handler, 2-core host), negligible beside a handler slow enough for this mode but
-    not beside a no-op one."""
-    return max(1, min(batch, workers // max(shards, 1)))
+    not beside a no-op one. With one shard, half the slots: a read of all of them would wait
+    for every run to finish before reading again (waves), and a light load would run one entry
+    at a time."""
+    return max(1, min(batch, workers // max(shards, 2)))
 
 
 class PerMessageRuns:

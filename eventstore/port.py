@@ -54,7 +54,8 @@ class EventStorePort(Protocol):
         self, aggregate_id: str, *, after_version: int = 0, limit: int | None = None
     ) -> list[Envelope]:
         """Events of one aggregate with version > ``after_version``, in version order;
-        ``HistoryGap`` when some were trimmed and no archive is wired to supply them."""
+        ``HistoryGap`` when some were trimmed and no archive is wired to supply them (an
+        aggregate trimmed away whole reads as empty then, like a new one)."""
         ...
 
     async def read_from_snapshot(self, aggregate_id: str) -> FromSnapshot:

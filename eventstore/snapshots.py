@@ -43,7 +43,9 @@ local snap = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 local from = '-'
 if snap then
   from = string.match(snap[1], '^(%d+)-') .. '-0'
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  if redis.call('TTL', KEYS[1]) < tonumber(ARGV[1]) - 86400 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+  end
 end
 return {snap or false, redis.call('GET', KEYS[3]) or false, redis.call('GET', KEYS[4]) or false,
         redis.call('XRANGE', KEYS[2], from, '+')}

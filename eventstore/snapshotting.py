@@ -7,8 +7,8 @@ every load, and once its first events are trimmed from Redis every load would as
 snapshot when it folded ``SNAPSHOT_EVERY`` events or more, had to read the archive, or found
 the stored snapshot unusable. A snapshot of another kind or format, or one that does not parse,
 is ignored: the aggregate is read whole, as without snapshots, and the snapshot replaced, even
-at the same version (a user with no new events would otherwise keep it forever); it is never an
-error.
+at the same version (a user with no new events would otherwise keep it forever), unless it is
+in a newer release's format; it is never an error.
 
 A fold is never made over a gap: when events it needs were trimmed from Redis and no archive is
 wired to supply them, the load raises ``HistoryGap`` (as ``read_aggregate`` does) instead of
@@ -84,12 +84,21 @@ async def load_state(
     _check_follows(aggregate_id, state.version, events)
     understood = state.fold(events, registry)
     worth = len(events) >= snapshot_every or read.archived or unusable
-    if understood and worth and (state.version > read.after or unusable):
+    # Not a newer release's snapshot: during a rolling deploy the two would replace each
+    # other's on every load.
+    replacing = unusable and not _newer(state_type, read.snapshot)
+    if understood and worth and (state.version > read.after or replacing):
         await store.save_snapshot(Snapshot(
             aggregate_id, state.version, state_type.SNAPSHOT_KIND, state_type.SNAPSHOT_FORMAT,
             state.snapshot_data(),
-        ), replacing=unusable)
+        ), replacing=replacing)
     return state
+
+
+def _newer(state_type: type[S], snapshot: Snapshot | None) -> bool:
+    """Whether ``snapshot`` is ``state_type``'s in a format newer than this release's."""
+    return (snapshot is not None and snapshot.kind == state_type.SNAPSHOT_KIND
+            and snapshot.format > state_type.SNAPSHOT_FORMAT)
 
 
 def _check_follows(aggregate_id: str, version: int, events: list[Envelope]) -> None:

@@ -155,7 +155,7 @@ def add_headers(start: Message, extra: dict[str, str]) -> None:
     for name, value in extra.items():
         if name == "vary":
             MutableHeaders(raw=raw).add_vary_header(value)  # edits ``raw`` in place
-        elif (encoded := name.encode("latin-1")) not in present:
+        elif (encoded := name.lower().encode("latin-1")) not in present:
             raw.append((encoded, value.encode("latin-1")))
 
 

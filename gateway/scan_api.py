@@ -90,7 +90,6 @@ async def submit_scan(request: Request) -> JSONResponse:
     try:
         body = await parse_body(request, ScanRequest, context={CATALOGUE_KEY: res.settings.models})
         key = image_key(body.image_url, public_base(request, res.settings), res.settings)
-        idem = idempotency_key(request)
     except Exception:
         await current_user(request)  # a revoked token is told so (403) before any 4xx
         raise
@@ -99,6 +98,7 @@ async def submit_scan(request: Request) -> JSONResponse:
     user_id, owners = await current_user_reading(request, owner_keys)
     if key is not None and not await res.media.exists_owned(key, owners[0]):
         raise InvalidRequest("image_url", NOT_UPLOADED)
+    idem = idempotency_key(request)
     job_id = job_id_for(user_id, idem)
     command = schemas.registry.envelope(
         RequestScan(

@@ -126,8 +126,12 @@ async def watched(stack: ScanStack) -> AsyncIterator[DoneWatcher]:
 
 # The pipeline's hops, each from the previous mark (the command's append first) to this event:
 # the scan worker's pick-up, the vision stage (with the rule), the answer stage, the reward.
-HOPS: tuple[tuple[str, type[Event]], ...] = (("pick-up", ScanQueued), ("vision", VisionCompleted), ("answer", AnswerCompleted),
-        ("reward", ScanCompleted))
+HOPS: tuple[tuple[str, type[Event]], ...] = (
+    ("pick-up", ScanQueued),
+    ("vision", VisionCompleted),
+    ("answer", AnswerCompleted),
+    ("reward", ScanCompleted),
+)
 
 
 async def pipeline_latencies(stack: ScanStack) -> tuple[list[float], dict[str, list[float]]]:

@@ -47,6 +47,8 @@ def find_redis_server(*, prefer_bundled: bool = False) -> Path:
 
 
 def _path_without_venv() -> str:
+    if sys.prefix == sys.base_prefix:  # not in a venv: its bin may be /usr/bin
+        return os.environ.get("PATH", os.defpath)
     venv_bin = Path(sys.prefix, "bin").resolve()
     return os.pathsep.join(
         d for d in os.environ.get("PATH", os.defpath).split(os.pathsep)

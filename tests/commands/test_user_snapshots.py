@@ -192,7 +192,7 @@ async def test_a_deleted_user_stays_deleted_after_a_snapshot(store: EventStore) 
 DAMAGES = [
     {"data": "not json"},
     {"data": '{"user_id": "someone else", "version": 11}'},
-    {"sv": "99"},  # a format of another release
+    {"sv": "0"},  # an older release's format
     {"type": "user.other_state"},
     {"ver": "ten"},
 ]
@@ -238,6 +238,25 @@ async def test_a_bad_snapshot_at_the_current_version_is_replaced_at_once(
     assert (read.snapshot.kind, read.snapshot.format) == (
         UserState.SNAPSHOT_KIND, UserState.SNAPSHOT_FORMAT)
     assert await load_user(store, user_id) == good
+
+
+async def test_a_newer_releases_snapshot_is_used_by_it_not_replaced_by_this_one(
+    store: EventStore, redis_client: aioredis.Redis
+) -> None:
+    """During a rolling deploy two releases read the same users: this one reads a snapshot in
+    a newer format whole, but leaves it in place (else the two would replace each other's at
+    every load)."""
+    user_id = await registered_with_logins(store, 10)
+    good = await plant_damaged_snapshot(store, redis_client, user_id, {"sv": "2"})
+    key = store.layout.keys_for(user_id).snapshots(user_id)
+    kept = await redis_client.xrange(key)
+    assert await load_user(store, user_id) == good
+    assert await redis_client.xrange(key) == kept
+    await logins(store, user_id, 1)  # a new event: a snapshot this release can use, later on
+    assert await load_user(store, user_id) == await whole(store, user_id)
+    read = await store.read_from_snapshot(user_id)
+    assert read.snapshot is not None and (read.after, read.snapshot.format) == (
+        12, UserState.SNAPSHOT_FORMAT)
 
 
 @pytest.fixture
@@ -298,10 +317,10 @@ async def test_a_trimmed_user_without_an_archive_is_refused_never_snapshotted(
     assert state == await whole(archived, user_id) and state.registered
     assert (await archived.read_from_snapshot(user_id)).after == 85
     # A snapshot this release cannot use: the whole read it needs is refused the same way.
-    await plant_damaged_snapshot(archived, redis_client, user_id, {"sv": "99"})
+    await plant_damaged_snapshot(archived, redis_client, user_id, {"sv": "0"})
     with pytest.raises(HistoryGap):
         await load_user(bare, user_id)
-    assert await redis_client.xrange(key) and (await redis_client.xrange(key))[0][1]["sv"] == "99"
+    assert await redis_client.xrange(key) and (await redis_client.xrange(key))[0][1]["sv"] == "0"
     assert await load_user(archived, user_id) == state  # replaced at 85
     # A usable snapshot, then a login, all archived and trimmed away: is 85 still the last?
     await run(archived, sign_in(user_id))

@@ -300,3 +300,42 @@ async def test_a_busy_per_message_reader_leaves_what_it_cannot_start_to_another_
                     await asyncio.sleep(0.02)
     assert most == {"first": 2, "second": 2}
     assert sorted(ran["first"] + ran["second"]) == sorted(names)
+
+
+async def test_a_one_shard_per_message_reader_keeps_reading_while_a_run_is_slow(
+    redis_client: aioredis.Redis, layout: Layout, redis_url: str
+) -> None:
+    """A reader of one shard waits for no more than half its process's slots before it reads
+    again: an entry arriving while the only run is blocked starts at once (a read sized to
+    every slot would wait for that run to finish, one entry at a time under a light load)."""
+    store = EventStore(redis_client, layout, test_registry)
+    first, second = aggregates_on(layout, 0, 2)
+    release = asyncio.Event()
+    ran: list[str] = []
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        assert isinstance(message, ItemAdded)
+        ran.append(message.name)
+        if message.name == "slow":
+            await release.wait()
+
+    runner = Runner(
+        redis_client, layout, test_registry, Subscription("pm1", "events", {ItemAdded: handle}),
+        consumer="only", shards=[0], url=redis_url,
+        options=dataclasses.replace(FAST, per_message=True, workers=2),
+    )
+    async with running(runner):
+        await asyncio.wait_for(runner.started.wait(), 10)
+        await store.append([test_registry.envelope(ItemAdded(name="slow"), aggregate_id=first)],
+                           expected_version=0)
+        async with asyncio.timeout(10):
+            while ran != ["slow"]:
+                await asyncio.sleep(0.02)
+        await store.append([test_registry.envelope(ItemAdded(name="next"), aggregate_id=second)],
+                           expected_version=0)
+        try:
+            async with asyncio.timeout(10):
+                while ran != ["slow", "next"]:
+                    await asyncio.sleep(0.02)
+        finally:
+            release.set()

@@ -66,6 +66,9 @@ class TestRedisEventStore(EventStoreContract):
         await self.redis.expire(key, 60)  # written long ago
         assert (await store.read_from_snapshot(agg)).after == 3
         assert SNAPSHOT_TTL_S - 60 < await self.redis.ttl(key) <= SNAPSHOT_TTL_S
+        await self.redis.expire(key, SNAPSHOT_TTL_S - 3600)  # renewed an hour ago: left alone
+        assert (await store.read_from_snapshot(agg)).after == 3
+        assert await self.redis.ttl(key) <= SNAPSHOT_TTL_S - 3600
         assert (await store.read_from_snapshot(unknown)).snapshot is None
         assert not await self.redis.exists(self.layout.keys_for(unknown).snapshots(unknown))
 
