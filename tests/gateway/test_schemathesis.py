@@ -44,6 +44,12 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
+# Imported now, while collection runs alone: ``from_dict`` would import it lazily, and pytest
+# rewrites schemathesis (a plugin) with ``ast.parse``. On CPython 3.11.7 that parse raced with
+# the gateway's server thread (the AST state's recursion counter is shared between threads):
+# "SystemError: AST constructor recursion depth mismatch" failed every test of the module once.
+from schemathesis.specs.openapi.schemas import OpenApiSchema  # noqa: E402
+
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
 
 MAX_EXAMPLES = 20
@@ -88,11 +94,12 @@ async def _sign_in(url: str, settings_: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def api_schema(target: Target) -> Any:
+def api_schema(target: Target) -> OpenApiSchema:
     """The schema as the running gateway serves it at /docs."""
     document = httpx.get(f"{target.url}/docs", timeout=10).json()
     assert document == DOCUMENT  # what was collected is what is served
-    return schemathesis.openapi.from_dict(document)
+    schema: OpenApiSchema = schemathesis.openapi.from_dict(document)
+    return schema
 
 
 # Collected from the same builder /docs uses (the fixture checks they agree). schemathesis'
