@@ -224,6 +224,16 @@ def layout(namespace: str) -> Layout:
     return Layout(namespace=namespace, shards=4)
 
 
+def ids_on_shard(layout: Layout, shard: int, n: int) -> list[str]:
+    """``n`` fresh aggregate (or job) ids whose entries go to ``shard``."""
+    ids: list[str] = []
+    while len(ids) < n:
+        candidate = str(uuid.uuid4())
+        if layout.shard_of(candidate) == shard:
+            ids.append(candidate)
+    return ids
+
+
 @pytest.fixture
 async def redis_client(redis_url: str) -> AsyncIterator[AsyncRedis]:
     client = await open_redis(redis_url, decode_responses=True)

@@ -18,6 +18,7 @@ from eventstore.runtime import Runner
 from eventstore.store import EventStore
 from schemas.envelope import Envelope
 from schemas.registry import Message
+from tests.conftest import ids_on_shard
 from tests.eventstore.messages import ItemAdded, test_registry
 
 pytestmark = pytest.mark.redis
@@ -182,16 +183,6 @@ async def test_a_per_message_read_runs_each_entry_alone_within_the_worker_slots(
     assert sorted(seen) == sorted(names)
 
 
-def aggregates_on(layout: Layout, shard: int, n: int) -> list[str]:
-    """``n`` aggregate ids whose entries go to ``shard``."""
-    ids: list[str] = []
-    while len(ids) < n:
-        agg = str(uuid.uuid4())
-        if layout.shard_of(agg) == shard:
-            ids.append(agg)
-    return ids
-
-
 async def test_a_stopping_per_message_reader_starts_nothing_more_and_hands_the_rest_back(
     redis_client: aioredis.Redis, layout: Layout, redis_url: str
 ) -> None:
@@ -200,7 +191,7 @@ async def test_a_stopping_per_message_reader_starts_nothing_more_and_hands_the_r
     per-message reader holds unstarted): the stop lets the slow one finish, starts neither of
     the others, and hands them back for the next consumer."""
     store = EventStore(redis_client, layout, test_registry)
-    [slow_agg], [b_agg], [c_agg] = (aggregates_on(layout, shard, 1) for shard in (0, 1, 2))
+    [slow_agg], [b_agg], [c_agg] = (ids_on_shard(layout, shard, 1) for shard in (0, 1, 2))
     started: list[str] = []
     release = asyncio.Event()
 
@@ -252,7 +243,7 @@ async def test_a_busy_per_message_reader_leaves_what_it_cannot_start_to_another_
     pending, by the busy one). Neither ever holds more entries pending than its slots."""
     store = EventStore(redis_client, layout, test_registry)
     names = [f"n{i}" for i in range(20)]
-    for name, agg in zip(names, aggregates_on(layout, 0, len(names)), strict=True):
+    for name, agg in zip(names, ids_on_shard(layout, 0, len(names)), strict=True):
         await store.append([test_registry.envelope(ItemAdded(name=name), aggregate_id=agg)],
                            expected_version=0)
     release = asyncio.Event()
@@ -309,7 +300,7 @@ async def test_a_one_shard_per_message_reader_keeps_reading_while_a_run_is_slow(
     again: an entry arriving while the only run is blocked starts at once (a read sized to
     every slot would wait for that run to finish, one entry at a time under a light load)."""
     store = EventStore(redis_client, layout, test_registry)
-    first, second = aggregates_on(layout, 0, 2)
+    first, second = ids_on_shard(layout, 0, 2)
     release = asyncio.Event()
     ran: list[str] = []
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -22,18 +21,10 @@ from projections.snapshot import snapshot_subscription
 from projections.snapshot_reads import live_messages
 from schemas.envelope import Envelope
 from schemas.registry import Message
+from tests.conftest import ids_on_shard
 from tests.gateway.helpers import append, full_scan
 
 JOBS = 12
-
-
-def jobs_on_shard(layout: Layout, shard: int, count: int) -> list[str]:
-    jobs: list[str] = []
-    while len(jobs) < count:
-        job = str(uuid.uuid4())
-        if layout.shard_of(job) == shard:
-            jobs.append(job)
-    return jobs
 
 
 def with_blips(subscription: Subscription, versions: set[int]) -> Subscription:
@@ -66,7 +57,7 @@ async def test_live_messages_of_one_shard_arrive_in_version_order(
     redis_client: aioredis.Redis, layout: Layout, redis_url: str, blips: set[int]
 ) -> None:
     store = EventStore(redis_client, layout, schemas.registry)
-    jobs = jobs_on_shard(layout, 0, JOBS)
+    jobs = ids_on_shard(layout, 0, JOBS)
     # The worker's default options (many entries in flight at once), not a tuned-down runner.
     subscription = with_blips(snapshot_subscription(redis_client, layout), blips)
     runner = Runner(redis_client, layout, schemas.registry, subscription)
