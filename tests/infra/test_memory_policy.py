@@ -13,6 +13,7 @@ import redis
 from typer.testing import CliRunner
 
 from eventstore.memory_policy import EvictingRedis
+from infra.bench.repeat import bench_redis
 from infra.bootstrap import open_resources
 from infra.cli import app
 from infra.embedded import EmbeddedRedis
@@ -75,6 +76,26 @@ def test_embedded_redis_never_evicts_and_has_a_memory_limit(settings: Settings) 
         client = redis.Redis.from_url(url, decode_responses=True)
         try:
             assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+            assert client.config_get("maxmemory") == {"maxmemory": str(64 * 1024 * 1024)}
+        finally:
+            client.close()
+
+
+def test_a_bench_sizes_its_own_redis_for_the_whole_run_unless_told(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 120 s scan run writes more than `eco2 up`'s 1 GB; a full Redis would fail its last writes.
+    monkeypatch.delenv("ECO2_REDIS_MAXMEMORY", raising=False)
+    with bench_redis(settings) as bench:
+        client = redis.Redis.from_url(str(bench.redis_url), decode_responses=True)
+        try:
+            assert client.config_get("maxmemory") == {"maxmemory": str(8 * 1024**3)}
+        finally:
+            client.close()
+    monkeypatch.setenv("ECO2_REDIS_MAXMEMORY", "64mb")
+    with bench_redis(settings.with_(redis_maxmemory="64mb")) as bench:
+        client = redis.Redis.from_url(str(bench.redis_url), decode_responses=True)
+        try:
             assert client.config_get("maxmemory") == {"maxmemory": str(64 * 1024 * 1024)}
         finally:
             client.close()
