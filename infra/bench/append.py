@@ -37,6 +37,7 @@ from infra.bench.repeat import (
     RepeatOption,
     TracedOption,
     WriteOption,
+    bench_services,
     check_repeat,
     print_repetition,
     print_summary,
@@ -288,7 +289,6 @@ def append_command(
     REDIS_URL or an embedded Redis, and a local Redis Cluster for the cluster rows."""
     from infra.bench.append_traced import compare_traced
     from infra.bench.otlp_sink import OtlpSink
-    from infra.embedded import resolve_services
     from infra.embedded.redis_cluster import EmbeddedRedisCluster
 
     if only is Rows.CONSUME:
@@ -302,9 +302,7 @@ def append_command(
     settings = Settings.from_env()
     runs: list[dict[str, float]] = []
     with contextlib.ExitStack() as stack:
-        if settings.redis_url is None:
-            settings, services = resolve_services(settings.with_(database_url="unused"))
-            stack.enter_context(services)
+        settings = stack.enter_context(bench_services(settings))
         assert settings.redis_url is not None
         cluster_url = None
         if cluster:

@@ -36,6 +36,7 @@ from infra.bench.repeat import (
     RepeatOption,
     WriteOption,
     append_section,
+    bench_services,
     check_repeat,
 )
 from infra.bootstrap import redis_client
@@ -199,15 +200,12 @@ def archive_command(
 ) -> None:
     """Archive events/s vs COPY, Redis memory before/after trimming, rebuild from the archive
     vs from Redis. Uses REDIS_URL / DATABASE_URL, or embedded servers for whichever is unset."""
-    from infra.embedded import resolve_services
-
     if events < 1:
         raise typer.BadParameter("--events must be positive")
     check_repeat(repeat, write)
     runs = repeat
-    settings, services = resolve_services(Settings.from_env())
 
-    async def all_runs() -> tuple[list[dict[str, float]], str]:
+    async def all_runs(settings: Settings) -> tuple[list[dict[str, float]], str]:
         results = []
         for n in range(runs):
             results.append(await one_run(settings, events))
@@ -222,8 +220,8 @@ def archive_command(
             await redis.aclose()
         return results, servers
 
-    with services:
-        results, servers = asyncio.run(all_runs())
+    with bench_services(Settings.from_env(), postgres=True) as settings:
+        results, servers = asyncio.run(all_runs(settings))
     table = Table("measure", "min", "median", "max")
     for name, lo, mid, hi in summary(results):
         table.add_row(name, _cell(name, lo), _cell(name, mid), _cell(name, hi))

@@ -34,7 +34,7 @@ from infra.bench.repeat import (
     OutputOption,
     RepeatOption,
     WriteOption,
-    bench_redis,
+    bench_services,
     check_repeat,
     percentile,
     print_summary,
@@ -230,7 +230,7 @@ def chat(
 ) -> None:
     """Drive N chatting users against a fresh stack; uses REDIS_URL or an embedded Redis."""
     check_repeat(repeat, write)
-    with bench_redis(Settings.from_env()) as settings:
+    with bench_services(Settings.from_env()) as settings:
         runs = run_repetitions(repeat, lambda: asyncio.run(run_bench(
             settings=settings, users=users, latency=latency, duration_s=duration,
             ramp_s=ramp, think_s=think, chat_workers=chat_workers, clients=clients,

@@ -31,6 +31,7 @@ from infra.bench.repeat import (
     OutputOption,
     RepeatOption,
     WriteOption,
+    bench_services,
     check_repeat,
     print_repetition,
     print_summary,
@@ -252,13 +253,10 @@ def rebuild_command(
 
     Uses REDIS_URL / DATABASE_URL, or embedded servers for whichever is unset.
     """
-    from infra.embedded import resolve_services
-
     check_repeat(repeat, write)
-    settings, services = resolve_services(Settings.from_env())
-    workers = workers or default_workers(settings.shards)
     runs: list[dict[str, float]] = []
-    with services:
+    with bench_services(Settings.from_env(), postgres=True) as settings:
+        workers = workers or default_workers(settings.shards)
         for n in range(1, repeat + 1):
             result = asyncio.run(
                 bench_rebuild(settings, events, batch_size=batch_size, workers=workers)

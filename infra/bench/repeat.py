@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import statistics
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,20 +129,27 @@ BENCH_REDIS_MAXMEMORY = "8gb"
 
 
 @contextlib.contextmanager
-def bench_redis(settings: Settings) -> Iterator[Settings]:
-    """``settings`` with a Redis for the block: ``REDIS_URL``'s, else our own (AOF on, like
-    ``eco2 up``; ``BENCH_REDIS_MAXMEMORY``), stopped after it; ``database_url="unused"`` keeps
-    Postgres from starting."""
-    if settings.redis_url is not None:
+def bench_services(settings: Settings, *, postgres: bool = False) -> Iterator[Settings]:
+    """``settings`` with the servers a bench needs for the block: ``REDIS_URL``'s (and, with
+    ``postgres``, ``DATABASE_URL``'s), else our own, started for the block (AOF on, like ``eco2
+    up``; ``BENCH_REDIS_MAXMEMORY``) in a fresh data directory of their own and stopped after
+    it: never on the data of an ``eco2 up`` in the same directory, which may be running, nor on
+    an earlier run's AOF, which Redis would load and soon rewrite while the bench measures."""
+    if not postgres:
+        settings = settings.with_(database_url="unused")  # keeps Postgres from starting
+    if settings.redis_url is not None and settings.database_url is not None:
         yield settings
         return
     from infra.embedded import resolve_services
 
     if not os.environ.get("ECO2_REDIS_MAXMEMORY"):
         settings = settings.with_(redis_maxmemory=BENCH_REDIS_MAXMEMORY)
-    settings, services = resolve_services(settings.with_(database_url="unused"))
-    with services:
-        yield settings
+    with tempfile.TemporaryDirectory(prefix="eco2-bench-") as tmp:
+        data_dir = Path(tmp)
+        data_dir.chmod(0o755)  # the embedded Postgres runs as an unprivileged user when root
+        settings, services = resolve_services(settings.with_(data_dir=data_dir))
+        with services:
+            yield settings
 
 
 R = TypeVar("R")

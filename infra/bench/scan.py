@@ -30,7 +30,7 @@ from infra.bench.repeat import (
     OutputOption,
     RepeatOption,
     WriteOption,
-    bench_redis,
+    bench_services,
     check_repeat,
     print_summary,
     record,
@@ -189,7 +189,7 @@ def scan(
 
     settings = Settings.from_env()
     redis = "embedded" if settings.redis_url is None else "external"
-    with bench_redis(settings) as settings:
+    with bench_services(settings) as settings:
         runs = run_repetitions(repeat, lambda: run_async(run_bench(
             settings=settings, users=users, latency=latency, duration_s=duration,
             ramp_s=ramp, scan_workers=scan_workers, nice=nice, clients=clients,

@@ -39,6 +39,7 @@ from infra.bench.repeat import (
     RepeatOption,
     TracedOption,
     WriteOption,
+    bench_services,
     check_repeat,
     print_summary,
     record,
@@ -267,7 +268,6 @@ def sse(
     """Append → SSE receive latency with N open streams; uses REDIS_URL or an embedded Redis,
     then a local Redis Cluster for the cluster row."""
     from infra.bench.otlp_sink import OtlpSink, check_exported, exported_by
-    from infra.embedded import resolve_services
     from infra.embedded.redis_cluster import EmbeddedRedisCluster
 
     check_repeat(repeat, write)
@@ -275,9 +275,7 @@ def sse(
     settings = Settings.from_env()
     runs: list[dict[str, float]] = []
     with contextlib.ExitStack() as stack:
-        if settings.redis_url is None:
-            settings, services = resolve_services(settings.with_(database_url="unused"))
-            stack.enter_context(services)
+        settings = stack.enter_context(bench_services(settings))
         cluster_url = None
         if cluster:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="eco2-bench-cluster-"))
