@@ -22,6 +22,7 @@ from agents.llm.openai_adapter import OpenAIAdapter
 from agents.llm.ports import LLM, Vision
 from agents.llm.providers import ModelRouter, Provider
 from characters import CharacterService
+from characters.cache import CachedCharacters
 from characters.client import GrpcCharacters
 from eventstore.archive import Archive
 from eventstore.keys import Layout
@@ -106,8 +107,11 @@ async def open_resources(
         owned_images = OwnedMediaStore(images, redis, settings.namespace)
         router = await stack.enter_async_context(model_router(settings, kb))
         # The channel connects lazily: opening resources never waits for the service.
-        characters = GrpcCharacters(settings.characters_target, timeout_s=settings.grpc_timeout_s)
-        stack.push_async_callback(characters.aclose)
+        client = GrpcCharacters(settings.characters_target, timeout_s=settings.grpc_timeout_s)
+        stack.push_async_callback(client.aclose)
+        characters: CharacterService = client
+        if settings.characters_cache_s > 0:
+            characters = CachedCharacters(client, ttl_s=settings.characters_cache_s)
         yield Resources(
             settings=settings, layout=layout, redis=redis, store=store, media=owned_images, pg=pg,
             kb=kb, llm=router, vision=router, characters=characters,

@@ -93,9 +93,9 @@ class Settings:
     llm_retries: int = 2  # ECO2_LLM_RETRIES
     latency_profile: str = "none"  # ECO2_LATENCY: none | production | fast | short
 
-    # Character gRPC service
-    grpc_port: int = 50051  # ECO2_GRPC_PORT
+    grpc_port: int = 50051  # ECO2_GRPC_PORT: the character gRPC service
     grpc_timeout_s: float = 2.0  # ECO2_GRPC_TIMEOUT_S
+    characters_cache_s: float = 60.0  # ECO2_CHARACTERS_CACHE_S: answers kept (0: none)
     # ECO2_CHARACTERS_ADDR: host:port where clients reach the character service (a Service
     # name on Kubernetes). Unset: the service of this host, ECO2_HOST:ECO2_GRPC_PORT.
     characters_addr: str | None = None
@@ -211,6 +211,7 @@ class Settings:
             latency_profile=env_choice(e, "ECO2_LATENCY", "none", {"none", "production", "fast", "short"}),
             grpc_port=env_int(e, "ECO2_GRPC_PORT", 50051),
             grpc_timeout_s=env_float(e, "ECO2_GRPC_TIMEOUT_S", 2.0),
+            characters_cache_s=env_float(e, "ECO2_CHARACTERS_CACHE_S", 60.0, minimum=0),
             characters_addr=_address(e, "ECO2_CHARACTERS_ADDR"),
             access_token_ttl_s=env_int(e, "ECO2_ACCESS_TOKEN_TTL_S", 3 * 3600, minimum=1),
             refresh_token_ttl_s=env_int(e, "ECO2_REFRESH_TOKEN_TTL_S", 30 * 86400, minimum=1),

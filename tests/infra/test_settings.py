@@ -93,8 +93,13 @@ def test_the_character_service_has_its_own_address() -> None:
 
 @pytest.mark.redis
 async def test_workers_reach_the_character_service_at_its_address(redis_url: str) -> None:
+    from characters.cache import CachedCharacters
     from infra.bootstrap import open_resources
 
     settings = Settings(redis_url=redis_url, host="10.0.0.7", characters_addr="chars:7000")
     async with open_resources(settings, redis_connections=2) as resources:
-        assert getattr(resources.characters, "target", None) == "chars:7000"
+        cached = resources.characters
+        assert isinstance(cached, CachedCharacters) and cached.ttl_s == 60
+        assert getattr(cached.service, "target", None) == "chars:7000"
+    async with open_resources(settings.with_(characters_cache_s=0), redis_connections=2) as bare:
+        assert getattr(bare.characters, "target", None) == "chars:7000"

@@ -1,0 +1,65 @@
+"""``CachedCharacters``: a ``CharacterService`` that remembers the service's answers a while.
+
+The catalog is reference data: 13 characters that change with a release of the knowledge base,
+not per request. Asking the service once per scan (the reward handler's ``match``) cost a
+tenth of the reward worker's CPU and 0.2 ms of the service's per scan (``eco2 bench scan``). Each answer (``None`` from
+``match`` included) is kept ``ttl_s`` seconds, so a changed catalog is seen within that time.
+A failure is never kept: the next call asks again, and raises ``CharacterServiceUnavailable``
+if the service is still down (the reward handler then defers the reward).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from characters.model import Character
+from characters.port import CharacterService
+
+T = TypeVar("T")
+
+CACHE_TTL_S = 60.0  # default of ``ttl_s`` (setting ECO2_CHARACTERS_CACHE_S)
+# Labels come from classifications, which a model writes: the answers kept stay bounded.
+MAX_ANSWERS = 1024
+
+
+class CachedCharacters:
+    """``service``'s answers, each kept ``ttl_s`` seconds after it was received."""
+
+    def __init__(
+        self, service: CharacterService, *, ttl_s: float = CACHE_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl_s <= 0:
+            raise ValueError("the cache's ttl must be positive (leave the service uncached)")
+        self.service = service
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._answers: dict[tuple[str, str], tuple[float, object]] = {}
+
+    async def _cached(self, key: tuple[str, str], ask: Callable[[], Awaitable[T]]) -> T:
+        now = self._clock()
+        kept = self._answers.get(key)
+        if kept is not None and now < kept[0]:
+            return kept[1]  # type: ignore[return-value]  # stored by this key's own ``ask``
+        answer = await ask()
+        if len(self._answers) >= MAX_ANSWERS:
+            self._answers = {k: v for k, v in self._answers.items() if now < v[0]}
+            if len(self._answers) >= MAX_ANSWERS:
+                self._answers.clear()
+        self._answers[key] = (now + self.ttl_s, answer)
+        return answer
+
+    async def catalog(self) -> list[Character]:
+        """See ``CharacterService.catalog`` (a copy: callers may change their list)."""
+        return list(await self._cached(("catalog", ""), self.service.catalog))
+
+    async def match(self, middle_category: str) -> Character | None:
+        """See ``CharacterService.match``."""
+        label = middle_category.strip()
+        return await self._cached(("match", label), lambda: self.service.match(label))
+
+    async def default(self) -> Character:
+        """See ``CharacterService.default``."""
+        return await self._cached(("default", ""), self.service.default)
