@@ -47,6 +47,7 @@ def figures(r: BenchResult) -> dict[str, float]:
         "end to end p50 s": r.percentile(50),
         "end to end p95 s": r.percentile(95),
         "pipeline p95 s": r.percentile(95, r.pipeline),
+        "submit (POST round trip) p95 s": r.percentile(95, r.seen.submits),
         **{f"pipeline hop p95 s, {hop}": r.percentile(95, times) for hop, times in r.hops.items()},
         IDEAL: r.ideal_s,
         "load average at the end": r.load[1],
@@ -74,6 +75,8 @@ def report(result: BenchResult) -> str:
         f"pipeline p50={result.percentile(50, result.pipeline):.2f}s "
         f"p95={result.percentile(95, result.pipeline):.2f}s "
         f"ideal={result.ideal_s:.2f}s → target {verdict} (p95 ≤ {1.25 * result.ideal_s:.2f}s)\n"
+        + f"submit (POST round trip) p50/p95 s: {result.percentile(50, seen.submits):.2f}/"
+        f"{result.percentile(95, seen.submits):.2f}; "
         + "pipeline hops p50/p95 s: " + ", ".join(
             f"{hop} {result.percentile(50, times):.2f}/{result.percentile(95, times):.2f}"
             for hop, times in result.hops.items()) + "\n"

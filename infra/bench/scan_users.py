@@ -115,6 +115,7 @@ class ScanTally(Tally):
     """What scanning users did: the counts of every bench, and each completed scan's time."""
 
     latencies: list[float] = field(default_factory=list)  # submit → done observed
+    submits: list[float] = field(default_factory=list)  # the POST's round trip (accepted ones)
 
 
 async def user_loop(
@@ -129,6 +130,7 @@ async def user_loop(
         reply = await submit(result, submit_scan(conn, user.image_url, user.hint, key))
         if reply is None:
             continue
+        result.submits.append(time.monotonic() - started)
         try:
             async with asyncio.timeout(done_timeout):
                 status, at = await watcher.wait(reply["job_id"])
