@@ -44,10 +44,10 @@ class Settings:
     claim_idle_ms: int = 30_000  # ECO2_CLAIM_IDLE_MS: a pending entry idle this long is reclaimed
     claim_interval_s: float = 1.0  # ECO2_CLAIM_INTERVAL_S between claim sweeps
     handler_workers: int = 64  # ECO2_HANDLER_WORKERS: concurrent messages per subscriber
+    worker_nice: int = 5  # ECO2_WORKER_NICE: background workers yield the CPU to the edge
     batch_linger_ms: int = 20  # ECO2_BATCH_LINGER_MS: a short batch's wait before the next read
     read_block_ms: int = 1000  # ECO2_READ_BLOCK_MS: a read's wait in Redis (a stop waits it out)
-    # RetryLater: back-off with jitter on a time budget (not max_deliveries), then the DLQ
-    retry_budget_s: float = 600.0  # ECO2_RETRY_BUDGET_S: from the first failure to the DLQ
+    retry_budget_s: float = 600.0  # ECO2_RETRY_BUDGET_S: RetryLater's, first failure → DLQ
     retry_initial_s: float = 0.25  # ECO2_RETRY_INITIAL_S: first back-off (doubles per retry)
     retry_max_s: float = 60.0  # ECO2_RETRY_MAX_S: longest single back-off
     reward_wait_s: float = 5.0  # ECO2_REWARD_WAIT_S: the job waits before deferring a reward
@@ -96,8 +96,7 @@ class Settings:
     grpc_port: int = 50051  # ECO2_GRPC_PORT: the character gRPC service
     grpc_timeout_s: float = 2.0  # ECO2_GRPC_TIMEOUT_S
     characters_cache_s: float = 60.0  # ECO2_CHARACTERS_CACHE_S: answers kept (0: none)
-    # ECO2_CHARACTERS_ADDR: host:port where clients reach the character service (a Service
-    # name on Kubernetes). Unset: the service of this host, ECO2_HOST:ECO2_GRPC_PORT.
+    # ECO2_CHARACTERS_ADDR: host:port of the character service (unset: ECO2_HOST:ECO2_GRPC_PORT)
     characters_addr: str | None = None
 
     # Auth: JWT cookies, OAuth providers, the dev login
@@ -176,6 +175,7 @@ class Settings:
             claim_idle_ms=env_int(e, "ECO2_CLAIM_IDLE_MS", 30_000, minimum=1),
             claim_interval_s=env_float(e, "ECO2_CLAIM_INTERVAL_S", 1.0),
             handler_workers=env_int(e, "ECO2_HANDLER_WORKERS", 64, minimum=1),
+            worker_nice=env_int(e, "ECO2_WORKER_NICE", 5, minimum=0),
             batch_linger_ms=env_int(e, "ECO2_BATCH_LINGER_MS", 20, minimum=0),
             read_block_ms=env_int(e, "ECO2_READ_BLOCK_MS", 1000, minimum=1),
             retry_budget_s=env_float(e, "ECO2_RETRY_BUDGET_S", 600.0, minimum=0.0),

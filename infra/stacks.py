@@ -95,9 +95,12 @@ class ScanStack:
 
     def start(self, name: str) -> None:
         log = (Path(self._tmp.name) / f"{name}.log").open("ab")
+        # As ``eco2 up`` runs them: the workers behind the request path (``infra.cli``).
+        worker = name.startswith(("scan-", "reward-", "chat-"))
+        nice = self.nice + (self.settings.worker_nice if worker else 0)
         self.processes[name] = subprocess.Popen(
             self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:

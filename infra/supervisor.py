@@ -14,7 +14,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -24,12 +24,14 @@ _PR_SET_PDEATHSIG = 1
 
 @dataclass(frozen=True)
 class ProcessSpec:
-    """One supervised process: a name for its log lines, its argv, extra environment, cwd."""
+    """One supervised process: a name for its log lines, its argv, extra environment, cwd, and
+    how much lower than the supervisor's its scheduling priority is (``nice``, added to ours)."""
 
     name: str
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: Path | None = None
+    nice: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,20 @@ def _die_with_parent() -> None:
     # dies, so a SIGKILLed `eco2 up` does not leave orphans behind.
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _child_setup(spec: ProcessSpec) -> Callable[[], None] | None:
+    """What runs in ``spec``'s child between fork and exec (None: nothing)."""
+    linux = sys.platform == "linux"
+    if not spec.nice:
+        return _die_with_parent if linux else None
+
+    def setup() -> None:
+        os.nice(spec.nice)
+        if linux:
+            _die_with_parent()
+
+    return setup
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -142,7 +158,7 @@ class Supervisor:
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **spec.env},
                 cwd=spec.cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=_child_setup(spec),
                 limit=1 << 20,
             )
         except OSError as exc:

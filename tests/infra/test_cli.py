@@ -42,6 +42,17 @@ def test_processes_run_the_whole_system_with_resolved_urls() -> None:
     assert gateway.env["DATABASE_URL"] == "postgresql://p@127.0.0.1:2/eco2"
 
 
+def test_background_consumers_run_behind_the_request_path() -> None:
+    def nice(settings: Settings) -> dict[str, int]:
+        return {spec.name: spec.nice for spec in processes(settings)}
+
+    assert nice(Settings.from_env({})) == {
+        "gateway": 0, "characters": 0, "snapshot": 0,  # a request or an SSE push waits on these
+        "scan": 5, "reward": 5, "chat": 5, "projectors": 5, "archiver": 5,
+    }
+    assert set(nice(Settings.from_env({"ECO2_WORKER_NICE": "0"})).values()) == {0}
+
+
 
 def test_every_worker_up_runs_is_a_command_of_the_worker_group_itself() -> None:
     """``infra.cli_workers`` alone registers each worker (none by another module's import)."""

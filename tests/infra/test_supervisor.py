@@ -52,6 +52,23 @@ async def test_logs_are_prefixed_and_stop_ends_children() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_child_runs_as_much_lower_in_priority_as_its_spec_says() -> None:
+    out = io.StringIO()
+    code = "import os, time; print('nice', os.nice(0), flush=True); time.sleep(60)"
+    supervisor = Supervisor(
+        [ProcessSpec("edge", python(code)), ProcessSpec("worker", python(code), nice=5)],
+        policy=FAST, output=out,
+    )
+    run = asyncio.create_task(supervisor.run(handle_signals=False))
+    await eventually(lambda: out.getvalue().count("nice") == 2)
+    supervisor.stop()
+    assert await asyncio.wait_for(run, 10) == 0
+    ours = os.nice(0)
+    assert f"edge   | nice {ours}" in out.getvalue()
+    assert f"worker | nice {min(ours + 5, 19)}" in out.getvalue()
+
+
+@pytest.mark.asyncio
 async def test_crashed_child_is_restarted(tmp_path: Path) -> None:
     counter = tmp_path / "runs"
     code = (
