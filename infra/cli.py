@@ -27,7 +27,7 @@ from infra.embedded import EmbeddedServiceError, resolve_services
 from infra.embedded._process import free_port
 from infra.lazy_group import lazy_typer
 from infra.settings import Settings, SettingsError
-from infra.supervisor import ProcessSpec, Supervisor
+from infra.supervisor import BACKGROUND_ROLES, ProcessSpec, Supervisor
 from infra.tls import certificate_paths, ensure_local_certificate
 
 app = typer.Typer(
@@ -88,22 +88,22 @@ def processes(settings: Settings) -> list[ProcessSpec]:
     if settings.tls:  # ``up`` made the files first (infra.tls.ensure_local_certificate)
         cert = certificate_paths(settings.data_dir)
         gateway += ("--ssl-certfile", str(cert.cert), "--ssl-keyfile", str(cert.key))
-    # Background consumers (model-bound workers, projectors, the archiver) run at a lower CPU
-    # priority (ECO2_WORKER_NICE) than the request path (gateway, character service, the
-    # snapshot projector feeding SSE): on a busy machine a request's Redis round trips no longer
-    # wait for a core behind a worker's turn (5,000 scanning users: POST p95 1.1 s → 0.2 s).
-    background = settings.worker_nice
-    return [
+    # The background roles run at a lower CPU priority (ECO2_WORKER_NICE): at 5,000 scanning
+    # users on 2 cores the POST's Redis round trips then stop waiting for a core behind them
+    # (BENCHMARKS 2026-12-07: POST p95 ~1.1 s → 0.3-0.4 s), while the workers' own hops wait
+    # more, their time being mostly the model's.
+    specs = [
         ProcessSpec(name="gateway", argv=gateway, env=env),
         ProcessSpec(name="characters", argv=(*eco2, "grpc", "characters"), env=env),
-        ProcessSpec(name="scan", argv=(*eco2, "worker", "scan"), env=env, nice=background),
-        ProcessSpec(name="reward", argv=(*eco2, "worker", "reward"), env=env, nice=background),
-        ProcessSpec(name="chat", argv=(*eco2, "worker", "chat"), env=env, nice=background),
+        ProcessSpec(name="scan", argv=(*eco2, "worker", "scan"), env=env),
+        ProcessSpec(name="reward", argv=(*eco2, "worker", "reward"), env=env),
+        ProcessSpec(name="chat", argv=(*eco2, "worker", "chat"), env=env),
         ProcessSpec(name="snapshot", argv=(*eco2, "worker", "snapshot"), env=env),
-        ProcessSpec(name="projectors", argv=(*eco2, "projections", "run"), env=env,
-                    nice=background),
-        ProcessSpec(name="archiver", argv=(*eco2, "archive", "run"), env=env, nice=background),
+        ProcessSpec(name="projectors", argv=(*eco2, "projections", "run"), env=env),
+        ProcessSpec(name="archiver", argv=(*eco2, "archive", "run"), env=env),
     ]
+    return [dataclasses.replace(s, nice=settings.worker_nice) if s.name in BACKGROUND_ROLES
+            else s for s in specs]
 
 
 def with_health_ports(settings: Settings, specs: list[ProcessSpec]) -> list[ProcessSpec]:

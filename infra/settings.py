@@ -52,7 +52,7 @@ class Settings:
     retry_max_s: float = 60.0  # ECO2_RETRY_MAX_S: longest single back-off
     reward_wait_s: float = 5.0  # ECO2_REWARD_WAIT_S: the job waits before deferring a reward
     command_wait_s: float = 10.0  # ECO2_COMMAND_WAIT_S: a request's wait for its command, then 503
-    redis_maxmemory: str = "1gb"  # ECO2_REDIS_MAXMEMORY of the embedded Redis (noeviction)
+    redis_maxmemory: str | None = None  # ECO2_REDIS_MAXMEMORY, embedded Redis (None: 1gb)
 
     # Retention: the archive tier in Postgres and Redis's hot window (README "Retention")
     hot_retention_s: float = 7 * 86400  # ECO2_HOT_RETENTION_S: events younger stay in Redis
@@ -183,7 +183,7 @@ class Settings:
             retry_max_s=env_float(e, "ECO2_RETRY_MAX_S", 60.0, minimum=0.001),
             reward_wait_s=env_float(e, "ECO2_REWARD_WAIT_S", 5.0, minimum=0.0),
             command_wait_s=env_float(e, "ECO2_COMMAND_WAIT_S", 10.0, minimum=0.0),
-            redis_maxmemory=env_str(e, "ECO2_REDIS_MAXMEMORY", "1gb") or "1gb",
+            redis_maxmemory=env_str(e, "ECO2_REDIS_MAXMEMORY", None) or None,
             hot_retention_s=env_float(e, "ECO2_HOT_RETENTION_S", 7 * 86400),
             hot_max_events=env_int(e, "ECO2_HOT_MAX_EVENTS", 0),
             idempotency_window_s=env_float(e, "ECO2_IDEMPOTENCY_WINDOW_S", 86400),

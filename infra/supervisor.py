@@ -49,6 +49,12 @@ class RestartPolicy:
     grace_s: float = 10.0
 
 
+# The roles ``eco2 up`` runs behind the request path (``ProcessSpec.nice`` = ECO2_WORKER_NICE):
+# model-bound workers and the read side's consumers. The gateway, the character service and the
+# snapshot projector (what SSE streams push) keep the supervisor's priority.
+BACKGROUND_ROLES = frozenset({"scan", "reward", "chat", "projectors", "archiver"})
+
+
 def _die_with_parent() -> None:
     # Runs in the child between fork and exec: ask the kernel to SIGTERM us if the supervisor
     # dies, so a SIGKILLed `eco2 up` does not leave orphans behind.

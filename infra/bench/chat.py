@@ -241,4 +241,5 @@ def chat(
         command = (f"eco2 bench chat --users {users} --latency {latency} --duration "
                    f"{duration:g} --ramp {ramp:g} --think {think:g} --chat-workers "
                    f"{chat_workers} --clients {clients} --repeat {repeat}")
-        record(output, "Chat: `eco2 bench chat`", command, spreads, repeat, [NOTE])
+        record(output, "Chat: `eco2 bench chat`", command, spreads, repeat,
+               [f"workers at nice +{Settings.from_env().worker_nice} (ECO2_WORKER_NICE)", NOTE])

@@ -125,16 +125,23 @@ def print_summary(title: str, spreads: Sequence[Spread], repeat: int) -> None:
 # The embedded Redis of a bench holds everything a repetition appends (nothing archives or trims
 # it): a 120 s scan run at 450 scans/s writes about 1.1 GB of log, past ``eco2 up``'s 1 GB,
 # and a full Redis refuses the rest of the run's writes. ECO2_REDIS_MAXMEMORY still decides.
-BENCH_REDIS_MAXMEMORY = "8gb"
+BENCH_REDIS_MAXMEMORY = 8 * 1024**3
+
+
+def bench_maxmemory() -> str:
+    """The bench's Redis limit: ``BENCH_REDIS_MAXMEMORY``, or half the machine's memory if less
+    (a full Redis refuses writes; one that swaps measures the disk)."""
+    physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return str(min(BENCH_REDIS_MAXMEMORY, physical // 2))
 
 
 @contextlib.contextmanager
 def bench_services(settings: Settings, *, postgres: bool = False) -> Iterator[Settings]:
     """``settings`` with the servers a bench needs for the block: ``REDIS_URL``'s (and, with
     ``postgres``, ``DATABASE_URL``'s), else our own, started for the block (AOF on, like ``eco2
-    up``; ``BENCH_REDIS_MAXMEMORY``) in a fresh data directory of their own and stopped after
-    it: never on the data of an ``eco2 up`` in the same directory, which may be running, nor on
-    an earlier run's AOF, which Redis would load and soon rewrite while the bench measures."""
+    up``; ``bench_maxmemory``) in a fresh directory under ``data_dir`` and stopped after it:
+    never on the data of an ``eco2 up`` in the same directory, which may be running, nor on an
+    earlier run's AOF, which Redis would load and soon rewrite while the bench measures."""
     if not postgres:
         settings = settings.with_(database_url="unused")  # keeps Postgres from starting
     if settings.redis_url is not None and settings.database_url is not None:
@@ -142,9 +149,9 @@ def bench_services(settings: Settings, *, postgres: bool = False) -> Iterator[Se
         return
     from infra.embedded import resolve_services
 
-    if not os.environ.get("ECO2_REDIS_MAXMEMORY"):
-        settings = settings.with_(redis_maxmemory=BENCH_REDIS_MAXMEMORY)
-    with tempfile.TemporaryDirectory(prefix="eco2-bench-") as tmp:
+    settings = settings.with_(redis_maxmemory=settings.redis_maxmemory or bench_maxmemory())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=settings.data_dir) as tmp:
         data_dir = Path(tmp)
         data_dir.chmod(0o755)  # the embedded Postgres runs as an unprivileged user when root
         settings, services = resolve_services(settings.with_(data_dir=data_dir))

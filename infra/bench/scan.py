@@ -75,9 +75,9 @@ async def run_bench(
     result = BenchResult(users, latency, duration_s, profile.total_s, nice=nice)
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     processes = clients or math.ceil(users / USERS_PER_CLIENT)
-    async with ScanStack(
+    async with ScanStack(  # its children inherit the priority ``scan`` gave this process
         settings, namespace=namespace, latency=latency, scan_workers=scan_workers,
-        handler_workers=max(64, 2 * users), nice=nice,
+        handler_workers=max(64, 2 * users),
     ) as stack:
         async with http_clients(stack.base_url) as pool:
             # Photos are uploaded before the clock starts: the bench measures scans.
@@ -201,4 +201,4 @@ def scan(
                    f"--ramp {ramp:g} --scan-workers {scan_workers} --clients {clients} --repeat {repeat}"
                    + (f" --nice {nice}" if nice else ""))
         record(output, "Scan: `eco2 bench scan`", command, spreads, repeat,
-               [f"{redis} Redis", NOTE])
+               [f"{redis} Redis; workers at nice +{settings.worker_nice} (ECO2_WORKER_NICE)", NOTE])

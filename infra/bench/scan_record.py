@@ -47,6 +47,7 @@ def figures(r: BenchResult) -> dict[str, float]:
         "end to end p50 s": r.percentile(50),
         "end to end p95 s": r.percentile(95),
         "pipeline p95 s": r.percentile(95, r.pipeline),
+        "submit (POST round trip) p50 s": r.percentile(50, r.seen.submits),
         "submit (POST round trip) p95 s": r.percentile(95, r.seen.submits),
         **{f"pipeline hop p95 s, {hop}": r.percentile(95, times) for hop, times in r.hops.items()},
         IDEAL: r.ideal_s,

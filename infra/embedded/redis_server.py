@@ -75,7 +75,7 @@ class EmbeddedRedis(EmbeddedServer):
         super().__init__(settings.data_dir / "redis")
         self.binary = binary or find_redis_server(prefer_bundled=prefer_bundled)
         self.aof_fsync = settings.aof_fsync
-        self.maxmemory = settings.redis_maxmemory
+        self.maxmemory = settings.redis_maxmemory or "1gb"
         self.data_path = self.home / "data"
 
     def config(self, port: int) -> str:

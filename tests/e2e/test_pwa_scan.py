@@ -52,9 +52,10 @@ async def test_pwa_scans_on_a_default_deployment(namespace: str) -> None:
         # As `eco2 up` runs them: the workers behind the request path.
         priority = {name: os.getpriority(os.PRIO_PROCESS, proc.pid)
                     for name, proc in stack.processes.items()}
-        ours = os.getpriority(os.PRIO_PROCESS, 0)
-        assert priority == {"grpc": ours, "gateway": ours, "scan-0": min(ours + 5, 19),
-                            "reward-0": min(ours + 5, 19)}
+        ours, behind = os.getpriority(os.PRIO_PROCESS, 0), Settings().worker_nice
+        assert behind > 0
+        assert priority == {"grpc": ours, "gateway": ours, "scan-0": min(ours + behind, 19),
+                            "reward-0": min(ours + behind, 19)}
 
         # A model whose provider is not configured: the default model answers the scan.
         events, result = await scan(http, who, {"image_url": image, "user_input": "페트병",

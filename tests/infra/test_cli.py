@@ -53,7 +53,6 @@ def test_background_consumers_run_behind_the_request_path() -> None:
     assert set(nice(Settings.from_env({"ECO2_WORKER_NICE": "0"})).values()) == {0}
 
 
-
 def test_every_worker_up_runs_is_a_command_of_the_worker_group_itself() -> None:
     """``infra.cli_workers`` alone registers each worker (none by another module's import)."""
     settings = Settings.from_env({}).with_(redis_url="redis://127.0.0.1:1/0")

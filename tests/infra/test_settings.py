@@ -65,7 +65,7 @@ def test_retry_budget_settings() -> None:
     assert (defaults.retry_budget_s, defaults.retry_initial_s, defaults.retry_max_s) == (
         600.0, 0.25, 60.0
     )
-    assert (defaults.reward_wait_s, defaults.redis_maxmemory) == (5.0, "1gb")
+    assert (defaults.reward_wait_s, defaults.redis_maxmemory) == (5.0, None)
     tuned = Settings.from_env({
         "ECO2_RETRY_BUDGET_S": "120", "ECO2_RETRY_INITIAL_S": "0.5", "ECO2_RETRY_MAX_S": "10",
         "ECO2_REWARD_WAIT_S": "0", "ECO2_REDIS_MAXMEMORY": "256mb",
