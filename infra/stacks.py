@@ -34,13 +34,12 @@ class ScanStack:
     def __init__(
         self, settings: Settings, *, namespace: str, latency: str = "none",
         scan_workers: int = 1, reward_workers: int = 1, handler_workers: int = 64,
-        claim_idle_ms: int = 30_000, data_dir: Path | None = None, nice: int = 0,
+        claim_idle_ms: int = 30_000, data_dir: Path | None = None,
     ) -> None:
         if settings.redis_url is None:
             raise ValueError("the stack needs REDIS_URL")
         self.settings = settings
         self.namespace = namespace
-        self.nice = nice  # scheduling priority of the children (negative: ahead of other work)
         self.layout = Layout(namespace, settings.shards)
         self.port, self.grpc_port = free_port(), free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -98,7 +97,7 @@ class ScanStack:
         log = (Path(self._tmp.name) / f"{name}.log").open("ab")
         # As ``eco2 up`` runs them: the workers behind the request path (``infra.cli``).
         worker = name.split("-", 1)[0] in BACKGROUND_ROLES
-        nice = self.nice + (self.settings.worker_nice if worker else 0)
+        nice = self.settings.worker_nice if worker else 0  # on top of the bench's own
         self.processes[name] = subprocess.Popen(
             self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=(lambda: os.nice(nice)) if nice else None,
