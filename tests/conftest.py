@@ -33,6 +33,34 @@ from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, open_redis, open_redis_sync
 
 
+def _serialise_ast_parse() -> None:
+    """Let one thread at a time turn source into an AST in this process.
+
+    CPython 3.11 keeps the AST builder's recursion counter in state shared by every thread
+    (gh-106905): two ``ast.parse`` calls interleaving in different threads fail one of them
+    with "SystemError: AST constructor recursion depth mismatch". The tests run servers in
+    threads while the main thread parses all the time (Hypothesis reads lambdas' source,
+    pytest rewrites plugin modules imported lazily, tracebacks locate their carets); CI failed
+    on it twice. The wait is bounded, so a parse never deadlocks on it; it only stops guarding.
+    """
+    import ast
+
+    parse, lock = ast.parse, threading.RLock()
+
+    def serialised(*args: object, **kwargs: object) -> object:
+        held = lock.acquire(timeout=10)
+        try:
+            return parse(*args, **kwargs)  # type: ignore[call-overload]
+        finally:
+            if held:
+                lock.release()
+
+    ast.parse = serialised  # type: ignore[assignment]
+
+
+_serialise_ast_parse()
+
+
 def _answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):

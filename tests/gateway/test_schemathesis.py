@@ -43,11 +43,6 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     response_schema_conformance,
     status_code_conformance,
 )
-
-# Imported now, while collection runs alone: ``from_dict`` would import it lazily, and pytest
-# rewrites schemathesis (a plugin) with ``ast.parse``. On CPython 3.11.7 that parse raced with
-# the gateway's server thread (the AST state's recursion counter is shared between threads):
-# "SystemError: AST constructor recursion depth mismatch" failed every test of the module once.
 from schemathesis.specs.openapi.schemas import OpenApiSchema  # noqa: E402
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
