@@ -26,6 +26,7 @@ import httpx
 from infra.embedded import EmbeddedPostgres, EmbeddedRedis
 from infra.embedded._process import free_port
 from infra.settings import Settings
+from infra.supervisor import role
 
 # Every role ``eco2 up`` runs (infra.cli.processes).
 ROLES = ("gateway", "characters", "scan", "reward", "chat", "snapshot", "projectors")
@@ -115,12 +116,16 @@ class ChaosSystem:
 
     # --- what the run looks at -------------------------------------------------------------
     def pids(self) -> dict[str, int]:
-        """Role → pid of its running instance, as the supervisor last published it."""
+        """Role → pid of its running instance (the first of several: ``scan-0``), as the
+        supervisor last published it."""
         try:
             raw = json.loads((self.data_dir / "processes.json").read_text())
         except (OSError, ValueError):
             return {}
-        return {str(k): int(v) for k, v in raw.items()}
+        pids: dict[str, int] = {}
+        for name, pid in sorted(raw.items()):
+            pids.setdefault(role(str(name)), int(pid))
+        return pids
 
     def alive(self) -> bool:
         return self._up is not None and self._up.poll() is None

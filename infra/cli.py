@@ -27,7 +27,7 @@ from infra.embedded import EmbeddedServiceError, resolve_services
 from infra.embedded._process import free_port
 from infra.lazy_group import lazy_typer
 from infra.settings import Settings, SettingsError
-from infra.supervisor import BACKGROUND_ROLES, ProcessSpec, Supervisor
+from infra.supervisor import BACKGROUND_ROLES, ProcessSpec, Supervisor, role
 from infra.tls import certificate_paths, ensure_local_certificate
 
 app = typer.Typer(
@@ -95,14 +95,15 @@ def processes(settings: Settings) -> list[ProcessSpec]:
     specs = [
         ProcessSpec(name="gateway", argv=gateway, env=env),
         ProcessSpec(name="characters", argv=(*eco2, "grpc", "characters"), env=env),
-        ProcessSpec(name="scan", argv=(*eco2, "worker", "scan"), env=env),
+        *(ProcessSpec(name=f"scan-{i}", argv=(*eco2, "worker", "scan"), env=env)
+          for i in range(settings.scan_workers)),
         ProcessSpec(name="reward", argv=(*eco2, "worker", "reward"), env=env),
         ProcessSpec(name="chat", argv=(*eco2, "worker", "chat"), env=env),
         ProcessSpec(name="snapshot", argv=(*eco2, "worker", "snapshot"), env=env),
         ProcessSpec(name="projectors", argv=(*eco2, "projections", "run"), env=env),
         ProcessSpec(name="archiver", argv=(*eco2, "archive", "run"), env=env),
     ]
-    return [dataclasses.replace(s, nice=settings.worker_nice) if s.name in BACKGROUND_ROLES
+    return [dataclasses.replace(s, nice=settings.worker_nice) if role(s.name) in BACKGROUND_ROLES
             else s for s in specs]
 
 

@@ -16,7 +16,18 @@ from typing import Any
 
 from gateway.config import DEV_SECRET, WELL_KNOWN_SECRETS  # public secrets, never a key
 from infra.settings_values import SettingsError as SettingsError
-from infra.settings_values import env_bool, env_choice, env_float, env_int, env_str
+from infra.settings_values import (
+    env_bool,
+    env_choice,
+    env_feeds,
+    env_float,
+    env_int,
+    env_media_url,
+    env_networks,
+    env_str,
+    env_trace_url,
+    tracing_requested,
+)
 
 SECRET_FILE = "secret_key"  # under ECO2_DATA_DIR: the generated secret of a local run
 
@@ -45,6 +56,7 @@ class Settings:
     claim_interval_s: float = 1.0  # ECO2_CLAIM_INTERVAL_S between claim sweeps
     handler_workers: int = 64  # ECO2_HANDLER_WORKERS: concurrent messages per subscriber
     worker_nice: int = 5  # ECO2_WORKER_NICE: background workers yield the CPU to the edge
+    scan_workers: int = 2  # ECO2_SCAN_WORKERS: scan worker processes ``eco2 up`` runs
     batch_linger_ms: int = 20  # ECO2_BATCH_LINGER_MS: a short batch's wait before the next read
     read_block_ms: int = 1000  # ECO2_READ_BLOCK_MS: a read's wait in Redis (a stop waits it out)
     retry_budget_s: float = 600.0  # ECO2_RETRY_BUDGET_S: RetryLater's, first failure → DLQ
@@ -176,6 +188,7 @@ class Settings:
             claim_interval_s=env_float(e, "ECO2_CLAIM_INTERVAL_S", 1.0),
             handler_workers=env_int(e, "ECO2_HANDLER_WORKERS", 64, minimum=1),
             worker_nice=env_int(e, "ECO2_WORKER_NICE", 5, minimum=0),
+            scan_workers=env_int(e, "ECO2_SCAN_WORKERS", 2, minimum=1),
             batch_linger_ms=env_int(e, "ECO2_BATCH_LINGER_MS", 20, minimum=0),
             read_block_ms=env_int(e, "ECO2_READ_BLOCK_MS", 1000, minimum=1),
             retry_budget_s=env_float(e, "ECO2_RETRY_BUDGET_S", 600.0, minimum=0.0),
@@ -235,13 +248,13 @@ class Settings:
             rate_limit_ip=env_int(e, "ECO2_RATE_LIMIT_IP", 600),
             max_body_bytes=env_int(e, "ECO2_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
             trust_forwarded=env_bool(e, "ECO2_TRUST_FORWARDED", False),
-            trusted_proxies=_networks(e, "ECO2_TRUSTED_PROXIES"),
+            trusted_proxies=env_networks(e, "ECO2_TRUSTED_PROXIES"),
             log_json=env_bool(e, "ECO2_LOG_JSON", True),
-            tracing=_tracing_requested(e),
-            trace_url=_trace_url(e),
-            news_feeds=_feeds(e),
+            tracing=tracing_requested(e),
+            trace_url=env_trace_url(e),
+            news_feeds=env_feeds(e),
             news_timeout_s=env_float(e, "ECO2_NEWS_TIMEOUT_S", 10.0),
-            media_url=_media_url(e),
+            media_url=env_media_url(e),
             s3_endpoint_url=env_str(e, "AWS_ENDPOINT_URL_S3", None) or env_str(e, "AWS_ENDPOINT_URL", None),
             s3_region=env_str(e, "AWS_REGION", None) or env_str(e, "AWS_DEFAULT_REGION", None),
             s3_max_attempts=env_int(e, "AWS_MAX_ATTEMPTS", 3, minimum=1),
@@ -296,15 +309,6 @@ def _admins(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
 
 
-def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    raw = env_str(env, name, "") or ""
-    found = tuple(n.strip() for n in raw.split(",") if n.strip())
-    for net in found:
-        try:
-            ipaddress.ip_network(net, strict=False)
-        except ValueError as exc:
-            raise SettingsError(f"{name}: {net!r} is not an address or CIDR") from exc
-    return found
 
 
 def _host(env: Mapping[str, str]) -> str:
@@ -360,41 +364,3 @@ def local_secret(data_dir: Path) -> str:
     if len(secret) < 32:
         raise SettingsError(f"{path} holds no usable secret: delete it to generate a new one")
     return secret
-
-
-def _feeds(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = env_str(env, "ECO2_NEWS_FEEDS", "") or ""
-    entries = tuple(entry.strip() for entry in raw.split(";") if entry.strip())
-    for entry in entries:
-        url = entry.partition("=")[2] if "=" in entry.split("://", 1)[0] else entry
-        if not url.startswith(("http://", "https://")):
-            raise SettingsError(f"ECO2_NEWS_FEEDS entry {entry!r} is not [category=]http(s)://...")
-    return entries
-
-
-def _media_url(env: Mapping[str, str]) -> str | None:
-    raw = env_str(env, "ECO2_MEDIA_URL", None)
-    if raw is None:
-        return None
-    bucket = raw.removeprefix("s3://").split("/", 1)[0]
-    if not raw.startswith("s3://") or not bucket:
-        raise SettingsError(f"ECO2_MEDIA_URL={raw!r} must be s3://bucket[/prefix]")
-    return raw
-
-
-def _trace_url(env: Mapping[str, str]) -> str | None:
-    raw = env_str(env, "ECO2_TRACE_URL", None)
-    if raw is not None and "{trace_id}" not in raw:
-        raise SettingsError(f"ECO2_TRACE_URL={raw!r} must contain {{trace_id}}")
-    return raw
-
-
-def _tracing_requested(env: Mapping[str, str]) -> bool:
-    """Whether the standard OpenTelemetry variables ask for traces to be exported."""
-    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    if exporter:
-        return exporter == "otlp"
-    return any(env.get(name) for name in (
-        "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))

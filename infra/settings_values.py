@@ -4,6 +4,7 @@ environment and passes its mapping here). A present but malformed value raises
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 
 
@@ -61,3 +62,52 @@ def env_choice(env: Mapping[str, str], name: str, default: str, allowed: set[str
     if value not in allowed:
         raise SettingsError(f"{name}={value!r} must be one of {sorted(allowed)}")
     return value
+
+
+def env_networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env_str(env, name, "") or ""
+    found = tuple(n.strip() for n in raw.split(",") if n.strip())
+    for net in found:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {net!r} is not an address or CIDR") from exc
+    return found
+
+
+def env_feeds(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env_str(env, "ECO2_NEWS_FEEDS", "") or ""
+    entries = tuple(entry.strip() for entry in raw.split(";") if entry.strip())
+    for entry in entries:
+        url = entry.partition("=")[2] if "=" in entry.split("://", 1)[0] else entry
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(f"ECO2_NEWS_FEEDS entry {entry!r} is not [category=]http(s)://...")
+    return entries
+
+
+def env_media_url(env: Mapping[str, str]) -> str | None:
+    raw = env_str(env, "ECO2_MEDIA_URL", None)
+    if raw is None:
+        return None
+    bucket = raw.removeprefix("s3://").split("/", 1)[0]
+    if not raw.startswith("s3://") or not bucket:
+        raise SettingsError(f"ECO2_MEDIA_URL={raw!r} must be s3://bucket[/prefix]")
+    return raw
+
+
+def env_trace_url(env: Mapping[str, str]) -> str | None:
+    raw = env_str(env, "ECO2_TRACE_URL", None)
+    if raw is not None and "{trace_id}" not in raw:
+        raise SettingsError(f"ECO2_TRACE_URL={raw!r} must contain {{trace_id}}")
+    return raw
+
+
+def tracing_requested(env: Mapping[str, str]) -> bool:
+    """Whether the standard OpenTelemetry variables ask for traces to be exported."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter:
+        return exporter == "otlp"
+    return any(env.get(name) for name in (
+        "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))

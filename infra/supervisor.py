@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +54,11 @@ class RestartPolicy:
 # model-bound workers and the read side's consumers. The gateway, the character service and the
 # snapshot projector (what SSE streams push) keep the supervisor's priority.
 BACKGROUND_ROLES = frozenset({"scan", "reward", "chat", "projectors", "archiver"})
+
+
+def role(name: str) -> str:
+    """``scan-0`` → ``scan``: the role of one of several processes of a role."""
+    return re.sub(r"-\d+$", "", name)
 
 
 def _die_with_parent() -> None:

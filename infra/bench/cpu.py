@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from eventstore.redis_client import AsyncRedis
+from infra.supervisor import role
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 CLIENT = "bench clients"
@@ -33,11 +33,6 @@ def process_cpu_s(pid: int) -> float:
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return 0.0
     return (int(after_name[11]) + int(after_name[12])) / _TICKS  # fields 14/15: utime, stime
-
-
-def role_of(name: str) -> str:
-    """``scan-0`` → ``scan``: processes of one role add up."""
-    return re.sub(r"-\d+$", "", name)
 
 
 async def redis_cpu_s(redis: AsyncRedis) -> float:
@@ -66,8 +61,7 @@ class CpuMeter:
     def _sample_processes(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for name, pid in self.roles.items():
-            role = role_of(name)
-            out[role] = out.get(role, 0.0) + process_cpu_s(pid)
+            out[role(name)] = out.get(role(name), 0.0) + process_cpu_s(pid)
         out[CLIENT] = sum(process_cpu_s(pid) for pid in set(self.clients))
         return out
 

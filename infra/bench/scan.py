@@ -169,7 +169,8 @@ def scan(
     latency: Annotated[str, typer.Option(help="none | fast | production")] = "production",
     duration: Annotated[float, typer.Option(help="Seconds of submitting.")] = 120.0,
     ramp: Annotated[float, typer.Option(help="Seconds over which users start.")] = 10.0,
-    scan_workers: Annotated[int, typer.Option(help="Scan worker processes.")] = 1,
+    scan_workers: Annotated[int | None, typer.Option(
+        min=1, help="Scan worker processes (default: ECO2_SCAN_WORKERS, as eco2 up runs).")] = None,
     clients: Annotated[int, typer.Option(
         help=f"Load-generating processes (0: one per {USERS_PER_CLIENT} users), so the "
         "generator's own CPU does not set the pace of what it measures."
@@ -189,6 +190,7 @@ def scan(
 
     settings = Settings.from_env()
     redis = "embedded" if settings.redis_url is None else "external"
+    scan_workers = scan_workers or settings.scan_workers
     with bench_services(settings) as settings:
         runs = run_repetitions(repeat, lambda: run_async(run_bench(
             settings=settings, users=users, latency=latency, duration_s=duration,

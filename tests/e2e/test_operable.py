@@ -87,7 +87,7 @@ def stop_all(procs: dict[str, tuple[subprocess.Popen[bytes], str]]) -> None:
 
 
 def test_every_role_serves_probes_and_exits_cleanly_on_sigterm(stack: Stack) -> None:
-    roles = {"gateway", "characters", "scan", "reward", "chat", "snapshot", "projectors"}
+    roles = {"gateway", "characters", "scan-0", "reward", "chat", "snapshot", "projectors"}
     procs = start(stack, roles, ECO2_DRAIN_GRACE_S="10")
     try:
         for name, (_, url) in procs.items():
@@ -96,7 +96,7 @@ def test_every_role_serves_probes_and_exits_cleanly_on_sigterm(stack: Stack) -> 
             assert alive.status_code == 200 and alive.json()["status"] == "alive", name
             metrics = httpx.get(f"{url}/metrics", timeout=PROBE_S)
             assert metrics.status_code == 200 and "process_cpu_seconds_total" in metrics.text
-        assert "eco2_worker_in_flight" in httpx.get(f"{procs['scan'][1]}/metrics",
+        assert "eco2_worker_in_flight" in httpx.get(f"{procs['scan-0'][1]}/metrics",
                                                      timeout=PROBE_S).text
         assert "eco2_sse_hub_pubsub_connections" in httpx.get(
             f"{procs['gateway'][1]}/metrics", timeout=PROBE_S
@@ -161,8 +161,8 @@ def test_sigterm_drains_a_worker_within_the_grace(stack: Stack, grace_s: int) ->
     """Production latency: a scan takes ~9 s in one delivery. SIGTERM mid-vision: with enough
     grace the scan finishes and is acked before the exit; with too little the process still
     exits at the grace and the unfinished entry stays pending for a claim (nothing lost)."""
-    procs = start(stack, {"scan"}, ECO2_DRAIN_GRACE_S=str(grace_s), ECO2_LATENCY="production")
-    proc, url = procs["scan"]
+    procs = start(stack, {"scan-0"}, ECO2_DRAIN_GRACE_S=str(grace_s), ECO2_LATENCY="production")
+    proc, url = procs["scan-0"]
     try:
         wait_for(lambda: status_of(f"{url}/readyz") == 200, 60, "scan worker ready")
         job = append_scan(stack.settings)

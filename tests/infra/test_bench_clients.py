@@ -12,7 +12,7 @@ from eventstore.keys import Layout
 from gateway.scan_api import job_id_for
 from infra.bench.chat_users import ChatTally
 from infra.bench.clients import submit, worst_lag
-from infra.bench.cpu import CpuMeter, process_cpu_s, role_of
+from infra.bench.cpu import CpuMeter, process_cpu_s
 from infra.bench.processes import Started, run_clients, slices
 from infra.bench.repeat import percentile
 from infra.bench.scan import watched_shards
@@ -34,11 +34,6 @@ def test_client_processes_split_the_shards_they_tail_and_their_jobs_land_there()
         keys = {key_on_shards("bench-7", layout, wanted) for _ in range(50)}
         assert len(keys) == 50  # fresh keys, never a repeated job
         assert {layout.shard_of(job_id_for("bench-7", key)) for key in keys} <= set(wanted)
-
-
-def test_roles_add_up_their_processes() -> None:
-    assert role_of("scan-0") == role_of("scan-12") == "scan"
-    assert role_of("gateway") == "gateway"
 
 
 def test_process_cpu_counts_this_process_and_nothing_once_gone() -> None:

@@ -27,12 +27,13 @@ def test_processes_run_the_whole_system_with_resolved_urls() -> None:
     )
     specs = {spec.name: spec for spec in processes(settings)}
     assert set(specs) == {
-        "gateway", "characters", "scan", "reward", "chat", "snapshot", "projectors",
+        "gateway", "characters", "scan-0", "scan-1", "reward", "chat", "snapshot", "projectors",
         "archiver",
     }
     for spec in specs.values():
         assert spec.env["REDIS_URL"] == "redis://127.0.0.1:1/0"
-    assert specs["scan"].argv[-2:] == ("worker", "scan")
+    assert specs["scan-0"].argv == specs["scan-1"].argv  # ECO2_SCAN_WORKERS (2) of them
+    assert specs["scan-0"].argv[-2:] == ("worker", "scan")
     assert specs["projectors"].argv[-2:] == ("projections", "run")
     assert specs["archiver"].argv[-2:] == ("archive", "run")
     gateway = specs["gateway"]
@@ -48,7 +49,7 @@ def test_background_consumers_run_behind_the_request_path() -> None:
 
     assert nice(Settings.from_env({})) == {
         "gateway": 0, "characters": 0, "snapshot": 0,  # a request or an SSE push waits on these
-        "scan": 5, "reward": 5, "chat": 5, "projectors": 5, "archiver": 5,
+        "scan-0": 5, "scan-1": 5, "reward": 5, "chat": 5, "projectors": 5, "archiver": 5,
     }
     assert set(nice(Settings.from_env({"ECO2_WORKER_NICE": "0"})).values()) == {0}
 

@@ -73,4 +73,4 @@ def test_up_gives_every_process_its_own_probe_port() -> None:
     assert len(set(ports)) == len(specs) and "0" not in ports
     assert all(spec.env["REDIS_URL"] == "redis://127.0.0.1:1/0" for spec in specs)
     urls = health_urls(settings, specs)
-    assert urls["scan"] == f"http://127.0.0.1:{ports[[s.name for s in specs].index('scan')]}"
+    assert urls["scan-0"] == f"http://127.0.0.1:{ports[[s.name for s in specs].index('scan-0')]}"
