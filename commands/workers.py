@@ -35,9 +35,9 @@ from schemas.scan import AnswerCompleted, RequestScan
 
 WorkerKind = Literal["scan", "reward", "chat", "snapshot"]
 WORKER_KINDS: tuple[WorkerKind, ...] = get_args(WorkerKind)
-# Slow, I/O-bound handlers (an LLM call per entry): one entry per FastStream call, many at once,
-# rather than batches that wait for their slowest entry.
-PER_MESSAGE: frozenset[WorkerKind] = frozenset({"scan", "chat"})
+# Slow, I/O-bound handlers (an LLM call, a gRPC call per entry): one entry per FastStream call,
+# many at once, rather than batches that wait for their slowest entry before the next read.
+PER_MESSAGE: frozenset[WorkerKind] = frozenset({"scan", "chat", "reward"})
 
 
 @dataclass(frozen=True)
