@@ -35,8 +35,10 @@ from schemas.scan import AnswerCompleted, RequestScan
 
 WorkerKind = Literal["scan", "reward", "chat", "snapshot"]
 WORKER_KINDS: tuple[WorkerKind, ...] = get_args(WorkerKind)
-# Slow, I/O-bound handlers (an LLM call, a gRPC call per entry): one entry per FastStream call,
-# many at once, rather than batches that wait for their slowest entry before the next read.
+# Handlers that wait (on a model, or on the character service and the job's answer): one entry
+# per FastStream call, many at once, rather than batches that wait for their slowest entry
+# before the next read (reward: hop p95 0.65-1.40 s as a batch reader, 0.37-0.69 s per message
+# at 5,000 scanning users).
 PER_MESSAGE: frozenset[WorkerKind] = frozenset({"scan", "chat", "reward"})
 
 

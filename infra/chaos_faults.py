@@ -61,7 +61,7 @@ class Schedule:
 
 
 def _kills(start: float, step: float) -> tuple[Fault, ...]:
-    roles = ("scan", "reward", "chat", "snapshot", "projectors", "gateway")
+    roles = ("scan-0", "reward", "chat", "snapshot", "projectors", "gateway")  # scan-1 goes on
     return tuple(Fault(start + i * step, Kind.KILL, role) for i, role in enumerate(roles))
 
 

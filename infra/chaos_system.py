@@ -3,7 +3,8 @@ PostgreSQL under a temporary data dir.
 
 The run owns the two servers (never the shared ones), so it can crash Redis and stop Postgres
 and bring them back on the same ports; ``eco2 up`` is told their URLs. The supervisor publishes
-the pid of each role in ``<data_dir>/processes.json``, which is how a role is found to kill.
+the pid of each process (``scan-0``, ``gateway``, …) in ``<data_dir>/processes.json``, which is
+how a process is found to kill.
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ import httpx
 from infra.embedded import EmbeddedPostgres, EmbeddedRedis
 from infra.embedded._process import free_port
 from infra.settings import Settings
-from infra.supervisor import role
 
-# Every role ``eco2 up`` runs (infra.cli.processes).
-ROLES = ("gateway", "characters", "scan", "reward", "chat", "snapshot", "projectors")
+# The processes ``eco2 up`` runs (infra.cli.processes), by name; the run pins two scan workers.
+ROLES = ("gateway", "characters", "scan-0", "scan-1", "reward", "chat", "snapshot", "projectors")
 
 
 class SystemDown(RuntimeError):
@@ -58,6 +58,7 @@ class ChaosSystem:
             "ECO2_DB_SCHEMA": "public",
             "ECO2_LATENCY": latency,
             "ECO2_CLAIM_IDLE_MS": str(claim_idle_ms),
+            "ECO2_SCAN_WORKERS": "2",
             "ECO2_SECRET_KEY": secrets.token_urlsafe(32),
             # Every simulated user comes from 127.0.0.1 and submits faster than a person.
             "ECO2_RATE_LIMIT_IP": "0",
@@ -116,16 +117,13 @@ class ChaosSystem:
 
     # --- what the run looks at -------------------------------------------------------------
     def pids(self) -> dict[str, int]:
-        """Role → pid of its running instance (the first of several: ``scan-0``), as the
+        """Process name (``scan-0``, ``gateway``, …) → pid of its running instance, as the
         supervisor last published it."""
         try:
             raw = json.loads((self.data_dir / "processes.json").read_text())
         except (OSError, ValueError):
             return {}
-        pids: dict[str, int] = {}
-        for name, pid in sorted(raw.items()):
-            pids.setdefault(role(str(name)), int(pid))
-        return pids
+        return {str(k): int(v) for k, v in raw.items()}
 
     def alive(self) -> bool:
         return self._up is not None and self._up.poll() is None
@@ -158,7 +156,7 @@ class ChaosSystem:
 
     # --- how the run hurts it --------------------------------------------------------------
     async def signal_role(self, role: str, sig: signal.Signals) -> int:
-        """Send ``sig`` to the running instance of ``role``; returns its pid."""
+        """Send ``sig`` to the running process named ``role`` (``scan-0``); returns its pid."""
         pid = self.pids().get(role)
         if pid is None:
             raise SystemDown(f"{role} is not running")
@@ -166,7 +164,7 @@ class ChaosSystem:
         return pid
 
     async def wait_replaced(self, role: str, old_pid: int, within_s: float = 60) -> float:
-        """Seconds until the supervisor runs a new instance of ``role``."""
+        """Seconds until the supervisor runs a new process named ``role``."""
         began = time.monotonic()
         while self.pids().get(role) in (None, old_pid):
             if time.monotonic() - began > within_s or not self.alive():

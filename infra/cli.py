@@ -27,7 +27,7 @@ from infra.embedded import EmbeddedServiceError, resolve_services
 from infra.embedded._process import free_port
 from infra.lazy_group import lazy_typer
 from infra.settings import Settings, SettingsError
-from infra.supervisor import BACKGROUND_ROLES, ProcessSpec, Supervisor, role
+from infra.supervisor import BACKGROUND_ROLES, ProcessSpec, Supervisor, role_of
 from infra.tls import certificate_paths, ensure_local_certificate
 
 app = typer.Typer(
@@ -103,7 +103,7 @@ def processes(settings: Settings) -> list[ProcessSpec]:
         ProcessSpec(name="projectors", argv=(*eco2, "projections", "run"), env=env),
         ProcessSpec(name="archiver", argv=(*eco2, "archive", "run"), env=env),
     ]
-    return [dataclasses.replace(s, nice=settings.worker_nice) if role(s.name) in BACKGROUND_ROLES
+    return [dataclasses.replace(s, nice=settings.worker_nice) if role_of(s.name) in BACKGROUND_ROLES
             else s for s in specs]
 
 
@@ -122,7 +122,8 @@ def _probe_host(settings: Settings) -> str:
 
 
 def health_urls(settings: Settings, specs: list[ProcessSpec]) -> dict[str, str]:
-    """Role → base URL of its probes (``/healthz``, ``/readyz``, ``/metrics``)."""
+    """Process name (``scan-0``, ``gateway``, …) → base URL of its probes (``/healthz``,
+    ``/readyz``, ``/metrics``)."""
     host = _probe_host(settings)
     return {s.name: f"http://{host}:{s.env['ECO2_HEALTH_PORT']}" for s in specs}
 

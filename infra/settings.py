@@ -309,8 +309,6 @@ def _admins(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
 
 
-
-
 def _host(env: Mapping[str, str]) -> str:
     return env_str(env, "ECO2_HOST", "127.0.0.1") or "127.0.0.1"
 

@@ -1,5 +1,7 @@
-"""Typed readers of one environment value each, for ``infra.settings`` (which alone reads the
-environment and passes its mapping here). A present but malformed value raises
+"""Typed readers of the environment for ``infra.settings`` (which alone reads it and passes its
+mapping here): of one value of a given type each (``env_int``, ``env_bool``, …), and of the
+values with a format of their own (address lists, feeds, media and trace URLs, whether
+OpenTelemetry's variables ask for traces). A present but malformed value raises
 ``SettingsError`` naming the variable."""
 
 from __future__ import annotations

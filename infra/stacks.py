@@ -21,7 +21,7 @@ from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, open_redis
 from infra.embedded._process import free_port
 from infra.settings import Settings
-from infra.supervisor import BACKGROUND_ROLES, role
+from infra.supervisor import BACKGROUND_ROLES, role_of
 
 
 class ScanStack:
@@ -96,7 +96,7 @@ class ScanStack:
     def start(self, name: str) -> None:
         log = (Path(self._tmp.name) / f"{name}.log").open("ab")
         # As ``eco2 up`` runs them: the workers behind the request path (``infra.cli``).
-        worker = role(name) in BACKGROUND_ROLES
+        worker = role_of(name) in BACKGROUND_ROLES
         nice = self.settings.worker_nice if worker else 0  # on top of the bench's own
         self.processes[name] = subprocess.Popen(
             self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT,

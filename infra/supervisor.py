@@ -56,7 +56,7 @@ class RestartPolicy:
 BACKGROUND_ROLES = frozenset({"scan", "reward", "chat", "projectors", "archiver"})
 
 
-def role(name: str) -> str:
+def role_of(name: str) -> str:
     """``scan-0`` → ``scan``: the role of one of several processes of a role."""
     return re.sub(r"-\d+$", "", name)
 

@@ -14,6 +14,7 @@ reach Redis or Postgres without the matching mark is refused at collection.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import atexit
 import itertools
@@ -34,7 +35,8 @@ from eventstore.redis_client import AsyncRedis, open_redis, open_redis_sync
 
 
 def _serialise_ast_parse() -> None:
-    """Let one thread at a time turn source into an AST in this process.
+    """Let one thread at a time into ``ast.parse`` in this process (what pytest, Hypothesis
+    and tracebacks call; a direct ``compile(..., ast.PyCF_ONLY_AST)`` is not covered).
 
     CPython 3.11 keeps the AST builder's recursion counter in state shared by every thread
     (gh-106905): two ``ast.parse`` calls interleaving in different threads fail one of them
@@ -43,8 +45,6 @@ def _serialise_ast_parse() -> None:
     pytest rewrites plugin modules imported lazily, tracebacks locate their carets); CI failed
     on it twice. The wait is bounded, so a parse never deadlocks on it; it only stops guarding.
     """
-    import ast
-
     parse, lock = ast.parse, threading.RLock()
 
     def serialised(*args: object, **kwargs: object) -> object:

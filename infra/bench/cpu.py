@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventstore.redis_client import AsyncRedis
-from infra.supervisor import role
+from infra.supervisor import role_of
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 CLIENT = "bench clients"
@@ -61,7 +61,8 @@ class CpuMeter:
     def _sample_processes(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for name, pid in self.roles.items():
-            out[role(name)] = out.get(role(name), 0.0) + process_cpu_s(pid)
+            role = role_of(name)
+            out[role] = out.get(role, 0.0) + process_cpu_s(pid)
         out[CLIENT] = sum(process_cpu_s(pid) for pid in set(self.clients))
         return out
 

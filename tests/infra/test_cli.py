@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from infra.cli import app, processes
 from infra.embedded._process import free_port
 from infra.settings import Settings
+from infra.supervisor import role_of
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,6 +42,17 @@ def test_processes_run_the_whole_system_with_resolved_urls() -> None:
     assert gateway.argv[gateway.argv.index("--port") + 1] == "8123"
     assert gateway.env["REDIS_URL"] == "redis://127.0.0.1:1/0"
     assert gateway.env["DATABASE_URL"] == "postgresql://p@127.0.0.1:2/eco2"
+
+
+def test_scan_workers_are_numbered_processes_of_one_role() -> None:
+    def scan_workers(env: dict[str, str]) -> list[str]:
+        names = [spec.name for spec in processes(Settings.from_env(env))]
+        return [name for name in names if role_of(name) == "scan"]
+
+    assert scan_workers({"ECO2_SCAN_WORKERS": "1"}) == ["scan-0"]
+    assert scan_workers({"ECO2_SCAN_WORKERS": "3"}) == ["scan-0", "scan-1", "scan-2"]
+    assert role_of("scan-12") == "scan" and role_of("gateway") == "gateway"
+    assert role_of("worker-scan") == "worker-scan"  # only a trailing number is an instance
 
 
 def test_background_consumers_run_behind_the_request_path() -> None:

@@ -78,7 +78,8 @@ def test_a_running_system_serves_every_metric_the_dashboard_and_alerts_use(
             assert time.monotonic() < deadline, f"not up in 120s:\n{log_path.read_text()}"
             time.sleep(0.2)
         roles = dict(PROBES.findall(log_path.read_text()))
-        assert {"gateway", "scan-0", "scan-1", "reward", "snapshot", "projectors"} <= set(roles), roles
+        running = {"gateway", "scan-0", "scan-1", "reward", "snapshot", "projectors"}
+        assert running <= set(roles), roles
         scraped = declared(httpx.get(f"{base}/metrics", timeout=10).text)
         for role, url in roles.items():
             scraped |= declared(scrape(role, url, until=time.monotonic() + 60))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from infra.embedded._process import pid_alive
-from infra.supervisor import ProcessSpec, RestartPolicy, Supervisor, role
+from infra.supervisor import ProcessSpec, RestartPolicy, Supervisor
 
 pytestmark = pytest.mark.e2e
 
@@ -154,12 +154,6 @@ async def test_sigterm_to_the_supervisor_stops_everything() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
     assert await asyncio.wait_for(run, 10) == 0
     assert not pid_alive(pid)
-
-
-def test_processes_of_one_role_are_numbered() -> None:
-    assert role("scan-0") == role("scan-12") == "scan"
-    assert role("gateway") == "gateway"
-    assert role("worker-scan") == "worker-scan"  # only a trailing number is an instance
 
 
 def test_names_must_be_unique() -> None:
