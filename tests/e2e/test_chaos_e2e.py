@@ -26,7 +26,7 @@ async def test_short_chaos_run_loses_and_duplicates_nothing() -> None:
     kinds = {i.fault.kind for i in outcome.injected}
     assert kinds == set(Kind), report
     killed = {i.fault.target for i in outcome.injected if i.fault.kind is Kind.KILL}
-    assert killed == {"scan", "reward", "chat", "snapshot", "projectors", "gateway"}, report
+    assert killed == {"scan-0", "reward", "chat", "snapshot", "projectors", "gateway"}, report
 
     figures = outcome.findings.figures
     assert figures["accepted"] == 52, report
