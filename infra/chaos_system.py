@@ -28,9 +28,6 @@ from infra.embedded import EmbeddedPostgres, EmbeddedRedis
 from infra.embedded._process import free_port
 from infra.settings import Settings
 
-# The processes ``eco2 up`` runs (infra.cli.processes), by name; the run pins two scan workers.
-ROLES = ("gateway", "characters", "scan-0", "scan-1", "reward", "chat", "snapshot", "projectors")
-
 
 class SystemDown(RuntimeError):
     """``eco2 up`` exited or did not come up."""
@@ -58,7 +55,7 @@ class ChaosSystem:
             "ECO2_DB_SCHEMA": "public",
             "ECO2_LATENCY": latency,
             "ECO2_CLAIM_IDLE_MS": str(claim_idle_ms),
-            "ECO2_SCAN_WORKERS": "2",
+            "ECO2_SCAN_WORKERS": "2",  # the kill of scan-0 leaves scan-1 going
             "ECO2_SECRET_KEY": secrets.token_urlsafe(32),
             # Every simulated user comes from 127.0.0.1 and submits faster than a person.
             "ECO2_RATE_LIMIT_IP": "0",
@@ -125,6 +122,12 @@ class ChaosSystem:
             return {}
         return {str(k): int(v) for k, v in raw.items()}
 
+    def names(self) -> set[str]:
+        """The name of every process ``eco2 up`` runs with these settings."""
+        from infra.cli import processes
+
+        return {spec.name for spec in processes(self.settings)}
+
     def alive(self) -> bool:
         return self._up is not None and self._up.poll() is None
 
@@ -148,7 +151,7 @@ class ChaosSystem:
                     raise SystemDown(f"eco2 up exited:\n{self.log_tail()}")
                 with contextlib.suppress(httpx.HTTPError):
                     healthy = (await client.get(f"{self.base_url}/health")).status_code == 200
-                    if healthy and set(ROLES) <= set(self.pids()):
+                    if healthy and self.names() <= set(self.pids()):
                         return
                 if time.monotonic() > deadline:
                     raise SystemDown(f"eco2 up not healthy after {within_s:.0f}s:\n{self.log_tail()}")
