@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import atexit
+import builtins
 import itertools
 import os
 import signal
@@ -34,31 +35,37 @@ from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, open_redis, open_redis_sync
 
 
-def _serialise_ast_parse() -> None:
-    """Let one thread at a time into ``ast.parse`` in this process (what pytest, Hypothesis
-    and tracebacks call; a direct ``compile(..., ast.PyCF_ONLY_AST)`` is not covered).
+def _serialise_ast_building() -> None:
+    """Let one thread at a time turn source into AST objects in this process: every
+    ``compile(..., ast.PyCF_ONLY_AST)``, which is what ``ast.parse`` calls.
 
-    CPython 3.11 keeps the AST builder's recursion counter in state shared by every thread
-    (gh-106905): two ``ast.parse`` calls interleaving in different threads fail one of them
-    with "SystemError: AST constructor recursion depth mismatch". The tests run servers in
-    threads while the main thread parses all the time (Hypothesis reads lambdas' source,
-    pytest rewrites plugin modules imported lazily, tracebacks locate their carets); CI failed
-    on it twice. The wait is bounded, so a parse never deadlocks on it; it only stops guarding.
+    CPython 3.11 before 3.11.8 keeps the AST builder's recursion counter in state shared by
+    every thread (gh-106905): two such calls interleaving in different threads (a garbage
+    collection inside one can switch threads) fail one of them with "SystemError: AST
+    constructor recursion depth mismatch". The tests run servers in threads while the main
+    thread parses all the time (Hypothesis reads lambdas' source, pytest rewrites plugin
+    modules imported lazily, tracebacks locate their carets), and anyio builds its lazy-import
+    map with a direct ``compile`` whenever a module of it loads; CI failed on it three times,
+    the last after only ``ast.parse`` was guarded. The wait is bounded, so a build never
+    deadlocks on it; it only stops guarding.
     """
-    parse, lock = ast.parse, threading.RLock()
+    build, lock = builtins.compile, threading.RLock()
 
-    def serialised(*args: object, **kwargs: object) -> object:
+    def serialised(source: object, filename: object, mode: str, flags: int = 0,
+                   *args: object, **kwargs: object) -> object:
+        if not flags & ast.PyCF_ONLY_AST:
+            return build(source, filename, mode, flags, *args, **kwargs)  # type: ignore[call-overload]
         held = lock.acquire(timeout=10)
         try:
-            return parse(*args, **kwargs)  # type: ignore[call-overload]
+            return build(source, filename, mode, flags, *args, **kwargs)  # type: ignore[call-overload]
         finally:
             if held:
                 lock.release()
 
-    ast.parse = serialised  # type: ignore[assignment]
+    builtins.compile = serialised  # type: ignore[assignment]
 
 
-_serialise_ast_parse()
+_serialise_ast_building()
 
 
 def _answers(port: int) -> bool:
