@@ -78,6 +78,7 @@ from schemas.registry import MessageRegistry
 
 log = logging.getLogger(__name__)
 BLOCKED_READ_MARGIN_S = 0.25  # a read's way to Redis on a loaded machine (``_blocked_read_s``)
+STOP_READING_S = 5.0  # the most a stop waits for a cancelled read loop to end (``_stop_reading``)
 
 
 class Runner:
@@ -353,8 +354,9 @@ class Runner:
             await asyncio.shield(self._shutdown(heartbeat))
 
     async def _shutdown(self, heartbeat: asyncio.Task[None]) -> None:
+        await asyncio.gather(*map(_stop_reading, self.broker.subscribers), return_exceptions=True)
         with contextlib.suppress(Exception):
-            await self.broker.stop()  # stops reading, waits for in-flight handlers
+            await self.broker.stop()  # closes its connections (its subscribers have stopped)
         reads_over = asyncio.get_running_loop().time() + self._blocked_read_s()
         await self._per_message.wait()  # and for the per-message runs they started
         await self._acks.close()
@@ -376,3 +378,15 @@ class Runner:
 
     def stop(self) -> None:
         self._stopped.set()
+
+
+async def _stop_reading(subscriber: Any) -> None:
+    """Stop a FastStream subscriber (it waits for its in-flight handlers) and wait until its
+    read loop has ended. ``broker.stop`` cancels the loops without waiting and then closes the
+    connections: a read the cancellation had not reached yet saw its connection close, and
+    FastStream logged it as an ERROR ("Message fetch error ... Connection closed by server")
+    at most stops of a worker."""
+    loops = [task for task in subscriber.tasks if not task.done()]
+    await subscriber.stop()
+    if loops:
+        await asyncio.wait(loops, timeout=STOP_READING_S)
