@@ -13,12 +13,15 @@ reach Redis or Postgres without the matching mark is refused at collection.
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
 import asyncio
 import atexit
 import builtins
+import functools
 import itertools
+import operator
 import os
 import signal
 import socket
@@ -48,21 +51,32 @@ def _serialise_ast_building() -> None:
     map with a direct ``compile`` whenever a module of it loads; CI failed on it three times,
     the last after only ``ast.parse`` was guarded. The wait is bounded, so a build never
     deadlocks on it; it only stops guarding.
+
+    ``compile`` takes the ``__future__`` features of the frame that calls it unless told not
+    to: the wrapper passes on its caller's (this module's own ``annotations`` would otherwise
+    leak into every compiled string).
     """
     build, lock = builtins.compile, threading.RLock()
 
     def serialised(source: object, filename: object, mode: str, flags: int = 0,
-                   *args: object, **kwargs: object) -> object:
+                   dont_inherit: bool = False, optimize: int = -1, **kwargs: object) -> object:
+        if not dont_inherit:  # what compile would have taken from its caller's frame
+            flags |= sys._getframe(1).f_code.co_flags & _FUTURE_FLAGS
         if not flags & ast.PyCF_ONLY_AST:
-            return build(source, filename, mode, flags, *args, **kwargs)  # type: ignore[call-overload]
+            return build(source, filename, mode, flags, True, optimize, **kwargs)  # type: ignore[call-overload]
         held = lock.acquire(timeout=10)
         try:
-            return build(source, filename, mode, flags, *args, **kwargs)  # type: ignore[call-overload]
+            return build(source, filename, mode, flags, True, optimize, **kwargs)  # type: ignore[call-overload]
         finally:
             if held:
                 lock.release()
 
     builtins.compile = serialised  # type: ignore[assignment]
+
+
+_FUTURE_FLAGS = functools.reduce(
+    operator.or_, (getattr(__future__, name).compiler_flag for name in __future__.all_feature_names)
+)
 
 
 _serialise_ast_building()
