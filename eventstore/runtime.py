@@ -354,7 +354,10 @@ class Runner:
             await asyncio.shield(self._shutdown(heartbeat))
 
     async def _shutdown(self, heartbeat: asyncio.Task[None]) -> None:
-        await asyncio.gather(*map(_stop_reading, self.broker.subscribers), return_exceptions=True)
+        stops = await asyncio.gather(*map(_stop_reading, self.broker.subscribers),
+                                     return_exceptions=True)
+        for failed in (s for s in stops if isinstance(s, Exception)):
+            log.warning("a subscriber's stop failed: %r", failed)
         with contextlib.suppress(Exception):
             await self.broker.stop()  # closes its connections (its subscribers have stopped)
         reads_over = asyncio.get_running_loop().time() + self._blocked_read_s()
@@ -385,8 +388,12 @@ async def _stop_reading(subscriber: Any) -> None:
     read loop has ended. ``broker.stop`` cancels the loops without waiting and then closes the
     connections: a read the cancellation had not reached yet saw its connection close, and
     FastStream logged it as an ERROR ("Message fetch error ... Connection closed by server")
-    at most stops of a worker."""
+    at most stops of a worker. (A loop that fails during the stop and is restarted by
+    FastStream's supervisor is not waited for: its stop is FastStream's, as before.)"""
     loops = [task for task in subscriber.tasks if not task.done()]
     await subscriber.stop()
     if loops:
-        await asyncio.wait(loops, timeout=STOP_READING_S)
+        _, running = await asyncio.wait(loops, timeout=STOP_READING_S)
+        if running:
+            log.warning("%d read loop(s) still running %.0f s after their stop",
+                        len(running), STOP_READING_S)
