@@ -6,7 +6,7 @@ handler, so the rows compare what the runtime costs per entry.
 Each is timed from its start (groups created, subscribers started) to the end of the run of
 the last entry: the rate at which a backlog is handled. Not the stop after it: the runtime's
 graceful stop waits a fixed ``block_ms`` + 0.25 s for reads still blocked in Redis (0.36 s,
-7-8 % of a 125,000-entry run, whatever the backlog), the raw loop's shard loops up to
+6-8 % of a 125,000-entry run, whatever the backlog), the raw loop's shard loops up to
 ``block_ms`` for their last read; until 2026-12-07 both stops were counted."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from schemas.registry import Message
 
 CONSUME_BASELINE = "consume, baseline: raw XREADGROUP batch loop (no-op)"
 CONSUME_RUNTIME = "consume, handler runtime: FastStream subscribers (no-op)"
+BLOCK_MS = 100  # how long both consumers' reads wait in Redis for entries
 
 
 class Count:
@@ -64,7 +65,7 @@ async def consume_raw(store: EventStore, total: int) -> Figure:
 
     async def shard_loop(shard: int) -> None:
         while not done.is_set():
-            deliveries = await group.read(shard, count=200, block_ms=100)
+            deliveries = await group.read(shard, count=200, block_ms=BLOCK_MS)
             settled = await asyncio.gather(*(dispatcher.process(d) for d in deliveries))
             acks: dict[str, list[str]] = {}
             for delivery, ack in zip(deliveries, settled, strict=True):
@@ -86,13 +87,17 @@ async def consume_faststream(redis_url: str | None, store: EventStore, total: in
     runner = Runner(
         store.redis, store.layout, bench_registry,
         Subscription("bench-fs", "events", {Tick: count.noop}),
-        options=RunnerOptions(workers=256, batch=200, block_ms=100), url=redis_url,
+        options=RunnerOptions(workers=256, batch=200, block_ms=BLOCK_MS), url=redis_url,
     )
 
     async def work() -> None:
         task = asyncio.create_task(runner.run())
-        await count.done.wait()
+        waiter = asyncio.create_task(count.done.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
         runner.stop()
-        await task
+        await task  # a runner that failed raises here
+        if not count.done.is_set():
+            raise RuntimeError(f"the runtime stopped after {count.seen} of {count.total} entries")
 
     return await until_done(CONSUME_RUNTIME, count, work)
