@@ -10,7 +10,8 @@ if the service is still down (the reward handler then defers the reward).
 
 Concurrent misses of one answer share one request (single flight): when an answer expires
 under load, the hundreds of rewards in flight ask the service once, not once each. A caller
-cancelled while it waits leaves the request to the others.
+cancelled while it waits leaves the request to the others. The request runs in the first
+caller's context: its span (gRPC client) joins that caller's trace only.
 """
 
 from __future__ import annotations
