@@ -388,7 +388,7 @@ async def _stop_reading(subscriber: Any) -> None:
     read loop has ended. ``broker.stop`` cancels the loops without waiting and then closes the
     connections: a read the cancellation had not reached yet saw its connection close, and
     FastStream logged it as an ERROR ("Message fetch error ... Connection closed by server")
-    at most stops of a worker. (A loop that fails during the stop and is restarted by
+    at many stops of a worker. (A loop that fails during the stop and is restarted by
     FastStream's supervisor is not waited for: its stop is FastStream's, as before.)"""
     loops = [task for task in subscriber.tasks if not task.done()]
     await subscriber.stop()
