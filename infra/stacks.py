@@ -134,6 +134,26 @@ class ScanStack:
                 raise RuntimeError(f"{name} did not start:\n{self.log_of(name)}")
             await asyncio.sleep(0.1)
 
+    async def wait_for_group(
+        self, group: str, process: str, *, source: str = "commands", within_s: float = 60
+    ) -> None:
+        """Until ``group`` exists on every shard's ``source`` stream: a worker of it reads.
+        What is appended before is not lost (groups start at the stream's first entry); a
+        test waits so that its own time limits do not include the workers' start."""
+        deadline = time.monotonic() + within_s
+        for keys in self.layout.all():
+            while True:
+                try:
+                    stream = getattr(keys, source)
+                    names = {g["name"] for g in await self.redis.xinfo_groups(stream)}
+                except Exception:
+                    names = set()
+                if group in names:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"group {group} did not start:\n" + self.log_of(process))
+                await asyncio.sleep(0.2)
+
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
@@ -183,20 +203,6 @@ class ChatStack(ScanStack):
         self.commands["snapshot"] = (*cli, "worker", "snapshot")  # as `eco2 up` runs it
 
     async def wait_for_workers(self, within_s: float = 60) -> None:
-        """Until the chat group exists on every shard (a worker is reading). The snapshot
+        """Until a chat worker reads (see ``ScanStack.wait_for_group``). The snapshot
         projector needs no wait: its group starts at each log's first entry."""
-        deadline = time.monotonic() + within_s
-        group = "chat"
-        for keys in self.layout.all():
-            for stream in (keys.commands,):
-                while True:
-                    try:
-                        names = {g["name"] for g in await self.redis.xinfo_groups(stream)}
-                    except Exception:
-                        names = set()
-                    if group in names:
-                        break
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"group {group} did not start:\n"
-                                           + self.log_of("chat-0") + self.log_of("snapshot"))
-                    await asyncio.sleep(0.2)
+        await self.wait_for_group("chat", "chat-0", within_s=within_s)

@@ -21,6 +21,7 @@ from httpx_sse import aconnect_sse
 from infra.bench.scan import upload_photo
 from infra.settings import Settings
 from infra.stacks import ScanStack
+from projections.snapshot import SNAPSHOT_GROUP
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.slow, pytest.mark.asyncio]
 
@@ -47,6 +48,10 @@ async def test_a_scan_streams_and_resumes_exactly(redis_targets: str) -> None:
     stack.commands["snapshot"] = (sys.executable, "-m", "infra.cli", "worker", "snapshot")
     try:
         async with stack, httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+            # the streams' time limits below are for the scan, not for the processes' start
+            await stack.wait_for_group("scan", "scan-0", within_s=stack.start_timeout_s)
+            await stack.wait_for_group(SNAPSHOT_GROUP, "snapshot", source="events",
+                                       within_s=stack.start_timeout_s)
             headers = stack.auth("e2e-scan-user")
             image = await upload_photo(http, headers)
             reply = await http.post(
@@ -54,10 +59,14 @@ async def test_a_scan_streams_and_resumes_exactly(redis_targets: str) -> None:
             )
             assert reply.status_code == 202, reply.text
             job = reply.json()
-            first = await read_stream(http, job["stream_url"], headers, stop_after=2)
-            rest = await read_stream(
-                http, job["stream_url"], {**headers, "Last-Event-ID": str(first[-1][0])}
-            )
+            try:
+                first = await read_stream(http, job["stream_url"], headers, stop_after=2)
+                rest = await read_stream(
+                    http, job["stream_url"], {**headers, "Last-Event-ID": str(first[-1][0])}
+                )
+            except TimeoutError as exc:  # what each process said, to tell where it stalled
+                logs = "".join(f"\n--- {name}\n{stack.log_of(name)}" for name in stack.processes)
+                raise AssertionError(f"the stream of {job['job_id']} stalled:{logs}") from exc
             ids = [e[0] for e in first + rest]
             assert ids == list(range(1, len(ids) + 1))  # no gap, no duplicate
             assert rest[-1][1] == "done" and rest[-1][2]["status"] == "completed", rest[-1]
