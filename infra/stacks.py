@@ -142,9 +142,9 @@ class ScanStack:
         test waits so that its own time limits do not include the workers' start."""
         deadline = time.monotonic() + within_s
         for keys in self.layout.all():
+            stream = getattr(keys, source)
             while True:
                 try:
-                    stream = getattr(keys, source)
                     names = {g["name"] for g in await self.redis.xinfo_groups(stream)}
                 except Exception:
                     names = set()

@@ -37,6 +37,10 @@ import pytest
 from eventstore.keys import Layout
 from eventstore.redis_client import AsyncRedis, open_redis, open_redis_sync
 
+_FUTURE_FLAGS = functools.reduce(
+    operator.or_, (getattr(__future__, name).compiler_flag for name in __future__.all_feature_names)
+)
+
 
 def _serialise_ast_building() -> None:
     """Let one thread at a time turn source into AST objects in this process: every
@@ -62,9 +66,7 @@ def _serialise_ast_building() -> None:
                    dont_inherit: bool = False, optimize: int = -1, **kwargs: object) -> object:
         if not dont_inherit:  # what compile would have taken from its caller's frame
             flags |= sys._getframe(1).f_code.co_flags & _FUTURE_FLAGS
-        if not flags & ast.PyCF_ONLY_AST:
-            return build(source, filename, mode, flags, True, optimize, **kwargs)  # type: ignore[call-overload]
-        held = lock.acquire(timeout=10)
+        held = bool(flags & ast.PyCF_ONLY_AST) and lock.acquire(timeout=10)
         try:
             return build(source, filename, mode, flags, True, optimize, **kwargs)  # type: ignore[call-overload]
         finally:
@@ -72,11 +74,6 @@ def _serialise_ast_building() -> None:
                 lock.release()
 
     builtins.compile = serialised  # type: ignore[assignment]
-
-
-_FUTURE_FLAGS = functools.reduce(
-    operator.or_, (getattr(__future__, name).compiler_flag for name in __future__.all_feature_names)
-)
 
 
 _serialise_ast_building()
