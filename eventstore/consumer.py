@@ -99,9 +99,10 @@ class RunnerOptions:
     # its share of the free slots (``eventstore.per_message``).
     per_message: bool = False
     block_ms: int = 1000
-    # A batch reader that got fewer than ``batch`` entries waits this long before it reads
-    # again, so a busy stream is read in fuller batches (one XREADGROUP and one XACK for
-    # several entries) for up to this much latency. Not for in-order or per-message readers.
+    # A reader that got fewer entries than a read takes (``batch``; per-message: its share of
+    # the slots) waits this long before it reads again, so a busy stream is read in fuller
+    # batches (one XREADGROUP and one XACK for several entries) for up to this much latency.
+    # Not for in-order readers.
     linger_ms: int = 0
     max_deliveries: int = 5
     claim_idle_ms: int = 30_000

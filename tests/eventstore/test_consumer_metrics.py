@@ -53,11 +53,13 @@ def batches(group: str) -> tuple[float, float]:
             sample("eco2_consumer_batch_entries_sum", group=group))
 
 
+@pytest.mark.parametrize("per_message", [False, True], ids=["batch", "per-message"])
 async def test_a_lingering_reader_takes_a_trickle_in_fuller_batches(
-    redis_client: aioredis.Redis, layout: Layout
+    redis_client: aioredis.Redis, layout: Layout, per_message: bool
 ) -> None:
-    """Entries appended one by one while a reader lingers after a short batch are read
-    together: fewer reads than entries, each entry handled once, and every read measured."""
+    """Entries appended one by one while a reader lingers after a short read are read
+    together: fewer reads than entries, each entry handled once, and every read measured;
+    a per-message reader (each entry a run of its own) lingers as a batch reader does."""
     store = EventStore(redis_client, layout, test_registry)
     group = f"lingering-{layout.namespace}"
     handled: list[str] = []
@@ -68,7 +70,7 @@ async def test_a_lingering_reader_takes_a_trickle_in_fuller_batches(
 
     aggregate = "one-shard"  # every entry on one shard: one reader sees them all
     names = [f"n{i}" for i in range(10)]
-    options = replace(FAST, linger_ms=3_000)
+    options = replace(FAST, linger_ms=3_000, per_message=per_message)
     async with running(runner(store, group, handle, options=options)):
         await append_items(store, ["first"], aggregate=aggregate)
         await wait_for(lambda: handled == ["first"])
