@@ -40,7 +40,7 @@ class ConsumerMetrics:
             ),
             batches=Histogram(
                 "eco2_consumer_batch_entries",
-                "Entries per read of a consumer group's batch reader (few per read on a busy "
+                "Entries per read of a consumer group's reader (few per read on a busy "
                 "stream: consider ECO2_BATCH_LINGER_MS).",
                 ("group",),
                 buckets=BATCH_BUCKETS,

@@ -48,7 +48,7 @@ async def test_handler_runs_and_dead_letters_are_measured(
 
 
 def batches(group: str) -> tuple[float, float]:
-    """(reads, entries) of ``group``'s batch readers so far."""
+    """(reads, entries) of ``group``'s readers so far."""
     return (sample("eco2_consumer_batch_entries_count", group=group),
             sample("eco2_consumer_batch_entries_sum", group=group))
 
@@ -70,7 +70,8 @@ async def test_a_lingering_reader_takes_a_trickle_in_fuller_batches(
 
     aggregate = "one-shard"  # every entry on one shard: one reader sees them all
     names = [f"n{i}" for i in range(10)]
-    options = replace(FAST, linger_ms=3_000, per_message=per_message)
+    # workers: per-message reads of up to 16 entries, more than the trickle
+    options = replace(FAST, linger_ms=3_000, per_message=per_message, workers=16 * layout.shards)
     async with running(runner(store, group, handle, options=options)):
         await append_items(store, ["first"], aggregate=aggregate)
         await wait_for(lambda: handled == ["first"])
@@ -80,3 +81,27 @@ async def test_a_lingering_reader_takes_a_trickle_in_fuller_batches(
     reads, entries = batches(group)
     assert entries == 11
     assert reads <= 3  # "first", then the trickle in one read (two if it straddled the read)
+
+
+async def test_a_per_message_reader_reads_again_at_once_after_a_full_read(
+    redis_client: aioredis.Redis, layout: Layout
+) -> None:
+    """A per-message read that took its whole share of the slots is not short: the next read
+    follows at once. A backlog of 10 is read two at a time without the linger (a minute here,
+    after each read, if it applied)."""
+    store = EventStore(redis_client, layout, test_registry)
+    group = f"full-reads-{layout.namespace}"
+    handled: list[str] = []
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        assert isinstance(message, ItemAdded)
+        handled.append(message.name)
+
+    names = [f"n{i}" for i in range(10)]
+    await append_items(store, names, aggregate="one-shard")  # all there before the first read
+    # workers: reads of 2 entries (workers // shards), each full
+    options = replace(FAST, linger_ms=60_000, per_message=True, workers=2 * layout.shards)
+    async with running(runner(store, group, handle, options=options)):
+        await wait_for(lambda: len(handled) == 10)
+    assert sorted(handled) == sorted(names)
+    assert batches(group) == (5, 10)
