@@ -4,10 +4,10 @@ so a slow handler (a model call) holds up no other entry of its read.
 The reader stays a FastStream batch subscriber: one FastStream call per XREADGROUP, which starts
 a task for each due entry and returns once every one holds a worker slot (at most ``workers``
 runs per process) and ``read`` slots are free again; after a read of fewer than ``read``
-entries, no sooner than the runner's linger after that read (``eventstore.runtime``). A read
-takes at most ``read`` entries
-(``per_message_read``: the process's slots shared out between its shards), so a busy process
-does not sit on entries it cannot start while another replica (one KEDA just started) idles.
+entries, the runner's linger later (``eventstore.runtime``). A read takes at most ``read``
+entries (``per_message_read``: the process's slots shared out between its shards), so a busy
+process does not sit on entries it cannot start while another replica (one KEDA just started)
+idles.
 What a reader read and has not started is at most one read: one already waiting in Redis when
 the slots filled up, or one of several readers let go at once by the same freed slots. That
 is at most ``workers`` entries for the shards' streams of a process (as many again when the

@@ -25,11 +25,13 @@ What each entry becomes (handled, retried, dead-lettered, parked) is decided by 
   in place (an unknown type) blocks its shard's reader until stop and stays pending.
 
 A reader given ``linger_ms`` (batch or per-message) that read fewer entries than a read takes
-reads again no sooner than ``linger_ms`` after that read, so a busy stream with few entries per
-read (a group that handles one type in ten) is read in fuller batches: one XREADGROUP and one
-XACK for several entries. A FastStream read costs ~270 µs of client CPU (``per_message``): the
-reward worker, which reads the whole events log for one type in eight, spent 0.58 ms per scan
-without the linger and 0.52 with it (medians, ``eco2 bench scan`` at 5,000 users, 2026-12-07).
+waits that long once it has handled the read (per message: started its runs) before FastStream
+reads again, so a busy stream with few entries per read (a group that handles one type in ten)
+is read in fuller batches: one XREADGROUP and one XACK for several entries. A FastStream read
+costs ~270 µs of client CPU (``per_message``): the reward worker, which reads the whole events
+log for one type in eight, spent 0.58 ms per scan without the linger and 0.52 with it (medians,
+``eco2 bench scan`` at 5,000 users, 2026-12-07). Counting the linger from the read instead
+(no wait when starting the runs took longer) cost more CPU and tail latency in the same bench.
 
 Of a batch whose entries are not all settled, the settled ones are acked and the rest stay
 pending for their task, or for the next consumer. Reapers handle what they claim ``workers``
@@ -151,8 +153,6 @@ class Runner:
 
         async def on_entries(body: Any) -> None:
             msg: RedisStreamMessage = body
-            loop = asyncio.get_running_loop()
-            read_at = loop.time()
             unread: list[bytes] | None = None if in_order else []
             deliveries = self._intake.deliveries(shard, stream, msg.raw_message, 0, source=source,
                                                 unread=unread)
@@ -167,11 +167,8 @@ class Runner:
                 await self._per_message.start(stream, due)
             else:
                 await self._settle(msg, deliveries, self._acks)
-            # The linger counts from the read: a run that waited for its slots, or a batch
-            # slower than the linger, reads again at once.
-            rest = linger - (loop.time() - read_at)
-            if rest > 0 and read < full and not self._stopped.is_set():
-                await asyncio.sleep(rest)  # FastStream reads again when this returns
+            if linger and read < full and not self._stopped.is_set():
+                await asyncio.sleep(linger)  # FastStream reads again when this returns
 
         broker.subscriber(stream=reader, title=f"{stream}:{group}", description=about,
                           parser=fields_only, decoder=the_message,
