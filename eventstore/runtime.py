@@ -24,14 +24,11 @@ What each entry becomes (handled, retried, dead-lettered, parked) is decided by 
   pending on their shards (a previous process died), oldest first. An entry that must wait
   in place (an unknown type) blocks its shard's reader until stop and stays pending.
 
-A reader given ``linger_ms`` (batch or per-message) that read fewer entries than a read takes
-waits that long once it has handled the read (per message: started its runs) before FastStream
-reads again, so a busy stream with few entries per read (a group that handles one type in ten)
-is read in fuller batches: one XREADGROUP and one XACK for several entries. A FastStream read
-costs ~270 µs of client CPU (``per_message``): the reward worker, which reads the whole events
-log for one type in eight, spent 0.58 ms per scan without the linger and 0.52 with it (medians,
-``eco2 bench scan`` at 5,000 users, 2026-12-07). Counting the linger from the read instead
-(no wait when starting the runs took longer) cost more CPU and tail latency in the same bench.
+A reader given ``linger_ms`` that read fewer entries than a read takes waits that long once it
+has handled the read (per message: started its runs) before FastStream reads again, so a busy
+stream with few entries per read (a group that handles one type in ten) is read in fuller
+batches. A FastStream read costs ~270 µs of client CPU: the reward worker (one type in eight of
+the events log) went from 0.58 to 0.52 ms per scan with the linger (BENCHMARKS, 2026-12-07).
 
 Of a batch whose entries are not all settled, the settled ones are acked and the rest stay
 pending for their task, or for the next consumer. Reapers handle what they claim ``workers``
@@ -185,8 +182,7 @@ class Runner:
             crashed = max(await msg.get_delivery_count() - 1, 0)
             await self._settle(msg, self._intake.deliveries(shard, stream, msg.raw_message, crashed))
 
-        # A crashed consumer may leave many slow entries: handle claimed ones side by side
-        # (except in order).
+        # A crashed consumer may leave many slow entries: claimed ones side by side (not in order)
         claim_workers = 1 if self.dispatcher.subscription.in_order else o.workers
         broker.subscriber(stream=reaper, max_workers=claim_workers, include_in_schema=False,
                           parser=fields_only, decoder=the_message)(on_claimed)
