@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import pytest
@@ -53,6 +54,17 @@ def batches(group: str) -> tuple[float, float]:
             sample("eco2_consumer_batch_entries_sum", group=group))
 
 
+def recorder() -> tuple[list[str], Callable[[Envelope, Message], Awaitable[None]]]:
+    """A handler that records the names of the items it handles, and their list."""
+    handled: list[str] = []
+
+    async def handle(envelope: Envelope, message: Message) -> None:
+        assert isinstance(message, ItemAdded)
+        handled.append(message.name)
+
+    return handled, handle
+
+
 @pytest.mark.parametrize("per_message", [False, True], ids=["batch", "per-message"])
 async def test_a_lingering_reader_takes_a_trickle_in_fuller_batches(
     redis_client: aioredis.Redis, layout: Layout, per_message: bool
@@ -62,12 +74,7 @@ async def test_a_lingering_reader_takes_a_trickle_in_fuller_batches(
     a per-message reader (each entry a run of its own) lingers as a batch reader does."""
     store = EventStore(redis_client, layout, test_registry)
     group = f"lingering-{layout.namespace}"
-    handled: list[str] = []
-
-    async def handle(envelope: Envelope, message: Message) -> None:
-        assert isinstance(message, ItemAdded)
-        handled.append(message.name)
-
+    handled, handle = recorder()
     aggregate = "one-shard"  # every entry on one shard: one reader sees them all
     names = [f"n{i}" for i in range(10)]
     # workers: per-message reads of up to 16 entries, more than the trickle
@@ -91,12 +98,7 @@ async def test_a_per_message_reader_reads_again_at_once_after_a_full_read(
     after each read, if it applied)."""
     store = EventStore(redis_client, layout, test_registry)
     group = f"full-reads-{layout.namespace}"
-    handled: list[str] = []
-
-    async def handle(envelope: Envelope, message: Message) -> None:
-        assert isinstance(message, ItemAdded)
-        handled.append(message.name)
-
+    handled, handle = recorder()
     names = [f"n{i}" for i in range(10)]
     await append_items(store, names, aggregate="one-shard")  # all there before the first read
     # workers: reads of 2 entries (workers // shards), each full
