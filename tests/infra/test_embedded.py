@@ -34,6 +34,9 @@ def test_bundled_redis_runs_with_aof_and_keeps_appends(settings: Settings) -> No
         assert Path(info["executable"]).resolve() == bundled_redis_server()
         assert client.config_get("appendonly") == {"appendonly": "yes"}
         assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
+        # Rewritten once it holds as much as Redis may, not every 64 MB (Redis's default).
+        assert client.config_get("auto-aof-rewrite-min-size") == {
+            "auto-aof-rewrite-min-size": str(1024**3)}
         assert client.config_get("dir")["dir"] == str(settings.data_dir / "redis" / "data")
         client.xadd("log", {"n": "1"}, id="1-0")
         client.close()
@@ -45,6 +48,16 @@ def test_bundled_redis_runs_with_aof_and_keeps_appends(settings: Settings) -> No
         client = _client(url)
         assert client.xrange("log") == [("1-0", {"n": "1"})]
         client.close()
+
+
+@pytest.mark.parametrize(("maxmemory", "rewrite_at"), [
+    ("2gb", "2gb"), ("512mb", "512mb"), ("0", "64mb"), ("0gb", "64mb"),  # 0: no limit
+])
+def test_the_aof_is_rewritten_once_it_holds_as_much_as_redis_may(
+    settings: Settings, maxmemory: str, rewrite_at: str
+) -> None:
+    server = EmbeddedRedis(settings.with_(redis_maxmemory=maxmemory), prefer_bundled=True)
+    assert f"\nauto-aof-rewrite-min-size {rewrite_at}\n" in server.config(6399)
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server on PATH")
