@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,18 @@ import redis
 from infra.embedded._process import EmbeddedServiceError
 from infra.embedded._server import EmbeddedServer
 from infra.settings import Settings
+
+REDIS_REWRITE_MIN_SIZE = 64 * 1024**2  # Redis's default auto-aof-rewrite-min-size
+_UNITS = {"": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
+
+
+def redis_size(text: str) -> int | None:
+    """Bytes of a size as Redis's configuration writes it (``1gb``, ``512mb``, ``100000``;
+    units in any case, ``1k`` = 1000), None for what Redis would refuse."""
+    match = re.fullmatch(r"\s*(\d+)([a-z]*)\s*", text.lower())
+    if match is None or match[2] not in _UNITS:
+        return None
+    return int(match[1]) * _UNITS[match[2]]
 
 
 def bundled_redis_server() -> Path:
@@ -90,11 +103,12 @@ class EmbeddedRedis(EmbeddedServer):
                 # The log is the system of record: every acknowledged append goes to the AOF.
                 "appendonly yes",
                 f"appendfsync {self.aof_fsync}",
-                # Rewrite the AOF once it holds as much as Redis may (and twice its size at the
-                # last rewrite), not from Redis's default 64 MB: a small hot set under a burst
-                # of appends was rewritten every ~100,000 events, each rewrite a fork and a
-                # child taking a core from the writers. A restart replays at most about twice
-                # ``maxmemory`` of commands, the order of loading a full Redis anyway.
+                # Rewrite the AOF once the file is larger than ``maxmemory`` (and has doubled
+                # since the last rewrite), not from Redis's default 64 MB: a small hot set
+                # under a burst of appends was rewritten every ~100,000 events, each rewrite a
+                # fork and a child taking a core from the writers (BENCHMARKS, 2026-12-07
+                # 19:00). A restart then replays about ``maxmemory`` of commands at most, after
+                # the RDB base of the last rewrite.
                 f"auto-aof-rewrite-min-size {self.rewrite_min_size}",
                 # RDB snapshots would only duplicate the AOF; the AOF rewrite keeps it compact.
                 'save ""',
@@ -109,9 +123,10 @@ class EmbeddedRedis(EmbeddedServer):
         )
 
     @property
-    def rewrite_min_size(self) -> str:
-        """``maxmemory``, or Redis's default 64 MB when it is 0 (no limit)."""
-        return self.maxmemory if self.maxmemory.lstrip("0")[:1].isdigit() else "64mb"
+    def rewrite_min_size(self) -> int:
+        """``maxmemory`` in bytes, at least Redis's default 64 MB (also when it is 0: no
+        limit, or a size Redis will refuse on its ``maxmemory`` line anyway)."""
+        return max(redis_size(self.maxmemory) or 0, REDIS_REWRITE_MIN_SIZE)
 
     def prepare(self) -> None:
         self.data_path.mkdir(parents=True, exist_ok=True)

@@ -238,7 +238,8 @@ def test_compose_runs_one_of_each_role_with_real_commands_and_settings() -> None
             assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert {"redis", "postgres"} <= set(services)
     assert "noeviction" in services["redis"]["command"]
-    assert "--auto-aof-rewrite-min-size" in services["redis"]["command"]  # as the embedded one
+    command = services["redis"]["command"]  # rewrites from 1 GB, as the embedded one by default
+    assert command[command.index("--auto-aof-rewrite-min-size") + 1] == "1gb"
     for service in eco2.values():  # workers dial the characters container, not themselves
         host = service["environment"]["ECO2_CHARACTERS_ADDR"].split(":")[0]
         assert host in services and services[host]["command"] == ["grpc", "characters"]

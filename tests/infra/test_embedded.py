@@ -34,7 +34,7 @@ def test_bundled_redis_runs_with_aof_and_keeps_appends(settings: Settings) -> No
         assert Path(info["executable"]).resolve() == bundled_redis_server()
         assert client.config_get("appendonly") == {"appendonly": "yes"}
         assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
-        # Rewritten once it holds as much as Redis may, not every 64 MB (Redis's default).
+        # Rewritten from maxmemory (1 GB), not from 64 MB (Redis's default).
         assert client.config_get("auto-aof-rewrite-min-size") == {
             "auto-aof-rewrite-min-size": str(1024**3)}
         assert client.config_get("dir")["dir"] == str(settings.data_dir / "redis" / "data")
@@ -51,10 +51,13 @@ def test_bundled_redis_runs_with_aof_and_keeps_appends(settings: Settings) -> No
 
 
 @pytest.mark.parametrize(("maxmemory", "rewrite_at"), [
-    ("2gb", "2gb"), ("512mb", "512mb"), ("0", "64mb"), ("0gb", "64mb"),  # 0: no limit
+    ("2gb", 2 * 1024**3), (" 2GB", 2 * 1024**3), ("1073741824", 1024**3), ("512mb", 512 * 1024**2),
+    ("10mb", 64 * 1024**2), ("1k", 64 * 1024**2),  # never more often than Redis's default
+    ("0", 64 * 1024**2), ("0gb", 64 * 1024**2),  # 0: no limit
+    ("2 gb", 64 * 1024**2), ("0.5gb", 64 * 1024**2),  # refused by Redis on the maxmemory line
 ])
-def test_the_aof_is_rewritten_once_it_holds_as_much_as_redis_may(
-    settings: Settings, maxmemory: str, rewrite_at: str
+def test_the_aof_is_rewritten_from_maxmemory_not_from_64_mb(
+    settings: Settings, maxmemory: str, rewrite_at: int
 ) -> None:
     server = EmbeddedRedis(settings.with_(redis_maxmemory=maxmemory), prefer_bundled=True)
     assert f"\nauto-aof-rewrite-min-size {rewrite_at}\n" in server.config(6399)
