@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from agents.knowledge.files import KnowledgeData, load_data
+from agents.knowledge.mentions import outermost, stands_alone, straddles, wholes_over_parts
 from agents.knowledge.models import (
     CategorySummary,
     DisposalRule,
@@ -33,7 +34,6 @@ from agents.knowledge.text import (
     compact,
     ends_word,
     has_hangul,
-    idiom_follows,
     word_ends,
     words,
 )
@@ -46,6 +46,9 @@ MIN_FUZZY_SIMILARITY = 0.8
 # Words of up to 3 syllables are not "corrected" by one changed initial consonant (FuzzyIndex)
 OTHER_WORD_SYLLABLES = 3
 SCAN_CACHE = 4096  # texts whose matches are kept (ItemMatch is frozen, so sharing is safe)
+# Sorting waste itself tells no part's state: "소주병 뚜껑 분리배출" asks about the cap, though
+# "뚜껑분리" (the cap taken off) is in it.
+SORTING = "분리배출"
 # A situation tag whose condition rule already spoke (in the item-level answer) adds no
 # second, differently worded insufficiency.
 _TAG_CONDITION = {
@@ -104,6 +107,8 @@ class KnowledgeBase:
         self._tag_phrases = PhraseFinder(
             c for _, *kinds in self._tag_cues for cues in kinds for c in cues
         )
+        # per tag of a part's state: the phrases telling it, either way, and the part's names
+        self._part_states = [(frozenset(t.cues + t.negations), t.parts) for t in data.tags if t.parts]
         self._scan_cached = functools.lru_cache(maxsize=SCAN_CACHE)(self._scan_text)
         self._tags_cached = functools.lru_cache(maxsize=SCAN_CACHE)(self._situation_tags)
 
@@ -148,9 +153,11 @@ class KnowledgeBase:
             for start, first in enumerate(key)
             for alias in self._by_first.get(first, ())
             if key.startswith(alias.text, start)
-            and _stands_alone(key, start, len(alias.text), starts, ends)
-            and not _straddles(start, start + len(alias.text), ends)
+            and stands_alone(key, start, len(alias.text), starts, ends)
+            and not straddles(start, start + len(alias.text), ends)
         ]
+        hangul = wholes_over_parts(hangul, key, self._parts_in_state(key),
+                                   item=lambda alias: alias.item, secondary=self._secondary)
         joined = f" {' '.join(tokens)} "
         latin = [
             (start, start + len(alias.text), alias)
@@ -159,9 +166,9 @@ class KnowledgeBase:
         ]
         ranked: dict[int, tuple[tuple[bool, int, int], str]] = {}
         for end, alias in [
-            *((end, alias) for _, end, alias in _outermost(hangul, self._secondary)),
+            *((end, alias) for _, end, alias in outermost(hangul, self._secondary)),
             *(
-                (0, alias) for _, _, alias in _outermost(latin, self._secondary)
+                (0, alias) for _, _, alias in outermost(latin, self._secondary)
             ),  # after any Hangul tie
         ]:
             rank = (not self._items[alias.item].secondary, len(alias.text), end)
@@ -190,6 +197,12 @@ class KnowledgeBase:
                 )  # ties by the items' order, not by the index's set order (it varies by run)
             ]
         return results
+
+    def _parts_in_state(self, key: str) -> set[str]:
+        """The parts ("뚜껑") whose state compact ``key`` tells, on or off."""
+        said = self._tag_phrases.found(key.replace(SORTING, ""))
+        return {part for phrases, parts in self._part_states if not phrases.isdisjoint(said)
+                for part in parts}
 
     def _secondary(self, alias: _Alias) -> bool:
         return self._items[alias.item].secondary
@@ -366,35 +379,3 @@ class KnowledgeBase:
             return None
         return self.character_for_middle(classification.middle_category)
 
-
-def _stands_alone(key: str, start: int, size: int, starts: set[int], ends: set[int]) -> bool:
-    """Whether a name of ``size`` syllables found at ``start`` of compact ``key`` is a mention
-    of it: a one-syllable name only as a word of its own, perhaps with a particle ("책은", not
-    "책상"); a two-syllable name not from inside a longer word it neither begins nor ends
-    ("트리" in "카트리지", "타일" in "스타일러": the word is one the base does not know)."""
-    if size == 1:
-        return ends_word(key, start + 1, ends) and not idiom_follows(key, start, ends)
-    if size == 2:
-        return start in starts or ends_word(key, start + 2, ends)
-    return True
-
-
-def _straddles(start: int, end: int, ends: set[int]) -> bool:
-    """Whether a name found at ``start:end`` begins inside one word and runs into the next:
-    "이불" in "많이 불어" is not a mention of 이불 ("종이 박스" starts at a word and is fine)."""
-    return start not in ends and start != 0 and any(start < e < end for e in ends)
-
-
-def _outermost(
-    found: list[tuple[int, int, _Alias]], secondary: Callable[[_Alias], bool]
-) -> list[tuple[int, int, _Alias]]:
-    """The occurrences ``(start, end, alias)`` not inside a longer one ("종이" in "종이팩") and
-    not cut off by a later primary noun they overlap: in "코팅된 종이컵" the head noun "종이컵"
-    wins over "코팅된 종이" (Korean puts the head noun last); a part ("병뚜껑" in "소주병 뚜껑")
-    cuts nothing off."""
-    return [
-        (start, end, alias)
-        for start, end, alias in found
-        if not any(s <= start and end <= e and e - s > end - start for s, e, _ in found)
-        and not any(start < s < end < e and not secondary(a) for s, e, a in found)
-    ]

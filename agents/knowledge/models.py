@@ -19,6 +19,8 @@ class SituationTag(BaseModel):
     Cues are matched on the compact text (no spaces): ``cues`` win outright, then any of
     ``negations`` ("라벨 뗐어요") cancels the tag, then ``weak_cues`` ("라벨") set it.
     ``issue`` is the default insufficiency for recyclables; a middle category may override it.
+    ``parts``: the names of the part whose state the tag is ("뚜껑"): a text that tells it, on
+    or off ("소주병 뚜껑 뺐어요"), asks about the whole, not about the part.
     """
 
     model_config = _FROZEN
@@ -30,6 +32,7 @@ class SituationTag(BaseModel):
     weak_cues: tuple[str, ...] = ()
     issue: str | None = None
     informational: bool = False
+    parts: tuple[str, ...] = ()
 
 
 class KnownItem(BaseModel):

@@ -242,6 +242,40 @@ def test_match_prefers_the_item_over_its_parts_and_the_head_noun(kb: KnowledgeBa
 @pytest.mark.parametrize(
     ("text", "item"),
     [
+        # the part's state told, off or on: the text asks about the whole it names
+        ("소주병 뚜껑 뺐어요", "소주병"),
+        ("맥주병 뚜껑 그대로", "맥주병"),
+        ("잼병 뚜껑 있는거", "잼병"),
+        ("박스 테이프 붙은 채로", "택배 상자"),
+        ("페트병 라벨 뗐어요", "투명 페트병"),
+        # no state told: the part's own name stands
+        ("소주병 뚜껑", "금속 병뚜껑"),
+        ("소주병 뚜껑 어떻게 버려요", "금속 병뚜껑"),
+        ("소주병 뚜껑 분리배출", "금속 병뚜껑"),  # the sorting itself, not a cap taken off
+        ("맥주병 뚜껑 따로 모아요", "금속 병뚜껑"),
+        ("박스 테이프 어떻게 버려요", "종이 박스 테이프"),
+        ("페트병 라벨", "페트병 라벨"),
+    ],
+)
+def test_a_part_whose_state_is_told_names_its_whole(
+    kb: KnowledgeBase, text: str, item: str
+) -> None:
+    assert kb.match(text).item.name == item  # type: ignore[union-attr]
+    resolved = kb.resolve(text)
+    assert resolved is not None and resolved.item.name == item
+
+
+def test_a_part_left_on_its_whole_is_an_insufficiency_taken_off_is_none(
+    kb: KnowledgeBase,
+) -> None:
+    on, off = kb.resolve("맥주병 뚜껑 그대로"), kb.resolve("소주병 뚜껑 뺐어요")
+    assert on is not None and on.blocking and "뚜껑" in on.blocking[0]
+    assert off is not None and not off.blocking
+
+
+@pytest.mark.parametrize(
+    ("text", "item"),
+    [
         ("종이팩", "종이팩"),
         ("우유 종이팩 버리는 법", "종이팩"),
         ("종이팩은 종이랑 같이 버려도 돼요?", "종이팩"),
