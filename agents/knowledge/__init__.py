@@ -8,7 +8,7 @@ Data files (UTF-8 JSON, validated on load; a broken entry raises ``KnowledgeData
   ``secondary`` marks parts and residues ("송장", "뚜껑") that lose to the item they belong to.
 - ``tags.json`` — situation tags with Korean labels and the phrases that reveal them; a tag
   of a part's state names the part (``parts``): a text telling it, on or off, names the whole
-  ("소주병 뚜껑 뺐어요" is about the bottle, ``agents.knowledge.mentions``).
+  the state matters for ("소주병 뚜껑 뺐어요" is about the bottle, ``agents.knowledge.mentions``).
 - ``characters.json`` — the 13 collectible characters (이코 is the default).
 - ``guide/`` — the item-level guide (``guide_files``): step sets per item family with their
   sources, item facts (caveats, hazards, questions), condition rules and Seoul district notes.

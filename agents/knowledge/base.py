@@ -48,7 +48,7 @@ OTHER_WORD_SYLLABLES = 3
 SCAN_CACHE = 4096  # texts whose matches are kept (ItemMatch is frozen, so sharing is safe)
 # Sorting waste itself tells no part's state: "소주병 뚜껑 분리배출" asks about the cap, though
 # "뚜껑분리" (the cap taken off) is in it.
-SORTING = "분리배출"
+SORTING = ("분리배출", "분리수거")
 # A situation tag whose condition rule already spoke (in the item-level answer) adds no
 # second, differently worded insufficiency.
 _TAG_CONDITION = {
@@ -107,8 +107,15 @@ class KnowledgeBase:
         self._tag_phrases = PhraseFinder(
             c for _, *kinds in self._tag_cues for cues in kinds for c in cues
         )
-        # per tag of a part's state: the phrases telling it, either way, and the part's names
-        self._part_states = [(frozenset(t.cues + t.negations), t.parts) for t in data.tags if t.parts]
+        # Per tag of a part's state: its code, the phrases telling it either way, the part's
+        # names. Not "뚜껑은 따로": the part "separately" asks about the part as often as it
+        # tells it is off ("맥주병 뚜껑은 따로 모아요").
+        self._part_states = [
+            (t.code, frozenset(p for p in t.cues + t.negations if "따로" not in p), t.parts)
+            for t in data.tags if t.parts
+        ]
+        # the situation tags each middle category takes as an insufficiency
+        self._issues = {middle: set(rule.situation_issues) for middle, rule in data.rules.items()}
         self._scan_cached = functools.lru_cache(maxsize=SCAN_CACHE)(self._scan_text)
         self._tags_cached = functools.lru_cache(maxsize=SCAN_CACHE)(self._situation_tags)
 
@@ -123,7 +130,8 @@ class KnowledgeBase:
         """The item ``text`` names: exact alias, else the most specific alias inside the text
         (a name inside a longer name found there does not count: "종이" in "종이팩"; a primary
         item beats a part like "송장"; longer beats shorter; later beats earlier, since Korean
-        puts the head noun last: "기름 묻은 비닐"), else a typo-tolerant match. A one-syllable
+        puts the head noun last: "기름 묻은 비닐"; a part whose state the text tells gives way to
+        its whole: "소주병 뚜껑 뺐어요" is the bottle), else a typo-tolerant match. A one-syllable
         name counts only as a word of its own, perhaps with a particle: "책은" but not "책상"."""
         matches = self._scan(text)
         return matches[0] if matches else None
@@ -156,8 +164,7 @@ class KnowledgeBase:
             and stands_alone(key, start, len(alias.text), starts, ends)
             and not straddles(start, start + len(alias.text), ends)
         ]
-        hangul = wholes_over_parts(hangul, key, self._parts_in_state(key),
-                                   item=lambda alias: alias.item, secondary=self._secondary)
+        hangul = wholes_over_parts(hangul, key, self._told_parts(key), is_whole=self._is_whole)
         joined = f" {' '.join(tokens)} "
         latin = [
             (start, start + len(alias.text), alias)
@@ -198,11 +205,23 @@ class KnowledgeBase:
             ]
         return results
 
-    def _parts_in_state(self, key: str) -> set[str]:
-        """The parts ("뚜껑") whose state compact ``key`` tells, on or off."""
-        said = self._tag_phrases.found(key.replace(SORTING, ""))
-        return {part for phrases, parts in self._part_states if not phrases.isdisjoint(said)
-                for part in parts}
+    def _told_parts(self, key: str) -> dict[str, str]:
+        """The parts whose state compact ``key`` tells, on or off, each with the tag of its
+        state ("뚜껑" → cap_attached). "뚜껑 있는데" (I have caps) reads as a cap left on."""
+        for sorting in SORTING:  # a space, so no cue is spliced from the words around it
+            key = key.replace(sorting, " ")
+        said = self._tag_phrases.found(key)
+        return {
+            part: code
+            for code, phrases, parts in self._part_states
+            if not phrases.isdisjoint(said)
+            for part in parts
+        }
+
+    def _is_whole(self, alias: _Alias, tag: str) -> bool:
+        """Whether ``alias`` names a primary item whose category takes ``tag`` as an issue."""
+        item = self._items[alias.item]
+        return not item.secondary and tag in self._issues.get(item.middle, ())
 
     def _secondary(self, alias: _Alias) -> bool:
         return self._items[alias.item].secondary
@@ -378,4 +397,3 @@ class KnowledgeBase:
         if classification.major_category != RECYCLABLE or not rule_found or insufficiencies:
             return None
         return self.character_for_middle(classification.middle_category)
-

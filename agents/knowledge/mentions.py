@@ -8,7 +8,7 @@ rather than its part when the text tells the part's state ("소주병 뚜껑 뺐
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from agents.knowledge.text import ends_word, idiom_follows
@@ -50,22 +50,25 @@ def outermost(
 
 
 def wholes_over_parts(
-    found: list[Occurrence[A]], key: str, parts: Collection[str],
-    item: Callable[[A], int], secondary: Callable[[A], bool],
+    found: list[Occurrence[A]], key: str, told: Mapping[str, str],
+    *, is_whole: Callable[[A, str], bool],
 ) -> list[Occurrence[A]]:
-    """``found`` without the names of a part that the text tells the state of (``parts``: "뚜껑"
-    in "소주병 뚜껑 뺐어요", "테이프" in "박스 테이프 붙은 채로") and that hold the name of
-    another, primary item before the part ("소주병뚜껑" holds "소주병"): the text asks about
-    the whole, its part taken off or left on, so the whole is what it names. Without a state
-    ("소주병 뚜껑은 어디에 버려요") the part's own name stands."""
-    if not parts:
-        return found
-
-    def holds_a_whole(start: int, end: int, alias: A) -> bool:
-        head_end = next((end - len(p) for p in parts if key.endswith(p, start, end)), None)
-        return head_end is not None and any(
-            start <= s and e <= head_end and item(a) != item(alias) and not secondary(a)
-            for s, e, a in found
-        )
-
-    return [(s, e, a) for s, e, a in found if not holds_a_whole(s, e, a)]
+    """``found`` without the names of a part whose state the text tells (``told``: a part's
+    name → the tag of its state, "뚜껑" in "소주병 뚜껑 뺐어요", "테이프" in "박스 테이프 붙은 채로")
+    that hold, before the part, the name of a whole that state matters for (``is_whole(alias,
+    tag)``: "소주병" in "소주병뚜껑", a glass bottle whose cap must come off): the text asks about
+    the whole, its part taken off or left on. Names that cross from the whole into the part go
+    with them ("병라벨" in "페트병라벨"). Without a state told ("소주병 뚜껑은 어디에 버려요"), or
+    before a word the state does not matter for ("스텐 뚜껑 뺐어요"), the part's own name stands."""
+    dropped: list[tuple[int, int, int]] = []  # (start, end of the whole's name, end)
+    for start, end, _ in found:
+        part = next((p for p in told if key.endswith(p, start, end)), None)
+        if part is None:
+            continue
+        head_end = end - len(part)
+        if any(start <= s and e <= head_end and is_whole(a, told[part]) for s, e, a in found):
+            dropped.append((start, head_end, end))
+    return [
+        (s, e, a) for s, e, a in found
+        if not any(start <= s < head_end < e <= end for start, head_end, end in dropped)
+    ]

@@ -20,7 +20,8 @@ class SituationTag(BaseModel):
     ``negations`` ("라벨 뗐어요") cancels the tag, then ``weak_cues`` ("라벨") set it.
     ``issue`` is the default insufficiency for recyclables; a middle category may override it.
     ``parts``: the names of the part whose state the tag is ("뚜껑"): a text that tells it, on
-    or off ("소주병 뚜껑 뺐어요"), asks about the whole, not about the part.
+    or off ("소주병 뚜껑 뺐어요"), asks about the whole before it when the state matters for
+    that whole's category (a glass bottle's cap), not about the part.
     """
 
     model_config = _FROZEN

@@ -248,13 +248,21 @@ def test_match_prefers_the_item_over_its_parts_and_the_head_noun(kb: KnowledgeBa
         ("잼병 뚜껑 있는거", "잼병"),
         ("박스 테이프 붙은 채로", "택배 상자"),
         ("페트병 라벨 뗐어요", "투명 페트병"),
+        ("페트병라벨 뗐어요", "투명 페트병"),  # not "병라벨" from across the two
         # no state told: the part's own name stands
         ("소주병 뚜껑", "금속 병뚜껑"),
         ("소주병 뚜껑 어떻게 버려요", "금속 병뚜껑"),
         ("소주병 뚜껑 분리배출", "금속 병뚜껑"),  # the sorting itself, not a cap taken off
+        ("소주병 뚜껑 분리수거", "금속 병뚜껑"),
+        ("박스 테이프 분리배출 안 해도 돼요?", "종이 박스 테이프"),  # no "테이프안" across it
         ("맥주병 뚜껑 따로 모아요", "금속 병뚜껑"),
+        ("맥주병 뚜껑은 따로 모아요", "금속 병뚜껑"),
         ("박스 테이프 어떻게 버려요", "종이 박스 테이프"),
         ("페트병 라벨", "페트병 라벨"),
+        # a state told, but of a part that does not matter for the word before it
+        ("스텐 뚜껑 뺐어요", "냄비"),
+        ("종이 라벨 뗐어요", "병 라벨"),
+        ("철 캔 뚜껑 뺐어요", "철 캔 뚜껑"),
     ],
 )
 def test_a_part_whose_state_is_told_names_its_whole(
