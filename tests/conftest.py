@@ -247,10 +247,11 @@ def database_url() -> str:
 
 @pytest.fixture
 def namespace() -> Iterator[str]:
-    """A fresh key namespace; its keys are deleted afterwards."""
+    """A fresh key namespace; its keys are deleted afterwards: the log's (``{ns:s0}:…``) and
+    those without a hash tag (``ns:auth:…``, ``ns:rl:…``, ``ns:admin:…``)."""
     ns = f"t{uuid.uuid4().hex[:12]}"
     yield ns
-    delete_keys(f"{{{ns}:*")
+    delete_keys(f"*{ns}*")
 
 
 def delete_keys(pattern: str, url: str | None = None) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ssl
 import threading
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -96,9 +95,9 @@ def frontend() -> Iterator[Frontend]:
 
 
 @pytest.fixture
-def gateway(frontend: Frontend, tmp_path: Path) -> Iterator[ServerThread]:
+def gateway(frontend: Frontend, tmp_path: Path, namespace: str) -> Iterator[ServerThread]:
     settings = Settings(
-        redis_url=REDIS_URL, namespace=f"t{uuid.uuid4().hex[:12]}", data_dir=tmp_path,
+        redis_url=REDIS_URL, namespace=namespace, data_dir=tmp_path,
         secret_key="pwa-signin-test-secret-0123", cors_origins=(frontend.origin,),
     )
     with ServerThread(create_gateway(settings)) as running:

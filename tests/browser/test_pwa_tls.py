@@ -10,7 +10,6 @@ import os
 import ssl
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,8 +29,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.redis, pytest.mark.e2e]
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(redis_url=REDIS_URL, namespace=f"t{uuid.uuid4().hex[:12]}",
+def settings(tmp_path: Path, namespace: str) -> Settings:
+    return Settings(redis_url=REDIS_URL, namespace=namespace,
                     data_dir=tmp_path / "data", port=free_port(), tls=True)
 
 
