@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import stat
-import uuid
 from pathlib import Path
 
 import pytest
@@ -78,12 +77,11 @@ def test_pwa_https_dev_origins_are_allowed_by_default() -> None:
 
 
 @pytest.mark.redis
-async def test_no_hsts_from_the_local_certificate(tmp_path: Path) -> None:
+async def test_no_hsts_from_the_local_certificate(tmp_path: Path, namespace: str) -> None:
     # A browser trusting the local CA would otherwise force HTTPS on every http://localhost
     # dev server for a year; real deployments (production, or HTTPS at a proxy) keep HSTS.
     for tls, hsts in ((True, False), (False, True)):
-        settings = Settings(redis_url=REDIS_URL, namespace=f"t{uuid.uuid4().hex[:12]}",
-                            data_dir=tmp_path, tls=tls)
+        settings = Settings(redis_url=REDIS_URL, namespace=namespace, data_dir=tmp_path, tls=tls)
         async with asgi_client(create_gateway(settings)) as client:
             r = await client.get("https://testserver/health")
             assert r.status_code == 200
