@@ -111,28 +111,35 @@ async def test_two_hosts_share_only_the_cluster_and_s3(
             stream: list[tuple[str, dict[str, object]]] = []
             unfinished_at_kill: list[str] = []
 
-            async def kill_a() -> None:
+            async def kill_a_mid_load() -> None:
+                # Once the last scan has its vision, every scan waits for its answer model
+                # (3.7 s): A dies with scans in flight. Watched on its own, not at the events
+                # of the stream below, which may all come after the last scan is done.
+                while not any(isinstance(schemas.registry.decode_envelope(e), VisionCompleted)
+                              for e in await store.read_aggregate(jobs[-1])):
+                    await asyncio.sleep(0.05)
                 unfinished_at_kill.extend(
                     [job for job in jobs if await completed(store, job) == 0]
                 )
                 kill_host(a)
                 a.processes.clear()
 
-            async with asyncio.timeout(60), aconnect_sse(
-                http, "GET", f"{b.base_url}/api/v1/scan/{jobs[0]}/events", headers=headers
-            ) as source:
-                async for sse in source.aiter_sse():
-                    if sse.event == "keepalive":
-                        continue
-                    stream.append((sse.event, json.loads(sse.data)))
-                    if any(isinstance(schemas.registry.decode_envelope(e), VisionCompleted)
-                           for e in await store.read_aggregate(jobs[-1])) and a.processes:
-                        await kill_a()  # mid-load: most scans wait for their answer model
-                    if sse.event == "done":
-                        break
+            killer = asyncio.create_task(kill_a_mid_load())
+            try:
+                async with asyncio.timeout(60), aconnect_sse(
+                    http, "GET", f"{b.base_url}/api/v1/scan/{jobs[0]}/events", headers=headers
+                ) as source:
+                    async for sse in source.aiter_sse():
+                        if sse.event == "keepalive":
+                            continue
+                        stream.append((sse.event, json.loads(sse.data)))
+                        if sse.event == "done":
+                            break
+                async with asyncio.timeout(60):
+                    await killer
+            finally:
+                killer.cancel()
             assert stream[-1][0] == "done" and stream[-1][1]["status"] == "completed"
-            if a.processes:
-                await kill_a()
             assert unfinished_at_kill  # A died with scans in flight
 
             async with asyncio.timeout(120):
